@@ -1,0 +1,2 @@
+//! Example binaries.
+fn main() {}

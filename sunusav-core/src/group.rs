@@ -1,0 +1,498 @@
+//! The group aggregate and its pure rules.
+//!
+//! A group collects one contribution from every member per cycle; cycle `k` pays
+//! the pot to the `k`-th member in payout order. Everything here is pure: no IO,
+//! no clock. Every rule returns an outcome or a typed error and leaves the group
+//! unchanged on error.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{GroupId, MemberId, PaymentHash};
+use crate::keys::IdempotencyKey;
+use crate::money::{BPS_PER_WHOLE, Msat};
+
+/// The most members one group may have.
+pub const MAX_MEMBERS: usize = 1_000;
+
+/// Lifecycle of a group: `Forming → Active → Finished`, or `Cancelled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupStatus {
+    /// Created, not started: no invoice can be issued yet.
+    Forming,
+    /// Collecting and paying out cycle after cycle.
+    Active,
+    /// Every member has received the pot once.
+    Finished,
+    /// Stopped by an operator before it finished.
+    Cancelled,
+}
+
+/// Status of the current cycle: `Collecting → Completing → PaidOut`, or `PayoutFailed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CycleStatus {
+    /// Waiting for contributions.
+    Collecting,
+    /// Every member paid; the payout is due.
+    Completing,
+    /// The payout of the last cycle succeeded (the group is finished).
+    PaidOut,
+    /// The payout is dead (retries exhausted or a permanent failure): an operator acts.
+    PayoutFailed,
+}
+
+macro_rules! str_enum {
+    ($ty:ty { $($variant:ident => $s:literal),* $(,)? }) => {
+        impl $ty {
+            /// The stable lower-case name (the database and API value).
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $s),* }
+            }
+
+            /// Parses the stable name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+str_enum!(GroupStatus { Forming => "forming", Active => "active", Finished => "finished", Cancelled => "cancelled" });
+str_enum!(CycleStatus {
+    Collecting => "collecting",
+    Completing => "completing",
+    PaidOut => "paid_out",
+    PayoutFailed => "payout_failed",
+});
+
+/// What it takes to create a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSpec {
+    /// What each member pays per cycle.
+    pub contribution: Msat,
+    /// The platform's fee on each pot, in basis points (0..=10,000).
+    #[serde(default)]
+    pub fee_bps: u16,
+    /// Members in payout order: cycle `k` pays `members[k - 1]`.
+    pub members: Vec<MemberId>,
+}
+
+/// Why a group cannot be created or change state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    /// Fewer than two members.
+    #[error("a group needs at least two members")]
+    TooFewMembers,
+    /// More than [`MAX_MEMBERS`].
+    #[error("a group has at most {MAX_MEMBERS} members")]
+    TooManyMembers,
+    /// A member appears twice.
+    #[error("member {0} appears twice")]
+    DuplicateMember(MemberId),
+    /// The contribution is zero.
+    #[error("the contribution must be more than zero")]
+    ZeroContribution,
+    /// The fee is over 100 %.
+    #[error("the fee is at most 10000 basis points")]
+    FeeTooHigh,
+    /// contribution × members does not fit in 64 bits.
+    #[error("the pot overflows")]
+    PotOverflow,
+    /// The transition is not allowed from the group's status.
+    #[error("the group is {0:?}")]
+    InvalidTransition(GroupStatus),
+    /// Stored state is inconsistent (a corrupt row).
+    #[error("inconsistent group state: {0}")]
+    Corrupt(&'static str),
+}
+
+/// An invoice issued for one member's contribution to one cycle of one group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    /// The Lightning payment hash (the contribution's identity).
+    pub payment_hash: PaymentHash,
+    /// The group.
+    pub group: GroupId,
+    /// The cycle the contribution counts for.
+    pub cycle: u32,
+    /// The member who pays.
+    pub member: MemberId,
+    /// The amount asked.
+    pub amount: Msat,
+    /// The BOLT 11 payment request handed to the member.
+    pub bolt11: String,
+}
+
+/// Why a contribution is refused. The group is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContributionError {
+    /// The group is not active.
+    #[error("the group is not active ({0:?})")]
+    GroupNotActive(GroupStatus),
+    /// The invoice names another group.
+    #[error("the invoice belongs to another group")]
+    WrongGroup,
+    /// The member is not in the group.
+    #[error("not a member of the group")]
+    NotAMember,
+    /// The invoice is for another cycle than the current one.
+    #[error("the invoice is for cycle {got}, the group is in cycle {expected}")]
+    WrongCycle {
+        /// The current cycle.
+        expected: u32,
+        /// The invoice's cycle.
+        got: u32,
+    },
+    /// The amount paid is not the contribution.
+    #[error("paid {got}, the contribution is {expected}")]
+    WrongAmount {
+        /// The contribution.
+        expected: Msat,
+        /// What was paid.
+        got: Msat,
+    },
+    /// The member already contributed to this cycle with another invoice.
+    #[error("already contributed to this cycle with another invoice")]
+    AlreadyContributed,
+    /// The cycle is not collecting (its payout is due or failed).
+    #[error("the cycle is not collecting ({0:?})")]
+    CycleClosed(CycleStatus),
+}
+
+impl ContributionError {
+    /// A stable machine-readable code.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::GroupNotActive(_) => "group_not_active",
+            Self::WrongGroup => "wrong_group",
+            Self::NotAMember => "not_a_member",
+            Self::WrongCycle { .. } => "wrong_cycle",
+            Self::WrongAmount { .. } => "wrong_amount",
+            Self::AlreadyContributed => "already_contributed",
+            Self::CycleClosed(_) => "cycle_closed",
+        }
+    }
+}
+
+/// The payout that a completed cycle owes: one per cycle, exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutDue {
+    /// The group.
+    pub group: GroupId,
+    /// The completed cycle.
+    pub cycle: u32,
+    /// Who receives the pot: the `cycle`-th member in payout order.
+    pub beneficiary: MemberId,
+    /// The pot less the fee.
+    pub amount: Msat,
+    /// The platform's fee kept from the pot.
+    pub fee: Msat,
+    /// `payout:<group>:<cycle>`.
+    pub key: IdempotencyKey,
+}
+
+/// The effect of a settled contribution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContributionOutcome {
+    /// Recorded; the cycle still waits for others.
+    Recorded,
+    /// Recorded, and it was the last one: the payout is due.
+    CycleComplete(PayoutDue),
+    /// The same payment hash was already recorded: no effect.
+    Replay,
+}
+
+/// The effect of a recorded payout success.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayoutApplied {
+    /// The next cycle opened.
+    NextCycle(u32),
+    /// That was the last cycle: the group is finished.
+    Finished,
+    /// This cycle's success was already recorded: no effect.
+    AlreadyApplied,
+}
+
+/// A tontine group: the aggregate that the store loads under the group's lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    id: GroupId,
+    contribution: Msat,
+    fee_bps: u16,
+    members: Vec<MemberId>,
+    status: GroupStatus,
+    cycle: u32,
+    cycle_status: CycleStatus,
+    paid: BTreeMap<MemberId, PaymentHash>,
+}
+
+impl Group {
+    /// A new group in `Forming`.
+    pub fn new(id: GroupId, spec: GroupSpec) -> Result<Self, GroupError> {
+        let n = spec.members.len();
+        if n < 2 {
+            return Err(GroupError::TooFewMembers);
+        }
+        if n > MAX_MEMBERS {
+            return Err(GroupError::TooManyMembers);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for m in &spec.members {
+            if !seen.insert(*m) {
+                return Err(GroupError::DuplicateMember(*m));
+            }
+        }
+        if spec.contribution.is_zero() {
+            return Err(GroupError::ZeroContribution);
+        }
+        if spec.fee_bps > BPS_PER_WHOLE {
+            return Err(GroupError::FeeTooHigh);
+        }
+        spec.contribution.checked_mul(n as u64).ok_or(GroupError::PotOverflow)?;
+        Ok(Self {
+            id,
+            contribution: spec.contribution,
+            fee_bps: spec.fee_bps,
+            members: spec.members,
+            status: GroupStatus::Forming,
+            cycle: 0,
+            cycle_status: CycleStatus::Collecting,
+            paid: BTreeMap::new(),
+        })
+    }
+
+    /// Rebuilds a group from stored state, checking its invariants.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore(
+        id: GroupId,
+        spec: GroupSpec,
+        status: GroupStatus,
+        cycle: u32,
+        cycle_status: CycleStatus,
+        paid: BTreeMap<MemberId, PaymentHash>,
+    ) -> Result<Self, GroupError> {
+        let mut g = Self::new(id, spec)?;
+        let n = g.cycle_count();
+        let in_range = match status {
+            GroupStatus::Forming => cycle == 0,
+            GroupStatus::Active | GroupStatus::Finished => (1..=n).contains(&cycle),
+            GroupStatus::Cancelled => cycle <= n,
+        };
+        if !in_range {
+            return Err(GroupError::Corrupt("cycle out of range"));
+        }
+        if paid.keys().any(|m| !g.members.contains(m)) || paid.len() > g.members.len() {
+            return Err(GroupError::Corrupt("contribution from a non-member"));
+        }
+        g.status = status;
+        g.cycle = cycle;
+        g.cycle_status = cycle_status;
+        g.paid = paid;
+        Ok(g)
+    }
+
+    /// The group's id.
+    pub const fn id(&self) -> GroupId {
+        self.id
+    }
+    /// What each member pays per cycle.
+    pub const fn contribution(&self) -> Msat {
+        self.contribution
+    }
+    /// The fee in basis points.
+    pub const fn fee_bps(&self) -> u16 {
+        self.fee_bps
+    }
+    /// Members in payout order.
+    pub fn members(&self) -> &[MemberId] {
+        &self.members
+    }
+    /// The group's status.
+    pub const fn status(&self) -> GroupStatus {
+        self.status
+    }
+    /// The current cycle (0 while forming, then 1..=N).
+    pub const fn cycle(&self) -> u32 {
+        self.cycle
+    }
+    /// The current cycle's status.
+    pub const fn cycle_status(&self) -> CycleStatus {
+        self.cycle_status
+    }
+    /// Contributions recorded for the current cycle.
+    pub fn paid(&self) -> &BTreeMap<MemberId, PaymentHash> {
+        &self.paid
+    }
+    /// The spec this group was created from.
+    pub fn spec(&self) -> GroupSpec {
+        GroupSpec { contribution: self.contribution, fee_bps: self.fee_bps, members: self.members.clone() }
+    }
+    /// Number of cycles: one per member.
+    pub fn cycle_count(&self) -> u32 {
+        u32::try_from(self.members.len()).unwrap_or(u32::MAX)
+    }
+    /// Whether `m` is a member.
+    pub fn is_member(&self, m: MemberId) -> bool {
+        self.members.contains(&m)
+    }
+
+    /// The beneficiary of the current cycle, when there is one.
+    pub fn beneficiary(&self) -> Option<MemberId> {
+        let idx = usize::try_from(self.cycle.checked_sub(1)?).ok()?;
+        self.members.get(idx).copied()
+    }
+
+    /// The pot of one cycle less the fee, and the fee.
+    pub fn payout_amounts(&self) -> (Msat, Msat) {
+        let pot = self.contribution.checked_mul(self.members.len() as u64).unwrap_or(Msat::ZERO);
+        let fee = pot.basis_points(self.fee_bps).unwrap_or(Msat::ZERO);
+        (pot.checked_sub(fee).unwrap_or(Msat::ZERO), fee)
+    }
+
+    /// `Forming → Active`, opening cycle 1.
+    pub fn start(&mut self) -> Result<(), GroupError> {
+        if self.status != GroupStatus::Forming {
+            return Err(GroupError::InvalidTransition(self.status));
+        }
+        self.status = GroupStatus::Active;
+        self.cycle = 1;
+        self.cycle_status = CycleStatus::Collecting;
+        Ok(())
+    }
+
+    /// `Forming | Active → Cancelled`.
+    pub fn cancel(&mut self) -> Result<(), GroupError> {
+        match self.status {
+            GroupStatus::Forming | GroupStatus::Active => {
+                self.status = GroupStatus::Cancelled;
+                Ok(())
+            }
+            s => Err(GroupError::InvalidTransition(s)),
+        }
+    }
+
+    /// Checks that `member` may be issued an invoice for the current cycle.
+    pub fn check_can_invoice(&self, member: MemberId) -> Result<(), ContributionError> {
+        if self.status != GroupStatus::Active {
+            return Err(ContributionError::GroupNotActive(self.status));
+        }
+        if !self.is_member(member) {
+            return Err(ContributionError::NotAMember);
+        }
+        if self.cycle_status != CycleStatus::Collecting {
+            return Err(ContributionError::CycleClosed(self.cycle_status));
+        }
+        if self.paid.contains_key(&member) {
+            return Err(ContributionError::AlreadyContributed);
+        }
+        Ok(())
+    }
+
+    /// Records the settled payment of `invoice` for `paid` millisatoshis.
+    ///
+    /// The same payment hash twice is a [`ContributionOutcome::Replay`] with no
+    /// effect. The last contribution of a cycle yields exactly one [`PayoutDue`].
+    /// Replays of earlier cycles' hashes are detected by the store, which keeps
+    /// every contribution (the aggregate only holds the current cycle's).
+    pub fn record_contribution(&mut self, invoice: &Invoice, paid: Msat) -> Result<ContributionOutcome, ContributionError> {
+        if invoice.group != self.id {
+            return Err(ContributionError::WrongGroup);
+        }
+        if invoice.cycle == self.cycle && self.paid.get(&invoice.member) == Some(&invoice.payment_hash) {
+            return Ok(ContributionOutcome::Replay);
+        }
+        if self.status != GroupStatus::Active {
+            return Err(ContributionError::GroupNotActive(self.status));
+        }
+        if !self.is_member(invoice.member) {
+            return Err(ContributionError::NotAMember);
+        }
+        if invoice.cycle != self.cycle {
+            return Err(ContributionError::WrongCycle { expected: self.cycle, got: invoice.cycle });
+        }
+        if self.paid.contains_key(&invoice.member) {
+            return Err(ContributionError::AlreadyContributed);
+        }
+        if self.cycle_status != CycleStatus::Collecting {
+            return Err(ContributionError::CycleClosed(self.cycle_status));
+        }
+        if paid != self.contribution || invoice.amount != self.contribution {
+            return Err(ContributionError::WrongAmount { expected: self.contribution, got: paid });
+        }
+        self.paid.insert(invoice.member, invoice.payment_hash);
+        if self.paid.len() < self.members.len() {
+            return Ok(ContributionOutcome::Recorded);
+        }
+        self.cycle_status = CycleStatus::Completing;
+        Ok(ContributionOutcome::CycleComplete(self.payout_due().ok_or(ContributionError::CycleClosed(self.cycle_status))?))
+    }
+
+    /// The payout the current cycle owes, when it is `Completing`.
+    pub fn payout_due(&self) -> Option<PayoutDue> {
+        if self.cycle_status != CycleStatus::Completing {
+            return None;
+        }
+        let (amount, fee) = self.payout_amounts();
+        Some(PayoutDue {
+            group: self.id,
+            cycle: self.cycle,
+            beneficiary: self.beneficiary()?,
+            amount,
+            fee,
+            key: IdempotencyKey::payout(self.id, self.cycle),
+        })
+    }
+
+    /// Records that the payout of `cycle` succeeded: opens the next cycle or finishes.
+    ///
+    /// Idempotent: a cycle already paid answers [`PayoutApplied::AlreadyApplied`].
+    pub fn record_payout_success(&mut self, cycle: u32) -> Result<PayoutApplied, GroupError> {
+        if cycle < self.cycle || (cycle == self.cycle && self.cycle_status == CycleStatus::PaidOut) {
+            return Ok(PayoutApplied::AlreadyApplied);
+        }
+        if cycle != self.cycle
+            || !matches!(self.cycle_status, CycleStatus::Completing | CycleStatus::PayoutFailed)
+            || !matches!(self.status, GroupStatus::Active | GroupStatus::Cancelled)
+        {
+            return Err(GroupError::InvalidTransition(self.status));
+        }
+        // A payout that already left the node is recorded even on a cancelled group.
+        if self.cycle >= self.cycle_count() {
+            self.cycle_status = CycleStatus::PaidOut;
+            if self.status == GroupStatus::Active {
+                self.status = GroupStatus::Finished;
+            }
+            return Ok(PayoutApplied::Finished);
+        }
+        self.cycle += 1;
+        self.cycle_status = CycleStatus::Collecting;
+        self.paid.clear();
+        Ok(PayoutApplied::NextCycle(self.cycle))
+    }
+
+    /// Records that the payout of `cycle` is dead: `Completing → PayoutFailed`.
+    pub fn record_payout_failure(&mut self, cycle: u32) -> Result<(), GroupError> {
+        if cycle != self.cycle {
+            return Err(GroupError::InvalidTransition(self.status));
+        }
+        match self.cycle_status {
+            CycleStatus::Completing | CycleStatus::PayoutFailed => {
+                self.cycle_status = CycleStatus::PayoutFailed;
+                Ok(())
+            }
+            _ => Err(GroupError::InvalidTransition(self.status)),
+        }
+    }
+
+    /// An operator retries a failed payout: `PayoutFailed → Completing`.
+    pub fn retry_payout(&mut self) -> Result<PayoutDue, GroupError> {
+        if self.cycle_status != CycleStatus::PayoutFailed {
+            return Err(GroupError::InvalidTransition(self.status));
+        }
+        self.cycle_status = CycleStatus::Completing;
+        self.payout_due().ok_or(GroupError::Corrupt("no beneficiary"))
+    }
+}
