@@ -1,0 +1,68 @@
+//! Webhook secrets: never empty, never too short, never printed.
+
+use core::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::SecretError;
+
+/// A webhook signing secret (the HMAC key).
+///
+/// Built only through constructors that refuse empty or short keys. Its `Debug`
+/// output is redacted: it never prints the key, nor its length.
+///
+/// ```
+/// use sunusav_core::webhook::Secret;
+///
+/// let secret = Secret::from_text("a-long-enough-secret").unwrap();
+/// assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
+/// assert!(Secret::from_text("short").is_err());
+/// ```
+#[derive(Clone)]
+pub struct Secret {
+    bytes: Box<[u8]>,
+}
+
+impl Secret {
+    /// The minimum length of a key, in bytes.
+    pub const MIN_LEN: usize = 16;
+
+    /// The prefix of a Standard Webhooks secret.
+    pub const STANDARD_WEBHOOKS_PREFIX: &'static str = "whsec_";
+
+    /// A secret from raw key bytes.
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Result<Self, SecretError> {
+        let bytes = bytes.into();
+        match bytes.len() {
+            0 => Err(SecretError::Empty),
+            len if len < Self::MIN_LEN => Err(SecretError::TooShort { len, min: Self::MIN_LEN }),
+            _ => Ok(Self { bytes: bytes.into_boxed_slice() }),
+        }
+    }
+
+    /// A secret whose key is the UTF-8 bytes of `text`, as used by the `sha256=<hex>`
+    /// scheme (GitHub, `WEBHOOK_HMAC_SECRET`).
+    pub fn from_text(text: &str) -> Result<Self, SecretError> {
+        Self::from_bytes(text.as_bytes())
+    }
+
+    /// A Standard Webhooks secret, `whsec_<base64>`: the key is the base64-decoded
+    /// part. The decoded key must also be at least [`MIN_LEN`](Self::MIN_LEN) bytes.
+    pub fn from_standard_webhooks(encoded: &str) -> Result<Self, SecretError> {
+        let b64 = encoded.strip_prefix(Self::STANDARD_WEBHOOKS_PREFIX).ok_or(SecretError::MissingPrefix)?;
+        let bytes = STANDARD.decode(b64).map_err(|_| SecretError::InvalidBase64)?;
+        Self::from_bytes(bytes)
+    }
+
+    /// The key bytes, for the verifier only.
+    pub(crate) fn expose(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
