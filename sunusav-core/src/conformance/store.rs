@@ -1,0 +1,345 @@
+//! Conformance suite of the store port.
+//!
+//! Every adapter of [`Store`] runs [`run_all`] with a factory that returns a
+//! fresh, empty, migrated store for each case, or calls the cases one by one.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::group::{ContributionOutcome, Group, GroupSpec, GroupStatus, Invoice};
+use crate::ids::{GroupId, MemberId, PaymentHash};
+use crate::keys::IdempotencyKey;
+use crate::money::Msat;
+use crate::ports::store::{
+    AttemptStatus, Contribution, OutboxMessage, PaymentAttempt, Store, StoreError, WebhookEvent,
+};
+
+fn active_group(n: usize) -> Group {
+    let members = (0..n).map(|_| MemberId::random()).collect();
+    let spec = GroupSpec { contribution: Msat::new(5_000), fee_bps: 100, members };
+    let mut g = Group::new(GroupId::random(), spec).expect("valid spec");
+    g.start().expect("start");
+    g
+}
+
+fn invoice(g: &Group, member: MemberId) -> Invoice {
+    Invoice {
+        payment_hash: PaymentHash::from_bytes(rand_bytes()),
+        group: g.id(),
+        cycle: g.cycle(),
+        member,
+        amount: g.contribution(),
+        bolt11: "lnbcrt-test".into(),
+    }
+}
+
+fn rand_bytes() -> [u8; 32] {
+    rand::random()
+}
+
+async fn insert(store: &Arc<dyn Store>, g: &Group) {
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_group(g).await.expect("insert group");
+    tx.commit().await.expect("commit");
+}
+
+/// Settles one contribution the way the service does; returns the outcome.
+async fn settle(store: &Arc<dyn Store>, inv: &Invoice) -> ContributionOutcome {
+    let mut tx = store.begin().await.expect("begin");
+    tx.lock_group(inv.group).await.expect("lock");
+    let mut g = tx.load_group(inv.group).await.expect("load").expect("group exists");
+    let outcome = g.record_contribution(inv, inv.amount).expect("valid contribution");
+    let c = Contribution {
+        payment_hash: inv.payment_hash,
+        group: inv.group,
+        cycle: inv.cycle,
+        member: inv.member,
+        amount: inv.amount,
+    };
+    assert!(tx.insert_contribution(&c).await.expect("insert contribution"));
+    tx.save_group(&g).await.expect("save");
+    tx.commit().await.expect("commit");
+    outcome
+}
+
+/// A group round-trips with its members in payout order; a second insert is a duplicate.
+pub async fn a_group_round_trips_and_its_id_is_unique(store: Arc<dyn Store>) {
+    let g = active_group(4);
+    insert(&store, &g).await;
+    let loaded = store.group(g.id()).await.expect("read").expect("found");
+    assert_eq!(loaded, g);
+    let mut tx = store.begin().await.expect("begin");
+    tx.lock_group(g.id()).await.expect("lock");
+    assert_eq!(tx.load_group(g.id()).await.expect("load"), Some(g.clone()));
+    assert_eq!(tx.insert_group(&g).await, Err(StoreError::Duplicate("group")));
+    drop(tx);
+    assert_eq!(store.group(GroupId::random()).await.expect("read"), None);
+}
+
+/// Saving changes status and cycle; saving an unknown group is `NotFound`.
+pub async fn saving_a_group_persists_its_state(store: Arc<dyn Store>) {
+    let mut g = active_group(3);
+    insert(&store, &g).await;
+    g.cancel().expect("cancel");
+    let mut tx = store.begin().await.expect("begin");
+    tx.lock_group(g.id()).await.expect("lock");
+    tx.save_group(&g).await.expect("save");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.group(g.id()).await.expect("read").expect("found").status(), GroupStatus::Cancelled);
+
+    let unknown = active_group(2);
+    let mut tx = store.begin().await.expect("begin");
+    let res = tx.save_group(&unknown).await;
+    let res = match res {
+        Ok(()) => tx.commit().await,
+        Err(e) => Err(e),
+    };
+    assert_eq!(res, Err(StoreError::NotFound));
+}
+
+/// A transaction dropped without commit leaves nothing behind.
+pub async fn a_dropped_transaction_leaves_nothing(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_group(&g).await.expect("insert");
+    let inv = invoice(&g, g.members()[0]);
+    tx.insert_invoice(&inv).await.expect("invoice");
+    drop(tx);
+    assert_eq!(store.group(g.id()).await.expect("read"), None);
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.invoice(&inv.payment_hash).await.expect("read"), None);
+}
+
+/// Invoices are found by payment hash; the same hash twice is a duplicate.
+pub async fn invoices_are_unique_by_payment_hash(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    insert(&store, &g).await;
+    let inv = invoice(&g, g.members()[1]);
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_invoice(&inv).await.expect("insert");
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.invoice(&inv.payment_hash).await.expect("read"), Some(inv.clone()));
+    let res = match tx.insert_invoice(&inv).await {
+        Ok(()) => tx.commit().await,
+        Err(e) => Err(e),
+    };
+    assert_eq!(res, Err(StoreError::Duplicate("invoice")));
+}
+
+/// Contributions: one per payment hash (a replay inserts nothing), one per member and cycle.
+pub async fn contributions_are_claimed_atomically(store: Arc<dyn Store>) {
+    let g = active_group(3);
+    insert(&store, &g).await;
+    let m = g.members()[0];
+    let inv = invoice(&g, m);
+    assert_eq!(settle(&store, &inv).await, ContributionOutcome::Recorded);
+
+    let c = Contribution { payment_hash: inv.payment_hash, group: g.id(), cycle: 1, member: m, amount: inv.amount };
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.contribution(&inv.payment_hash).await.expect("read"), Some(c.clone()));
+    assert!(!tx.insert_contribution(&c).await.expect("replay is not an error"), "a replay inserted a row");
+    let other = Contribution { payment_hash: PaymentHash::from_bytes(rand_bytes()), ..c };
+    let res = match tx.insert_contribution(&other).await {
+        Ok(_) => tx.commit().await,
+        Err(e) => Err(e),
+    };
+    assert_eq!(res, Err(StoreError::Duplicate("contribution_member_cycle")));
+
+    let loaded = store.group(g.id()).await.expect("read").expect("found");
+    assert_eq!(loaded.paid().get(&m), Some(&inv.payment_hash), "the current cycle's contributions are loaded");
+    assert_eq!(loaded.paid().len(), 1);
+}
+
+/// A completed cycle, its payment attempt and outbox row commit together.
+pub async fn a_cycle_completion_commits_as_one_unit(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    insert(&store, &g).await;
+    settle(&store, &invoice(&g, g.members()[0])).await;
+    let last = invoice(&g, g.members()[1]);
+    let mut tx = store.begin().await.expect("begin");
+    tx.lock_group(g.id()).await.expect("lock");
+    let mut loaded = tx.load_group(g.id()).await.expect("load").expect("found");
+    let ContributionOutcome::CycleComplete(due) = loaded.record_contribution(&last, last.amount).expect("ok") else {
+        panic!("the last contribution must complete the cycle");
+    };
+    let c = Contribution {
+        payment_hash: last.payment_hash,
+        group: g.id(),
+        cycle: 1,
+        member: last.member,
+        amount: last.amount,
+    };
+    assert!(tx.insert_contribution(&c).await.expect("insert"));
+    tx.save_group(&loaded).await.expect("save");
+    assert!(tx.insert_payment_attempt(&PaymentAttempt::pending(&due)).await.expect("attempt"));
+    let msg = OutboxMessage { id: 0, queue: "payouts".into(), job_id: due.key.clone(), payload: b"{}".to_vec() };
+    tx.insert_outbox(&msg).await.expect("outbox");
+    // Not committed: nothing is visible yet from outside.
+    assert!(store.payment_attempts(g.id()).await.expect("read").is_empty());
+    tx.commit().await.expect("commit");
+    let attempts = store.payment_attempts(g.id()).await.expect("read");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].status, AttemptStatus::Pending);
+    assert_eq!(attempts[0].amount, due.amount);
+    let mut tx = store.begin().await.expect("begin");
+    let claimed = tx.claim_outbox(10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].job_id, due.key);
+    assert!(claimed[0].id > 0, "the store assigns outbox ids");
+}
+
+/// Payment attempts are unique by key, updatable, and validated.
+pub async fn payment_attempts_are_unique_by_key(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    insert(&store, &g).await;
+    let key = IdempotencyKey::payout(g.id(), 1);
+    let mut a = PaymentAttempt {
+        key: key.clone(),
+        group: g.id(),
+        cycle: 1,
+        beneficiary: g.members()[0],
+        amount: Msat::new(9_900),
+        fee: Msat::new(100),
+        status: AttemptStatus::Pending,
+        attempts: 0,
+        last_error: None,
+        payment_hash: None,
+        preimage: None,
+        routing_fee: None,
+    };
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.insert_payment_attempt(&a).await.expect("insert"));
+    assert!(!tx.insert_payment_attempt(&a).await.expect("second insert is not an error"));
+    tx.commit().await.expect("commit");
+
+    a.status = AttemptStatus::Succeeded;
+    a.attempts = 2;
+    a.last_error = Some("no route".into());
+    a.payment_hash = Some(PaymentHash::from_bytes([1; 32]));
+    a.preimage = Some("00".repeat(32));
+    a.routing_fee = Some(Msat::new(3));
+    let mut tx = store.begin().await.expect("begin");
+    tx.update_payment_attempt(&a).await.expect("update");
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.payment_attempt(&key).await.expect("read"), Some(a.clone()));
+
+    let unknown = PaymentAttempt { key: IdempotencyKey::payout(g.id(), 2), ..a.clone() };
+    let res = match tx.update_payment_attempt(&unknown).await {
+        Ok(()) => tx.commit().await,
+        Err(e) => Err(e),
+    };
+    assert_eq!(res, Err(StoreError::NotFound));
+    let zero = PaymentAttempt { key: IdempotencyKey::payout(g.id(), 3), amount: Msat::ZERO, ..a };
+    let mut tx = store.begin().await.expect("begin");
+    let res = match tx.insert_payment_attempt(&zero).await {
+        Ok(_) => tx.commit().await,
+        Err(e) => Err(e),
+    };
+    assert!(matches!(res, Err(StoreError::Invalid(_))), "zero amount accepted: {res:?}");
+}
+
+/// Two relays never claim the same outbox row; rows of a dropped claim come back.
+pub async fn outbox_claims_skip_locked_rows(store: Arc<dyn Store>) {
+    let mut tx = store.begin().await.expect("begin");
+    for i in 0..3 {
+        let key = IdempotencyKey::parse(format!("job:{i}")).expect("key");
+        let msg = OutboxMessage { id: 0, queue: "payouts".into(), job_id: key, payload: vec![i] };
+        tx.insert_outbox(&msg).await.expect("insert");
+    }
+    tx.commit().await.expect("commit");
+
+    let mut a = store.begin().await.expect("begin a");
+    let first = a.claim_outbox(2).await.expect("claim a");
+    assert_eq!(first.len(), 2);
+    assert!(first[0].id < first[1].id, "oldest first");
+    let mut b = store.begin().await.expect("begin b");
+    let second = b.claim_outbox(10).await.expect("claim b");
+    assert_eq!(second.len(), 1, "b must skip a's rows");
+    assert!(first.iter().all(|m| m.id != second[0].id));
+    let ids: Vec<u64> = first.iter().map(|m| m.id).collect();
+    a.mark_outbox_sent(&ids).await.expect("mark");
+    a.commit().await.expect("commit a");
+    drop(b);
+
+    let mut c = store.begin().await.expect("begin c");
+    let left = c.claim_outbox(10).await.expect("claim c");
+    assert_eq!(left.len(), 1, "only the row of the dropped claim is left");
+    assert_eq!(left[0].id, second[0].id);
+}
+
+/// A group's lock is exclusive until commit; another group's is independent.
+pub async fn a_group_lock_is_exclusive_until_commit(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    let h = active_group(2);
+    insert(&store, &g).await;
+    insert(&store, &h).await;
+    let mut t1 = store.begin().await.expect("begin");
+    t1.lock_group(g.id()).await.expect("lock");
+
+    let mut t3 = store.begin().await.expect("begin");
+    tokio::time::timeout(Duration::from_secs(5), t3.lock_group(h.id()))
+        .await
+        .expect("another group's lock must not wait")
+        .expect("lock h");
+    drop(t3);
+
+    let s2 = Arc::clone(&store);
+    let gid = g.id();
+    let waiter = tokio::spawn(async move {
+        let mut t2 = s2.begin().await.expect("begin");
+        t2.lock_group(gid).await.expect("lock");
+        t2.commit().await.expect("commit");
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!waiter.is_finished(), "a second transaction took a held group lock");
+    t1.commit().await.expect("commit");
+    tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("the lock must be released at commit")
+        .expect("waiter");
+}
+
+/// Webhook deliveries are recorded once by key; their outcome is kept.
+pub async fn webhook_events_are_recorded_once(store: Arc<dyn Store>) {
+    let key = IdempotencyKey::webhook(None, b"{\"a\":1}");
+    let ev = WebhookEvent { key: key.clone(), body: b"{\"a\":1}".to_vec() };
+    assert!(store.record_webhook(&ev).await.expect("record"));
+    let replay = WebhookEvent { key: key.clone(), body: b"other".to_vec() };
+    assert!(!store.record_webhook(&replay).await.expect("replay"));
+    let rec = store.webhook(&key).await.expect("read").expect("found");
+    assert_eq!(rec.body, ev.body, "the first body is kept");
+    assert_eq!(rec.outcome, None);
+    let mut tx = store.begin().await.expect("begin");
+    tx.mark_webhook_processed(&key, "unknown_invoice").await.expect("mark");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.webhook(&key).await.expect("read").expect("found").outcome.as_deref(), Some("unknown_invoice"));
+    let unknown = IdempotencyKey::webhook(Some("nope"), b"");
+    let mut tx = store.begin().await.expect("begin");
+    let res = match tx.mark_webhook_processed(&unknown, "x").await {
+        Ok(()) => tx.commit().await,
+        Err(e) => Err(e),
+    };
+    assert_eq!(res, Err(StoreError::NotFound));
+    store.ping().await.expect("ping");
+}
+
+/// Runs every case, each on a fresh store from `make`.
+pub async fn run_all<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    a_group_round_trips_and_its_id_is_unique(make().await).await;
+    saving_a_group_persists_its_state(make().await).await;
+    a_dropped_transaction_leaves_nothing(make().await).await;
+    invoices_are_unique_by_payment_hash(make().await).await;
+    contributions_are_claimed_atomically(make().await).await;
+    a_cycle_completion_commits_as_one_unit(make().await).await;
+    payment_attempts_are_unique_by_key(make().await).await;
+    outbox_claims_skip_locked_rows(make().await).await;
+    a_group_lock_is_exclusive_until_commit(make().await).await;
+    webhook_events_are_recorded_once(make().await).await;
+}

@@ -1,0 +1,248 @@
+//! A simulated Lightning node that follows LND's rules per payment hash.
+//!
+//! - A second payment of a hash that succeeded answers "already paid"
+//!   ([`PayError::AlreadyPaid`]); of one in flight, "in transition"
+//!   ([`PayError::InTransition`]); a hash whose payment failed may be paid again.
+//! - Faults can be injected, one per payment, in order: transient and permanent
+//!   failures, a time-out that leaves the payment in flight, and a time-out after
+//!   which the payment did succeed (the answer was lost: the crash window between
+//!   "paid" and "recorded").
+//! - It counts the payments that succeeded per key, so tests can assert that
+//!   nothing was ever paid twice.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+use crate::ids::PaymentHash;
+use crate::keys::IdempotencyKey;
+use crate::money::Msat;
+use crate::ports::payments::{
+    CreatedInvoice, PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt, PayoutRequest,
+};
+
+/// A fault to inject into the next payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeFault {
+    /// Fails, retryable; the hash may be paid again.
+    Transient,
+    /// Fails for good.
+    Permanent,
+    /// No answer; the payment stays in flight until [`SimulatedNode::resolve_in_flight`].
+    TimeoutInFlight,
+    /// No answer, but the payment succeeded.
+    TimeoutPaid,
+    /// The node is unreachable: nothing is sent.
+    Unreachable,
+}
+
+#[derive(Clone, Debug)]
+enum HashState {
+    InFlight,
+    Succeeded(PayoutReceipt),
+    Failed(String),
+}
+
+#[derive(Default)]
+struct NodeState {
+    payments: HashMap<IdempotencyKey, HashState>,
+    succeeded: HashMap<IdempotencyKey, u32>,
+    faults: VecDeque<NodeFault>,
+    invoices: HashMap<PaymentHash, (Msat, bool)>,
+    unreachable: bool,
+}
+
+/// The simulated node. Clones share the same state.
+#[derive(Clone, Default)]
+pub struct SimulatedNode {
+    state: Arc<Mutex<NodeState>>,
+    latency: Duration,
+}
+
+impl std::fmt::Debug for SimulatedNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedNode").field("latency", &self.latency).finish_non_exhaustive()
+    }
+}
+
+/// The preimage the node uses for a payout key (deterministic, so the hash is too).
+fn preimage_of(key: &IdempotencyKey) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"sunusav:simulated-preimage:");
+    h.update(key.as_str().as_bytes());
+    h.finalize().into()
+}
+
+impl SimulatedNode {
+    /// A node that answers at once.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A node that takes `latency` for each call.
+    #[must_use]
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Queues faults for the next payments, one each, in order.
+    pub fn inject(&self, faults: impl IntoIterator<Item = NodeFault>) {
+        self.lock().faults.extend(faults);
+    }
+
+    /// Makes every call fail as if the node were down (or back up).
+    pub fn set_unreachable(&self, down: bool) {
+        self.lock().unreachable = down;
+    }
+
+    /// Ends every in-flight payment: succeeded when `succeed`, failed otherwise.
+    pub fn resolve_in_flight(&self, succeed: bool) {
+        let mut st = self.lock();
+        let keys: Vec<_> =
+            st.payments.iter().filter(|(_, s)| matches!(s, HashState::InFlight)).map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            if succeed {
+                let receipt = receipt_for(&k);
+                *st.succeeded.entry(k.clone()).or_default() += 1;
+                st.payments.insert(k, HashState::Succeeded(receipt));
+            } else {
+                st.payments.insert(k, HashState::Failed("in-flight payment failed".into()));
+            }
+        }
+    }
+
+    /// How many times the payout with this key was paid (never more than 1).
+    pub fn times_paid(&self, key: &IdempotencyKey) -> u32 {
+        self.lock().succeeded.get(key).copied().unwrap_or(0)
+    }
+
+    /// The largest number of successful payments of any one key.
+    pub fn max_times_paid(&self) -> u32 {
+        self.lock().succeeded.values().copied().max().unwrap_or(0)
+    }
+
+    /// Keys paid at least once.
+    pub fn paid_keys(&self) -> Vec<IdempotencyKey> {
+        self.lock().succeeded.keys().cloned().collect()
+    }
+
+    /// The payer pays an invoice this node issued: returns its amount, once.
+    /// `None` for an unknown or already settled invoice.
+    pub fn settle_invoice(&self, hash: &PaymentHash) -> Option<Msat> {
+        let mut st = self.lock();
+        let entry = st.invoices.get_mut(hash)?;
+        if entry.1 {
+            return None;
+        }
+        entry.1 = true;
+        Some(entry.0)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, NodeState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn wait(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+}
+
+fn receipt_for(key: &IdempotencyKey) -> PayoutReceipt {
+    let preimage = preimage_of(key);
+    PayoutReceipt { payment_hash: PaymentHash::of_preimage(&preimage), preimage: hex::encode(preimage), fee: Msat::ZERO }
+}
+
+#[async_trait]
+impl Payments for SimulatedNode {
+    async fn create_invoice(&self, amount: Msat, memo: &str) -> Result<CreatedInvoice, PaymentsError> {
+        if amount.is_zero() {
+            return Err(PaymentsError::Invalid("amount must be more than zero".into()));
+        }
+        self.wait().await;
+        let mut st = self.lock();
+        if st.unreachable {
+            return Err(PaymentsError::Unavailable("simulated node is down".into()));
+        }
+        let preimage: [u8; 32] = rand::random();
+        let payment_hash = PaymentHash::of_preimage(&preimage);
+        st.invoices.insert(payment_hash, (amount, false));
+        let memo_len = memo.len();
+        let bolt11 = format!("lnbcrt{}n1sim{}{}", amount.get(), memo_len, &payment_hash.to_hex()[..32]);
+        Ok(CreatedInvoice { payment_hash, bolt11 })
+    }
+
+    async fn pay(&self, request: &PayoutRequest) -> Result<PayoutReceipt, PayError> {
+        if request.amount.is_zero() {
+            return Err(PayError::Permanent("amount must be more than zero".into()));
+        }
+        let fault = {
+            let mut st = self.lock();
+            if st.unreachable {
+                return Err(PayError::Transient("simulated node is down".into()));
+            }
+            match st.payments.get(&request.key) {
+                Some(HashState::Succeeded(_)) => return Err(PayError::AlreadyPaid),
+                Some(HashState::InFlight) => return Err(PayError::InTransition),
+                Some(HashState::Failed(_)) | None => {}
+            }
+            let fault = st.faults.pop_front();
+            if fault == Some(NodeFault::Unreachable) {
+                return Err(PayError::Transient("simulated node is unreachable".into()));
+            }
+            st.payments.insert(request.key.clone(), HashState::InFlight);
+            fault
+        };
+        self.wait().await;
+        let mut st = self.lock();
+        match fault {
+            None | Some(NodeFault::Unreachable) => {
+                let receipt = receipt_for(&request.key);
+                *st.succeeded.entry(request.key.clone()).or_default() += 1;
+                st.payments.insert(request.key.clone(), HashState::Succeeded(receipt.clone()));
+                Ok(receipt)
+            }
+            Some(NodeFault::TimeoutPaid) => {
+                let receipt = receipt_for(&request.key);
+                *st.succeeded.entry(request.key.clone()).or_default() += 1;
+                st.payments.insert(request.key.clone(), HashState::Succeeded(receipt));
+                Err(PayError::Timeout)
+            }
+            Some(NodeFault::TimeoutInFlight) => Err(PayError::Timeout),
+            Some(NodeFault::Transient) => {
+                st.payments.insert(request.key.clone(), HashState::Failed("no route".into()));
+                Err(PayError::Transient("no route (injected)".into()))
+            }
+            Some(NodeFault::Permanent) => {
+                st.payments.insert(request.key.clone(), HashState::Failed("incorrect payment details".into()));
+                Err(PayError::Permanent("incorrect payment details (injected)".into()))
+            }
+        }
+    }
+
+    async fn lookup(&self, key: &IdempotencyKey) -> Result<PaymentStatus, PaymentsError> {
+        self.wait().await;
+        let st = self.lock();
+        if st.unreachable {
+            return Err(PaymentsError::Unavailable("simulated node is down".into()));
+        }
+        Ok(match st.payments.get(key) {
+            None => PaymentStatus::Unknown,
+            Some(HashState::InFlight) => PaymentStatus::InFlight,
+            Some(HashState::Succeeded(r)) => PaymentStatus::Succeeded(r.clone()),
+            Some(HashState::Failed(e)) => PaymentStatus::Failed(e.clone()),
+        })
+    }
+
+    async fn ping(&self) -> Result<(), PaymentsError> {
+        if self.lock().unreachable {
+            return Err(PaymentsError::Unavailable("simulated node is down".into()));
+        }
+        Ok(())
+    }
+}

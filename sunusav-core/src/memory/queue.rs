@@ -1,0 +1,631 @@
+//! [`MemoryQueue`]: the in-memory adapter of the [`Queue`] port.
+//!
+//! Every semantic of the port is implemented (dedup window, priorities, delays,
+//! leases, backoff, dead letters, retention, pause), so that it passes the same
+//! conformance suite as the Redis adapter. Time is `tokio::time::Instant`: tests
+//! can run it under `tokio::time::pause()` and `advance`.
+//!
+//! One `std::sync::Mutex` guards the state; every critical section is short and
+//! synchronous (never held across an `.await`). Workers blocked in
+//! [`Queue::reserve_wait`] sleep on a [`Notify`] until a job may be due.
+//!
+//! Orders used by [`Queue::list`] ("oldest first" in each state): waiting jobs in
+//! the order they will be reserved (priority, then FIFO); delayed and failed jobs
+//! by due time; active jobs by lease expiry; completed and dead jobs by the time
+//! they finished.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::keys::IdempotencyKey;
+use crate::ports::queue::{
+    Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError,
+    QueueStats, ReservedJob,
+};
+
+/// An in-memory [`Queue`]. Cloning gives another handle to the same queue.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use sunusav_core::IdempotencyKey;
+/// use sunusav_core::memory::MemoryQueue;
+/// use sunusav_core::ports::{Enqueued, NewJob, Queue, QueueConfig};
+///
+/// let q = MemoryQueue::new("payouts", QueueConfig::default());
+/// let id = IdempotencyKey::parse("payout:1").unwrap();
+/// assert_eq!(q.enqueue(NewJob::new(id.clone(), "{}")).await.unwrap(), Enqueued::Added);
+/// let job = q.reserve(Duration::from_secs(30)).await.unwrap().unwrap();
+/// q.ack(&job.id, &job.token).await.unwrap();
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct MemoryQueue {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    name: String,
+    config: QueueConfig,
+    state: Mutex<State>,
+    /// Woken whenever a job may have become reservable (or the earliest due time changed).
+    wake: Notify,
+    base_instant: Instant,
+    base_unix: Duration,
+}
+
+/// A key of the time-ordered sets: (time, sequence, id).
+type TimeKey = (Instant, u64, IdempotencyKey);
+
+#[derive(Default)]
+struct State {
+    jobs: HashMap<IdempotencyKey, Job>,
+    /// Reserve order: higher priority first, then FIFO.
+    waiting: BTreeSet<(Reverse<i32>, u64, IdempotencyKey)>,
+    /// Delayed by the producer, by due time.
+    delayed: BTreeSet<TimeKey>,
+    /// Failed and waiting for a retry, by due time.
+    failed: BTreeSet<TimeKey>,
+    /// Held under a lease, by lease expiry.
+    active: BTreeSet<TimeKey>,
+    /// Completed, by finish order.
+    completed: BTreeMap<u64, IdempotencyKey>,
+    /// Dead, by finish order.
+    dead: BTreeMap<u64, IdempotencyKey>,
+    /// Ids of jobs that are gone, claimed until the instant.
+    gone: HashMap<IdempotencyKey, Instant>,
+    /// The same, by expiry.
+    gone_by_time: BTreeSet<(Instant, IdempotencyKey)>,
+    paused: bool,
+    seq: u64,
+}
+
+struct Job {
+    payload: Vec<u8>,
+    options: JobOptions,
+    state: JobState,
+    /// The job's position in the set of its state.
+    seq: u64,
+    attempts: u32,
+    stalls: u32,
+    created: Instant,
+    due: Instant,
+    lease_until: Instant,
+    token: Option<LeaseToken>,
+    finished: Option<Instant>,
+    last_error: Option<String>,
+}
+
+/// `now + d`, saturating at a century from now (a `Duration::MAX` wait or lease never panics).
+fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d).unwrap_or_else(|| now + Duration::from_hours(24 * 365 * 100))
+}
+
+fn random_token() -> LeaseToken {
+    LeaseToken(format!("{:032x}", rand::random::<u128>()))
+}
+
+impl MemoryQueue {
+    /// An empty queue named `name`.
+    pub fn new(name: impl Into<String>, config: QueueConfig) -> Self {
+        let base_unix = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Self {
+            shared: Arc::new(Shared {
+                name: name.into(),
+                config,
+                state: Mutex::new(State::default()),
+                wake: Notify::new(),
+                base_instant: Instant::now(),
+                base_unix,
+            }),
+        }
+    }
+
+    /// The queue's settings.
+    pub fn config(&self) -> QueueConfig {
+        self.shared.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn unix_ms(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.shared.base_instant);
+        u64::try_from(self.shared.base_unix.saturating_add(since).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn info(&self, id: &IdempotencyKey, job: &Job) -> JobInfo {
+        JobInfo {
+            id: id.clone(),
+            state: job.state,
+            payload: job.payload.clone(),
+            attempts: job.attempts,
+            max_attempts: job.options.max_attempts,
+            priority: job.options.priority,
+            stalls: job.stalls,
+            created_at_ms: self.unix_ms(job.created),
+            due_at_ms: self.unix_ms(job.due),
+            finished_at_ms: job.finished.map(|f| self.unix_ms(f)),
+            last_error: job.last_error.clone(),
+        }
+    }
+
+    /// Reserves the next job if any; otherwise returns when the earliest
+    /// delayed or failed job is due (`None` when there is none or the queue is paused).
+    fn try_reserve(&self, lease: Duration, now: Instant) -> Result<ReservedJob, Option<Instant>> {
+        let mut st = self.lock();
+        st.promote_due(now);
+        if st.paused {
+            return Err(None);
+        }
+        let Some(id) = st.pop_waiting() else {
+            return Err(st.next_due());
+        };
+        let lease_until = after(now, lease);
+        let token = random_token();
+        let seq = st.next_seq();
+        let job = st.jobs.get_mut(&id).expect("a waiting id names a job");
+        job.state = JobState::Active;
+        job.seq = seq;
+        job.attempts = job.attempts.saturating_add(1);
+        job.lease_until = lease_until;
+        job.token = Some(token.clone());
+        let reserved = ReservedJob {
+            id: id.clone(),
+            payload: job.payload.clone(),
+            attempt: job.attempts,
+            max_attempts: job.options.max_attempts,
+            token,
+            enqueued_at_ms: self.unix_ms(job.created),
+            due_at_ms: self.unix_ms(job.due),
+        };
+        st.active.insert((lease_until, seq, id));
+        Ok(reserved)
+    }
+
+    fn enqueue_locked(st: &mut State, job: NewJob, now: Instant) -> Enqueued {
+        if st.is_claimed(&job.id, now) {
+            return Enqueued::Duplicate;
+        }
+        let seq = st.next_seq();
+        let delayed = !job.options.delay.is_zero();
+        let due = after(now, job.options.delay);
+        let entry = Job {
+            payload: job.payload,
+            options: job.options,
+            state: if delayed { JobState::Delayed } else { JobState::Waiting },
+            seq,
+            attempts: 0,
+            stalls: 0,
+            created: now,
+            due,
+            lease_until: now,
+            token: None,
+            finished: None,
+            last_error: None,
+        };
+        if delayed {
+            st.delayed.insert((due, seq, job.id.clone()));
+        } else {
+            st.waiting.insert((Reverse(job.options.priority), seq, job.id.clone()));
+        }
+        st.jobs.insert(job.id, entry);
+        Enqueued::Added
+    }
+
+    /// Checks that `token` holds `id`, returning the job's lease-set key.
+    fn held(st: &State, id: &IdempotencyKey, token: &LeaseToken) -> Result<TimeKey, QueueError> {
+        match st.jobs.get(id) {
+            Some(job) if job.state == JobState::Active && job.token.as_ref() == Some(token) => {
+                Ok((job.lease_until, job.seq, id.clone()))
+            }
+            _ => Err(QueueError::LeaseLost),
+        }
+    }
+}
+
+impl State {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn is_claimed(&mut self, id: &IdempotencyKey, now: Instant) -> bool {
+        while let Some((until, _)) = self.gone_by_time.first() {
+            if *until > now {
+                break;
+            }
+            if let Some((_, gone)) = self.gone_by_time.pop_first() {
+                self.gone.remove(&gone);
+            }
+        }
+        self.jobs.contains_key(id) || self.gone.contains_key(id)
+    }
+
+    fn pop_waiting(&mut self) -> Option<IdempotencyKey> {
+        self.waiting.pop_first().map(|(_, _, id)| id)
+    }
+
+    /// The earliest due time of a delayed or failed job.
+    fn next_due(&self) -> Option<Instant> {
+        let d = self.delayed.first().map(|k| k.0);
+        let f = self.failed.first().map(|k| k.0);
+        match (d, f) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Moves every due delayed or failed job to waiting, in due order.
+    fn promote_due(&mut self, now: Instant) {
+        loop {
+            let d = self.delayed.first().filter(|k| k.0 <= now).map(|k| (k.0, k.1));
+            let f = self.failed.first().filter(|k| k.0 <= now).map(|k| (k.0, k.1));
+            let from_failed = match (d, f) {
+                (None, None) => return,
+                (Some(a), Some(b)) => b < a,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+            };
+            let set = if from_failed { &mut self.failed } else { &mut self.delayed };
+            if let Some((_, _, id)) = set.pop_first() {
+                self.make_waiting(&id, None);
+            }
+        }
+    }
+
+    /// Puts a job (already out of its previous set) into waiting; `due` resets its due time.
+    fn make_waiting(&mut self, id: &IdempotencyKey, due: Option<Instant>) {
+        let seq = self.next_seq();
+        if let Some(job) = self.jobs.get_mut(id) {
+            job.state = JobState::Waiting;
+            job.seq = seq;
+            job.token = None;
+            if let Some(due) = due {
+                job.due = due;
+            }
+            self.waiting.insert((Reverse(job.options.priority), seq, id.clone()));
+        }
+    }
+
+    /// Takes a job out of the set of its state.
+    fn unlink(&mut self, id: &IdempotencyKey) {
+        let Some(job) = self.jobs.get(id) else { return };
+        let seq = job.seq;
+        match job.state {
+            JobState::Waiting => {
+                self.waiting.remove(&(Reverse(job.options.priority), seq, id.clone()));
+            }
+            JobState::Active => {
+                self.active.remove(&(job.lease_until, seq, id.clone()));
+            }
+            JobState::Delayed => {
+                self.delayed.remove(&(job.due, seq, id.clone()));
+            }
+            JobState::Failed => {
+                self.failed.remove(&(job.due, seq, id.clone()));
+            }
+            JobState::Completed => {
+                self.completed.remove(&seq);
+            }
+            JobState::Dead => {
+                self.dead.remove(&seq);
+            }
+        }
+    }
+
+    /// Forgets a job (already unlinked), keeping its id claimed for the dedup window.
+    fn forget(&mut self, id: &IdempotencyKey, now: Instant, window: Duration) {
+        if self.jobs.remove(id).is_some() {
+            let until = after(now, window);
+            if let Some(old) = self.gone.insert(id.clone(), until) {
+                self.gone_by_time.remove(&(old, id.clone()));
+            }
+            self.gone_by_time.insert((until, id.clone()));
+        }
+    }
+
+    /// Moves an unlinked job to completed or dead, trimming the oldest beyond `keep`.
+    fn finish(&mut self, id: &IdempotencyKey, state: JobState, now: Instant, config: &QueueConfig) {
+        let seq = self.next_seq();
+        let Some(job) = self.jobs.get_mut(id) else { return };
+        job.state = state;
+        job.seq = seq;
+        job.token = None;
+        job.finished = Some(now);
+        let (keep, set) = match state {
+            JobState::Dead => (config.keep_dead, &mut self.dead),
+            _ => (config.keep_completed, &mut self.completed),
+        };
+        set.insert(seq, id.clone());
+        let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+        let mut trimmed = Vec::new();
+        while set.len() > keep {
+            if let Some((_, old)) = set.pop_first() {
+                trimmed.push(old);
+            }
+        }
+        for old in trimmed {
+            self.forget(&old, now, config.dedup_window);
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
+        Ok(self.enqueue_bulk(vec![job]).await?.swap_remove(0))
+    }
+
+    async fn enqueue_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
+        if let Some(bad) = jobs.iter().find(|j| j.options.max_attempts == 0) {
+            return Err(QueueError::Invalid(format!("job {}: max_attempts must be at least 1", bad.id)));
+        }
+        let now = Instant::now();
+        let results = {
+            let mut st = self.lock();
+            jobs.into_iter().map(|job| Self::enqueue_locked(&mut st, job, now)).collect::<Vec<_>>()
+        };
+        if results.contains(&Enqueued::Added) {
+            self.shared.wake.notify_waiters();
+        }
+        Ok(results)
+    }
+
+    async fn reserve(&self, lease: Duration) -> Result<Option<ReservedJob>, QueueError> {
+        Ok(self.try_reserve(lease, Instant::now()).ok())
+    }
+
+    async fn reserve_wait(&self, lease: Duration, wait: Duration) -> Result<Option<ReservedJob>, QueueError> {
+        let deadline = after(Instant::now(), wait);
+        loop {
+            // Register interest before looking, so that a wake between the look
+            // and the sleep is not lost.
+            let woken = self.shared.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let now = Instant::now();
+            let next_due = match self.try_reserve(lease, now) {
+                Ok(job) => return Ok(Some(job)),
+                Err(next_due) => next_due,
+            };
+            if now >= deadline {
+                return Ok(None);
+            }
+            let until = next_due.map_or(deadline, |due| due.min(deadline));
+            tokio::select! {
+                () = &mut woken => {}
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
+    }
+
+    async fn heartbeat(&self, id: &IdempotencyKey, token: &LeaseToken, lease: Duration) -> Result<(), QueueError> {
+        let mut st = self.lock();
+        let key = Self::held(&st, id, token)?;
+        let until = after(Instant::now(), lease);
+        st.active.remove(&key);
+        st.active.insert((until, key.1, key.2));
+        if let Some(job) = st.jobs.get_mut(id) {
+            job.lease_until = until;
+        }
+        Ok(())
+    }
+
+    async fn ack(&self, id: &IdempotencyKey, token: &LeaseToken) -> Result<(), QueueError> {
+        let mut st = self.lock();
+        let key = Self::held(&st, id, token)?;
+        st.active.remove(&key);
+        st.finish(id, JobState::Completed, Instant::now(), &self.shared.config);
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        id: &IdempotencyKey,
+        token: &LeaseToken,
+        error: &str,
+        kind: FailKind,
+    ) -> Result<FailOutcome, QueueError> {
+        let now = Instant::now();
+        let outcome = {
+            let mut st = self.lock();
+            let key = Self::held(&st, id, token)?;
+            st.active.remove(&key);
+            let job = st.jobs.get_mut(id).expect("a held job exists");
+            job.last_error = Some(error.to_owned());
+            let exhausted = job.attempts >= job.options.max_attempts;
+            let delay = match kind {
+                FailKind::Permanent => None,
+                _ if exhausted => None,
+                FailKind::RetryAfter(d) => Some(d),
+                FailKind::Retry => Some(job.options.backoff.delay_with_jitter(job.attempts, rand::random::<u32>())),
+            };
+            match delay {
+                None => {
+                    st.finish(id, JobState::Dead, now, &self.shared.config);
+                    FailOutcome::Dead
+                }
+                Some(delay) => {
+                    let seq = st.next_seq();
+                    let due = after(now, delay);
+                    let job = st.jobs.get_mut(id).expect("a held job exists");
+                    job.state = JobState::Failed;
+                    job.seq = seq;
+                    job.token = None;
+                    job.due = due;
+                    st.failed.insert((due, seq, id.clone()));
+                    FailOutcome::Retrying { delay }
+                }
+            }
+        };
+        if let FailOutcome::Retrying { .. } = outcome {
+            // A due time changed: waiters recompute how long to sleep.
+            self.shared.wake.notify_waiters();
+        }
+        Ok(outcome)
+    }
+
+    async fn recover_stalled(&self) -> Result<u64, QueueError> {
+        let now = Instant::now();
+        let config = self.shared.config;
+        let mut count = 0u64;
+        let mut requeued = false;
+        {
+            let mut st = self.lock();
+            while let Some((until, _, _)) = st.active.first() {
+                if *until > now {
+                    break;
+                }
+                let Some((_, _, id)) = st.active.pop_first() else { break };
+                count += 1;
+                let job = st.jobs.get_mut(&id).expect("an active id names a job");
+                job.stalls = job.stalls.saturating_add(1);
+                if job.stalls > config.max_stalls || job.attempts >= job.options.max_attempts {
+                    job.last_error = Some(format!("stalled {} times: its lease expired without an ack", job.stalls));
+                    st.finish(&id, JobState::Dead, now, &config);
+                } else {
+                    st.make_waiting(&id, Some(now));
+                    requeued = true;
+                }
+            }
+        }
+        if requeued {
+            self.shared.wake.notify_waiters();
+        }
+        Ok(count)
+    }
+
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let st = self.lock();
+        let n = |len: usize| u64::try_from(len).unwrap_or(u64::MAX);
+        Ok(QueueStats {
+            waiting: n(st.waiting.len()),
+            active: n(st.active.len()),
+            delayed: n(st.delayed.len()),
+            failed: n(st.failed.len()),
+            completed: n(st.completed.len()),
+            dead: n(st.dead.len()),
+            paused: st.paused,
+        })
+    }
+
+    async fn list(&self, state: JobState, offset: u64, limit: u64) -> Result<Vec<JobInfo>, QueueError> {
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let st = self.lock();
+        let ids: Vec<&IdempotencyKey> = match state {
+            JobState::Waiting => st.waiting.iter().skip(offset).take(limit).map(|k| &k.2).collect(),
+            JobState::Active => st.active.iter().skip(offset).take(limit).map(|k| &k.2).collect(),
+            JobState::Delayed => st.delayed.iter().skip(offset).take(limit).map(|k| &k.2).collect(),
+            JobState::Failed => st.failed.iter().skip(offset).take(limit).map(|k| &k.2).collect(),
+            JobState::Completed => st.completed.values().skip(offset).take(limit).collect(),
+            JobState::Dead => st.dead.values().skip(offset).take(limit).collect(),
+        };
+        Ok(ids.into_iter().filter_map(|id| st.jobs.get(id).map(|job| self.info(id, job))).collect())
+    }
+
+    async fn get(&self, id: &IdempotencyKey) -> Result<Option<JobInfo>, QueueError> {
+        let st = self.lock();
+        Ok(st.jobs.get(id).map(|job| self.info(id, job)))
+    }
+
+    async fn retry_dead(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
+        {
+            let mut st = self.lock();
+            let job = st.jobs.get(id).ok_or(QueueError::NotFound)?;
+            if job.state != JobState::Dead {
+                return Err(QueueError::WrongState(job.state));
+            }
+            st.retry_dead_job(id, Instant::now());
+        }
+        self.shared.wake.notify_waiters();
+        Ok(())
+    }
+
+    async fn retry_all_dead(&self) -> Result<u64, QueueError> {
+        let count = {
+            let mut st = self.lock();
+            let now = Instant::now();
+            let ids: Vec<IdempotencyKey> = st.dead.values().cloned().collect();
+            for id in &ids {
+                st.retry_dead_job(id, now);
+            }
+            u64::try_from(ids.len()).unwrap_or(u64::MAX)
+        };
+        if count > 0 {
+            self.shared.wake.notify_waiters();
+        }
+        Ok(count)
+    }
+
+    async fn remove(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
+        let mut st = self.lock();
+        let job = st.jobs.get(id).ok_or(QueueError::NotFound)?;
+        if job.state == JobState::Active {
+            return Err(QueueError::WrongState(JobState::Active));
+        }
+        st.unlink(id);
+        st.forget(id, Instant::now(), self.shared.config.dedup_window);
+        Ok(())
+    }
+
+    async fn promote(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
+        {
+            let mut st = self.lock();
+            let job = st.jobs.get(id).ok_or(QueueError::NotFound)?;
+            if !matches!(job.state, JobState::Delayed | JobState::Failed) {
+                return Err(QueueError::WrongState(job.state));
+            }
+            st.unlink(id);
+            st.make_waiting(id, Some(Instant::now()));
+        }
+        self.shared.wake.notify_waiters();
+        Ok(())
+    }
+
+    async fn pause(&self) -> Result<(), QueueError> {
+        self.lock().paused = true;
+        Ok(())
+    }
+
+    async fn resume(&self) -> Result<(), QueueError> {
+        self.lock().paused = false;
+        self.shared.wake.notify_waiters();
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+impl State {
+    /// Moves a dead job back to waiting with fresh attempts and stalls.
+    fn retry_dead_job(&mut self, id: &IdempotencyKey, now: Instant) {
+        self.unlink(id);
+        if let Some(job) = self.jobs.get_mut(id) {
+            job.attempts = 0;
+            job.stalls = 0;
+            job.finished = None;
+        }
+        self.make_waiting(id, Some(now));
+    }
+}
+
+impl std::fmt::Debug for MemoryQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryQueue").field("name", &self.shared.name).field("config", &self.shared.config).finish()
+    }
+}

@@ -1,0 +1,439 @@
+//! The in-memory store: per-group async locks and all-or-nothing transactions.
+//!
+//! A transaction buffers its writes and applies them at commit under one short
+//! critical section, so a dropped transaction leaves nothing behind. Reads inside
+//! a transaction see its own writes first. Unique keys are checked again at
+//! commit, as a database's constraints would.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use tokio::sync::OwnedMutexGuard;
+
+use crate::group::{Group, Invoice};
+use crate::ids::{GroupId, MemberId, PaymentHash};
+use crate::keys::IdempotencyKey;
+use crate::ports::store::{
+    Contribution, OutboxMessage, PaymentAttempt, Store, StoreError, StoreTx, WebhookEvent, WebhookRecord,
+};
+
+#[derive(Default)]
+struct State {
+    groups: HashMap<GroupId, Group>,
+    invoices: HashMap<PaymentHash, Invoice>,
+    contributions: HashMap<PaymentHash, Contribution>,
+    member_cycle: HashSet<(GroupId, u32, MemberId)>,
+    attempts: BTreeMap<IdempotencyKey, PaymentAttempt>,
+    outbox: BTreeMap<u64, (OutboxMessage, bool)>,
+    outbox_claimed: HashSet<u64>,
+    next_outbox: u64,
+    webhooks: HashMap<IdempotencyKey, WebhookRecord>,
+}
+
+impl State {
+    fn group(&self, id: GroupId) -> Option<Group> {
+        self.groups.get(&id).cloned()
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    locks: Mutex<HashMap<GroupId, Arc<tokio::sync::Mutex<()>>>>,
+    skip_commits: AtomicU32,
+    fail_commits: AtomicU32,
+}
+
+/// The in-memory store. Clones share the same data.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the next `n` commits fail with `Unavailable` (nothing of them applied),
+    /// as a dropped database connection would.
+    pub fn fail_next_commits(&self, n: u32) {
+        self.fail_commits_after(0, n);
+    }
+
+    /// Lets `skip` commits through, then makes the `n` after them fail: a
+    /// connection lost at a chosen step of a multi-transaction use case.
+    pub fn fail_commits_after(&self, skip: u32, n: u32) {
+        self.shared.skip_commits.store(skip, Ordering::SeqCst);
+        self.shared.fail_commits.store(n, Ordering::SeqCst);
+    }
+
+    /// Every recorded contribution (for tests and reports).
+    pub fn contributions(&self) -> Vec<Contribution> {
+        self.state().contributions.values().cloned().collect()
+    }
+
+    /// Every outbox message and whether it was sent.
+    pub fn outbox(&self) -> Vec<(OutboxMessage, bool)> {
+        self.state().outbox.values().cloned().collect()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn lock_state(shared: &Shared) -> MutexGuard<'_, State> {
+    shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
+        Ok(Box::new(MemoryTx { shared: Arc::clone(&self.shared), guards: Vec::new(), ops: Vec::new(), claimed: Vec::new() }))
+    }
+
+    async fn group(&self, id: GroupId) -> Result<Option<Group>, StoreError> {
+        Ok(self.state().group(id))
+    }
+
+    async fn payment_attempts(&self, group: GroupId) -> Result<Vec<PaymentAttempt>, StoreError> {
+        let mut v: Vec<_> = self.state().attempts.values().filter(|a| a.group == group).cloned().collect();
+        v.sort_by_key(|a| a.cycle);
+        Ok(v)
+    }
+
+    async fn record_webhook(&self, event: &WebhookEvent) -> Result<bool, StoreError> {
+        let mut st = self.state();
+        if st.webhooks.contains_key(&event.key) {
+            return Ok(false);
+        }
+        st.webhooks.insert(
+            event.key.clone(),
+            WebhookRecord { key: event.key.clone(), body: event.body.clone(), outcome: None },
+        );
+        Ok(true)
+    }
+
+    async fn webhook(&self, key: &IdempotencyKey) -> Result<Option<WebhookRecord>, StoreError> {
+        Ok(self.state().webhooks.get(key).cloned())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+enum Op {
+    InsertGroup(Group),
+    SaveGroup(Group),
+    Invoice(Invoice),
+    Contribution(Contribution),
+    InsertAttempt(PaymentAttempt),
+    UpdateAttempt(PaymentAttempt),
+    Outbox(OutboxMessage),
+    OutboxSent(Vec<u64>),
+    WebhookProcessed(IdempotencyKey, String),
+}
+
+struct MemoryTx {
+    shared: Arc<Shared>,
+    guards: Vec<(GroupId, OwnedMutexGuard<()>)>,
+    ops: Vec<Op>,
+    claimed: Vec<u64>,
+}
+
+impl Drop for MemoryTx {
+    fn drop(&mut self) {
+        if !self.claimed.is_empty() {
+            let mut st = lock_state(&self.shared);
+            for id in &self.claimed {
+                st.outbox_claimed.remove(id);
+            }
+        }
+    }
+}
+
+impl MemoryTx {
+    fn pending_group(&self, id: GroupId) -> Option<&Group> {
+        self.ops.iter().rev().find_map(|op| match op {
+            Op::InsertGroup(g) | Op::SaveGroup(g) if g.id() == id => Some(g),
+            _ => None,
+        })
+    }
+
+    fn pending_attempt(&self, key: &IdempotencyKey) -> Option<&PaymentAttempt> {
+        self.ops.iter().rev().find_map(|op| match op {
+            Op::InsertAttempt(a) | Op::UpdateAttempt(a) if &a.key == key => Some(a),
+            _ => None,
+        })
+    }
+
+    fn pending_contributions(&self) -> impl Iterator<Item = &Contribution> {
+        self.ops.iter().filter_map(|op| match op {
+            Op::Contribution(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// Checks every unique rule of the buffered writes against `st`.
+    fn check(&self, st: &State) -> Result<(), StoreError> {
+        let mut groups = HashSet::new();
+        let mut hashes = HashSet::new();
+        let mut member_cycle = HashSet::new();
+        let mut keys = HashSet::new();
+        for op in &self.ops {
+            match op {
+                Op::InsertGroup(g) => {
+                    if st.groups.contains_key(&g.id()) || !groups.insert(g.id()) {
+                        return Err(StoreError::Duplicate("group"));
+                    }
+                }
+                Op::SaveGroup(g) => {
+                    if !st.groups.contains_key(&g.id()) && !groups.contains(&g.id()) {
+                        return Err(StoreError::NotFound);
+                    }
+                }
+                Op::Invoice(i) => {
+                    if st.invoices.contains_key(&i.payment_hash) {
+                        return Err(StoreError::Duplicate("invoice"));
+                    }
+                }
+                Op::Contribution(c) => {
+                    if st.contributions.contains_key(&c.payment_hash) || !hashes.insert(c.payment_hash) {
+                        return Err(StoreError::Duplicate("contribution"));
+                    }
+                    let mc = (c.group, c.cycle, c.member);
+                    if st.member_cycle.contains(&mc) || !member_cycle.insert(mc) {
+                        return Err(StoreError::Duplicate("contribution_member_cycle"));
+                    }
+                }
+                Op::InsertAttempt(a) => {
+                    if st.attempts.contains_key(&a.key) || !keys.insert(a.key.clone()) {
+                        return Err(StoreError::Duplicate("payment_attempt"));
+                    }
+                }
+                Op::UpdateAttempt(a) => {
+                    if !st.attempts.contains_key(&a.key) && !keys.contains(&a.key) {
+                        return Err(StoreError::NotFound);
+                    }
+                }
+                Op::WebhookProcessed(k, _) => {
+                    if !st.webhooks.contains_key(k) {
+                        return Err(StoreError::NotFound);
+                    }
+                }
+                Op::Outbox(_) | Op::OutboxSent(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid_attempt(a: &PaymentAttempt) -> Option<StoreError> {
+    (a.amount.is_zero()).then(|| StoreError::Invalid("payment attempt amount must be more than zero".into()))
+}
+
+#[async_trait]
+impl StoreTx for MemoryTx {
+    async fn lock_group(&mut self, id: GroupId) -> Result<(), StoreError> {
+        if self.guards.iter().any(|(g, _)| *g == id) {
+            return Ok(());
+        }
+        let lock = {
+            let mut locks = self.shared.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(locks.entry(id).or_default())
+        };
+        let guard = lock.lock_owned().await;
+        self.guards.push((id, guard));
+        Ok(())
+    }
+
+    async fn insert_group(&mut self, group: &Group) -> Result<(), StoreError> {
+        if self.pending_group(group.id()).is_some() || lock_state(&self.shared).groups.contains_key(&group.id()) {
+            return Err(StoreError::Duplicate("group"));
+        }
+        self.ops.push(Op::InsertGroup(group.clone()));
+        Ok(())
+    }
+
+    async fn load_group(&mut self, id: GroupId) -> Result<Option<Group>, StoreError> {
+        if let Some(g) = self.pending_group(id) {
+            return Ok(Some(g.clone()));
+        }
+        Ok(lock_state(&self.shared).group(id))
+    }
+
+    async fn save_group(&mut self, group: &Group) -> Result<(), StoreError> {
+        if self.pending_group(group.id()).is_none() && !lock_state(&self.shared).groups.contains_key(&group.id()) {
+            return Err(StoreError::NotFound);
+        }
+        self.ops.push(Op::SaveGroup(group.clone()));
+        Ok(())
+    }
+
+    async fn insert_invoice(&mut self, invoice: &Invoice) -> Result<(), StoreError> {
+        let pending = self.ops.iter().any(|op| matches!(op, Op::Invoice(i) if i.payment_hash == invoice.payment_hash));
+        if pending || lock_state(&self.shared).invoices.contains_key(&invoice.payment_hash) {
+            return Err(StoreError::Duplicate("invoice"));
+        }
+        self.ops.push(Op::Invoice(invoice.clone()));
+        Ok(())
+    }
+
+    async fn invoice(&mut self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError> {
+        let pending = self.ops.iter().rev().find_map(|op| match op {
+            Op::Invoice(i) if &i.payment_hash == hash => Some(i.clone()),
+            _ => None,
+        });
+        Ok(pending.or_else(|| lock_state(&self.shared).invoices.get(hash).cloned()))
+    }
+
+    async fn insert_contribution(&mut self, c: &Contribution) -> Result<bool, StoreError> {
+        if c.amount.is_zero() {
+            return Err(StoreError::Invalid("contribution amount must be more than zero".into()));
+        }
+        let (same_hash, same_slot) = {
+            let st = lock_state(&self.shared);
+            (st.contributions.contains_key(&c.payment_hash), st.member_cycle.contains(&(c.group, c.cycle, c.member)))
+        };
+        let pending_hash = self.pending_contributions().any(|p| p.payment_hash == c.payment_hash);
+        if same_hash || pending_hash {
+            return Ok(false);
+        }
+        let pending_slot = self.pending_contributions().any(|p| (p.group, p.cycle, p.member) == (c.group, c.cycle, c.member));
+        if same_slot || pending_slot {
+            return Err(StoreError::Duplicate("contribution_member_cycle"));
+        }
+        self.ops.push(Op::Contribution(c.clone()));
+        Ok(true)
+    }
+
+    async fn contribution(&mut self, hash: &PaymentHash) -> Result<Option<Contribution>, StoreError> {
+        if let Some(c) = self.pending_contributions().find(|c| &c.payment_hash == hash) {
+            return Ok(Some(c.clone()));
+        }
+        Ok(lock_state(&self.shared).contributions.get(hash).cloned())
+    }
+
+    async fn insert_payment_attempt(&mut self, attempt: &PaymentAttempt) -> Result<bool, StoreError> {
+        if let Some(e) = invalid_attempt(attempt) {
+            return Err(e);
+        }
+        if self.pending_attempt(&attempt.key).is_some() || lock_state(&self.shared).attempts.contains_key(&attempt.key) {
+            return Ok(false);
+        }
+        self.ops.push(Op::InsertAttempt(attempt.clone()));
+        Ok(true)
+    }
+
+    async fn payment_attempt(&mut self, key: &IdempotencyKey) -> Result<Option<PaymentAttempt>, StoreError> {
+        if let Some(a) = self.pending_attempt(key) {
+            return Ok(Some(a.clone()));
+        }
+        Ok(lock_state(&self.shared).attempts.get(key).cloned())
+    }
+
+    async fn update_payment_attempt(&mut self, attempt: &PaymentAttempt) -> Result<(), StoreError> {
+        if let Some(e) = invalid_attempt(attempt) {
+            return Err(e);
+        }
+        if self.pending_attempt(&attempt.key).is_none() && !lock_state(&self.shared).attempts.contains_key(&attempt.key) {
+            return Err(StoreError::NotFound);
+        }
+        self.ops.push(Op::UpdateAttempt(attempt.clone()));
+        Ok(())
+    }
+
+    async fn insert_outbox(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
+        self.ops.push(Op::Outbox(message.clone()));
+        Ok(())
+    }
+
+    async fn claim_outbox(&mut self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+        let mut st = lock_state(&self.shared);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let picked: Vec<OutboxMessage> = st
+            .outbox
+            .iter()
+            .filter(|(id, (_, sent))| !*sent && !st.outbox_claimed.contains(id))
+            .take(limit)
+            .map(|(_, (m, _))| m.clone())
+            .collect();
+        for m in &picked {
+            st.outbox_claimed.insert(m.id);
+            self.claimed.push(m.id);
+        }
+        Ok(picked)
+    }
+
+    async fn mark_outbox_sent(&mut self, ids: &[u64]) -> Result<(), StoreError> {
+        self.ops.push(Op::OutboxSent(ids.to_vec()));
+        Ok(())
+    }
+
+    async fn mark_webhook_processed(&mut self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError> {
+        if !lock_state(&self.shared).webhooks.contains_key(key) {
+            return Err(StoreError::NotFound);
+        }
+        self.ops.push(Op::WebhookProcessed(key.clone(), outcome.to_owned()));
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let skipped = shared.skip_commits.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if !skipped && shared.fail_commits.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(StoreError::Unavailable("injected commit failure".into()));
+        }
+        let mut st = lock_state(&shared);
+        self.check(&st)?;
+        for op in self.ops.drain(..) {
+            match op {
+                Op::InsertGroup(g) | Op::SaveGroup(g) => {
+                    st.groups.insert(g.id(), g);
+                }
+                Op::Invoice(i) => {
+                    st.invoices.insert(i.payment_hash, i);
+                }
+                Op::Contribution(c) => {
+                    st.member_cycle.insert((c.group, c.cycle, c.member));
+                    st.contributions.insert(c.payment_hash, c);
+                }
+                Op::InsertAttempt(a) | Op::UpdateAttempt(a) => {
+                    st.attempts.insert(a.key.clone(), a);
+                }
+                Op::Outbox(mut m) => {
+                    st.next_outbox += 1;
+                    m.id = st.next_outbox;
+                    st.outbox.insert(m.id, (m, false));
+                }
+                Op::OutboxSent(ids) => {
+                    for id in ids {
+                        if let Some((_, sent)) = st.outbox.get_mut(&id) {
+                            *sent = true;
+                        }
+                    }
+                }
+                Op::WebhookProcessed(k, outcome) => {
+                    if let Some(w) = st.webhooks.get_mut(&k) {
+                        w.outcome = Some(outcome);
+                    }
+                }
+            }
+        }
+        for id in self.claimed.drain(..) {
+            st.outbox_claimed.remove(&id);
+        }
+        Ok(())
+    }
+}
