@@ -1,0 +1,46 @@
+//! The services' error.
+
+use crate::group::{ContributionError, GroupError};
+use crate::ports::{PaymentsError, QueueError, StoreError};
+
+/// Why a use case failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A group rule refused the change.
+    #[error(transparent)]
+    Group(#[from] GroupError),
+    /// A contribution rule refused the change.
+    #[error(transparent)]
+    Contribution(#[from] ContributionError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The queue failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The Lightning node failed.
+    #[error(transparent)]
+    Payments(#[from] PaymentsError),
+    /// Not now: the outcome is pending elsewhere (a payment in flight); retry later.
+    #[error("retry later: {0}")]
+    RetryLater(String),
+    /// A job's payload is not valid.
+    #[error("invalid job payload: {0}")]
+    InvalidPayload(String),
+}
+
+impl ServiceError {
+    /// Whether retrying the same work later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Queue(e) => matches!(e, QueueError::Unavailable(_)),
+            Self::Payments(e) => matches!(e, PaymentsError::Unavailable(_)),
+            Self::RetryLater(_) => true,
+            Self::NotFound(_) | Self::Group(_) | Self::Contribution(_) | Self::InvalidPayload(_) => false,
+        }
+    }
+}

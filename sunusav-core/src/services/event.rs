@@ -1,0 +1,119 @@
+//! The Lightning node's webhook event and the job payloads.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{GroupId, PaymentHash};
+use crate::keys::IdempotencyKey;
+use crate::money::Msat;
+
+/// The longest `status` or `event_id` accepted.
+const MAX_FIELD: usize = 128;
+
+/// An "invoice settled" (or other status) event from the node, parsed only
+/// after its signature was verified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LightningEvent {
+    /// The invoice's payment hash.
+    pub payment_hash: PaymentHash,
+    /// `settled`; other values are recorded and ignored.
+    pub status: String,
+    /// The amount received.
+    pub amount_msat: Msat,
+    /// The sender's event id, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+}
+
+/// Why a body is not an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// Not JSON, or not an object of the right shape.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// JSON, but a field's value is out of bounds.
+    #[error("invalid event: {0}")]
+    InvalidEvent(&'static str),
+}
+
+impl EventError {
+    /// A stable code.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_) => "invalid_json",
+            Self::InvalidEvent(_) => "invalid_event",
+        }
+    }
+}
+
+impl LightningEvent {
+    /// Parses and checks a body. Unknown fields are ignored (forward compatible).
+    pub fn parse(body: &[u8]) -> Result<Self, EventError> {
+        let ev: Self = serde_json::from_slice(body).map_err(|e| {
+            let msg = e.to_string();
+            if e.is_data() {
+                EventError::InvalidJson(format!("wrong field: {msg}"))
+            } else {
+                EventError::InvalidJson(msg)
+            }
+        })?;
+        if ev.status.is_empty() || ev.status.len() > MAX_FIELD {
+            return Err(EventError::InvalidEvent("status must be 1 to 128 characters"));
+        }
+        if ev.event_id.as_ref().is_some_and(|id| id.is_empty() || id.len() > MAX_FIELD) {
+            return Err(EventError::InvalidEvent("event_id must be 1 to 128 characters"));
+        }
+        Ok(ev)
+    }
+
+    /// Whether the event says the invoice was paid.
+    pub fn is_settled(&self) -> bool {
+        self.status.eq_ignore_ascii_case("settled")
+    }
+}
+
+/// The payload of a webhook job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookJob {
+    /// The delivery's key (the job id).
+    pub key: IdempotencyKey,
+    /// The event.
+    pub event: LightningEvent,
+}
+
+/// The payload of a payout job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutJob {
+    /// `payout:<group>:<cycle>` (the job id).
+    pub key: IdempotencyKey,
+    /// The group.
+    pub group: GroupId,
+    /// The cycle.
+    pub cycle: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_parse_and_bad_ones_get_a_code() {
+        let ok = format!(r#"{{"payment_hash":"{}","status":"settled","amount_msat":5000,"extra":1}}"#, "ab".repeat(32));
+        let ev = LightningEvent::parse(ok.as_bytes()).unwrap();
+        assert!(ev.is_settled());
+        assert_eq!(ev.amount_msat, Msat::new(5_000));
+        let cases: &[(&[u8], &str)] = &[
+            (b"{", "invalid_json"),
+            (b"[]", "invalid_json"),
+            (b"\xff\xfe", "invalid_json"),
+            (br#"{"payment_hash":"zz","status":"settled","amount_msat":1}"#, "invalid_json"),
+            (br#"{"status":"settled","amount_msat":1}"#, "invalid_json"),
+        ];
+        for (body, code) in cases {
+            assert_eq!(LightningEvent::parse(body).unwrap_err().code(), *code, "{}", String::from_utf8_lossy(body));
+        }
+        let huge = format!(r#"{{"payment_hash":"{}","status":"settled","amount_msat":99999999999999999999999}}"#, "ab".repeat(32));
+        assert_eq!(LightningEvent::parse(huge.as_bytes()).unwrap_err().code(), "invalid_json");
+        let empty = format!(r#"{{"payment_hash":"{}","status":"","amount_msat":1}}"#, "ab".repeat(32));
+        assert_eq!(LightningEvent::parse(empty.as_bytes()).unwrap_err().code(), "invalid_event");
+    }
+}

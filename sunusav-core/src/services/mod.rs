@@ -1,0 +1,69 @@
+//! Application services over the ports: the group API, webhook ingestion and
+//! settlement, the crash-safe payout state machine, and the outbox relay.
+//!
+//! [`Tontine`] holds the ports; each concern lives in its own file.
+
+mod error;
+mod event;
+mod groups;
+mod payout;
+mod relay;
+mod settle;
+
+use std::sync::Arc;
+
+pub use error::ServiceError;
+pub use event::{EventError, LightningEvent, PayoutJob, WebhookJob};
+pub use payout::PayoutStep;
+pub use settle::{Ingested, SettleOutcome};
+
+use crate::ports::{Payments, Queue, Store};
+
+/// Name of the payout queue.
+pub const PAYOUT_QUEUE: &str = "payouts";
+/// Name of the webhook queue.
+pub const WEBHOOK_QUEUE: &str = "webhooks";
+
+/// The application: the ports and the use cases over them. Cheap to clone.
+#[derive(Clone)]
+pub struct Tontine {
+    store: Arc<dyn Store>,
+    payments: Arc<dyn Payments>,
+    payouts: Arc<dyn Queue>,
+    webhooks: Arc<dyn Queue>,
+}
+
+impl std::fmt::Debug for Tontine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tontine").finish_non_exhaustive()
+    }
+}
+
+impl Tontine {
+    /// Wires the ports together.
+    pub fn new(
+        store: Arc<dyn Store>,
+        payments: Arc<dyn Payments>,
+        payouts: Arc<dyn Queue>,
+        webhooks: Arc<dyn Queue>,
+    ) -> Self {
+        Self { store, payments, payouts, webhooks }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+    /// The Lightning node.
+    pub fn payments(&self) -> &Arc<dyn Payments> {
+        &self.payments
+    }
+    /// The payout queue.
+    pub fn payout_queue(&self) -> &Arc<dyn Queue> {
+        &self.payouts
+    }
+    /// The webhook queue.
+    pub fn webhook_queue(&self) -> &Arc<dyn Queue> {
+        &self.webhooks
+    }
+}

@@ -1,0 +1,165 @@
+//! The crash-safe payout state machine.
+//!
+//! 1. Under the group's lock, load the attempt. `succeeded`: nothing to do.
+//!    `in_flight` (an earlier run may have died after paying): ask the node first.
+//!    Otherwise mark it `in_flight` and commit.
+//! 2. Pay outside any transaction (never hold a transaction across the node).
+//! 3. Record the result and advance the cycle in a new transaction.
+//!
+//! The node refuses a second payment of a key that succeeded or is in flight,
+//! so even two workers racing on one payout never pay it twice.
+
+use crate::keys::IdempotencyKey;
+use crate::ports::{AttemptStatus, PayError, PaymentAttempt, PaymentStatus, PayoutReceipt, PayoutRequest};
+
+use super::event::PayoutJob;
+use super::{ServiceError, Tontine};
+
+/// What one run of a payout job did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PayoutStep {
+    /// Paid now (or found paid at the node) and recorded; the cycle advanced.
+    Paid,
+    /// Already recorded as paid: nothing done.
+    AlreadyPaid,
+    /// Failed for good: the attempt is dead and the cycle `PayoutFailed`.
+    Dead(String),
+}
+
+enum Claim {
+    Pay(PaymentAttempt),
+    Done(PayoutStep),
+    Reconcile,
+}
+
+impl Tontine {
+    /// Runs one payout job. `Err` with [`ServiceError::is_retryable`] means:
+    /// retry with backoff; the attempt's state makes the retry safe.
+    pub async fn process_payout(&self, job: &PayoutJob) -> Result<PayoutStep, ServiceError> {
+        match self.claim(job, false).await? {
+            Claim::Done(step) => return Ok(step),
+            Claim::Pay(attempt) => return self.pay(job, attempt).await,
+            Claim::Reconcile => {}
+        }
+        // An earlier run marked it in flight and we do not know how it ended.
+        match self.payments.lookup(&job.key).await? {
+            PaymentStatus::Succeeded(receipt) => self.record_success(job, &receipt).await,
+            PaymentStatus::InFlight => Err(ServiceError::RetryLater("payment in flight at the node".into())),
+            PaymentStatus::Failed(_) | PaymentStatus::Unknown => match self.claim(job, true).await? {
+                Claim::Pay(attempt) => self.pay(job, attempt).await,
+                Claim::Done(step) => Ok(step),
+                Claim::Reconcile => Err(ServiceError::RetryLater("payout claimed concurrently".into())),
+            },
+        }
+    }
+
+    /// Marks the attempt dead and the cycle `PayoutFailed` (retries exhausted).
+    pub async fn payout_exhausted(&self, job: &PayoutJob, error: &str) -> Result<(), ServiceError> {
+        self.mark_dead(job, error).await
+    }
+
+    async fn claim(&self, job: &PayoutJob, after_lookup: bool) -> Result<Claim, ServiceError> {
+        let mut tx = self.store.begin().await?;
+        tx.lock_group(job.group).await?;
+        let mut attempt = tx.payment_attempt(&job.key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
+        match attempt.status {
+            AttemptStatus::Succeeded => return Ok(Claim::Done(PayoutStep::AlreadyPaid)),
+            AttemptStatus::InFlight if !after_lookup => return Ok(Claim::Reconcile),
+            AttemptStatus::Dead => {
+                // Only an operator's retry of the dead job delivers it again: reopen.
+                let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
+                if group.cycle() == job.cycle {
+                    group.retry_payout()?;
+                    tx.save_group(&group).await?;
+                }
+            }
+            AttemptStatus::InFlight | AttemptStatus::Pending | AttemptStatus::Failed => {}
+        }
+        attempt.status = AttemptStatus::InFlight;
+        attempt.attempts = attempt.attempts.saturating_add(1);
+        tx.update_payment_attempt(&attempt).await?;
+        tx.commit().await?;
+        Ok(Claim::Pay(attempt))
+    }
+
+    async fn pay(&self, job: &PayoutJob, attempt: PaymentAttempt) -> Result<PayoutStep, ServiceError> {
+        let request = PayoutRequest {
+            key: attempt.key.clone(),
+            group: attempt.group,
+            beneficiary: attempt.beneficiary,
+            amount: attempt.amount,
+        };
+        match self.payments.pay(&request).await {
+            Ok(receipt) => self.record_success(job, &receipt).await,
+            Err(PayError::AlreadyPaid) => match self.payments.lookup(&job.key).await? {
+                PaymentStatus::Succeeded(receipt) => self.record_success(job, &receipt).await,
+                other => Err(ServiceError::RetryLater(format!("node says already paid, look-up says {other:?}"))),
+            },
+            Err(e @ (PayError::InTransition | PayError::Timeout)) => {
+                // Left in flight: the next run asks the node before paying again.
+                Err(ServiceError::RetryLater(e.to_string()))
+            }
+            Err(PayError::Transient(msg)) => {
+                self.mark_failed(&job.key, job, &msg).await?;
+                Err(ServiceError::RetryLater(msg))
+            }
+            Err(PayError::Permanent(msg)) => {
+                self.mark_dead(job, &msg).await?;
+                Ok(PayoutStep::Dead(msg))
+            }
+        }
+    }
+
+    async fn record_success(&self, job: &PayoutJob, receipt: &PayoutReceipt) -> Result<PayoutStep, ServiceError> {
+        let mut tx = self.store.begin().await?;
+        tx.lock_group(job.group).await?;
+        let mut attempt = tx.payment_attempt(&job.key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
+        if attempt.status == AttemptStatus::Succeeded {
+            return Ok(PayoutStep::AlreadyPaid);
+        }
+        attempt.status = AttemptStatus::Succeeded;
+        attempt.last_error = None;
+        attempt.payment_hash = Some(receipt.payment_hash);
+        attempt.preimage = Some(receipt.preimage.clone());
+        attempt.routing_fee = Some(receipt.fee);
+        tx.update_payment_attempt(&attempt).await?;
+        let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
+        let applied = group.record_payout_success(job.cycle)?;
+        tx.save_group(&group).await?;
+        tx.commit().await?;
+        tracing::info!(payout = %job.key, ?applied, "payout recorded");
+        Ok(PayoutStep::Paid)
+    }
+
+    async fn mark_failed(&self, key: &IdempotencyKey, job: &PayoutJob, error: &str) -> Result<(), ServiceError> {
+        let mut tx = self.store.begin().await?;
+        tx.lock_group(job.group).await?;
+        let mut attempt = tx.payment_attempt(key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
+        if attempt.status == AttemptStatus::InFlight {
+            attempt.status = AttemptStatus::Failed;
+            attempt.last_error = Some(error.to_owned());
+            tx.update_payment_attempt(&attempt).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn mark_dead(&self, job: &PayoutJob, error: &str) -> Result<(), ServiceError> {
+        let mut tx = self.store.begin().await?;
+        tx.lock_group(job.group).await?;
+        let mut attempt = tx.payment_attempt(&job.key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
+        if matches!(attempt.status, AttemptStatus::Succeeded | AttemptStatus::Dead) {
+            return Ok(());
+        }
+        attempt.status = AttemptStatus::Dead;
+        attempt.last_error = Some(error.to_owned());
+        tx.update_payment_attempt(&attempt).await?;
+        let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
+        group.record_payout_failure(job.cycle)?;
+        tx.save_group(&group).await?;
+        tx.commit().await?;
+        tracing::error!(payout = %job.key, error, "payout dead; the cycle needs an operator");
+        Ok(())
+    }
+}
+

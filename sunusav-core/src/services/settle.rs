@@ -1,0 +1,132 @@
+//! Webhook ingestion and settlement of contributions.
+
+use crate::group::ContributionOutcome;
+use crate::keys::IdempotencyKey;
+use crate::ports::{Contribution, NewJob, OutboxMessage, PaymentAttempt, StoreTx, WebhookEvent};
+
+use super::event::{LightningEvent, PayoutJob, WebhookJob};
+use super::{PAYOUT_QUEUE, ServiceError, Tontine};
+
+/// What ingestion did with a verified delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ingested {
+    /// New: recorded and queued.
+    Accepted,
+    /// Seen before: nothing new was recorded (queued again if not yet processed).
+    Replay,
+}
+
+/// What settling an event did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettleOutcome {
+    /// A contribution was recorded.
+    Recorded,
+    /// A contribution was recorded and completed its cycle: the payout is queued.
+    CycleComplete(IdempotencyKey),
+    /// The payment hash was recorded before: no effect.
+    Replay,
+    /// Not a `settled` event: recorded, no effect.
+    IgnoredStatus,
+    /// No invoice has this payment hash: recorded for an operator.
+    UnknownInvoice,
+    /// A rule refused the contribution (wrong amount, …): recorded for an operator.
+    Rejected(&'static str),
+}
+
+impl SettleOutcome {
+    /// The stable name recorded as the webhook event's outcome.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Recorded => "recorded",
+            Self::CycleComplete(_) => "cycle_complete",
+            Self::Replay => "replay",
+            Self::IgnoredStatus => "ignored_status",
+            Self::UnknownInvoice => "unknown_invoice",
+            Self::Rejected(code) => code,
+        }
+    }
+}
+
+impl Tontine {
+    /// Records a verified delivery durably, then queues it. A delivery is only
+    /// acknowledged (`Ok`) once it is durable; a replay has no second effect.
+    pub async fn ingest_webhook(
+        &self,
+        key: IdempotencyKey,
+        body: &[u8],
+        event: LightningEvent,
+    ) -> Result<Ingested, ServiceError> {
+        let new = self.store.record_webhook(&WebhookEvent { key: key.clone(), body: body.to_vec() }).await?;
+        if !new && self.store.webhook(&key).await?.is_some_and(|r| r.outcome.is_some()) {
+            return Ok(Ingested::Replay);
+        }
+        // New, or recorded but not processed yet (the enqueue after an earlier
+        // record may have failed): queue it; the job id dedups.
+        let job = WebhookJob { key: key.clone(), event };
+        let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(e.to_string()))?;
+        self.webhooks.enqueue(NewJob::new(key, payload)).await?;
+        Ok(if new { Ingested::Accepted } else { Ingested::Replay })
+    }
+
+    /// Settles one queued webhook event in one transaction under the group's lock.
+    pub async fn settle(&self, job: &WebhookJob) -> Result<SettleOutcome, ServiceError> {
+        let mut tx = self.store.begin().await?;
+        let outcome = settle_in(&mut *tx, &job.event).await?;
+        tx.mark_webhook_processed(&job.key, outcome.as_str()).await?;
+        tx.commit().await?;
+        if let SettleOutcome::CycleComplete(key) = &outcome {
+            tracing::info!(payout = %key, "cycle complete, payout queued");
+            // Publish now rather than at the relay's next tick; a failure here is
+            // harmless, the relay publishes the committed row later.
+            if let Err(e) = self.relay_outbox(64).await {
+                tracing::warn!(error = %e, "outbox relay after settlement failed; the relay loop retries");
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+async fn settle_in(tx: &mut dyn StoreTx, event: &LightningEvent) -> Result<SettleOutcome, ServiceError> {
+    if !event.is_settled() {
+        return Ok(SettleOutcome::IgnoredStatus);
+    }
+    let Some(invoice) = tx.invoice(&event.payment_hash).await? else {
+        tracing::warn!(payment_hash = %event.payment_hash, "settled event for an unknown invoice");
+        return Ok(SettleOutcome::UnknownInvoice);
+    };
+    tx.lock_group(invoice.group).await?;
+    if tx.contribution(&event.payment_hash).await?.is_some() {
+        return Ok(SettleOutcome::Replay);
+    }
+    let mut group = tx.load_group(invoice.group).await?.ok_or(ServiceError::NotFound("group"))?;
+    let outcome = match group.record_contribution(&invoice, event.amount_msat) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(payment_hash = %event.payment_hash, code = e.code(), "contribution refused");
+            return Ok(SettleOutcome::Rejected(e.code()));
+        }
+    };
+    if outcome == ContributionOutcome::Replay {
+        return Ok(SettleOutcome::Replay);
+    }
+    let contribution = Contribution {
+        payment_hash: invoice.payment_hash,
+        group: invoice.group,
+        cycle: invoice.cycle,
+        member: invoice.member,
+        amount: event.amount_msat,
+    };
+    if !tx.insert_contribution(&contribution).await? {
+        return Ok(SettleOutcome::Replay);
+    }
+    tx.save_group(&group).await?;
+    let ContributionOutcome::CycleComplete(due) = outcome else {
+        return Ok(SettleOutcome::Recorded);
+    };
+    tx.insert_payment_attempt(&PaymentAttempt::pending(&due)).await?;
+    let job = PayoutJob { key: due.key.clone(), group: due.group, cycle: due.cycle };
+    let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(e.to_string()))?;
+    tx.insert_outbox(&OutboxMessage { id: 0, queue: PAYOUT_QUEUE.into(), job_id: due.key.clone(), payload })
+        .await?;
+    Ok(SettleOutcome::CycleComplete(due.key))
+}

@@ -1,0 +1,165 @@
+//! Workers: the payout and webhook pools, the outbox relay and stalled-job
+//! recovery, with graceful shutdown.
+//!
+//! [`Workers::start`] runs everything on the current tokio runtime;
+//! [`Workers::shutdown`] stops reserving, lets running jobs finish within a
+//! deadline, then returns. Jobs still running at the deadline are abandoned:
+//! their leases expire and the queue hands them out again.
+
+mod handlers;
+mod metrics;
+mod pool;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use handlers::{PayoutHandler, WebhookHandler};
+pub use metrics::{BUCKETS_MICROS, Histogram, HistogramSnapshot, PoolMetrics, PoolSnapshot};
+pub use pool::{JobFailure, JobHandler, PoolConfig, WorkerPool};
+
+use crate::ports::Queue;
+use crate::services::Tontine;
+
+/// Settings of the workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkersConfig {
+    /// Payout workers (the original's `PAYOUT_WORKER_CONCURRENCY`, default 2).
+    pub payout_concurrency: usize,
+    /// Webhook workers (the original's `WEBHOOK_WORKER_CONCURRENCY`, default 5).
+    pub webhook_concurrency: usize,
+    /// Lease of a reserved job.
+    pub lease: Duration,
+    /// How long a blocking reserve waits before looking at shutdown again.
+    pub idle_wait: Duration,
+    /// How often the outbox relay looks for unsent rows.
+    pub relay_interval: Duration,
+    /// How often stalled leases are recovered.
+    pub stalled_interval: Duration,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            payout_concurrency: 2,
+            webhook_concurrency: 5,
+            lease: Duration::from_secs(30),
+            idle_wait: Duration::from_secs(1),
+            relay_interval: Duration::from_millis(500),
+            stalled_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Live figures of every pool, shared with the HTTP layer.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerStats {
+    pools: Vec<(String, u64, Arc<PoolMetrics>)>,
+}
+
+impl WorkerStats {
+    /// Each pool's figures now.
+    pub fn snapshots(&self) -> Vec<PoolSnapshot> {
+        self.pools.iter().map(|(q, c, m)| m.snapshot(q, *c)).collect()
+    }
+}
+
+/// The running workers.
+#[derive(Debug)]
+pub struct Workers {
+    pools: Vec<WorkerPool>,
+    background: Vec<JoinHandle<()>>,
+    shutdown: watch::Sender<bool>,
+    stats: WorkerStats,
+}
+
+impl Workers {
+    /// Starts the payout and webhook pools, the outbox relay and stalled recovery.
+    pub fn start(tontine: &Tontine, config: WorkersConfig) -> Self {
+        let (tx, rx) = watch::channel(false);
+        let pool = |q: &Arc<dyn Queue>, h: Arc<dyn JobHandler>, n: usize| {
+            WorkerPool::spawn(
+                q,
+                &h,
+                PoolConfig { concurrency: n, lease: config.lease, idle_wait: config.idle_wait },
+                &rx,
+            )
+        };
+        let pools = vec![
+            pool(tontine.payout_queue(), Arc::new(PayoutHandler::new(tontine.clone())), config.payout_concurrency),
+            pool(tontine.webhook_queue(), Arc::new(WebhookHandler::new(tontine.clone())), config.webhook_concurrency),
+        ];
+        let stats = WorkerStats {
+            pools: pools
+                .iter()
+                .map(|p| {
+                    let s = p.snapshot();
+                    (s.queue, s.concurrency, p.metrics())
+                })
+                .collect(),
+        };
+        let background = vec![
+            tokio::spawn(relay_loop(tontine.clone(), config.relay_interval, rx.clone())),
+            tokio::spawn(stalled_loop(
+                vec![Arc::clone(tontine.payout_queue()), Arc::clone(tontine.webhook_queue())],
+                config.stalled_interval,
+                rx,
+            )),
+        ];
+        Self { pools, background, shutdown: tx, stats }
+    }
+
+    /// A handle on the live figures.
+    pub fn stats(&self) -> WorkerStats {
+        self.stats.clone()
+    }
+
+    /// Stops reserving, waits for running jobs at most `deadline`, stops the
+    /// relay and recovery loops. Returns whether every job finished in time.
+    pub async fn shutdown(self, deadline: Duration) -> bool {
+        let _ = self.shutdown.send(true);
+        let started = tokio::time::Instant::now();
+        let mut clean = true;
+        for p in self.pools {
+            let left = deadline.saturating_sub(started.elapsed());
+            clean &= p.join(left).await;
+        }
+        for b in self.background {
+            b.abort();
+            let _ = b.await;
+        }
+        clean
+    }
+}
+
+async fn relay_loop(tontine: Tontine, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match tontine.relay_outbox(256).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "outbox relay failed; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn stalled_loop(queues: Vec<Arc<dyn Queue>>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        for q in &queues {
+            match q.recover_stalled().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(queue = q.name(), recovered = n, "recovered stalled jobs"),
+                Err(e) => tracing::warn!(queue = q.name(), error = %e, "stalled recovery failed"),
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! The application services on the in-memory adapters: concurrency, node
+//! faults, crashes between steps, and the outbox relay.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sunusav_core::memory::{MemoryQueue, MemoryStore, NodeFault, SimulatedNode};
+use sunusav_core::ports::{
+    AttemptStatus, Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Queue, QueueConfig,
+    QueueError, QueueStats, ReservedJob,
+};
+use sunusav_core::services::{
+    LightningEvent, PAYOUT_QUEUE, PayoutJob, PayoutStep, ServiceError, SettleOutcome, Tontine, WEBHOOK_QUEUE,
+    WebhookJob,
+};
+use sunusav_core::worker::{Workers, WorkersConfig};
+use sunusav_core::{CycleStatus, GroupId, GroupSpec, GroupStatus, IdempotencyKey, Invoice, MemberId, Msat};
+
+struct App {
+    tontine: Tontine,
+    store: MemoryStore,
+    node: SimulatedNode,
+    payouts: Arc<MemoryQueue>,
+}
+
+fn app_with(payouts: Arc<dyn Queue>, node: SimulatedNode) -> (Tontine, MemoryStore) {
+    let store = MemoryStore::new();
+    let webhooks = Arc::new(MemoryQueue::new(WEBHOOK_QUEUE, QueueConfig::default()));
+    let tontine = Tontine::new(Arc::new(store.clone()), Arc::new(node), payouts, webhooks);
+    (tontine, store)
+}
+
+fn app() -> App {
+    let node = SimulatedNode::new();
+    let payouts = Arc::new(MemoryQueue::new(PAYOUT_QUEUE, QueueConfig::default()));
+    let (tontine, store) = app_with(payouts.clone(), node.clone());
+    App { tontine, store, node, payouts }
+}
+
+fn spec(n: usize) -> GroupSpec {
+    GroupSpec { contribution: Msat::new(1_000), fee_bps: 100, members: (0..n).map(|_| MemberId::random()).collect() }
+}
+
+fn event(inv: &Invoice) -> LightningEvent {
+    LightningEvent { payment_hash: inv.payment_hash, status: "settled".into(), amount_msat: inv.amount, event_id: None }
+}
+
+/// Records a delivery the way the HTTP handler does, then settles it.
+async fn deliver(t: &Tontine, inv: &Invoice, copy: usize) -> Result<SettleOutcome, ServiceError> {
+    let ev = event(inv);
+    let body = serde_json::to_vec(&ev).unwrap();
+    let key = IdempotencyKey::webhook(Some(&format!("{}-{copy}", inv.payment_hash)), &body);
+    t.ingest_webhook(key.clone(), &body, ev.clone()).await?;
+    t.settle(&WebhookJob { key, event: ev }).await
+}
+
+/// A group of `n` whose first cycle is complete; returns its payout job.
+async fn completed_cycle(t: &Tontine, n: usize) -> (GroupId, PayoutJob) {
+    let g = t.create_group(spec(n)).await.unwrap();
+    t.start_group(g.id()).await.unwrap();
+    let mut last = None;
+    for (i, m) in g.members().iter().enumerate() {
+        let inv = t.issue_invoice(g.id(), *m).await.unwrap();
+        last = Some(deliver(t, &inv, i).await.unwrap());
+    }
+    let Some(SettleOutcome::CycleComplete(key)) = last else { panic!("cycle not complete: {last:?}") };
+    (g.id(), PayoutJob { key, group: g.id(), cycle: 1 })
+}
+
+async fn attempt_status(t: &Tontine, group: GroupId) -> AttemptStatus {
+    t.store().payment_attempts(group).await.unwrap()[0].status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_settlements_pay_each_cycle_exactly_once() {
+    let a = app();
+    let workers = Workers::start(
+        &a.tontine,
+        WorkersConfig {
+            webhook_concurrency: 16,
+            relay_interval: Duration::from_millis(20),
+            ..WorkersConfig::default()
+        },
+    );
+    let n = 10;
+    let g = a.tontine.create_group(spec(n)).await.unwrap();
+    a.tontine.start_group(g.id()).await.unwrap();
+    let mut previous: Vec<Invoice> = Vec::new();
+    let mut deliveries = 0;
+    for cycle in 1..=u32::try_from(n).unwrap() {
+        let mut invoices = Vec::new();
+        for m in g.members() {
+            invoices.push(a.tontine.issue_invoice(g.id(), *m).await.unwrap());
+        }
+        // Each invoice 9 times (the same delivery replayed and re-signed copies),
+        // plus one replay of every invoice of the previous cycle (10 copies in
+        // cycle 1, which has none): 100 per cycle.
+        let mut tasks = Vec::new();
+        for (i, inv) in invoices.iter().chain(previous.iter()).enumerate() {
+            let copies = if i >= n { 1 } else if previous.is_empty() { 10 } else { 9 };
+            for c in 0..copies {
+                let t = a.tontine.clone();
+                let inv = inv.clone();
+                let ev = event(&inv);
+                let body = serde_json::to_vec(&ev).unwrap();
+                // Copies 0..3 share one delivery key (replays); the rest are distinct deliveries.
+                let key = IdempotencyKey::webhook(Some(&format!("{}-{}", inv.payment_hash, c.max(3))), &body);
+                tasks.push(tokio::spawn(async move { t.ingest_webhook(key, &body, ev).await }));
+                deliveries += 1;
+            }
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        wait_for(|| async {
+            let grp = a.tontine.store().group(g.id()).await.unwrap().unwrap();
+            grp.cycle() > cycle || grp.status() == GroupStatus::Finished
+        })
+        .await;
+        previous = invoices;
+    }
+    assert_eq!(deliveries, 1_000);
+    assert!(workers.shutdown(Duration::from_secs(5)).await);
+
+    let grp = a.tontine.store().group(g.id()).await.unwrap().unwrap();
+    assert_eq!(grp.status(), GroupStatus::Finished);
+    let attempts = a.tontine.store().payment_attempts(g.id()).await.unwrap();
+    assert_eq!(attempts.len(), n, "one payment attempt per cycle");
+    for (k, at) in attempts.iter().enumerate() {
+        assert_eq!(at.status, AttemptStatus::Succeeded);
+        assert_eq!(at.beneficiary, g.members()[k], "cycle {} pays member {k}", k + 1);
+        assert_eq!(a.node.times_paid(&at.key), 1, "{} paid once", at.key);
+    }
+    assert_eq!(a.node.paid_keys().len(), n, "nothing else was paid");
+    assert_eq!(a.store.contributions().len(), n * n, "one contribution per member per cycle");
+    let queued = a.payouts.stats().await.unwrap();
+    assert_eq!((queued.waiting, queued.active, queued.failed, queued.dead), (0, 0, 0, 0), "no payout job left");
+    assert_eq!(queued.completed, 10);
+}
+
+async fn wait_for<F, Fut>(mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1_000 {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not met within 10 s");
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_and_paid_once() {
+    let a = app();
+    let (g, job) = completed_cycle(&a.tontine, 2).await;
+    a.node.inject([NodeFault::Transient]);
+    let err = a.tontine.process_payout(&job).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Failed);
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(a.node.times_paid(&job.key), 1);
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::AlreadyPaid);
+    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
+    assert_eq!((grp.cycle(), grp.cycle_status()), (2, CycleStatus::Collecting));
+}
+
+#[tokio::test]
+async fn an_unreachable_node_is_retried() {
+    let a = app();
+    let (_, job) = completed_cycle(&a.tontine, 2).await;
+    a.node.inject([NodeFault::Unreachable]);
+    assert!(a.tontine.process_payout(&job).await.unwrap_err().is_retryable());
+    assert_eq!(a.node.times_paid(&job.key), 0);
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(a.node.times_paid(&job.key), 1);
+}
+
+#[tokio::test]
+async fn a_payment_left_in_flight_is_reconciled_not_paid_again() {
+    let a = app();
+    let (g, job) = completed_cycle(&a.tontine, 2).await;
+    a.node.inject([NodeFault::TimeoutInFlight]);
+    assert!(a.tontine.process_payout(&job).await.unwrap_err().is_retryable());
+    assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::InFlight);
+    // Still in flight at the node: wait, do not pay.
+    assert!(a.tontine.process_payout(&job).await.unwrap_err().is_retryable());
+    a.node.resolve_in_flight(true);
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(a.node.times_paid(&job.key), 1);
+}
+
+#[tokio::test]
+async fn an_in_flight_payment_that_failed_is_paid_again_once() {
+    let a = app();
+    let (_, job) = completed_cycle(&a.tontine, 2).await;
+    a.node.inject([NodeFault::TimeoutInFlight]);
+    assert!(a.tontine.process_payout(&job).await.is_err());
+    a.node.resolve_in_flight(false);
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(a.node.times_paid(&job.key), 1);
+}
+
+#[tokio::test]
+async fn a_lost_answer_after_the_node_paid_is_reconciled() {
+    let a = app();
+    let (g, job) = completed_cycle(&a.tontine, 2).await;
+    a.node.inject([NodeFault::TimeoutPaid]);
+    assert!(a.tontine.process_payout(&job).await.unwrap_err().is_retryable());
+    assert_eq!(a.node.times_paid(&job.key), 1);
+    assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::InFlight);
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(a.node.times_paid(&job.key), 1, "reconciled through the node, not paid again");
+}
+
+#[tokio::test]
+async fn a_crash_after_the_node_paid_and_before_the_result_was_recorded_never_pays_twice() {
+    let a = app();
+    let (g, job) = completed_cycle(&a.tontine, 2).await;
+    // The claim commits; the commit that records the result is lost.
+    a.store.fail_commits_after(1, 1);
+    let err = a.tontine.process_payout(&job).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(a.node.times_paid(&job.key), 1);
+    assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::InFlight);
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(a.node.times_paid(&job.key), 1);
+    let at = &a.tontine.store().payment_attempts(g).await.unwrap()[0];
+    assert_eq!(at.status, AttemptStatus::Succeeded);
+    assert!(at.preimage.is_some());
+}
+
+#[tokio::test]
+async fn a_permanent_failure_marks_the_cycle_failed_and_an_operator_retry_pays_once() {
+    let a = app();
+    let (g, job) = completed_cycle(&a.tontine, 2).await;
+    a.node.inject([NodeFault::Permanent]);
+    assert!(matches!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Dead(_)));
+    assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Dead);
+    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
+    assert_eq!(grp.cycle_status(), CycleStatus::PayoutFailed);
+    assert_eq!(a.node.times_paid(&job.key), 0);
+    // An operator retries the dead job.
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(a.node.times_paid(&job.key), 1);
+    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
+    assert_eq!((grp.cycle(), grp.cycle_status()), (2, CycleStatus::Collecting));
+}
+
+#[tokio::test]
+async fn exhausted_retries_mark_the_payout_dead() {
+    let a = app();
+    let (g, job) = completed_cycle(&a.tontine, 2).await;
+    a.tontine.payout_exhausted(&job, "5 attempts failed").await.unwrap();
+    assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Dead);
+    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
+    assert_eq!(grp.cycle_status(), CycleStatus::PayoutFailed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_racing_on_one_payout_pay_it_once() {
+    let node = SimulatedNode::new().with_latency(Duration::from_millis(30));
+    let payouts = Arc::new(MemoryQueue::new(PAYOUT_QUEUE, QueueConfig::default()));
+    let (t, _) = app_with(payouts, node.clone());
+    let (_, job) = completed_cycle(&t, 2).await;
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let t = t.clone();
+            let job = job.clone();
+            tokio::spawn(async move { t.process_payout(&job).await })
+        })
+        .collect();
+    for r in runs {
+        let _ = r.await.unwrap();
+    }
+    // Whatever the interleaving, one more run settles it and nothing paid twice.
+    let last = t.process_payout(&job).await.unwrap();
+    assert!(matches!(last, PayoutStep::Paid | PayoutStep::AlreadyPaid));
+    assert_eq!(node.times_paid(&job.key), 1);
+}
+
+#[tokio::test]
+async fn wrong_amounts_and_unknown_invoices_are_recorded_not_dropped() {
+    let a = app();
+    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    a.tontine.start_group(g.id()).await.unwrap();
+    let inv = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
+    let mut ev = event(&inv);
+    ev.amount_msat = Msat::new(1);
+    let body = serde_json::to_vec(&ev).unwrap();
+    let key = IdempotencyKey::webhook(None, &body);
+    a.tontine.ingest_webhook(key.clone(), &body, ev.clone()).await.unwrap();
+    assert_eq!(
+        a.tontine.settle(&WebhookJob { key: key.clone(), event: ev }).await.unwrap(),
+        SettleOutcome::Rejected("wrong_amount")
+    );
+    assert_eq!(a.tontine.store().webhook(&key).await.unwrap().unwrap().outcome.as_deref(), Some("wrong_amount"));
+
+    let mut unknown = event(&inv);
+    unknown.payment_hash = sunusav_core::PaymentHash::from_bytes([9; 32]);
+    let body = serde_json::to_vec(&unknown).unwrap();
+    let key = IdempotencyKey::webhook(None, &body);
+    a.tontine.ingest_webhook(key.clone(), &body, unknown.clone()).await.unwrap();
+    assert_eq!(
+        a.tontine.settle(&WebhookJob { key: key.clone(), event: unknown }).await.unwrap(),
+        SettleOutcome::UnknownInvoice
+    );
+    assert_eq!(a.tontine.store().webhook(&key).await.unwrap().unwrap().outcome.as_deref(), Some("unknown_invoice"));
+    assert!(a.store.contributions().is_empty());
+}
+
+/// A payout queue whose enqueues fail on demand (Redis down at the wrong moment).
+struct FlakyQueue {
+    inner: MemoryQueue,
+    fail_enqueues: AtomicU32,
+}
+
+impl FlakyQueue {
+    fn failing(&self) -> Result<(), QueueError> {
+        match self.fail_enqueues.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
+            Ok(_) => Err(QueueError::Unavailable("injected".into())),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for FlakyQueue {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
+        self.failing()?;
+        self.inner.enqueue(job).await
+    }
+    async fn enqueue_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
+        self.failing()?;
+        self.inner.enqueue_bulk(jobs).await
+    }
+    async fn reserve(&self, lease: Duration) -> Result<Option<ReservedJob>, QueueError> {
+        self.inner.reserve(lease).await
+    }
+    async fn reserve_wait(&self, lease: Duration, wait: Duration) -> Result<Option<ReservedJob>, QueueError> {
+        self.inner.reserve_wait(lease, wait).await
+    }
+    async fn heartbeat(&self, id: &IdempotencyKey, token: &LeaseToken, lease: Duration) -> Result<(), QueueError> {
+        self.inner.heartbeat(id, token, lease).await
+    }
+    async fn ack(&self, id: &IdempotencyKey, token: &LeaseToken) -> Result<(), QueueError> {
+        self.inner.ack(id, token).await
+    }
+    async fn fail(
+        &self,
+        id: &IdempotencyKey,
+        token: &LeaseToken,
+        error: &str,
+        kind: FailKind,
+    ) -> Result<FailOutcome, QueueError> {
+        self.inner.fail(id, token, error, kind).await
+    }
+    async fn recover_stalled(&self) -> Result<u64, QueueError> {
+        self.inner.recover_stalled().await
+    }
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
+        self.inner.stats().await
+    }
+    async fn list(&self, state: JobState, offset: u64, limit: u64) -> Result<Vec<JobInfo>, QueueError> {
+        self.inner.list(state, offset, limit).await
+    }
+    async fn get(&self, id: &IdempotencyKey) -> Result<Option<JobInfo>, QueueError> {
+        self.inner.get(id).await
+    }
+    async fn retry_dead(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
+        self.inner.retry_dead(id).await
+    }
+    async fn retry_all_dead(&self) -> Result<u64, QueueError> {
+        self.inner.retry_all_dead().await
+    }
+    async fn remove(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
+        self.inner.remove(id).await
+    }
+    async fn promote(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
+        self.inner.promote(id).await
+    }
+    async fn pause(&self) -> Result<(), QueueError> {
+        self.inner.pause().await
+    }
+    async fn resume(&self) -> Result<(), QueueError> {
+        self.inner.resume().await
+    }
+    async fn ping(&self) -> Result<(), QueueError> {
+        self.inner.ping().await
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_commit_and_publish_still_delivers_the_payout_job_once() {
+    let flaky = Arc::new(FlakyQueue {
+        inner: MemoryQueue::new(PAYOUT_QUEUE, QueueConfig::default()),
+        fail_enqueues: AtomicU32::new(1),
+    });
+    let (t, store) = app_with(flaky.clone(), SimulatedNode::new());
+    // The settlement commits; publishing right after fails (as if the process died).
+    let (_, job) = completed_cycle(&t, 2).await;
+    assert_eq!(flaky.stats().await.unwrap().waiting, 0, "not published yet");
+    assert_eq!(store.outbox().iter().filter(|(_, sent)| !sent).count(), 1, "the row waits in the outbox");
+
+    // Publish succeeds but marking the row sent is lost: published twice later.
+    store.fail_next_commits(1);
+    assert!(t.relay_outbox(10).await.is_err());
+    assert_eq!(t.relay_outbox(10).await.unwrap(), 1);
+    assert_eq!(t.relay_outbox(10).await.unwrap(), 0, "nothing left to publish");
+
+    let stats = flaky.stats().await.unwrap();
+    assert_eq!(stats.waiting, 1, "the payout job arrived once");
+    let reserved = flaky.reserve(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(reserved.id, job.key);
+    assert!(flaky.reserve(Duration::from_secs(5)).await.unwrap().is_none());
+}
