@@ -1,0 +1,219 @@
+//! Throughput and Redis cost of the queue, measured like the BullMQ anchor
+//! (`shared/anchors/bullmq`): jobs/s, Redis CPU µs per job (`INFO cpu`) and
+//! Redis commands per job (`INFO commandstats`, commands inside scripts included).
+//!
+//! Run with: `REDIS_URL=redis://127.0.0.1:6390 cargo run --release -p sunusav-redis --bin queue-bench`
+//! (options: `JOBS`=20000, `RUNS`=1, `CONCURRENCY`=1,10,50).
+#![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
+
+use std::error::Error;
+use std::time::{Duration, Instant};
+
+use fred::interfaces::ClientLike;
+use fred::types::InfoKind;
+use sunusav_core::IdempotencyKey;
+use sunusav_core::ports::queue::{Backoff, JobOptions, LeaseToken, NewJob, Queue, QueueConfig, ReservedJob};
+use sunusav_redis::{RedisConfig, RedisConnection, RedisQueue};
+use tokio::sync::mpsc;
+
+type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A payout-like JSON payload of about 200 bytes.
+fn payload(i: usize) -> Vec<u8> {
+    format!(
+        r#"{{"payoutId":"payout:6f1c2a9e-3b7d-4c1e-9a55-{i:012}:3","groupId":"6f1c2a9e-3b7d-4c1e-9a55-0c2d4e6f8a10","cycle":3,"beneficiary":"m-{i:08}","amountMsat":15000000,"attempt":1}}"#
+    )
+    .into_bytes()
+}
+
+fn jobs(run: &str, n: usize) -> Vec<NewJob> {
+    let options = JobOptions { priority: 0, delay: Duration::ZERO, max_attempts: 5, backoff: Backoff::default() };
+    (0..n)
+        .map(|i| NewJob {
+            id: IdempotencyKey::parse(format!("payout:{run}:{i}")).unwrap_or_else(|_| unreachable!()),
+            payload: payload(i),
+            options,
+        })
+        .collect()
+}
+
+/// Redis counters: CPU seconds (user + sys) and commands executed.
+#[derive(Clone, Copy)]
+struct Counters {
+    cpu_s: f64,
+    calls: u64,
+}
+
+async fn counters(conn: &RedisConnection) -> Res<Counters> {
+    let cpu: String = conn.client().info(Some(InfoKind::Cpu)).await?;
+    let stats: String = conn.client().info(Some(InfoKind::CommandStats)).await?;
+    let field = |name: &str| {
+        cpu.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok())).unwrap_or(0.0)
+    };
+    let calls = stats
+        .lines()
+        .filter_map(|l| {
+            l.split_once("calls=").and_then(|(_, r)| r.split(',').next()).and_then(|n| n.parse::<u64>().ok())
+        })
+        .sum();
+    Ok(Counters { cpu_s: field("used_cpu_sys:") + field("used_cpu_user:"), calls })
+}
+
+struct Figure {
+    name: String,
+    jobs_per_s: f64,
+    cpu_us_per_job: f64,
+    cmds_per_job: f64,
+}
+
+fn figure(name: &str, n: usize, secs: f64, before: Counters, after: Counters) -> Figure {
+    Figure {
+        name: name.to_string(),
+        jobs_per_s: n as f64 / secs,
+        cpu_us_per_job: (after.cpu_s - before.cpu_s) * 1e6 / n as f64,
+        // Two INFO calls per measurement are not the queue's.
+        cmds_per_job: after.calls.saturating_sub(before.calls).saturating_sub(2) as f64 / n as f64,
+    }
+}
+
+async fn bench_enqueue(conn: &RedisConnection, q: &RedisQueue, n: usize, bulk: usize) -> Res<Figure> {
+    let all = jobs(&format!("e{bulk}"), n);
+    let before = counters(conn).await?;
+    let t = Instant::now();
+    if bulk <= 1 {
+        for j in all {
+            q.enqueue(j).await?;
+        }
+    } else {
+        let mut it = all.into_iter().peekable();
+        while it.peek().is_some() {
+            q.enqueue_bulk(it.by_ref().take(bulk).collect()).await?;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let after = counters(conn).await?;
+    let name = if bulk <= 1 { "enqueue one by one".to_string() } else { format!("enqueue bulk x{bulk}") };
+    Ok(figure(&name, n, secs, before, after))
+}
+
+/// Processes `n` prefilled no-op jobs with `concurrency` jobs in flight; returns
+/// the times of the first and last completion.
+async fn process(q: &RedisQueue, n: usize, concurrency: usize) -> Res<(Instant, Instant)> {
+    let mut first = None;
+    let mut last = Instant::now();
+    let mut done = 0usize;
+    if concurrency == 1 {
+        let mut current = q.reserve(LEASE).await?;
+        while let Some(job) = current {
+            std::hint::black_box(&job.payload);
+            last = Instant::now();
+            first.get_or_insert(last);
+            done += 1;
+            current = q.ack_and_reserve(&job.id, &job.token, LEASE).await?;
+        }
+    } else {
+        // One worker, `concurrency` handler tasks in flight; finished jobs are
+        // acknowledged together with the reservation of their replacements.
+        let (tx, mut rx) = mpsc::unbounded_channel::<(IdempotencyKey, LeaseToken, Instant)>();
+        let mut in_flight = 0usize;
+        let mut acks = Vec::new();
+        let mut drained = false;
+        loop {
+            let want = if drained { 0 } else { concurrency - in_flight };
+            if want > 0 || !acks.is_empty() {
+                let step = q.ack_many_and_reserve(&acks, want, LEASE).await?;
+                acks.clear();
+                if want > 0 && step.jobs.is_empty() {
+                    drained = true;
+                }
+                for job in step.jobs {
+                    in_flight += 1;
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let ReservedJob { id, token, payload, .. } = job;
+                        std::hint::black_box(&payload);
+                        let _ = tx.send((id, token, Instant::now()));
+                    });
+                }
+            }
+            if in_flight == 0 {
+                break;
+            }
+            let Some((id, token, at)) = rx.recv().await else { break };
+            let mut batch = vec![(id, token, at)];
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            for (id, token, at) in batch {
+                in_flight -= 1;
+                done += 1;
+                first = Some(first.map_or(at, |f: Instant| f.min(at)));
+                last = last.max(at);
+                acks.push((id, token));
+            }
+        }
+    }
+    if done != n {
+        return Err(format!("processed {done} jobs, expected {n}").into());
+    }
+    Ok((first.unwrap_or(last), last))
+}
+
+async fn bench_process(conn: &RedisConnection, q: &RedisQueue, n: usize, concurrency: usize) -> Res<Figure> {
+    q.enqueue_bulk(jobs(&format!("p{concurrency}"), n)).await?;
+    let before = counters(conn).await?;
+    let (first, last) = process(q, n, concurrency).await?;
+    let after = counters(conn).await?;
+    let secs = (last - first).as_secs_f64();
+    let mut f = figure(&format!("process c={concurrency}"), n, secs, before, after);
+    f.jobs_per_s = (n - 1) as f64 / secs;
+    let s = q.stats().await?;
+    if s.completed != 10 || s.waiting != 0 || s.active != 0 {
+        return Err(format!("unexpected state after processing: {s:?}").into());
+    }
+    Ok(f)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Res<()> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let n: usize = env_or("JOBS", 20_000);
+    let runs: usize = env_or("RUNS", 1);
+    let concurrencies: Vec<usize> = std::env::var("CONCURRENCY")
+        .unwrap_or_else(|_| "1,10,50".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let conn = RedisConnection::connect(RedisConfig::from_url(&url)?).await?;
+    let config = QueueConfig { keep_completed: 10, keep_dead: 50, ..QueueConfig::default() };
+    println!("queue-bench: {n} jobs, {runs} run(s), Redis at {url}");
+    println!("{:<22} {:>12} {:>16} {:>14}", "figure", "jobs/s", "Redis CPU µs/job", "Redis cmds/job");
+    for run in 0..runs {
+        // Warm-up (scripts cached, connections open), untimed.
+        let warm = conn.queue("warmup", &format!("bench{run}:{:x}", rand::random::<u32>()), config)?;
+        warm.enqueue_bulk(jobs("w", 1000)).await?;
+        process(&warm, 1000, 10).await?;
+
+        let mut figures = Vec::new();
+        let prefix = format!("bench{run}:{:x}", rand::random::<u32>());
+        let q = conn.queue("payouts-add", &prefix, config)?;
+        figures.push(bench_enqueue(&conn, &q, n, 1).await?);
+        let q = conn.queue("payouts-bulk", &prefix, config)?;
+        figures.push(bench_enqueue(&conn, &q, n, 1000).await?);
+        for &c in &concurrencies {
+            let q = conn.queue(&format!("payouts-c{c}"), &prefix, config)?;
+            figures.push(bench_process(&conn, &q, n, c).await?);
+        }
+        for f in figures {
+            println!("{:<22} {:>12.0} {:>16.1} {:>14.2}", f.name, f.jobs_per_s, f.cpu_us_per_job, f.cmds_per_job);
+        }
+    }
+    conn.close().await;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+-- Shared helpers, prepended to every script. KEYS[1] is the queue's hash-tagged
+-- base key `{prefix:queue}`; every other key is derived from it (same slot).
+local K = KEYS[1]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function jkey(id) return K .. ':j:' .. id end
+local NOTIFY_CAP = 64
+-- Wake up to n blocked waiters (the notify list never holds more than NOTIFY_CAP tokens).
+local function notify(n)
+  if n <= 0 then return end
+  local len = redis.call('LLEN', K .. ':n')
+  local room = NOTIFY_CAP - len
+  if n > room then n = room end
+  if n <= 0 then return end
+  local t = {}
+  for i = 1, n do t[i] = '1' end
+  redis.call('RPUSH', K .. ':n', unpack(t))
+end
+-- Pushes ids onto a retention list (newest first) and trims it to keep,
+-- deleting trimmed jobs' hashes and starting their dedup claim window.
+local function retain(list, ids, keep, now, dedup)
+  if #ids == 0 then return end
+  local len = redis.call('LPUSH', list, unpack(ids))
+  if len > keep then
+    local old = redis.call('RPOP', list, len - keep)
+    local dels, claims = {}, {}
+    for i, id in ipairs(old) do
+      dels[i] = jkey(id)
+      claims[2 * i - 1] = now + dedup
+      claims[2 * i] = id
+    end
+    redis.call('DEL', unpack(dels))
+    redis.call('ZADD', K .. ':claims', 'XX', unpack(claims))
+  end
+end
+-- Moves due members of a schedule zset (delayed or failed) to waiting.
+local function promote_due(zkey, now)
+  local ids = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, 1000)
+  if #ids == 0 then return 0 end
+  local adds = {}
+  for i, id in ipairs(ids) do
+    local jk = jkey(id)
+    local h = redis.call('HMGET', jk, 'p', 'wm')
+    adds[2 * i - 1] = -tonumber(h[1])
+    adds[2 * i] = h[2]
+    redis.call('HSET', jk, 'st', 'w', 'u', now)
+  end
+  redis.call('ZADD', K .. ':w', unpack(adds))
+  redis.call('ZREM', zkey, unpack(ids))
+  return #ids
+end
+-- Moves an active job (already removed from the active set) to the dead letters.
+local function to_dead(id, err, keep, now, dedup)
+  redis.call('HSET', jkey(id), 'st', 'x', 'f', now, 'e', err, 't', '')
+  retain(K .. ':x', { id }, keep, now, dedup)
+end

@@ -1,0 +1,35 @@
+-- ARGV: n, then per job: id, payload, priority, delay_ms, max_attempts,
+-- backoff_base_ms, backoff_max_ms, backoff_jitter(0/1).
+-- Returns one integer per job: 1 added, 0 duplicate.
+local n = tonumber(ARGV[1])
+local now = now_ms()
+local claims = K .. ':claims'
+redis.call('ZREMRANGEBYSCORE', claims, '-inf', now)
+local seq = redis.call('INCRBY', K .. ':seq', n) - n
+local out = {}
+local added = 0
+for i = 0, n - 1 do
+  local b = 2 + i * 8
+  local id = ARGV[b]
+  if redis.call('ZADD', claims, 'NX', 'inf', id) == 0 then
+    out[i + 1] = 0
+  else
+    local pri = tonumber(ARGV[b + 2])
+    local delay = tonumber(ARGV[b + 3])
+    local wm = string.format('%016d', seq + i) .. id
+    local due = now + delay
+    local st = 'w'
+    if delay > 0 then st = 'd' end
+    redis.call('HSET', jkey(id), 'd', ARGV[b + 1], 'p', pri, 'm', ARGV[b + 4], 'a', 0, 's', 0,
+      'c', now, 'u', due, 'st', st, 'wm', wm, 'bb', ARGV[b + 5], 'bm', ARGV[b + 6], 'bj', ARGV[b + 7])
+    if delay > 0 then
+      redis.call('ZADD', K .. ':d', due, id)
+    else
+      redis.call('ZADD', K .. ':w', -pri, wm)
+    end
+    added = added + 1
+    out[i + 1] = 1
+  end
+end
+notify(added)
+return out
