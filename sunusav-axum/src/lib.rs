@@ -1,0 +1,80 @@
+//! # sunusav-axum
+//!
+//! The HTTP adapter of sunusav, on axum 0.8: a published tower middleware that
+//! verifies signed webhooks, the Lightning webhook route, a small group API,
+//! health checks, Prometheus metrics and queue admin routes.
+//!
+//! Every error is JSON, `{"error": {"code": "...", "message": "..."}}`, with a
+//! stable code: 401 `missing_signature` / `malformed_signature` /
+//! `invalid_signature` / `timestamp_out_of_tolerance` / `invalid_timestamp` /
+//! `unauthorized`, 413 `body_too_large`, 400 `invalid_json` / `invalid_event` /
+//! `invalid_path` / `invalid_query`, 415 `unsupported_media_type`, 404
+//! `not_found`, 405 `method_not_allowed`, 409 for a domain conflict (the rule's
+//! code, e.g. `not_a_member`, `invalid_transition`), 422 for invalid input
+//! (`invalid_input`, `too_few_members`, …), 503 `unavailable` when a dependency
+//! is down.
+//!
+//! ## Routes
+//!
+//! | route | answers |
+//! | --- | --- |
+//! | `POST /webhook/lightning` | 202 `accepted`, 200 `duplicate` (replay, no second effect), 401, 413, 400, 415, 503 |
+//! | `POST /groups` | 201 group; 422 invalid input |
+//! | `GET /groups/{id}` | group state and its payouts |
+//! | `POST /groups/{id}/start`, `/cancel` | group; 409 `invalid_transition` |
+//! | `POST /groups/{id}/invoices` | 201 invoice; 409 with the rule's code |
+//! | `GET /health` | liveness, `application/health+json` |
+//! | `GET /health/detailed` | per-dependency checks; 503 `fail` when store or a queue fails |
+//! | `GET /health/workers` | per-queue counts, per-pool figures |
+//! | `GET /metrics` | Prometheus text 0.0.4 |
+//! | `/admin/queues/{queue}/…` | counts, jobs, job detail/remove/retry/promote, retry-dead, pause, resume; only with an admin token, 401 `unauthorized` otherwise |
+//!
+//! ## Layout
+//!
+//! - [`verify`]: [`VerifyWebhookLayer`] / [`VerifyWebhook`] (buffer with a limit,
+//!   verify, hand on) and the [`VerifiedWebhook`] marker and extractor.
+//! - [`routes`]: [`router`], the webhook, group, health, metrics and admin routes.
+//! - [`state`]: [`AppState`]. [`error`]: [`ApiError`]. [`extract`]: extractors
+//!   with JSON rejections. [`auth`]: [`AdminToken`]. [`metrics`]: [`HttpMetrics`].
+//!   [`request_id`]: request ids and spans. [`clock`]: the injectable [`Clock`].
+//!
+//! ## Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use sunusav_axum::{AdminToken, AppState, router};
+//! use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
+//! use sunusav_core::ports::QueueConfig;
+//! use sunusav_core::services::Tontine;
+//! use sunusav_core::webhook::{Secret, Verifier};
+//!
+//! let tontine = Tontine::new(
+//!     Arc::new(MemoryStore::new()),
+//!     Arc::new(SimulatedNode::new()),
+//!     Arc::new(MemoryQueue::new("payouts", QueueConfig::default())),
+//!     Arc::new(MemoryQueue::new("webhooks", QueueConfig::default())),
+//! );
+//! let verifier = Verifier::hex_sha256([Secret::from_text("a-long-enough-secret").unwrap()]).unwrap();
+//! let state = AppState::new(tontine, Arc::new(verifier))
+//!     .with_admin_token(AdminToken::new("an-admin-token-of-length").unwrap());
+//! let app: axum::Router = router(state);
+//! # let _ = app;
+//! ```
+
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod request_id;
+pub mod routes;
+pub mod state;
+pub mod verify;
+
+pub use auth::AdminToken;
+pub use clock::{Clock, fixed_clock, system_clock};
+pub use error::ApiError;
+pub use metrics::HttpMetrics;
+pub use routes::router;
+pub use state::AppState;
+pub use verify::{DEFAULT_BODY_LIMIT, VerifiedWebhook, VerifyWebhook, VerifyWebhookLayer};

@@ -1,0 +1,148 @@
+//! Admin routes over the queues (`payouts`, `webhooks`), mounted only when an
+//! admin token is configured, behind `Authorization: Bearer <token>`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sunusav_core::IdempotencyKey;
+use sunusav_core::ports::{JobInfo, JobState, Queue};
+
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::state::AppState;
+
+/// The most jobs one list answers.
+pub const MAX_LIST_LIMIT: u64 = 1_000;
+
+/// The admin routes (without authentication: the caller adds it).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/queues/{queue}/counts", get(counts))
+        .route("/admin/queues/{queue}/jobs", get(list))
+        .route("/admin/queues/{queue}/jobs/{id}", get(show).delete(remove))
+        .route("/admin/queues/{queue}/jobs/{id}/retry", post(retry))
+        .route("/admin/queues/{queue}/jobs/{id}/promote", post(promote))
+        .route("/admin/queues/{queue}/retry-dead", post(retry_dead))
+        .route("/admin/queues/{queue}/pause", post(pause))
+        .route("/admin/queues/{queue}/resume", post(resume))
+}
+
+fn queue(state: &AppState, name: &str) -> Result<Arc<dyn Queue>, ApiError> {
+    [state.tontine.payout_queue(), state.tontine.webhook_queue()]
+        .into_iter()
+        .find(|q| q.name() == name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("queue"))
+}
+
+fn job_id(id: String) -> Result<IdempotencyKey, ApiError> {
+    IdempotencyKey::parse(id).map_err(|e| ApiError::bad_request("invalid_job_id", e.to_string()))
+}
+
+fn job_json(job: &JobInfo) -> Value {
+    let payload = serde_json::from_slice::<Value>(&job.payload)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&job.payload).into_owned()));
+    json!({
+        "id": job.id,
+        "state": job.state.as_str(),
+        "payload": payload,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "priority": job.priority,
+        "stalls": job.stalls,
+        "created_at_ms": job.created_at_ms,
+        "due_at_ms": job.due_at_ms,
+        "finished_at_ms": job.finished_at_ms,
+        "last_error": job.last_error,
+    })
+}
+
+/// `?state=dead&offset=0&limit=50`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    offset: Option<u64>,
+    limit: Option<u64>,
+}
+
+async fn counts(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+    let counts = queue(&state, &name)?.stats().await?;
+    Ok(Json(json!(counts)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let q = queue(&state, &name)?;
+    let job_state = match query.state.as_deref() {
+        None => JobState::Dead,
+        Some(s) => JobState::parse(s).ok_or_else(|| ApiError::bad_request("invalid_query", "unknown job state"))?,
+    };
+    let (offset, limit) = (query.offset.unwrap_or(0), query.limit.unwrap_or(50));
+    if limit == 0 || limit > MAX_LIST_LIMIT {
+        return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {MAX_LIST_LIMIT}")));
+    }
+    let jobs = q.list(job_state, offset, limit).await?;
+    Ok(Json(json!({
+        "queue": q.name(),
+        "state": job_state.as_str(),
+        "offset": offset,
+        "limit": limit,
+        "jobs": jobs.iter().map(job_json).collect::<Vec<_>>(),
+    })))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let job = queue(&state, &name)?.get(&job_id(id)?).await?.ok_or_else(|| ApiError::not_found("job"))?;
+    Ok(Json(job_json(&job)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    queue(&state, &name)?.remove(&job_id(id)?).await?;
+    Ok(Json(json!({ "status": "removed" })))
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    queue(&state, &name)?.retry_dead(&job_id(id)?).await?;
+    Ok(Json(json!({ "status": "retried" })))
+}
+
+async fn promote(
+    State(state): State<AppState>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    queue(&state, &name)?.promote(&job_id(id)?).await?;
+    Ok(Json(json!({ "status": "promoted" })))
+}
+
+async fn retry_dead(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+    let retried = queue(&state, &name)?.retry_all_dead().await?;
+    Ok(Json(json!({ "retried": retried })))
+}
+
+async fn pause(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+    queue(&state, &name)?.pause().await?;
+    Ok(Json(json!({ "paused": true })))
+}
+
+async fn resume(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+    queue(&state, &name)?.resume().await?;
+    Ok(Json(json!({ "paused": false })))
+}

@@ -1,0 +1,158 @@
+//! The group API: create, start, cancel, issue a contribution invoice, read state.
+
+use axum::Json;
+use axum::extract::State;
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sunusav_core::ports::PaymentAttempt;
+use sunusav_core::{Group, GroupId, GroupSpec, Invoice, MemberId, Msat};
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+
+/// The body of `POST /groups`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroup {
+    /// Members in payout order.
+    pub members: Vec<MemberId>,
+    /// What each member pays per cycle, in millisatoshis.
+    pub contribution_msat: u64,
+    /// The platform's fee on each pot, in basis points.
+    #[serde(default)]
+    pub fee_bps: u16,
+}
+
+/// The body of `POST /groups/{id}/invoices`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueInvoice {
+    /// The member who will pay.
+    pub member: MemberId,
+}
+
+/// A group, as answered by the API.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupBody {
+    id: GroupId,
+    status: &'static str,
+    cycle: u32,
+    cycle_count: u32,
+    cycle_status: &'static str,
+    members: Vec<MemberId>,
+    contribution_msat: u64,
+    fee_bps: u16,
+    beneficiary: Option<MemberId>,
+    paid_members: Vec<MemberId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payouts: Option<Vec<PayoutBody>>,
+}
+
+/// A payout (payment attempt), as answered by the API.
+#[derive(Clone, Debug, Serialize)]
+pub struct PayoutBody {
+    cycle: u32,
+    beneficiary: MemberId,
+    amount_msat: u64,
+    fee_msat: u64,
+    status: &'static str,
+    attempts: u32,
+    last_error: Option<String>,
+}
+
+/// An invoice, as answered by the API.
+#[derive(Clone, Debug, Serialize)]
+pub struct InvoiceBody {
+    payment_hash: String,
+    bolt11: String,
+    amount_msat: u64,
+    group: GroupId,
+    cycle: u32,
+    member: MemberId,
+}
+
+impl GroupBody {
+    fn new(group: &Group, attempts: Option<&[PaymentAttempt]>) -> Self {
+        Self {
+            id: group.id(),
+            status: group.status().as_str(),
+            cycle: group.cycle(),
+            cycle_count: group.cycle_count(),
+            cycle_status: group.cycle_status().as_str(),
+            members: group.members().to_vec(),
+            contribution_msat: group.contribution().get(),
+            fee_bps: group.fee_bps(),
+            beneficiary: group.beneficiary(),
+            paid_members: group.paid().keys().copied().collect(),
+            payouts: attempts.map(|a| a.iter().map(PayoutBody::from).collect()),
+        }
+    }
+}
+
+impl From<&PaymentAttempt> for PayoutBody {
+    fn from(a: &PaymentAttempt) -> Self {
+        Self {
+            cycle: a.cycle,
+            beneficiary: a.beneficiary,
+            amount_msat: a.amount.get(),
+            fee_msat: a.fee.get(),
+            status: a.status.as_str(),
+            attempts: a.attempts,
+            last_error: a.last_error.clone(),
+        }
+    }
+}
+
+impl From<Invoice> for InvoiceBody {
+    fn from(i: Invoice) -> Self {
+        Self {
+            payment_hash: i.payment_hash.to_hex(),
+            bolt11: i.bolt11,
+            amount_msat: i.amount.get(),
+            group: i.group,
+            cycle: i.cycle,
+            member: i.member,
+        }
+    }
+}
+
+/// `POST /groups` → 201 with the group; 422 with the rule's code for invalid input.
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateGroup>,
+) -> Result<(StatusCode, Json<GroupBody>), ApiError> {
+    let spec =
+        GroupSpec { contribution: Msat::new(body.contribution_msat), fee_bps: body.fee_bps, members: body.members };
+    let group = state.tontine.create_group(spec).await?;
+    Ok((StatusCode::CREATED, Json(GroupBody::new(&group, None))))
+}
+
+/// `POST /groups/{id}/start` → the group, 409 `invalid_transition` when it cannot start.
+pub async fn start(State(state): State<AppState>, ApiPath(id): ApiPath<GroupId>) -> Result<Json<GroupBody>, ApiError> {
+    let group = state.tontine.start_group(id).await?;
+    Ok(Json(GroupBody::new(&group, None)))
+}
+
+/// `POST /groups/{id}/cancel` → the group, 409 `invalid_transition` when it cannot be cancelled.
+pub async fn cancel(State(state): State<AppState>, ApiPath(id): ApiPath<GroupId>) -> Result<Json<GroupBody>, ApiError> {
+    let group = state.tontine.cancel_group(id).await?;
+    Ok(Json(GroupBody::new(&group, None)))
+}
+
+/// `POST /groups/{id}/invoices` → 201 with the invoice; 409 with the rule's code
+/// (`not_a_member`, `group_not_active`, `already_contributed`, …).
+pub async fn invoice(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<GroupId>,
+    ApiJson(body): ApiJson<IssueInvoice>,
+) -> Result<(StatusCode, Json<InvoiceBody>), ApiError> {
+    let invoice = state.tontine.issue_invoice(id, body.member).await?;
+    Ok((StatusCode::CREATED, Json(invoice.into())))
+}
+
+/// `GET /groups/{id}` → the group's state and its payouts.
+pub async fn show(State(state): State<AppState>, ApiPath(id): ApiPath<GroupId>) -> Result<Json<GroupBody>, ApiError> {
+    let (group, attempts) = state.tontine.group_view(id).await?;
+    Ok(Json(GroupBody::new(&group, Some(&attempts))))
+}

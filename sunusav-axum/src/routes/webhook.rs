@@ -1,0 +1,46 @@
+//! `POST /webhook/lightning`: a verified Lightning event, recorded durably and
+//! queued before it is acknowledged.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, http::HeaderMap};
+use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use serde_json::json;
+use sunusav_core::IdempotencyKey;
+use sunusav_core::services::{Ingested, LightningEvent};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::verify::VerifiedWebhook;
+
+/// Whether the content type is `application/json`, parameters (`charset`) allowed.
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// 202 `{"status":"accepted"}` for a new delivery, 200 `{"status":"duplicate"}`
+/// for a replay (no second effect), 503 when the store or the queue is down
+/// (nothing is acknowledged, the sender retries).
+pub async fn lightning(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    webhook: VerifiedWebhook,
+) -> Result<Response, ApiError> {
+    if !is_json(&headers) {
+        return Err(ApiError::unsupported_media_type());
+    }
+    let body = webhook.body();
+    let event = LightningEvent::parse(body)?;
+    let key = IdempotencyKey::webhook(webhook.event_id().or(event.event_id.as_deref()), body);
+    let ingested = state.tontine.ingest_webhook(key.clone(), body, event).await?;
+    tracing::info!(key = %key, ?ingested, "webhook ingested");
+    Ok(match ingested {
+        Ingested::Accepted => (StatusCode::ACCEPTED, Json(json!({ "status": "accepted" }))).into_response(),
+        Ingested::Replay => (StatusCode::OK, Json(json!({ "status": "duplicate" }))).into_response(),
+    })
+}

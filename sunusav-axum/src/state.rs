@@ -1,0 +1,101 @@
+//! [`AppState`]: what every route needs, cheap to clone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sunusav_core::services::Tontine;
+use sunusav_core::webhook::Verifier;
+use sunusav_core::worker::WorkerStats;
+
+use crate::auth::AdminToken;
+use crate::clock::{Clock, system_clock};
+use crate::metrics::HttpMetrics;
+use crate::verify::DEFAULT_BODY_LIMIT;
+
+/// The state of the router.
+///
+/// Built with [`AppState::new`] and the `with_*` methods; everything else has
+/// a default: no admin routes, no worker pools, a 256 KiB webhook body limit,
+/// the system clock and a 2 s timeout on each health check.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) tontine: Tontine,
+    pub(crate) verifier: Arc<Verifier>,
+    pub(crate) admin_token: Option<AdminToken>,
+    pub(crate) workers: WorkerStats,
+    pub(crate) metrics: Arc<HttpMetrics>,
+    pub(crate) body_limit: usize,
+    pub(crate) clock: Clock,
+    pub(crate) check_timeout: Duration,
+}
+
+impl AppState {
+    /// The application and the webhook verifier.
+    pub fn new(tontine: Tontine, verifier: Arc<Verifier>) -> Self {
+        Self {
+            tontine,
+            verifier,
+            admin_token: None,
+            workers: WorkerStats::default(),
+            metrics: Arc::new(HttpMetrics::default()),
+            body_limit: DEFAULT_BODY_LIMIT,
+            clock: system_clock(),
+            check_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Mounts the admin routes behind this bearer token (without one, they are not mounted).
+    #[must_use]
+    pub fn with_admin_token(mut self, token: AdminToken) -> Self {
+        self.admin_token = Some(token);
+        self
+    }
+
+    /// Reports these worker pools in `/health/workers` and `/metrics`.
+    #[must_use]
+    pub fn with_workers(mut self, workers: WorkerStats) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Refuses webhook bodies over `limit` bytes.
+    #[must_use]
+    pub fn with_body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+
+    /// Reads the time (for webhook timestamps) from `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Gives each dependency at most `timeout` to answer a health check.
+    #[must_use]
+    pub fn with_check_timeout(mut self, timeout: Duration) -> Self {
+        self.check_timeout = timeout;
+        self
+    }
+
+    /// The application.
+    pub fn tontine(&self) -> &Tontine {
+        &self.tontine
+    }
+
+    /// The HTTP counters (webhook outcomes).
+    pub fn metrics(&self) -> &Arc<HttpMetrics> {
+        &self.metrics
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("verifier", &self.verifier)
+            .field("admin_routes", &self.admin_token.is_some())
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}

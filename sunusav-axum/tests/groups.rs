@@ -1,0 +1,191 @@
+//! The group API, and the whole flow: create → start → invoice → signed
+//! webhook → the group shows the contribution.
+
+mod common;
+
+use common::{app, empty_request, event_body, json_request, send, settle_webhooks, signed_webhook};
+use http::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+fn members(n: usize) -> Vec<String> {
+    (0..n).map(|_| Uuid::new_v4().to_string()).collect()
+}
+
+async fn create(router: &axum::Router, members: &[String]) -> Value {
+    let reply =
+        send(router, json_request("POST", "/groups", &json!({ "members": members, "contribution_msat": 10_000 })))
+            .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    reply.json()
+}
+
+#[tokio::test]
+async fn a_group_is_created_started_invoiced_and_shows_a_settled_contribution() {
+    let app = app();
+    let m = members(2);
+    let group = create(&app.router, &m).await;
+    assert_eq!(group["status"], "forming");
+    assert_eq!(group["contribution_msat"], 10_000);
+    let id = group["id"].as_str().unwrap().to_owned();
+
+    let started = send(&app.router, empty_request("POST", &format!("/groups/{id}/start"))).await;
+    assert_eq!(started.status, StatusCode::OK);
+    assert_eq!(started.json()["status"], "active");
+    assert_eq!(started.json()["cycle"], 1);
+
+    let mut hashes = Vec::new();
+    for member in &m {
+        let invoice =
+            send(&app.router, json_request("POST", &format!("/groups/{id}/invoices"), &json!({ "member": member })))
+                .await;
+        assert_eq!(invoice.status, StatusCode::CREATED);
+        let invoice = invoice.json();
+        assert_eq!((invoice["amount_msat"].clone(), invoice["cycle"].clone()), (json!(10_000), json!(1)));
+        assert_eq!(invoice["member"], json!(member));
+        assert!(invoice["bolt11"].as_str().is_some_and(|b| !b.is_empty()));
+        hashes.push(invoice["payment_hash"].as_str().unwrap().to_owned());
+    }
+
+    let paid = send(&app.router, signed_webhook(&event_body(&hashes[0], 10_000))).await;
+    assert_eq!(paid.status, StatusCode::ACCEPTED);
+    assert_eq!(settle_webhooks(&app.tontine).await, 1);
+    let view = send(&app.router, empty_request("GET", &format!("/groups/{id}"))).await.json();
+    assert_eq!(view["paid_members"], json!([m[0]]));
+    assert_eq!(view["cycle_status"], "collecting");
+    assert_eq!(view["payouts"], json!([]));
+
+    send(&app.router, signed_webhook(&event_body(&hashes[1], 10_000))).await;
+    settle_webhooks(&app.tontine).await;
+    let view = send(&app.router, empty_request("GET", &format!("/groups/{id}"))).await.json();
+    assert_eq!(view["cycle_status"], "completing", "{view}");
+    let payouts = view["payouts"].as_array().unwrap();
+    assert_eq!(payouts.len(), 1, "one payout for the completed cycle");
+    assert_eq!(payouts[0]["beneficiary"], json!(m[0]));
+    assert_eq!(payouts[0]["amount_msat"], 20_000);
+    assert_eq!(payouts[0]["status"], "pending");
+}
+
+#[tokio::test]
+async fn invalid_group_input_answers_4xx_with_a_code() {
+    let m = members(2);
+    let cases: &[(&str, Value, StatusCode, &str)] = &[
+        (
+            "one member",
+            json!({ "members": [m[0]], "contribution_msat": 1 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_few_members",
+        ),
+        (
+            "same member twice",
+            json!({ "members": [m[0], m[0]], "contribution_msat": 1 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "duplicate_member",
+        ),
+        (
+            "zero contribution",
+            json!({ "members": m, "contribution_msat": 0 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "zero_contribution",
+        ),
+        (
+            "fee over 100 %",
+            json!({ "members": m, "contribution_msat": 1, "fee_bps": 10_001 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "fee_too_high",
+        ),
+        (
+            "pot overflow",
+            json!({ "members": m, "contribution_msat": u64::MAX }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "pot_overflow",
+        ),
+        (
+            "not a uuid",
+            json!({ "members": ["x", "y"], "contribution_msat": 1 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            "negative amount",
+            json!({ "members": m, "contribution_msat": -1 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        ("missing field", json!({ "members": m }), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        (
+            "unknown field",
+            json!({ "members": m, "contribution_msat": 1, "x": 1 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+    ];
+    let app = app();
+    for (case, body, status, code) in cases {
+        let reply = send(&app.router, json_request("POST", "/groups", body)).await;
+        assert_eq!((reply.status, reply.code()), (*status, (*code).to_owned()), "{case}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_requests_answer_json_errors_never_500() {
+    let app = app();
+    let id = Uuid::new_v4();
+    let syntax = http::Request::post("/groups").header("content-type", "application/json").body("{".into()).unwrap();
+    let no_type = http::Request::post("/groups").body(r#"{"members":[]}"#.into()).unwrap();
+    let cases: Vec<(&str, http::Request<axum::body::Body>, StatusCode, &str)> = vec![
+        ("broken JSON", syntax, StatusCode::BAD_REQUEST, "invalid_json"),
+        ("no content type", no_type, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        ("bad group id", empty_request("GET", "/groups/not-a-uuid"), StatusCode::BAD_REQUEST, "invalid_path"),
+        ("unknown group", empty_request("GET", &format!("/groups/{id}")), StatusCode::NOT_FOUND, "not_found"),
+        (
+            "start unknown group",
+            empty_request("POST", &format!("/groups/{id}/start")),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        ("unknown route", empty_request("GET", "/nope"), StatusCode::NOT_FOUND, "not_found"),
+        ("wrong method", empty_request("DELETE", "/groups"), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+    ];
+    for (case, request, status, code) in cases {
+        let reply = send(&app.router, request).await;
+        assert_eq!((reply.status, reply.code().as_str()), (status, code), "{case}");
+        assert!(reply.content_type().starts_with("application/json"), "{case}");
+    }
+}
+
+#[tokio::test]
+async fn domain_conflicts_answer_409_with_the_rule_code() {
+    let app = app();
+    let m = members(2);
+    let id = create(&app.router, &m).await["id"].as_str().unwrap().to_owned();
+    let invoice = |member: &str| json_request("POST", &format!("/groups/{id}/invoices"), &json!({ "member": member }));
+
+    let reply = send(&app.router, invoice(&m[0])).await;
+    assert_eq!((reply.status, reply.code().as_str()), (StatusCode::CONFLICT, "group_not_active"));
+
+    send(&app.router, empty_request("POST", &format!("/groups/{id}/start"))).await;
+    let reply = send(&app.router, empty_request("POST", &format!("/groups/{id}/start"))).await;
+    assert_eq!((reply.status, reply.code().as_str()), (StatusCode::CONFLICT, "invalid_transition"));
+
+    let stranger = Uuid::new_v4().to_string();
+    let reply = send(&app.router, invoice(&stranger)).await;
+    assert_eq!((reply.status, reply.code().as_str()), (StatusCode::CONFLICT, "not_a_member"));
+
+    let cancelled = send(&app.router, empty_request("POST", &format!("/groups/{id}/cancel"))).await;
+    assert_eq!(cancelled.json()["status"], "cancelled");
+    let reply = send(&app.router, empty_request("POST", &format!("/groups/{id}/cancel"))).await;
+    assert_eq!((reply.status, reply.code().as_str()), (StatusCode::CONFLICT, "invalid_transition"));
+}
+
+#[tokio::test]
+async fn an_unreachable_node_answers_503_on_invoice() {
+    let app = app();
+    let m = members(2);
+    let id = create(&app.router, &m).await["id"].as_str().unwrap().to_owned();
+    send(&app.router, empty_request("POST", &format!("/groups/{id}/start"))).await;
+    app.node.set_unreachable(true);
+    let reply =
+        send(&app.router, json_request("POST", &format!("/groups/{id}/invoices"), &json!({ "member": m[0] }))).await;
+    assert_eq!((reply.status, reply.code().as_str()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+}
