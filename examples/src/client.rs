@@ -1,0 +1,152 @@
+//! A small HTTP/1.1 client over hyper, for the demo driver and the tests.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// Several servers behind one client: requests go round-robin, and one that
+/// cannot connect is tried on the next server (a sender retrying elsewhere).
+#[derive(Clone, Debug)]
+pub struct Servers {
+    clients: Vec<HttpClient>,
+    next: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    patience: Duration,
+}
+
+impl Servers {
+    /// Clients for each base URL (at least one).
+    pub fn new(urls: &[String]) -> Self {
+        Self {
+            clients: urls.iter().map(HttpClient::new).collect(),
+            next: std::sync::Arc::default(),
+            patience: Duration::from_secs(30),
+        }
+    }
+
+    /// Sends to the next server, failing over to the others on a connection error.
+    ///
+    /// # Errors
+    /// When no server answers.
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Bytes) -> anyhow::Result<Response> {
+        let n = self.clients.len().max(1);
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + self.patience;
+        let mut pause = Duration::from_millis(50);
+        let mut i = 0;
+        // A server restarting comes back within the patience: keep trying.
+        loop {
+            let c = &self.clients[(start + i) % n];
+            i += 1;
+            match c.send(method.clone(), path, headers, body.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => {
+                    if i % n == 0 {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(1));
+                    }
+                }
+            }
+        }
+    }
+
+    /// `GET path`.
+    ///
+    /// # Errors
+    /// When no server answers.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Response> {
+        self.send(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    /// `POST path` with a JSON body.
+    ///
+    /// # Errors
+    /// When no server answers.
+    pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Response> {
+        let bytes = Bytes::from(serde_json::to_vec(body)?);
+        self.send(Method::POST, path, &[("content-type", "application/json")], bytes).await
+    }
+}
+
+/// A client bound to one base URL (`http://127.0.0.1:3000`). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    inner: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    timeout: Duration,
+}
+
+/// A response: status and body bytes.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// The status.
+    pub status: StatusCode,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Response {
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+impl HttpClient {
+    /// A client for `base`, keeping connections alive, with a 30 s timeout per request.
+    pub fn new(base: impl Into<String>) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let inner = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(connector);
+        Self { inner, base: base.into().trim_end_matches('/').to_owned(), timeout: Duration::from_secs(30) }
+    }
+
+    /// Sends one request.
+    ///
+    /// # Errors
+    /// When the connection fails or the request times out.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> anyhow::Result<Response> {
+        let mut req = Request::builder().method(method).uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body.into())).context("building request")?;
+        let res = tokio::time::timeout(self.timeout, self.inner.request(req))
+            .await
+            .context("request timed out")?
+            .context("request failed")?;
+        let status = res.status();
+        let body = res.into_body().collect().await.context("reading body")?.to_bytes();
+        Ok(Response { status, body })
+    }
+
+    /// `GET path`.
+    ///
+    /// # Errors
+    /// As [`HttpClient::send`].
+    pub async fn get(&self, path: &str) -> anyhow::Result<Response> {
+        self.send(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    /// `POST path` with a JSON body.
+    ///
+    /// # Errors
+    /// As [`HttpClient::send`].
+    pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Response> {
+        let bytes = serde_json::to_vec(body)?;
+        self.send(Method::POST, path, &[("content-type", "application/json")], bytes).await
+    }
+}

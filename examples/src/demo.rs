@@ -1,0 +1,362 @@
+//! The demo/load driver: a group's whole life through the HTTP API.
+//!
+//! Creates a group of N members, issues every member's invoice each cycle,
+//! and plays the Lightning node: sends the signed "settled" webhooks
+//! concurrently, with exact replays, re-signed duplicates (a new event id for
+//! the same payment) and forged signatures mixed in. It waits for every payout
+//! and checks the invariants: every cycle paid exactly once to the right
+//! member, no contribution lost, every forgery refused, nothing answered 5xx.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hmac::{Hmac, KeyInit, Mac};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tokio::sync::Mutex;
+
+use crate::client::Servers;
+
+/// What to drive.
+#[derive(Clone, Debug)]
+pub struct DemoConfig {
+    /// The servers, e.g. `http://127.0.0.1:3000`: requests go round-robin and
+    /// fail over to the next one when a server cannot be reached.
+    pub urls: Vec<String>,
+    /// The webhook secret (`sha256=` scheme).
+    pub secret: String,
+    /// Members (and cycles).
+    pub members: usize,
+    /// Concurrent webhook senders.
+    pub concurrency: usize,
+    /// Extra deliveries per invoice (alternately exact replays and re-signed copies).
+    pub duplicates: usize,
+    /// Forged deliveries per cycle.
+    pub forgeries: usize,
+    /// Each member's contribution.
+    pub contribution_msat: u64,
+    /// The fee in basis points.
+    pub fee_bps: u16,
+    /// How long to wait for one cycle's payout.
+    pub cycle_timeout: Duration,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            urls: vec!["http://127.0.0.1:3000".into()],
+            secret: String::new(),
+            members: 10,
+            concurrency: 32,
+            duplicates: 2,
+            forgeries: 5,
+            contribution_msat: 10_000,
+            fee_bps: 100,
+            cycle_timeout: Duration::from_mins(1),
+        }
+    }
+}
+
+/// What happened.
+#[derive(Clone, Debug, Default)]
+pub struct DemoReport {
+    /// The group's id.
+    pub group: String,
+    /// Cycles completed.
+    pub cycles: usize,
+    /// Payouts that succeeded.
+    pub payouts: usize,
+    /// Webhooks sent (all kinds).
+    pub webhooks_sent: u64,
+    /// Webhooks answered 202 (new deliveries).
+    pub accepted: u64,
+    /// Deliveries absorbed as duplicates (answered 200, or re-signed copies that settled nothing).
+    pub duplicates_absorbed: u64,
+    /// Forgeries answered 401.
+    pub forgeries_rejected: u64,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+    /// Webhooks per second while sending.
+    pub webhooks_per_sec: f64,
+    /// Median webhook latency.
+    pub p50: Duration,
+    /// 99th percentile webhook latency.
+    pub p99: Duration,
+    /// Broken invariants (empty when all hold).
+    pub failures: Vec<String>,
+}
+
+impl DemoReport {
+    /// Whether every invariant held.
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+impl std::fmt::Display for DemoReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "group               {}", self.group)?;
+        writeln!(f, "cycles              {}", self.cycles)?;
+        writeln!(f, "payouts             {}", self.payouts)?;
+        writeln!(f, "webhooks sent       {}", self.webhooks_sent)?;
+        writeln!(f, "accepted (202)      {}", self.accepted)?;
+        writeln!(f, "duplicates absorbed {}", self.duplicates_absorbed)?;
+        writeln!(f, "forgeries rejected  {}", self.forgeries_rejected)?;
+        writeln!(f, "elapsed             {:.2?}", self.elapsed)?;
+        writeln!(f, "throughput          {:.0} webhooks/s", self.webhooks_per_sec)?;
+        writeln!(f, "latency p50 / p99   {:.2?} / {:.2?}", self.p50, self.p99)?;
+        if self.failures.is_empty() {
+            write!(f, "invariants          all hold")
+        } else {
+            write!(f, "INVARIANTS BROKEN:\n  {}", self.failures.join("\n  "))
+        }
+    }
+}
+
+/// `sha256=<hex>` of `body` under `secret`.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Original,
+    Replay,
+    Resigned,
+    Forged,
+}
+
+struct Delivery {
+    kind: Kind,
+    body: Vec<u8>,
+    signature: String,
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    accepted: AtomicU64,
+    duplicate: AtomicU64,
+    forged_rejected: AtomicU64,
+}
+
+/// Runs the demo against a running server.
+///
+/// # Errors
+/// When the server cannot be reached or answers the group API unexpectedly;
+/// broken invariants are reported in [`DemoReport::failures`] instead.
+pub async fn run(config: &DemoConfig) -> anyhow::Result<DemoReport> {
+    let started = Instant::now();
+    let client = Servers::new(&config.urls);
+    let members: Vec<String> = (0..config.members).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let created = client
+        .post_json(
+            "/groups",
+            &json!({"members": members, "contribution_msat": config.contribution_msat, "fee_bps": config.fee_bps}),
+        )
+        .await?;
+    if created.status != StatusCode::CREATED {
+        bail!("create group answered {}: {}", created.status, String::from_utf8_lossy(&created.body));
+    }
+    let group = created.json()["id"].as_str().context("group id")?.to_owned();
+    let started_group = client.post_json(&format!("/groups/{group}/start"), &json!({})).await?;
+    if !started_group.status.is_success() {
+        bail!("start answered {}", started_group.status);
+    }
+
+    let counters = Arc::new(Counters::default());
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let mut report = DemoReport { group: group.clone(), ..DemoReport::default() };
+    let mut sending = Duration::ZERO;
+    let mut rng_state: u64 = rand::random::<u64>() | 1;
+
+    for cycle in 1..=config.members {
+        let mut deliveries = Vec::new();
+        for m in &members {
+            let inv = client.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": m })).await?;
+            if inv.status != StatusCode::CREATED {
+                bail!("invoice answered {}: {}", inv.status, String::from_utf8_lossy(&inv.body));
+            }
+            let inv = inv.json();
+            let hash = inv["payment_hash"].as_str().context("payment_hash")?.to_owned();
+            let amount = inv["amount_msat"].as_u64().context("amount_msat")?;
+            let body = |event: &str| {
+                serde_json::to_vec(&json!({
+                    "payment_hash": hash, "status": "settled", "amount_msat": amount, "event_id": event
+                }))
+                .expect("JSON")
+            };
+            let original = body(&format!("evt-{hash}"));
+            let sig = sign(config.secret.as_bytes(), &original);
+            for d in 0..config.duplicates {
+                if d % 2 == 0 {
+                    deliveries.push(Delivery { kind: Kind::Replay, body: original.clone(), signature: sig.clone() });
+                } else {
+                    let b = body(&format!("evt-{hash}-resent-{d}"));
+                    let s = sign(config.secret.as_bytes(), &b);
+                    deliveries.push(Delivery { kind: Kind::Resigned, body: b, signature: s });
+                }
+            }
+            deliveries.push(Delivery { kind: Kind::Original, body: original, signature: sig });
+        }
+        for i in 0..config.forgeries {
+            let b = serde_json::to_vec(&json!({
+                "payment_hash": hex::encode([u8::try_from(i % 256).unwrap_or(0); 32]),
+                "status": "settled", "amount_msat": config.contribution_msat
+            }))?;
+            let s = sign(b"not-the-secret-at-all-0123456789", &b);
+            deliveries.push(Delivery { kind: Kind::Forged, body: b, signature: s });
+        }
+        shuffle(&mut deliveries, &mut rng_state);
+        let t0 = Instant::now();
+        let failures = send_all(&client, deliveries, config.concurrency, &counters, &latencies).await;
+        sending += t0.elapsed();
+        report.failures.extend(failures);
+        wait_for_cycle(&client, &group, cycle, config.cycle_timeout).await?;
+    }
+
+    let final_state = client.get(&format!("/groups/{group}")).await?.json();
+    check_final(&final_state, &members, config, &mut report);
+    let mut lat = latencies.lock().await.clone();
+    lat.sort();
+    report.p50 = percentile(&lat, 50);
+    report.p99 = percentile(&lat, 99);
+    report.webhooks_sent = counters.sent.load(Ordering::Relaxed);
+    report.accepted = counters.accepted.load(Ordering::Relaxed);
+    report.forgeries_rejected = counters.forged_rejected.load(Ordering::Relaxed);
+    let settled = u64::try_from(config.members * config.members).unwrap_or(u64::MAX);
+    report.duplicates_absorbed = counters.duplicate.load(Ordering::Relaxed) + report.accepted.saturating_sub(settled);
+    let expected_forged = u64::try_from(config.forgeries * config.members).unwrap_or(u64::MAX);
+    if report.forgeries_rejected != expected_forged {
+        report.failures.push(format!("{} of {expected_forged} forgeries rejected", report.forgeries_rejected));
+    }
+    report.elapsed = started.elapsed();
+    #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)]
+    {
+        report.webhooks_per_sec = report.webhooks_sent as f64 / sending.as_secs_f64().max(1e-9);
+    }
+    Ok(report)
+}
+
+async fn send_all(
+    client: &Servers,
+    deliveries: Vec<Delivery>,
+    concurrency: usize,
+    counters: &Arc<Counters>,
+    latencies: &Arc<Mutex<Vec<Duration>>>,
+) -> Vec<String> {
+    let queue = Arc::new(Mutex::new(deliveries));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, queue, counters, latencies, failures) =
+            (client.clone(), Arc::clone(&queue), Arc::clone(counters), Arc::clone(latencies), Arc::clone(&failures));
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let Some(d) = queue.lock().await.pop() else { break };
+                let t = Instant::now();
+                let headers = [("content-type", "application/json"), ("x-sunu-signature", d.signature.as_str())];
+                let res = client.send(Method::POST, "/webhook/lightning", &headers, d.body.into()).await;
+                mine.push(t.elapsed());
+                counters.sent.fetch_add(1, Ordering::Relaxed);
+                let status = match res {
+                    Ok(r) => r.status,
+                    Err(e) => {
+                        failures.lock().await.push(format!("webhook request failed: {e:#}"));
+                        continue;
+                    }
+                };
+                match (d.kind, status) {
+                    (Kind::Forged, StatusCode::UNAUTHORIZED) => {
+                        counters.forged_rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (Kind::Forged, s) => failures.lock().await.push(format!("a forgery was answered {s}")),
+                    (_, StatusCode::ACCEPTED) => {
+                        counters.accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (Kind::Replay | Kind::Original, StatusCode::OK) => {
+                        counters.duplicate.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (_, s) => failures.lock().await.push(format!("a genuine webhook was answered {s}")),
+                }
+            }
+            latencies.lock().await.extend(mine);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    Arc::try_unwrap(failures).map(Mutex::into_inner).unwrap_or_default()
+}
+
+async fn wait_for_cycle(client: &Servers, group: &str, cycle: usize, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let g = client.get(&format!("/groups/{group}")).await?.json();
+        let current = usize::try_from(g["cycle"].as_u64().unwrap_or(0)).unwrap_or(0);
+        if current > cycle || g["status"] == "finished" {
+            return Ok(());
+        }
+        if g["cycle_status"] == "payout_failed" {
+            bail!("cycle {cycle}'s payout failed: {g}");
+        }
+        if Instant::now() > deadline {
+            bail!("cycle {cycle} not paid within {timeout:?}: {g}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn check_final(state: &Value, members: &[String], config: &DemoConfig, report: &mut DemoReport) {
+    if state["status"] != "finished" {
+        report.failures.push(format!("the group is {} (expected finished)", state["status"]));
+    }
+    let payouts = state["payouts"].as_array().cloned().unwrap_or_default();
+    if payouts.len() != members.len() {
+        report.failures.push(format!("{} payouts for {} cycles", payouts.len(), members.len()));
+    }
+    let pot = config.contribution_msat * members.len() as u64;
+    let fee = pot * u64::from(config.fee_bps) / 10_000;
+    for (k, p) in payouts.iter().enumerate() {
+        let cycle = k + 1;
+        if p["status"] == "succeeded" {
+            report.payouts += 1;
+        } else {
+            report.failures.push(format!("cycle {cycle}'s payout is {}", p["status"]));
+        }
+        if p["cycle"].as_u64() != Some(cycle as u64) {
+            report.failures.push(format!("payout {k} is for cycle {}", p["cycle"]));
+        }
+        if p["beneficiary"].as_str() != members.get(k).map(String::as_str) {
+            report.failures.push(format!("cycle {cycle} paid {} instead of member {k}", p["beneficiary"]));
+        }
+        if p["amount_msat"].as_u64() != Some(pot - fee) {
+            report.failures.push(format!("cycle {cycle} paid {} instead of {}", p["amount_msat"], pot - fee));
+        }
+    }
+    report.cycles = usize::try_from(state["cycle"].as_u64().unwrap_or(0)).unwrap_or(0);
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = (sorted.len() * p / 100).min(sorted.len() - 1);
+    sorted[idx]
+}
+
+fn shuffle<T>(v: &mut [T], state: &mut u64) {
+    for i in (1..v.len()).rev() {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        let j = usize::try_from(*state % (i as u64 + 1)).unwrap_or(0);
+        v.swap(i, j);
+    }
+}

@@ -1,2 +1,0 @@
-//! Example binaries.
-fn main() {}

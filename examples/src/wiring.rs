@@ -1,0 +1,116 @@
+//! Picks the adapters at run time from the configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
+use sunusav_core::ports::{Payments, Queue, QueueConfig, Store};
+use sunusav_core::services::{PAYOUT_QUEUE, Tontine, WEBHOOK_QUEUE};
+use sunusav_core::webhook::{Secret, Verifier};
+use sunusav_postgres::PgStore;
+use sunusav_redis::{RedisConfig, RedisConnection};
+
+use crate::config::{ServerArgs, redis_configured};
+use crate::pg_node::PgSimulatedNode;
+
+/// Which backends the server runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// In-memory store and queue, simulated node: no services at all.
+    Embedded,
+    /// PostgreSQL and Redis.
+    Real,
+}
+
+impl Backend {
+    /// Chosen from the environment: both `DATABASE_URL` and a Redis setting
+    /// select the real backends, neither the embedded default; one alone is an error.
+    pub fn from_args(args: &ServerArgs) -> anyhow::Result<Self> {
+        match (args.database_url.is_some(), redis_configured()) {
+            (true, true) => Ok(Self::Real),
+            (false, false) => Ok(Self::Embedded),
+            (true, false) => bail!("DATABASE_URL is set but no Redis (REDIS_URL or REDIS_HOST): set both or neither"),
+            (false, true) => bail!("a Redis setting is set but no DATABASE_URL: set both or neither"),
+        }
+    }
+
+    /// A sentence for the first log line.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::Embedded => "the embedded default (in-memory store and queue, simulated Lightning node)",
+            Self::Real => "PostgreSQL + Redis (simulated Lightning node state in PostgreSQL)",
+        }
+    }
+}
+
+/// The wired application.
+pub struct Wired {
+    /// The services.
+    pub tontine: Tontine,
+    /// The backend.
+    pub backend: Backend,
+    /// The Redis connection, to close at shutdown.
+    pub redis: Option<RedisConnection>,
+}
+
+/// Connects to PostgreSQL and applies the migrations.
+///
+/// # Errors
+/// When the database cannot be reached or a migration fails.
+pub async fn connect_postgres(url: &str) -> anyhow::Result<PgStore> {
+    let store = PgStore::connect(url).await.context("connecting to PostgreSQL")?;
+    sunusav_postgres::migrate(store.pool()).await.context("applying migrations")?;
+    Ok(store)
+}
+
+/// Builds the application on the configured backend.
+///
+/// # Errors
+/// When a backend cannot be reached.
+pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> {
+    let latency = Duration::from_millis(args.node_latency_ms);
+    match backend {
+        Backend::Embedded => {
+            let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+            let node: Arc<dyn Payments> = Arc::new(SimulatedNode::new().with_latency(latency));
+            let payouts: Arc<dyn Queue> = Arc::new(MemoryQueue::new(PAYOUT_QUEUE, QueueConfig::default()));
+            let webhooks: Arc<dyn Queue> = Arc::new(MemoryQueue::new(WEBHOOK_QUEUE, QueueConfig::default()));
+            Ok(Wired { tontine: Tontine::new(store, node, payouts, webhooks), backend, redis: None })
+        }
+        Backend::Real => {
+            let url = args.database_url.as_deref().context("DATABASE_URL")?;
+            let store = connect_postgres(url).await?;
+            let node = PgSimulatedNode::new(store.pool().clone(), latency).await.context("simulated node tables")?;
+            let redis_config = RedisConfig::from_env().context("Redis configuration")?;
+            let redis = RedisConnection::connect(redis_config).await.context("connecting to Redis")?;
+            let payouts = redis.queue(PAYOUT_QUEUE, &args.queue_prefix, QueueConfig::default())?;
+            let webhooks = redis.queue(WEBHOOK_QUEUE, &args.queue_prefix, QueueConfig::default())?;
+            let tontine = Tontine::new(Arc::new(store), Arc::new(node), Arc::new(payouts), Arc::new(webhooks));
+            Ok(Wired { tontine, backend, redis: Some(redis) })
+        }
+    }
+}
+
+/// The webhook verifier from the configured secrets and scheme.
+///
+/// # Errors
+/// A secret that is too short, or an unknown scheme.
+pub fn verifier(scheme: &str, secret: &str, previous: Option<&str>) -> anyhow::Result<Verifier> {
+    let all = std::iter::once(secret).chain(previous.into_iter().flat_map(|p| p.split(',')).map(str::trim));
+    let all = all.filter(|s| !s.is_empty());
+    match scheme {
+        "sha256" => {
+            let secrets = all.map(Secret::from_text).collect::<Result<Vec<_>, _>>().context("WEBHOOK_HMAC_SECRET")?;
+            Ok(Verifier::hex_sha256(secrets)?)
+        }
+        "standard" => {
+            let secrets = all
+                .map(Secret::from_standard_webhooks)
+                .collect::<Result<Vec<_>, _>>()
+                .context("WEBHOOK_HMAC_SECRET (whsec_<base64>)")?;
+            Ok(Verifier::standard_webhooks(secrets)?)
+        }
+        other => bail!("unknown WEBHOOK_SCHEME {other:?}: use sha256 or standard"),
+    }
+}
