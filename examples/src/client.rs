@@ -11,8 +11,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-/// Several servers behind one client: requests go round-robin, and one that
-/// cannot connect is tried on the next server (a sender retrying elsewhere).
+/// Several servers behind one client: requests go round-robin; one that
+/// cannot connect, or is answered 503 (a dependency down, nothing accepted),
+/// is tried again on the next server, as a webhook sender retries.
 #[derive(Clone, Debug)]
 pub struct Servers {
     clients: Vec<HttpClient>,
@@ -34,7 +35,13 @@ impl Servers {
     ///
     /// # Errors
     /// When no server answers.
-    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Bytes) -> anyhow::Result<Response> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> anyhow::Result<Response> {
         let n = self.clients.len().max(1);
         let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let deadline = tokio::time::Instant::now() + self.patience;
@@ -45,9 +52,10 @@ impl Servers {
             let c = &self.clients[(start + i) % n];
             i += 1;
             match c.send(method.clone(), path, headers, body.clone()).await {
-                Ok(r) => return Ok(r),
+                Ok(r) if r.status != StatusCode::SERVICE_UNAVAILABLE => return Ok(r),
+                Ok(r) if tokio::time::Instant::now() >= deadline => return Ok(r),
                 Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
-                Err(_) => {
+                Ok(_) | Err(_) => {
                     if i % n == 0 {
                         tokio::time::sleep(pause).await;
                         pause = (pause * 2).min(Duration::from_secs(1));

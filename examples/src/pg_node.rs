@@ -40,6 +40,7 @@ pub struct PgSimulatedNode {
     pool: PgPool,
     latency: Duration,
     resolve_after: Duration,
+    crash_after_pay: bool,
 }
 
 fn unavailable(e: &sqlx::Error) -> PaymentsError {
@@ -55,7 +56,11 @@ fn receipt(key: &IdempotencyKey) -> PayoutReceipt {
     h.update(b"sunusav:simulated-preimage:");
     h.update(key.as_str().as_bytes());
     let preimage: [u8; 32] = h.finalize().into();
-    PayoutReceipt { payment_hash: PaymentHash::of_preimage(&preimage), preimage: hex::encode(preimage), fee: Msat::ZERO }
+    PayoutReceipt {
+        payment_hash: PaymentHash::of_preimage(&preimage),
+        preimage: hex::encode(preimage),
+        fee: Msat::ZERO,
+    }
 }
 
 fn msat_i64(m: Msat) -> i64 {
@@ -69,7 +74,16 @@ impl PgSimulatedNode {
     /// When the database refuses.
     pub async fn new(pool: PgPool, latency: Duration) -> Result<Self, sqlx::Error> {
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        Ok(Self { pool, latency, resolve_after: Duration::from_secs(2) })
+        Ok(Self { pool, latency, resolve_after: Duration::from_secs(2), crash_after_pay: false })
+    }
+
+    /// Fault injection: the process aborts right after the node recorded a
+    /// payment as succeeded, before the caller hears of it (the crash window
+    /// between "paid" and "recorded").
+    #[must_use]
+    pub fn crash_after_pay(mut self, crash: bool) -> Self {
+        self.crash_after_pay = crash;
+        self
     }
 
     /// How many times the payout with this key was paid (never more than 1).
@@ -89,7 +103,8 @@ impl PgSimulatedNode {
     /// # Errors
     /// When the database refuses.
     pub async fn max_times_paid(&self) -> Result<i32, sqlx::Error> {
-        let row = sqlx::query("SELECT COALESCE(MAX(times_paid), 0) FROM sim_node_payments").fetch_one(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT COALESCE(MAX(times_paid), 0) FROM sim_node_payments").fetch_one(&self.pool).await?;
         Ok(row.get(0))
     }
 
@@ -168,6 +183,10 @@ impl Payments for PgSimulatedNode {
         .execute(&self.pool)
         .await
         .map_err(|_| PayError::Timeout)?;
+        if self.crash_after_pay {
+            eprintln!("SIM_NODE_CRASH_AFTER_PAY: aborting after paying {}", request.key);
+            std::process::abort();
+        }
         Ok(receipt(&request.key))
     }
 

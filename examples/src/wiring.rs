@@ -81,7 +81,11 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
         Backend::Real => {
             let url = args.database_url.as_deref().context("DATABASE_URL")?;
             let store = connect_postgres(url).await?;
-            let node = PgSimulatedNode::new(store.pool().clone(), latency).await.context("simulated node tables")?;
+            let crash = std::env::var("SIM_NODE_CRASH_AFTER_PAY").is_ok_and(|v| v == "1");
+            let node = PgSimulatedNode::new(store.pool().clone(), latency)
+                .await
+                .context("simulated node tables")?
+                .crash_after_pay(crash);
             let redis_config = RedisConfig::from_env().context("Redis configuration")?;
             let redis = RedisConnection::connect(redis_config).await.context("connecting to Redis")?;
             let payouts = redis.queue(PAYOUT_QUEUE, &args.queue_prefix, QueueConfig::default())?;

@@ -111,7 +111,10 @@ mod tests {
         for (body, code) in cases {
             assert_eq!(LightningEvent::parse(body).unwrap_err().code(), *code, "{}", String::from_utf8_lossy(body));
         }
-        let huge = format!(r#"{{"payment_hash":"{}","status":"settled","amount_msat":99999999999999999999999}}"#, "ab".repeat(32));
+        let huge = format!(
+            r#"{{"payment_hash":"{}","status":"settled","amount_msat":99999999999999999999999}}"#,
+            "ab".repeat(32)
+        );
         assert_eq!(LightningEvent::parse(huge.as_bytes()).unwrap_err().code(), "invalid_json");
         let empty = format!(r#"{{"payment_hash":"{}","status":"","amount_msat":1}}"#, "ab".repeat(32));
         assert_eq!(LightningEvent::parse(empty.as_bytes()).unwrap_err().code(), "invalid_event");

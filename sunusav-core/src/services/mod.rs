@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub use error::ServiceError;
 pub use event::{EventError, LightningEvent, PayoutJob, WebhookJob};
 pub use payout::PayoutStep;
-pub use settle::{Ingested, SettleOutcome};
+pub use settle::{Ingested, SettleOutcome, WEBHOOK_JOB_OPTIONS};
 
 use crate::ports::{Payments, Queue, Store};
 

@@ -1,8 +1,21 @@
 //! Webhook ingestion and settlement of contributions.
 
 use crate::group::ContributionOutcome;
+use std::time::Duration;
+
 use crate::keys::IdempotencyKey;
-use crate::ports::{Contribution, NewJob, OutboxMessage, PaymentAttempt, StoreTx, WebhookEvent};
+use crate::ports::{Backoff, Contribution, JobOptions, NewJob, OutboxMessage, PaymentAttempt, StoreTx, WebhookEvent};
+
+/// Options of a webhook job. A contribution is money: its job outlives a long
+/// outage of the database (25 attempts, backoff from 0.5 s capped at 30 s with
+/// jitter: about ten minutes) before it reaches the dead letters, where the
+/// recorded event still waits for an operator's retry.
+pub const WEBHOOK_JOB_OPTIONS: JobOptions = JobOptions {
+    priority: 0,
+    delay: Duration::ZERO,
+    max_attempts: 25,
+    backoff: Backoff { base: Duration::from_millis(500), max: Duration::from_secs(30), jitter: true },
+};
 
 use super::event::{LightningEvent, PayoutJob, WebhookJob};
 use super::{PAYOUT_QUEUE, ServiceError, Tontine};
@@ -64,7 +77,7 @@ impl Tontine {
         // record may have failed): queue it; the job id dedups.
         let job = WebhookJob { key: key.clone(), event };
         let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(e.to_string()))?;
-        self.webhooks.enqueue(NewJob::new(key, payload)).await?;
+        self.webhooks.enqueue(NewJob { id: key, payload, options: WEBHOOK_JOB_OPTIONS }).await?;
         Ok(if new { Ingested::Accepted } else { Ingested::Replay })
     }
 
@@ -126,7 +139,6 @@ async fn settle_in(tx: &mut dyn StoreTx, event: &LightningEvent) -> Result<Settl
     tx.insert_payment_attempt(&PaymentAttempt::pending(&due)).await?;
     let job = PayoutJob { key: due.key.clone(), group: due.group, cycle: due.cycle };
     let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(e.to_string()))?;
-    tx.insert_outbox(&OutboxMessage { id: 0, queue: PAYOUT_QUEUE.into(), job_id: due.key.clone(), payload })
-        .await?;
+    tx.insert_outbox(&OutboxMessage { id: 0, queue: PAYOUT_QUEUE.into(), job_id: due.key.clone(), payload }).await?;
     Ok(SettleOutcome::CycleComplete(due.key))
 }

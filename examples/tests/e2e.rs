@@ -1,0 +1,108 @@
+//! End to end: the server binary on port 0 driven by the demo driver, on the
+//! embedded default and on PostgreSQL + Redis.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{SECRET, ServerEnv, fresh_database, fresh_prefix, services, start_server};
+use sqlx::Connection;
+use sunusav_examples::client::HttpClient;
+use sunusav_examples::demo::{DemoConfig, run};
+
+fn demo(urls: Vec<String>, members: usize) -> DemoConfig {
+    DemoConfig {
+        urls,
+        secret: SECRET.into(),
+        members,
+        concurrency: 16,
+        duplicates: 3,
+        forgeries: 3,
+        cycle_timeout: Duration::from_secs(30),
+        ..DemoConfig::default()
+    }
+}
+
+async fn max_times_paid(database_url: &str) -> (i64, i32) {
+    let mut conn = sqlx::PgConnection::connect(database_url).await.expect("connect");
+    let row: (i64, i32) = sqlx::query_as(
+        "SELECT count(*), COALESCE(max(times_paid), 0) FROM sim_node_payments WHERE status = 'succeeded'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("query the simulated node");
+    row
+}
+
+async fn processed(url: &str, queue: &str) -> u64 {
+    let w = HttpClient::new(url).get("/health/workers").await.expect("health/workers").json();
+    w["workers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["queue"] == queue)
+        .map(|p| p["processed"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+#[tokio::test]
+async fn the_demo_holds_its_invariants_on_the_embedded_default() {
+    let mut server = start_server(&ServerEnv::default()).await;
+    let report = run(&demo(vec![server.url.clone()], 6)).await.expect("demo runs");
+    assert!(report.ok(), "{report}");
+    assert_eq!(report.payouts, 6);
+    assert_eq!(report.forgeries_rejected, 18);
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(15)).await, "graceful exit with status 0");
+}
+
+#[tokio::test]
+async fn the_demo_holds_its_invariants_on_postgres_and_redis() {
+    let Some((admin, redis)) = services() else { return };
+    let db = fresh_database(&admin).await;
+    let mut server = start_server(&ServerEnv::real(&db, &redis, &fresh_prefix())).await;
+    let report = run(&demo(vec![server.url.clone()], 6)).await.expect("demo runs");
+    assert!(report.ok(), "{report}");
+    assert_eq!(report.payouts, 6);
+    assert_eq!(max_times_paid(&db).await, (6, 1), "six payouts, none paid twice");
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(15)).await);
+}
+
+#[tokio::test]
+async fn two_servers_on_one_postgres_and_redis_share_the_work_without_a_double_payout() {
+    let Some((admin, redis)) = services() else { return };
+    let db = fresh_database(&admin).await;
+    let env = ServerEnv::real(&db, &redis, &fresh_prefix());
+    let a = start_server(&env).await;
+    let b = start_server(&env).await;
+    let report =
+        run(&DemoConfig { concurrency: 32, ..demo(vec![a.url.clone(), b.url.clone()], 8) }).await.expect("demo runs");
+    assert!(report.ok(), "{report}");
+    assert_eq!(max_times_paid(&db).await, (8, 1), "eight payouts, none paid twice");
+    let (pa, pb) = (processed(&a.url, "webhooks").await, processed(&b.url, "webhooks").await);
+    assert!(pa > 0 && pb > 0, "both servers settled webhooks: {pa} and {pb}");
+    assert!(pa + pb >= report.accepted, "every accepted webhook was processed: {pa} + {pb} < {}", report.accepted);
+}
+
+#[tokio::test]
+async fn sigterm_during_a_run_loses_no_job_and_no_payout() {
+    let Some((admin, redis)) = services() else { return };
+    let db = fresh_database(&admin).await;
+    let env = ServerEnv::real(&db, &redis, &fresh_prefix());
+    // A slow node keeps payouts running when the signal arrives.
+    let mut env = env;
+    env.extra.push(("SIM_NODE_LATENCY_MS".into(), "150".into()));
+    let mut a = start_server(&env).await;
+    let b = start_server(&env).await;
+    let config = DemoConfig { concurrency: 8, ..demo(vec![a.url.clone(), b.url.clone()], 8) };
+    let run = tokio::spawn(async move { run(&config).await });
+    // Let the run get going, then stop one server gracefully in the middle of it.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    a.signal("TERM");
+    assert!(a.wait(Duration::from_secs(20)).await, "graceful exit with status 0");
+    let report = run.await.expect("demo task").expect("demo runs");
+    assert!(report.ok(), "{report}");
+    assert_eq!(max_times_paid(&db).await, (8, 1), "eight payouts, none paid twice");
+    drop(b);
+}
