@@ -397,7 +397,11 @@ impl Group {
     /// effect. The last contribution of a cycle yields exactly one [`PayoutDue`].
     /// Replays of earlier cycles' hashes are detected by the store, which keeps
     /// every contribution (the aggregate only holds the current cycle's).
-    pub fn record_contribution(&mut self, invoice: &Invoice, paid: Msat) -> Result<ContributionOutcome, ContributionError> {
+    pub fn record_contribution(
+        &mut self,
+        invoice: &Invoice,
+        paid: Msat,
+    ) -> Result<ContributionOutcome, ContributionError> {
         if invoice.group != self.id {
             return Err(ContributionError::WrongGroup);
         }
@@ -427,7 +431,9 @@ impl Group {
             return Ok(ContributionOutcome::Recorded);
         }
         self.cycle_status = CycleStatus::Completing;
-        Ok(ContributionOutcome::CycleComplete(self.payout_due().ok_or(ContributionError::CycleClosed(self.cycle_status))?))
+        Ok(ContributionOutcome::CycleComplete(
+            self.payout_due().ok_or(ContributionError::CycleClosed(self.cycle_status))?,
+        ))
     }
 
     /// The payout the current cycle owes, when it is `Completing`.

@@ -36,16 +36,16 @@ pub mod money;
 pub mod webhook;
 
 pub use group::{
-    ContributionError, ContributionOutcome, CycleStatus, Group, GroupError, GroupSpec, GroupStatus,
-    Invoice, PayoutApplied, PayoutDue,
+    ContributionError, ContributionOutcome, CycleStatus, Group, GroupError, GroupSpec, GroupStatus, Invoice,
+    PayoutApplied, PayoutDue,
 };
 pub use ids::{GroupId, IdError, MemberId, PaymentHash};
 pub use keys::{IdempotencyKey, KeyError, LockKey};
 pub use money::Msat;
-pub mod ports;
-pub mod services;
-pub mod worker;
 #[cfg(feature = "testing")]
 pub mod conformance;
 #[cfg(feature = "testing")]
 pub mod memory;
+pub mod ports;
+pub mod services;
+pub mod worker;

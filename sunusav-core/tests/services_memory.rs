@@ -99,7 +99,13 @@ async fn a_thousand_concurrent_settlements_pay_each_cycle_exactly_once() {
         // cycle 1, which has none): 100 per cycle.
         let mut tasks = Vec::new();
         for (i, inv) in invoices.iter().chain(previous.iter()).enumerate() {
-            let copies = if i >= n { 1 } else if previous.is_empty() { 10 } else { 9 };
+            let copies = if i >= n {
+                1
+            } else if previous.is_empty() {
+                10
+            } else {
+                9
+            };
             for c in 0..copies {
                 let t = a.tontine.clone();
                 let inv = inv.clone();

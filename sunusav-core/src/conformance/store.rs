@@ -316,6 +316,14 @@ pub async fn webhook_events_are_recorded_once(store: Arc<dyn Store>) {
     tx.mark_webhook_processed(&key, "unknown_invoice").await.expect("mark");
     tx.commit().await.expect("commit");
     assert_eq!(store.webhook(&key).await.expect("read").expect("found").outcome.as_deref(), Some("unknown_invoice"));
+    let mut tx = store.begin().await.expect("begin");
+    tx.mark_webhook_processed(&key, "replay").await.expect("mark again");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        store.webhook(&key).await.expect("read").expect("found").outcome.as_deref(),
+        Some("unknown_invoice"),
+        "the first outcome is kept"
+    );
     let unknown = IdempotencyKey::webhook(Some("nope"), b"");
     let mut tx = store.begin().await.expect("begin");
     let res = match tx.mark_webhook_processed(&unknown, "x").await {

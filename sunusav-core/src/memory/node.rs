@@ -155,7 +155,11 @@ impl SimulatedNode {
 
 fn receipt_for(key: &IdempotencyKey) -> PayoutReceipt {
     let preimage = preimage_of(key);
-    PayoutReceipt { payment_hash: PaymentHash::of_preimage(&preimage), preimage: hex::encode(preimage), fee: Msat::ZERO }
+    PayoutReceipt {
+        payment_hash: PaymentHash::of_preimage(&preimage),
+        preimage: hex::encode(preimage),
+        fee: Msat::ZERO,
+    }
 }
 
 #[async_trait]

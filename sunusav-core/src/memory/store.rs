@@ -99,7 +99,12 @@ fn lock_state(shared: &Shared) -> MutexGuard<'_, State> {
 #[async_trait]
 impl Store for MemoryStore {
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
-        Ok(Box::new(MemoryTx { shared: Arc::clone(&self.shared), guards: Vec::new(), ops: Vec::new(), claimed: Vec::new() }))
+        Ok(Box::new(MemoryTx {
+            shared: Arc::clone(&self.shared),
+            guards: Vec::new(),
+            ops: Vec::new(),
+            claimed: Vec::new(),
+        }))
     }
 
     async fn group(&self, id: GroupId) -> Result<Option<Group>, StoreError> {
@@ -310,7 +315,8 @@ impl StoreTx for MemoryTx {
         if same_hash || pending_hash {
             return Ok(false);
         }
-        let pending_slot = self.pending_contributions().any(|p| (p.group, p.cycle, p.member) == (c.group, c.cycle, c.member));
+        let pending_slot =
+            self.pending_contributions().any(|p| (p.group, p.cycle, p.member) == (c.group, c.cycle, c.member));
         if same_slot || pending_slot {
             return Err(StoreError::Duplicate("contribution_member_cycle"));
         }
@@ -329,7 +335,8 @@ impl StoreTx for MemoryTx {
         if let Some(e) = invalid_attempt(attempt) {
             return Err(e);
         }
-        if self.pending_attempt(&attempt.key).is_some() || lock_state(&self.shared).attempts.contains_key(&attempt.key) {
+        if self.pending_attempt(&attempt.key).is_some() || lock_state(&self.shared).attempts.contains_key(&attempt.key)
+        {
             return Ok(false);
         }
         self.ops.push(Op::InsertAttempt(attempt.clone()));
@@ -347,7 +354,8 @@ impl StoreTx for MemoryTx {
         if let Some(e) = invalid_attempt(attempt) {
             return Err(e);
         }
-        if self.pending_attempt(&attempt.key).is_none() && !lock_state(&self.shared).attempts.contains_key(&attempt.key) {
+        if self.pending_attempt(&attempt.key).is_none() && !lock_state(&self.shared).attempts.contains_key(&attempt.key)
+        {
             return Err(StoreError::NotFound);
         }
         self.ops.push(Op::UpdateAttempt(attempt.clone()));
@@ -391,8 +399,11 @@ impl StoreTx for MemoryTx {
 
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         let shared = Arc::clone(&self.shared);
-        let skipped = shared.skip_commits.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-        if !skipped && shared.fail_commits.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+        let skipped =
+            shared.skip_commits.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if !skipped
+            && shared.fail_commits.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+        {
             return Err(StoreError::Unavailable("injected commit failure".into()));
         }
         let mut st = lock_state(&shared);
@@ -425,8 +436,9 @@ impl StoreTx for MemoryTx {
                     }
                 }
                 Op::WebhookProcessed(k, outcome) => {
+                    // The first outcome stays: settling the same delivery again is a replay.
                     if let Some(w) = st.webhooks.get_mut(&k) {
-                        w.outcome = Some(outcome);
+                        w.outcome.get_or_insert(outcome);
                     }
                 }
             }

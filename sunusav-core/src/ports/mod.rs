@@ -11,10 +11,9 @@ pub mod store;
 
 pub use payments::{CreatedInvoice, PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt, PayoutRequest};
 pub use queue::{
-    Backoff, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Queue, QueueError,
-    QueueConfig, QueueStats, ReservedJob,
+    Backoff, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Queue, QueueConfig,
+    QueueError, QueueStats, ReservedJob,
 };
 pub use store::{
-    AttemptStatus, Contribution, OutboxMessage, PaymentAttempt, Store, StoreError, StoreTx, WebhookEvent,
-    WebhookRecord,
+    AttemptStatus, Contribution, OutboxMessage, PaymentAttempt, Store, StoreError, StoreTx, WebhookEvent, WebhookRecord,
 };

@@ -311,7 +311,8 @@ pub trait StoreTx: Send {
     /// MUST return `Unavailable` on a connection failure.
     async fn mark_outbox_sent(&mut self, ids: &[u64]) -> Result<(), StoreError>;
 
-    /// Records what became of a webhook delivery.
+    /// Records what became of a webhook delivery; the first outcome recorded
+    /// is kept (a second settlement of one delivery is a replay).
     ///
     /// # Errors
     /// MUST return `NotFound` when the key was never recorded.

@@ -1,0 +1,138 @@
+//! Groups: insert (with members in payout order), load (for update), save.
+
+use std::collections::BTreeMap;
+
+use sqlx::PgConnection;
+use sunusav_core::group::{CycleStatus, Group, GroupSpec, GroupStatus};
+use sunusav_core::ids::GroupId;
+use sunusav_core::ports::store::StoreError;
+use uuid::Uuid;
+
+use crate::convert::{hash_from_db, member_id, msat_from_db, msat_to_db, u32_from_db, u32_to_db};
+use crate::error::map_err;
+
+/// Whether [`load`] locks the group row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lock {
+    /// `FOR UPDATE`: inside a unit of work, after the advisory lock.
+    ForUpdate,
+    /// A plain read (inside a read-only snapshot).
+    None,
+}
+
+#[derive(sqlx::FromRow)]
+struct GroupRow {
+    contribution_msat: i64,
+    fee_bps: i32,
+    status: String,
+    current_cycle: i32,
+    cycle_status: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    member_id: Uuid,
+    /// The member's contribution to the current cycle, if any.
+    payment_hash: Option<Vec<u8>>,
+}
+
+const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status \
+     FROM tontine_groups WHERE id = $1 FOR UPDATE";
+const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status \
+     FROM tontine_groups WHERE id = $1";
+/// Members in payout order, each with its contribution to cycle `$2`.
+const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash \
+     FROM group_members m \
+     LEFT JOIN contributions c \
+       ON c.group_id = m.group_id AND c.member_id = m.member_id AND c.cycle = $2 \
+     WHERE m.group_id = $1 \
+     ORDER BY m.position";
+
+/// Inserts a group row and its members (positions 1..=N in payout order).
+pub(crate) async fn insert(conn: &mut PgConnection, group: &Group) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tontine_groups (id, contribution_msat, fee_bps, status, current_cycle, cycle_status) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(group.id().as_uuid())
+    .bind(msat_to_db(group.contribution())?)
+    .bind(i32::from(group.fee_bps()))
+    .bind(group.status().as_str())
+    .bind(u32_to_db(group.cycle(), "cycle")?)
+    .bind(group.cycle_status().as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    let members: Vec<Uuid> = group.members().iter().map(sunusav_core::MemberId::as_uuid).collect();
+    sqlx::query(
+        "INSERT INTO group_members (group_id, position, member_id) \
+         SELECT $1, t.ord::integer, t.member_id FROM unnest($2::uuid[]) WITH ORDINALITY AS t(member_id, ord)",
+    )
+    .bind(group.id().as_uuid())
+    .bind(members)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Loads a group with its members and the current cycle's contributions.
+pub(crate) async fn load(conn: &mut PgConnection, id: GroupId, lock: Lock) -> Result<Option<Group>, StoreError> {
+    let sql = match lock {
+        Lock::ForUpdate => SELECT_FOR_UPDATE,
+        Lock::None => SELECT_PLAIN,
+    };
+    let Some(row) =
+        sqlx::query_as::<_, GroupRow>(sql).bind(id.as_uuid()).fetch_optional(&mut *conn).await.map_err(map_err)?
+    else {
+        return Ok(None);
+    };
+    let members = sqlx::query_as::<_, MemberRow>(SELECT_MEMBERS)
+        .bind(id.as_uuid())
+        .bind(row.current_cycle)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    restore(id, &row, members).map(Some)
+}
+
+fn restore(id: GroupId, row: &GroupRow, members: Vec<MemberRow>) -> Result<Group, StoreError> {
+    let status = GroupStatus::parse(&row.status)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown group status {:?}", row.status)))?;
+    let cycle_status = CycleStatus::parse(&row.cycle_status)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown cycle status {:?}", row.cycle_status)))?;
+    let fee_bps = u16::try_from(row.fee_bps).map_err(|_| StoreError::Corrupt(format!("fee_bps {}", row.fee_bps)))?;
+    let mut order = Vec::with_capacity(members.len());
+    let mut paid = BTreeMap::new();
+    for m in members {
+        let member = member_id(m.member_id);
+        if let Some(hash) = m.payment_hash {
+            paid.insert(member, hash_from_db(&hash, "contributions.payment_hash")?);
+        }
+        order.push(member);
+    }
+    let spec =
+        GroupSpec { contribution: msat_from_db(row.contribution_msat, "contribution_msat")?, fee_bps, members: order };
+    let cycle = u32_from_db(row.current_cycle, "current_cycle")?;
+    Group::restore(id, spec, status, cycle, cycle_status, paid)
+        .map_err(|e| StoreError::Corrupt(format!("group {id}: {e}")))
+}
+
+/// Saves a group's status, cycle and cycle status.
+pub(crate) async fn save(conn: &mut PgConnection, group: &Group) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE tontine_groups SET status = $2, current_cycle = $3, cycle_status = $4, updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind(group.id().as_uuid())
+    .bind(group.status().as_str())
+    .bind(u32_to_db(group.cycle(), "cycle")?)
+    .bind(group.cycle_status().as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

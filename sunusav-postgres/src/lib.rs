@@ -1,0 +1,57 @@
+//! # sunusav-postgres
+//!
+//! The PostgreSQL adapter of sunusav's store port ([`Store`] + [`StoreTx`] in
+//! `sunusav-core`), on sqlx: embedded reversible migrations, the transactional
+//! store of groups, invoices, contributions, payment attempts, outbox and
+//! webhook events, and the per-group advisory lock.
+//!
+//! A unit of work takes the group's lock with the blocking
+//! `pg_advisory_xact_lock(<64-bit LockKey>)` (under `SET LOCAL lock_timeout`),
+//! then loads the group row `FOR UPDATE`. Claims are single atomic statements
+//! (`INSERT … ON CONFLICT DO NOTHING`), never check-then-insert. Every sqlx
+//! error is mapped to [`StoreError`] at the seam: unique violations by
+//! constraint name, `55P03` to `LockTimeout`, connection loss to `Unavailable`.
+//!
+//! ## Layout
+//! - [`migrate`][mod@migrate]: [`migrate()`] / [`revert()`] and the embedded `MIGRATOR`.
+//! - [`store`][mod@store]: [`PgStore`] (pool, connection settings, non-transactional reads)
+//!   and [`PgStoreOptions`].
+//! - [`tx`][mod@tx]: [`PgTx`], the unit of work.
+//! - `groups`, `contributions`, `attempts`, `outbox`, `webhooks`: the SQL of
+//!   each table family; `convert`: checked integer conversions; `error`: the
+//!   sqlx → [`StoreError`] mapping.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use sunusav_core::ports::store::Store;
+//! use sunusav_postgres::{PgStore, migrate};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PgStore::connect("postgres://postgres@127.0.0.1:5432/sunusav").await?;
+//! migrate(store.pool()).await?;
+//! let mut tx = store.begin().await?;
+//! // tx.lock_group(id) → tx.load_group(id) → rule → tx.save_group(&g) → …
+//! tx.commit().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Store`]: sunusav_core::ports::store::Store
+//! [`StoreTx`]: sunusav_core::ports::store::StoreTx
+//! [`StoreError`]: sunusav_core::ports::store::StoreError
+
+mod attempts;
+mod contributions;
+mod convert;
+mod error;
+mod groups;
+pub mod migrate;
+mod outbox;
+pub mod store;
+pub mod tx;
+mod webhooks;
+
+pub use migrate::{MIGRATOR, migrate, revert};
+pub use store::{PgStore, PgStoreOptions};
+pub use tx::PgTx;

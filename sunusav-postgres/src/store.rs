@@ -1,0 +1,148 @@
+//! [`PgStore`]: the pool, its connection settings, and the [`Store`] reads
+//! that need no unit of work.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sunusav_core::group::Group;
+use sunusav_core::ids::GroupId;
+use sunusav_core::keys::IdempotencyKey;
+use sunusav_core::ports::store::{PaymentAttempt, Store, StoreError, StoreTx, WebhookEvent, WebhookRecord};
+
+use crate::error::map_err;
+use crate::groups::{self, Lock};
+use crate::tx::PgTx;
+use crate::{attempts, webhooks};
+
+/// Settings of the pool and of every connection in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgStoreOptions {
+    /// Most connections open at once.
+    pub max_connections: u32,
+    /// How long `begin` waits for a free connection before `Unavailable`.
+    ///
+    /// This is the only timer around `begin`: racing `Pool::begin()` against an
+    /// outside timeout can hand back a connection still inside a transaction.
+    pub acquire_timeout: Duration,
+    /// How long a transaction waits for a lock (the group's advisory lock, a
+    /// row lock) before `LockTimeout`.
+    pub lock_timeout: Duration,
+    /// A session idle inside an open transaction this long is ended by the server
+    /// (its locks are released), so a stuck task cannot hold a group forever.
+    pub idle_in_transaction_timeout: Duration,
+}
+
+impl Default for PgStoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(10),
+            idle_in_transaction_timeout: Duration::from_mins(1),
+        }
+    }
+}
+
+impl PgStoreOptions {
+    /// Pool options with these settings and an `after_connect` that sets the
+    /// session's `idle_in_transaction_session_timeout` and `lock_timeout`.
+    pub fn pool_options(&self) -> PgPoolOptions {
+        let idle_ms = millis(self.idle_in_transaction_timeout);
+        let lock_ms = millis(self.lock_timeout);
+        PgPoolOptions::new().max_connections(self.max_connections).acquire_timeout(self.acquire_timeout).after_connect(
+            move |conn, _meta| {
+                Box::pin(async move {
+                    let sql = format!(
+                        "SET idle_in_transaction_session_timeout = '{idle_ms}ms'; SET lock_timeout = '{lock_ms}ms'"
+                    );
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(conn).await?;
+                    Ok(())
+                })
+            },
+        )
+    }
+}
+
+/// Whole milliseconds, saturating (a setting, not an amount).
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The PostgreSQL store. Clones share the pool.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    lock_timeout_ms: u64,
+}
+
+impl PgStore {
+    /// Connects with the default [`PgStoreOptions`].
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed URL, `Unavailable` when the server cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, &PgStoreOptions::default()).await
+    }
+
+    /// Connects with `options`.
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed URL, `Unavailable` when the server cannot be reached.
+    pub async fn connect_with(url: &str, options: &PgStoreOptions) -> Result<Self, StoreError> {
+        let pool = options.pool_options().connect(url).await.map_err(map_err)?;
+        Ok(Self { pool, lock_timeout_ms: millis(options.lock_timeout) })
+    }
+
+    /// Wraps an existing pool (build it with [`PgStoreOptions::pool_options`] to
+    /// get the session settings). The lock timeout is the default's, 10 s.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool, lock_timeout_ms: millis(PgStoreOptions::default().lock_timeout) }
+    }
+
+    /// The pool (for migrations, health checks and tests).
+    pub const fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Begins a unit of work, as the concrete [`PgTx`].
+    ///
+    /// # Errors
+    /// `Unavailable` when no connection is free within the acquire timeout.
+    pub async fn begin_pg(&self) -> Result<PgTx, StoreError> {
+        let tx = self.pool.begin().await.map_err(map_err)?;
+        Ok(PgTx::new(tx, self.lock_timeout_ms))
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
+        Ok(Box::new(self.begin_pg().await?))
+    }
+
+    async fn group(&self, id: GroupId) -> Result<Option<Group>, StoreError> {
+        // One snapshot for the group row and its contributions, no row lock.
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(map_err)?;
+        let group = groups::load(&mut tx, id, Lock::None).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(group)
+    }
+
+    async fn payment_attempts(&self, group: GroupId) -> Result<Vec<PaymentAttempt>, StoreError> {
+        attempts::of_group(&self.pool, group).await
+    }
+
+    async fn record_webhook(&self, event: &WebhookEvent) -> Result<bool, StoreError> {
+        webhooks::record(&self.pool, event).await
+    }
+
+    async fn webhook(&self, key: &IdempotencyKey) -> Result<Option<WebhookRecord>, StoreError> {
+        webhooks::get(&self.pool, key).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,117 @@
+//! [`PgTx`]: one unit of work on one pooled connection.
+
+use async_trait::async_trait;
+use sqlx::{Postgres, Transaction};
+use sunusav_core::group::{Group, Invoice};
+use sunusav_core::ids::{GroupId, PaymentHash};
+use sunusav_core::keys::{IdempotencyKey, LockKey};
+use sunusav_core::ports::store::{Contribution, OutboxMessage, PaymentAttempt, StoreError, StoreTx};
+
+use crate::error::map_err;
+use crate::groups::{self, Lock};
+use crate::{attempts, contributions, outbox, webhooks};
+
+/// A PostgreSQL transaction behind the [`StoreTx`] port.
+///
+/// Dropped without [`StoreTx::commit`], it rolls back (sqlx queues the
+/// `ROLLBACK` on the connection before it returns to the pool).
+///
+/// As in PostgreSQL itself, an error aborts the transaction: after any
+/// `Err`, drop the unit of work (further statements fail with `Unavailable`).
+#[derive(Debug)]
+pub struct PgTx {
+    tx: Transaction<'static, Postgres>,
+    lock_timeout_ms: u64,
+}
+
+impl PgTx {
+    pub(crate) const fn new(tx: Transaction<'static, Postgres>, lock_timeout_ms: u64) -> Self {
+        Self { tx, lock_timeout_ms }
+    }
+
+    /// The server process id of this transaction's connection
+    /// (`pg_backend_pid()`), for diagnostics and failure tests.
+    ///
+    /// # Errors
+    /// `Unavailable` on a connection failure.
+    pub async fn backend_pid(&mut self) -> Result<i32, StoreError> {
+        sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()").fetch_one(&mut *self.tx).await.map_err(map_err)
+    }
+}
+
+#[async_trait]
+impl StoreTx for PgTx {
+    /// `SET LOCAL lock_timeout` and the blocking `pg_advisory_xact_lock` on the
+    /// group's 64-bit key, sent together in one round trip. Never a try-lock:
+    /// skipping on failure would drop another group's work on a key collision.
+    async fn lock_group(&mut self, id: GroupId) -> Result<(), StoreError> {
+        // Both values are integers formatted by Rust: nothing to inject.
+        let key = LockKey::group(id).value();
+        let sql = format!(
+            "SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({key}::bigint)",
+            self.lock_timeout_ms
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *self.tx).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_group(&mut self, group: &Group) -> Result<(), StoreError> {
+        groups::insert(&mut self.tx, group).await
+    }
+
+    async fn load_group(&mut self, id: GroupId) -> Result<Option<Group>, StoreError> {
+        groups::load(&mut self.tx, id, Lock::ForUpdate).await
+    }
+
+    async fn save_group(&mut self, group: &Group) -> Result<(), StoreError> {
+        groups::save(&mut self.tx, group).await
+    }
+
+    async fn insert_invoice(&mut self, invoice: &Invoice) -> Result<(), StoreError> {
+        contributions::insert_invoice(&mut self.tx, invoice).await
+    }
+
+    async fn invoice(&mut self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError> {
+        contributions::invoice(&mut self.tx, hash).await
+    }
+
+    async fn insert_contribution(&mut self, contribution: &Contribution) -> Result<bool, StoreError> {
+        contributions::insert_contribution(&mut self.tx, contribution).await
+    }
+
+    async fn contribution(&mut self, hash: &PaymentHash) -> Result<Option<Contribution>, StoreError> {
+        contributions::contribution(&mut self.tx, hash).await
+    }
+
+    async fn insert_payment_attempt(&mut self, attempt: &PaymentAttempt) -> Result<bool, StoreError> {
+        attempts::insert(&mut self.tx, attempt).await
+    }
+
+    async fn payment_attempt(&mut self, key: &IdempotencyKey) -> Result<Option<PaymentAttempt>, StoreError> {
+        attempts::get_for_update(&mut self.tx, key).await
+    }
+
+    async fn update_payment_attempt(&mut self, attempt: &PaymentAttempt) -> Result<(), StoreError> {
+        attempts::update(&mut self.tx, attempt).await
+    }
+
+    async fn insert_outbox(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
+        outbox::insert(&mut self.tx, message).await
+    }
+
+    async fn claim_outbox(&mut self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+        outbox::claim(&mut self.tx, limit).await
+    }
+
+    async fn mark_outbox_sent(&mut self, ids: &[u64]) -> Result<(), StoreError> {
+        outbox::mark_sent(&mut self.tx, ids).await
+    }
+
+    async fn mark_webhook_processed(&mut self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError> {
+        webhooks::mark_processed(&mut self.tx, key, outcome).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(map_err)
+    }
+}

@@ -1,0 +1,69 @@
+//! Verified webhook deliveries, recorded once by key, and their outcome.
+//!
+//! Unknown payment hashes and amount mismatches end here too: the service
+//! records them as the delivery's outcome (`unknown_invoice`, `wrong_amount`).
+
+use sqlx::{PgConnection, PgExecutor};
+use sunusav_core::keys::IdempotencyKey;
+use sunusav_core::ports::store::{StoreError, WebhookEvent, WebhookRecord};
+
+use crate::convert::key_from_db;
+use crate::error::map_err;
+
+#[derive(sqlx::FromRow)]
+struct WebhookRow {
+    event_key: String,
+    raw_body: Vec<u8>,
+    outcome: Option<String>,
+}
+
+/// Records a delivery in one statement: `true` when new, `false` on a replay
+/// (the first body is kept).
+pub(crate) async fn record(exec: impl PgExecutor<'_>, event: &WebhookEvent) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO webhook_events (event_key, raw_body) VALUES ($1, $2) ON CONFLICT (event_key) DO NOTHING",
+    )
+    .bind(event.key.as_str())
+    .bind(event.body.as_slice())
+    .execute(exec)
+    .await
+    .map_err(map_err)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A recorded delivery.
+pub(crate) async fn get(exec: impl PgExecutor<'_>, key: &IdempotencyKey) -> Result<Option<WebhookRecord>, StoreError> {
+    let Some(row) =
+        sqlx::query_as::<_, WebhookRow>("SELECT event_key, raw_body, outcome FROM webhook_events WHERE event_key = $1")
+            .bind(key.as_str())
+            .fetch_optional(exec)
+            .await
+            .map_err(map_err)?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(WebhookRecord {
+        key: key_from_db(row.event_key, "webhook_events.event_key")?,
+        body: row.raw_body,
+        outcome: row.outcome,
+    }))
+}
+
+/// Records a delivery's first outcome (a later settlement of the same
+/// delivery, a replay, keeps it); `NotFound` when the key was never recorded.
+pub(crate) async fn mark_processed(
+    conn: &mut PgConnection,
+    key: &IdempotencyKey,
+    outcome: &str,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE webhook_events SET outcome = COALESCE(outcome, $2), processed_at = COALESCE(processed_at, now()) WHERE event_key = $1")
+        .bind(key.as_str())
+        .bind(outcome)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
