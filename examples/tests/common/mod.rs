@@ -118,6 +118,8 @@ pub struct Server {
     pub child: Child,
     pub url: String,
     pub pid: u32,
+    /// Everything the server wrote (its logs).
+    pub logs: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 /// Settings of a server started by a test.
@@ -151,7 +153,7 @@ pub async fn start_server(env: &ServerEnv) -> Server {
         .env("STALLED_INTERVAL_MS", "250")
         .env("SHUTDOWN_DEADLINE_SECS", "10")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
     if let Some(d) = &env.database_url {
         cmd.env("DATABASE_URL", d);
@@ -169,7 +171,7 @@ pub async fn start_server(env: &ServerEnv) -> Server {
     let pid = child.id().expect("pid");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
+    let url = tokio::time::timeout(Duration::from_mins(1), async {
         while let Some(line) = lines.next_line().await.expect("read stdout") {
             if let Some(url) = line.strip_prefix("listening on ") {
                 return url.to_owned();
@@ -179,9 +181,27 @@ pub async fn start_server(env: &ServerEnv) -> Server {
     })
     .await
     .expect("sunusav-server did not start within 60 s");
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server { child, url, pid }
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    // Keep draining stdout and stderr so the child never blocks on a full pipe;
+    // stderr (the logs) is kept for the tests that read it, and echoed.
+    let sink = std::sync::Arc::clone(&logs);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push_str(&line);
+        }
+    });
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = std::sync::Arc::clone(&logs);
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("[server {pid}] {line}");
+            let mut l = sink.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    Server { child, url, pid, logs }
 }
 
 impl Server {
