@@ -1,0 +1,67 @@
+//! Helpers shared by the service and worker tests.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
+use sunusav_core::ports::{AttemptStatus, Queue, QueueConfig};
+use sunusav_core::services::{
+    LightningEvent, PAYOUT_QUEUE, PayoutJob, ServiceError, SettleOutcome, Tontine, WEBHOOK_QUEUE, WebhookJob,
+};
+use sunusav_core::{GroupId, GroupSpec, IdempotencyKey, Invoice, MemberId, Msat};
+
+pub struct App {
+    pub tontine: Tontine,
+    pub store: MemoryStore,
+    pub node: SimulatedNode,
+    pub payouts: Arc<MemoryQueue>,
+}
+
+pub fn app_with(payouts: Arc<dyn Queue>, node: SimulatedNode) -> (Tontine, MemoryStore) {
+    let store = MemoryStore::new();
+    let webhooks = Arc::new(MemoryQueue::new(WEBHOOK_QUEUE, QueueConfig::default()));
+    let tontine = Tontine::new(Arc::new(store.clone()), Arc::new(node), payouts, webhooks);
+    (tontine, store)
+}
+
+pub fn app() -> App {
+    let node = SimulatedNode::new();
+    let payouts = Arc::new(MemoryQueue::new(PAYOUT_QUEUE, QueueConfig::default()));
+    let (tontine, store) = app_with(payouts.clone(), node.clone());
+    App { tontine, store, node, payouts }
+}
+
+pub fn spec(n: usize) -> GroupSpec {
+    GroupSpec { contribution: Msat::new(1_000), fee_bps: 100, members: (0..n).map(|_| MemberId::random()).collect() }
+}
+
+pub fn event(inv: &Invoice) -> LightningEvent {
+    LightningEvent { payment_hash: inv.payment_hash, status: "settled".into(), amount_msat: inv.amount, event_id: None }
+}
+
+/// Records a delivery the way the HTTP handler does, then settles it.
+pub async fn deliver(t: &Tontine, inv: &Invoice, copy: usize) -> Result<SettleOutcome, ServiceError> {
+    let ev = event(inv);
+    let body = serde_json::to_vec(&ev).unwrap();
+    let key = IdempotencyKey::webhook(Some(&format!("{}-{copy}", inv.payment_hash)), &body);
+    t.ingest_webhook(key.clone(), &body, ev.clone()).await?;
+    t.settle(&WebhookJob { key, event: ev }).await
+}
+
+/// A group of `n` whose first cycle is complete; returns its payout job.
+pub async fn completed_cycle(t: &Tontine, n: usize) -> (GroupId, PayoutJob) {
+    let g = t.create_group(spec(n)).await.unwrap();
+    t.start_group(g.id()).await.unwrap();
+    let mut last = None;
+    for (i, m) in g.members().iter().enumerate() {
+        let inv = t.issue_invoice(g.id(), *m).await.unwrap();
+        last = Some(deliver(t, &inv, i).await.unwrap());
+    }
+    let Some(SettleOutcome::CycleComplete(key)) = last else { panic!("cycle not complete: {last:?}") };
+    (g.id(), PayoutJob { key, group: g.id(), cycle: 1 })
+}
+
+pub async fn attempt_status(t: &Tontine, group: GroupId) -> AttemptStatus {
+    t.store().payment_attempts(group).await.unwrap()[0].status
+}
