@@ -8,17 +8,17 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::post;
-use common::down::SwitchQueue;
 use common::{Options, SECRET, app, app_with, empty_request, send, sign_hex, signed_webhook, some_event};
 use http::{Request, StatusCode};
 use serde_json::json;
 use sunusav_axum::{VerifiedWebhook, VerifyWebhookLayer, router};
+use sunusav_core::memory::FaultyQueue;
 use sunusav_core::webhook::{Secret, Verifier};
 use sunusav_core::worker::{Workers, WorkersConfig};
 
 #[tokio::test]
 async fn liveness_answers_pass_without_touching_dependencies() {
-    let app = app_with(Options { payouts: Some(Arc::new(SwitchQueue::down("payouts"))), ..Options::default() });
+    let app = app_with(Options { payouts: Some(Arc::new(FaultyQueue::down("payouts"))), ..Options::default() });
     let reply = send(&app.router, empty_request("GET", "/health")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.content_type(), "application/health+json");
@@ -41,7 +41,7 @@ async fn the_detailed_health_reports_each_dependency() {
 
 #[tokio::test]
 async fn a_critical_dependency_down_fails_the_detailed_health_with_503() {
-    let app = app_with(Options { payouts: Some(Arc::new(SwitchQueue::down("payouts"))), ..Options::default() });
+    let app = app_with(Options { payouts: Some(Arc::new(FaultyQueue::down("payouts"))), ..Options::default() });
     let reply = send(&app.router, empty_request("GET", "/health/detailed")).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     let body = reply.json();
@@ -90,7 +90,7 @@ async fn worker_health_shows_queue_counts_and_pool_figures() {
 
 #[tokio::test]
 async fn a_queue_down_fails_worker_health_with_503() {
-    let app = app_with(Options { webhooks: Some(Arc::new(SwitchQueue::down("webhooks"))), ..Options::default() });
+    let app = app_with(Options { webhooks: Some(Arc::new(FaultyQueue::down("webhooks"))), ..Options::default() });
     let reply = send(&app.router, empty_request("GET", "/health/workers")).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.json()["queues"]["webhooks"]["status"], "fail");

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use bytes::Bytes;
-use common::down::SwitchQueue;
 use common::{
     NOW, OLD_SECRET, Options, SECRET, app, app_with, send, sign_hex, sign_standard, signed_webhook, some_event,
 };
 use http::{Request, StatusCode};
 use serde_json::json;
 use sunusav_core::IdempotencyKey;
+use sunusav_core::memory::FaultyQueue;
 use sunusav_core::ports::Queue as _;
 
 /// Header pairs of one case.
@@ -197,7 +197,7 @@ async fn only_json_content_types_are_accepted() {
 
 #[tokio::test]
 async fn a_queue_outage_answers_503_and_the_retry_is_not_lost() {
-    let queue = Arc::new(SwitchQueue::down("webhooks"));
+    let queue = Arc::new(FaultyQueue::down("webhooks"));
     let app = app_with(Options { webhooks: Some(queue.clone()), ..Options::default() });
     let body = some_event();
 

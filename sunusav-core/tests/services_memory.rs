@@ -6,15 +6,10 @@ mod common;
 use common::{app, app_with, attempt_status, completed_cycle, event, spec};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sunusav_core::memory::{MemoryQueue, NodeFault, SimulatedNode};
-use sunusav_core::ports::{
-    AttemptStatus, Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Queue, QueueConfig,
-    QueueError, QueueStats, ReservedJob,
-};
+use sunusav_core::memory::{FaultyQueue, MemoryQueue, NodeFault, SimulatedNode};
+use sunusav_core::ports::{AttemptStatus, Queue, QueueConfig};
 use sunusav_core::services::{PAYOUT_QUEUE, PayoutStep, SettleOutcome, WebhookJob};
 use sunusav_core::worker::{Workers, WorkersConfig};
 use sunusav_core::{CycleStatus, GroupStatus, IdempotencyKey, Invoice, Msat};
@@ -265,96 +260,10 @@ async fn wrong_amounts_and_unknown_invoices_are_recorded_not_dropped() {
     assert!(a.store.contributions().is_empty());
 }
 
-/// A payout queue whose enqueues fail on demand (Redis down at the wrong moment).
-struct FlakyQueue {
-    inner: MemoryQueue,
-    fail_enqueues: AtomicU32,
-}
-
-impl FlakyQueue {
-    fn failing(&self) -> Result<(), QueueError> {
-        match self.fail_enqueues.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
-            Ok(_) => Err(QueueError::Unavailable("injected".into())),
-            Err(_) => Ok(()),
-        }
-    }
-}
-
-#[async_trait]
-impl Queue for FlakyQueue {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
-        self.failing()?;
-        self.inner.enqueue(job).await
-    }
-    async fn enqueue_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
-        self.failing()?;
-        self.inner.enqueue_bulk(jobs).await
-    }
-    async fn reserve(&self, lease: Duration) -> Result<Option<ReservedJob>, QueueError> {
-        self.inner.reserve(lease).await
-    }
-    async fn reserve_wait(&self, lease: Duration, wait: Duration) -> Result<Option<ReservedJob>, QueueError> {
-        self.inner.reserve_wait(lease, wait).await
-    }
-    async fn heartbeat(&self, id: &IdempotencyKey, token: &LeaseToken, lease: Duration) -> Result<(), QueueError> {
-        self.inner.heartbeat(id, token, lease).await
-    }
-    async fn ack(&self, id: &IdempotencyKey, token: &LeaseToken) -> Result<(), QueueError> {
-        self.inner.ack(id, token).await
-    }
-    async fn fail(
-        &self,
-        id: &IdempotencyKey,
-        token: &LeaseToken,
-        error: &str,
-        kind: FailKind,
-    ) -> Result<FailOutcome, QueueError> {
-        self.inner.fail(id, token, error, kind).await
-    }
-    async fn recover_stalled(&self) -> Result<u64, QueueError> {
-        self.inner.recover_stalled().await
-    }
-    async fn stats(&self) -> Result<QueueStats, QueueError> {
-        self.inner.stats().await
-    }
-    async fn list(&self, state: JobState, offset: u64, limit: u64) -> Result<Vec<JobInfo>, QueueError> {
-        self.inner.list(state, offset, limit).await
-    }
-    async fn get(&self, id: &IdempotencyKey) -> Result<Option<JobInfo>, QueueError> {
-        self.inner.get(id).await
-    }
-    async fn retry_dead(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
-        self.inner.retry_dead(id).await
-    }
-    async fn retry_all_dead(&self) -> Result<u64, QueueError> {
-        self.inner.retry_all_dead().await
-    }
-    async fn remove(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
-        self.inner.remove(id).await
-    }
-    async fn promote(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
-        self.inner.promote(id).await
-    }
-    async fn pause(&self) -> Result<(), QueueError> {
-        self.inner.pause().await
-    }
-    async fn resume(&self) -> Result<(), QueueError> {
-        self.inner.resume().await
-    }
-    async fn ping(&self) -> Result<(), QueueError> {
-        self.inner.ping().await
-    }
-}
-
 #[tokio::test]
 async fn a_crash_between_commit_and_publish_still_delivers_the_payout_job_once() {
-    let flaky = Arc::new(FlakyQueue {
-        inner: MemoryQueue::new(PAYOUT_QUEUE, QueueConfig::default()),
-        fail_enqueues: AtomicU32::new(1),
-    });
+    let flaky = Arc::new(FaultyQueue::new(PAYOUT_QUEUE, QueueConfig::default()));
+    flaky.fail_next_enqueues(1);
     let (t, store) = app_with(flaky.clone(), SimulatedNode::new());
     // The settlement commits; publishing right after fails (as if the process died).
     let (_, job) = completed_cycle(&t, 2).await;

@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-pub mod down;
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,27 +1,40 @@
-//! A queue whose backend can be switched off: while down, every call fails
-//! with `Unavailable`; while up, it is a `MemoryQueue`.
+//! A memory queue with injected outages, for tests of what happens when the
+//! queue's backend is down: switched off, every call fails with
+//! `Unavailable`; or only the next enqueues fail (the process died, or Redis
+//! went away, between a commit and its publish).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sunusav_core::IdempotencyKey;
-use sunusav_core::memory::MemoryQueue;
-use sunusav_core::ports::{
+
+use crate::keys::IdempotencyKey;
+use crate::ports::queue::{
     Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError, QueueStats,
     ReservedJob,
 };
 
-/// A memory queue with an off switch.
-pub struct SwitchQueue {
+use super::MemoryQueue;
+
+/// A [`MemoryQueue`] with an off switch and enqueue failures on demand.
+#[derive(Debug)]
+pub struct FaultyQueue {
     inner: MemoryQueue,
     down: AtomicBool,
+    fail_enqueues: AtomicU32,
 }
 
-impl SwitchQueue {
-    /// A queue that starts down.
+impl FaultyQueue {
+    /// A working queue.
+    pub fn new(name: &str, config: QueueConfig) -> Self {
+        Self { inner: MemoryQueue::new(name, config), down: AtomicBool::new(false), fail_enqueues: AtomicU32::new(0) }
+    }
+
+    /// A queue whose backend starts down.
     pub fn down(name: &str) -> Self {
-        Self { inner: MemoryQueue::new(name, QueueConfig::default()), down: AtomicBool::new(true) }
+        let q = Self::new(name, QueueConfig::default());
+        q.set_down(true);
+        q
     }
 
     /// Switches the backend off or on.
@@ -29,25 +42,38 @@ impl SwitchQueue {
         self.down.store(down, Ordering::SeqCst);
     }
 
+    /// Makes the next `n` enqueues (single or bulk) fail with `Unavailable`.
+    pub fn fail_next_enqueues(&self, n: u32) {
+        self.fail_enqueues.store(n, Ordering::SeqCst);
+    }
+
     fn up(&self) -> Result<&MemoryQueue, QueueError> {
         if self.down.load(Ordering::SeqCst) {
-            Err(QueueError::Unavailable("connection refused".into()))
+            Err(QueueError::Unavailable("connection refused (injected)".into()))
         } else {
             Ok(&self.inner)
+        }
+    }
+
+    fn up_for_enqueue(&self) -> Result<&MemoryQueue, QueueError> {
+        let inner = self.up()?;
+        match self.fail_enqueues.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
+            Ok(_) => Err(QueueError::Unavailable("enqueue failed (injected)".into())),
+            Err(_) => Ok(inner),
         }
     }
 }
 
 #[async_trait]
-impl Queue for SwitchQueue {
+impl Queue for FaultyQueue {
     fn name(&self) -> &str {
         self.inner.name()
     }
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
-        self.up()?.enqueue(job).await
+        self.up_for_enqueue()?.enqueue(job).await
     }
     async fn enqueue_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
-        self.up()?.enqueue_bulk(jobs).await
+        self.up_for_enqueue()?.enqueue_bulk(jobs).await
     }
     async fn reserve(&self, lease: Duration) -> Result<Option<ReservedJob>, QueueError> {
         self.up()?.reserve(lease).await
