@@ -5,8 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{SECRET, ServerEnv, fresh_database, fresh_prefix, services, start_server};
-use sqlx::Connection;
+use common::{SECRET, ServerEnv, fresh_database, fresh_prefix, paid_counts, services, start_server};
 use sunusav_examples::client::HttpClient;
 use sunusav_examples::demo::{DemoConfig, run};
 
@@ -21,17 +20,6 @@ fn demo(urls: Vec<String>, members: usize) -> DemoConfig {
         cycle_timeout: Duration::from_secs(30),
         ..DemoConfig::default()
     }
-}
-
-async fn max_times_paid(database_url: &str) -> (i64, i32) {
-    let mut conn = sqlx::PgConnection::connect(database_url).await.expect("connect");
-    let row: (i64, i32) = sqlx::query_as(
-        "SELECT count(*), COALESCE(max(times_paid), 0) FROM sim_node_payments WHERE status = 'succeeded'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .expect("query the simulated node");
-    row
 }
 
 async fn processed(url: &str, queue: &str) -> u64 {
@@ -64,7 +52,7 @@ async fn the_demo_holds_its_invariants_on_postgres_and_redis() {
     let report = run(&demo(vec![server.url.clone()], 6)).await.expect("demo runs");
     assert!(report.ok(), "{report}");
     assert_eq!(report.payouts, 6);
-    assert_eq!(max_times_paid(&db).await, (6, 1), "six payouts, none paid twice");
+    assert_eq!(paid_counts(&db).await, (6, 1), "six payouts, none paid twice");
     server.signal("TERM");
     assert!(server.wait(Duration::from_secs(15)).await);
 }
@@ -79,7 +67,7 @@ async fn two_servers_on_one_postgres_and_redis_share_the_work_without_a_double_p
     let report =
         run(&DemoConfig { concurrency: 32, ..demo(vec![a.url.clone(), b.url.clone()], 8) }).await.expect("demo runs");
     assert!(report.ok(), "{report}");
-    assert_eq!(max_times_paid(&db).await, (8, 1), "eight payouts, none paid twice");
+    assert_eq!(paid_counts(&db).await, (8, 1), "eight payouts, none paid twice");
     let (pa, pb) = (processed(&a.url, "webhooks").await, processed(&b.url, "webhooks").await);
     assert!(pa > 0 && pb > 0, "both servers settled webhooks: {pa} and {pb}");
     assert!(pa + pb >= report.accepted, "every accepted webhook was processed: {pa} + {pb} < {}", report.accepted);
@@ -103,6 +91,6 @@ async fn sigterm_during_a_run_loses_no_job_and_no_payout() {
     assert!(a.wait(Duration::from_secs(20)).await, "graceful exit with status 0");
     let report = run.await.expect("demo task").expect("demo runs");
     assert!(report.ok(), "{report}");
-    assert_eq!(max_times_paid(&db).await, (8, 1), "eight payouts, none paid twice");
+    assert_eq!(paid_counts(&db).await, (8, 1), "eight payouts, none paid twice");
     drop(b);
 }

@@ -7,7 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{OwnRedis, SECRET, ServerEnv, free_port, fresh_database, fresh_prefix, services, start_server};
+use common::{
+    OwnRedis, SECRET, ServerEnv, free_port, fresh_database, fresh_prefix, paid_counts, services, start_server,
+};
 use sqlx::Connection;
 use sunusav_examples::client::HttpClient;
 use sunusav_examples::demo::{DemoConfig, DemoReport, run};
@@ -23,14 +25,6 @@ fn demo(url: &str, members: usize) -> DemoConfig {
         cycle_timeout: Duration::from_secs(40),
         ..DemoConfig::default()
     }
-}
-
-async fn times_paid(database_url: &str) -> (i64, i32) {
-    let mut conn = sqlx::PgConnection::connect(database_url).await.expect("connect");
-    sqlx::query_as("SELECT count(*), COALESCE(max(times_paid), 0) FROM sim_node_payments WHERE status = 'succeeded'")
-        .fetch_one(&mut conn)
-        .await
-        .expect("query the simulated node")
 }
 
 /// Waits until no job is waiting, active, delayed or failed, and none is dead.
@@ -98,7 +92,7 @@ async fn sigkill_at_random_points_never_pays_twice_nor_loses_a_contribution() {
         check(&report, members, seed);
         assert_drained(&url).await;
     }
-    let (paid, max) = times_paid(&db).await;
+    let (paid, max) = paid_counts(&db).await;
     assert_eq!(paid, 20 * i64::try_from(members).unwrap(), "every cycle of every run paid");
     assert_eq!(max, 1, "nothing paid twice");
 }
@@ -119,11 +113,11 @@ async fn a_crash_after_the_node_paid_is_reconciled_on_restart_and_never_paid_twi
     // The first payout aborts the process right after the node paid.
     let crashed = server.wait(Duration::from_secs(30)).await;
     assert!(!crashed, "the process must have aborted");
-    assert_eq!(times_paid(&db).await, (1, 1), "the node paid once before the crash");
+    assert_eq!(paid_counts(&db).await, (1, 1), "the node paid once before the crash");
     let _server = start_server(&env).await;
     let report = run.await.expect("demo task").expect("demo runs");
     check(&report, 2, 0);
-    assert_eq!(times_paid(&db).await, (2, 1), "reconciled through the node: never paid twice");
+    assert_eq!(paid_counts(&db).await, (2, 1), "reconciled through the node: never paid twice");
     assert_drained(&url).await;
 }
 
@@ -143,7 +137,7 @@ async fn a_redis_restart_mid_run_loses_no_job() {
     }
     let report = run.await.expect("demo task").expect("demo runs");
     check(&report, 6, 0);
-    assert_eq!(times_paid(&db).await, (6, 1));
+    assert_eq!(paid_counts(&db).await, (6, 1));
     assert_drained(&server.url).await;
 }
 
@@ -176,7 +170,7 @@ async fn postgres_backends_terminated_mid_run_leave_no_partial_state() {
     let report = run.await.expect("demo task").expect("demo runs");
     assert!(terminated > 0, "no backend was terminated");
     check(&report, 6, 0);
-    assert_eq!(times_paid(&db).await, (6, 1));
+    assert_eq!(paid_counts(&db).await, (6, 1));
     assert_drained(&server.url).await;
     // No partial state: every contribution belongs to a complete, paid cycle.
     let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect");
