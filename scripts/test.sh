@@ -49,6 +49,9 @@ services_print_env
 section "cargo clippy --workspace --all-targets -- -D warnings"
 services_exec cargo clippy --workspace --all-targets -- -D warnings
 
+section "Fuzzing: a short bounded run of every target (scripts/fuzz.sh)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash "$ROOT/scripts/fuzz.sh"
+
 section "cargo test --workspace $*"
 services_exec cargo test --workspace "$@"
 

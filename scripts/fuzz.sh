@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Bounded coverage-guided fuzzing of sunusav-core (cargo-fuzz / libFuzzer).
+#
+#   scripts/fuzz.sh [target...]        # default: every target in sunusav-core/fuzz
+#
+# Targets: verify_hex, verify_standard, event_parse, idempotency_key
+# (sunusav-core/fuzz/fuzz_targets/*.rs say what each one checks).
+#
+# Environment:
+#   FUZZ_SECONDS=20      time per target (libFuzzer -max_total_time)
+#   FUZZ_RSS_MB=2048     libFuzzer -rss_limit_mb
+#   FUZZ_TIMEOUT=10      libFuzzer -timeout: seconds for one input
+#   FUZZ_SANITIZER=none  none | address (ASan: ~2-3x slower; sunusav-core itself
+#                        forbids unsafe code, so panics are what we hunt)
+#   FUZZ_MERGE=1         merge the inputs that add coverage back into the
+#                        committed corpus (sunusav-core/fuzz/corpus/<target>)
+#   FUZZ_ARGS="..."      extra libFuzzer flags (e.g. "-runs=1000000")
+#
+# The committed corpus seeds each run; the run itself works on a temp copy, so
+# the repository is not modified (unless FUZZ_MERGE=1). Crashing inputs are
+# written to sunusav-core/fuzz/artifacts/<target>/ (gitignored). The script
+# exits non-zero as soon as a target crashes, and prints libFuzzer's final
+# execution count of every target.
+#
+# Toolchain: only a stable Rust is available, so the nightly-only flags that
+# cargo-fuzz passes (-Zsanitizer, -Cpasses=sancov-module, ...) are unlocked with
+# RUSTC_BOOTSTRAP=1. The fuzz crate has its own target dir so that it never
+# holds the workspace's build lock.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FUZZ_DIR="$ROOT/sunusav-core/fuzz"
+
+SECONDS_PER_TARGET="${FUZZ_SECONDS:-20}"
+RSS_MB="${FUZZ_RSS_MB:-2048}"
+TIMEOUT="${FUZZ_TIMEOUT:-10}"
+SANITIZER="${FUZZ_SANITIZER:-none}"
+EXTRA_ARGS="${FUZZ_ARGS:-}"
+
+if [[ "${CI:-}" == true || "${CI:-}" == 1 ]]; then
+    export CARGO_TERM_COLOR=never
+fi
+# cargo may live in ~/.cargo/bin without being on PATH (e.g. root in CI).
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "error: cargo not found" >&2; exit 1; }
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "==== installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi
+
+export RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_DIR="$FUZZ_DIR/target"
+
+if [[ $# -gt 0 ]]; then
+    targets=("$@")
+else
+    mapfile -t targets < <(cd "$ROOT/sunusav-core" && cargo fuzz list --fuzz-dir "$FUZZ_DIR")
+fi
+[[ ${#targets[@]} -gt 0 ]] || { echo "error: no fuzz target" >&2; exit 1; }
+
+# -a: debug assertions (overflow checks) on; release optimisations (cargo-fuzz default).
+build_flags=(-a -s "$SANITIZER" --fuzz-dir "$FUZZ_DIR")
+
+echo "==== building fuzz targets (sanitizer: $SANITIZER)"
+(cd "$ROOT/sunusav-core" && cargo fuzz build "${build_flags[@]}")
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/sunusav-fuzz.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+summary=()
+status=0
+for target in "${targets[@]}"; do
+    echo "==== fuzzing $target for ${SECONDS_PER_TARGET}s"
+    corpus="$work/corpus-$target"
+    mkdir -p "$corpus" "$FUZZ_DIR/artifacts/$target"
+    if [[ -d "$FUZZ_DIR/corpus/$target" ]]; then
+        cp -R "$FUZZ_DIR/corpus/$target/." "$corpus/"
+    fi
+    lf_args=(
+        "-max_total_time=$SECONDS_PER_TARGET"
+        "-rss_limit_mb=$RSS_MB"
+        "-timeout=$TIMEOUT"
+        "-print_final_stats=1"
+        "-artifact_prefix=$FUZZ_DIR/artifacts/$target/"
+    )
+    if [[ -f "$FUZZ_DIR/dicts/$target.dict" ]]; then
+        lf_args+=("-dict=$FUZZ_DIR/dicts/$target.dict")
+    fi
+    # shellcheck disable=SC2206 # word splitting of the extra flags is wanted
+    lf_args+=($EXTRA_ARGS)
+    log="$work/$target.log"
+    rc=0
+    # One fuzzing process (no -jobs/-workers: libFuzzer's default runs in-process).
+    (cd "$ROOT/sunusav-core" && cargo fuzz run "${build_flags[@]}" "$target" "$corpus" -- "${lf_args[@]}") \
+        >"$log" 2>&1 || rc=$?
+    done_line="$(grep -E '^Done [0-9]+ runs in [0-9]+ second' "$log" | tail -n 1 || true)"
+    if [[ $rc -ne 0 ]]; then
+        echo "!!!! $target FAILED (exit $rc); end of its log:"
+        tail -n 60 "$log"
+        summary+=("$target: CRASH (exit $rc), artifacts in $FUZZ_DIR/artifacts/$target/")
+        status=1
+        break
+    fi
+    grep -E '^(INFO: seed corpus|#[0-9]+\s+(INITED|DONE))|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb|new_units_added)' "$log" || true
+    echo "$done_line"
+    summary+=("$target: ${done_line:-no final stats line}")
+    if [[ "${FUZZ_MERGE:-}" == 1 ]]; then
+        echo "==== merging new coverage of $target into the committed corpus"
+        mkdir -p "$FUZZ_DIR/corpus/$target"
+        (cd "$ROOT/sunusav-core" && cargo fuzz run "${build_flags[@]}" "$target" \
+            "$FUZZ_DIR/corpus/$target" "$corpus" -- -merge=1 "-rss_limit_mb=$RSS_MB") >"$work/$target.merge.log" 2>&1 \
+            || { echo "merge failed:"; tail -n 20 "$work/$target.merge.log"; status=1; }
+        grep -E 'MERGE-OUTER: [0-9]+ new files' "$work/$target.merge.log" || true
+    fi
+done
+
+echo
+echo "==== fuzzing summary"
+printf '%s\n' "${summary[@]}"
+exit "$status"
