@@ -38,7 +38,7 @@ pub async fn lightning(
     let event = LightningEvent::parse(body)?;
     let key = IdempotencyKey::webhook(webhook.event_id().or(event.event_id.as_deref()), body);
     let ingested = state.tontine.ingest_webhook(key.clone(), body, event).await?;
-    tracing::info!(key = %key, ?ingested, "webhook ingested");
+    tracing::debug!(key = %key, ?ingested, "webhook ingested");
     Ok(match ingested {
         Ingested::Accepted => (StatusCode::ACCEPTED, Json(json!({ "status": "accepted" }))).into_response(),
         Ingested::Replay => (StatusCode::OK, Json(json!({ "status": "duplicate" }))).into_response(),

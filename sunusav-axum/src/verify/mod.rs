@@ -85,7 +85,7 @@ where
                     inner.call(req).await
                 }
                 Err(e) => {
-                    tracing::warn!(code = e.code(), "webhook rejected");
+                    tracing::debug!(code = e.code(), "webhook rejected");
                     Ok(e.into_response())
                 }
             }
