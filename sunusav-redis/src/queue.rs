@@ -34,8 +34,9 @@ const MIN_BLOCK: Duration = Duration::from_millis(10);
 /// | --- | --- | --- |
 /// | `:j:<id>` | hash | the job: payload, attempts, options, state, token, timestamps, last error |
 /// | `:w` | zset | waiting: score −priority, member 16-digit sequence + id (FIFO within a priority) |
-/// | `:a` | zset | active, by lease expiry |
+/// | `:a` | zset | active, by lease expiry; member = lease token (36 chars) + id, so one `ZREM` checks and releases a lease |
 /// | `:d`, `:f` | zset | delayed, failed (waiting for a retry), by due time |
+/// | `:due` | string | lower bound of the earliest due time in `:d`/`:f` (`none`; missing = unknown): reserves skip promotion until then |
 /// | `:c`, `:x` | list | completed, dead: newest first, trimmed to the retention |
 /// | `:claims` | zset | claimed ids: `+inf` while the job exists, then the end of its dedup window |
 /// | `:seq`, `:paused`, `:n` | string, string, list | sequence, pause flag, bounded wake-up list |

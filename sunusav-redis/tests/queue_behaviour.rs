@@ -351,3 +351,37 @@ async fn batched_ack_and_reserve_acks_many_and_reports_lost_leases() {
     let s = q.stats().await.unwrap();
     assert_eq!((s.completed, s.active, s.waiting), (5, 10, 5));
 }
+
+#[tokio::test]
+async fn a_batch_acks_each_lease_once_and_rejects_a_token_of_another_job() {
+    let Some(q) = queue(QueueConfig::default()).await else { return };
+    q.enqueue_bulk((0..4).map(|i| job(&format!("t{i}"))).collect()).await.unwrap();
+    let held = q.reserve_many(4, LEASE).await.unwrap();
+    let pair = |i: usize| (held[i].id.clone(), held[i].token.clone());
+    // The same lease twice, a live token of another job, and two valid acks.
+    let swapped = (held[2].id.clone(), held[3].token.clone());
+    let acks = vec![pair(0), pair(0), swapped, pair(1)];
+    let step = q.ack_many_and_reserve(&acks, 0, LEASE).await.unwrap();
+    assert_eq!(step.acked, [true, false, false, true]);
+    let s = q.stats().await.unwrap();
+    assert_eq!((s.completed, s.active), (2, 2));
+    let active: Vec<_> = q.list(JobState::Active, 0, 10).await.unwrap().into_iter().map(|j| j.id.to_string()).collect();
+    assert_eq!(active, ["t2", "t3"]);
+    // The two still held can be acked with their own tokens, in one batch.
+    let step = q.ack_many_and_reserve(&[pair(2), pair(3)], 1, LEASE).await.unwrap();
+    assert_eq!((step.acked, step.jobs.len()), (vec![true, true], 0));
+    assert_eq!(q.stats().await.unwrap().completed, 4);
+}
+
+#[tokio::test]
+async fn a_delayed_job_enqueued_after_the_queue_was_seen_empty_is_still_promoted() {
+    let Some(q) = queue(QueueConfig::default()).await else { return };
+    // The reserve caches "nothing delayed"; the delayed enqueue must lower it.
+    assert!(q.reserve(LEASE).await.unwrap().is_none());
+    let mut j = job("later");
+    j.options.delay = Duration::from_millis(150);
+    q.enqueue(j).await.unwrap();
+    assert!(q.reserve(LEASE).await.unwrap().is_none());
+    let got = q.reserve_wait(LEASE, Duration::from_secs(3)).await.unwrap().expect("promoted once due");
+    assert_eq!(got.id, key("later"));
+}

@@ -3,7 +3,9 @@
 //! Redis commands per job (`INFO commandstats`, commands inside scripts included).
 //!
 //! Run with: `REDIS_URL=redis://127.0.0.1:6390 cargo run --release -p sunusav-redis --bin queue-bench`
-//! (options: `JOBS`=20000, `RUNS`=1, `CONCURRENCY`=1,10,50).
+//! (options: `JOBS`=20000, `RUNS`=1, `CONCURRENCY`=1,10,50, `RUNTIME`=multi|current
+//! (tokio runtime flavour), `OUT`=file.json to write every sample in the JSON
+//! shape of the BullMQ anchor's `results/bullmq-*.json`, for `bench/compare.mjs`).
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
 
 use std::error::Error;
@@ -56,8 +58,10 @@ async fn counters(conn: &RedisConnection) -> Res<Counters> {
     let field = |name: &str| {
         cpu.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok())).unwrap_or(0.0)
     };
+    // INFO itself is not the queue's (the BullMQ anchor skips it too).
     let calls = stats
         .lines()
+        .filter(|l| !l.starts_with("cmdstat_info:"))
         .filter_map(|l| {
             l.split_once("calls=").and_then(|(_, r)| r.split(',').next()).and_then(|n| n.parse::<u64>().ok())
         })
@@ -67,18 +71,19 @@ async fn counters(conn: &RedisConnection) -> Res<Counters> {
 
 struct Figure {
     name: String,
+    key: String,
     jobs_per_s: f64,
     cpu_us_per_job: f64,
     cmds_per_job: f64,
 }
 
-fn figure(name: &str, n: usize, secs: f64, before: Counters, after: Counters) -> Figure {
+fn figure(name: &str, key: &str, n: usize, secs: f64, before: Counters, after: Counters) -> Figure {
     Figure {
         name: name.to_string(),
+        key: key.to_string(),
         jobs_per_s: n as f64 / secs,
         cpu_us_per_job: (after.cpu_s - before.cpu_s) * 1e6 / n as f64,
-        // Two INFO calls per measurement are not the queue's.
-        cmds_per_job: after.calls.saturating_sub(before.calls).saturating_sub(2) as f64 / n as f64,
+        cmds_per_job: after.calls.saturating_sub(before.calls) as f64 / n as f64,
     }
 }
 
@@ -98,8 +103,12 @@ async fn bench_enqueue(conn: &RedisConnection, q: &RedisQueue, n: usize, bulk: u
     }
     let secs = t.elapsed().as_secs_f64();
     let after = counters(conn).await?;
-    let name = if bulk <= 1 { "enqueue one by one".to_string() } else { format!("enqueue bulk x{bulk}") };
-    Ok(figure(&name, n, secs, before, after))
+    let (name, key) = if bulk <= 1 {
+        ("enqueue one by one".to_string(), "add_sequential".to_string())
+    } else {
+        (format!("enqueue bulk x{bulk}"), format!("addBulk_batch{bulk}"))
+    };
+    Ok(figure(&name, &key, n, secs, before, after))
 }
 
 /// Processes `n` prefilled no-op jobs with `concurrency` jobs in flight; returns
@@ -171,7 +180,7 @@ async fn bench_process(conn: &RedisConnection, q: &RedisQueue, n: usize, concurr
     let (first, last) = process(q, n, concurrency).await?;
     let after = counters(conn).await?;
     let secs = (last - first).as_secs_f64();
-    let mut f = figure(&format!("process c={concurrency}"), n, secs, before, after);
+    let mut f = figure(&format!("process c={concurrency}"), &format!("process_c{concurrency}"), n, secs, before, after);
     f.jobs_per_s = (n - 1) as f64 / secs;
     let s = q.stats().await?;
     if s.completed != 10 || s.waiting != 0 || s.active != 0 {
@@ -180,8 +189,60 @@ async fn bench_process(conn: &RedisConnection, q: &RedisQueue, n: usize, concurr
     Ok(f)
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() -> Res<()> {
+/// Deletes every key matching `pattern` (SCAN + UNLINK), untimed.
+async fn delete_prefix(conn: &RedisConnection, pattern: &str) -> Res<()> {
+    let client = conn.client();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, keys): (String, Vec<String>) = client
+            .custom(fred::cmd!("SCAN"), vec![cursor, "MATCH".into(), pattern.into(), "COUNT".into(), "1000".into()])
+            .await?;
+        if !keys.is_empty() {
+            let _: u64 = client.custom(fred::cmd!("UNLINK"), keys).await?;
+        }
+        if next == "0" {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+fn main() -> Res<()> {
+    let rt = match std::env::var("RUNTIME").as_deref() {
+        Ok("current") => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+        _ => tokio::runtime::Builder::new_multi_thread().enable_all().build()?,
+    };
+    rt.block_on(run())
+}
+
+/// The samples as `{"meta": {..}, "samples": {"<figure>": [{"rate", "redisCpuUsPerJob", "redisCallsPerJob"}]}}`.
+fn to_json(meta: &str, all: &[Figure]) -> String {
+    let mut keys: Vec<&str> = Vec::new();
+    for f in all {
+        if !keys.contains(&f.key.as_str()) {
+            keys.push(&f.key);
+        }
+    }
+    let samples: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let runs: Vec<String> = all
+                .iter()
+                .filter(|f| f.key == *k)
+                .map(|f| {
+                    format!(
+                        r#"{{"rate":{:.1},"redisCpuUsPerJob":{:.2},"redisCallsPerJob":{:.3}}}"#,
+                        f.jobs_per_s, f.cpu_us_per_job, f.cmds_per_job
+                    )
+                })
+                .collect();
+            format!(r#""{k}":[{}]"#, runs.join(","))
+        })
+        .collect();
+    format!(r#"{{"meta":{meta},"samples":{{{}}}}}"#, samples.join(","))
+}
+
+async fn run() -> Res<()> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let n: usize = env_or("JOBS", 20_000);
     let runs: usize = env_or("RUNS", 1);
@@ -194,9 +255,11 @@ async fn main() -> Res<()> {
     let config = QueueConfig { keep_completed: 10, keep_dead: 50, ..QueueConfig::default() };
     println!("queue-bench: {n} jobs, {runs} run(s), Redis at {url}");
     println!("{:<22} {:>12} {:>16} {:>14}", "figure", "jobs/s", "Redis CPU µs/job", "Redis cmds/job");
+    let mut all = Vec::new();
     for run in 0..runs {
         // Warm-up (scripts cached, connections open), untimed.
-        let warm = conn.queue("warmup", &format!("bench{run}:{:x}", rand::random::<u32>()), config)?;
+        let warm_prefix = format!("bench{run}:{:x}", rand::random::<u32>());
+        let warm = conn.queue("warmup", &warm_prefix, config)?;
         warm.enqueue_bulk(jobs("w", 1000)).await?;
         process(&warm, 1000, 10).await?;
 
@@ -210,9 +273,20 @@ async fn main() -> Res<()> {
             let q = conn.queue(&format!("payouts-c{c}"), &prefix, config)?;
             figures.push(bench_process(&conn, &q, n, c).await?);
         }
+        // Leave the server as found (the BullMQ anchor obliterates its queues too).
+        for p in [&prefix, &warm_prefix] {
+            delete_prefix(&conn, &format!("{{{p}:*")).await?;
+        }
         for f in figures {
             println!("{:<22} {:>12.0} {:>16.1} {:>14.2}", f.name, f.jobs_per_s, f.cpu_us_per_job, f.cmds_per_job);
+            all.push(f);
         }
+    }
+    if let Ok(out) = std::env::var("OUT") {
+        let runtime = std::env::var("RUNTIME").unwrap_or_else(|_| "multi".into());
+        let meta = format!(r#"{{"impl":"sunusav-redis","jobs":{n},"runs":{runs},"runtime":"{runtime}"}}"#);
+        std::fs::write(&out, to_json(&meta, &all))?;
+        println!("samples written to {out}");
     }
     conn.close().await;
     Ok(())

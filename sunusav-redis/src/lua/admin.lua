@@ -42,6 +42,8 @@ elseif op == 'list' then
       if off >= len then ids = {} end
     elseif st == 'w' then
       for _, wm in ipairs(redis.call('ZRANGE', K .. ':w', off, off + lim - 1)) do ids[#ids + 1] = string.sub(wm, 17) end
+    elseif st == 'a' then
+      for _, m in ipairs(redis.call('ZRANGE', K .. ':a', off, off + lim - 1)) do ids[#ids + 1] = id_of_member(m) end
     else
       ids = redis.call('ZRANGE', K .. ':' .. st, off, off + lim - 1)
     end

@@ -6,6 +6,32 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function jkey(id) return K .. ':j:' .. id end
+-- Lease tokens are 36 characters (32 hex of randomness + a 4-digit index). The
+-- active set's members are token .. id, so that one ZREM both checks a lease
+-- and releases it; any other token length is never a live lease.
+local TOKLEN = 36
+local function lease_member(id, tok) return tok .. id end
+local function id_of_member(m) return string.sub(m, TOKLEN + 1) end
+-- `:due` caches a lower bound of the earliest due time of the delayed and
+-- failed sets ('none' when both are empty; missing = unknown, recomputed).
+local DUE = K .. ':due'
+local function lower_due(t)
+  local cur = redis.call('GET', DUE)
+  if cur and (cur == 'none' or tonumber(cur) > t) then redis.call('SET', DUE, t) end
+end
+-- The exact earliest due time (nil when none), stored in `:due`.
+local function refresh_due()
+  local best
+  for _, z in ipairs({ K .. ':d', K .. ':f' }) do
+    local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+    if first[2] then
+      local t = tonumber(first[2])
+      if not best or t < best then best = t end
+    end
+  end
+  redis.call('SET', DUE, best or 'none')
+  return best
+end
 local NOTIFY_CAP = 64
 -- Wake up to n blocked waiters (the notify list never holds more than NOTIFY_CAP tokens).
 local function notify(n)

@@ -8,6 +8,7 @@ redis.call('ZREMRANGEBYSCORE', claims, '-inf', now)
 local seq = redis.call('INCRBY', K .. ':seq', n) - n
 local out = {}
 local added = 0
+local first_due
 for i = 0, n - 1 do
   local b = 2 + i * 8
   local id = ARGV[b]
@@ -24,6 +25,7 @@ for i = 0, n - 1 do
       'c', now, 'u', due, 'st', st, 'wm', wm, 'bb', ARGV[b + 5], 'bm', ARGV[b + 6], 'bj', ARGV[b + 7])
     if delay > 0 then
       redis.call('ZADD', K .. ':d', due, id)
+      if not first_due or due < first_due then first_due = due end
     else
       redis.call('ZADD', K .. ':w', -pri, wm)
     end
@@ -31,5 +33,6 @@ for i = 0, n - 1 do
     out[i + 1] = 1
   end
 end
+if first_due then lower_due(first_due) end
 notify(added)
 return out

@@ -3,9 +3,9 @@
 local id, tok, err, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local jk = jkey(id)
 local h = redis.call('HMGET', jk, 't', 'st', 'a', 'm', 'bb', 'bm', 'bj')
-if h[1] ~= tok or h[2] ~= 'a' then return { -1 } end
+if #tok ~= TOKLEN or h[1] ~= tok or h[2] ~= 'a' then return { -1 } end
 local now = now_ms()
-redis.call('ZREM', K .. ':a', id)
+redis.call('ZREM', K .. ':a', lease_member(id, tok))
 local att, max = tonumber(h[3]), tonumber(h[4])
 if kind == 'perm' or att >= max then
   to_dead(id, err, tonumber(ARGV[7]), now, tonumber(ARGV[8]))
@@ -27,5 +27,6 @@ else
 end
 redis.call('HSET', jk, 'st', 'f', 'u', now + delay, 'e', err, 't', '')
 redis.call('ZADD', K .. ':f', now + delay, id)
+lower_due(now + delay)
 notify(1)
 return { 1, delay }

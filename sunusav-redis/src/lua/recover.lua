@@ -1,9 +1,11 @@
 -- ARGV: max_stalls, keep_dead, dedup_ms. Returns how many jobs were recovered or dead-lettered.
 local max_stalls, keep, dedup = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
-local ids = redis.call('ZRANGEBYSCORE', K .. ':a', '-inf', now, 'LIMIT', 0, 1000)
-if #ids == 0 then return 0 end
-redis.call('ZREM', K .. ':a', unpack(ids))
+local members = redis.call('ZRANGEBYSCORE', K .. ':a', '-inf', now, 'LIMIT', 0, 1000)
+if #members == 0 then return 0 end
+redis.call('ZREM', K .. ':a', unpack(members))
+local ids = {}
+for i, m in ipairs(members) do ids[i] = id_of_member(m) end
 local back = 0
 for _, id in ipairs(ids) do
   local jk = jkey(id)

@@ -1,5 +1,5 @@
 -- Acknowledges jobs, then reserves up to `count` jobs (one round trip).
--- ARGV: lease_ms, count, token_base, keep_completed, dedup_ms, strict(0/1),
+-- ARGV: lease_ms, count, token_base (32 chars), keep_completed, dedup_ms, strict(0/1),
 --       n_acks, then per ack: id, token.
 -- Returns { ack_results (1 ok / 0 lease lost) , jobs (flat, 7 per job), next_due_in_ms (-1 none) }.
 local lease = tonumber(ARGV[1])
@@ -10,30 +10,49 @@ local dedup = tonumber(ARGV[5])
 local strict = ARGV[6] == '1'
 local nacks = tonumber(ARGV[7])
 local now = now_ms()
-local acked, results = {}, {}
+local results = {}
 local lost = false
-for i = 0, nacks - 1 do
-  local id, tok = ARGV[8 + 2 * i], ARGV[9 + 2 * i]
-  local jk = jkey(id)
-  local h = redis.call('HMGET', jk, 't', 'st')
-  if h[1] == tok and h[2] == 'a' then
-    redis.call('HSET', jk, 'st', 'c', 'f', now, 't', '')
-    acked[#acked + 1] = id
-    results[i + 1] = 1
-  else
-    results[i + 1] = 0
-    lost = true
+if nacks > 0 then
+  local acked = {}
+  -- One ZREM of every lease (token .. id) releases the held ones; when it
+  -- removed them all (the usual case) every ack holds its lease. Otherwise the
+  -- job hashes tell which did: a held lease still has its token in `t`.
+  local members = {}
+  for i = 0, nacks - 1 do
+    local id, tok = ARGV[8 + 2 * i], ARGV[9 + 2 * i]
+    if #tok == TOKLEN then members[#members + 1] = lease_member(id, tok) end
   end
-end
-if #acked > 0 then
-  redis.call('ZREM', K .. ':a', unpack(acked))
+  local removed = 0
+  if #members > 0 then removed = redis.call('ZREM', K .. ':a', unpack(members)) end
+  local all_held = removed == nacks
+  for i = 0, nacks - 1 do
+    local id, tok = ARGV[8 + 2 * i], ARGV[9 + 2 * i]
+    local jk = jkey(id)
+    if all_held or (removed > 0 and #tok == TOKLEN and redis.call('HGET', jk, 't') == tok) then
+      redis.call('HSET', jk, 'st', 'c', 'f', now, 't', '')
+      acked[#acked + 1] = id
+      results[i + 1] = 1
+    else
+      results[i + 1] = 0
+      lost = true
+    end
+  end
   retain(K .. ':c', acked, keep, now, dedup)
 end
 if strict and lost then count = 0 end
 local jobs = {}
-if count > 0 and redis.call('EXISTS', K .. ':paused') == 0 then
-  promote_due(K .. ':d', now)
-  promote_due(K .. ':f', now)
+if count == 0 and nacks > 0 then return { results, jobs, -1 } end
+-- One read for the pause flag and the cached next due time.
+local ctl = redis.call('MGET', K .. ':paused', DUE)
+local due = ctl[2]
+if due == 'none' then due = nil elseif due then due = tonumber(due) end
+if count > 0 and not ctl[1] then
+  -- Promote only when something may be due (`:due` missing = unknown).
+  if ctl[2] == false or (due and due <= now) then
+    promote_due(K .. ':d', now)
+    promote_due(K .. ':f', now)
+    due = refresh_due()
+  end
   local popped = redis.call('ZPOPMIN', K .. ':w', count)
   local act = {}
   for i = 1, #popped, 2 do
@@ -43,10 +62,10 @@ if count > 0 and redis.call('EXISTS', K .. ':paused') == 0 then
     local h = redis.call('HMGET', jk, 'd', 'a', 'm', 'c', 'u')
     if h[1] then
       local att = tonumber(h[2]) + 1
-      local tok = base .. ':' .. i
+      local tok = base .. string.format('%04d', (i + 1) / 2)
       redis.call('HSET', jk, 'st', 'a', 'a', att, 't', tok)
       act[#act + 1] = now + lease
-      act[#act + 1] = id
+      act[#act + 1] = lease_member(id, tok)
       local j = #jobs
       jobs[j + 1] = id
       jobs[j + 2] = h[1]
@@ -58,16 +77,12 @@ if count > 0 and redis.call('EXISTS', K .. ':paused') == 0 then
     end
   end
   if #act > 0 then redis.call('ZADD', K .. ':a', unpack(act)) end
+elseif ctl[2] == false and #jobs == 0 and nacks == 0 then
+  due = refresh_due()
 end
 local next_due = -1
-if #jobs == 0 and nacks == 0 then
-  for _, z in ipairs({ K .. ':d', K .. ':f' }) do
-    local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
-    if first[2] then
-      local d = tonumber(first[2]) - now
-      if d < 0 then d = 0 end
-      if next_due < 0 or d < next_due then next_due = d end
-    end
-  end
+if #jobs == 0 and nacks == 0 and due then
+  next_due = due - now
+  if next_due < 0 then next_due = 0 end
 end
 return { results, jobs, next_due }
