@@ -14,6 +14,9 @@ use sunusav_redis::{RedisConfig, RedisConnection};
 use crate::config::{ServerArgs, redis_configured};
 use crate::pg_node::PgSimulatedNode;
 
+/// Processed webhook records and gone job ids the embedded default keeps.
+pub const EMBEDDED_RETENTION: usize = 10_000;
+
 /// Which backends the server runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -72,10 +75,19 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
     let latency = Duration::from_millis(args.node_latency_ms);
     match backend {
         Backend::Embedded => {
-            let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+            // Memory stays bounded under any load: the oldest processed webhook
+            // records and the oldest ids of gone jobs are released first (a
+            // replay of one is settled again, as a no-op).
+            let memory_store = MemoryStore::new();
+            memory_store.set_webhook_retention(EMBEDDED_RETENTION);
+            let bounded = |name| {
+                let q = MemoryQueue::new(name, QueueConfig::default());
+                q.set_claim_limit(EMBEDDED_RETENTION);
+                Arc::new(q) as Arc<dyn Queue>
+            };
+            let store: Arc<dyn Store> = Arc::new(memory_store);
             let node: Arc<dyn Payments> = Arc::new(SimulatedNode::new().with_latency(latency));
-            let payouts: Arc<dyn Queue> = Arc::new(MemoryQueue::new(PAYOUT_QUEUE, QueueConfig::default()));
-            let webhooks: Arc<dyn Queue> = Arc::new(MemoryQueue::new(WEBHOOK_QUEUE, QueueConfig::default()));
+            let (payouts, webhooks) = (bounded(PAYOUT_QUEUE), bounded(WEBHOOK_QUEUE));
             Ok(Wired { tontine: Tontine::new(store, node, payouts, webhooks), backend, redis: None })
         }
         Backend::Real => {

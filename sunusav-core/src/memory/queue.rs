@@ -82,6 +82,8 @@ struct State {
     gone: HashMap<IdempotencyKey, Instant>,
     /// The same, by expiry.
     gone_by_time: BTreeSet<(Instant, IdempotencyKey)>,
+    /// At most this many gone ids stay claimed (`None`: all, for the dedup window).
+    claim_limit: Option<usize>,
     paused: bool,
     seq: u64,
 }
@@ -130,6 +132,19 @@ impl MemoryQueue {
     /// The queue's settings.
     pub fn config(&self) -> QueueConfig {
         self.shared.config
+    }
+
+    /// Keeps at most `limit` ids of gone jobs claimed, releasing the ones whose
+    /// window ends first: memory stays bounded under any load, at the price of a
+    /// shorter dedup window for the oldest ids. The embedded server uses it; the
+    /// id of a job that still exists is always claimed.
+    pub fn set_claim_limit(&self, limit: usize) {
+        let mut st = self.lock();
+        st.claim_limit = Some(limit);
+        while st.gone.len() > limit {
+            let Some((_, oldest)) = st.gone_by_time.pop_first() else { break };
+            st.gone.remove(&oldest);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -329,6 +344,12 @@ impl State {
                 self.gone_by_time.remove(&(old, id.clone()));
             }
             self.gone_by_time.insert((until, id.clone()));
+            if let Some(limit) = self.claim_limit {
+                while self.gone.len() > limit {
+                    let Some((_, oldest)) = self.gone_by_time.pop_first() else { break };
+                    self.gone.remove(&oldest);
+                }
+            }
         }
     }
 

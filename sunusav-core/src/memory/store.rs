@@ -30,9 +30,22 @@ struct State {
     outbox_claimed: HashSet<u64>,
     next_outbox: u64,
     webhooks: HashMap<IdempotencyKey, WebhookRecord>,
+    /// Processed webhook keys, oldest first (for the retention limit).
+    processed: std::collections::VecDeque<IdempotencyKey>,
+    /// At most this many processed webhook records are kept (`None`: all).
+    webhook_retention: Option<usize>,
 }
 
 impl State {
+    fn trim_webhooks(&mut self) {
+        let Some(limit) = self.webhook_retention else { return };
+        while self.processed.len() > limit {
+            if let Some(old) = self.processed.pop_front() {
+                self.webhooks.remove(&old);
+            }
+        }
+    }
+
     fn group(&self, id: GroupId) -> Option<Group> {
         self.groups.get(&id).cloned()
     }
@@ -75,6 +88,16 @@ impl MemoryStore {
     pub fn fail_commits_after(&self, skip: u32, n: u32) {
         self.shared.skip_commits.store(skip, Ordering::SeqCst);
         self.shared.fail_commits.store(n, Ordering::SeqCst);
+    }
+
+    /// Keeps at most `limit` processed webhook records, dropping the oldest:
+    /// memory stays bounded under any load. Unprocessed ones are always kept. A
+    /// replay of a dropped delivery is recorded and settled again, which the
+    /// contribution's own unique payment hash turns into a no-op.
+    pub fn set_webhook_retention(&self, limit: usize) {
+        let mut st = self.state();
+        st.webhook_retention = Some(limit);
+        st.trim_webhooks();
     }
 
     /// Every recorded contribution (for tests and reports).
@@ -437,8 +460,12 @@ impl StoreTx for MemoryTx {
                 }
                 Op::WebhookProcessed(k, outcome) => {
                     // The first outcome stays: settling the same delivery again is a replay.
-                    if let Some(w) = st.webhooks.get_mut(&k) {
-                        w.outcome.get_or_insert(outcome);
+                    if let Some(w) = st.webhooks.get_mut(&k)
+                        && w.outcome.is_none()
+                    {
+                        w.outcome = Some(outcome);
+                        st.processed.push_back(k);
+                        st.trim_webhooks();
                     }
                 }
             }
