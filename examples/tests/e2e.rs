@@ -94,3 +94,38 @@ async fn sigterm_during_a_run_loses_no_job_and_no_payout() {
     assert_eq!(paid_counts(&db).await, (8, 1), "eight payouts, none paid twice");
     drop(b);
 }
+
+#[tokio::test]
+async fn the_server_refuses_to_start_on_real_backends_without_a_webhook_secret() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sunusav-server"))
+        .env_clear()
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .output()
+        .await
+        .expect("run sunusav-server");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("WEBHOOK_HMAC_SECRET is required"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_embedded_default_generates_and_prints_a_secret_when_none_is_set() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sunusav-server"))
+        .env_clear()
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn sunusav-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.expect("a line").expect("read");
+    let first = first.expect("the server printed something");
+    let secret = first.rsplit(' ').next().unwrap_or_default();
+    assert!(first.starts_with("WEBHOOK_HMAC_SECRET not set; generated one"), "{first}");
+    assert_eq!(secret.len(), 64, "a 32-byte hex secret: {first}");
+    child.kill().await.expect("kill");
+}
