@@ -87,13 +87,17 @@ pub(crate) async fn invoice(conn: &mut PgConnection, hash: &PaymentHash) -> Resu
 }
 
 /// Claims a contribution in one statement: `true` when inserted, `false` when
-/// its payment hash was already recorded. Only the payment hash is the conflict
-/// target, so the same member and cycle under another hash still raises
-/// `contribution_member_cycle` (→ `Duplicate("contribution_member_cycle")`).
+/// its payment hash was already recorded, `Duplicate("contribution_member_cycle")`
+/// when the member already contributed to that cycle under another hash.
+///
+/// Every unique index is an arbiter (`ON CONFLICT DO NOTHING` without a target),
+/// so a racing insert of the same row waits for the other transaction and then
+/// does nothing, instead of failing on whichever index it meets first; only then
+/// is the cause read (a second round trip, on the conflict path alone).
 pub(crate) async fn insert_contribution(conn: &mut PgConnection, c: &Contribution) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "INSERT INTO contributions (payment_hash, group_id, cycle, member_id, amount_msat) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payment_hash) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
     )
     .bind(c.payment_hash.as_bytes().as_slice())
     .bind(c.group.as_uuid())
@@ -103,7 +107,13 @@ pub(crate) async fn insert_contribution(conn: &mut PgConnection, c: &Contributio
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() == 1 {
+        return Ok(true);
+    }
+    match contribution(conn, &c.payment_hash).await? {
+        Some(_) => Ok(false),
+        None => Err(StoreError::Duplicate("contribution_member_cycle")),
+    }
 }
 
 /// The contribution with this payment hash.
