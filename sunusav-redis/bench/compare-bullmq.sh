@@ -4,7 +4,7 @@
 # times, then a table of medians with ours/BullMQ ratios (bench/compare.mjs).
 #
 # Env: ROUNDS (3), JOBS (20000), PORT (first free from 6391), ANCHOR
-#      (default <repo>/../shared/anchors/bullmq, else /work/shared/anchors/bullmq),
+#      (default <repo>/../shared/anchors/bullmq),
 #      RUNTIME (multi|current: queue-bench's tokio runtime), WAIT_FOR
 #      (pgrep -f pattern of other benchmarks to wait for before each run;
 #      default 'wrk|bench-http'; empty disables).
@@ -19,9 +19,7 @@ RUNTIME="${RUNTIME:-multi}"
 WAIT_FOR="${WAIT_FOR-wrk|bench-http}"
 ANCHOR="${ANCHOR:-}"
 if [[ -z "$ANCHOR" ]]; then
-  for d in "$repo/../shared/anchors/bullmq" /work/shared/anchors/bullmq; do
-    [[ -f "$d/bench.mjs" ]] && ANCHOR="$d" && break
-  done
+  ANCHOR="$repo/../shared/anchors/bullmq"
 fi
 [[ -f "$ANCHOR/bench.mjs" ]] || { echo "BullMQ anchor not found (set ANCHOR)" >&2; exit 1; }
 
