@@ -48,7 +48,7 @@ command -v cargo >/dev/null 2>&1 || { echo "error: cargo not found" >&2; exit 1;
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "==== installing cargo-fuzz"
-    cargo install cargo-fuzz --locked
+    cargo install cargo-fuzz --version 0.13.2 --locked
 fi
 
 export RUSTC_BOOTSTRAP=1
