@@ -72,30 +72,35 @@ fn queues(out: &mut String, stats: &[(String, Option<QueueStats>)]) {
     }
 }
 
+/// One family with one sample per pool, labelled by its queue.
+fn per_pool(
+    out: &mut String,
+    pools: &[PoolSnapshot],
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: fn(&PoolSnapshot) -> u64,
+) {
+    family(out, name, kind, help);
+    for p in pools {
+        let _ = writeln!(out, "{name}{{queue=\"{}\"}} {}", escape(&p.queue), value(p));
+    }
+}
+
 fn pools(out: &mut String, pools: &[PoolSnapshot]) {
     let q = |p: &PoolSnapshot| escape(&p.queue);
-    family(out, "sunusav_workers_concurrency", "gauge", "Workers in the pool.");
-    for p in pools {
-        let _ = writeln!(out, "sunusav_workers_concurrency{{queue=\"{}\"}} {}", q(p), p.concurrency);
-    }
-    family(out, "sunusav_workers_busy", "gauge", "Workers running a job now.");
-    for p in pools {
-        let _ = writeln!(out, "sunusav_workers_busy{{queue=\"{}\"}} {}", q(p), p.busy);
-    }
+    per_pool(out, pools, "sunusav_workers_concurrency", "gauge", "Workers in the pool.", |p| p.concurrency);
+    per_pool(out, pools, "sunusav_workers_busy", "gauge", "Workers running a job now.", |p| p.busy);
     family(out, "sunusav_jobs_processed_total", "counter", "Job attempts finished, by outcome.");
     for p in pools {
         let _ =
             writeln!(out, "sunusav_jobs_processed_total{{queue=\"{}\",outcome=\"succeeded\"}} {}", q(p), p.processed);
         let _ = writeln!(out, "sunusav_jobs_processed_total{{queue=\"{}\",outcome=\"failed\"}} {}", q(p), p.failed);
     }
-    family(out, "sunusav_jobs_retried_total", "counter", "Failed attempts scheduled for a retry.");
-    for p in pools {
-        let _ = writeln!(out, "sunusav_jobs_retried_total{{queue=\"{}\"}} {}", q(p), p.retried);
-    }
-    family(out, "sunusav_jobs_dead_lettered_total", "counter", "Jobs moved to the dead letters.");
-    for p in pools {
-        let _ = writeln!(out, "sunusav_jobs_dead_lettered_total{{queue=\"{}\"}} {}", q(p), p.dead_lettered);
-    }
+    let retried = "Failed attempts scheduled for a retry.";
+    per_pool(out, pools, "sunusav_jobs_retried_total", "counter", retried, |p| p.retried);
+    let dead = "Jobs moved to the dead letters.";
+    per_pool(out, pools, "sunusav_jobs_dead_lettered_total", "counter", dead, |p| p.dead_lettered);
     family(out, "sunusav_job_duration_seconds", "histogram", "Time spent running a job.");
     for p in pools {
         histogram(out, "sunusav_job_duration_seconds", &q(p), &p.duration);
