@@ -11,7 +11,7 @@
 //! server's clock (`TIME`), so any number of processes agree. All keys of one
 //! queue share the hash tag `{prefix:queue}`, hence one cluster slot. A busy
 //! worker acknowledges and reserves in one call
-//! ([`RedisQueue::ack_many_and_reserve`], batched over many jobs); an idle one
+//! ([`sunusav_core::ports::Queue::ack_many_and_reserve`], batched over many jobs); an idle one
 //! blocks on a wake-up list on a dedicated connection
 //! ([`sunusav_core::ports::Queue::reserve_wait`]), and resumes by itself
 //! after Redis restarts.
@@ -54,4 +54,5 @@ mod scripts;
 pub use config::{RedisConfig, RedisNodes};
 pub use connection::RedisConnection;
 pub use error::ConnectError;
-pub use queue::{RedisQueue, Step};
+pub use queue::RedisQueue;
+pub use sunusav_core::ports::queue::Step;

@@ -9,7 +9,7 @@ use fred::types::{ClusterHash, CustomCommand, Value};
 use sunusav_core::IdempotencyKey;
 use sunusav_core::ports::queue::{
     Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError, QueueStats,
-    ReservedJob,
+    ReservedJob, Step,
 };
 
 use crate::connection::RedisConnection;
@@ -46,18 +46,6 @@ pub struct RedisQueue {
     name: String,
     base: String,
     config: QueueConfig,
-}
-
-/// What [`RedisQueue::ack_many_and_reserve`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Step {
-    /// Per acknowledgement, in order: `true` when acked, `false` when the lease was lost.
-    pub acked: Vec<bool>,
-    /// The jobs reserved.
-    pub jobs: Vec<ReservedJob>,
-    /// When nothing was reserved nor acked: how long until the next delayed
-    /// or failed job is due (`None` when there is none).
-    pub next_due: Option<Duration>,
 }
 
 impl RedisQueue {
@@ -102,22 +90,6 @@ impl RedisQueue {
         admin_result(self.call(Op::Admin, args).await?)
     }
 
-    /// Acknowledges any number of held jobs and reserves up to `count` more, in
-    /// one script call (one round trip): the hot path of a worker running
-    /// many jobs at once. A lost lease only fails its own acknowledgement.
-    ///
-    /// # Errors
-    /// `Invalid` when `count` exceeds [`MAX_BATCH`]; `Unavailable` when Redis
-    /// cannot be reached (then nothing was done).
-    pub async fn ack_many_and_reserve(
-        &self,
-        acks: &[(IdempotencyKey, LeaseToken)],
-        count: usize,
-        lease: Duration,
-    ) -> Result<Step, QueueError> {
-        self.step(acks, count, lease, false).await
-    }
-
     async fn step(
         &self,
         acks: &[(IdempotencyKey, LeaseToken)],
@@ -157,7 +129,7 @@ impl RedisQueue {
     /// Reserves up to `count` jobs in one call.
     ///
     /// # Errors
-    /// As [`RedisQueue::ack_many_and_reserve`].
+    /// As [`Queue::ack_many_and_reserve`] without acknowledgements.
     pub async fn reserve_many(&self, count: usize, lease: Duration) -> Result<Vec<ReservedJob>, QueueError> {
         Ok(self.step(&[], count, lease, false).await?.jobs)
     }
@@ -279,6 +251,20 @@ impl Queue for RedisQueue {
             return Err(QueueError::LeaseLost);
         }
         Ok(step.jobs.pop())
+    }
+
+    /// One script call (one round trip) for the whole batch.
+    ///
+    /// # Errors
+    /// `Invalid` when `count` exceeds [`MAX_BATCH`]; `Unavailable` when Redis
+    /// cannot be reached (then nothing was done).
+    async fn ack_many_and_reserve(
+        &self,
+        acks: &[(IdempotencyKey, LeaseToken)],
+        count: usize,
+        lease: Duration,
+    ) -> Result<Step, QueueError> {
+        self.step(acks, count, lease, false).await
     }
 
     async fn fail(

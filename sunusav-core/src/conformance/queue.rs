@@ -122,6 +122,7 @@ pub fn cases() -> Vec<Case> {
         case!(promote_makes_delayed_and_failed_jobs_due),
         case!(pause_stops_reserving_until_resume),
         case!(ack_and_reserve_returns_the_next_job),
+        case!(ack_many_and_reserve_acks_each_and_reserves_in_order),
         case!(concurrent_consumers_take_each_job_once),
     ]
 }
@@ -229,6 +230,7 @@ macro_rules! queue_conformance_tests {
             promote_makes_delayed_and_failed_jobs_due,
             pause_stops_reserving_until_resume,
             ack_and_reserve_returns_the_next_job,
+            ack_many_and_reserve_acks_each_and_reserves_in_order,
             concurrent_consumers_take_each_job_once,
         );
     };
@@ -736,6 +738,38 @@ pub async fn ack_and_reserve_returns_the_next_job(q: Arc<dyn Queue>) {
     assert_eq!(state_of(&q, "a").await, Some(JobState::Completed));
     assert_eq!(q.ack_and_reserve(&b.id, &b.token, LONG).await.unwrap(), None);
     assert_eq!(state_of(&q, "b").await, Some(JobState::Completed));
+}
+
+/// `ack_many_and_reserve` acknowledges each held job, refuses only a stale
+/// token, and reserves up to `count` jobs by priority, then FIFO.
+pub async fn ack_many_and_reserve_acks_each_and_reserves_in_order(q: Arc<dyn Queue>) {
+    let high = JobOptions { priority: 5, ..JobOptions::default() };
+    for id in ["a", "b", "c"] {
+        add(&q, job(id)).await;
+    }
+    add(&q, job_with("d", high)).await;
+    let d = take(&q, LONG).await;
+    let a = take(&q, LONG).await;
+    assert_eq!((d.id.as_str(), a.id.as_str()), ("d", "a"));
+    let bogus = LeaseToken("not-the-token".to_owned());
+    add(&q, job_with("e", high)).await;
+    let step = q.ack_many_and_reserve(&[(d.id.clone(), d.token), (a.id.clone(), bogus)], 2, LONG).await.unwrap();
+    assert_eq!(step.acked, vec![true, false]);
+    let ids: Vec<&str> = step.jobs.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids, vec!["e", "b"]);
+    assert!(step.jobs.iter().all(|j| j.attempt == 1));
+    assert_eq!(state_of(&q, "d").await, Some(JobState::Completed));
+    assert_eq!(state_of(&q, "a").await, Some(JobState::Active), "a stale token leaves the job held");
+    let mut acks = vec![(a.id.clone(), a.token)];
+    acks.extend(step.jobs.into_iter().map(|j| (j.id, j.token)));
+    let step = q.ack_many_and_reserve(&acks, 10, LONG).await.unwrap();
+    assert_eq!(step.acked, vec![true, true, true]);
+    assert_eq!(step.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), vec!["c"]);
+    let c = &step.jobs[0];
+    let step = q.ack_many_and_reserve(&[(c.id.clone(), c.token.clone())], 0, LONG).await.unwrap();
+    assert_eq!((step.acked, step.jobs.len()), (vec![true], 0));
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.completed, stats.active, stats.waiting), (5, 0, 0));
 }
 
 /// Two consumers over 500 jobs: no job is handed out twice, every job completes once.

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::keys::IdempotencyKey;
 use crate::ports::queue::{
     Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError, QueueStats,
-    ReservedJob,
+    ReservedJob, Step,
 };
 
 use super::MemoryQueue;
@@ -86,6 +86,14 @@ impl Queue for FaultyQueue {
     }
     async fn ack(&self, id: &IdempotencyKey, token: &LeaseToken) -> Result<(), QueueError> {
         self.up()?.ack(id, token).await
+    }
+    async fn ack_many_and_reserve(
+        &self,
+        acks: &[(IdempotencyKey, LeaseToken)],
+        count: usize,
+        lease: Duration,
+    ) -> Result<Step, QueueError> {
+        self.up()?.ack_many_and_reserve(acks, count, lease).await
     }
     async fn fail(
         &self,

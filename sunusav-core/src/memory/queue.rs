@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use crate::keys::IdempotencyKey;
 use crate::ports::queue::{
     Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError,
-    QueueStats, ReservedJob,
+    QueueStats, ReservedJob, Step,
 };
 
 /// An in-memory [`Queue`]. Cloning gives another handle to the same queue.
@@ -176,6 +176,10 @@ impl MemoryQueue {
     /// delayed or failed job is due (`None` when there is none or the queue is paused).
     fn try_reserve(&self, lease: Duration, now: Instant) -> Result<ReservedJob, Option<Instant>> {
         let mut st = self.lock();
+        self.reserve_locked(&mut st, lease, now)
+    }
+
+    fn reserve_locked(&self, st: &mut State, lease: Duration, now: Instant) -> Result<ReservedJob, Option<Instant>> {
         st.promote_due(now);
         if st.paused {
             return Err(None);
@@ -450,6 +454,37 @@ impl Queue for MemoryQueue {
         st.active.remove(&key);
         st.finish(id, JobState::Completed, Instant::now(), &self.shared.config);
         Ok(())
+    }
+
+    async fn ack_many_and_reserve(
+        &self,
+        acks: &[(IdempotencyKey, LeaseToken)],
+        count: usize,
+        lease: Duration,
+    ) -> Result<Step, QueueError> {
+        let now = Instant::now();
+        let mut step = Step::default();
+        let mut st = self.lock();
+        for (id, token) in acks {
+            let held = Self::held(&st, id, token);
+            if let Ok(key) = &held {
+                st.active.remove(key);
+                st.finish(id, JobState::Completed, now, &self.shared.config);
+            }
+            step.acked.push(held.is_ok());
+        }
+        for _ in 0..count {
+            match self.reserve_locked(&mut st, lease, now) {
+                Ok(job) => step.jobs.push(job),
+                Err(next_due) => {
+                    if step.jobs.is_empty() && acks.is_empty() {
+                        step.next_due = next_due.map(|due| due.saturating_duration_since(now));
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(step)
     }
 
     async fn fail(

@@ -137,6 +137,19 @@ pub struct ReservedJob {
     pub due_at_ms: u64,
 }
 
+/// What [`Queue::ack_many_and_reserve`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Per acknowledgement, in order: `true` when acked, `false` when the lease was lost.
+    pub acked: Vec<bool>,
+    /// The jobs reserved, highest priority first.
+    pub jobs: Vec<ReservedJob>,
+    /// A hint, when nothing was reserved nor acked: how long until the next
+    /// delayed or failed job is due. `None` when there is none or the adapter
+    /// does not say.
+    pub next_due: Option<Duration>,
+}
+
 /// How an attempt failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailKind {
@@ -340,6 +353,38 @@ pub trait Queue: Send + Sync + 'static {
     ) -> Result<Option<ReservedJob>, QueueError> {
         self.ack(id, token).await?;
         self.reserve(lease).await
+    }
+
+    /// Acknowledges any number of held jobs and reserves up to `count` more, in
+    /// one round trip where the backend allows: a busy pool's hot path. A lost
+    /// lease fails only its own acknowledgement (`false` in [`Step::acked`]).
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot be reached, `Invalid` when `count`
+    /// exceeds the adapter's batch limit. After an error, acknowledgements may
+    /// or may not have been applied (an unapplied one expires and the job is
+    /// redelivered) and nothing was reserved.
+    async fn ack_many_and_reserve(
+        &self,
+        acks: &[(IdempotencyKey, LeaseToken)],
+        count: usize,
+        lease: Duration,
+    ) -> Result<Step, QueueError> {
+        let mut step = Step::default();
+        for (id, token) in acks {
+            match self.ack(id, token).await {
+                Ok(()) => step.acked.push(true),
+                Err(QueueError::LeaseLost | QueueError::NotFound | QueueError::WrongState(_)) => step.acked.push(false),
+                Err(e) => return Err(e),
+            }
+        }
+        for _ in 0..count {
+            match self.reserve(lease).await? {
+                Some(job) => step.jobs.push(job),
+                None => break,
+            }
+        }
+        Ok(step)
     }
 
     /// Records a failed attempt: retry with backoff while attempts remain,
