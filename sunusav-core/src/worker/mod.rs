@@ -83,7 +83,7 @@ impl Workers {
             WorkerPool::spawn(
                 q,
                 &h,
-                PoolConfig { concurrency: n, lease: config.lease, idle_wait: config.idle_wait },
+                PoolConfig { concurrency: n, lease: config.lease, idle_wait: config.idle_wait, prefetch: 0 },
                 &rx,
             )
         };

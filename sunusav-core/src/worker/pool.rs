@@ -1,14 +1,17 @@
 //! A pool of workers serving one queue: reserve, heartbeat, run, ack or fail.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-use crate::ports::{FailKind, FailOutcome, Queue, QueueError, ReservedJob};
+use crate::IdempotencyKey;
+use crate::ports::{FailKind, FailOutcome, LeaseToken, Queue, QueueError, ReservedJob};
 
 use super::metrics::{PoolMetrics, PoolSnapshot};
 
@@ -57,11 +60,18 @@ pub struct PoolConfig {
     pub lease: Duration,
     /// How long one blocking reserve waits before looking at shutdown again.
     pub idle_wait: Duration,
+    /// Jobs reserved ahead of the workers, so that a busy pool fetches many
+    /// per round trip (RabbitMQ's prefetch count). They are held under lease
+    /// while they wait; one that waited over a third of its lease is
+    /// heartbeated before it runs, and skipped if its lease was lost. At
+    /// shutdown the workers still run them. 0 (the default) reserves only for
+    /// idle workers.
+    pub prefetch: usize,
 }
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        Self { concurrency: 1, lease: Duration::from_secs(30), idle_wait: Duration::from_secs(2) }
+        Self { concurrency: 1, lease: Duration::from_secs(30), idle_wait: Duration::from_secs(2), prefetch: 0 }
     }
 }
 
@@ -84,9 +94,11 @@ impl WorkerPool {
         shutdown: &watch::Receiver<bool>,
     ) -> Self {
         let metrics = Arc::new(PoolMetrics::default());
+        let batcher = Arc::new(Batcher::new(Arc::clone(queue), config.lease, config.prefetch));
         let tasks = (0..config.concurrency.max(1))
             .map(|_| {
                 let w = Worker {
+                    batcher: Arc::clone(&batcher),
                     queue: Arc::clone(queue),
                     handler: Arc::clone(handler),
                     metrics: Arc::clone(&metrics),
@@ -132,6 +144,7 @@ async fn futures_join_all(handles: Vec<JoinHandle<()>>) {
 }
 
 struct Worker {
+    batcher: Arc<Batcher>,
     queue: Arc<dyn Queue>,
     handler: Arc<dyn JobHandler>,
     metrics: Arc<PoolMetrics>,
@@ -161,6 +174,7 @@ impl Worker {
                 match reserved {
                     Ok(Some(job)) => {
                         backoff = Duration::from_millis(100);
+                        self.batcher.work_arrived();
                         job
                     }
                     Ok(None) => continue,
@@ -177,15 +191,18 @@ impl Worker {
                     }
                 }
             };
-            next = self.process(job).await;
+            let done = self.process(job).await;
+            let closing = *self.shutdown.borrow();
+            next = self.batcher.next(done, closing).await;
         }
     }
 
-    /// Runs one job; returns the next one when the ack reserved it.
-    async fn process(&mut self, job: ReservedJob) -> Option<ReservedJob> {
+    /// Runs one job; returns its acknowledgement when it succeeded (failures
+    /// are recorded here).
+    async fn process(&mut self, job: ReservedJob) -> Option<(IdempotencyKey, LeaseToken)> {
         self.metrics.wait.observe(Duration::from_millis(now_ms().saturating_sub(job.due_at_ms)));
         self.metrics.busy.fetch_add(1, Ordering::Relaxed);
-        let started = tokio::time::Instant::now();
+        let started = Instant::now();
         let result = {
             let heartbeat = heartbeat(&*self.queue, &job, self.config.lease);
             let handle = self.handler.handle(&job);
@@ -202,18 +219,7 @@ impl Worker {
         match result {
             Ok(()) => {
                 self.metrics.processed.fetch_add(1, Ordering::Relaxed);
-                let acked = if *self.shutdown.borrow() {
-                    self.queue.ack(&job.id, &job.token).await.map(|()| None)
-                } else {
-                    self.queue.ack_and_reserve(&job.id, &job.token, self.config.lease).await
-                };
-                match acked {
-                    Ok(next) => next,
-                    Err(e) => {
-                        log_lost(&*self.queue, &job, &e);
-                        None
-                    }
-                }
+                Some((job.id, job.token))
             }
             Err(failure) => {
                 self.metrics.failed.fetch_add(1, Ordering::Relaxed);
@@ -227,7 +233,7 @@ impl Worker {
                         tracing::error!(queue = self.queue.name(), job = %job.id, attempt = job.attempt, error = %failure.message, "job dead-lettered");
                         self.handler.dead(&job, &failure.message).await;
                     }
-                    Err(e) => log_lost(&*self.queue, &job, &e),
+                    Err(e) => log_lost(&*self.queue, &job.id, &e),
                 }
                 None
             }
@@ -235,8 +241,204 @@ impl Worker {
     }
 }
 
-fn log_lost(queue: &dyn Queue, job: &ReservedJob, e: &QueueError) {
-    tracing::warn!(queue = queue.name(), job = %job.id, error = %e, "could not settle the job with the queue; its lease will expire and it will be redelivered");
+/// Sends a pool's acknowledgements and reservations together: whatever
+/// accumulates while one call is on its way goes in the next (group commit),
+/// so a busy pool makes one round trip per batch of jobs and an idle one per
+/// job, with no timer. Holds up to `prefetch` jobs reserved ahead.
+struct Batcher {
+    queue: Arc<dyn Queue>,
+    lease: Duration,
+    prefetch: usize,
+    state: Mutex<BatchState>,
+}
+
+#[derive(Default)]
+struct BatchState {
+    /// Finished jobs not acknowledged yet.
+    acks: Vec<(IdempotencyKey, LeaseToken)>,
+    /// Workers waiting for their next job (`None`: nothing due, block on the queue).
+    waiters: Vec<oneshot::Sender<Option<Held>>>,
+    /// Workers waiting for their acknowledgement to be sent (shutdown).
+    flushed: Vec<oneshot::Sender<()>>,
+    /// Jobs reserved ahead, with when.
+    buffer: VecDeque<Held>,
+    /// A call is on its way (its task drains the state before it ends).
+    sending: bool,
+    /// The last call found fewer jobs than it asked for: do not prefetch
+    /// until work is seen again.
+    dry: bool,
+    /// Shutting down: reserve nothing more.
+    closing: bool,
+}
+
+impl BatchState {
+    fn wants_refill(&self, prefetch: usize) -> bool {
+        !self.closing && !self.dry && prefetch > 0 && self.buffer.len() <= prefetch / 2
+    }
+
+    fn idle(&self, prefetch: usize) -> bool {
+        self.acks.is_empty() && self.waiters.is_empty() && self.flushed.is_empty() && !self.wants_refill(prefetch)
+    }
+}
+
+/// A job reserved by the batcher, with when.
+type Held = (ReservedJob, Instant);
+
+enum Wait {
+    Job(oneshot::Receiver<Option<Held>>),
+    Flush(oneshot::Receiver<()>),
+}
+
+impl Batcher {
+    fn new(queue: Arc<dyn Queue>, lease: Duration, prefetch: usize) -> Self {
+        Self { queue, lease, prefetch, state: Mutex::new(BatchState::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BatchState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A worker found a job by blocking on the queue: prefetch again.
+    fn work_arrived(self: &Arc<Self>) {
+        let start = {
+            let mut st = self.lock();
+            st.dry = false;
+            let start = !st.sending && !st.idle(self.prefetch);
+            st.sending |= start;
+            start
+        };
+        if start {
+            tokio::spawn(Arc::clone(self).send_all());
+        }
+    }
+
+    /// Queues `done`'s acknowledgement and returns the worker's next job: one
+    /// reserved ahead, or one from the next call. `None` when nothing is due
+    /// (the worker then blocks on the queue) or when `closing` and no job is
+    /// held ahead, once `done` is acknowledged.
+    async fn next(self: &Arc<Self>, done: Option<(IdempotencyKey, LeaseToken)>, closing: bool) -> Option<ReservedJob> {
+        let mut done = done;
+        loop {
+            let (wait, popped, start) = {
+                let mut st = self.lock();
+                st.closing |= closing;
+                st.acks.extend(done.take());
+                let popped = st.buffer.pop_front();
+                let wait = match popped {
+                    Some(_) => None,
+                    None if st.closing => {
+                        if st.acks.is_empty() && !st.sending {
+                            return None;
+                        }
+                        let (tx, rx) = oneshot::channel();
+                        st.flushed.push(tx);
+                        Some(Wait::Flush(rx))
+                    }
+                    None => {
+                        let (tx, rx) = oneshot::channel();
+                        st.waiters.push(tx);
+                        Some(Wait::Job(rx))
+                    }
+                };
+                let start = !st.sending && !st.idle(self.prefetch);
+                st.sending |= start;
+                (wait, popped, start)
+            };
+            if start {
+                tokio::spawn(Arc::clone(self).send_all());
+            }
+            let held = match (popped, wait) {
+                (Some(held), _) => held,
+                (None, Some(Wait::Job(rx))) => rx.await.ok().flatten()?,
+                (None, Some(Wait::Flush(rx))) => {
+                    let _ = rx.await;
+                    return None;
+                }
+                (None, None) => return None,
+            };
+            if let Some(job) = self.fresh(held.0, held.1).await {
+                return Some(job);
+            }
+        }
+    }
+
+    /// A job held ahead, heartbeated first when it waited over a third of its
+    /// lease; `None` when its lease was lost meanwhile.
+    async fn fresh(&self, job: ReservedJob, at: Instant) -> Option<ReservedJob> {
+        if at.elapsed() < self.lease / 3 {
+            return Some(job);
+        }
+        match self.queue.heartbeat(&job.id, &job.token, self.lease).await {
+            Err(QueueError::LeaseLost) => {
+                tracing::warn!(queue = self.queue.name(), job = %job.id, "a job reserved ahead lost its lease before it ran; skipped");
+                None
+            }
+            // Unreachable backend: run it anyway (handlers are idempotent; the ack decides).
+            _ => Some(job),
+        }
+    }
+
+    /// Sends calls until nothing is left to send.
+    async fn send_all(self: Arc<Self>) {
+        loop {
+            let (acks, waiters, flushed, count) = {
+                let mut st = self.lock();
+                if st.idle(self.prefetch) {
+                    st.sending = false;
+                    return;
+                }
+                // Jobs held ahead go to waiting workers first.
+                while !st.waiters.is_empty() {
+                    let Some(held) = st.buffer.pop_front() else { break };
+                    let _ = st.waiters.remove(0).send(Some(held));
+                }
+                let ahead = if st.wants_refill(self.prefetch) { self.prefetch - st.buffer.len() } else { 0 };
+                let count = if st.closing { 0 } else { st.waiters.len() + ahead };
+                (std::mem::take(&mut st.acks), std::mem::take(&mut st.waiters), std::mem::take(&mut st.flushed), count)
+            };
+            let result = if acks.is_empty() && count == 0 {
+                Ok(crate::ports::Step::default())
+            } else {
+                self.queue.ack_many_and_reserve(&acks, count, self.lease).await
+            };
+            let mut jobs = match result {
+                Ok(step) => {
+                    for ((id, _), acked) in acks.iter().zip(&step.acked) {
+                        if !acked {
+                            log_lost(&*self.queue, id, &QueueError::LeaseLost);
+                        }
+                    }
+                    step.jobs.into_iter()
+                }
+                Err(e) => {
+                    for (id, _) in &acks {
+                        log_lost(&*self.queue, id, &e);
+                    }
+                    Vec::new().into_iter()
+                }
+            };
+            let got = jobs.len();
+            let now = Instant::now();
+            for w in waiters {
+                // A worker gone (aborted at the deadline) drops its job: its lease expires.
+                let _ = w.send(jobs.next().map(|j| (j, now)));
+            }
+            {
+                let mut st = self.lock();
+                if count > 0 {
+                    st.dry = got < count;
+                }
+                st.buffer.extend(jobs.map(|j| (j, now)));
+            }
+            for f in flushed {
+                let _ = f.send(());
+            }
+        }
+    }
+}
+
+fn log_lost(queue: &dyn Queue, job: &IdempotencyKey, e: &QueueError) {
+    tracing::warn!(queue = queue.name(), job = %job, error = %e, "could not settle the job with the queue; its lease will expire and it will be redelivered");
 }
 
 /// Extends the lease every third of it, forever; stops extending (and waits

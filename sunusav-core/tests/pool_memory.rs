@@ -1,0 +1,171 @@
+//! The worker pool on the in-memory queue: batched acknowledgements, jobs
+//! reserved ahead (prefetch), their leases, and shutdown.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sunusav_core::IdempotencyKey;
+use sunusav_core::memory::MemoryQueue;
+use sunusav_core::ports::{NewJob, Queue, QueueConfig, ReservedJob};
+use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
+use tokio::sync::watch;
+
+/// Counts runs per job id; sleeps `work` in each.
+struct Counting {
+    runs: Mutex<HashMap<String, u32>>,
+    work: Duration,
+}
+
+impl Counting {
+    fn new(work: Duration) -> Arc<Self> {
+        Arc::new(Self { runs: Mutex::new(HashMap::new()), work })
+    }
+
+    fn runs(&self) -> HashMap<String, u32> {
+        self.runs.lock().unwrap().clone()
+    }
+
+    fn total(&self) -> u32 {
+        self.runs.lock().unwrap().values().sum()
+    }
+}
+
+#[async_trait]
+impl JobHandler for Counting {
+    async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
+        if !self.work.is_zero() {
+            tokio::time::sleep(self.work).await;
+        }
+        *self.runs.lock().unwrap().entry(job.id.to_string()).or_default() += 1;
+        Ok(())
+    }
+}
+
+fn queue() -> Arc<dyn Queue> {
+    Arc::new(MemoryQueue::new(
+        "pool",
+        QueueConfig { keep_completed: 100_000, keep_dead: 100, max_stalls: 5, ..QueueConfig::default() },
+    ))
+}
+
+async fn fill(q: &Arc<dyn Queue>, n: usize) {
+    let jobs = (0..n).map(|i| NewJob::new(IdempotencyKey::parse(format!("job-{i}")).unwrap(), vec![1u8; 8])).collect();
+    q.enqueue_bulk(jobs).await.unwrap();
+}
+
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..4_000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{what}: not within 100 s");
+}
+
+fn start(q: &Arc<dyn Queue>, h: &Arc<Counting>, config: PoolConfig) -> (WorkerPool, watch::Sender<bool>) {
+    let (tx, rx) = watch::channel(false);
+    let handler: Arc<dyn JobHandler> = Arc::clone(h) as Arc<dyn JobHandler>;
+    (WorkerPool::spawn(q, &handler, config, &rx), tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_with_prefetch_runs_every_job_once_and_acknowledges_all() {
+    for (concurrency, prefetch) in [(1, 0), (1, 16), (4, 0), (4, 8), (10, 32)] {
+        let q = queue();
+        fill(&q, 2_000).await;
+        let h = Counting::new(Duration::ZERO);
+        let config =
+            PoolConfig { concurrency, prefetch, idle_wait: Duration::from_millis(50), ..PoolConfig::default() };
+        let (pool, stop) = start(&q, &h, config);
+        wait_for("every job run", || h.total() >= 2_000).await;
+        // Acknowledgements trail the runs by at most one call.
+        let mut stats = q.stats().await.unwrap();
+        for _ in 0..200 {
+            if stats.completed == 2_000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            stats = q.stats().await.unwrap();
+        }
+        stop.send(true).unwrap();
+        assert!(pool.join(Duration::from_secs(5)).await, "c={concurrency} p={prefetch}: clean shutdown");
+        let runs = h.runs();
+        assert_eq!(runs.len(), 2_000, "c={concurrency} p={prefetch}");
+        assert!(runs.values().all(|&n| n == 1), "c={concurrency} p={prefetch}: a job ran twice");
+        assert_eq!((stats.completed, stats.active, stats.waiting), (2_000, 0, 0), "c={concurrency} p={prefetch}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_held_ahead_whose_lease_expired_is_skipped_and_runs_once_from_the_queue() {
+    let q = queue();
+    fill(&q, 5).await;
+    // One worker, 4 jobs held ahead, each run 10 s against a 3 s lease: the
+    // held jobs' leases expire while the first runs.
+    let h = Counting::new(Duration::from_secs(10));
+    let config = PoolConfig {
+        concurrency: 1,
+        prefetch: 4,
+        lease: Duration::from_secs(3),
+        idle_wait: Duration::from_millis(200),
+    };
+    let (pool, stop) = start(&q, &h, config);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(q.stats().await.unwrap().active, 5, "one running, four held ahead");
+    // Stalled recovery gives the four expired leases back to waiting.
+    assert_eq!(q.recover_stalled().await.unwrap(), 4);
+    wait_for("every job run", || h.total() >= 5).await;
+    wait_for("all acknowledged", || true).await;
+    for _ in 0..100 {
+        if q.stats().await.unwrap().completed == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(30)).await);
+    let runs = h.runs();
+    assert_eq!(runs.len(), 5);
+    assert!(runs.values().all(|&n| n == 1), "a skipped job ran on a lost lease: {runs:?}");
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.completed, stats.active, stats.dead), (5, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_runs_the_jobs_held_ahead_and_acknowledges_them() {
+    let q = queue();
+    fill(&q, 6).await;
+    let h = Counting::new(Duration::from_millis(100));
+    let config = PoolConfig { concurrency: 2, prefetch: 4, ..PoolConfig::default() };
+    let (pool, stop) = start(&q, &h, config);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(q.stats().await.unwrap().active, 6, "two running, four held ahead");
+    stop.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await);
+    assert_eq!(h.total(), 6);
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.completed, stats.active, stats.waiting), (6, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_pool_with_prefetch_wakes_for_new_work() {
+    let q = queue();
+    let h = Counting::new(Duration::ZERO);
+    let config = PoolConfig { concurrency: 2, prefetch: 8, idle_wait: Duration::from_secs(1), ..PoolConfig::default() };
+    let (pool, stop) = start(&q, &h, config);
+    for round in 1..=3u32 {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let jobs =
+            (0..20).map(|i| NewJob::new(IdempotencyKey::parse(format!("r{round}-{i}")).unwrap(), vec![0u8])).collect();
+        q.enqueue_bulk(jobs).await.unwrap();
+        wait_for("round run", || h.total() >= 20 * round).await;
+    }
+    stop.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await);
+    assert_eq!(h.total(), 60);
+    assert!(h.runs().values().all(|&n| n == 1));
+    assert_eq!(q.stats().await.unwrap().completed, 60);
+}
