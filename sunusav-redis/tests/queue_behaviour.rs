@@ -353,6 +353,37 @@ async fn batched_ack_and_reserve_acks_many_and_reports_lost_leases() {
 }
 
 #[tokio::test]
+async fn a_batch_larger_than_the_retention_keeps_its_newest_and_claims_the_rest() {
+    let Some(q) = queue(QueueConfig { keep_completed: 3, ..QueueConfig::default() }).await else { return };
+    q.enqueue_bulk((0..9).map(|i| job(&format!("k{i}"))).collect()).await.unwrap();
+    let ack_all = |held: &[sunusav_core::ports::queue::ReservedJob]| -> Vec<_> {
+        held.iter().map(|j| (j.id.clone(), j.token.clone())).collect()
+    };
+    // Two acked alone first, then a batch of five: the batch alone fills the retention.
+    let early = q.reserve_many(2, LEASE).await.unwrap();
+    assert_eq!(q.ack_many_and_reserve(&ack_all(&early), 0, LEASE).await.unwrap().acked, [true, true]);
+    let held = q.reserve_many(5, LEASE).await.unwrap();
+    let step = q.ack_many_and_reserve(&ack_all(&held), 0, LEASE).await.unwrap();
+    assert_eq!(step.acked, [true; 5]);
+    let completed = |q: RedisQueue| async move {
+        q.list(JobState::Completed, 0, 10).await.unwrap().into_iter().map(|j| j.id.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(completed(q.clone()).await, ["k4", "k5", "k6"], "the newest three, oldest first");
+    for gone in ["k0", "k1", "k2", "k3"] {
+        assert!(q.get(&key(gone)).await.unwrap().is_none(), "{gone} is dropped");
+        assert_eq!(q.enqueue(job(gone)).await.unwrap(), Enqueued::Duplicate, "{gone} stays claimed");
+    }
+    let kept = q.get(&key("k6")).await.unwrap().unwrap();
+    assert!(kept.finished_at_ms.is_some());
+    // A smaller batch trims the oldest retained ones.
+    let held = q.reserve_many(2, LEASE).await.unwrap();
+    q.ack_many_and_reserve(&ack_all(&held), 0, LEASE).await.unwrap();
+    assert_eq!(completed(q.clone()).await, ["k6", "k7", "k8"]);
+    let s = q.stats().await.unwrap();
+    assert_eq!((s.completed, s.active, s.waiting), (3, 0, 0));
+}
+
+#[tokio::test]
 async fn a_batch_acks_each_lease_once_and_rejects_a_token_of_another_job() {
     let Some(q) = queue(QueueConfig::default()).await else { return };
     q.enqueue_bulk((0..4).map(|i| job(&format!("t{i}"))).collect()).await.unwrap();

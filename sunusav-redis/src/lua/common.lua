@@ -44,22 +44,54 @@ local function notify(n)
   for i = 1, n do t[i] = '1' end
   redis.call('RPUSH', K .. ':n', unpack(t))
 end
+-- Deletes finished jobs' hashes and starts their dedup claim window.
+local function forget(ids, now, dedup)
+  if #ids == 0 then return end
+  local dels, claims = {}, {}
+  for i, id in ipairs(ids) do
+    dels[i] = jkey(id)
+    claims[2 * i - 1] = now + dedup
+    claims[2 * i] = id
+  end
+  redis.call('DEL', unpack(dels))
+  redis.call('ZADD', K .. ':claims', 'XX', unpack(claims))
+end
 -- Pushes ids onto a retention list (newest first) and trims it to keep,
 -- deleting trimmed jobs' hashes and starting their dedup claim window.
 local function retain(list, ids, keep, now, dedup)
   if #ids == 0 then return end
   local len = redis.call('LPUSH', list, unpack(ids))
-  if len > keep then
-    local old = redis.call('RPOP', list, len - keep)
-    local dels, claims = {}, {}
-    for i, id in ipairs(old) do
-      dels[i] = jkey(id)
-      claims[2 * i - 1] = now + dedup
-      claims[2 * i] = id
-    end
-    redis.call('DEL', unpack(dels))
-    redis.call('ZADD', K .. ':claims', 'XX', unpack(claims))
+  if len > keep then forget(redis.call('RPOP', list, len - keep), now, dedup) end
+end
+-- Completes acked jobs (in ack order, the last one newest) under the
+-- retention `keep`: only the jobs that stay retained are written; those that
+-- the retention would drop at once are deleted without being written first.
+local function complete(ids, keep, now, dedup)
+  local n = #ids
+  if n == 0 then return end
+  local list = K .. ':c'
+  local doomed = {}
+  local first = 1
+  if n >= keep then
+    -- The batch alone fills the retention: every older entry goes.
+    doomed = redis.call('LRANGE', list, 0, -1)
+    if #doomed > 0 then redis.call('DEL', list) end
+    for i = 1, n - keep do doomed[#doomed + 1] = ids[i] end
+    first = n - keep + 1
   end
+  local kept = {}
+  for i = first, n do
+    redis.call('HSET', jkey(ids[i]), 'st', 'c', 'f', now, 't', '')
+    kept[#kept + 1] = ids[i]
+  end
+  if #kept > 0 then
+    local len = redis.call('LPUSH', list, unpack(kept))
+    if len > keep then
+      local old = redis.call('RPOP', list, len - keep)
+      for _, id in ipairs(old) do doomed[#doomed + 1] = id end
+    end
+  end
+  forget(doomed, now, dedup)
 end
 -- Moves due members of a schedule zset (delayed or failed) to waiting.
 local function promote_due(zkey, now)

@@ -25,11 +25,11 @@ if nacks > 0 then
   local removed = 0
   if #members > 0 then removed = redis.call('ZREM', K .. ':a', unpack(members)) end
   local all_held = removed == nacks
+  local seen = {}
   for i = 0, nacks - 1 do
     local id, tok = ARGV[8 + 2 * i], ARGV[9 + 2 * i]
-    local jk = jkey(id)
-    if all_held or (removed > 0 and #tok == TOKLEN and redis.call('HGET', jk, 't') == tok) then
-      redis.call('HSET', jk, 'st', 'c', 'f', now, 't', '')
+    if not seen[id] and (all_held or (removed > 0 and #tok == TOKLEN and redis.call('HGET', jkey(id), 't') == tok)) then
+      seen[id] = true
       acked[#acked + 1] = id
       results[i + 1] = 1
     else
@@ -37,7 +37,7 @@ if nacks > 0 then
       lost = true
     end
   end
-  retain(K .. ':c', acked, keep, now, dedup)
+  complete(acked, keep, now, dedup)
 end
 if strict and lost then count = 0 end
 local jobs = {}
