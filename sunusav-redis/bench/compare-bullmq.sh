@@ -5,7 +5,8 @@
 #
 # Env: ROUNDS (3), JOBS (20000), PORT (first free from 6391), ANCHOR
 #      (default <repo>/../shared/anchors/bullmq),
-#      RUNTIME (multi|current: queue-bench's tokio runtime), WAIT_FOR
+#      RUNTIME (multi|current: queue-bench's tokio runtime), PREFETCH (the
+#      worker pool's jobs reserved ahead, a list: "0,64"), WAIT_FOR
 #      (pgrep -f pattern of other benchmarks to wait for before each run;
 #      default 'wrk|bench-http'; empty disables).
 # Output: a temp dir with every JSON/log (printed), and the table on stdout.
@@ -16,6 +17,7 @@ repo="$(cd "$here/../.." && pwd)"
 ROUNDS="${ROUNDS:-3}"
 JOBS="${JOBS:-20000}"
 RUNTIME="${RUNTIME:-multi}"
+PREFETCH="${PREFETCH:-0,64}"
 WAIT_FOR="${WAIT_FOR-wrk|bench-http}"
 ANCHOR="${ANCHOR:-}"
 if [[ -z "$ANCHOR" ]]; then
@@ -61,7 +63,7 @@ for r in $(seq 1 "$ROUNDS"); do
   b+=("$work/bullmq-$r.json")
   quiet
   echo "== round $r: sunusav-redis (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  REDIS_URL="redis://127.0.0.1:$port" JOBS="$JOBS" RUNS=1 RUNTIME="$RUNTIME" OUT="$work/ours-$r.json" \
+  REDIS_URL="redis://127.0.0.1:$port" JOBS="$JOBS" RUNS=1 RUNTIME="$RUNTIME" PREFETCH="$PREFETCH" OUT="$work/ours-$r.json" \
     "$bench" | tee "$work/ours-$r.log" >&2
   o+=("$work/ours-$r.json")
 done

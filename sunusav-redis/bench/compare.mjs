@@ -27,18 +27,25 @@ const o = pool('ours');
 const f0 = x => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
 const f1 = x => (Number.isFinite(x) ? x.toFixed(1) : '-');
 const f2 = x => (Number.isFinite(x) ? x.toFixed(2) : '-');
+// [BullMQ key, our key, label]: BullMQ has no prefetch, so our prefetch rows
+// compare with its plain run at the same concurrency.
 const rows = [
-  ['add_sequential', 'enqueue one by one'],
-  ['addBulk_batch1000', 'enqueue bulk x1000'],
-  ['process_c1', 'process c=1'],
-  ['process_c10', 'process c=10'],
-  ['process_c50', 'process c=50'],
+  ['add_sequential', 'add_sequential', 'enqueue one by one'],
+  ['addBulk_batch1000', 'addBulk_batch1000', 'enqueue bulk x1000'],
 ];
+for (const c of [1, 10, 50]) {
+  rows.push([`process_c${c}`, `process_c${c}`, `process c=${c}`]);
+  const pre = Object.keys(o)
+    .map(k => k.match(new RegExp(`^process_c${c}_p(\\d+)$`)))
+    .filter(Boolean)
+    .sort((x, y) => Number(x[1]) - Number(y[1]));
+  for (const m of pre) rows.push([`process_c${c}`, m[0], `process c=${c}, ours prefetch ${m[1]}`]);
+}
 console.log('| figure | BullMQ jobs/s | ours jobs/s | ratio | BullMQ Redis CPU µs/job | ours µs/job | ratio | BullMQ cmds/job | ours cmds/job | runs (B/o) |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
-for (const [k, label] of rows) {
-  const bs = b[k] || [];
-  const os = o[k] || [];
+for (const [bk, ok, label] of rows) {
+  const bs = b[bk] || [];
+  const os = o[ok] || [];
   const br = med(bs.map(x => x.rate)), or = med(os.map(x => x.rate));
   const bc = med(bs.map(x => x.redisCpuUsPerJob)), oc = med(os.map(x => x.redisCpuUsPerJob));
   const bn = med(bs.map(x => x.redisCallsPerJob)), on = med(os.map(x => x.redisCallsPerJob));

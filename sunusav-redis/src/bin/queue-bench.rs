@@ -3,20 +3,25 @@
 //! Redis commands per job (`INFO commandstats`, commands inside scripts included).
 //!
 //! Run with: `REDIS_URL=redis://127.0.0.1:6390 cargo run --release -p sunusav-redis --bin queue-bench`
-//! (options: `JOBS`=20000, `RUNS`=1, `CONCURRENCY`=1,10,50, `RUNTIME`=multi|current
+//! (options: `JOBS`=20000, `RUNS`=1, `CONCURRENCY`=1,10,50, `PREFETCH`=0,64
+//! (the pool's jobs reserved ahead; 0 is BullMQ's behaviour), `RUNTIME`=multi|current
 //! (tokio runtime flavour), `OUT`=file.json to write every sample in the JSON
 //! shape of the BullMQ anchor's `results/bullmq-*.json`, for `bench/compare.mjs`).
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
 
 use std::error::Error;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use fred::interfaces::ClientLike;
 use fred::types::InfoKind;
 use sunusav_core::IdempotencyKey;
-use sunusav_core::ports::queue::{Backoff, JobOptions, LeaseToken, NewJob, Queue, QueueConfig, ReservedJob};
+use sunusav_core::ports::queue::{Backoff, JobOptions, NewJob, Queue, QueueConfig, ReservedJob};
+use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
 use sunusav_redis::{RedisConfig, RedisConnection, RedisQueue};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, watch};
 
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -111,76 +116,67 @@ async fn bench_enqueue(conn: &RedisConnection, q: &RedisQueue, n: usize, bulk: u
     Ok(figure(&name, &key, n, secs, before, after))
 }
 
-/// Processes `n` prefilled no-op jobs with `concurrency` jobs in flight; returns
-/// the times of the first and last completion.
-async fn process(q: &RedisQueue, n: usize, concurrency: usize) -> Res<(Instant, Instant)> {
-    let mut first = None;
-    let mut last = Instant::now();
-    let mut done = 0usize;
-    if concurrency == 1 {
-        let mut current = q.reserve(LEASE).await?;
-        while let Some(job) = current {
-            std::hint::black_box(&job.payload);
-            last = Instant::now();
-            first.get_or_insert(last);
-            done += 1;
-            current = q.ack_and_reserve(&job.id, &job.token, LEASE).await?;
-        }
-    } else {
-        // One worker, `concurrency` handler tasks in flight; finished jobs are
-        // acknowledged together with the reservation of their replacements.
-        let (tx, mut rx) = mpsc::unbounded_channel::<(IdempotencyKey, LeaseToken, Instant)>();
-        let mut in_flight = 0usize;
-        let mut acks = Vec::new();
-        let mut drained = false;
-        loop {
-            let want = if drained { 0 } else { concurrency - in_flight };
-            if want > 0 || !acks.is_empty() {
-                let step = q.ack_many_and_reserve(&acks, want, LEASE).await?;
-                acks.clear();
-                if want > 0 && step.jobs.is_empty() {
-                    drained = true;
-                }
-                for job in step.jobs {
-                    in_flight += 1;
-                    let tx = tx.clone();
-                    tokio::spawn(async move {
-                        let ReservedJob { id, token, payload, .. } = job;
-                        std::hint::black_box(&payload);
-                        let _ = tx.send((id, token, Instant::now()));
-                    });
-                }
-            }
-            if in_flight == 0 {
-                break;
-            }
-            let Some((id, token, at)) = rx.recv().await else { break };
-            let mut batch = vec![(id, token, at)];
-            while let Ok(more) = rx.try_recv() {
-                batch.push(more);
-            }
-            for (id, token, at) in batch {
-                in_flight -= 1;
-                done += 1;
-                first = Some(first.map_or(at, |f: Instant| f.min(at)));
-                last = last.max(at);
-                acks.push((id, token));
-            }
-        }
-    }
-    if done != n {
-        return Err(format!("processed {done} jobs, expected {n}").into());
-    }
-    Ok((first.unwrap_or(last), last))
+/// A no-op handler that notes when the first and the `n`-th job ran.
+struct NoOp {
+    n: usize,
+    seen: AtomicUsize,
+    first: OnceLock<Instant>,
+    all_ran: Notify,
 }
 
-async fn bench_process(conn: &RedisConnection, q: &RedisQueue, n: usize, concurrency: usize) -> Res<Figure> {
-    q.enqueue_bulk(jobs(&format!("p{concurrency}"), n)).await?;
+#[async_trait]
+impl JobHandler for NoOp {
+    async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
+        std::hint::black_box(&job.payload);
+        self.first.get_or_init(Instant::now);
+        if self.seen.fetch_add(1, Ordering::Relaxed) + 1 == self.n {
+            self.all_ran.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// Processes `n` prefilled no-op jobs with the core's worker pool
+/// (`concurrency` workers, `prefetch` jobs reserved ahead); returns the time
+/// of the first job's start and of the pool's stop, once every job is run
+/// and acknowledged.
+async fn process(q: &RedisQueue, n: usize, concurrency: usize, prefetch: usize) -> Res<(Instant, Instant)> {
+    let handler = Arc::new(NoOp { n, seen: AtomicUsize::new(0), first: OnceLock::new(), all_ran: Notify::new() });
+    let queue: Arc<dyn Queue> = Arc::new(q.clone());
+    let (stop, stopped) = watch::channel(false);
+    let config = PoolConfig { concurrency, lease: LEASE, idle_wait: Duration::from_secs(1), prefetch };
+    let pool = WorkerPool::spawn(&queue, &(Arc::clone(&handler) as Arc<dyn JobHandler>), config, &stopped);
+    handler.all_ran.notified().await;
+    stop.send(true)?;
+    if !pool.join(Duration::from_secs(30)).await {
+        return Err("the pool did not stop".into());
+    }
+    let last = Instant::now();
+    let seen = handler.seen.load(Ordering::Relaxed);
+    if seen != n {
+        return Err(format!("processed {seen} jobs, expected {n}").into());
+    }
+    Ok((handler.first.get().copied().unwrap_or(last), last))
+}
+
+async fn bench_process(
+    conn: &RedisConnection,
+    q: &RedisQueue,
+    n: usize,
+    concurrency: usize,
+    prefetch: usize,
+) -> Res<Figure> {
+    q.enqueue_bulk(jobs(&format!("p{concurrency}-{prefetch}"), n)).await?;
     let before = counters(conn).await?;
-    let (first, last) = process(q, n, concurrency).await?;
+    let (first, last) = process(q, n, concurrency, prefetch).await?;
     let after = counters(conn).await?;
     let secs = (last - first).as_secs_f64();
-    let mut f = figure(&format!("process c={concurrency}"), &format!("process_c{concurrency}"), n, secs, before, after);
+    let (name, key) = if prefetch == 0 {
+        (format!("process c={concurrency}"), format!("process_c{concurrency}"))
+    } else {
+        (format!("process c={concurrency} p={prefetch}"), format!("process_c{concurrency}_p{prefetch}"))
+    };
+    let mut f = figure(&name, &key, n, secs, before, after);
     f.jobs_per_s = (n - 1) as f64 / secs;
     let s = q.stats().await?;
     if s.completed != 10 || s.waiting != 0 || s.active != 0 {
@@ -251,6 +247,11 @@ async fn run() -> Res<()> {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let prefetches: Vec<usize> = std::env::var("PREFETCH")
+        .unwrap_or_else(|_| "0,64".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     let conn = RedisConnection::connect(RedisConfig::from_url(&url)?).await?;
     let config = QueueConfig { keep_completed: 10, keep_dead: 50, ..QueueConfig::default() };
     println!("queue-bench: {n} jobs, {runs} run(s), Redis at {url}");
@@ -261,7 +262,7 @@ async fn run() -> Res<()> {
         let warm_prefix = format!("bench{run}:{:x}", rand::random::<u32>());
         let warm = conn.queue("warmup", &warm_prefix, config)?;
         warm.enqueue_bulk(jobs("w", 1000)).await?;
-        process(&warm, 1000, 10).await?;
+        process(&warm, 1000, 10, 0).await?;
 
         let mut figures = Vec::new();
         let prefix = format!("bench{run}:{:x}", rand::random::<u32>());
@@ -270,8 +271,10 @@ async fn run() -> Res<()> {
         let q = conn.queue("payouts-bulk", &prefix, config)?;
         figures.push(bench_enqueue(&conn, &q, n, 1000).await?);
         for &c in &concurrencies {
-            let q = conn.queue(&format!("payouts-c{c}"), &prefix, config)?;
-            figures.push(bench_process(&conn, &q, n, c).await?);
+            for &p in &prefetches {
+                let q = conn.queue(&format!("payouts-c{c}-p{p}"), &prefix, config)?;
+                figures.push(bench_process(&conn, &q, n, c, p).await?);
+            }
         }
         // Leave the server as found (the BullMQ anchor obliterates its queues too).
         for p in [&prefix, &warm_prefix] {
