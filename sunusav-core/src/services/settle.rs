@@ -1,7 +1,8 @@
 //! Webhook ingestion and settlement of contributions.
 
 use crate::group::ContributionOutcome;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::keys::IdempotencyKey;
 use crate::ports::{Backoff, Contribution, JobOptions, NewJob, OutboxMessage, PaymentAttempt, StoreTx, WebhookEvent};
@@ -104,7 +105,11 @@ async fn settle_in(tx: &mut dyn StoreTx, event: &LightningEvent) -> Result<Settl
         return Ok(SettleOutcome::IgnoredStatus);
     }
     let Some(invoice) = tx.invoice(&event.payment_hash).await? else {
-        tracing::warn!(payment_hash = %event.payment_hash, "settled event for an unknown invoice");
+        if let Some(held_back) = UNKNOWN_INVOICE_WARNING.allow() {
+            tracing::warn!(payment_hash = %event.payment_hash, held_back, "settled event for an unknown invoice (at most one such warning per 10 s; held_back counts the others)");
+        } else {
+            tracing::debug!(payment_hash = %event.payment_hash, "settled event for an unknown invoice");
+        }
         return Ok(SettleOutcome::UnknownInvoice);
     };
     tx.lock_group(invoice.group).await?;
@@ -141,4 +146,52 @@ async fn settle_in(tx: &mut dyn StoreTx, event: &LightningEvent) -> Result<Settl
     let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(e.to_string()))?;
     tx.insert_outbox(&OutboxMessage { id: 0, queue: PAYOUT_QUEUE.into(), job_id: due.key.clone(), payload }).await?;
     Ok(SettleOutcome::CycleComplete(due.key))
+}
+
+/// Unknown-invoice warnings: a node shared with other applications sends
+/// genuine events for invoices that are not ours, possibly many. One warning
+/// per 10 s says how many were held back; each event's outcome stays in its
+/// webhook record.
+static UNKNOWN_INVOICE_WARNING: Throttle = Throttle::new(10_000);
+
+/// At most one message per period, counting the ones held back.
+struct Throttle {
+    every_ms: u64,
+    next_at_ms: AtomicU64,
+    held_back: AtomicU64,
+}
+
+impl Throttle {
+    const fn new(every_ms: u64) -> Self {
+        Self { every_ms, next_at_ms: AtomicU64::new(0), held_back: AtomicU64::new(0) }
+    }
+
+    /// `Some(messages held back since the last one)` when one may be written now.
+    fn allow(&self) -> Option<u64> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+        let next = self.next_at_ms.load(Ordering::Relaxed);
+        if now >= next
+            && self.next_at_ms.compare_exchange(next, now + self.every_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            return Some(self.held_back.swap(0, Ordering::Relaxed));
+        }
+        self.held_back.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_throttle_lets_one_message_through_per_period_and_counts_the_rest() {
+        let t = Throttle::new(3_600_000);
+        assert_eq!(t.allow(), Some(0));
+        assert_eq!((t.allow(), t.allow(), t.allow()), (None, None, None));
+        // The period is over.
+        t.next_at_ms.store(0, Ordering::Relaxed);
+        assert_eq!(t.allow(), Some(3));
+        assert_eq!(t.allow(), None);
+    }
 }
