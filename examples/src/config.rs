@@ -63,6 +63,9 @@ pub struct ServerArgs {
     /// Webhook workers.
     #[arg(long, env = "WEBHOOK_WORKER_CONCURRENCY", default_value_t = 5)]
     pub webhook_concurrency: usize,
+    /// Webhook jobs reserved ahead of the webhook workers (0: none).
+    #[arg(long, env = "WEBHOOK_PREFETCH", default_value_t = 0)]
+    pub webhook_prefetch: usize,
     /// Bearer token of the admin routes (off when unset).
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -95,6 +98,7 @@ impl std::fmt::Debug for ServerArgs {
             .field("webhook_scheme", &self.webhook_scheme)
             .field("payout_concurrency", &self.payout_concurrency)
             .field("webhook_concurrency", &self.webhook_concurrency)
+            .field("webhook_prefetch", &self.webhook_prefetch)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }

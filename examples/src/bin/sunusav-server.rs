@@ -73,6 +73,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         WorkersConfig {
             payout_concurrency: args.payout_concurrency,
             webhook_concurrency: args.webhook_concurrency,
+            webhook_prefetch: args.webhook_prefetch,
             lease: Duration::from_millis(args.lease_ms.max(100)),
             stalled_interval: Duration::from_millis(args.stalled_interval_ms.max(50)),
             ..WorkersConfig::default()

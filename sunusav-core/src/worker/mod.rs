@@ -30,6 +30,9 @@ pub struct WorkersConfig {
     pub payout_concurrency: usize,
     /// Webhook workers (the original's `WEBHOOK_WORKER_CONCURRENCY`, default 5).
     pub webhook_concurrency: usize,
+    /// Webhook jobs reserved ahead of the webhook workers ([`PoolConfig::prefetch`];
+    /// default 0). Payouts are never prefetched: each is a network payment.
+    pub webhook_prefetch: usize,
     /// Lease of a reserved job.
     pub lease: Duration,
     /// How long a blocking reserve waits before looking at shutdown again.
@@ -45,6 +48,7 @@ impl Default for WorkersConfig {
         Self {
             payout_concurrency: 2,
             webhook_concurrency: 5,
+            webhook_prefetch: 0,
             lease: Duration::from_secs(30),
             idle_wait: Duration::from_secs(1),
             relay_interval: Duration::from_millis(500),
@@ -79,17 +83,22 @@ impl Workers {
     /// Starts the payout and webhook pools, the outbox relay and stalled recovery.
     pub fn start(tontine: &Tontine, config: WorkersConfig) -> Self {
         let (tx, rx) = watch::channel(false);
-        let pool = |q: &Arc<dyn Queue>, h: Arc<dyn JobHandler>, n: usize| {
+        let pool = |q: &Arc<dyn Queue>, h: Arc<dyn JobHandler>, concurrency: usize, prefetch: usize| {
             WorkerPool::spawn(
                 q,
                 &h,
-                PoolConfig { concurrency: n, lease: config.lease, idle_wait: config.idle_wait, prefetch: 0 },
+                PoolConfig { concurrency, lease: config.lease, idle_wait: config.idle_wait, prefetch },
                 &rx,
             )
         };
         let pools = vec![
-            pool(tontine.payout_queue(), Arc::new(PayoutHandler::new(tontine.clone())), config.payout_concurrency),
-            pool(tontine.webhook_queue(), Arc::new(WebhookHandler::new(tontine.clone())), config.webhook_concurrency),
+            pool(tontine.payout_queue(), Arc::new(PayoutHandler::new(tontine.clone())), config.payout_concurrency, 0),
+            pool(
+                tontine.webhook_queue(),
+                Arc::new(WebhookHandler::new(tontine.clone())),
+                config.webhook_concurrency,
+                config.webhook_prefetch,
+            ),
         ];
         let stats = WorkerStats {
             pools: pools
