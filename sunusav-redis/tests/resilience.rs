@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::{key, prefix, queue};
 use sunusav_core::IdempotencyKey;
-use sunusav_core::ports::queue::{JobState, NewJob, Queue, QueueConfig, QueueError};
+use sunusav_core::ports::queue::{JobState, NewJob, Queue, QueueConfig, QueueError, ReservedJob};
+use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
 use sunusav_redis::{RedisConfig, RedisConnection, RedisQueue};
 use tokio::sync::mpsc;
 
@@ -92,6 +93,57 @@ async fn two_consumers_never_hold_the_same_job_and_process_10000_jobs_exactly_on
     }
     let s = q.stats().await.unwrap();
     assert_eq!((s.waiting, s.active, s.completed), (0, 0, 10));
+}
+
+/// Records each run in the ledger, yielding in between so that runs interleave.
+struct LedgerHandler(Arc<Mutex<Ledger>>);
+
+#[async_trait::async_trait]
+impl JobHandler for LedgerHandler {
+    async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
+        take(&self.0, &job.id);
+        tokio::task::yield_now().await;
+        finish(&self.0, &job.id);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_worker_pools_with_prefetch_run_10000_jobs_exactly_once_and_never_at_once() {
+    let Some(q) = queue(QueueConfig::default()).await else { return };
+    let url = std::env::var("REDIS_URL").unwrap();
+    let other = RedisConnection::connect(RedisConfig::from_url(&url).unwrap()).await.unwrap();
+    let q2 =
+        other.queue(q.name(), q.base_key().trim_matches(['{', '}']).split(':').next().unwrap(), *q.config()).unwrap();
+    let jobs: Vec<_> = (0..10_000).map(|i| NewJob::new(key(&format!("job:{i}")), vec![b'x'; 64])).collect();
+    q.enqueue_bulk(jobs).await.unwrap();
+
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let handler: Arc<dyn JobHandler> = Arc::new(LedgerHandler(Arc::clone(&ledger)));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let pools: Vec<WorkerPool> = [(Arc::new(q.clone()) as Arc<dyn Queue>, 4, 32), (Arc::new(q2), 8, 64)]
+        .into_iter()
+        .map(|(queue, concurrency, prefetch)| {
+            let config = PoolConfig { concurrency, prefetch, lease: LEASE, idle_wait: Duration::from_millis(200) };
+            WorkerPool::spawn(&queue, &handler, config, &stopped)
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_mins(2);
+    while ledger.lock().unwrap().done.len() < 10_000 {
+        assert!(Instant::now() < deadline, "not every job ran within 120 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    for p in pools {
+        assert!(p.join(Duration::from_secs(10)).await, "a pool did not stop");
+    }
+    {
+        let ledger = ledger.lock().unwrap();
+        assert_eq!(ledger.done.len(), 10_000);
+        assert!(ledger.done.values().all(|n| *n == 1), "every job ran exactly once");
+    }
+    let s = q.stats().await.unwrap();
+    assert_eq!((s.waiting, s.active, s.completed, s.dead), (0, 0, 10, 0), "every job acknowledged");
 }
 
 struct Server {
