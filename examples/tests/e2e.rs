@@ -63,7 +63,10 @@ async fn two_servers_on_one_postgres_and_redis_share_the_work_without_a_double_p
     let db = fresh_database(&admin).await;
     let env = ServerEnv::real(&db, &redis, &fresh_prefix());
     let a = start_server(&env).await;
-    let b = start_server(&env).await;
+    // The second fetches webhook jobs in batches, ahead of its workers.
+    let mut prefetching = env.clone();
+    prefetching.extra.push(("WEBHOOK_PREFETCH".into(), "16".into()));
+    let b = start_server(&prefetching).await;
     let report =
         run(&DemoConfig { concurrency: 32, ..demo(vec![a.url.clone(), b.url.clone()], 8) }).await.expect("demo runs");
     assert!(report.ok(), "{report}");
@@ -81,7 +84,10 @@ async fn sigterm_during_a_run_loses_no_job_and_no_payout() {
     // A slow node keeps payouts running when the signal arrives.
     let mut env = env;
     env.extra.push(("SIM_NODE_LATENCY_MS".into(), "150".into()));
-    let mut a = start_server(&env).await;
+    // The stopped server holds webhook jobs ahead: they still run at shutdown.
+    let mut prefetching = env.clone();
+    prefetching.extra.push(("WEBHOOK_PREFETCH".into(), "16".into()));
+    let mut a = start_server(&prefetching).await;
     let b = start_server(&env).await;
     let config = DemoConfig { concurrency: 8, ..demo(vec![a.url.clone(), b.url.clone()], 8) };
     let run = tokio::spawn(async move { run(&config).await });
