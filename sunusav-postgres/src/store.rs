@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sunusav_core::group::Group;
-use sunusav_core::ids::GroupId;
+use sunusav_core::group::{Group, Invoice};
+use sunusav_core::ids::{GroupId, PaymentHash};
 use sunusav_core::keys::IdempotencyKey;
 use sunusav_core::ports::store::{PaymentAttempt, Store, StoreError, StoreTx, WebhookEvent, WebhookRecord};
 
 use crate::error::map_err;
 use crate::groups::{self, Lock};
 use crate::tx::PgTx;
-use crate::{attempts, webhooks};
+use crate::{attempts, contributions, webhooks};
 
 /// Settings of the pool and of every connection in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,6 +139,16 @@ impl Store for PgStore {
 
     async fn webhook(&self, key: &IdempotencyKey) -> Result<Option<WebhookRecord>, StoreError> {
         webhooks::get(&self.pool, key).await
+    }
+
+    async fn invoice(&self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        contributions::invoice(&mut conn, hash).await
+    }
+
+    async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        webhooks::mark_processed(&mut conn, key, outcome).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -334,6 +334,31 @@ pub async fn webhook_events_are_recorded_once(store: Arc<dyn Store>) {
     store.ping().await.expect("ping");
 }
 
+/// Outside a transaction: an invoice is read by hash, and a delivery's outcome
+/// is recorded on its own, the first one kept.
+pub async fn invoices_and_outcomes_work_outside_a_transaction(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    insert(&store, &g).await;
+    let inv = invoice(&g, g.members()[1]);
+    assert_eq!(store.invoice(&inv.payment_hash).await.expect("read"), None);
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_invoice(&inv).await.expect("insert");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.invoice(&inv.payment_hash).await.expect("read"), Some(inv));
+
+    let key = IdempotencyKey::webhook(Some("outside"), b"{}");
+    store.record_webhook(&WebhookEvent { key: key.clone(), body: b"{}".to_vec() }).await.expect("record");
+    store.mark_webhook_processed(&key, "unknown_invoice").await.expect("mark");
+    store.mark_webhook_processed(&key, "replay").await.expect("mark again");
+    assert_eq!(
+        store.webhook(&key).await.expect("read").expect("found").outcome.as_deref(),
+        Some("unknown_invoice"),
+        "the first outcome is kept"
+    );
+    let unknown = IdempotencyKey::webhook(Some("never recorded"), b"");
+    assert_eq!(store.mark_webhook_processed(&unknown, "x").await, Err(StoreError::NotFound));
+}
+
 /// Runs every case, each on a fresh store from `make`.
 pub async fn run_all<F, Fut>(make: F)
 where
@@ -350,4 +375,5 @@ where
     outbox_claims_skip_locked_rows(make().await).await;
     a_group_lock_is_exclusive_until_commit(make().await).await;
     webhook_events_are_recorded_once(make().await).await;
+    invoices_and_outcomes_work_outside_a_transaction(make().await).await;
 }

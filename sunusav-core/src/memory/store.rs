@@ -37,6 +37,17 @@ struct State {
 }
 
 impl State {
+    /// Records a delivery's first outcome (settling it again is a replay).
+    fn mark_webhook_processed(&mut self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError> {
+        let w = self.webhooks.get_mut(key).ok_or(StoreError::NotFound)?;
+        if w.outcome.is_none() {
+            w.outcome = Some(outcome.to_owned());
+            self.processed.push_back(key.clone());
+            self.trim_webhooks();
+        }
+        Ok(())
+    }
+
     fn trim_webhooks(&mut self) {
         let Some(limit) = self.webhook_retention else { return };
         while self.processed.len() > limit {
@@ -154,6 +165,15 @@ impl Store for MemoryStore {
 
     async fn webhook(&self, key: &IdempotencyKey) -> Result<Option<WebhookRecord>, StoreError> {
         Ok(self.state().webhooks.get(key).cloned())
+    }
+
+    async fn invoice(&self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError> {
+        Ok(self.state().invoices.get(hash).cloned())
+    }
+
+    async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError> {
+        let mut st = self.state();
+        st.mark_webhook_processed(key, outcome)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -459,14 +479,8 @@ impl StoreTx for MemoryTx {
                     }
                 }
                 Op::WebhookProcessed(k, outcome) => {
-                    // The first outcome stays: settling the same delivery again is a replay.
-                    if let Some(w) = st.webhooks.get_mut(&k)
-                        && w.outcome.is_none()
-                    {
-                        w.outcome = Some(outcome);
-                        st.processed.push_back(k);
-                        st.trim_webhooks();
-                    }
+                    // Checked when the op was queued; evicted since, it is simply gone.
+                    let _ = st.mark_webhook_processed(&k, &outcome);
                 }
             }
         }

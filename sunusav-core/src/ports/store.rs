@@ -212,6 +212,21 @@ pub trait Store: Send + Sync + 'static {
     /// MUST return `Unavailable` when the store cannot be reached.
     async fn webhook(&self, key: &IdempotencyKey) -> Result<Option<WebhookRecord>, StoreError>;
 
+    /// An invoice by payment hash, read outside any transaction: an invoice
+    /// never changes once inserted.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn invoice(&self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError>;
+
+    /// As [`StoreTx::mark_webhook_processed`], on its own: the first outcome
+    /// is kept.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` for a key never recorded, `Unavailable` when the
+    /// store cannot be reached.
+    async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError>;
+
     /// Checks the store answers.
     ///
     /// # Errors

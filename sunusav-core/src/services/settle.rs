@@ -1,6 +1,6 @@
 //! Webhook ingestion and settlement of contributions.
 
-use crate::group::ContributionOutcome;
+use crate::group::{ContributionOutcome, Invoice};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -82,10 +82,30 @@ impl Tontine {
         Ok(if new { Ingested::Accepted } else { Ingested::Replay })
     }
 
-    /// Settles one queued webhook event in one transaction under the group's lock.
+    /// Settles one queued webhook event. A settled payment of one of our
+    /// invoices is recorded in one transaction under the group's lock; any
+    /// other event only has its outcome recorded, in one statement (an
+    /// invoice never changes once inserted, so it is read before the
+    /// transaction).
     pub async fn settle(&self, job: &WebhookJob) -> Result<SettleOutcome, ServiceError> {
+        let event = &job.event;
+        let invoice = if event.is_settled() { self.store.invoice(&event.payment_hash).await? } else { None };
+        let Some(invoice) = invoice else {
+            let outcome = if event.is_settled() {
+                if let Some(held_back) = UNKNOWN_INVOICE_WARNING.allow() {
+                    tracing::warn!(payment_hash = %event.payment_hash, held_back, "settled event for an unknown invoice (at most one such warning per 10 s; held_back counts the others)");
+                } else {
+                    tracing::debug!(payment_hash = %event.payment_hash, "settled event for an unknown invoice");
+                }
+                SettleOutcome::UnknownInvoice
+            } else {
+                SettleOutcome::IgnoredStatus
+            };
+            self.store.mark_webhook_processed(&job.key, outcome.as_str()).await?;
+            return Ok(outcome);
+        };
         let mut tx = self.store.begin().await?;
-        let outcome = settle_in(&mut *tx, &job.event).await?;
+        let outcome = settle_in(&mut *tx, event, invoice).await?;
         tx.mark_webhook_processed(&job.key, outcome.as_str()).await?;
         tx.commit().await?;
         if let SettleOutcome::CycleComplete(key) = &outcome {
@@ -100,18 +120,11 @@ impl Tontine {
     }
 }
 
-async fn settle_in(tx: &mut dyn StoreTx, event: &LightningEvent) -> Result<SettleOutcome, ServiceError> {
-    if !event.is_settled() {
-        return Ok(SettleOutcome::IgnoredStatus);
-    }
-    let Some(invoice) = tx.invoice(&event.payment_hash).await? else {
-        if let Some(held_back) = UNKNOWN_INVOICE_WARNING.allow() {
-            tracing::warn!(payment_hash = %event.payment_hash, held_back, "settled event for an unknown invoice (at most one such warning per 10 s; held_back counts the others)");
-        } else {
-            tracing::debug!(payment_hash = %event.payment_hash, "settled event for an unknown invoice");
-        }
-        return Ok(SettleOutcome::UnknownInvoice);
-    };
+async fn settle_in(
+    tx: &mut dyn StoreTx,
+    event: &LightningEvent,
+    invoice: Invoice,
+) -> Result<SettleOutcome, ServiceError> {
     tx.lock_group(invoice.group).await?;
     if tx.contribution(&event.payment_hash).await?.is_some() {
         return Ok(SettleOutcome::Replay);
