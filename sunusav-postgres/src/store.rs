@@ -137,6 +137,10 @@ impl Store for PgStore {
         webhooks::record(&self.pool, event).await
     }
 
+    async fn record_webhooks(&self, events: &[WebhookEvent]) -> Result<Vec<bool>, StoreError> {
+        webhooks::record_many(&self.pool, events).await
+    }
+
     async fn webhook(&self, key: &IdempotencyKey) -> Result<Option<WebhookRecord>, StoreError> {
         webhooks::get(&self.pool, key).await
     }

@@ -3,6 +3,8 @@
 //! Unknown payment hashes and amount mismatches end here too: the service
 //! records them as the delivery's outcome (`unknown_invoice`, `wrong_amount`).
 
+use std::collections::HashSet;
+
 use sqlx::{PgConnection, PgExecutor};
 use sunusav_core::keys::IdempotencyKey;
 use sunusav_core::ports::store::{StoreError, WebhookEvent, WebhookRecord};
@@ -29,6 +31,24 @@ pub(crate) async fn record(exec: impl PgExecutor<'_>, event: &WebhookEvent) -> R
     .await
     .map_err(map_err)?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Records many deliveries in one statement; per event, in order, `true`
+/// when new (a key twice in the batch is new the first time only).
+pub(crate) async fn record_many(exec: impl PgExecutor<'_>, events: &[WebhookEvent]) -> Result<Vec<bool>, StoreError> {
+    let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
+    let bodies: Vec<&[u8]> = events.iter().map(|e| e.body.as_slice()).collect();
+    let inserted: Vec<(String,)> = sqlx::query_as(
+        "INSERT INTO webhook_events (event_key, raw_body) SELECT * FROM UNNEST($1::text[], $2::bytea[]) \
+         ON CONFLICT (event_key) DO NOTHING RETURNING event_key",
+    )
+    .bind(&keys)
+    .bind(&bodies)
+    .fetch_all(exec)
+    .await
+    .map_err(map_err)?;
+    let mut new: HashSet<&str> = inserted.iter().map(|(k,)| k.as_str()).collect();
+    Ok(keys.iter().map(|k| new.remove(k)).collect())
 }
 
 /// A recorded delivery.

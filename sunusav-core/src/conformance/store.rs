@@ -334,6 +334,25 @@ pub async fn webhook_events_are_recorded_once(store: Arc<dyn Store>) {
     store.ping().await.expect("ping");
 }
 
+/// A batch of deliveries: each key new once, the first body kept.
+pub async fn webhook_events_are_recorded_in_batches(store: Arc<dyn Store>) {
+    let ev = |id: &str, body: &str| WebhookEvent {
+        key: IdempotencyKey::webhook(Some(id), body.as_bytes()),
+        body: body.as_bytes().to_vec(),
+    };
+    assert!(store.record_webhook(&ev("c", "{\"c\":1}")).await.expect("record"));
+    let batch = [ev("a", "{\"a\":1}"), ev("b", "{\"b\":1}"), ev("a", "{\"a\":2}"), ev("c", "{\"c\":2}")];
+    assert_eq!(store.record_webhooks(&batch).await.expect("batch"), [true, true, false, false]);
+    let body = |id: &str| {
+        let store = Arc::clone(&store);
+        let key = IdempotencyKey::webhook(Some(id), b"");
+        async move { store.webhook(&key).await.expect("read").expect("found").body }
+    };
+    assert_eq!(body("a").await, b"{\"a\":1}");
+    assert_eq!(body("c").await, b"{\"c\":1}");
+    assert_eq!(store.record_webhooks(&[]).await.expect("empty batch"), Vec::<bool>::new());
+}
+
 /// Outside a transaction: an invoice is read by hash, and a delivery's outcome
 /// is recorded on its own, the first one kept.
 pub async fn invoices_and_outcomes_work_outside_a_transaction(store: Arc<dyn Store>) {
@@ -376,4 +395,5 @@ where
     a_group_lock_is_exclusive_until_commit(make().await).await;
     webhook_events_are_recorded_once(make().await).await;
     invoices_and_outcomes_work_outside_a_transaction(make().await).await;
+    webhook_events_are_recorded_in_batches(make().await).await;
 }

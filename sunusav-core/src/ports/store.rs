@@ -206,6 +206,20 @@ pub trait Store: Send + Sync + 'static {
     /// must then not be acknowledged.
     async fn record_webhook(&self, event: &WebhookEvent) -> Result<bool, StoreError>;
 
+    /// Records many deliveries, in one statement where the backend allows;
+    /// per event, in order, `true` when new. A key twice in one batch is new
+    /// the first time only.
+    ///
+    /// # Errors
+    /// As [`Store::record_webhook`]; after an error, any of them may be recorded.
+    async fn record_webhooks(&self, events: &[WebhookEvent]) -> Result<Vec<bool>, StoreError> {
+        let mut new = Vec::with_capacity(events.len());
+        for event in events {
+            new.push(self.record_webhook(event).await?);
+        }
+        Ok(new)
+    }
+
     /// A recorded webhook delivery.
     ///
     /// # Errors
