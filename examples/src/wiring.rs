@@ -102,7 +102,9 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
             let redis = RedisConnection::connect(redis_config).await.context("connecting to Redis")?;
             let payouts = redis.queue(PAYOUT_QUEUE, &args.queue_prefix, QueueConfig::default())?;
             let webhooks = redis.queue(WEBHOOK_QUEUE, &args.queue_prefix, QueueConfig::default())?;
-            let tontine = Tontine::new(Arc::new(store), Arc::new(node), Arc::new(payouts), Arc::new(webhooks));
+            // Concurrent deliveries share one INSERT and one bulk enqueue.
+            let tontine = Tontine::new(Arc::new(store), Arc::new(node), Arc::new(payouts), Arc::new(webhooks))
+                .with_batched_ingest();
             Ok(Wired { tontine, backend, redis: Some(redis) })
         }
     }

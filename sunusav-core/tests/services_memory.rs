@@ -8,15 +8,29 @@ use common::{app, app_with, attempt_status, completed_cycle, event, spec};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sunusav_core::memory::{FaultyQueue, MemoryQueue, NodeFault, SimulatedNode};
-use sunusav_core::ports::{AttemptStatus, Queue, QueueConfig};
-use sunusav_core::services::{PAYOUT_QUEUE, PayoutStep, SettleOutcome, WebhookJob};
+use sunusav_core::memory::{FaultyQueue, MemoryQueue, MemoryStore, NodeFault, SimulatedNode};
+use sunusav_core::ports::{AttemptStatus, Queue, QueueConfig, QueueError, Store};
+use sunusav_core::services::{
+    Ingested, LightningEvent, PAYOUT_QUEUE, PayoutStep, ServiceError, SettleOutcome, Tontine, WEBHOOK_QUEUE, WebhookJob,
+};
 use sunusav_core::worker::{Workers, WorkersConfig};
-use sunusav_core::{CycleStatus, GroupStatus, IdempotencyKey, Invoice, Msat};
+use sunusav_core::{CycleStatus, GroupStatus, IdempotencyKey, Invoice, Msat, PaymentHash};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_concurrent_settlements_pay_each_cycle_exactly_once() {
-    let a = app();
+    thousand_concurrent_settlements(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_settlements_with_batched_ingest_pay_each_cycle_exactly_once() {
+    thousand_concurrent_settlements(true).await;
+}
+
+async fn thousand_concurrent_settlements(batched: bool) {
+    let mut a = app();
+    if batched {
+        a.tontine = a.tontine.with_batched_ingest();
+    }
     let workers = Workers::start(
         &a.tontine,
         WorkersConfig {
@@ -228,6 +242,54 @@ async fn two_workers_racing_on_one_payout_pay_it_once() {
     let last = t.process_payout(&job).await.unwrap();
     assert!(matches!(last, PayoutStep::Paid | PayoutStep::AlreadyPaid));
     assert_eq!(node.times_paid(&job.key), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_ingest_answers_each_delivery_once_durable_and_queues_it_again_after_a_failed_enqueue() {
+    let store = MemoryStore::new();
+    let webhooks = Arc::new(FaultyQueue::new(WEBHOOK_QUEUE, QueueConfig::default()));
+    let payouts = Arc::new(MemoryQueue::new(PAYOUT_QUEUE, QueueConfig::default()));
+    let t = Tontine::new(Arc::new(store.clone()), Arc::new(SimulatedNode::new()), payouts, webhooks.clone())
+        .with_batched_ingest();
+    let delivery = |i: u8| {
+        let ev = LightningEvent {
+            payment_hash: PaymentHash::from_bytes([i; 32]),
+            status: "settled".into(),
+            amount_msat: Msat::new(1_000),
+            event_id: None,
+        };
+        let body = serde_json::to_vec(&ev).unwrap();
+        (IdempotencyKey::webhook(None, &body), body, ev)
+    };
+    // 200 deliveries at once, 50 of them twice.
+    let tasks: Vec<_> = (0..200u8)
+        .chain(0..50)
+        .map(|i| {
+            let t = t.clone();
+            let (key, body, ev) = delivery(i);
+            tokio::spawn(async move { t.ingest_webhook(key, &body, ev).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap().unwrap());
+    }
+    let accepted = answers.iter().filter(|a| **a == Ingested::Accepted).count();
+    assert_eq!((accepted, answers.len() - accepted), (200, 50), "each delivery accepted once");
+    assert_eq!(webhooks.stats().await.unwrap().waiting, 200, "one job per delivery");
+    for i in 0..200u8 {
+        assert!(store.webhook(&delivery(i).0).await.unwrap().is_some(), "delivery {i} recorded");
+    }
+
+    // The enqueue fails: the delivery is recorded but not acknowledged; its
+    // redelivery queues it.
+    webhooks.fail_next_enqueues(1);
+    let (key, body, ev) = delivery(250);
+    let refused = t.ingest_webhook(key.clone(), &body, ev.clone()).await;
+    assert!(matches!(refused, Err(ServiceError::Queue(QueueError::Unavailable(_)))), "{refused:?}");
+    assert!(store.webhook(&key).await.unwrap().is_some(), "recorded before the enqueue");
+    assert_eq!(t.ingest_webhook(key, &body, ev).await.unwrap(), Ingested::Replay);
+    assert_eq!(webhooks.stats().await.unwrap().waiting, 201);
 }
 
 #[tokio::test]

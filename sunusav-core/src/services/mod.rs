@@ -6,6 +6,7 @@
 mod error;
 mod event;
 mod groups;
+mod ingest;
 mod payout;
 mod relay;
 mod settle;
@@ -31,6 +32,8 @@ pub struct Tontine {
     payments: Arc<dyn Payments>,
     payouts: Arc<dyn Queue>,
     webhooks: Arc<dyn Queue>,
+    /// Set: concurrent webhook deliveries are written in batches.
+    ingest: Option<Arc<ingest::IngestBatcher>>,
 }
 
 impl std::fmt::Debug for Tontine {
@@ -47,7 +50,19 @@ impl Tontine {
         payouts: Arc<dyn Queue>,
         webhooks: Arc<dyn Queue>,
     ) -> Self {
-        Self { store, payments, payouts, webhooks }
+        Self { store, payments, payouts, webhooks, ingest: None }
+    }
+
+    /// Writes concurrent webhook deliveries together: those that arrive while
+    /// one batch is written go in the next, as one
+    /// [`Store::record_webhooks`] and one [`Queue::enqueue_bulk`] (group
+    /// commit, no timer). Each is still answered once durable. Worth it on
+    /// backends with a round trip per call (PostgreSQL + Redis); the
+    /// in-memory default does not need it.
+    #[must_use]
+    pub fn with_batched_ingest(mut self) -> Self {
+        self.ingest = Some(Arc::default());
+        self
     }
 
     /// The store.
