@@ -13,6 +13,8 @@ use super::settle::Ingested;
 
 /// Most deliveries in one batch.
 const MAX_BATCH: usize = 256;
+/// Most body bytes in one batch (one delivery alone may exceed it).
+const MAX_BATCH_BYTES: usize = 4 << 20;
 
 type Reply = oneshot::Sender<Result<Ingested, ServiceError>>;
 
@@ -67,7 +69,17 @@ impl IngestBatcher {
                     st.sending = false;
                     return;
                 }
-                let take = st.pending.len().min(MAX_BATCH);
+                let mut bytes = 0;
+                let take = st
+                    .pending
+                    .iter()
+                    .take(MAX_BATCH)
+                    .take_while(|p| {
+                        bytes += p.event.body.len();
+                        bytes <= MAX_BATCH_BYTES
+                    })
+                    .count()
+                    .max(1);
                 st.pending.drain(..take).collect()
             };
             write(&*store, &*queue, batch).await;
