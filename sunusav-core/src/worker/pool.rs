@@ -163,10 +163,14 @@ impl Worker {
         loop {
             let job = if let Some(job) = next.take() {
                 job
-            } else {
-                if *self.shutdown.borrow() {
-                    return;
+            } else if *self.shutdown.borrow() {
+                // Jobs held ahead, or landing from a call still on its way,
+                // run before the worker stops.
+                match self.batcher.next(None, true).await {
+                    Some(job) => job,
+                    None => return,
                 }
+            } else {
                 let reserved = tokio::select! {
                     r = self.queue.reserve_wait(self.config.lease, self.config.idle_wait) => r,
                     _ = self.shutdown.changed() => continue,
@@ -351,8 +355,11 @@ impl Batcher {
                 (Some(held), _) => held,
                 (None, Some(Wait::Job(rx))) => rx.await.ok().flatten()?,
                 (None, Some(Wait::Flush(rx))) => {
-                    let _ = rx.await;
-                    return None;
+                    // The call on its way may have brought jobs: look again.
+                    if rx.await.is_err() {
+                        return None;
+                    }
+                    continue;
                 }
                 (None, None) => return None,
             };
