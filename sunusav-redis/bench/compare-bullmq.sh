@@ -6,7 +6,7 @@
 # Env: ROUNDS (3), JOBS (20000), PORT (first free from 6391), ANCHOR
 #      (default <repo>/../shared/anchors/bullmq),
 #      RUNTIME (multi|current: queue-bench's tokio runtime), PREFETCH (the
-#      worker pool's jobs reserved ahead, a list: "0,64"), WAIT_FOR
+#      worker pool's jobs reserved ahead, a list: "0,128"), WAIT_FOR
 #      (pgrep -f pattern of other benchmarks to wait for before each run;
 #      default 'wrk|bench-http'; empty disables).
 # Output: a temp dir with every JSON/log (printed), and the table on stdout.
@@ -17,7 +17,7 @@ repo="$(cd "$here/../.." && pwd)"
 ROUNDS="${ROUNDS:-3}"
 JOBS="${JOBS:-20000}"
 RUNTIME="${RUNTIME:-multi}"
-PREFETCH="${PREFETCH:-0,64}"
+PREFETCH="${PREFETCH:-0,128}"
 WAIT_FOR="${WAIT_FOR-wrk|bench-http}"
 ANCHOR="${ANCHOR:-}"
 if [[ -z "$ANCHOR" ]]; then

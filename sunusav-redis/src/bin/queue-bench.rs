@@ -3,7 +3,7 @@
 //! Redis commands per job (`INFO commandstats`, commands inside scripts included).
 //!
 //! Run with: `REDIS_URL=redis://127.0.0.1:6390 cargo run --release -p sunusav-redis --bin queue-bench`
-//! (options: `JOBS`=20000, `RUNS`=1, `CONCURRENCY`=1,10,50, `PREFETCH`=0,64
+//! (options: `JOBS`=20000, `RUNS`=1, `CONCURRENCY`=1,10,50, `PREFETCH`=0,128
 //! (the pool's jobs reserved ahead; 0 is BullMQ's behaviour), `RUNTIME`=multi|current
 //! (tokio runtime flavour), `OUT`=file.json to write every sample in the JSON
 //! shape of the BullMQ anchor's `results/bullmq-*.json`, for `bench/compare.mjs`).
@@ -248,7 +248,7 @@ async fn run() -> Res<()> {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let prefetches: Vec<usize> = std::env::var("PREFETCH")
-        .unwrap_or_else(|_| "0,64".into())
+        .unwrap_or_else(|_| "0,128".into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
