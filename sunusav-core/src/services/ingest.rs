@@ -87,54 +87,54 @@ impl IngestBatcher {
     }
 }
 
-/// Records a batch, then queues every delivery not processed yet, then answers.
+/// Writes a batch and answers each delivery.
 async fn write(store: &dyn Store, queue: &dyn Queue, batch: Vec<Pending>) {
-    let (events, rest): (Vec<WebhookEvent>, Vec<(NewJob, Reply)>) =
-        batch.into_iter().map(|p| (p.event, (p.job, p.reply))).unzip();
+    let (items, replies): (Vec<(WebhookEvent, NewJob)>, Vec<Reply>) =
+        batch.into_iter().map(|p| ((p.event, p.job), p.reply)).unzip();
+    for (reply, answer) in replies.into_iter().zip(ingest_all(store, queue, items).await) {
+        let _ = reply.send(answer);
+    }
+}
+
+/// Records deliveries (one store call), then queues every one not processed
+/// yet (one bulk enqueue); one answer per delivery, in order. A replay already
+/// processed has nothing to queue. One recorded but not processed (an earlier
+/// enqueue may have failed) is queued again: the job id dedups.
+pub(super) async fn ingest_all(
+    store: &dyn Store,
+    queue: &dyn Queue,
+    items: Vec<(WebhookEvent, NewJob)>,
+) -> Vec<Result<Ingested, ServiceError>> {
+    let (events, jobs): (Vec<WebhookEvent>, Vec<NewJob>) = items.into_iter().unzip();
     let news = match store.record_webhooks(&events).await {
         Ok(news) => news,
-        Err(e) => {
-            for (_, reply) in rest {
-                let _ = reply.send(Err(e.clone().into()));
-            }
-            return;
-        }
+        Err(e) => return events.iter().map(|_| Err(e.clone().into())).collect(),
     };
-    let mut jobs = Vec::with_capacity(rest.len());
-    let mut replies = Vec::with_capacity(rest.len());
-    for ((job, reply), (event, new)) in rest.into_iter().zip(events.iter().zip(news)) {
-        // A replay already processed has nothing to queue. One recorded but not
-        // processed (an earlier enqueue may have failed) is queued again: the
-        // job id dedups.
-        if !new {
-            match store.webhook(&event.key).await {
-                Ok(Some(r)) if r.outcome.is_some() => {
-                    let _ = reply.send(Ok(Ingested::Replay));
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = reply.send(Err(e.into()));
-                    continue;
-                }
+    let mut answers = Vec::with_capacity(events.len());
+    let mut to_queue = Vec::with_capacity(events.len());
+    for ((event, job), new) in events.iter().zip(jobs).zip(news) {
+        let processed = if new {
+            Ok(false)
+        } else {
+            store.webhook(&event.key).await.map(|r| r.is_some_and(|r| r.outcome.is_some()))
+        };
+        answers.push(match processed {
+            Ok(true) => Ok(Ingested::Replay),
+            Ok(false) => {
+                to_queue.push((answers.len(), job));
+                Ok(if new { Ingested::Accepted } else { Ingested::Replay })
             }
-        }
-        jobs.push(job);
-        replies.push((reply, if new { Ingested::Accepted } else { Ingested::Replay }));
+            Err(e) => Err(e.into()),
+        });
     }
-    if jobs.is_empty() {
-        return;
+    if to_queue.is_empty() {
+        return answers;
     }
-    match queue.enqueue_bulk(jobs).await {
-        Ok(_) => {
-            for (reply, ingested) in replies {
-                let _ = reply.send(Ok(ingested));
-            }
-        }
-        Err(e) => {
-            for (reply, _) in replies {
-                let _ = reply.send(Err(e.clone().into()));
-            }
+    let (indices, jobs): (Vec<usize>, Vec<NewJob>) = to_queue.into_iter().unzip();
+    if let Err(e) = queue.enqueue_bulk(jobs).await {
+        for i in indices {
+            answers[i] = Err(e.clone().into());
         }
     }
+    answers
 }

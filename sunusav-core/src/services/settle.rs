@@ -73,18 +73,12 @@ impl Tontine {
         let job = WebhookJob { key: key.clone(), event };
         let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(e.to_string()))?;
         let record = WebhookEvent { key: key.clone(), body: body.to_vec() };
-        let job = NewJob { id: key.clone(), payload, options: WEBHOOK_JOB_OPTIONS };
+        let job = NewJob { id: key, payload, options: WEBHOOK_JOB_OPTIONS };
         if let Some(batcher) = &self.ingest {
             return batcher.ingest(&self.store, &self.webhooks, record, job).await;
         }
-        let new = self.store.record_webhook(&record).await?;
-        if !new && self.store.webhook(&key).await?.is_some_and(|r| r.outcome.is_some()) {
-            return Ok(Ingested::Replay);
-        }
-        // New, or recorded but not processed yet (the enqueue after an earlier
-        // record may have failed): queue it; the job id dedups.
-        self.webhooks.enqueue(job).await?;
-        Ok(if new { Ingested::Accepted } else { Ingested::Replay })
+        let mut answers = super::ingest::ingest_all(&*self.store, &*self.webhooks, vec![(record, job)]).await;
+        answers.pop().unwrap_or_else(|| unreachable!("one answer per delivery"))
     }
 
     /// Settles one queued webhook event. A settled payment of one of our
