@@ -97,9 +97,9 @@ impl RedisQueue {
         lease: Duration,
         strict: bool,
     ) -> Result<Step, QueueError> {
-        if count > MAX_BATCH {
-            return Err(QueueError::Invalid(format!("at most {MAX_BATCH} jobs per reserve")));
-        }
+        // One script reserves at most MAX_BATCH jobs (its run time and Lua's
+        // argument limits); callers asked for "up to" `count`.
+        let count = count.min(MAX_BATCH);
         let token_base = format!("{:032x}", rand::random::<u128>());
         let mut args = Vec::with_capacity(7 + 2 * acks.len());
         args.extend([
@@ -253,11 +253,11 @@ impl Queue for RedisQueue {
         Ok(step.jobs.pop())
     }
 
-    /// One script call (one round trip) for the whole batch.
+    /// One script call (one round trip) for the whole batch; reserves at most
+    /// [`MAX_BATCH`] jobs, whatever `count`.
     ///
     /// # Errors
-    /// `Invalid` when `count` exceeds [`MAX_BATCH`]; `Unavailable` when Redis
-    /// cannot be reached (then nothing was done).
+    /// `Unavailable` when Redis cannot be reached (then nothing was done).
     async fn ack_many_and_reserve(
         &self,
         acks: &[(IdempotencyKey, LeaseToken)],

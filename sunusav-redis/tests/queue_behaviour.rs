@@ -353,6 +353,18 @@ async fn batched_ack_and_reserve_acks_many_and_reports_lost_leases() {
 }
 
 #[tokio::test]
+async fn a_reserve_count_over_the_batch_limit_reserves_up_to_the_limit() {
+    let Some(q) = queue(QueueConfig::default()).await else { return };
+    let limit = sunusav_redis::queue::MAX_BATCH;
+    q.enqueue_bulk((0..limit + 200).map(|i| job(&format!("m{i}"))).collect()).await.unwrap();
+    let first = q.ack_many_and_reserve(&[], 5 * limit, LEASE).await.unwrap();
+    assert_eq!(first.jobs.len(), limit);
+    let second = q.ack_many_and_reserve(&[], 5 * limit, LEASE).await.unwrap();
+    assert_eq!(second.jobs.len(), 200);
+    assert_eq!(q.stats().await.unwrap().active, u64::try_from(limit + 200).unwrap());
+}
+
+#[tokio::test]
 async fn a_batch_larger_than_the_retention_keeps_its_newest_and_claims_the_rest() {
     let Some(q) = queue(QueueConfig { keep_completed: 3, ..QueueConfig::default() }).await else { return };
     q.enqueue_bulk((0..9).map(|i| job(&format!("k{i}"))).collect()).await.unwrap();

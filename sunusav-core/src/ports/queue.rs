@@ -360,10 +360,11 @@ pub trait Queue: Send + Sync + 'static {
     /// lease fails only its own acknowledgement (`false` in [`Step::acked`]).
     ///
     /// # Errors
-    /// `Unavailable` when the backend cannot be reached, `Invalid` when `count`
-    /// exceeds the adapter's batch limit. After an error, acknowledgements may
-    /// or may not have been applied (an unapplied one expires and the job is
-    /// redelivered) and nothing was reserved.
+    /// `Unavailable` when the backend cannot be reached. After an error,
+    /// acknowledgements may or may not have been applied (an unapplied one
+    /// expires and the job is redelivered) and nothing was reserved. A count
+    /// above the adapter's batch limit is not an error: it reserves up to
+    /// that limit.
     async fn ack_many_and_reserve(
         &self,
         acks: &[(IdempotencyKey, LeaseToken)],
