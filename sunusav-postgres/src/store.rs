@@ -31,6 +31,13 @@ pub struct PgStoreOptions {
     /// A session idle inside an open transaction this long is ended by the server
     /// (its locks are released), so a stuck task cannot hold a group forever.
     pub idle_in_transaction_timeout: Duration,
+    /// A pooled connection idle at least this long is pinged before it is
+    /// handed out (and replaced if the ping fails). One used more recently is
+    /// not: sqlx already pings every connection when it returns to the pool,
+    /// so a ping at each checkout would only add a round trip per statement.
+    /// A connection that broke in between fails its statement, which is
+    /// retryable; the caller retries or answers 503.
+    pub ping_after_idle: Duration,
 }
 
 impl Default for PgStoreOptions {
@@ -40,18 +47,32 @@ impl Default for PgStoreOptions {
             acquire_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(10),
             idle_in_transaction_timeout: Duration::from_mins(1),
+            ping_after_idle: Duration::from_secs(1),
         }
     }
 }
 
 impl PgStoreOptions {
-    /// Pool options with these settings and an `after_connect` that sets the
-    /// session's `idle_in_transaction_session_timeout` and `lock_timeout`.
+    /// Pool options with these settings, an `after_connect` that sets the
+    /// session's `idle_in_transaction_session_timeout` and `lock_timeout`, and
+    /// a `before_acquire` that pings connections idle over `ping_after_idle`.
     pub fn pool_options(&self) -> PgPoolOptions {
         let idle_ms = millis(self.idle_in_transaction_timeout);
         let lock_ms = millis(self.lock_timeout);
-        PgPoolOptions::new().max_connections(self.max_connections).acquire_timeout(self.acquire_timeout).after_connect(
-            move |conn, _meta| {
+        let ping_after = self.ping_after_idle;
+        PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= ping_after {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     let sql = format!(
                         "SET idle_in_transaction_session_timeout = '{idle_ms}ms'; SET lock_timeout = '{lock_ms}ms'"
@@ -59,8 +80,7 @@ impl PgStoreOptions {
                     sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(conn).await?;
                     Ok(())
                 })
-            },
-        )
+            })
     }
 }
 
@@ -153,6 +173,20 @@ impl Store for PgStore {
     async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         webhooks::mark_processed(&mut conn, key, outcome).await
+    }
+
+    async fn invoices(&self, hashes: &[PaymentHash]) -> Result<Vec<Invoice>, StoreError> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        contributions::invoices(&self.pool, hashes).await
+    }
+
+    async fn mark_webhooks_processed(&self, outcomes: &[(IdempotencyKey, &str)]) -> Result<Vec<bool>, StoreError> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        webhooks::mark_many_processed(&self.pool, outcomes).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
