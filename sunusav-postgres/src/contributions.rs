@@ -1,6 +1,6 @@
 //! Invoices issued and contributions recorded, both keyed by payment hash.
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgExecutor};
 use sunusav_core::group::Invoice;
 use sunusav_core::ids::PaymentHash;
 use sunusav_core::ports::store::{Contribution, StoreError};
@@ -84,6 +84,22 @@ pub(crate) async fn invoice(conn: &mut PgConnection, hash: &PaymentHash) -> Resu
     .map_err(map_err)?
     .map(Invoice::try_from)
     .transpose()
+}
+
+/// The invoices among `hashes` that exist, in one statement.
+pub(crate) async fn invoices(exec: impl PgExecutor<'_>, hashes: &[PaymentHash]) -> Result<Vec<Invoice>, StoreError> {
+    let hashes: Vec<&[u8]> = hashes.iter().map(|h| h.as_bytes().as_slice()).collect();
+    sqlx::query_as::<_, InvoiceRow>(
+        "SELECT payment_hash, group_id, cycle, member_id, amount_msat, bolt11 FROM invoices \
+         WHERE payment_hash = ANY($1::bytea[])",
+    )
+    .bind(&hashes)
+    .fetch_all(exec)
+    .await
+    .map_err(map_err)?
+    .into_iter()
+    .map(Invoice::try_from)
+    .collect()
 }
 
 /// Claims a contribution in one statement: `true` when inserted, `false` when

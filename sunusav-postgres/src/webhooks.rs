@@ -87,3 +87,28 @@ pub(crate) async fn mark_processed(
     }
     Ok(())
 }
+
+/// Records many deliveries' first outcomes in one statement; per delivery, in
+/// order, `false` when its key was never recorded.
+pub(crate) async fn mark_many_processed(
+    exec: impl PgExecutor<'_>,
+    outcomes: &[(IdempotencyKey, &str)],
+) -> Result<Vec<bool>, StoreError> {
+    let keys: Vec<&str> = outcomes.iter().map(|(k, _)| k.as_str()).collect();
+    let values: Vec<&str> = outcomes.iter().map(|(_, o)| *o).collect();
+    // A key twice keeps its first outcome in the list: DISTINCT ON by position.
+    let updated: Vec<(String,)> = sqlx::query_as(
+        "UPDATE webhook_events w SET outcome = COALESCE(w.outcome, u.outcome), \
+         processed_at = COALESCE(w.processed_at, now()) \
+         FROM (SELECT DISTINCT ON (key) key, outcome FROM UNNEST($1::text[], $2::text[]) \
+               WITH ORDINALITY AS t(key, outcome, n) ORDER BY key, n) u \
+         WHERE w.event_key = u.key RETURNING w.event_key",
+    )
+    .bind(&keys)
+    .bind(&values)
+    .fetch_all(exec)
+    .await
+    .map_err(map_err)?;
+    let found: HashSet<&str> = updated.iter().map(|(k,)| k.as_str()).collect();
+    Ok(keys.iter().map(|k| found.contains(k)).collect())
+}

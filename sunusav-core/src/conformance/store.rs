@@ -12,7 +12,7 @@ use crate::ids::{GroupId, MemberId, PaymentHash};
 use crate::keys::IdempotencyKey;
 use crate::money::Msat;
 use crate::ports::store::{
-    AttemptStatus, Contribution, OutboxMessage, PaymentAttempt, Store, StoreError, WebhookEvent,
+    AttemptStatus, Contribution, OutboxMessage, PaymentAttempt, Store, StoreError, WebhookEvent, WebhookRecord,
 };
 
 fn active_group(n: usize) -> Group {
@@ -378,6 +378,53 @@ pub async fn invoices_and_outcomes_work_outside_a_transaction(store: Arc<dyn Sto
     assert_eq!(store.mark_webhook_processed(&unknown, "x").await, Err(StoreError::NotFound));
 }
 
+/// The batch forms: `invoices` returns the existing ones among the hashes
+/// asked (a hash twice, or unknown, is no error); `mark_webhooks_processed`
+/// marks each recorded key once, keeps a first outcome, and answers `false`
+/// for a key never recorded.
+pub async fn invoices_and_outcomes_work_in_batches(store: Arc<dyn Store>) {
+    let g = active_group(3);
+    insert(&store, &g).await;
+    let (a, b) = (invoice(&g, g.members()[1]), invoice(&g, g.members()[2]));
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_invoice(&a).await.expect("insert");
+    tx.insert_invoice(&b).await.expect("insert");
+    tx.commit().await.expect("commit");
+    let unknown = PaymentHash::from_bytes(rand_bytes());
+    let mut found = store.invoices(&[unknown, b.payment_hash, a.payment_hash, b.payment_hash]).await.expect("read");
+    found.sort_by_key(|i| i.member == b.member);
+    found.dedup();
+    assert_eq!(found, vec![a, b]);
+    assert_eq!(store.invoices(&[]).await.expect("read nothing"), vec![]);
+
+    let key = |s: &str| IdempotencyKey::webhook(Some(s), s.as_bytes());
+    let (first, second, earlier) = (key("batch-1"), key("batch-2"), key("batch-0"));
+    for k in [&first, &second, &earlier] {
+        store.record_webhook(&WebhookEvent { key: k.clone(), body: b"{}".to_vec() }).await.expect("record");
+    }
+    store.mark_webhook_processed(&earlier, "recorded").await.expect("mark");
+    let never = key("never recorded");
+    let marked = store
+        .mark_webhooks_processed(&[
+            (first.clone(), "unknown_invoice"),
+            (never, "x"),
+            (second.clone(), "ignored_status"),
+            (earlier.clone(), "replay"),
+        ])
+        .await
+        .expect("mark many");
+    assert_eq!(marked, vec![true, false, true, true]);
+    let outcome = |r: Option<WebhookRecord>| r.expect("found").outcome;
+    assert_eq!(outcome(store.webhook(&first).await.expect("read")).as_deref(), Some("unknown_invoice"));
+    assert_eq!(outcome(store.webhook(&second).await.expect("read")).as_deref(), Some("ignored_status"));
+    assert_eq!(
+        outcome(store.webhook(&earlier).await.expect("read")).as_deref(),
+        Some("recorded"),
+        "the first outcome is kept"
+    );
+    assert_eq!(store.mark_webhooks_processed(&[]).await.expect("mark nothing"), Vec::<bool>::new());
+}
+
 /// Runs every case, each on a fresh store from `make`.
 pub async fn run_all<F, Fut>(make: F)
 where
@@ -396,4 +443,5 @@ where
     webhook_events_are_recorded_once(make().await).await;
     invoices_and_outcomes_work_outside_a_transaction(make().await).await;
     webhook_events_are_recorded_in_batches(make().await).await;
+    invoices_and_outcomes_work_in_batches(make().await).await;
 }

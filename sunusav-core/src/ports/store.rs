@@ -241,6 +241,39 @@ pub trait Store: Send + Sync + 'static {
     /// store cannot be reached.
     async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError>;
 
+    /// The invoices of these payment hashes that exist, in one statement where
+    /// the backend allows, in no particular order. Like [`Store::invoice`],
+    /// outside any transaction.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn invoices(&self, hashes: &[PaymentHash]) -> Result<Vec<Invoice>, StoreError> {
+        let mut found = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            found.extend(self.invoice(hash).await?);
+        }
+        Ok(found)
+    }
+
+    /// As [`Store::mark_webhook_processed`] for many deliveries, in one
+    /// statement where the backend allows; per delivery, in order, `false`
+    /// when its key was never recorded (nothing is written for it).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached; after an
+    /// error, any of them may be marked.
+    async fn mark_webhooks_processed(&self, outcomes: &[(IdempotencyKey, &str)]) -> Result<Vec<bool>, StoreError> {
+        let mut found = Vec::with_capacity(outcomes.len());
+        for (key, outcome) in outcomes {
+            found.push(match self.mark_webhook_processed(key, outcome).await {
+                Ok(()) => true,
+                Err(StoreError::NotFound) => false,
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(found)
+    }
+
     /// Checks the store answers.
     ///
     /// # Errors
