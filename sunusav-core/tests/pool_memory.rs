@@ -73,12 +73,13 @@ fn start(q: &Arc<dyn Queue>, h: &Arc<Counting>, config: PoolConfig) -> (WorkerPo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_with_prefetch_runs_every_job_once_and_acknowledges_all() {
-    for (concurrency, prefetch) in [(1, 0), (1, 16), (4, 0), (4, 8), (10, 32)] {
+    let settings = [(1, 0, 1), (1, 16, 1), (4, 0, 1), (4, 8, 1), (10, 32, 1), (1, 0, 8), (4, 0, 16), (4, 32, 16)];
+    for (concurrency, prefetch, batch) in settings {
         let q = queue();
         fill(&q, 2_000).await;
         let h = Counting::new(Duration::ZERO);
         let config =
-            PoolConfig { concurrency, prefetch, idle_wait: Duration::from_millis(50), ..PoolConfig::default() };
+            PoolConfig { concurrency, prefetch, batch, idle_wait: Duration::from_millis(50), ..PoolConfig::default() };
         let (pool, stop) = start(&q, &h, config);
         wait_for("every job run", || h.total() >= 2_000).await;
         // Acknowledgements trail the runs by at most one call.
@@ -91,11 +92,15 @@ async fn a_pool_with_prefetch_runs_every_job_once_and_acknowledges_all() {
             stats = q.stats().await.unwrap();
         }
         stop.send(true).unwrap();
-        assert!(pool.join(Duration::from_secs(5)).await, "c={concurrency} p={prefetch}: clean shutdown");
+        assert!(pool.join(Duration::from_secs(5)).await, "c={concurrency} p={prefetch} b={batch}: clean shutdown");
         let runs = h.runs();
-        assert_eq!(runs.len(), 2_000, "c={concurrency} p={prefetch}");
-        assert!(runs.values().all(|&n| n == 1), "c={concurrency} p={prefetch}: a job ran twice");
-        assert_eq!((stats.completed, stats.active, stats.waiting), (2_000, 0, 0), "c={concurrency} p={prefetch}");
+        assert_eq!(runs.len(), 2_000, "c={concurrency} p={prefetch} b={batch}");
+        assert!(runs.values().all(|&n| n == 1), "c={concurrency} p={prefetch} b={batch}: a job ran twice");
+        assert_eq!(
+            (stats.completed, stats.active, stats.waiting),
+            (2_000, 0, 0),
+            "c={concurrency} p={prefetch} b={batch}"
+        );
     }
 }
 
@@ -111,6 +116,7 @@ async fn a_job_held_ahead_whose_lease_expired_is_skipped_and_runs_once_from_the_
         prefetch: 4,
         lease: Duration::from_secs(3),
         idle_wait: Duration::from_millis(200),
+        batch: 1,
     };
     let (pool, stop) = start(&q, &h, config);
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -168,4 +174,63 @@ async fn an_idle_pool_with_prefetch_wakes_for_new_work() {
     assert_eq!(h.total(), 60);
     assert!(h.runs().values().all(|&n| n == 1));
     assert_eq!(q.stats().await.unwrap().completed, 60);
+}
+
+/// Hands batches over; fails the jobs whose id ends in `7`, permanently.
+struct Batching {
+    sizes: Mutex<Vec<usize>>,
+    ran: Mutex<HashMap<String, u32>>,
+}
+
+#[async_trait]
+impl JobHandler for Batching {
+    async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
+        self.handle_batch(std::slice::from_ref(job)).await.remove(0)
+    }
+
+    async fn handle_batch(&self, jobs: &[ReservedJob]) -> Vec<Result<(), JobFailure>> {
+        self.sizes.lock().unwrap().push(jobs.len());
+        // Work that takes a while, so that jobs pile up behind a busy pool.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        jobs.iter()
+            .map(|job| {
+                *self.ran.lock().unwrap().entry(job.id.to_string()).or_default() += 1;
+                if job.id.as_str().ends_with('7') { Err(JobFailure::permanent("sevens fail")) } else { Ok(()) }
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batching_pool_hands_over_batches_and_settles_each_job_on_its_own() {
+    let q = queue();
+    fill(&q, 1_000).await;
+    let h = Arc::new(Batching { sizes: Mutex::new(Vec::new()), ran: Mutex::new(HashMap::new()) });
+    let (tx, rx) = watch::channel(false);
+    let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
+    let config =
+        PoolConfig { concurrency: 3, batch: 10, idle_wait: Duration::from_millis(50), ..PoolConfig::default() };
+    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+    let mut settled = 0;
+    for _ in 0..4_000 {
+        let stats = q.stats().await.unwrap();
+        settled = stats.completed + stats.dead;
+        if settled == 1_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(settled, 1_000, "every job settled within 100 s");
+    tx.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
+
+    let sizes = h.sizes.lock().unwrap().clone();
+    assert!(sizes.iter().all(|&n| (1..=10).contains(&n)), "a batch over the limit: {sizes:?}");
+    assert!(sizes.iter().any(|&n| n > 1), "jobs were never handed over together: {sizes:?}");
+    let ran = h.ran.lock().unwrap().clone();
+    assert_eq!(ran.len(), 1_000);
+    assert!(ran.values().all(|&n| n == 1), "a job ran twice");
+    let stats = q.stats().await.unwrap();
+    // job-7, job-17, …, job-997: 100 ids end in 7.
+    assert_eq!((stats.completed, stats.dead, stats.active, stats.waiting), (900, 100, 0, 0));
 }

@@ -33,6 +33,11 @@ pub struct WorkersConfig {
     /// Webhook jobs reserved ahead of the webhook workers ([`PoolConfig::prefetch`];
     /// default 0). Payouts are never prefetched: each is a network payment.
     pub webhook_prefetch: usize,
+    /// Most webhook jobs a worker settles together ([`PoolConfig::batch`];
+    /// default 16): the events that are not payments of ours share two
+    /// statements, and each payment of ours keeps its own transaction.
+    /// Payouts are never batched.
+    pub webhook_batch: usize,
     /// Lease of a reserved job.
     pub lease: Duration,
     /// How long a blocking reserve waits before looking at shutdown again.
@@ -49,6 +54,7 @@ impl Default for WorkersConfig {
             payout_concurrency: 2,
             webhook_concurrency: 5,
             webhook_prefetch: 0,
+            webhook_batch: 16,
             lease: Duration::from_secs(30),
             idle_wait: Duration::from_secs(1),
             relay_interval: Duration::from_millis(500),
@@ -83,21 +89,28 @@ impl Workers {
     /// Starts the payout and webhook pools, the outbox relay and stalled recovery.
     pub fn start(tontine: &Tontine, config: WorkersConfig) -> Self {
         let (tx, rx) = watch::channel(false);
-        let pool = |q: &Arc<dyn Queue>, h: Arc<dyn JobHandler>, concurrency: usize, prefetch: usize| {
+        let pool = |q: &Arc<dyn Queue>, h: Arc<dyn JobHandler>, concurrency: usize, prefetch: usize, batch: usize| {
             WorkerPool::spawn(
                 q,
                 &h,
-                PoolConfig { concurrency, lease: config.lease, idle_wait: config.idle_wait, prefetch },
+                PoolConfig { concurrency, lease: config.lease, idle_wait: config.idle_wait, prefetch, batch },
                 &rx,
             )
         };
         let pools = vec![
-            pool(tontine.payout_queue(), Arc::new(PayoutHandler::new(tontine.clone())), config.payout_concurrency, 0),
+            pool(
+                tontine.payout_queue(),
+                Arc::new(PayoutHandler::new(tontine.clone())),
+                config.payout_concurrency,
+                0,
+                1,
+            ),
             pool(
                 tontine.webhook_queue(),
                 Arc::new(WebhookHandler::new(tontine.clone())),
                 config.webhook_concurrency,
                 config.webhook_prefetch,
+                config.webhook_batch,
             ),
         ];
         let stats = WorkerStats {

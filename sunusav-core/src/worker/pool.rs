@@ -45,6 +45,18 @@ pub trait JobHandler: Send + Sync + 'static {
     /// A [`JobFailure`] says whether to retry.
     async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure>;
 
+    /// Runs one attempt of each of `jobs` together (a pool with
+    /// [`PoolConfig::batch`] over 1 hands over up to that many); one result
+    /// per job, in order. The default runs [`JobHandler::handle`] on each in
+    /// turn; a handler overrides it to share round trips between the jobs.
+    async fn handle_batch(&self, jobs: &[ReservedJob]) -> Vec<Result<(), JobFailure>> {
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            results.push(self.handle(job).await);
+        }
+        results
+    }
+
     /// Called once when the queue moves the job to the dead letters.
     async fn dead(&self, job: &ReservedJob, error: &str) {
         let _ = (job, error);
@@ -67,11 +79,22 @@ pub struct PoolConfig {
     /// shutdown the workers still run them. 0 (the default) reserves only for
     /// idle workers.
     pub prefetch: usize,
+    /// Most jobs a worker hands to [`JobHandler::handle_batch`] at once (1,
+    /// the default, hands over one job at a time). A worker takes what is
+    /// due up to this many: a busy pool runs full batches, an idle one runs
+    /// each job as it comes.
+    pub batch: usize,
 }
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        Self { concurrency: 1, lease: Duration::from_secs(30), idle_wait: Duration::from_secs(2), prefetch: 0 }
+        Self {
+            concurrency: 1,
+            lease: Duration::from_secs(30),
+            idle_wait: Duration::from_secs(2),
+            prefetch: 0,
+            batch: 1,
+        }
     }
 }
 
@@ -158,18 +181,20 @@ fn now_ms() -> u64 {
 
 impl Worker {
     async fn run(mut self) {
-        let mut next: Option<ReservedJob> = None;
+        let want = self.config.batch.max(1);
+        let mut next: Vec<ReservedJob> = Vec::new();
         let mut backoff = Duration::from_millis(100);
         loop {
-            let job = if let Some(job) = next.take() {
-                job
+            let jobs = if !next.is_empty() {
+                std::mem::take(&mut next)
             } else if *self.shutdown.borrow() {
                 // Jobs held ahead, or landing from a call still on its way,
                 // run before the worker stops.
-                match self.batcher.next(None, true).await {
-                    Some(job) => job,
-                    None => return,
+                let jobs = self.batcher.next(Vec::new(), true, want).await;
+                if jobs.is_empty() {
+                    return;
                 }
+                jobs
             } else {
                 let reserved = tokio::select! {
                     r = self.queue.reserve_wait(self.config.lease, self.config.idle_wait) => r,
@@ -179,7 +204,7 @@ impl Worker {
                     Ok(Some(job)) => {
                         backoff = Duration::from_millis(100);
                         self.batcher.work_arrived();
-                        job
+                        vec![job]
                     }
                     Ok(None) => continue,
                     Err(e) => {
@@ -195,31 +220,55 @@ impl Worker {
                     }
                 }
             };
-            let done = self.process(job).await;
+            let done = self.process(jobs).await;
             let closing = *self.shutdown.borrow();
-            next = self.batcher.next(done, closing).await;
+            next = self.batcher.next(done, closing, want).await;
         }
     }
 
-    /// Runs one job; returns its acknowledgement when it succeeded (failures
-    /// are recorded here).
-    async fn process(&mut self, job: ReservedJob) -> Option<(IdempotencyKey, LeaseToken)> {
-        self.metrics.wait.observe(Duration::from_millis(now_ms().saturating_sub(job.due_at_ms)));
-        self.metrics.busy.fetch_add(1, Ordering::Relaxed);
+    /// Runs a batch of jobs (often one); returns the acknowledgements of those
+    /// that succeeded (failures are recorded here).
+    async fn process(&mut self, jobs: Vec<ReservedJob>) -> Vec<(IdempotencyKey, LeaseToken)> {
+        let now = now_ms();
+        for job in &jobs {
+            self.metrics.wait.observe(Duration::from_millis(now.saturating_sub(job.due_at_ms)));
+        }
+        self.metrics.busy.fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let started = Instant::now();
-        let result = {
-            let heartbeat = heartbeat(&*self.queue, &job, self.config.lease);
-            let handle = self.handler.handle(&job);
+        let results = {
+            let heartbeat = heartbeat(&*self.queue, &jobs, self.config.lease);
+            let handle = async {
+                match jobs.as_slice() {
+                    [job] => vec![self.handler.handle(job).await],
+                    batch => self.handler.handle_batch(batch).await,
+                }
+            };
             tokio::pin!(heartbeat, handle);
             tokio::select! {
                 r = &mut handle => r,
-                // Lease lost: finish anyway; the ack is refused and the holder of
-                // the new lease wins. Handlers are idempotent.
+                // Every lease lost: finish anyway; the acks are refused and the
+                // holders of the new leases win. Handlers are idempotent.
                 () = &mut heartbeat => handle.await,
             }
         };
-        self.metrics.duration.observe(started.elapsed());
-        self.metrics.busy.fetch_sub(1, Ordering::Relaxed);
+        let elapsed = started.elapsed();
+        self.metrics.busy.fetch_sub(jobs.len() as u64, Ordering::Relaxed);
+        let mut acks = Vec::with_capacity(jobs.len());
+        let mut results = results.into_iter();
+        for job in jobs {
+            self.metrics.duration.observe(elapsed);
+            let result =
+                results.next().unwrap_or_else(|| Err(JobFailure::retry("the handler returned no result for this job")));
+            if let Some(ack) = self.settle(job, result).await {
+                acks.push(ack);
+            }
+        }
+        acks
+    }
+
+    /// Counts one job's result; its acknowledgement when it succeeded, else
+    /// the failure is sent to the queue here.
+    async fn settle(&self, job: ReservedJob, result: Result<(), JobFailure>) -> Option<(IdempotencyKey, LeaseToken)> {
         match result {
             Ok(()) => {
                 self.metrics.processed.fetch_add(1, Ordering::Relaxed);
@@ -260,8 +309,9 @@ struct Batcher {
 struct BatchState {
     /// Finished jobs not acknowledged yet.
     acks: Vec<(IdempotencyKey, LeaseToken)>,
-    /// Workers waiting for their next job (`None`: nothing due, block on the queue).
-    waiters: Vec<oneshot::Sender<Option<Held>>>,
+    /// Workers waiting for their next jobs, with how many each takes (none:
+    /// nothing due, block on the queue).
+    waiters: Vec<(usize, oneshot::Sender<Vec<Held>>)>,
     /// Workers waiting for their acknowledgement to be sent (shutdown).
     flushed: Vec<oneshot::Sender<()>>,
     /// Jobs reserved ahead, with when.
@@ -289,7 +339,7 @@ impl BatchState {
 type Held = (ReservedJob, Instant);
 
 enum Wait {
-    Job(oneshot::Receiver<Option<Held>>),
+    Job(oneshot::Receiver<Vec<Held>>),
     Flush(oneshot::Receiver<()>),
 }
 
@@ -316,33 +366,37 @@ impl Batcher {
         }
     }
 
-    /// Queues `done`'s acknowledgement and returns the worker's next job: one
-    /// reserved ahead, or one from the next call. `None` when nothing is due
-    /// (the worker then blocks on the queue) or when `closing` and no job is
-    /// held ahead, once `done` is acknowledged.
-    async fn next(self: &Arc<Self>, done: Option<(IdempotencyKey, LeaseToken)>, closing: bool) -> Option<ReservedJob> {
+    /// Queues `done`'s acknowledgements and returns the worker's next jobs,
+    /// up to `most`: jobs reserved ahead, or those of the next call. None when
+    /// nothing is due (the worker then blocks on the queue) or when `closing`
+    /// and no job is held ahead, once `done` is acknowledged.
+    async fn next(
+        self: &Arc<Self>,
+        done: Vec<(IdempotencyKey, LeaseToken)>,
+        closing: bool,
+        most: usize,
+    ) -> Vec<ReservedJob> {
         let mut done = done;
         loop {
             let (wait, popped, start) = {
                 let mut st = self.lock();
                 st.closing |= closing;
-                st.acks.extend(done.take());
-                let popped = st.buffer.pop_front();
-                let wait = match popped {
-                    Some(_) => None,
-                    None if st.closing => {
-                        if st.acks.is_empty() && !st.sending {
-                            return None;
-                        }
-                        let (tx, rx) = oneshot::channel();
-                        st.flushed.push(tx);
-                        Some(Wait::Flush(rx))
+                st.acks.append(&mut done);
+                let take = most.min(st.buffer.len());
+                let popped: Vec<Held> = st.buffer.drain(..take).collect();
+                let wait = if !popped.is_empty() {
+                    None
+                } else if st.closing {
+                    if st.acks.is_empty() && !st.sending {
+                        return Vec::new();
                     }
-                    None => {
-                        let (tx, rx) = oneshot::channel();
-                        st.waiters.push(tx);
-                        Some(Wait::Job(rx))
-                    }
+                    let (tx, rx) = oneshot::channel();
+                    st.flushed.push(tx);
+                    Some(Wait::Flush(rx))
+                } else {
+                    let (tx, rx) = oneshot::channel();
+                    st.waiters.push((most, tx));
+                    Some(Wait::Job(rx))
                 };
                 let start = !st.sending && !st.idle(self.prefetch);
                 st.sending |= start;
@@ -351,20 +405,29 @@ impl Batcher {
             if start {
                 tokio::spawn(Arc::clone(self).send_all());
             }
-            let held = match (popped, wait) {
-                (Some(held), _) => held,
-                (None, Some(Wait::Job(rx))) => rx.await.ok().flatten()?,
-                (None, Some(Wait::Flush(rx))) => {
+            let held = match wait {
+                None => popped,
+                Some(Wait::Job(rx)) => {
+                    let held = rx.await.unwrap_or_default();
+                    if held.is_empty() {
+                        return Vec::new();
+                    }
+                    held
+                }
+                Some(Wait::Flush(rx)) => {
                     // The call on its way may have brought jobs: look again.
                     if rx.await.is_err() {
-                        return None;
+                        return Vec::new();
                     }
                     continue;
                 }
-                (None, None) => return None,
             };
-            if let Some(job) = self.fresh(held.0, held.1).await {
-                return Some(job);
+            let mut jobs = Vec::with_capacity(held.len());
+            for (job, at) in held {
+                jobs.extend(self.fresh(job, at).await);
+            }
+            if !jobs.is_empty() {
+                return jobs;
             }
         }
     }
@@ -395,12 +458,14 @@ impl Batcher {
                     return;
                 }
                 // Jobs held ahead go to waiting workers first.
-                while !st.waiters.is_empty() {
-                    let Some(held) = st.buffer.pop_front() else { break };
-                    let _ = st.waiters.remove(0).send(Some(held));
+                while !st.waiters.is_empty() && !st.buffer.is_empty() {
+                    let (want, tx) = st.waiters.remove(0);
+                    let take = want.min(st.buffer.len());
+                    let _ = tx.send(st.buffer.drain(..take).collect());
                 }
                 let ahead = if st.wants_refill(self.prefetch) { self.prefetch - st.buffer.len() } else { 0 };
-                let count = if st.closing { 0 } else { st.waiters.len() + ahead };
+                let wanted: usize = st.waiters.iter().map(|(want, _)| *want).sum();
+                let count = if st.closing { 0 } else { wanted + ahead };
                 (std::mem::take(&mut st.acks), std::mem::take(&mut st.waiters), std::mem::take(&mut st.flushed), count)
             };
             let result = if acks.is_empty() && count == 0 {
@@ -426,9 +491,24 @@ impl Batcher {
             };
             let got = jobs.len();
             let now = Instant::now();
-            for w in waiters {
-                // A worker gone (aborted at the deadline) drops its job: its lease expires.
-                let _ = w.send(jobs.next().map(|j| (j, now)));
+            // Dealt one at a time, so that a short call spreads over the workers.
+            let mut dealt: Vec<Vec<Held>> = waiters.iter().map(|_| Vec::new()).collect();
+            'deal: loop {
+                let mut any = false;
+                for ((want, _), hand) in waiters.iter().zip(&mut dealt) {
+                    if hand.len() < *want {
+                        let Some(job) = jobs.next() else { break 'deal };
+                        hand.push((job, now));
+                        any = true;
+                    }
+                }
+                if !any {
+                    break;
+                }
+            }
+            for ((_, w), hand) in waiters.into_iter().zip(dealt) {
+                // A worker gone (aborted at the deadline) drops its jobs: their leases expire.
+                let _ = w.send(hand);
             }
             {
                 let mut st = self.lock();
@@ -448,19 +528,29 @@ fn log_lost(queue: &dyn Queue, job: &IdempotencyKey, e: &QueueError) {
     tracing::warn!(queue = queue.name(), job = %job, error = %e, "could not settle the job with the queue; its lease will expire and it will be redelivered");
 }
 
-/// Extends the lease every third of it, forever; stops extending (and waits
-/// forever) once the lease is lost.
-async fn heartbeat(queue: &dyn Queue, job: &ReservedJob, lease: Duration) {
+/// Extends the leases of `jobs` every third of the lease, forever; stops
+/// extending a job's once it is lost, and returns once all are.
+async fn heartbeat(queue: &dyn Queue, jobs: &[ReservedJob], lease: Duration) {
     let every = (lease / 3).max(Duration::from_millis(10));
+    let mut live: Vec<&ReservedJob> = jobs.iter().collect();
     loop {
         tokio::time::sleep(every).await;
-        match queue.heartbeat(&job.id, &job.token, lease).await {
-            Ok(()) => {}
-            Err(QueueError::LeaseLost) => {
-                tracing::warn!(queue = queue.name(), job = %job.id, "lease lost while running");
-                return;
+        let mut kept = Vec::with_capacity(live.len());
+        for job in live {
+            match queue.heartbeat(&job.id, &job.token, lease).await {
+                Ok(()) => kept.push(job),
+                Err(QueueError::LeaseLost) => {
+                    tracing::warn!(queue = queue.name(), job = %job.id, "lease lost while running");
+                }
+                Err(e) => {
+                    tracing::warn!(queue = queue.name(), job = %job.id, error = %e, "heartbeat failed");
+                    kept.push(job);
+                }
             }
-            Err(e) => tracing::warn!(queue = queue.name(), job = %job.id, error = %e, "heartbeat failed"),
+        }
+        live = kept;
+        if live.is_empty() {
+            return;
         }
     }
 }
