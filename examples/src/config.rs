@@ -66,6 +66,9 @@ pub struct ServerArgs {
     /// Webhook jobs reserved ahead of the webhook workers (0: none).
     #[arg(long, env = "WEBHOOK_PREFETCH", default_value_t = 0)]
     pub webhook_prefetch: usize,
+    /// Most webhook jobs a worker settles together (1: one at a time).
+    #[arg(long, env = "WEBHOOK_BATCH", default_value_t = 16, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=1000), usize::from))]
+    pub webhook_batch: usize,
     /// Bearer token of the admin routes (off when unset).
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -99,6 +102,7 @@ impl std::fmt::Debug for ServerArgs {
             .field("payout_concurrency", &self.payout_concurrency)
             .field("webhook_concurrency", &self.webhook_concurrency)
             .field("webhook_prefetch", &self.webhook_prefetch)
+            .field("webhook_batch", &self.webhook_batch)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }

@@ -323,6 +323,64 @@ async fn wrong_amounts_and_unknown_invoices_are_recorded_not_dropped() {
 }
 
 #[tokio::test]
+async fn a_batch_settles_each_event_as_alone_and_fails_only_the_jobs_that_failed() {
+    let a = app();
+    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    a.tontine.start_group(g.id()).await.unwrap();
+    let first = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
+    let second = a.tontine.issue_invoice(g.id(), g.members()[1]).await.unwrap();
+    let mut unknown = event(&first);
+    unknown.payment_hash = PaymentHash::from_bytes([7; 32]);
+    let mut open = event(&second);
+    open.status = "open".into();
+    let recorded = |ev: LightningEvent, id: &str| {
+        let t = a.tontine.clone();
+        let id = id.to_owned();
+        async move {
+            let body = serde_json::to_vec(&ev).unwrap();
+            let key = IdempotencyKey::webhook(Some(&id), &body);
+            t.ingest_webhook(key.clone(), &body, ev.clone()).await.unwrap();
+            WebhookJob { key, event: ev }
+        }
+    };
+    let never_recorded = WebhookJob { key: IdempotencyKey::webhook(Some("never"), b"{}"), event: event(&first) };
+    let mut never_recorded_unknown = never_recorded.clone();
+    never_recorded_unknown.event.payment_hash = PaymentHash::from_bytes([8; 32]);
+    let jobs = vec![
+        recorded(event(&first), "first").await,
+        recorded(unknown, "unknown").await,
+        recorded(open, "open").await,
+        recorded(event(&first), "first again").await,
+        never_recorded_unknown,
+        recorded(event(&second), "second").await,
+    ];
+
+    let results = a.tontine.settle_batch(&jobs).await;
+
+    assert_eq!(results.len(), 6);
+    assert_eq!(results[0], Ok(SettleOutcome::Recorded));
+    assert_eq!(results[1], Ok(SettleOutcome::UnknownInvoice));
+    assert_eq!(results[2], Ok(SettleOutcome::IgnoredStatus));
+    assert_eq!(results[3], Ok(SettleOutcome::Replay), "a second delivery of one payment");
+    assert_eq!(results[4], Err(ServiceError::Store(sunusav_core::ports::StoreError::NotFound)));
+    assert!(matches!(results[5], Ok(SettleOutcome::CycleComplete(_))), "{:?}", results[5]);
+    let outcomes = [Some("recorded"), Some("unknown_invoice"), Some("ignored_status"), Some("replay")];
+    for (job, expected) in jobs.iter().zip(outcomes) {
+        assert_eq!(a.tontine.store().webhook(&job.key).await.unwrap().unwrap().outcome.as_deref(), expected);
+    }
+    assert_eq!(a.store.contributions().len(), 2, "each payment recorded once");
+    // Settling the same batch again changes nothing.
+    let again = a.tontine.settle_batch(&jobs).await;
+    assert_eq!(again[0], Ok(SettleOutcome::Replay));
+    assert_eq!(again[5], Ok(SettleOutcome::Replay));
+    assert_eq!(a.store.contributions().len(), 2);
+    assert_eq!(
+        a.tontine.store().webhook(&jobs[1].key).await.unwrap().unwrap().outcome.as_deref(),
+        Some("unknown_invoice")
+    );
+}
+
+#[tokio::test]
 async fn a_crash_between_commit_and_publish_still_delivers_the_payout_job_once() {
     let flaky = Arc::new(FaultyQueue::new(PAYOUT_QUEUE, QueueConfig::default()));
     flaky.fail_next_enqueues(1);

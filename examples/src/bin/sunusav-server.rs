@@ -74,6 +74,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             payout_concurrency: args.payout_concurrency,
             webhook_concurrency: args.webhook_concurrency,
             webhook_prefetch: args.webhook_prefetch,
+            webhook_batch: args.webhook_batch,
             lease: Duration::from_millis(args.lease_ms.max(100)),
             stalled_interval: Duration::from_millis(args.stalled_interval_ms.max(50)),
             ..WorkersConfig::default()

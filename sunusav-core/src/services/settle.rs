@@ -1,11 +1,16 @@
 //! Webhook ingestion and settlement of contributions.
 
-use crate::group::{ContributionOutcome, Invoice};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::group::{ContributionOutcome, Invoice};
+use crate::ids::PaymentHash;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::keys::IdempotencyKey;
-use crate::ports::{Backoff, Contribution, JobOptions, NewJob, OutboxMessage, PaymentAttempt, StoreTx, WebhookEvent};
+use crate::ports::{
+    Backoff, Contribution, JobOptions, NewJob, OutboxMessage, PaymentAttempt, StoreError, StoreTx, WebhookEvent,
+};
 
 /// Options of a webhook job. A contribution is money: its job outlives a long
 /// outage of the database (25 attempts, backoff from 0.5 s capped at 30 s with
@@ -90,21 +95,64 @@ impl Tontine {
         let event = &job.event;
         let invoice = if event.is_settled() { self.store.invoice(&event.payment_hash).await? } else { None };
         let Some(invoice) = invoice else {
-            let outcome = if event.is_settled() {
-                if let Some(held_back) = UNKNOWN_INVOICE_WARNING.allow() {
-                    tracing::warn!(payment_hash = %event.payment_hash, held_back, "settled event for an unknown invoice (at most one such warning per 10 s; held_back counts the others)");
-                } else {
-                    tracing::debug!(payment_hash = %event.payment_hash, "settled event for an unknown invoice");
-                }
-                SettleOutcome::UnknownInvoice
-            } else {
-                SettleOutcome::IgnoredStatus
-            };
+            let outcome = unmatched(event);
             self.store.mark_webhook_processed(&job.key, outcome.as_str()).await?;
             return Ok(outcome);
         };
+        self.settle_invoice(job, invoice).await
+    }
+
+    /// Settles many queued webhook events, as [`Tontine::settle`] settles
+    /// each; one result per job, in order. The invoices are read in one
+    /// statement and the outcomes of the events that are not payments of ours
+    /// are written in one more; each payment of ours still gets its own
+    /// transaction, in turn. A failure of a shared statement fails the jobs
+    /// that needed it, with its error.
+    pub async fn settle_batch(&self, jobs: &[WebhookJob]) -> Vec<Result<SettleOutcome, ServiceError>> {
+        if let [job] = jobs {
+            return vec![self.settle(job).await];
+        }
+        let hashes: Vec<PaymentHash> =
+            jobs.iter().filter(|j| j.event.is_settled()).map(|j| j.event.payment_hash).collect();
+        let invoices: HashMap<PaymentHash, Invoice> = match self.store.invoices(&hashes).await {
+            Ok(found) => found.into_iter().map(|i| (i.payment_hash, i)).collect(),
+            Err(e) => return jobs.iter().map(|_| Err(ServiceError::Store(e.clone()))).collect(),
+        };
+        let mut results: Vec<Option<Result<SettleOutcome, ServiceError>>> = vec![None; jobs.len()];
+        let mut unmatched_jobs = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let invoice = if job.event.is_settled() { invoices.get(&job.event.payment_hash) } else { None };
+            match invoice {
+                Some(invoice) => results[i] = Some(self.settle_invoice(job, invoice.clone()).await),
+                None => unmatched_jobs.push((i, unmatched(&job.event))),
+            }
+        }
+        let marks: Vec<(IdempotencyKey, &str)> =
+            unmatched_jobs.iter().map(|(i, outcome)| (jobs[*i].key.clone(), outcome.as_str())).collect();
+        match self.store.mark_webhooks_processed(&marks).await {
+            Ok(found) => {
+                for ((i, outcome), found) in unmatched_jobs.into_iter().zip(found) {
+                    results[i] = Some(if found { Ok(outcome) } else { Err(StoreError::NotFound.into()) });
+                }
+            }
+            Err(e) => {
+                for (i, _) in unmatched_jobs {
+                    results[i] = Some(Err(ServiceError::Store(e.clone())));
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(ServiceError::Store(StoreError::Unavailable("no outcome written".into()))))
+            })
+            .collect()
+    }
+
+    /// Records a settled payment of one of our invoices, in one transaction.
+    async fn settle_invoice(&self, job: &WebhookJob, invoice: Invoice) -> Result<SettleOutcome, ServiceError> {
         let mut tx = self.store.begin().await?;
-        let outcome = settle_in(&mut *tx, event, invoice).await?;
+        let outcome = settle_in(&mut *tx, &job.event, invoice).await?;
         tx.mark_webhook_processed(&job.key, outcome.as_str()).await?;
         tx.commit().await?;
         if let SettleOutcome::CycleComplete(key) = &outcome {
@@ -117,6 +165,20 @@ impl Tontine {
         }
         Ok(outcome)
     }
+}
+
+/// The outcome of an event that is not a settled payment of one of our
+/// invoices (warned about, at most once per period, when it is settled).
+fn unmatched(event: &LightningEvent) -> SettleOutcome {
+    if !event.is_settled() {
+        return SettleOutcome::IgnoredStatus;
+    }
+    if let Some(held_back) = UNKNOWN_INVOICE_WARNING.allow() {
+        tracing::warn!(payment_hash = %event.payment_hash, held_back, "settled event for an unknown invoice (at most one such warning per 10 s; held_back counts the others)");
+    } else {
+        tracing::debug!(payment_hash = %event.payment_hash, "settled event for an unknown invoice");
+    }
+    SettleOutcome::UnknownInvoice
 }
 
 async fn settle_in(

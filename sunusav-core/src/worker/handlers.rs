@@ -31,6 +31,27 @@ impl JobHandler for WebhookHandler {
             .map_err(|e| JobFailure::permanent(format!("invalid webhook job payload: {e}")))?;
         self.tontine.settle(&payload).await.map(|_| ()).map_err(|e| failure(&e))
     }
+
+    async fn handle_batch(&self, jobs: &[ReservedJob]) -> Vec<Result<(), JobFailure>> {
+        let parsed: Vec<Result<WebhookJob, JobFailure>> = jobs
+            .iter()
+            .map(|job| {
+                serde_json::from_slice(&job.payload)
+                    .map_err(|e| JobFailure::permanent(format!("invalid webhook job payload: {e}")))
+            })
+            .collect();
+        let valid: Vec<WebhookJob> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+        let mut settled = self.tontine.settle_batch(&valid).await.into_iter();
+        parsed
+            .into_iter()
+            .map(|p| {
+                p.and_then(|_| match settled.next() {
+                    Some(r) => r.map(|_| ()).map_err(|e| failure(&e)),
+                    None => Err(JobFailure::retry("no settlement result")),
+                })
+            })
+            .collect()
+    }
 }
 
 /// Pays payouts.
