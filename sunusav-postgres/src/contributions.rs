@@ -94,6 +94,9 @@ pub(crate) async fn invoices(exec: impl PgExecutor<'_>, hashes: &[PaymentHash]) 
          WHERE payment_hash = ANY($1::bytea[])",
     )
     .bind(&hashes)
+    // Planned at each execution, with the list's real length (see
+    // `webhooks::mark_many_processed`).
+    .persistent(false)
     .fetch_all(exec)
     .await
     .map_err(map_err)?

@@ -97,6 +97,9 @@ pub(crate) async fn mark_many_processed(
     let keys: Vec<&str> = outcomes.iter().map(|(k, _)| k.as_str()).collect();
     let values: Vec<&str> = outcomes.iter().map(|(_, o)| *o).collect();
     // A key twice keeps its first outcome in the list: DISTINCT ON by position.
+    // Planned at each execution (an unnamed statement), with the list's real
+    // length: a plan cached while the table was small would join by a
+    // sequential scan of the whole table ever after.
     let updated: Vec<(String,)> = sqlx::query_as(
         "UPDATE webhook_events w SET outcome = COALESCE(w.outcome, u.outcome), \
          processed_at = COALESCE(w.processed_at, now()) \
@@ -106,6 +109,7 @@ pub(crate) async fn mark_many_processed(
     )
     .bind(&keys)
     .bind(&values)
+    .persistent(false)
     .fetch_all(exec)
     .await
     .map_err(map_err)?;
