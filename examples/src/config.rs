@@ -69,6 +69,10 @@ pub struct ServerArgs {
     /// Most webhook jobs a worker settles together (1: one at a time).
     #[arg(long, env = "WEBHOOK_BATCH", default_value_t = 16, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=1000), usize::from))]
     pub webhook_batch: usize,
+    /// Milliseconds a webhook worker woken on an idle queue waits for more
+    /// jobs to settle with the first (0: none).
+    #[arg(long, env = "WEBHOOK_LINGER_MS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub webhook_linger_ms: u64,
     /// Bearer token of the admin routes (off when unset).
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -103,6 +107,7 @@ impl std::fmt::Debug for ServerArgs {
             .field("webhook_concurrency", &self.webhook_concurrency)
             .field("webhook_prefetch", &self.webhook_prefetch)
             .field("webhook_batch", &self.webhook_batch)
+            .field("webhook_linger_ms", &self.webhook_linger_ms)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }

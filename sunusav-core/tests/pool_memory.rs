@@ -116,7 +116,7 @@ async fn a_job_held_ahead_whose_lease_expired_is_skipped_and_runs_once_from_the_
         prefetch: 4,
         lease: Duration::from_secs(3),
         idle_wait: Duration::from_millis(200),
-        batch: 1,
+        ..PoolConfig::default()
     };
     let (pool, stop) = start(&q, &h, config);
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -233,4 +233,45 @@ async fn a_batching_pool_hands_over_batches_and_settles_each_job_on_its_own() {
     let stats = q.stats().await.unwrap();
     // job-7, job-17, …, job-997: 100 ids end in 7.
     assert_eq!((stats.completed, stats.dead, stats.active, stats.waiting), (900, 100, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lingering_worker_settles_what_came_meanwhile_with_the_job_that_woke_it() {
+    let q = queue();
+    let h = Arc::new(Batching { sizes: Mutex::new(Vec::new()), ran: Mutex::new(HashMap::new()) });
+    let (tx, rx) = watch::channel(false);
+    let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
+    let config = PoolConfig {
+        concurrency: 1,
+        batch: 10,
+        linger: Duration::from_millis(50),
+        idle_wait: Duration::from_secs(1),
+        ..PoolConfig::default()
+    };
+    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let job = |i: usize| NewJob::new(IdempotencyKey::parse(format!("job-{i}")).unwrap(), vec![1u8; 8]);
+    q.enqueue(job(0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    q.enqueue_bulk((1..6).map(job).collect()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(*h.sizes.lock().unwrap(), vec![6], "one batch: the first job and the five that came within the linger");
+
+    // Without lingering, the job that wakes the worker runs alone.
+    q.enqueue(job(10)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    tx.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await);
+    let (tx, rx) = watch::channel(false);
+    let pool = WorkerPool::spawn(&q, &handler, PoolConfig { linger: Duration::ZERO, ..config }, &rx);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    q.enqueue(job(20)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    q.enqueue_bulk((21..26).map(job).collect()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tx.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await);
+    let sizes = h.sizes.lock().unwrap().clone();
+    assert_eq!(sizes.iter().sum::<usize>(), 13, "every job ran: {sizes:?}");
+    assert_eq!(sizes[2], 1, "the waking job ran at once: {sizes:?}");
 }

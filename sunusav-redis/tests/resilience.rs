@@ -121,11 +121,17 @@ async fn two_worker_pools_with_prefetch_run_10000_jobs_exactly_once_and_never_at
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let handler: Arc<dyn JobHandler> = Arc::new(LedgerHandler(Arc::clone(&ledger)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let pools: Vec<WorkerPool> = [(Arc::new(q.clone()) as Arc<dyn Queue>, 4, 32, 1), (Arc::new(q2), 8, 64, 16)]
+    let pools: Vec<WorkerPool> = [(Arc::new(q.clone()) as Arc<dyn Queue>, 4, 32, 1, 0), (Arc::new(q2), 8, 64, 16, 2)]
         .into_iter()
-        .map(|(queue, concurrency, prefetch, batch)| {
-            let config =
-                PoolConfig { concurrency, prefetch, batch, lease: LEASE, idle_wait: Duration::from_millis(200) };
+        .map(|(queue, concurrency, prefetch, batch, linger_ms)| {
+            let config = PoolConfig {
+                concurrency,
+                prefetch,
+                batch,
+                linger: Duration::from_millis(linger_ms),
+                lease: LEASE,
+                idle_wait: Duration::from_millis(200),
+            };
             WorkerPool::spawn(&queue, &handler, config, &stopped)
         })
         .collect();

@@ -75,6 +75,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             webhook_concurrency: args.webhook_concurrency,
             webhook_prefetch: args.webhook_prefetch,
             webhook_batch: args.webhook_batch,
+            webhook_linger: Duration::from_millis(args.webhook_linger_ms),
             lease: Duration::from_millis(args.lease_ms.max(100)),
             stalled_interval: Duration::from_millis(args.stalled_interval_ms.max(50)),
             ..WorkersConfig::default()

@@ -38,6 +38,9 @@ pub struct WorkersConfig {
     /// statements, and each payment of ours keeps its own transaction.
     /// Payouts are never batched.
     pub webhook_batch: usize,
+    /// How long a webhook worker woken on an idle queue waits for more jobs
+    /// to settle with the first ([`PoolConfig::linger`]; default 2 ms).
+    pub webhook_linger: Duration,
     /// Lease of a reserved job.
     pub lease: Duration,
     /// How long a blocking reserve waits before looking at shutdown again.
@@ -55,6 +58,7 @@ impl Default for WorkersConfig {
             webhook_concurrency: 5,
             webhook_prefetch: 0,
             webhook_batch: 16,
+            webhook_linger: Duration::from_millis(2),
             lease: Duration::from_secs(30),
             idle_wait: Duration::from_secs(1),
             relay_interval: Duration::from_millis(500),
@@ -89,28 +93,25 @@ impl Workers {
     /// Starts the payout and webhook pools, the outbox relay and stalled recovery.
     pub fn start(tontine: &Tontine, config: WorkersConfig) -> Self {
         let (tx, rx) = watch::channel(false);
-        let pool = |q: &Arc<dyn Queue>, h: Arc<dyn JobHandler>, concurrency: usize, prefetch: usize, batch: usize| {
-            WorkerPool::spawn(
-                q,
-                &h,
-                PoolConfig { concurrency, lease: config.lease, idle_wait: config.idle_wait, prefetch, batch },
-                &rx,
-            )
-        };
+        let base = PoolConfig { lease: config.lease, idle_wait: config.idle_wait, ..PoolConfig::default() };
+        let pool =
+            |q: &Arc<dyn Queue>, h: Arc<dyn JobHandler>, settings: PoolConfig| WorkerPool::spawn(q, &h, settings, &rx);
         let pools = vec![
             pool(
                 tontine.payout_queue(),
                 Arc::new(PayoutHandler::new(tontine.clone())),
-                config.payout_concurrency,
-                0,
-                1,
+                PoolConfig { concurrency: config.payout_concurrency, ..base },
             ),
             pool(
                 tontine.webhook_queue(),
                 Arc::new(WebhookHandler::new(tontine.clone())),
-                config.webhook_concurrency,
-                config.webhook_prefetch,
-                config.webhook_batch,
+                PoolConfig {
+                    concurrency: config.webhook_concurrency,
+                    prefetch: config.webhook_prefetch,
+                    batch: config.webhook_batch,
+                    linger: config.webhook_linger,
+                    ..base
+                },
             ),
         ];
         let stats = WorkerStats {

@@ -84,6 +84,12 @@ pub struct PoolConfig {
     /// due up to this many: a busy pool runs full batches, an idle one runs
     /// each job as it comes.
     pub batch: usize,
+    /// With `batch` over 1: how long a worker woken by one job on an idle
+    /// queue waits for more before it starts (default zero: it starts at
+    /// once). A pool that keeps up with its queue otherwise runs batches of
+    /// one, each with its own round trips; lingering trades that much job
+    /// latency for fewer round trips per job.
+    pub linger: Duration,
 }
 
 impl Default for PoolConfig {
@@ -94,6 +100,7 @@ impl Default for PoolConfig {
             idle_wait: Duration::from_secs(2),
             prefetch: 0,
             batch: 1,
+            linger: Duration::ZERO,
         }
     }
 }
@@ -204,7 +211,7 @@ impl Worker {
                     Ok(Some(job)) => {
                         backoff = Duration::from_millis(100);
                         self.batcher.work_arrived();
-                        vec![job]
+                        self.linger(job, want).await
                     }
                     Ok(None) => continue,
                     Err(e) => {
@@ -224,6 +231,24 @@ impl Worker {
             let closing = *self.shutdown.borrow();
             next = self.batcher.next(done, closing, want).await;
         }
+    }
+
+    /// The batch that starts with `first`, a job that woke the worker on an
+    /// idle queue: with [`PoolConfig::linger`], what else came meanwhile, up
+    /// to `want` jobs in all.
+    async fn linger(&mut self, first: ReservedJob, want: usize) -> Vec<ReservedJob> {
+        let linger = self.config.linger;
+        if want <= 1 || linger.is_zero() {
+            return vec![first];
+        }
+        tokio::select! {
+            () = tokio::time::sleep(linger) => {}
+            _ = self.shutdown.changed() => {}
+        }
+        let closing = *self.shutdown.borrow();
+        let mut jobs = vec![first];
+        jobs.extend(self.batcher.next(Vec::new(), closing, want - 1).await);
+        jobs
     }
 
     /// Runs a batch of jobs (often one); returns the acknowledgements of those

@@ -144,7 +144,8 @@ async fn process(q: &RedisQueue, n: usize, concurrency: usize, prefetch: usize) 
     let handler = Arc::new(NoOp { n, seen: AtomicUsize::new(0), first: OnceLock::new(), all_ran: Notify::new() });
     let queue: Arc<dyn Queue> = Arc::new(q.clone());
     let (stop, stopped) = watch::channel(false);
-    let config = PoolConfig { concurrency, lease: LEASE, idle_wait: Duration::from_secs(1), prefetch, batch: 1 };
+    let config =
+        PoolConfig { concurrency, lease: LEASE, idle_wait: Duration::from_secs(1), prefetch, ..PoolConfig::default() };
     let pool = WorkerPool::spawn(&queue, &(Arc::clone(&handler) as Arc<dyn JobHandler>), config, &stopped);
     handler.all_ran.notified().await;
     stop.send(true)?;
