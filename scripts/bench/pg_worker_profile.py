@@ -5,7 +5,7 @@ separately (jobs/s and the cores used by the server, postgres and redis).
 
 Run under the services, from the repo root, after a release build:
   scripts/services.sh run python3 scripts/bench/pg_worker_profile.py
-Env: MODE=pg|embedded (default pg), CONC=<webhook workers> (5), DUR=<wrk seconds> (8),
+Env: MODE=pg|embedded (default pg), CONC=<webhook workers> (5), DUR=<wrk seconds> (8), CONN=<connections> (50),
      PERF=1 (perf record -g the server for 6 s), QUIET=1 (RUST_LOG=error).
 Output: target/bench-http/profile-<stamp>/ (server log, wrk output, perf data).
 """
@@ -50,7 +50,7 @@ def on_start(): s["a"] = snap()
 perf = None
 if os.environ.get("PERF"):
     perf = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", out + f"/perf-{mode}.data", "-p", str(t.pid), "--", "sleep", "6"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-text, _ = hb.run_wrk(A, t.base, "valid", 50, int(os.environ.get("DUR", "8")), pairs, out + "/wrk/x.txt", on_start)
+text, _ = hb.run_wrk(A, t.base, "valid", int(os.environ.get("CONN", "50")), int(os.environ.get("DUR", "8")), pairs, out + "/wrk/x.txt", on_start)
 s["b"] = snap(); r = hb.parse_wrk(text); ok = r["requests"] - r["non2xx"]
 p1 = t.processed()
 print("ingest phase:", r["rps"], "req/s p99", r["p99_ms"], "processed during run/s", round((p1 - p0) / (s["b"]["t"] - s["a"]["t"])), "cores", diff(s["a"], s["b"]))
