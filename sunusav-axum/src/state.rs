@@ -16,9 +16,16 @@ use crate::verify::DEFAULT_BODY_LIMIT;
 ///
 /// Built with [`AppState::new`] and the `with_*` methods; everything else has
 /// a default: no admin routes, no worker pools, a 256 KiB webhook body limit,
-/// the system clock and a 2 s timeout on each health check.
+/// the system clock and a 2 s timeout on each health check. Clones share
+/// one copy: axum clones the state for every request.
 #[derive(Clone)]
 pub struct AppState {
+    pub(crate) inner: Arc<Shared>,
+}
+
+/// The fields of [`AppState`], behind one `Arc`.
+#[derive(Clone)]
+pub(crate) struct Shared {
     pub(crate) tontine: Tontine,
     pub(crate) verifier: Arc<Verifier>,
     pub(crate) admin_token: Option<AdminToken>,
@@ -32,7 +39,7 @@ pub struct AppState {
 impl AppState {
     /// The application and the webhook verifier.
     pub fn new(tontine: Tontine, verifier: Arc<Verifier>) -> Self {
-        Self {
+        let inner = Shared {
             tontine,
             verifier,
             admin_token: None,
@@ -41,61 +48,67 @@ impl AppState {
             body_limit: DEFAULT_BODY_LIMIT,
             clock: system_clock(),
             check_timeout: Duration::from_secs(2),
-        }
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The fields, to change before the state is shared.
+    fn fields(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.inner)
     }
 
     /// Mounts the admin routes behind this bearer token (without one, they are not mounted).
     #[must_use]
     pub fn with_admin_token(mut self, token: AdminToken) -> Self {
-        self.admin_token = Some(token);
+        self.fields().admin_token = Some(token);
         self
     }
 
     /// Reports these worker pools in `/health/workers` and `/metrics`.
     #[must_use]
     pub fn with_workers(mut self, workers: WorkerStats) -> Self {
-        self.workers = workers;
+        self.fields().workers = workers;
         self
     }
 
     /// Refuses webhook bodies over `limit` bytes.
     #[must_use]
     pub fn with_body_limit(mut self, limit: usize) -> Self {
-        self.body_limit = limit;
+        self.fields().body_limit = limit;
         self
     }
 
     /// Reads the time (for webhook timestamps) from `clock`.
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
+        self.fields().clock = clock;
         self
     }
 
     /// Gives each dependency at most `timeout` to answer a health check.
     #[must_use]
     pub fn with_check_timeout(mut self, timeout: Duration) -> Self {
-        self.check_timeout = timeout;
+        self.fields().check_timeout = timeout;
         self
     }
 
     /// The application.
     pub fn tontine(&self) -> &Tontine {
-        &self.tontine
+        &self.inner.tontine
     }
 
     /// The HTTP counters (webhook outcomes).
     pub fn metrics(&self) -> &Arc<HttpMetrics> {
-        &self.metrics
+        &self.inner.metrics
     }
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("verifier", &self.verifier)
-            .field("admin_routes", &self.admin_token.is_some())
-            .field("body_limit", &self.body_limit)
+            .field("verifier", &self.inner.verifier)
+            .field("admin_routes", &self.inner.admin_token.is_some())
+            .field("body_limit", &self.inner.body_limit)
             .finish_non_exhaustive()
     }
 }

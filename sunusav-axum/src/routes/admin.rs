@@ -33,7 +33,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn queue(state: &AppState, name: &str) -> Result<Arc<dyn Queue>, ApiError> {
-    [state.tontine.payout_queue(), state.tontine.webhook_queue()]
+    [state.inner.tontine.payout_queue(), state.inner.tontine.webhook_queue()]
         .into_iter()
         .find(|q| q.name() == name)
         .cloned()

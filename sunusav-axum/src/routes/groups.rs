@@ -124,19 +124,19 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<GroupBody>), ApiError> {
     let spec =
         GroupSpec { contribution: Msat::new(body.contribution_msat), fee_bps: body.fee_bps, members: body.members };
-    let group = state.tontine.create_group(spec).await?;
+    let group = state.inner.tontine.create_group(spec).await?;
     Ok((StatusCode::CREATED, Json(GroupBody::new(&group, None))))
 }
 
 /// `POST /groups/{id}/start` → the group, 409 `invalid_transition` when it cannot start.
 pub async fn start(State(state): State<AppState>, ApiPath(id): ApiPath<GroupId>) -> Result<Json<GroupBody>, ApiError> {
-    let group = state.tontine.start_group(id).await?;
+    let group = state.inner.tontine.start_group(id).await?;
     Ok(Json(GroupBody::new(&group, None)))
 }
 
 /// `POST /groups/{id}/cancel` → the group, 409 `invalid_transition` when it cannot be cancelled.
 pub async fn cancel(State(state): State<AppState>, ApiPath(id): ApiPath<GroupId>) -> Result<Json<GroupBody>, ApiError> {
-    let group = state.tontine.cancel_group(id).await?;
+    let group = state.inner.tontine.cancel_group(id).await?;
     Ok(Json(GroupBody::new(&group, None)))
 }
 
@@ -147,12 +147,12 @@ pub async fn invoice(
     ApiPath(id): ApiPath<GroupId>,
     ApiJson(body): ApiJson<IssueInvoice>,
 ) -> Result<(StatusCode, Json<InvoiceBody>), ApiError> {
-    let invoice = state.tontine.issue_invoice(id, body.member).await?;
+    let invoice = state.inner.tontine.issue_invoice(id, body.member).await?;
     Ok((StatusCode::CREATED, Json(invoice.into())))
 }
 
 /// `GET /groups/{id}` → the group's state and its payouts.
 pub async fn show(State(state): State<AppState>, ApiPath(id): ApiPath<GroupId>) -> Result<Json<GroupBody>, ApiError> {
-    let (group, attempts) = state.tontine.group_view(id).await?;
+    let (group, attempts) = state.inner.tontine.group_view(id).await?;
     Ok(Json(GroupBody::new(&group, Some(&attempts))))
 }

@@ -66,8 +66,8 @@ async fn check<E: Display>(
 /// `GET /health/detailed`: store, queues (critical) and the Lightning node
 /// (not critical: `warn`). 503 with `fail` when a critical one fails.
 pub async fn detailed(State(state): State<AppState>) -> Response {
-    let t = &state.tontine;
-    let timeout = state.check_timeout;
+    let t = &state.inner.tontine;
+    let timeout = state.inner.check_timeout;
     let (store, payouts, webhooks, payments) = tokio::join!(
         check("datastore", timeout, t.store().ping()),
         check("queue", timeout, t.payout_queue().ping()),
@@ -104,10 +104,10 @@ async fn queue_entry(queue: &dyn Queue, timeout: Duration) -> (bool, Value) {
 /// figures (concurrency, busy, processed, failed, retried, per-minute rates,
 /// duration and wait histograms). 503 when a queue cannot be read.
 pub async fn workers(State(state): State<AppState>) -> Response {
-    let t = &state.tontine;
+    let t = &state.inner.tontine;
     let (payouts, webhooks) = tokio::join!(
-        queue_entry(t.payout_queue().as_ref(), state.check_timeout),
-        queue_entry(t.webhook_queue().as_ref(), state.check_timeout),
+        queue_entry(t.payout_queue().as_ref(), state.inner.check_timeout),
+        queue_entry(t.webhook_queue().as_ref(), state.inner.check_timeout),
     );
     let ok = payouts.0 && webhooks.0;
     let mut queues = Map::new();
@@ -116,7 +116,7 @@ pub async fn workers(State(state): State<AppState>) -> Response {
     let body = json!({
         "status": if ok { "pass" } else { "fail" },
         "queues": queues,
-        "workers": state.workers.snapshots(),
+        "workers": state.inner.workers.snapshots(),
     });
     health_response(if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
 }

@@ -119,10 +119,10 @@ fn pools(out: &mut String, pools: &[PoolSnapshot]) {
 
 /// The whole exposition text.
 pub async fn render_text(state: &AppState) -> String {
-    let t = &state.tontine;
+    let t = &state.inner.tontine;
     let mut per_queue = Vec::new();
     for queue in [t.payout_queue(), t.webhook_queue()] {
-        let s = match tokio::time::timeout(state.check_timeout, queue.stats()).await {
+        let s = match tokio::time::timeout(state.inner.check_timeout, queue.stats()).await {
             Ok(Ok(s)) => Some(s),
             Ok(Err(e)) => {
                 tracing::warn!(queue = queue.name(), error = %e, "queue stats failed");
@@ -134,9 +134,9 @@ pub async fn render_text(state: &AppState) -> String {
     }
     let mut out = String::with_capacity(8 * 1024);
     queues(&mut out, &per_queue);
-    pools(&mut out, &state.workers.snapshots());
+    pools(&mut out, &state.inner.workers.snapshots());
     family(&mut out, "sunusav_webhooks_total", "counter", "Webhook deliveries, by outcome.");
-    for (outcome, n) in state.metrics.webhooks() {
+    for (outcome, n) in state.inner.metrics.webhooks() {
         let _ = writeln!(out, "sunusav_webhooks_total{{outcome=\"{outcome}\"}} {n}");
     }
     out

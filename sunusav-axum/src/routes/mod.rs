@@ -21,11 +21,12 @@ use crate::verify::VerifyWebhookLayer;
 
 /// The application's router (see the crate docs for the routes and codes).
 pub fn router(state: AppState) -> Router {
-    let verify =
-        VerifyWebhookLayer::new(state.verifier.clone()).with_limit(state.body_limit).with_clock(state.clock.clone());
+    let verify = VerifyWebhookLayer::new(state.inner.verifier.clone())
+        .with_limit(state.inner.body_limit)
+        .with_clock(state.inner.clock.clone());
     let webhook = post(webhook::lightning)
         .route_layer(verify)
-        .route_layer(from_fn_with_state(state.metrics.clone(), count_webhooks));
+        .route_layer(from_fn_with_state(state.inner.metrics.clone(), count_webhooks));
     let mut app = Router::new()
         .route("/webhook/lightning", webhook)
         .route("/groups", post(groups::create))
@@ -37,7 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/detailed", get(health::detailed))
         .route("/health/workers", get(health::workers))
         .route("/metrics", get(metrics::render));
-    if let Some(token) = state.admin_token.clone() {
+    if let Some(token) = state.inner.admin_token.clone() {
         app = app.merge(admin::routes().route_layer(from_fn_with_state(token, require_admin)));
     }
     app.fallback(not_found).layer(map_response(json_errors)).layer(from_fn(request_id)).with_state(state)

@@ -2,11 +2,10 @@
 //! queued before it is acknowledged.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, http::HeaderMap};
-use http::StatusCode;
 use http::header::CONTENT_TYPE;
-use serde_json::json;
+use http::{HeaderValue, StatusCode};
 use sunusav_core::IdempotencyKey;
 use sunusav_core::services::{Ingested, LightningEvent};
 
@@ -37,10 +36,12 @@ pub async fn lightning(
     let body = webhook.body();
     let event = LightningEvent::parse(body)?;
     let key = IdempotencyKey::webhook(webhook.event_id().or(event.event_id.as_deref()), body);
-    let ingested = state.tontine.ingest_webhook(key.clone(), body, event).await?;
+    let ingested = state.inner.tontine.ingest_webhook(key.clone(), body, event).await?;
     tracing::debug!(key = %key, ?ingested, "webhook ingested");
+    // Constant bodies: no JSON value built and serialized per delivery.
+    let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
     Ok(match ingested {
-        Ingested::Accepted => (StatusCode::ACCEPTED, Json(json!({ "status": "accepted" }))).into_response(),
-        Ingested::Replay => (StatusCode::OK, Json(json!({ "status": "duplicate" }))).into_response(),
+        Ingested::Accepted => (StatusCode::ACCEPTED, json, r#"{"status":"accepted"}"#).into_response(),
+        Ingested::Replay => (StatusCode::OK, json, r#"{"status":"duplicate"}"#).into_response(),
     })
 }
