@@ -6,7 +6,8 @@ separately (jobs/s and the cores used by the server, postgres and redis).
 Run under the services, from the repo root, after a release build:
   scripts/services.sh run python3 scripts/bench/pg_worker_profile.py
 Env: MODE=pg|embedded (default pg), CONC=<webhook workers> (5), DUR=<wrk seconds> (8), CONN=<connections> (50),
-     PERF=1 (perf record -g the server for 6 s), QUIET=1 (RUST_LOG=error).
+     PERF=1 (perf record -g the server for 6 s), QUIET=1 (RUST_LOG=error),
+     EXTRA_ENV='K=V ...' (more server environment, e.g. WEBHOOK_LINGER_MS=0).
 Output: target/bench-http/profile-<stamp>/ (server log, wrk output, perf data).
 """
 import os, sys, time, subprocess, urllib.parse
@@ -26,6 +27,8 @@ if mode == "pg":
 pg_url = urllib.parse.urlunparse(urllib.parse.urlparse(db)._replace(path=f"/prof_{stamp}"))
 env = {"DATABASE_URL": pg_url, "REDIS_URL": os.environ["REDIS_URL"], "QUEUE_PREFIX": "prof" + stamp} if mode == "pg" else {}
 if os.environ.get("QUIET"): env["RUST_LOG"] = "error"
+for kv in os.environ.get("EXTRA_ENV", "").split():  # more server settings, K=V K=V
+    k, v = kv.split("=", 1); env[k] = v
 t = hb.Ours(out, f"{mode}-c{conc}", bin_, env, conc); t.wait_ready()
 redis_port = urllib.parse.urlparse(os.environ["REDIS_URL"]).port
 def redis_pid():
