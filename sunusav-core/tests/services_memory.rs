@@ -343,15 +343,14 @@ async fn a_batch_settles_each_event_as_alone_and_fails_only_the_jobs_that_failed
             WebhookJob { key, event: ev }
         }
     };
-    let never_recorded = WebhookJob { key: IdempotencyKey::webhook(Some("never"), b"{}"), event: event(&first) };
-    let mut never_recorded_unknown = never_recorded.clone();
-    never_recorded_unknown.event.payment_hash = PaymentHash::from_bytes([8; 32]);
+    let mut never_recorded = WebhookJob { key: IdempotencyKey::webhook(Some("never"), b"{}"), event: event(&first) };
+    never_recorded.event.payment_hash = PaymentHash::from_bytes([8; 32]);
     let jobs = vec![
         recorded(event(&first), "first").await,
         recorded(unknown, "unknown").await,
         recorded(open, "open").await,
         recorded(event(&first), "first again").await,
-        never_recorded_unknown,
+        never_recorded,
         recorded(event(&second), "second").await,
     ];
 
@@ -378,6 +377,41 @@ async fn a_batch_settles_each_event_as_alone_and_fails_only_the_jobs_that_failed
         a.tontine.store().webhook(&jobs[1].key).await.unwrap().unwrap().outcome.as_deref(),
         Some("unknown_invoice")
     );
+}
+
+#[tokio::test]
+async fn the_webhook_handler_fails_an_unreadable_payload_alone_and_settles_the_rest_of_its_batch() {
+    use sunusav_core::ports::{LeaseToken, ReservedJob};
+    use sunusav_core::worker::{JobHandler, WebhookHandler};
+
+    let a = app();
+    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    a.tontine.start_group(g.id()).await.unwrap();
+    let inv = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
+    let ev = event(&inv);
+    let body = serde_json::to_vec(&ev).unwrap();
+    let key = IdempotencyKey::webhook(None, &body);
+    a.tontine.ingest_webhook(key.clone(), &body, ev.clone()).await.unwrap();
+    let reserved = |id: &IdempotencyKey, payload: Vec<u8>| ReservedJob {
+        id: id.clone(),
+        payload,
+        attempt: 1,
+        max_attempts: 25,
+        token: LeaseToken("t".into()),
+        enqueued_at_ms: 0,
+        due_at_ms: 0,
+    };
+    let good = reserved(&key, serde_json::to_vec(&WebhookJob { key: key.clone(), event: ev }).unwrap());
+    let bad = reserved(&IdempotencyKey::webhook(Some("bad"), b""), b"not json".to_vec());
+
+    let results = WebhookHandler::new(a.tontine.clone()).handle_batch(&[bad, good]).await;
+
+    assert_eq!(results.len(), 2);
+    let failure = results[0].as_ref().expect_err("an unreadable payload fails");
+    assert_eq!(failure.kind, sunusav_core::ports::FailKind::Permanent);
+    assert!(failure.message.starts_with("invalid webhook job payload"), "{}", failure.message);
+    assert_eq!(results[1], Ok(()));
+    assert_eq!(a.store.contributions().len(), 1, "the readable job was settled");
 }
 
 #[tokio::test]

@@ -2,11 +2,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::group::{ContributionOutcome, Invoice};
 use crate::ids::PaymentHash;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use crate::keys::IdempotencyKey;
 use crate::ports::{
     Backoff, Contribution, JobOptions, NewJob, OutboxMessage, PaymentAttempt, StoreError, StoreTx, WebhookEvent,

@@ -27,31 +27,32 @@ impl WebhookHandler {
 #[async_trait]
 impl JobHandler for WebhookHandler {
     async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
-        let payload: WebhookJob = serde_json::from_slice(&job.payload)
-            .map_err(|e| JobFailure::permanent(format!("invalid webhook job payload: {e}")))?;
+        let payload = webhook_job(job)?;
         self.tontine.settle(&payload).await.map(|_| ()).map_err(|e| failure(&e))
     }
 
     async fn handle_batch(&self, jobs: &[ReservedJob]) -> Vec<Result<(), JobFailure>> {
-        let parsed: Vec<Result<WebhookJob, JobFailure>> = jobs
-            .iter()
-            .map(|job| {
-                serde_json::from_slice(&job.payload)
-                    .map_err(|e| JobFailure::permanent(format!("invalid webhook job payload: {e}")))
-            })
-            .collect();
-        let valid: Vec<WebhookJob> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+        // A payload that does not parse fails its job alone; the others settle together.
+        let mut parsed = Vec::with_capacity(jobs.len());
+        let mut valid = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            parsed.push(webhook_job(job).map(|payload| valid.push(payload)));
+        }
         let mut settled = self.tontine.settle_batch(&valid).await.into_iter();
         parsed
             .into_iter()
             .map(|p| {
-                p.and_then(|_| match settled.next() {
+                p.and_then(|()| match settled.next() {
                     Some(r) => r.map(|_| ()).map_err(|e| failure(&e)),
                     None => Err(JobFailure::retry("no settlement result")),
                 })
             })
             .collect()
     }
+}
+
+fn webhook_job(job: &ReservedJob) -> Result<WebhookJob, JobFailure> {
+    serde_json::from_slice(&job.payload).map_err(|e| JobFailure::permanent(format!("invalid webhook job payload: {e}")))
 }
 
 /// Pays payouts.
