@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{app, app_with, attempt_status, completed_cycle, event, spec};
+use common::{app, app_with, attempt_status, completed_cycle, event, recorded, spec};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -300,25 +300,15 @@ async fn wrong_amounts_and_unknown_invoices_are_recorded_not_dropped() {
     let inv = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
     let mut ev = event(&inv);
     ev.amount_msat = Msat::new(1);
-    let body = serde_json::to_vec(&ev).unwrap();
-    let key = IdempotencyKey::webhook(None, &body);
-    a.tontine.ingest_webhook(key.clone(), &body, ev.clone()).await.unwrap();
-    assert_eq!(
-        a.tontine.settle(&WebhookJob { key: key.clone(), event: ev }).await.unwrap(),
-        SettleOutcome::Rejected("wrong_amount")
-    );
-    assert_eq!(a.tontine.store().webhook(&key).await.unwrap().unwrap().outcome.as_deref(), Some("wrong_amount"));
+    let job = recorded(&a.tontine, ev, None).await;
+    assert_eq!(a.tontine.settle(&job).await.unwrap(), SettleOutcome::Rejected("wrong_amount"));
+    assert_eq!(a.tontine.store().webhook(&job.key).await.unwrap().unwrap().outcome.as_deref(), Some("wrong_amount"));
 
     let mut unknown = event(&inv);
     unknown.payment_hash = sunusav_core::PaymentHash::from_bytes([9; 32]);
-    let body = serde_json::to_vec(&unknown).unwrap();
-    let key = IdempotencyKey::webhook(None, &body);
-    a.tontine.ingest_webhook(key.clone(), &body, unknown.clone()).await.unwrap();
-    assert_eq!(
-        a.tontine.settle(&WebhookJob { key: key.clone(), event: unknown }).await.unwrap(),
-        SettleOutcome::UnknownInvoice
-    );
-    assert_eq!(a.tontine.store().webhook(&key).await.unwrap().unwrap().outcome.as_deref(), Some("unknown_invoice"));
+    let job = recorded(&a.tontine, unknown, None).await;
+    assert_eq!(a.tontine.settle(&job).await.unwrap(), SettleOutcome::UnknownInvoice);
+    assert_eq!(a.tontine.store().webhook(&job.key).await.unwrap().unwrap().outcome.as_deref(), Some("unknown_invoice"));
     assert!(a.store.contributions().is_empty());
 }
 
@@ -333,25 +323,15 @@ async fn a_batch_settles_each_event_as_alone_and_fails_only_the_jobs_that_failed
     unknown.payment_hash = PaymentHash::from_bytes([7; 32]);
     let mut open = event(&second);
     open.status = "open".into();
-    let recorded = |ev: LightningEvent, id: &str| {
-        let t = a.tontine.clone();
-        let id = id.to_owned();
-        async move {
-            let body = serde_json::to_vec(&ev).unwrap();
-            let key = IdempotencyKey::webhook(Some(&id), &body);
-            t.ingest_webhook(key.clone(), &body, ev.clone()).await.unwrap();
-            WebhookJob { key, event: ev }
-        }
-    };
     let mut never_recorded = WebhookJob { key: IdempotencyKey::webhook(Some("never"), b"{}"), event: event(&first) };
     never_recorded.event.payment_hash = PaymentHash::from_bytes([8; 32]);
     let jobs = vec![
-        recorded(event(&first), "first").await,
-        recorded(unknown, "unknown").await,
-        recorded(open, "open").await,
-        recorded(event(&first), "first again").await,
+        recorded(&a.tontine, event(&first), Some("first")).await,
+        recorded(&a.tontine, unknown, Some("unknown")).await,
+        recorded(&a.tontine, open, Some("open")).await,
+        recorded(&a.tontine, event(&first), Some("first again")).await,
         never_recorded,
-        recorded(event(&second), "second").await,
+        recorded(&a.tontine, event(&second), Some("second")).await,
     ];
 
     let results = a.tontine.settle_batch(&jobs).await;
@@ -388,10 +368,7 @@ async fn the_webhook_handler_fails_an_unreadable_payload_alone_and_settles_the_r
     let g = a.tontine.create_group(spec(2)).await.unwrap();
     a.tontine.start_group(g.id()).await.unwrap();
     let inv = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
-    let ev = event(&inv);
-    let body = serde_json::to_vec(&ev).unwrap();
-    let key = IdempotencyKey::webhook(None, &body);
-    a.tontine.ingest_webhook(key.clone(), &body, ev.clone()).await.unwrap();
+    let job = recorded(&a.tontine, event(&inv), None).await;
     let reserved = |id: &IdempotencyKey, payload: Vec<u8>| ReservedJob {
         id: id.clone(),
         payload,
@@ -401,7 +378,7 @@ async fn the_webhook_handler_fails_an_unreadable_payload_alone_and_settles_the_r
         enqueued_at_ms: 0,
         due_at_ms: 0,
     };
-    let good = reserved(&key, serde_json::to_vec(&WebhookJob { key: key.clone(), event: ev }).unwrap());
+    let good = reserved(&job.key, serde_json::to_vec(&job).unwrap());
     let bad = reserved(&IdempotencyKey::webhook(Some("bad"), b""), b"not json".to_vec());
 
     let results = WebhookHandler::new(a.tontine.clone()).handle_batch(&[bad, good]).await;

@@ -40,6 +40,15 @@ pub fn event(inv: &Invoice) -> LightningEvent {
     LightningEvent { payment_hash: inv.payment_hash, status: "settled".into(), amount_msat: inv.amount, event_id: None }
 }
 
+/// Records and queues a delivery of `ev` the way the HTTP handler does
+/// (`id`: the sender's event id); returns its job, not settled yet.
+pub async fn recorded(t: &Tontine, ev: LightningEvent, id: Option<&str>) -> WebhookJob {
+    let body = serde_json::to_vec(&ev).unwrap();
+    let key = IdempotencyKey::webhook(id, &body);
+    t.ingest_webhook(key.clone(), &body, ev.clone()).await.unwrap();
+    WebhookJob { key, event: ev }
+}
+
 /// Records a delivery the way the HTTP handler does, then settles it.
 pub async fn deliver(t: &Tontine, inv: &Invoice, copy: usize) -> Result<SettleOutcome, ServiceError> {
     let ev = event(inv);
