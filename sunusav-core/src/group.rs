@@ -16,6 +16,11 @@ use crate::money::{BPS_PER_WHOLE, Msat};
 /// The most members one group may have.
 pub const MAX_MEMBERS: usize = 1_000;
 
+/// The largest pot of one cycle, in msat: the most a signed 64-bit column
+/// holds, so that every store keeps every amount a group can produce
+/// (about 92 million bitcoin: no real group comes near).
+pub const MAX_POT: u64 = u64::MAX >> 1;
+
 /// Lifecycle of a group: `Forming → Active → Finished`, or `Cancelled`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,11 +100,11 @@ pub enum GroupError {
     /// The contribution is zero.
     #[error("the contribution must be more than zero")]
     ZeroContribution,
-    /// The fee is over 100 %.
-    #[error("the fee is at most 10000 basis points")]
+    /// The fee is 100 % or more: the beneficiary would receive nothing.
+    #[error("the fee is under 10000 basis points: the beneficiary must receive something")]
     FeeTooHigh,
-    /// contribution × members does not fit in 64 bits.
-    #[error("the pot overflows")]
+    /// contribution × members is over [`MAX_POT`].
+    #[error("the pot (contribution × members) is over {MAX_POT} msat")]
     PotOverflow,
     /// The transition is not allowed from the group's status.
     #[error("the group is {0:?}")]
@@ -248,10 +253,13 @@ impl Group {
         if spec.contribution.is_zero() {
             return Err(GroupError::ZeroContribution);
         }
-        if spec.fee_bps > BPS_PER_WHOLE {
+        if spec.fee_bps >= BPS_PER_WHOLE {
             return Err(GroupError::FeeTooHigh);
         }
-        spec.contribution.checked_mul(n as u64).ok_or(GroupError::PotOverflow)?;
+        let pot = spec.contribution.checked_mul(n as u64).ok_or(GroupError::PotOverflow)?;
+        if pot.get() > MAX_POT {
+            return Err(GroupError::PotOverflow);
+        }
         Ok(Self {
             id,
             contribution: spec.contribution,

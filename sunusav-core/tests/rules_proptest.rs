@@ -120,7 +120,7 @@ proptest! {
     fn any_delivery_order_pays_each_cycle_exactly_once(
         n in 2u64..=6,
         contribution in 2u64..=1_000_000,
-        fee_bps in prop_oneof![Just(0u16), 0u16..=10_000],
+        fee_bps in prop_oneof![Just(0u16), Just(9_999u16), 0u16..10_000],
         seed in any::<u64>().prop_filter("non-zero", |s| *s != 0),
         copies in 1usize..=3,
         payout_every in 1u64..=5,
@@ -223,8 +223,21 @@ fn group_rules_refuse_bad_specs() {
     assert_eq!(Group::new(id, spec(vec![m, m], 1, 0)).unwrap_err(), sunusav_core::GroupError::DuplicateMember(m));
     assert_eq!(Group::new(id, spec(vec![m, member(2)], 0, 0)).unwrap_err(), sunusav_core::GroupError::ZeroContribution);
     assert_eq!(Group::new(id, spec(vec![m, member(2)], 1, 10_001)).unwrap_err(), sunusav_core::GroupError::FeeTooHigh);
+    // A fee of 100 % leaves the beneficiary nothing: refused, not left to fail
+    // at the last contribution of the cycle.
+    assert_eq!(Group::new(id, spec(vec![m, member(2)], 1, 10_000)).unwrap_err(), sunusav_core::GroupError::FeeTooHigh);
+    let g = Group::new(id, spec(vec![m, member(2)], 1, 9_999)).unwrap();
+    assert_eq!(g.payout_amounts(), (Msat::new(1), Msat::new(1)), "the smallest pot still pays 1 msat");
     assert_eq!(
         Group::new(id, spec(vec![m, member(2)], u64::MAX, 0)).unwrap_err(),
+        sunusav_core::GroupError::PotOverflow
+    );
+    // Every store keeps amounts as signed 64-bit: a pot over i64::MAX is refused
+    // here rather than by the database at the last contribution.
+    let half = sunusav_core::group::MAX_POT / 2;
+    assert!(Group::new(id, spec(vec![m, member(2)], half, 0)).is_ok());
+    assert_eq!(
+        Group::new(id, spec(vec![m, member(2)], half + 1, 0)).unwrap_err(),
         sunusav_core::GroupError::PotOverflow
     );
 }
