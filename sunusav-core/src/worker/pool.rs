@@ -70,7 +70,9 @@ pub struct PoolConfig {
     pub concurrency: usize,
     /// Lease of a reserved job; a worker heartbeats every third of it.
     pub lease: Duration,
-    /// How long one blocking reserve waits before looking at shutdown again.
+    /// How long one blocking reserve waits before looking at shutdown again,
+    /// at most 250 ms (an idle worker sees shutdown within that; a reserve
+    /// is never abandoned half-way).
     pub idle_wait: Duration,
     /// Jobs reserved ahead of the workers, so that a busy pool fetches many
     /// per round trip (RabbitMQ's prefetch count). They are held under lease
@@ -182,6 +184,10 @@ struct Worker {
     shutdown: watch::Receiver<bool>,
 }
 
+/// The longest a worker blocks in one reserve: how soon it sees shutdown
+/// while idle.
+const RESERVE_SLICE: Duration = Duration::from_millis(250);
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
@@ -203,10 +209,15 @@ impl Worker {
                 }
                 jobs
             } else {
-                let reserved = tokio::select! {
-                    r = self.queue.reserve_wait(self.config.lease, self.config.idle_wait) => r,
-                    _ = self.shutdown.changed() => continue,
-                };
+                // Never raced against shutdown: a reserve dropped after the
+                // backend leased a job (Redis runs its script after BLPOP)
+                // would strand that job under a token nobody holds until the
+                // lease expires, an attempt and a stall used up. The wait is
+                // sliced short instead, so that shutdown is seen soon, and a
+                // job it brought runs (within the shutdown deadline) and is
+                // acknowledged like any other.
+                let slice = self.config.idle_wait.min(RESERVE_SLICE);
+                let reserved = self.queue.reserve_wait(self.config.lease, slice).await;
                 match reserved {
                     Ok(Some(job)) => {
                         backoff = Duration::from_millis(100);
