@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sunusav_core::memory::{FaultyQueue, MemoryQueue, MemoryStore, NodeFault, SimulatedNode};
-use sunusav_core::ports::{AttemptStatus, Queue, QueueConfig, QueueError, Store};
+use sunusav_core::ports::{AttemptStatus, Payments, PayoutRequest, Queue, QueueConfig, QueueError, Store};
 use sunusav_core::services::{
     Ingested, LightningEvent, PAYOUT_QUEUE, PayoutStep, ServiceError, SettleOutcome, Tontine, WEBHOOK_QUEUE, WebhookJob,
 };
@@ -220,6 +220,80 @@ async fn exhausted_retries_mark_the_payout_dead() {
     assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Dead);
     let grp = a.tontine.store().group(g).await.unwrap().unwrap();
     assert_eq!(grp.cycle_status(), CycleStatus::PayoutFailed);
+}
+
+#[tokio::test]
+async fn exhausted_retries_leave_a_payment_still_in_flight_at_the_node_in_flight() {
+    let a = app();
+    let (g, job) = completed_cycle(&a.tontine, 2).await;
+    a.node.inject([NodeFault::TimeoutInFlight]);
+    assert!(a.tontine.process_payout(&job).await.unwrap_err().is_retryable());
+    a.tontine.payout_exhausted(&job, "5 attempts failed").await.unwrap();
+    // Not declared failed: the node may still complete it.
+    assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::InFlight);
+    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
+    assert_eq!((grp.cycle(), grp.cycle_status()), (1, CycleStatus::Completing));
+    // The node completes it; an operator retries the dead job: recorded, not paid again.
+    a.node.resolve_in_flight(true);
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
+    assert_eq!((a.node.times_paid(&job.key), a.node.pay_calls(&job.key)), (1, 1));
+    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
+    assert_eq!((grp.cycle(), grp.cycle_status()), (2, CycleStatus::Collecting));
+}
+
+#[tokio::test]
+async fn exhausted_retries_of_a_payment_the_node_completed_record_it_as_paid() {
+    let a = app();
+    let (g, job) = completed_cycle(&a.tontine, 2).await;
+    a.node.inject([NodeFault::TimeoutPaid]);
+    assert!(a.tontine.process_payout(&job).await.unwrap_err().is_retryable());
+    a.tontine.payout_exhausted(&job, "5 attempts failed").await.unwrap();
+    assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Succeeded);
+    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
+    assert_eq!((grp.cycle(), grp.cycle_status()), (2, CycleStatus::Collecting), "never PayoutFailed");
+    assert_eq!((a.node.times_paid(&job.key), a.node.pay_calls(&job.key)), (1, 1));
+}
+
+#[tokio::test]
+async fn a_dead_payout_the_node_completed_later_is_reconciled_on_retry_without_a_second_pay_call() {
+    let a = app();
+    let (g, job) = completed_cycle(&a.tontine, 2).await;
+    a.node.inject([NodeFault::TimeoutInFlight]);
+    assert!(a.tontine.process_payout(&job).await.unwrap_err().is_retryable());
+    // Retries run out while the node cannot be asked: dead, the cycle PayoutFailed.
+    a.node.set_unreachable(true);
+    a.tontine.payout_exhausted(&job, "5 attempts failed").await.unwrap();
+    assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Dead);
+    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
+    assert_eq!(grp.cycle_status(), CycleStatus::PayoutFailed);
+    let last_error = a.tontine.store().payment_attempts(g).await.unwrap()[0].last_error.clone().unwrap();
+    assert!(last_error.contains("could not be asked"), "{last_error}");
+    // The node comes back having completed it. An operator's retry asks the node
+    // first and records it: `pay` is not called again, even though this node
+    // would refuse a second payment of the key anyway.
+    a.node.set_unreachable(false);
+    a.node.resolve_in_flight(true);
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
+    assert_eq!((a.node.times_paid(&job.key), a.node.pay_calls(&job.key)), (1, 1));
+    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
+    assert_eq!((grp.cycle(), grp.cycle_status()), (2, CycleStatus::Collecting));
+}
+
+#[tokio::test]
+async fn a_retry_after_a_transient_failure_asks_the_node_before_paying_again() {
+    let a = app();
+    let (g, job) = completed_cycle(&a.tontine, 2).await;
+    a.node.inject([NodeFault::Transient]);
+    assert!(a.tontine.process_payout(&job).await.unwrap_err().is_retryable());
+    assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Failed);
+    // Another run (one that lost its lease, say) paid it meanwhile; the
+    // attempt still says `failed`. The retry finds it paid at the node.
+    let at = a.tontine.store().payment_attempts(g).await.unwrap().remove(0);
+    let request = PayoutRequest { key: at.key, group: at.group, beneficiary: at.beneficiary, amount: at.amount };
+    a.node.pay(&request).await.unwrap();
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(a.node.pay_calls(&job.key), 2, "the retry did not call pay");
+    assert_eq!(a.node.times_paid(&job.key), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

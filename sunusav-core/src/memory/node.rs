@@ -50,6 +50,8 @@ enum HashState {
 struct NodeState {
     payments: HashMap<IdempotencyKey, HashState>,
     succeeded: HashMap<IdempotencyKey, u32>,
+    /// `pay` calls per key, whatever their answer.
+    pay_calls: HashMap<IdempotencyKey, u32>,
     faults: VecDeque<NodeFault>,
     invoices: HashMap<PaymentHash, (Msat, bool)>,
     unreachable: bool,
@@ -120,6 +122,12 @@ impl SimulatedNode {
         self.lock().succeeded.get(key).copied().unwrap_or(0)
     }
 
+    /// How many times `pay` was called for this key, whatever the answer
+    /// (a payer that reconciles first calls it only when it must).
+    pub fn pay_calls(&self, key: &IdempotencyKey) -> u32 {
+        self.lock().pay_calls.get(key).copied().unwrap_or(0)
+    }
+
     /// The largest number of successful payments of any one key.
     pub fn max_times_paid(&self) -> u32 {
         self.lock().succeeded.values().copied().max().unwrap_or(0)
@@ -187,6 +195,7 @@ impl Payments for SimulatedNode {
         }
         let fault = {
             let mut st = self.lock();
+            *st.pay_calls.entry(request.key.clone()).or_default() += 1;
             if st.unreachable {
                 return Err(PayError::Transient("simulated node is down".into()));
             }

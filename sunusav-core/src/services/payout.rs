@@ -1,13 +1,20 @@
 //! The crash-safe payout state machine.
 //!
 //! 1. Under the group's lock, load the attempt. `succeeded`: nothing to do.
-//!    `in_flight` (an earlier run may have died after paying): ask the node first.
-//!    Otherwise mark it `in_flight` and commit.
+//!    `in_flight`, `failed` or `dead` (an earlier run may have died after
+//!    paying, or been overtaken by another, or the node may still complete
+//!    it): ask the node first. Otherwise (`pending`: never sent) mark it
+//!    `in_flight` and commit.
 //! 2. Pay outside any transaction (never hold a transaction across the node).
 //! 3. Record the result and advance the cycle in a new transaction.
 //!
 //! The node refuses a second payment of a key that succeeded or is in flight,
-//! so even two workers racing on one payout never pay it twice.
+//! so even two workers racing on one payout never pay it twice; asking first
+//! means that rule is a second guard, not the only one.
+//!
+//! Retries exhausted ([`Tontine::payout_exhausted`]) also ask the node before
+//! marking a cycle `PayoutFailed`: a payout it completed is recorded as paid,
+//! and one still in flight there is not declared failed.
 
 use crate::keys::IdempotencyKey;
 use crate::ports::{AttemptStatus, PayError, PaymentAttempt, PaymentStatus, PayoutReceipt, PayoutRequest};
@@ -41,7 +48,7 @@ impl Tontine {
             Claim::Pay(attempt) => return self.pay(job, attempt).await,
             Claim::Reconcile => {}
         }
-        // An earlier run marked it in flight and we do not know how it ended.
+        // An earlier run sent it (or tried to) and we do not know how it ended.
         match self.payments.lookup(&job.key).await? {
             PaymentStatus::Succeeded(receipt) => self.record_success(job, &receipt).await,
             PaymentStatus::InFlight => Err(ServiceError::RetryLater("payment in flight at the node".into())),
@@ -53,9 +60,30 @@ impl Tontine {
         }
     }
 
-    /// Marks the attempt dead and the cycle `PayoutFailed` (retries exhausted).
+    /// Retries exhausted: asks the node how the payment ended first.
+    /// - Paid: recorded as paid, and the cycle advances.
+    /// - Still in flight: left `in_flight`, the cycle stays `Completing`; the
+    ///   dead job, retried by an operator once the node settles it, reconciles.
+    ///   Declaring it failed could lead someone to pay it by hand while the
+    ///   node completes it.
+    /// - Failed, unknown, or the node cannot be asked: the attempt is marked
+    ///   dead and the cycle `PayoutFailed`. A retry asks the node again before
+    ///   paying, so this never leads to a second payment.
     pub async fn payout_exhausted(&self, job: &PayoutJob, error: &str) -> Result<(), ServiceError> {
-        self.mark_dead(job, error).await
+        match self.payments.lookup(&job.key).await {
+            Ok(PaymentStatus::Succeeded(receipt)) => self.record_success(job, &receipt).await.map(|_| ()),
+            Ok(PaymentStatus::InFlight) => {
+                tracing::error!(
+                    payout = %job.key,
+                    error,
+                    "payout retries exhausted while the payment is in flight at the node; left in flight: \
+                     retry the dead job once the node settles it"
+                );
+                Ok(())
+            }
+            Ok(PaymentStatus::Failed(_) | PaymentStatus::Unknown) => self.mark_dead(job, error).await,
+            Err(e) => self.mark_dead(job, &format!("{error}; the node could not be asked how it ended: {e}")).await,
+        }
     }
 
     async fn claim(&self, job: &PayoutJob, after_lookup: bool) -> Result<Claim, ServiceError> {
@@ -64,7 +92,11 @@ impl Tontine {
         let mut attempt = tx.payment_attempt(&job.key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
         match attempt.status {
             AttemptStatus::Succeeded => return Ok(Claim::Done(PayoutStep::AlreadyPaid)),
-            AttemptStatus::InFlight if !after_lookup => return Ok(Claim::Reconcile),
+            // Sent before (or being sent by a run that lost its lease): the
+            // node knows how it ended, or that it never arrived.
+            AttemptStatus::InFlight | AttemptStatus::Failed | AttemptStatus::Dead if !after_lookup => {
+                return Ok(Claim::Reconcile);
+            }
             AttemptStatus::Dead => {
                 // Only an operator's retry of the dead job delivers it again: reopen.
                 let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
