@@ -425,3 +425,26 @@ async fn shutdown_during_a_reserve_that_leased_a_job_leaves_no_job_without_a_hol
     );
     assert_eq!((info.state, h.total()), (JobState::Completed, 1), "the pool ran the job it had reserved");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_acknowledgement_that_fails_once_is_sent_again_and_the_job_runs_once() {
+    let slow = Slow::new(Duration::ZERO, 1);
+    let q: Arc<dyn Queue> = Arc::clone(&slow) as Arc<dyn Queue>;
+    let h = Counting::new(Duration::ZERO);
+    let config = PoolConfig { concurrency: 1, lease: Duration::from_secs(3), ..PoolConfig::default() };
+    let (pool, stop) = start(&q, &h, config);
+    fill(&q, 1).await;
+    wait_for("the job run", || h.total() >= 1).await;
+    // Past the lease, stalled recovery (as the workers' loop runs it) would
+    // hand out again a job whose acknowledgement was dropped.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(q.recover_stalled().await.unwrap(), 0, "no lease left to expire");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
+    assert_eq!(slow.fail_acks.load(Ordering::SeqCst), 0, "the injected failure happened");
+    assert_eq!(slow.acked.load(Ordering::SeqCst), 1, "acknowledged once");
+    assert_eq!(h.runs().get("job-0").copied(), Some(1), "the handler ran once");
+    let info = q.get(&IdempotencyKey::parse("job-0").unwrap()).await.unwrap().unwrap();
+    assert_eq!((info.state, info.stalls), (JobState::Completed, 0));
+}

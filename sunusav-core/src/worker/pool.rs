@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::IdempotencyKey;
-use crate::ports::{FailKind, FailOutcome, LeaseToken, Queue, QueueError, ReservedJob};
+use crate::ports::{FailKind, FailOutcome, LeaseToken, Queue, QueueError, ReservedJob, Step};
 
 use super::metrics::{PoolMetrics, PoolSnapshot};
 
@@ -371,6 +371,10 @@ impl BatchState {
     }
 }
 
+/// Delays before each new try of a call whose acknowledgements failed on an
+/// unavailable backend (see [`Batcher::call`]).
+const ACK_RETRIES: [Duration; 3] = [Duration::from_millis(50), Duration::from_millis(100), Duration::from_millis(200)];
+
 /// A job reserved by the batcher, with when.
 type Held = (ReservedJob, Instant);
 
@@ -484,6 +488,32 @@ impl Batcher {
         }
     }
 
+    /// One call: acknowledges `acks` and reserves up to `count` jobs. A call
+    /// that carries acknowledgements and finds the backend unavailable is
+    /// made again after each of [`ACK_RETRIES`]: an acknowledgement is by
+    /// lease token, so applying it twice is harmless, while dropping it runs
+    /// a job that succeeded again, as a stall. The retries end within a third
+    /// of a lease: a finished job's lease had at least two thirds left (it
+    /// was heartbeated every third), so they all happen while it holds.
+    async fn call(&self, acks: &[(IdempotencyKey, LeaseToken)], count: usize) -> Result<Step, QueueError> {
+        if acks.is_empty() && count == 0 {
+            return Ok(Step::default());
+        }
+        let give_up = Instant::now() + self.lease / 3;
+        let mut result = self.queue.ack_many_and_reserve(acks, count, self.lease).await;
+        for delay in ACK_RETRIES {
+            match &result {
+                Err(QueueError::Unavailable(e)) if !acks.is_empty() && Instant::now() + delay < give_up => {
+                    tracing::warn!(queue = self.queue.name(), acks = acks.len(), error = %e, ?delay, "acknowledging failed; retrying");
+                }
+                _ => break,
+            }
+            tokio::time::sleep(delay).await;
+            result = self.queue.ack_many_and_reserve(acks, count, self.lease).await;
+        }
+        result
+    }
+
     /// Sends calls until nothing is left to send.
     async fn send_all(self: Arc<Self>) {
         loop {
@@ -504,11 +534,7 @@ impl Batcher {
                 let count = if st.closing { 0 } else { wanted + ahead };
                 (std::mem::take(&mut st.acks), std::mem::take(&mut st.waiters), std::mem::take(&mut st.flushed), count)
             };
-            let result = if acks.is_empty() && count == 0 {
-                Ok(crate::ports::Step::default())
-            } else {
-                self.queue.ack_many_and_reserve(&acks, count, self.lease).await
-            };
+            let result = self.call(&acks, count).await;
             let mut jobs = match result {
                 Ok(step) => {
                     for ((id, _), acked) in acks.iter().zip(&step.acked) {
