@@ -8,6 +8,7 @@ Run under the services, from the repo root, after a release build:
 Env: MODE=pg|embedded (default pg), CONC=<webhook workers> (5), DUR=<wrk seconds> (8), CONN=<connections> (50),
      PERF=1 (perf record -g the server for 6 s), QUIET=1 (RUST_LOG=error),
      EXTRA_ENV='K=V ...' (more server environment, e.g. WEBHOOK_LINGER_MS=0).
+     BIN=<server binary> (default target/release/sunusav-server).
 Output: target/bench-http/profile-<stamp>/ (server log, wrk output, perf data).
 """
 import os, sys, time, subprocess, urllib.parse
@@ -18,7 +19,7 @@ import http_bench as hb  # noqa: E402
 
 out = os.path.join(ROOT, "target", "bench-http", "profile-" + time.strftime("%Y%m%dT%H%M%S"))
 os.makedirs(out + "/wrk", exist_ok=True)
-bin_ = os.path.join(ROOT, "target", "release", "sunusav-server")
+bin_ = os.environ.get("BIN") or os.path.join(ROOT, "target", "release", "sunusav-server")
 conc = int(os.environ.get("CONC", "5"))
 db = os.environ["DATABASE_URL"]; stamp = time.strftime("%H%M%S")
 mode = os.environ.get("MODE", "pg")
