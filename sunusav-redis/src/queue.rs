@@ -213,6 +213,11 @@ impl Queue for RedisQueue {
 
     async fn reserve_wait(&self, lease: Duration, wait: Duration) -> Result<Option<ReservedJob>, QueueError> {
         let deadline = Instant::now() + wait;
+        // A due time already reached means "promote now": the next step does,
+        // so it is called again at once, but only once in a row; were the
+        // script to keep answering zero, the loop still blocks (at least
+        // MIN_BLOCK) between calls instead of spinning.
+        let mut retried = false;
         loop {
             let mut step = self.step(&[], 1, lease, false).await?;
             if let Some(job) = step.jobs.pop() {
@@ -223,9 +228,11 @@ impl Queue for RedisQueue {
                 return Ok(None);
             }
             let block = step.next_due.map_or(left, |d| d.min(left));
-            if block.is_zero() {
+            if block.is_zero() && !retried {
+                retried = true;
                 continue;
             }
+            retried = false;
             self.block(block).await?;
         }
     }

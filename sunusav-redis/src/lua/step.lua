@@ -2,6 +2,9 @@
 -- ARGV: lease_ms, count, token_base (32 chars), keep_completed, dedup_ms, strict(0/1),
 --       n_acks, then per ack: id, token.
 -- Returns { ack_results (1 ok / 0 lease lost) , jobs (flat, 7 per job), next_due_in_ms (-1 none) }.
+-- While the queue is paused next_due_in_ms is -1: nothing is promoted then, so
+-- a due time already past would send waiters straight back here; they block on
+-- the wake-up list instead, which `resume` fills.
 local lease = tonumber(ARGV[1])
 local count = tonumber(ARGV[2])
 local base = ARGV[3]
@@ -81,7 +84,7 @@ elseif ctl[2] == false and #jobs == 0 and nacks == 0 then
   due = refresh_due()
 end
 local next_due = -1
-if #jobs == 0 and nacks == 0 and due then
+if #jobs == 0 and nacks == 0 and due and not ctl[1] then
   next_due = due - now
   if next_due < 0 then next_due = 0 end
 end
