@@ -112,6 +112,7 @@ pub fn cases() -> Vec<Case> {
         case!(job_is_dead_after_max_attempts),
         case!(permanent_failure_is_dead_at_once),
         case!(too_many_stalls_is_dead, QueueConfig { max_stalls: 1, ..base() }),
+        case!(a_stalled_last_attempt_is_dead, QueueConfig { max_stalls: 5, ..base() }),
         case!(retention_trims_completed_and_dead, QueueConfig { keep_completed: 2, keep_dead: 1, ..base() }),
         case!(stats_count_each_state),
         case!(list_pages_oldest_first),
@@ -220,6 +221,7 @@ macro_rules! queue_conformance_tests {
             job_is_dead_after_max_attempts,
             permanent_failure_is_dead_at_once,
             too_many_stalls_is_dead,
+            a_stalled_last_attempt_is_dead,
             retention_trims_completed_and_dead,
             stats_count_each_state,
             list_pages_oldest_first,
@@ -527,6 +529,26 @@ pub async fn too_many_stalls_is_dead(q: Arc<dyn Queue>) {
     let info = q.get(&key("a")).await.unwrap().expect("job");
     assert_eq!((info.state, info.stalls), (JobState::Dead, 2));
     assert_eq!(q.reserve(LONG).await.unwrap(), None);
+}
+
+/// A job whose lease expires on its last attempt is dead, though it stalled
+/// fewer than `max_stalls` (5) times: no attempt past `max_attempts` is handed out.
+pub async fn a_stalled_last_attempt_is_dead(q: Arc<dyn Queue>) {
+    add(&q, job_with("a", JobOptions { max_attempts: 1, ..JobOptions::default() })).await;
+    let j = take(&q, SHORT).await;
+    assert_eq!((j.attempt, j.max_attempts), (1, 1));
+    sleep(PAST_SMALL).await;
+    assert_eq!(q.recover_stalled().await.unwrap(), 1);
+    let info = q.get(&key("a")).await.unwrap().expect("a dead job is retained");
+    assert_eq!((info.state, info.attempts, info.stalls), (JobState::Dead, 1, 1));
+    let error = info.last_error.unwrap_or_default();
+    assert!(error.contains("stalled"), "the error says the job stalled: {error:?}");
+    assert!(info.finished_at_ms.is_some());
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.dead, stats.waiting, stats.active), (1, 0, 0));
+    let again = q.reserve_wait(LONG, Duration::from_millis(100)).await.unwrap();
+    assert!(again.is_none(), "handed out again as attempt {:?} of 1", again.map(|j| j.attempt));
+    assert_eq!(q.ack(&j.id, &j.token).await, Err(QueueError::LeaseLost), "the expired lease is gone");
 }
 
 /// Only the last `keep_completed` (2) completed and `keep_dead` (1) dead jobs

@@ -1,4 +1,6 @@
 -- ARGV: max_stalls, keep_dead, dedup_ms. Returns how many jobs were recovered or dead-lettered.
+-- A stalled job goes to the dead letters when it stalled more than max_stalls
+-- times or when its attempts are used up (its next reserve would exceed them).
 local max_stalls, keep, dedup = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 local members = redis.call('ZRANGEBYSCORE', K .. ':a', '-inf', now, 'LIMIT', 0, 1000)
@@ -10,10 +12,10 @@ local back = 0
 for _, id in ipairs(ids) do
   local jk = jkey(id)
   local stalls = redis.call('HINCRBY', jk, 's', 1)
-  if stalls > max_stalls then
-    to_dead(id, 'stalled: lease expired ' .. stalls .. ' times', keep, now, dedup)
+  local h = redis.call('HMGET', jk, 'p', 'wm', 'a', 'm')
+  if stalls > max_stalls or tonumber(h[3]) >= tonumber(h[4]) then
+    to_dead(id, 'stalled ' .. stalls .. ' times: its lease expired without an ack', keep, now, dedup)
   else
-    local h = redis.call('HMGET', jk, 'p', 'wm')
     redis.call('HSET', jk, 'st', 'w', 't', '', 'u', now)
     redis.call('ZADD', K .. ':w', -tonumber(h[1]), h[2])
     back = back + 1
