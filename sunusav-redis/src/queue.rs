@@ -264,7 +264,13 @@ impl Queue for RedisQueue {
     /// [`MAX_BATCH`] jobs, whatever `count`.
     ///
     /// # Errors
-    /// `Unavailable` when Redis cannot be reached (then nothing was done).
+    /// `Unavailable` when Redis cannot be reached or does not answer within the
+    /// command timeout. That does not mean nothing was done: when the timeout
+    /// fires or the connection drops after the script was sent, the script may
+    /// have run in full, acknowledging the jobs and reserving others (so,
+    /// unlike the port's wording, something may have been reserved). Such
+    /// jobs are handed to no one: their leases expire and `recover_stalled`
+    /// counts a stall for each, having already spent an attempt.
     async fn ack_many_and_reserve(
         &self,
         acks: &[(IdempotencyKey, LeaseToken)],
