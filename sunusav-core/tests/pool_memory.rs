@@ -433,6 +433,7 @@ async fn an_acknowledgement_that_fails_once_is_sent_again_and_the_job_runs_once(
     let h = Counting::new(Duration::ZERO);
     let config = PoolConfig { concurrency: 1, lease: Duration::from_secs(3), ..PoolConfig::default() };
     let (pool, stop) = start(&q, &h, config);
+    let metrics = pool.metrics();
     fill(&q, 1).await;
     wait_for("the job run", || h.total() >= 1).await;
     // Past the lease, stalled recovery (as the workers' loop runs it) would
@@ -447,4 +448,23 @@ async fn an_acknowledgement_that_fails_once_is_sent_again_and_the_job_runs_once(
     assert_eq!(h.runs().get("job-0").copied(), Some(1), "the handler ran once");
     let info = q.get(&IdempotencyKey::parse("job-0").unwrap()).await.unwrap().unwrap();
     assert_eq!((info.state, info.stalls), (JobState::Completed, 0));
+    assert_eq!(metrics.snapshot("pool", 1).processed, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_whose_acknowledgement_never_lands_is_not_counted_as_processed() {
+    let slow = Slow::new(Duration::ZERO, u32::MAX);
+    let q: Arc<dyn Queue> = Arc::clone(&slow) as Arc<dyn Queue>;
+    let h = Counting::new(Duration::ZERO);
+    let config = PoolConfig { concurrency: 1, lease: Duration::from_secs(3), ..PoolConfig::default() };
+    let (pool, stop) = start(&q, &h, config);
+    let metrics = pool.metrics();
+    fill(&q, 1).await;
+    wait_for("the job run", || h.total() >= 1).await;
+    // Every try of the acknowledgement is over.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(slow.acked.load(Ordering::SeqCst), 0);
+    assert_eq!(metrics.snapshot("pool", 1).processed, 0, "a job is processed once the queue took its ack");
+    stop.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
 }

@@ -98,7 +98,7 @@ pub struct PoolSnapshot {
     pub concurrency: u64,
     /// Workers running a job now.
     pub busy: u64,
-    /// Jobs that succeeded.
+    /// Jobs that succeeded and whose acknowledgement the queue took.
     pub processed: u64,
     /// Attempts that failed (retried or dead-lettered).
     pub failed: u64,

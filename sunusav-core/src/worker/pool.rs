@@ -126,7 +126,7 @@ impl WorkerPool {
         shutdown: &watch::Receiver<bool>,
     ) -> Self {
         let metrics = Arc::new(PoolMetrics::default());
-        let batcher = Arc::new(Batcher::new(Arc::clone(queue), config.lease, config.prefetch));
+        let batcher = Arc::new(Batcher::new(Arc::clone(queue), config.lease, config.prefetch, Arc::clone(&metrics)));
         let tasks = (0..config.concurrency.max(1))
             .map(|_| {
                 let w = Worker {
@@ -302,14 +302,12 @@ impl Worker {
         acks
     }
 
-    /// Counts one job's result; its acknowledgement when it succeeded, else
-    /// the failure is sent to the queue here.
+    /// One job's acknowledgement when it succeeded; else the failure is
+    /// counted and sent to the queue here.
     async fn settle(&self, job: ReservedJob, result: Result<(), JobFailure>) -> Option<(IdempotencyKey, LeaseToken)> {
         match result {
-            Ok(()) => {
-                self.metrics.processed.fetch_add(1, Ordering::Relaxed);
-                Some((job.id, job.token))
-            }
+            // Counted as processed once the queue took its acknowledgement.
+            Ok(()) => Some((job.id, job.token)),
             Err(failure) => {
                 self.metrics.failed.fetch_add(1, Ordering::Relaxed);
                 match self.queue.fail(&job.id, &job.token, &failure.message, failure.kind).await {
@@ -338,6 +336,8 @@ struct Batcher {
     queue: Arc<dyn Queue>,
     lease: Duration,
     prefetch: usize,
+    /// Where acknowledged jobs are counted as processed.
+    metrics: Arc<PoolMetrics>,
     state: Mutex<BatchState>,
 }
 
@@ -384,8 +384,8 @@ enum Wait {
 }
 
 impl Batcher {
-    fn new(queue: Arc<dyn Queue>, lease: Duration, prefetch: usize) -> Self {
-        Self { queue, lease, prefetch, state: Mutex::new(BatchState::default()) }
+    fn new(queue: Arc<dyn Queue>, lease: Duration, prefetch: usize, metrics: Arc<PoolMetrics>) -> Self {
+        Self { queue, lease, prefetch, metrics, state: Mutex::new(BatchState::default()) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BatchState> {
@@ -537,11 +537,15 @@ impl Batcher {
             let result = self.call(&acks, count).await;
             let mut jobs = match result {
                 Ok(step) => {
-                    for ((id, _), acked) in acks.iter().zip(&step.acked) {
-                        if !acked {
+                    let mut processed = 0;
+                    for ((id, _), &acked) in acks.iter().zip(&step.acked) {
+                        if acked {
+                            processed += 1;
+                        } else {
                             log_lost(&*self.queue, id, &QueueError::LeaseLost);
                         }
                     }
+                    self.metrics.processed.fetch_add(processed, Ordering::Relaxed);
                     step.jobs.into_iter()
                 }
                 Err(e) => {
