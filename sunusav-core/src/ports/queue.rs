@@ -362,7 +362,9 @@ pub trait Queue: Send + Sync + 'static {
     /// # Errors
     /// `Unavailable` when the backend cannot be reached. After an error,
     /// acknowledgements may or may not have been applied (an unapplied one
-    /// expires and the job is redelivered) and nothing was reserved. A count
+    /// expires and the job is redelivered), and jobs may have been reserved
+    /// (a timeout or a connection lost after the backend ran the call): their
+    /// leases expire and they are recovered as stalls. A count
     /// above the adapter's batch limit is not an error: it reserves up to
     /// that limit.
     async fn ack_many_and_reserve(
@@ -402,8 +404,9 @@ pub trait Queue: Send + Sync + 'static {
     ) -> Result<FailOutcome, QueueError>;
 
     /// Returns jobs whose lease expired to waiting, counting a stall; a job that
-    /// stalls more than the queue's limit goes to the dead letters. Returns how
-    /// many jobs were recovered or dead-lettered.
+    /// stalls more than the queue's limit, or whose attempts are used up, goes
+    /// to the dead letters. Returns how many jobs were recovered or
+    /// dead-lettered.
     ///
     /// # Errors
     /// MUST return `Unavailable` when the backend cannot be reached.
