@@ -487,3 +487,34 @@ async fn a_crash_between_commit_and_publish_still_delivers_the_payout_job_once()
     assert_eq!(reserved.id, job.key);
     assert!(flaky.reserve(Duration::from_secs(5)).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn deliveries_whose_jobs_a_queue_lost_are_queued_again_by_the_sweep_and_settled() {
+    let a = app();
+    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    a.tontine.start_group(g.id()).await.unwrap();
+    let first = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
+    let second = a.tontine.issue_invoice(g.id(), g.members()[1]).await.unwrap();
+    // Two deliveries answered (recorded and queued); the first is settled.
+    let settled = recorded(&a.tontine, event(&first), Some("sweep-0")).await;
+    let lost = recorded(&a.tontine, event(&second), Some("sweep-1")).await;
+    a.tontine.settle(&settled).await.unwrap();
+    // The queue restarts empty: the same store, a queue with none of the jobs.
+    let fresh = Arc::new(MemoryQueue::new(WEBHOOK_QUEUE, QueueConfig::default()));
+    let restarted = Tontine::new(Arc::new(a.store.clone()), Arc::new(a.node.clone()), a.payouts.clone(), fresh.clone());
+
+    // Recorded too recently to tell from one on its way to the queue: left alone.
+    assert_eq!(restarted.requeue_unprocessed_webhooks(Duration::from_mins(1), 100).await.unwrap(), 0);
+    assert_eq!(restarted.requeue_unprocessed_webhooks(Duration::ZERO, 100).await.unwrap(), 1);
+    // A second sweep finds the job in the queue: the copy is absorbed.
+    assert_eq!(restarted.requeue_unprocessed_webhooks(Duration::ZERO, 100).await.unwrap(), 0);
+    assert_eq!(fresh.stats().await.unwrap().waiting, 1);
+
+    let job = fresh.reserve(Duration::from_secs(5)).await.unwrap().unwrap();
+    let payload: WebhookJob = serde_json::from_slice(&job.payload).unwrap();
+    assert_eq!(payload, lost, "the job as ingestion queued it");
+    assert!(matches!(restarted.settle(&payload).await.unwrap(), SettleOutcome::CycleComplete(_)));
+    assert_eq!(a.store.contributions().len(), 2, "no contribution lost");
+    assert!(a.store.unprocessed_webhooks(Duration::ZERO, 100).await.unwrap().is_empty());
+    assert_eq!(restarted.requeue_unprocessed_webhooks(Duration::ZERO, 100).await.unwrap(), 0);
+}

@@ -189,6 +189,10 @@ impl Store for PgStore {
         webhooks::mark_many_processed(&self.pool, outcomes).await
     }
 
+    async fn unprocessed_webhooks(&self, older_than: Duration, limit: u32) -> Result<Vec<WebhookRecord>, StoreError> {
+        webhooks::unprocessed(&self.pool, older_than, limit).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
         Ok(())

@@ -19,6 +19,16 @@ struct WebhookRow {
     outcome: Option<String>,
 }
 
+impl WebhookRow {
+    fn into_record(self) -> Result<WebhookRecord, StoreError> {
+        Ok(WebhookRecord {
+            key: key_from_db(self.event_key, "webhook_events.event_key")?,
+            body: self.raw_body,
+            outcome: self.outcome,
+        })
+    }
+}
+
 /// Records a delivery in one statement: `true` when new, `false` on a replay
 /// (the first body is kept).
 pub(crate) async fn record(exec: impl PgExecutor<'_>, event: &WebhookEvent) -> Result<bool, StoreError> {
@@ -62,11 +72,27 @@ pub(crate) async fn get(exec: impl PgExecutor<'_>, key: &IdempotencyKey) -> Resu
     else {
         return Ok(None);
     };
-    Ok(Some(WebhookRecord {
-        key: key_from_db(row.event_key, "webhook_events.event_key")?,
-        body: row.raw_body,
-        outcome: row.outcome,
-    }))
+    row.into_record().map(Some)
+}
+
+/// Deliveries without an outcome recorded at least `older_than` ago, oldest
+/// first, at most `limit` (by the partial index of unprocessed rows).
+pub(crate) async fn unprocessed(
+    exec: impl PgExecutor<'_>,
+    older_than: std::time::Duration,
+    limit: u32,
+) -> Result<Vec<WebhookRecord>, StoreError> {
+    let rows = sqlx::query_as::<_, WebhookRow>(
+        "SELECT event_key, raw_body, outcome FROM webhook_events \
+         WHERE outcome IS NULL AND received_at <= now() - make_interval(secs => $1) \
+         ORDER BY id LIMIT $2",
+    )
+    .bind(older_than.as_secs_f64())
+    .bind(i64::from(limit))
+    .fetch_all(exec)
+    .await
+    .map_err(map_err)?;
+    rows.into_iter().map(WebhookRow::into_record).collect()
 }
 
 /// Records a delivery's first outcome (a later settlement of the same

@@ -425,6 +425,34 @@ pub async fn invoices_and_outcomes_work_in_batches(store: Arc<dyn Store>) {
     assert_eq!(store.mark_webhooks_processed(&[]).await.expect("mark nothing"), Vec::<bool>::new());
 }
 
+/// `unprocessed_webhooks` lists recorded deliveries without an outcome,
+/// oldest first, up to `limit`, only those recorded at least `older_than` ago;
+/// one processed, in or out of a transaction, is not listed again.
+pub async fn unprocessed_webhooks_are_listed_oldest_first(store: Arc<dyn Store>) {
+    let key = |s: &str| IdempotencyKey::webhook(Some(s), s.as_bytes());
+    let keys: Vec<IdempotencyKey> = (0..5).map(|i| key(&format!("sweep-{i}"))).collect();
+    for k in &keys {
+        let body = format!("{{\"n\":\"{k}\"}}").into_bytes();
+        assert!(store.record_webhook(&WebhookEvent { key: k.clone(), body }).await.expect("record"));
+    }
+    store.mark_webhook_processed(&keys[1], "unknown_invoice").await.expect("mark");
+    let mut tx = store.begin().await.expect("begin");
+    tx.mark_webhook_processed(&keys[3], "settled").await.expect("mark in tx");
+    tx.commit().await.expect("commit");
+
+    let listed = |records: Vec<WebhookRecord>| records.into_iter().map(|r| r.key).collect::<Vec<_>>();
+    let all = store.unprocessed_webhooks(Duration::ZERO, 10).await.expect("list");
+    assert!(all.iter().all(|r| r.outcome.is_none()));
+    assert_eq!(all[0].body, format!("{{\"n\":\"{}\"}}", keys[0]).into_bytes(), "the body as recorded");
+    assert_eq!(listed(all), vec![keys[0].clone(), keys[2].clone(), keys[4].clone()]);
+    assert_eq!(
+        listed(store.unprocessed_webhooks(Duration::ZERO, 2).await.expect("list")),
+        vec![keys[0].clone(), keys[2].clone()]
+    );
+    assert_eq!(store.unprocessed_webhooks(Duration::from_hours(1), 10).await.expect("list"), vec![]);
+    assert_eq!(store.unprocessed_webhooks(Duration::ZERO, 0).await.expect("list"), vec![]);
+}
+
 /// Runs every case, each on a fresh store from `make`.
 pub async fn run_all<F, Fut>(make: F)
 where
@@ -444,4 +472,5 @@ where
     invoices_and_outcomes_work_outside_a_transaction(make().await).await;
     webhook_events_are_recorded_in_batches(make().await).await;
     invoices_and_outcomes_work_in_batches(make().await).await;
+    unprocessed_webhooks_are_listed_oldest_first(make().await).await;
 }

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::OwnedMutexGuard;
@@ -34,6 +35,9 @@ struct State {
     processed: std::collections::VecDeque<IdempotencyKey>,
     /// At most this many processed webhook records are kept (`None`: all).
     webhook_retention: Option<usize>,
+    /// Recorded deliveries without an outcome: when each was recorded, in order.
+    unprocessed: HashMap<IdempotencyKey, (u64, tokio::time::Instant)>,
+    next_webhook: u64,
 }
 
 impl State {
@@ -42,6 +46,7 @@ impl State {
         let w = self.webhooks.get_mut(key).ok_or(StoreError::NotFound)?;
         if w.outcome.is_none() {
             w.outcome = Some(outcome.to_owned());
+            self.unprocessed.remove(key);
             self.processed.push_back(key.clone());
             self.trim_webhooks();
         }
@@ -160,6 +165,9 @@ impl Store for MemoryStore {
             event.key.clone(),
             WebhookRecord { key: event.key.clone(), body: event.body.clone(), outcome: None },
         );
+        let seq = st.next_webhook;
+        st.next_webhook += 1;
+        st.unprocessed.insert(event.key.clone(), (seq, tokio::time::Instant::now()));
         Ok(true)
     }
 
@@ -174,6 +182,23 @@ impl Store for MemoryStore {
     async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError> {
         let mut st = self.state();
         st.mark_webhook_processed(key, outcome)
+    }
+
+    async fn unprocessed_webhooks(&self, older_than: Duration, limit: u32) -> Result<Vec<WebhookRecord>, StoreError> {
+        let st = self.state();
+        let now = tokio::time::Instant::now();
+        let mut due: Vec<(u64, &IdempotencyKey)> = st
+            .unprocessed
+            .iter()
+            .filter(|(_, (_, at))| now.saturating_duration_since(*at) >= older_than)
+            .map(|(key, (seq, _))| (*seq, key))
+            .collect();
+        due.sort_unstable_by_key(|(seq, _)| *seq);
+        Ok(due
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .filter_map(|(_, key)| st.webhooks.get(key).cloned())
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -6,6 +6,8 @@
 //! record payment attempts and outbox rows, and commit as one unit. Dropping a
 //! transaction without committing rolls it back.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -273,6 +275,15 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(found)
     }
+
+    /// Recorded deliveries that have no outcome yet and were recorded at
+    /// least `older_than` ago, oldest first, at most `limit`: those whose job a
+    /// queue may have lost (a Redis that restarted without its data). The
+    /// sweep queues them again; a job still in the queue absorbs the copy.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn unprocessed_webhooks(&self, older_than: Duration, limit: u32) -> Result<Vec<WebhookRecord>, StoreError>;
 
     /// Checks the store answers.
     ///

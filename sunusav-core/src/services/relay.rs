@@ -1,8 +1,13 @@
 //! The outbox relay: committed outbox rows reach their queue, at least once;
-//! the job id (the idempotency key) makes that exactly one job.
+//! the job id (the idempotency key) makes that exactly one job. And the sweep
+//! of recorded webhook deliveries whose job a queue lost.
 
-use crate::ports::NewJob;
+use std::time::Duration;
 
+use crate::ports::{Enqueued, NewJob};
+
+use super::event::{LightningEvent, WebhookJob};
+use super::settle::WEBHOOK_JOB_OPTIONS;
 use super::{PAYOUT_QUEUE, ServiceError, Tontine, WEBHOOK_QUEUE};
 
 impl Tontine {
@@ -40,5 +45,46 @@ impl Tontine {
         tx.mark_outbox_sent(&ids).await?;
         tx.commit().await?;
         Ok(ids.len())
+    }
+
+    /// Queues again, at most `limit`, the recorded deliveries that still have
+    /// no outcome `older_than` after they were recorded, oldest first; returns
+    /// how many the queue took as new jobs.
+    ///
+    /// A delivery is answered once recorded and queued, so only a queue that
+    /// lost its data (a Redis restarted without persistence) leaves one like
+    /// this, and nothing else would bring it back unless the node delivered it
+    /// again. A job still in the queue (waiting, delayed, running, or dead for
+    /// an operator) has the same id, so the queue absorbs the copy. Choose
+    /// `older_than` well above the time a delivery takes from its record to
+    /// its queue.
+    pub async fn requeue_unprocessed_webhooks(&self, older_than: Duration, limit: u32) -> Result<usize, ServiceError> {
+        let records = self.store.unprocessed_webhooks(older_than, limit).await?;
+        let mut jobs = Vec::with_capacity(records.len());
+        for record in records {
+            // Verified and parsed once already, at ingestion.
+            let event = match LightningEvent::parse(&record.body) {
+                Ok(event) => event,
+                Err(e) => {
+                    self.store.mark_webhook_processed(&record.key, e.code()).await?;
+                    continue;
+                }
+            };
+            let job = WebhookJob { key: record.key.clone(), event };
+            let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(e.to_string()))?;
+            jobs.push(NewJob { id: record.key, payload, options: WEBHOOK_JOB_OPTIONS });
+        }
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let queued = self.webhooks.enqueue_bulk(jobs).await?;
+        let added = queued.iter().filter(|e| matches!(e, Enqueued::Added)).count();
+        if added > 0 {
+            tracing::warn!(
+                added,
+                "queued again webhook deliveries recorded without an outcome (a queue lost their jobs)"
+            );
+        }
+        Ok(added)
     }
 }

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS webhook_events_unprocessed_idx;
