@@ -11,7 +11,8 @@ use std::time::Duration;
 use sunusav_core::memory::{FaultyQueue, MemoryQueue, MemoryStore, NodeFault, SimulatedNode};
 use sunusav_core::ports::{AttemptStatus, Payments, PayoutRequest, Queue, QueueConfig, QueueError, Store};
 use sunusav_core::services::{
-    Ingested, LightningEvent, PAYOUT_QUEUE, PayoutStep, ServiceError, SettleOutcome, Tontine, WEBHOOK_QUEUE, WebhookJob,
+    Ingested, LightningEvent, PAYOUT_QUEUE, PayoutJob, PayoutStep, ServiceError, SettleOutcome, Tontine, WEBHOOK_QUEUE,
+    WebhookJob,
 };
 use sunusav_core::worker::{Workers, WorkersConfig};
 use sunusav_core::{CycleStatus, GroupStatus, IdempotencyKey, Invoice, Msat, PaymentHash};
@@ -517,4 +518,30 @@ async fn deliveries_whose_jobs_a_queue_lost_are_queued_again_by_the_sweep_and_se
     assert_eq!(a.store.contributions().len(), 2, "no contribution lost");
     assert!(a.store.unprocessed_webhooks(Duration::ZERO, 100).await.unwrap().is_empty());
     assert_eq!(restarted.requeue_unprocessed_webhooks(Duration::ZERO, 100).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_payout_whose_job_a_queue_lost_is_queued_again_by_the_sweep_and_paid_once() {
+    let a = app();
+    let (g, job) = completed_cycle(&a.tontine, 2).await;
+    a.tontine.relay_outbox(10).await.unwrap();
+    assert_eq!(a.payouts.stats().await.unwrap().waiting, 1, "published once");
+    // The queue restarts empty: the outbox row is sent, the attempt pending.
+    let fresh = Arc::new(MemoryQueue::new(PAYOUT_QUEUE, QueueConfig::default()));
+    let webhooks = Arc::clone(a.tontine.webhook_queue());
+    let restarted = Tontine::new(Arc::new(a.store.clone()), Arc::new(a.node.clone()), fresh.clone(), webhooks);
+    assert_eq!(restarted.relay_outbox(10).await.unwrap(), 0, "the outbox has nothing more to send");
+
+    assert_eq!(restarted.requeue_open_payouts(Duration::from_mins(1), 100).await.unwrap(), 0, "too recent");
+    assert_eq!(restarted.requeue_open_payouts(Duration::ZERO, 100).await.unwrap(), 1);
+    assert_eq!(restarted.requeue_open_payouts(Duration::ZERO, 100).await.unwrap(), 0, "the copy is absorbed");
+
+    let reserved = fresh.reserve(Duration::from_secs(5)).await.unwrap().unwrap();
+    let payload: PayoutJob = serde_json::from_slice(&reserved.payload).unwrap();
+    assert_eq!(payload, job);
+    assert_eq!(restarted.process_payout(&payload).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(a.node.times_paid(&job.key), 1);
+    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
+    assert_eq!((grp.cycle(), grp.cycle_status()), (2, CycleStatus::Collecting));
+    assert_eq!(restarted.requeue_open_payouts(Duration::ZERO, 100).await.unwrap(), 0, "paid: nothing open");
 }

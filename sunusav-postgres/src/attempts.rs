@@ -118,6 +118,30 @@ pub(crate) async fn of_group(exec: impl PgExecutor<'_>, group: GroupId) -> Resul
         .collect()
 }
 
+/// Attempts neither paid nor dead, unchanged for at least `older_than`,
+/// oldest first, at most `limit` (by the partial index of open attempts).
+pub(crate) async fn open(
+    exec: impl PgExecutor<'_>,
+    older_than: std::time::Duration,
+    limit: u32,
+) -> Result<Vec<PaymentAttempt>, StoreError> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM payment_attempts WHERE status IN ('pending', 'in_flight', 'failed') \
+          AND updated_at <= now() - make_interval(secs => $1) ORDER BY id LIMIT $2"
+    );
+    sqlx::query_as::<_, AttemptRow>(SQL)
+        .bind(older_than.as_secs_f64())
+        .bind(i64::from(limit))
+        .fetch_all(exec)
+        .await
+        .map_err(map_err)?
+        .into_iter()
+        .map(PaymentAttempt::try_from)
+        .collect()
+}
+
 /// Saves status, attempt count, last error and result; `NotFound` for an unknown key.
 pub(crate) async fn update(conn: &mut PgConnection, a: &PaymentAttempt) -> Result<(), StoreError> {
     let done = sqlx::query(

@@ -193,6 +193,10 @@ impl Store for PgStore {
         webhooks::unprocessed(&self.pool, older_than, limit).await
     }
 
+    async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
+        attempts::open(&self.pool, older_than, limit).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
         Ok(())

@@ -453,6 +453,60 @@ pub async fn unprocessed_webhooks_are_listed_oldest_first(store: Arc<dyn Store>)
     assert_eq!(store.unprocessed_webhooks(Duration::ZERO, 0).await.expect("list"), vec![]);
 }
 
+/// `open_payment_attempts` lists attempts neither paid nor dead, in the order
+/// they were inserted, up to `limit`, only those unchanged for `older_than`;
+/// an attempt that succeeds or dies is not listed again.
+pub async fn open_payment_attempts_are_listed_oldest_first(store: Arc<dyn Store>) {
+    let mut attempts = Vec::new();
+    for (i, status) in [
+        AttemptStatus::Pending,
+        AttemptStatus::InFlight,
+        AttemptStatus::Succeeded,
+        AttemptStatus::Failed,
+        AttemptStatus::Dead,
+        AttemptStatus::Pending,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let g = active_group(2);
+        insert(&store, &g).await;
+        let a = PaymentAttempt {
+            key: IdempotencyKey::payout(g.id(), 1),
+            group: g.id(),
+            cycle: 1,
+            beneficiary: g.members()[0],
+            amount: Msat::new(1_000 + u64::try_from(i).expect("small")),
+            fee: Msat::ZERO,
+            status,
+            attempts: 0,
+            last_error: None,
+            payment_hash: None,
+            preimage: None,
+            routing_fee: None,
+        };
+        let mut tx = store.begin().await.expect("begin");
+        assert!(tx.insert_payment_attempt(&a).await.expect("insert"));
+        tx.commit().await.expect("commit");
+        attempts.push(a);
+    }
+    let keys = |v: Vec<PaymentAttempt>| v.into_iter().map(|a| a.key).collect::<Vec<_>>();
+    let open = store.open_payment_attempts(Duration::ZERO, 10).await.expect("list");
+    assert_eq!(open[0], attempts[0], "the attempt as stored");
+    let expected: Vec<IdempotencyKey> = [0, 1, 3, 5].iter().map(|&i| attempts[i].key.clone()).collect();
+    assert_eq!(keys(open), expected);
+    assert_eq!(keys(store.open_payment_attempts(Duration::ZERO, 2).await.expect("list")), expected[..2].to_vec());
+    assert_eq!(store.open_payment_attempts(Duration::from_hours(1), 10).await.expect("list"), vec![]);
+
+    // The first one is paid: no longer open.
+    let mut paid = attempts[0].clone();
+    paid.status = AttemptStatus::Succeeded;
+    let mut tx = store.begin().await.expect("begin");
+    tx.update_payment_attempt(&paid).await.expect("update");
+    tx.commit().await.expect("commit");
+    assert_eq!(keys(store.open_payment_attempts(Duration::ZERO, 10).await.expect("list")), expected[1..].to_vec());
+}
+
 /// Runs every case, each on a fresh store from `make`.
 pub async fn run_all<F, Fut>(make: F)
 where
@@ -473,4 +527,5 @@ where
     webhook_events_are_recorded_in_batches(make().await).await;
     invoices_and_outcomes_work_in_batches(make().await).await;
     unprocessed_webhooks_are_listed_oldest_first(make().await).await;
+    open_payment_attempts_are_listed_oldest_first(make().await).await;
 }

@@ -17,7 +17,7 @@ use crate::group::{Group, Invoice};
 use crate::ids::{GroupId, MemberId, PaymentHash};
 use crate::keys::IdempotencyKey;
 use crate::ports::store::{
-    Contribution, OutboxMessage, PaymentAttempt, Store, StoreError, StoreTx, WebhookEvent, WebhookRecord,
+    AttemptStatus, Contribution, OutboxMessage, PaymentAttempt, Store, StoreError, StoreTx, WebhookEvent, WebhookRecord,
 };
 
 #[derive(Default)]
@@ -38,6 +38,9 @@ struct State {
     /// Recorded deliveries without an outcome: when each was recorded, in order.
     unprocessed: HashMap<IdempotencyKey, (u64, tokio::time::Instant)>,
     next_webhook: u64,
+    /// Per payment attempt: the order it was inserted in and when it last changed.
+    attempt_meta: HashMap<IdempotencyKey, (u64, tokio::time::Instant)>,
+    next_attempt: u64,
 }
 
 impl State {
@@ -199,6 +202,22 @@ impl Store for MemoryStore {
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .filter_map(|(_, key)| st.webhooks.get(key).cloned())
             .collect())
+    }
+
+    async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
+        let st = self.state();
+        let now = tokio::time::Instant::now();
+        let mut open: Vec<(u64, &PaymentAttempt)> = st
+            .attempts
+            .values()
+            .filter(|a| matches!(a.status, AttemptStatus::Pending | AttemptStatus::InFlight | AttemptStatus::Failed))
+            .filter_map(|a| {
+                let (seq, touched) = st.attempt_meta.get(&a.key)?;
+                (now.saturating_duration_since(*touched) >= older_than).then_some((*seq, a))
+            })
+            .collect();
+        open.sort_unstable_by_key(|(seq, _)| *seq);
+        Ok(open.into_iter().take(usize::try_from(limit).unwrap_or(usize::MAX)).map(|(_, a)| a.clone()).collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -489,6 +508,13 @@ impl StoreTx for MemoryTx {
                     st.contributions.insert(c.payment_hash, c);
                 }
                 Op::InsertAttempt(a) | Op::UpdateAttempt(a) => {
+                    let seq = if let Some((seq, _)) = st.attempt_meta.get(&a.key) {
+                        *seq
+                    } else {
+                        st.next_attempt += 1;
+                        st.next_attempt
+                    };
+                    st.attempt_meta.insert(a.key.clone(), (seq, tokio::time::Instant::now()));
                     st.attempts.insert(a.key.clone(), a);
                 }
                 Op::Outbox(mut m) => {

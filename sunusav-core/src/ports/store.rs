@@ -285,6 +285,16 @@ pub trait Store: Send + Sync + 'static {
     /// MUST return `Unavailable` when the store cannot be reached.
     async fn unprocessed_webhooks(&self, older_than: Duration, limit: u32) -> Result<Vec<WebhookRecord>, StoreError>;
 
+    /// Payment attempts neither paid nor dead (`pending`, `in_flight`,
+    /// `failed`) and unchanged for at least `older_than`, oldest first, at most
+    /// `limit`: payouts whose job a queue may have lost, or that were left in
+    /// flight at the node when their retries ran out. The sweep queues their
+    /// jobs again; a job still in the queue absorbs the copy.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError>;
+
     /// Checks the store answers.
     ///
     /// # Errors

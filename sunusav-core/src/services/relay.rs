@@ -1,12 +1,13 @@
 //! The outbox relay: committed outbox rows reach their queue, at least once;
-//! the job id (the idempotency key) makes that exactly one job. And the sweep
-//! of recorded webhook deliveries whose job a queue lost.
+//! the job id (the idempotency key) makes that exactly one job. And the
+//! sweeps of the work whose job a queue lost: recorded webhook deliveries
+//! without an outcome, payouts neither paid nor dead.
 
 use std::time::Duration;
 
 use crate::ports::{Enqueued, NewJob};
 
-use super::event::{LightningEvent, WebhookJob};
+use super::event::{LightningEvent, PayoutJob, WebhookJob};
 use super::settle::WEBHOOK_JOB_OPTIONS;
 use super::{PAYOUT_QUEUE, ServiceError, Tontine, WEBHOOK_QUEUE};
 
@@ -84,6 +85,36 @@ impl Tontine {
                 added,
                 "queued again webhook deliveries recorded without an outcome (a queue lost their jobs)"
             );
+        }
+        Ok(added)
+    }
+
+    /// Queues again, at most `limit`, the jobs of payouts neither paid nor
+    /// dead whose attempt has not changed for `older_than`, oldest first;
+    /// returns how many the queue took as new jobs.
+    ///
+    /// A payout's job is published from the outbox once; a queue that lost it
+    /// afterwards would leave its cycle `Completing` for good. So would a
+    /// payout still in flight at the node when its retries ran out, once its
+    /// dead job leaves the queue: queued again, it asks the node how the
+    /// payment ended. A job still in the queue (waiting, delayed, running,
+    /// or dead for an operator) has the same id, so the queue absorbs the
+    /// copy. Choose `older_than` well above the relay's interval.
+    pub async fn requeue_open_payouts(&self, older_than: Duration, limit: u32) -> Result<usize, ServiceError> {
+        let attempts = self.store.open_payment_attempts(older_than, limit).await?;
+        let mut jobs = Vec::with_capacity(attempts.len());
+        for a in attempts {
+            let job = PayoutJob { key: a.key.clone(), group: a.group, cycle: a.cycle };
+            let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(e.to_string()))?;
+            jobs.push(NewJob::new(a.key, payload));
+        }
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let queued = self.payouts.enqueue_bulk(jobs).await?;
+        let added = queued.iter().filter(|e| matches!(e, Enqueued::Added)).count();
+        if added > 0 {
+            tracing::warn!(added, "queued again payouts neither paid nor dead whose job was not in the queue");
         }
         Ok(added)
     }
