@@ -113,6 +113,7 @@ pub fn cases() -> Vec<Case> {
         case!(permanent_failure_is_dead_at_once),
         case!(too_many_stalls_is_dead, QueueConfig { max_stalls: 1, ..base() }),
         case!(a_stalled_last_attempt_is_dead, QueueConfig { max_stalls: 5, ..base() }),
+        case!(recovery_reports_each_job_it_dead_letters_once, QueueConfig { max_stalls: 1, ..base() }),
         case!(retention_trims_completed_and_dead, QueueConfig { keep_completed: 2, keep_dead: 1, ..base() }),
         case!(stats_count_each_state),
         case!(list_pages_oldest_first),
@@ -222,6 +223,7 @@ macro_rules! queue_conformance_tests {
             permanent_failure_is_dead_at_once,
             too_many_stalls_is_dead,
             a_stalled_last_attempt_is_dead,
+            recovery_reports_each_job_it_dead_letters_once,
             retention_trims_completed_and_dead,
             stats_count_each_state,
             list_pages_oldest_first,
@@ -549,6 +551,45 @@ pub async fn a_stalled_last_attempt_is_dead(q: Arc<dyn Queue>) {
     let again = q.reserve_wait(LONG, Duration::from_millis(100)).await.unwrap();
     assert!(again.is_none(), "handed out again as attempt {:?} of 1", again.map(|j| j.attempt));
     assert_eq!(q.ack(&j.id, &j.token).await, Err(QueueError::LeaseLost), "the expired lease is gone");
+}
+
+/// `recover_stalled_jobs` reports each job it moves to the dead letters (too
+/// many stalls, or attempts used up), with its payload, attempt and error,
+/// once: a later recovery does not report it again, and a job it returns to
+/// waiting is not reported.
+pub async fn recovery_reports_each_job_it_dead_letters_once(q: Arc<dyn Queue>) {
+    add(&q, job("a")).await;
+    add(&q, job_with("b", JobOptions { max_attempts: 1, ..JobOptions::default() })).await;
+    let a1 = take(&q, SHORT).await;
+    let b = take(&q, SHORT).await;
+    assert_eq!((a1.id.as_str(), b.id.as_str()), ("a", "b"));
+    sleep(PAST_SMALL).await;
+    let first = q.recover_stalled_jobs().await.unwrap();
+    assert_eq!(first.recovered, 2);
+    assert_eq!(first.dead.len(), 1, "only b is dead (its one attempt is used up): {first:?}");
+    let dead = &first.dead[0];
+    assert_eq!((dead.job.id.as_str(), dead.job.payload.as_slice()), ("b", b"b".as_slice()));
+    assert_eq!((dead.job.attempt, dead.job.max_attempts), (1, 1));
+    assert_eq!(dead.job.token, b.token, "the token of the lease that expired");
+    assert!(dead.error.contains("stalled"), "the error says the job stalled: {:?}", dead.error);
+    let info = q.get(&key("b")).await.unwrap().expect("a dead job is retained");
+    assert_eq!(info.state, JobState::Dead);
+    assert_eq!(info.last_error.as_deref(), Some(dead.error.as_str()), "the reported error is the one kept");
+    assert_eq!(state_of(&q, "a").await, Some(JobState::Waiting), "one stall is tolerated");
+    let again = q.recover_stalled_jobs().await.unwrap();
+    assert_eq!((again.recovered, again.dead.len()), (0, 0), "nothing is reported twice: {again:?}");
+
+    let a2 = take(&q, SHORT).await;
+    assert_eq!((a2.id.as_str(), a2.attempt), ("a", 2));
+    sleep(PAST_SMALL).await;
+    let second = q.recover_stalled_jobs().await.unwrap();
+    assert_eq!(second.recovered, 1);
+    assert_eq!(second.dead.len(), 1, "a stalled twice (max_stalls 1): {second:?}");
+    let dead = &second.dead[0];
+    assert_eq!((dead.job.id.as_str(), dead.job.payload.as_slice(), dead.job.attempt), ("a", b"a".as_slice(), 2));
+    assert_eq!(state_of(&q, "a").await, Some(JobState::Dead));
+    assert_eq!(q.recover_stalled_jobs().await.unwrap().dead.len(), 0, "nothing is reported twice");
+    assert_eq!(q.recover_stalled().await.unwrap(), 0);
 }
 
 /// Only the last `keep_completed` (2) completed and `keep_dead` (1) dead jobs

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::keys::IdempotencyKey;
 use crate::ports::queue::{
     Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError, QueueStats,
-    ReservedJob, Step,
+    ReservedJob, StallRecovery, Step,
 };
 
 use super::MemoryQueue;
@@ -106,6 +106,10 @@ impl Queue for FaultyQueue {
     }
     async fn recover_stalled(&self) -> Result<u64, QueueError> {
         self.up()?.recover_stalled().await
+    }
+
+    async fn recover_stalled_jobs(&self) -> Result<StallRecovery, QueueError> {
+        self.up()?.recover_stalled_jobs().await
     }
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         self.up()?.stats().await

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use crate::keys::IdempotencyKey;
 use crate::ports::queue::{
     Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError,
-    QueueStats, ReservedJob, Step,
+    QueueStats, ReservedJob, StallRecovery, StalledDead, Step,
 };
 
 /// An in-memory [`Queue`]. Cloning gives another handle to the same queue.
@@ -534,9 +534,13 @@ impl Queue for MemoryQueue {
     }
 
     async fn recover_stalled(&self) -> Result<u64, QueueError> {
+        Ok(self.recover_stalled_jobs().await?.recovered)
+    }
+
+    async fn recover_stalled_jobs(&self) -> Result<StallRecovery, QueueError> {
         let now = Instant::now();
         let config = self.shared.config;
-        let mut count = 0u64;
+        let mut recovery = StallRecovery::default();
         let mut requeued = false;
         {
             let mut st = self.lock();
@@ -545,12 +549,24 @@ impl Queue for MemoryQueue {
                     break;
                 }
                 let Some((_, _, id)) = st.active.pop_first() else { break };
-                count += 1;
+                recovery.recovered += 1;
                 let job = st.jobs.get_mut(&id).expect("an active id names a job");
                 job.stalls = job.stalls.saturating_add(1);
                 if job.stalls > config.max_stalls || job.attempts >= job.options.max_attempts {
-                    job.last_error = Some(format!("stalled {} times: its lease expired without an ack", job.stalls));
+                    let error = format!("stalled {} times: its lease expired without an ack", job.stalls);
+                    job.last_error = Some(error.clone());
+                    // Read before `finish`, which may trim the job at once (`keep_dead` 0).
+                    let held = ReservedJob {
+                        id: id.clone(),
+                        payload: job.payload.clone(),
+                        attempt: job.attempts,
+                        max_attempts: job.options.max_attempts,
+                        token: job.token.clone().unwrap_or_else(|| LeaseToken(String::new())),
+                        enqueued_at_ms: self.unix_ms(job.created),
+                        due_at_ms: self.unix_ms(job.due),
+                    };
                     st.finish(&id, JobState::Dead, now, &config);
+                    recovery.dead.push(StalledDead { job: held, error });
                 } else {
                     st.make_waiting(&id, Some(now));
                     requeued = true;
@@ -560,7 +576,7 @@ impl Queue for MemoryQueue {
         if requeued {
             self.shared.wake.notify_waiters();
         }
-        Ok(count)
+        Ok(recovery)
     }
 
     async fn stats(&self) -> Result<QueueStats, QueueError> {

@@ -12,7 +12,7 @@ pub mod store;
 pub use payments::{CreatedInvoice, PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt, PayoutRequest};
 pub use queue::{
     Backoff, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Queue, QueueConfig,
-    QueueError, QueueStats, ReservedJob, Step,
+    QueueError, QueueStats, ReservedJob, StallRecovery, StalledDead, Step,
 };
 pub use store::{
     AttemptStatus, Contribution, OutboxMessage, PaymentAttempt, Store, StoreError, StoreTx, WebhookEvent, WebhookRecord,

@@ -150,6 +150,27 @@ pub struct Step {
     pub next_due: Option<Duration>,
 }
 
+/// A job that stalled-lease recovery moved to the dead letters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StalledDead {
+    /// The job as it was last held: its id, payload, the attempt that stalled
+    /// and the token of the lease that expired (no longer valid).
+    pub job: ReservedJob,
+    /// The error kept with the dead job.
+    pub error: String,
+}
+
+/// What [`Queue::recover_stalled_jobs`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StallRecovery {
+    /// Jobs whose lease had expired: returned to waiting or dead-lettered.
+    pub recovered: u64,
+    /// Those of them that this call moved to the dead letters, each reported
+    /// by this call only. Empty when the adapter does not report them (the
+    /// default of [`Queue::recover_stalled_jobs`]).
+    pub dead: Vec<StalledDead>,
+}
+
 /// How an attempt failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailKind {
@@ -411,6 +432,21 @@ pub trait Queue: Send + Sync + 'static {
     /// # Errors
     /// MUST return `Unavailable` when the backend cannot be reached.
     async fn recover_stalled(&self) -> Result<u64, QueueError>;
+
+    /// As [`Queue::recover_stalled`], and reports the jobs this call moved to
+    /// the dead letters, so that their owner can react (a worker pool's
+    /// [`dead`](crate::worker::JobHandler::dead) hook). Each dead-lettering is
+    /// reported at most once: by the call that made it, and not at all when
+    /// that call's reply is lost (the job is dead all the same). The default
+    /// reports no dead job; adapters override it.
+    ///
+    /// # Errors
+    /// As [`Queue::recover_stalled`]. An adapter that recovers in several
+    /// steps returns what the steps that succeeded did rather than an error
+    /// from a later one, so that no dead job goes unreported.
+    async fn recover_stalled_jobs(&self) -> Result<StallRecovery, QueueError> {
+        Ok(StallRecovery { recovered: self.recover_stalled().await?, dead: Vec::new() })
+    }
 
     /// Counts per state.
     ///
