@@ -5,7 +5,7 @@ use std::time::Duration;
 use fred::bytes::Bytes;
 use fred::types::Value;
 use sunusav_core::IdempotencyKey;
-use sunusav_core::ports::queue::{JobInfo, JobState, LeaseToken, QueueError, ReservedJob};
+use sunusav_core::ports::queue::{JobInfo, JobState, LeaseToken, QueueError, ReservedJob, StallRecovery, StalledDead};
 
 /// Largest millisecond count handed to Lua (whose numbers are doubles): ~285 years.
 const MAX_MS: u64 = 1 << 53;
@@ -94,6 +94,22 @@ pub(crate) fn reserved_jobs(flat: Vec<Value>) -> Result<Vec<ReservedJob>, QueueE
         });
     }
     Ok(out)
+}
+
+/// The recovery script's `{n, dead (flat, 7 per job), errors}`.
+pub(crate) fn stall_recovery(v: Value) -> Result<StallRecovery, QueueError> {
+    let mut reply = v.into_array().into_iter();
+    let recovered = reply.next().as_ref().map_or(0, to_u64);
+    let jobs = match reply.next() {
+        Some(Value::Array(flat)) => reserved_jobs(flat)?,
+        _ => Vec::new(),
+    };
+    let mut errors = reply.next().map(Value::into_array).unwrap_or_default().into_iter();
+    let dead = jobs
+        .into_iter()
+        .map(|job| StalledDead { job, error: errors.next().and_then(to_string).unwrap_or_default() })
+        .collect();
+    Ok(StallRecovery { recovered, dead })
 }
 
 /// One job from the admin script's `info` array:

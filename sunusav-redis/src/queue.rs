@@ -9,11 +9,13 @@ use fred::types::{ClusterHash, CustomCommand, Value};
 use sunusav_core::IdempotencyKey;
 use sunusav_core::ports::queue::{
     Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError, QueueStats,
-    ReservedJob, Step,
+    ReservedJob, StallRecovery, Step,
 };
 
 use crate::connection::RedisConnection;
-use crate::decode::{admin_result, bytes, code_of_state, job_info, ms, num, reserved_jobs, text, to_u64};
+use crate::decode::{
+    admin_result, bytes, code_of_state, job_info, ms, num, reserved_jobs, stall_recovery, text, to_u64,
+};
 use crate::error::to_queue_error;
 use crate::scripts::Op;
 
@@ -22,6 +24,9 @@ pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
 
 /// Most jobs one call reserves.
 pub const MAX_BATCH: usize = 1000;
+
+/// Most expired leases one recovery script handles (its `LIMIT`).
+const RECOVER_BATCH: u64 = 1000;
 
 /// The shortest blocking wait (Redis treats a zero `BLPOP` timeout as forever).
 const MIN_BLOCK: Duration = Duration::from_millis(10);
@@ -311,13 +316,30 @@ impl Queue for RedisQueue {
     }
 
     async fn recover_stalled(&self) -> Result<u64, QueueError> {
+        Ok(self.recover_stalled_jobs().await?.recovered)
+    }
+
+    /// One script call per 1000 expired leases, each atomic: a job is
+    /// reported dead by the one call that moved it. An error after a call
+    /// that succeeded ends the pass with what was done (the rest waits for
+    /// the next pass), so that the jobs already dead-lettered are reported.
+    async fn recover_stalled_jobs(&self) -> Result<StallRecovery, QueueError> {
         let args =
             vec![num(u64::from(self.config.max_stalls)), num(self.config.keep_dead), num(ms(self.config.dedup_window))];
-        let mut total = 0;
+        let mut total = StallRecovery::default();
         loop {
-            let n = to_u64(&self.call(Op::Recover, args.clone()).await?);
-            total += n;
-            if n < 1000 {
+            let batch = match self.call(Op::Recover, args.clone()).await.and_then(stall_recovery) {
+                Ok(batch) => batch,
+                Err(e) if total.recovered == 0 => return Err(e),
+                Err(e) => {
+                    tracing::warn!(queue = %self.name, error = %e, "stalled recovery stopped part-way; the rest waits for the next pass");
+                    return Ok(total);
+                }
+            };
+            let n = batch.recovered;
+            total.recovered += n;
+            total.dead.extend(batch.dead);
+            if n < RECOVER_BATCH {
                 return Ok(total);
             }
         }

@@ -428,3 +428,37 @@ async fn a_delayed_job_enqueued_after_the_queue_was_seen_empty_is_still_promoted
     let got = q.reserve_wait(LEASE, Duration::from_secs(3)).await.unwrap().expect("promoted once due");
     assert_eq!(got.id, key("later"));
 }
+
+#[tokio::test]
+async fn recovery_reports_every_job_it_dead_letters_over_several_script_calls_even_when_none_is_retained() {
+    // keep_dead 0: each dead job is deleted at once, so the script must read
+    // it first; 1001 expired leases take two script calls (1000 per call).
+    let Some(q) = queue(QueueConfig { keep_dead: 0, ..QueueConfig::default() }).await else { return };
+    let n = 1001;
+    let jobs: Vec<NewJob> = (0..n)
+        .map(|i| {
+            let mut j = job(&format!("r{i}"));
+            j.options.max_attempts = 1;
+            j
+        })
+        .collect();
+    q.enqueue_bulk(jobs).await.unwrap();
+    let mut held = q.reserve_many(1000, Duration::from_millis(100)).await.unwrap();
+    held.extend(q.reserve_many(1000, Duration::from_millis(100)).await.unwrap());
+    assert_eq!(held.len(), n);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let r = q.recover_stalled_jobs().await.unwrap();
+    assert_eq!((r.recovered, r.dead.len()), (n as u64, n));
+    let mut seen = std::collections::HashSet::new();
+    for d in &r.dead {
+        assert_eq!(d.job.payload, format!("payload of {}", d.job.id).into_bytes());
+        assert_eq!((d.job.attempt, d.job.max_attempts), (1, 1));
+        assert!(d.error.contains("stalled"), "{:?}", d.error);
+        let taken = held.iter().find(|h| h.id == d.job.id).expect("a job that was held");
+        assert_eq!(d.job.token, taken.token);
+        assert!(seen.insert(d.job.id.clone()), "{} reported twice", d.job.id);
+    }
+    assert_eq!(q.get(&key("r0")).await.unwrap(), None, "not retained");
+    let again = q.recover_stalled_jobs().await.unwrap();
+    assert_eq!((again.recovered, again.dead.len()), (0, 0));
+}

@@ -1,20 +1,35 @@
--- ARGV: max_stalls, keep_dead, dedup_ms. Returns how many jobs were recovered or dead-lettered.
+-- ARGV: max_stalls, keep_dead, dedup_ms. Recovers at most 1000 expired leases.
+-- Returns { n, dead (flat, 7 per job as step.lua's reserved jobs), errors }:
+-- n jobs were recovered or dead-lettered; `dead` are the jobs this call moved
+-- to the dead letters (id, payload, attempts, max, the expired token, created,
+-- due) and `errors` their errors, in the same order.
 -- A stalled job goes to the dead letters when it stalled more than max_stalls
 -- times or when its attempts are used up (its next reserve would exceed them).
 local max_stalls, keep, dedup = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 local members = redis.call('ZRANGEBYSCORE', K .. ':a', '-inf', now, 'LIMIT', 0, 1000)
-if #members == 0 then return 0 end
+if #members == 0 then return { 0, {}, {} } end
 redis.call('ZREM', K .. ':a', unpack(members))
-local ids = {}
-for i, m in ipairs(members) do ids[i] = id_of_member(m) end
 local back = 0
-for _, id in ipairs(ids) do
+local dead, errors = {}, {}
+for _, m in ipairs(members) do
+  local id = id_of_member(m)
   local jk = jkey(id)
   local stalls = redis.call('HINCRBY', jk, 's', 1)
-  local h = redis.call('HMGET', jk, 'p', 'wm', 'a', 'm')
+  local h = redis.call('HMGET', jk, 'p', 'wm', 'a', 'm', 'd', 'c', 'u')
   if stalls > max_stalls or tonumber(h[3]) >= tonumber(h[4]) then
-    to_dead(id, 'stalled ' .. stalls .. ' times: its lease expired without an ack', keep, now, dedup)
+    local err = 'stalled ' .. stalls .. ' times: its lease expired without an ack'
+    -- Read before to_dead: the retention may delete the job at once.
+    local j = #dead
+    dead[j + 1] = id
+    dead[j + 2] = h[5]
+    dead[j + 3] = tonumber(h[3])
+    dead[j + 4] = tonumber(h[4])
+    dead[j + 5] = string.sub(m, 1, TOKLEN)
+    dead[j + 6] = tonumber(h[6])
+    dead[j + 7] = tonumber(h[7])
+    errors[#errors + 1] = err
+    to_dead(id, err, keep, now, dedup)
   else
     redis.call('HSET', jk, 'st', 'w', 't', '', 'u', now)
     redis.call('ZADD', K .. ':w', -tonumber(h[1]), h[2])
@@ -22,4 +37,4 @@ for _, id in ipairs(ids) do
   end
 end
 notify(back)
-return #ids
+return { #members, dead, errors }
