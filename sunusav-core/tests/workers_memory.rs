@@ -84,3 +84,34 @@ async fn a_payout_that_keeps_failing_is_dead_after_five_attempts() {
     assert_eq!(a.node.times_paid(&job.key), 0);
     assert!(workers.shutdown(Duration::from_secs(5)).await);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_payout_whose_lease_expires_too_often_is_dead_lettered_by_recovery_and_reconciled() {
+    let a = app();
+    let (group, job) = completed_cycle(&a.tontine, 2).await;
+    let lease = Duration::from_secs(1);
+    // Two workers died holding the job (max_stalls 1): reserved by hand, never acked.
+    let first = a.payouts.reserve(lease).await.unwrap().expect("the payout job");
+    assert_eq!(first.id, job.key);
+    tokio::time::sleep(lease * 2).await;
+    assert_eq!(a.payouts.recover_stalled().await.unwrap(), 1);
+    let second = a.payouts.reserve(lease).await.unwrap().expect("the payout job again");
+    assert_eq!((second.id.clone(), second.attempt), (job.key.clone(), 2));
+
+    // Recovery by the workers dead-letters it; the payout handler's hook reconciles it.
+    let config = WorkersConfig { stalled_interval: Duration::from_millis(500), ..WorkersConfig::default() };
+    let workers = Workers::start(&a.tontine, config);
+    wait_until("dead letter", || async { a.payouts.stats().await.unwrap().dead == 1 }).await;
+    wait_until("payout failed", || async {
+        a.tontine.store().group(group).await.unwrap().unwrap().cycle_status() == CycleStatus::PayoutFailed
+    })
+    .await;
+    assert_eq!(attempt_status(&a.tontine, group).await, AttemptStatus::Dead);
+    let dead = a.payouts.get(&job.key).await.unwrap().unwrap();
+    assert_eq!(dead.stalls, 2);
+    assert!(dead.last_error.unwrap().contains("stalled"));
+    assert_eq!(a.node.times_paid(&job.key), 0, "the node never saw it");
+    let payouts = workers.stats().snapshots().into_iter().find(|s| s.queue == a.payouts.name()).unwrap();
+    assert_eq!(payouts.dead_lettered, 1, "counted with the pool's dead letters");
+    assert!(workers.shutdown(Duration::from_secs(5)).await);
+}

@@ -11,6 +11,7 @@ mod metrics;
 mod pool;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -84,7 +85,8 @@ impl WorkerStats {
 #[derive(Debug)]
 pub struct Workers {
     pools: Vec<WorkerPool>,
-    background: Vec<JoinHandle<()>>,
+    relay: JoinHandle<()>,
+    stalled: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
     stats: WorkerStats,
 }
@@ -96,15 +98,17 @@ impl Workers {
         let base = PoolConfig { lease: config.lease, idle_wait: config.idle_wait, ..PoolConfig::default() };
         let pool =
             |q: &Arc<dyn Queue>, h: Arc<dyn JobHandler>, settings: PoolConfig| WorkerPool::spawn(q, &h, settings, &rx);
+        let payouts: Arc<dyn JobHandler> = Arc::new(PayoutHandler::new(tontine.clone()));
+        let webhooks: Arc<dyn JobHandler> = Arc::new(WebhookHandler::new(tontine.clone()));
         let pools = vec![
             pool(
                 tontine.payout_queue(),
-                Arc::new(PayoutHandler::new(tontine.clone())),
+                Arc::clone(&payouts),
                 PoolConfig { concurrency: config.payout_concurrency, ..base },
             ),
             pool(
                 tontine.webhook_queue(),
-                Arc::new(WebhookHandler::new(tontine.clone())),
+                Arc::clone(&webhooks),
                 PoolConfig {
                     concurrency: config.webhook_concurrency,
                     prefetch: config.webhook_prefetch,
@@ -123,15 +127,22 @@ impl Workers {
                 })
                 .collect(),
         };
-        let background = vec![
-            tokio::spawn(relay_loop(tontine.clone(), config.relay_interval, rx.clone())),
-            tokio::spawn(stalled_loop(
-                vec![Arc::clone(tontine.payout_queue()), Arc::clone(tontine.webhook_queue())],
-                config.stalled_interval,
-                rx,
-            )),
-        ];
-        Self { pools, background, shutdown: tx, stats }
+        let relay = tokio::spawn(relay_loop(tontine.clone(), config.relay_interval, rx.clone()));
+        // Each queue with the handler of its pool: a job that recovery
+        // dead-letters gets the same `dead` hook as one that fails for good.
+        let stalled = tokio::spawn(stalled_loop(
+            vec![
+                Recovered { queue: Arc::clone(tontine.payout_queue()), handler: payouts, metrics: pools[0].metrics() },
+                Recovered {
+                    queue: Arc::clone(tontine.webhook_queue()),
+                    handler: webhooks,
+                    metrics: pools[1].metrics(),
+                },
+            ],
+            config.stalled_interval,
+            rx,
+        ));
+        Self { pools, relay, stalled, shutdown: tx, stats }
     }
 
     /// A handle on the live figures.
@@ -141,6 +152,9 @@ impl Workers {
 
     /// Stops reserving, waits for running jobs at most `deadline`, stops the
     /// relay and recovery loops. Returns whether every job finished in time.
+    ///
+    /// A recovery pass under way (with the `dead` hooks of the jobs it
+    /// dead-lettered) may finish within what is left of `deadline`.
     pub async fn shutdown(self, deadline: Duration) -> bool {
         let _ = self.shutdown.send(true);
         let started = tokio::time::Instant::now();
@@ -149,9 +163,13 @@ impl Workers {
             let left = deadline.saturating_sub(started.elapsed());
             clean &= p.join(left).await;
         }
-        for b in self.background {
-            b.abort();
-            let _ = b.await;
+        self.relay.abort();
+        let _ = self.relay.await;
+        let mut stalled = self.stalled;
+        let left = deadline.saturating_sub(started.elapsed());
+        if tokio::time::timeout(left, &mut stalled).await.is_err() {
+            stalled.abort();
+            let _ = stalled.await;
         }
         clean
     }
@@ -171,18 +189,47 @@ async fn relay_loop(tontine: Tontine, every: Duration, mut shutdown: watch::Rece
     }
 }
 
-async fn stalled_loop(queues: Vec<Arc<dyn Queue>>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+/// A queue whose stalled leases are recovered, with its pool's handler and metrics.
+struct Recovered {
+    queue: Arc<dyn Queue>,
+    handler: Arc<dyn JobHandler>,
+    metrics: Arc<PoolMetrics>,
+}
+
+/// Recovers stalled leases on each queue every `every`, and calls the `dead`
+/// hook of the queue's handler for each job that recovery dead-lettered.
+async fn stalled_loop(queues: Vec<Recovered>, every: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
-        for q in &queues {
-            match q.recover_stalled().await {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(queue = q.name(), recovered = n, "recovered stalled jobs"),
-                Err(e) => tracing::warn!(queue = q.name(), error = %e, "stalled recovery failed"),
-            }
+        for r in &queues {
+            r.recover().await;
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
+        }
+    }
+}
+
+impl Recovered {
+    async fn recover(&self) {
+        let q = self.queue.as_ref();
+        match q.recover_stalled_jobs().await {
+            Ok(r) => {
+                if r.recovered > 0 {
+                    tracing::warn!(
+                        queue = q.name(),
+                        recovered = r.recovered,
+                        dead = r.dead.len(),
+                        "recovered stalled jobs"
+                    );
+                }
+                for d in r.dead {
+                    self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(queue = q.name(), job = %d.job.id, attempt = d.job.attempt, error = %d.error, "stalled job dead-lettered");
+                    self.handler.dead(&d.job, &d.error).await;
+                }
+            }
+            Err(e) => tracing::warn!(queue = q.name(), error = %e, "stalled recovery failed"),
         }
     }
 }
