@@ -91,6 +91,14 @@ pub struct ServerArgs {
     /// How often expired leases are recovered, in milliseconds.
     #[arg(long, env = "STALLED_INTERVAL_MS", default_value_t = 5_000)]
     pub stalled_interval_ms: u64,
+    /// How often the sweep queues again the work whose job a queue lost, in
+    /// milliseconds.
+    #[arg(long, env = "SWEEP_INTERVAL_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(50..=86_400_000))]
+    pub sweep_interval_ms: u64,
+    /// How long such work waits untouched before the sweep queues it again, in
+    /// milliseconds.
+    #[arg(long, env = "SWEEP_AFTER_MS", default_value_t = 120_000, value_parser = clap::value_parser!(u64).range(100..=86_400_000))]
+    pub sweep_after_ms: u64,
     /// Simulated node latency per call, in milliseconds.
     #[arg(long, env = "SIM_NODE_LATENCY_MS", default_value_t = 0)]
     pub node_latency_ms: u64,

@@ -78,6 +78,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             webhook_linger: Duration::from_millis(args.webhook_linger_ms),
             lease: Duration::from_millis(args.lease_ms.max(100)),
             stalled_interval: Duration::from_millis(args.stalled_interval_ms.max(50)),
+            sweep_interval: Duration::from_millis(args.sweep_interval_ms),
+            sweep_after: Duration::from_millis(args.sweep_after_ms),
             ..WorkersConfig::default()
         },
     );

@@ -1,5 +1,5 @@
-//! Workers: the payout and webhook pools, the outbox relay and stalled-job
-//! recovery, with graceful shutdown.
+//! Workers: the payout and webhook pools, the outbox relay, stalled-job
+//! recovery and the sweep of work a queue lost, with graceful shutdown.
 //!
 //! [`Workers::start`] runs everything on the current tokio runtime;
 //! [`Workers::shutdown`] stops reserving, lets running jobs finish within a
@@ -50,6 +50,15 @@ pub struct WorkersConfig {
     pub relay_interval: Duration,
     /// How often stalled leases are recovered.
     pub stalled_interval: Duration,
+    /// How often the sweep looks for work whose job a queue lost: recorded
+    /// webhook deliveries without an outcome and payouts neither paid nor
+    /// dead ([`Tontine::requeue_unprocessed_webhooks`],
+    /// [`Tontine::requeue_open_payouts`]; default 1 min).
+    pub sweep_interval: Duration,
+    /// How long such work waits untouched before the sweep queues its job
+    /// again (default 2 min). A job still in the queue absorbs the copy, so
+    /// this only bounds how much the sweep re-sends.
+    pub sweep_after: Duration,
 }
 
 impl Default for WorkersConfig {
@@ -64,6 +73,8 @@ impl Default for WorkersConfig {
             idle_wait: Duration::from_secs(1),
             relay_interval: Duration::from_millis(500),
             stalled_interval: Duration::from_secs(5),
+            sweep_interval: Duration::from_mins(1),
+            sweep_after: Duration::from_mins(2),
         }
     }
 }
@@ -86,13 +97,15 @@ impl WorkerStats {
 pub struct Workers {
     pools: Vec<WorkerPool>,
     relay: JoinHandle<()>,
+    sweep: JoinHandle<()>,
     stalled: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
     stats: WorkerStats,
 }
 
 impl Workers {
-    /// Starts the payout and webhook pools, the outbox relay and stalled recovery.
+    /// Starts the payout and webhook pools, the outbox relay, stalled recovery
+    /// and the sweep.
     pub fn start(tontine: &Tontine, config: WorkersConfig) -> Self {
         let (tx, rx) = watch::channel(false);
         let base = PoolConfig { lease: config.lease, idle_wait: config.idle_wait, ..PoolConfig::default() };
@@ -128,6 +141,7 @@ impl Workers {
                 .collect(),
         };
         let relay = tokio::spawn(relay_loop(tontine.clone(), config.relay_interval, rx.clone()));
+        let sweep = tokio::spawn(sweep_loop(tontine.clone(), config.sweep_interval, config.sweep_after, rx.clone()));
         // Each queue with the handler of its pool: a job that recovery
         // dead-letters gets the same `dead` hook as one that fails for good.
         let stalled = tokio::spawn(stalled_loop(
@@ -142,7 +156,7 @@ impl Workers {
             config.stalled_interval,
             rx,
         ));
-        Self { pools, relay, stalled, shutdown: tx, stats }
+        Self { pools, relay, sweep, stalled, shutdown: tx, stats }
     }
 
     /// A handle on the live figures.
@@ -163,8 +177,10 @@ impl Workers {
             let left = deadline.saturating_sub(started.elapsed());
             clean &= p.join(left).await;
         }
-        self.relay.abort();
-        let _ = self.relay.await;
+        for background in [self.relay, self.sweep] {
+            background.abort();
+            let _ = background.await;
+        }
         let mut stalled = self.stalled;
         let left = deadline.saturating_sub(started.elapsed());
         if tokio::time::timeout(left, &mut stalled).await.is_err() {
@@ -185,6 +201,25 @@ async fn relay_loop(tontine: Tontine, every: Duration, mut shutdown: watch::Rece
         tokio::select! {
             () = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Every `every`, queues again the jobs of work left `after` without an
+/// outcome (see [`WorkersConfig::sweep_interval`]); the first pass runs one
+/// interval after start.
+async fn sweep_loop(tontine: Tontine, every: Duration, after: Duration, mut shutdown: watch::Receiver<bool>) {
+    const LIMIT: u32 = 2_000;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = tontine.requeue_unprocessed_webhooks(after, LIMIT).await {
+            tracing::warn!(error = %e, "webhook sweep failed; retrying at the next pass");
+        }
+        if let Err(e) = tontine.requeue_open_payouts(after, LIMIT).await {
+            tracing::warn!(error = %e, "payout sweep failed; retrying at the next pass");
         }
     }
 }
