@@ -1,6 +1,6 @@
 //! Fault injection on PostgreSQL + Redis: processes killed at random points,
-//! a crash between "paid" and "recorded", Redis restarted and PostgreSQL
-//! backends terminated mid-run. Every cycle is paid exactly once, no
+//! a crash between "paid" and "recorded", Redis restarted, Redis losing its
+//! data, and PostgreSQL backends terminated mid-run. Every cycle is paid exactly once, no
 //! contribution is lost, no job is left stuck. Bounded in time.
 
 mod common;
@@ -10,9 +10,11 @@ use std::time::Duration;
 use common::{
     OwnRedis, SECRET, ServerEnv, free_port, fresh_database, fresh_prefix, paid_counts, services, start_server,
 };
+use http::Method;
+use serde_json::{Value, json};
 use sqlx::Connection;
 use sunusav_examples::client::HttpClient;
-use sunusav_examples::demo::{DemoConfig, DemoReport, run};
+use sunusav_examples::demo::{DemoConfig, DemoReport, run, sign};
 
 fn demo(url: &str, members: usize) -> DemoConfig {
     DemoConfig {
@@ -177,4 +179,109 @@ async fn postgres_backends_terminated_mid_run_leave_no_partial_state() {
     let (contributions,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM contributions").fetch_one(&mut conn).await.expect("count");
     assert_eq!(contributions, 36, "six cycles of six contributions");
+}
+
+const ADMIN: &str = "an-admin-token-for-the-fault-tests";
+
+/// `POST` to an admin route; panics unless it succeeds.
+async fn admin_post(client: &HttpClient, path: &str) {
+    let auth = format!("Bearer {ADMIN}");
+    let res = client.send(Method::POST, path, &[("authorization", auth.as_str())], Vec::new()).await.expect(path);
+    assert!(res.status.is_success(), "{path} answered {}", res.status);
+}
+
+/// A queue's counts, through the admin API.
+async fn counts(client: &HttpClient, queue: &str) -> Value {
+    let auth = format!("Bearer {ADMIN}");
+    let path = format!("/admin/queues/{queue}/counts");
+    client.send(Method::GET, &path, &[("authorization", auth.as_str())], Vec::new()).await.expect("counts").json()
+}
+
+/// Issues each member's invoice of the current cycle and delivers it, signed;
+/// every delivery must be answered 202.
+async fn pay_cycle(client: &HttpClient, group: &str, members: &[String]) {
+    for m in members {
+        let inv = client.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": m })).await.unwrap().json();
+        let body = serde_json::to_vec(&json!({
+            "payment_hash": inv["payment_hash"], "status": "settled", "amount_msat": inv["amount_msat"],
+            "event_id": format!("evt-{}", inv["payment_hash"].as_str().unwrap()),
+        }))
+        .unwrap();
+        let sig = sign(SECRET.as_bytes(), &body);
+        let headers = [("content-type", "application/json"), ("x-sunu-signature", sig.as_str())];
+        let res = client.send(Method::POST, "/webhook/lightning", &headers, body).await.unwrap();
+        assert_eq!(res.status, 202, "{}", String::from_utf8_lossy(&res.body));
+    }
+}
+
+/// Polls the group until `done` holds (within 30 s).
+async fn wait_group(client: &HttpClient, group: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut g = Value::Null;
+    for _ in 0..300 {
+        g = client.get(&format!("/groups/{group}")).await.unwrap().json();
+        if done(&g) {
+            return g;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not within 30 s: {g}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_loses_its_data_loses_no_contribution_and_no_payout() {
+    let Some((admin, _)) = services() else { return };
+    let redis = OwnRedis::start();
+    let db = fresh_database(&admin).await;
+    let mut env = ServerEnv::real(&db, &redis.url(), &fresh_prefix());
+    // Warnings on: the sweeps say what they queued again.
+    for (k, v) in
+        [("ADMIN_TOKEN", ADMIN), ("SWEEP_INTERVAL_MS", "200"), ("SWEEP_AFTER_MS", "1000"), ("RUST_LOG", "warn")]
+    {
+        env.extra.push((k.into(), v.into()));
+    }
+    let server = start_server(&env).await;
+    let client = HttpClient::new(&server.url);
+    let members: Vec<String> = (0..2).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let created = client
+        .post_json("/groups", &json!({"members": members, "contribution_msat": 10_000, "fee_bps": 100}))
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201);
+    let group = created.json()["id"].as_str().unwrap().to_owned();
+    assert!(client.post_json(&format!("/groups/{group}/start"), &json!({})).await.unwrap().status.is_success());
+
+    // Cycle 1: both deliveries answered and waiting in the paused queue, then
+    // Redis loses everything. Only the store still has them.
+    admin_post(&client, "/admin/queues/webhooks/pause").await;
+    pay_cycle(&client, &group, &members).await;
+    assert_eq!(counts(&client, "webhooks").await["waiting"], 2, "queued, not settled");
+    redis.flush_all();
+    assert_eq!(counts(&client, "webhooks").await["waiting"], 0, "the jobs are gone");
+    wait_group(&client, &group, "cycle 1 paid", |g| g["cycle"] == 2).await;
+
+    // Cycle 2 (the last): the payout's job waits in the paused queue when
+    // Redis loses everything again.
+    admin_post(&client, "/admin/queues/payouts/pause").await;
+    pay_cycle(&client, &group, &members).await;
+    wait_group(&client, &group, "cycle 2 complete", |g| g["cycle_status"] == "completing").await;
+    for _ in 0..100 {
+        if counts(&client, "payouts").await["waiting"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counts(&client, "payouts").await["waiting"], 1, "the payout job waits");
+    redis.flush_all();
+    let g = wait_group(&client, &group, "cycle 2 paid", |g| g["status"] == "finished").await;
+
+    assert_eq!(g["payouts"].as_array().map(Vec::len), Some(2), "{g}");
+    assert_eq!(paid_counts(&db).await, (2, 1), "each cycle paid once");
+    let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect");
+    let (contributions,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM contributions").fetch_one(&mut conn).await.expect("count");
+    assert_eq!(contributions, 4, "no contribution lost");
+    let logs = server.logs.lock().unwrap().clone();
+    assert!(logs.contains("queued again webhook deliveries"), "the webhook sweep did it");
+    assert!(logs.contains("queued again payouts"), "the payout sweep did it");
+    assert_drained(&server.url).await;
 }

@@ -101,6 +101,17 @@ impl OwnRedis {
         }
     }
 
+    /// Drops every key (`FLUSHALL`): Redis as it comes back after losing its
+    /// data (no persistence, or a lost disk).
+    pub fn flush_all(&self) {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis-server");
+        conn.write_all(b"FLUSHALL\r\n").expect("send FLUSHALL");
+        let mut reply = [0u8; 5];
+        conn.read_exact(&mut reply).expect("read the reply to FLUSHALL");
+        assert_eq!(&reply, b"+OK\r\n", "FLUSHALL answered {:?}", String::from_utf8_lossy(&reply));
+    }
+
     /// Stops the server (SIGTERM by pid, as a restart does) and starts it again
     /// on the same port and data directory.
     pub fn restart(&mut self) {
