@@ -25,20 +25,8 @@ CRATE="$(dirname "$HERE")"
 : "${DATABASE_URL:?DATABASE_URL must name a superuser connection}"
 CASES="${FLOOR_CASES:-1:10:record 1:50:record 8:2:record 8:2:outcome 25:2:outcome}"
 SECONDS_EACH="${FLOOR_SECONDS:-8}"
-PGBIN="${PGBIN:-}"
-if [[ -z "$PGBIN" ]]; then
-    for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
-        [[ -x "$d/pgbench" ]] && { PGBIN="$d"; break; }
-    done
-fi
-[[ -x "$PGBIN/pgbench" ]] || { echo "pgbench not found (apt-get install postgresql-15 or postgresql-contrib)" >&2; exit 1; }
-
-db_url() {
-    local base="${DATABASE_URL%%\?*}" query=""
-    [[ "$DATABASE_URL" == *\?* ]] && query="?${DATABASE_URL#*\?}"
-    local rest="${base#*://}"
-    printf '%s://%s/%s%s\n' "${base%%://*}" "${rest%%/*}" "$1" "$query"
-}
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 DB="sunusav_floor_$$_$RANDOM"
 URL="$(db_url "$DB")"

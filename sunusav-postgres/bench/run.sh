@@ -19,21 +19,8 @@ LEVELS="${BENCH_LEVELS:-1,16,64}"
 TOTAL="${BENCH_TOTAL:-9600}"
 N_GROUPS="${BENCH_GROUPS:-200}"
 MEMBERS="${BENCH_MEMBERS:-50}"
-PGBIN="${PGBIN:-}"
-if [[ -z "$PGBIN" ]]; then
-    for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
-        [[ -x "$d/pgbench" ]] && { PGBIN="$d"; break; }
-    done
-fi
-[[ -x "$PGBIN/pgbench" ]] || { echo "pgbench not found (apt-get install postgresql-15 or postgresql-contrib)" >&2; exit 1; }
-
-# The URL of database $1 on the same server.
-db_url() {
-    local base="${DATABASE_URL%%\?*}" query=""
-    [[ "$DATABASE_URL" == *\?* ]] && query="?${DATABASE_URL#*\?}"
-    local rest="${base#*://}"
-    printf '%s://%s/%s%s\n' "${base%%://*}" "${rest%%/*}" "$1" "$query"
-}
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 DB="sunusav_pgbench_$$_$RANDOM"
 URL="$(db_url "$DB")"
