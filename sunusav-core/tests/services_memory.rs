@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{app, app_with, attempt_status, completed_cycle, event, recorded, spec};
+use common::{app, app_with, attempt_status, completed_cycle, cycle_state, event, recorded, spec};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,8 +127,7 @@ async fn a_transient_failure_is_retried_and_paid_once() {
     assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
     assert_eq!(a.node.times_paid(&job.key), 1);
     assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::AlreadyPaid);
-    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
-    assert_eq!((grp.cycle(), grp.cycle_status()), (2, CycleStatus::Collecting));
+    assert_eq!(cycle_state(&a.tontine, g).await, (2, CycleStatus::Collecting));
 }
 
 #[tokio::test]
@@ -203,14 +202,12 @@ async fn a_permanent_failure_marks_the_cycle_failed_and_an_operator_retry_pays_o
     a.node.inject([NodeFault::Permanent]);
     assert!(matches!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Dead(_)));
     assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Dead);
-    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
-    assert_eq!(grp.cycle_status(), CycleStatus::PayoutFailed);
+    assert_eq!(cycle_state(&a.tontine, g).await.1, CycleStatus::PayoutFailed);
     assert_eq!(a.node.times_paid(&job.key), 0);
     // An operator retries the dead job.
     assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
     assert_eq!(a.node.times_paid(&job.key), 1);
-    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
-    assert_eq!((grp.cycle(), grp.cycle_status()), (2, CycleStatus::Collecting));
+    assert_eq!(cycle_state(&a.tontine, g).await, (2, CycleStatus::Collecting));
 }
 
 #[tokio::test]
@@ -219,8 +216,7 @@ async fn exhausted_retries_mark_the_payout_dead() {
     let (g, job) = completed_cycle(&a.tontine, 2).await;
     a.tontine.payout_exhausted(&job, "5 attempts failed").await.unwrap();
     assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Dead);
-    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
-    assert_eq!(grp.cycle_status(), CycleStatus::PayoutFailed);
+    assert_eq!(cycle_state(&a.tontine, g).await.1, CycleStatus::PayoutFailed);
 }
 
 #[tokio::test]
@@ -232,14 +228,12 @@ async fn exhausted_retries_leave_a_payment_still_in_flight_at_the_node_in_flight
     a.tontine.payout_exhausted(&job, "5 attempts failed").await.unwrap();
     // Not declared failed: the node may still complete it.
     assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::InFlight);
-    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
-    assert_eq!((grp.cycle(), grp.cycle_status()), (1, CycleStatus::Completing));
+    assert_eq!(cycle_state(&a.tontine, g).await, (1, CycleStatus::Completing));
     // The node completes it; an operator retries the dead job: recorded, not paid again.
     a.node.resolve_in_flight(true);
     assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
     assert_eq!((a.node.times_paid(&job.key), a.node.pay_calls(&job.key)), (1, 1));
-    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
-    assert_eq!((grp.cycle(), grp.cycle_status()), (2, CycleStatus::Collecting));
+    assert_eq!(cycle_state(&a.tontine, g).await, (2, CycleStatus::Collecting));
 }
 
 #[tokio::test]
@@ -250,8 +244,7 @@ async fn exhausted_retries_of_a_payment_the_node_completed_record_it_as_paid() {
     assert!(a.tontine.process_payout(&job).await.unwrap_err().is_retryable());
     a.tontine.payout_exhausted(&job, "5 attempts failed").await.unwrap();
     assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Succeeded);
-    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
-    assert_eq!((grp.cycle(), grp.cycle_status()), (2, CycleStatus::Collecting), "never PayoutFailed");
+    assert_eq!(cycle_state(&a.tontine, g).await, (2, CycleStatus::Collecting), "never PayoutFailed");
     assert_eq!((a.node.times_paid(&job.key), a.node.pay_calls(&job.key)), (1, 1));
 }
 
@@ -265,8 +258,7 @@ async fn a_dead_payout_the_node_completed_later_is_reconciled_on_retry_without_a
     a.node.set_unreachable(true);
     a.tontine.payout_exhausted(&job, "5 attempts failed").await.unwrap();
     assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Dead);
-    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
-    assert_eq!(grp.cycle_status(), CycleStatus::PayoutFailed);
+    assert_eq!(cycle_state(&a.tontine, g).await.1, CycleStatus::PayoutFailed);
     let last_error = a.tontine.store().payment_attempts(g).await.unwrap()[0].last_error.clone().unwrap();
     assert!(last_error.contains("could not be asked"), "{last_error}");
     // The node comes back having completed it. An operator's retry asks the node
@@ -276,8 +268,7 @@ async fn a_dead_payout_the_node_completed_later_is_reconciled_on_retry_without_a
     a.node.resolve_in_flight(true);
     assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
     assert_eq!((a.node.times_paid(&job.key), a.node.pay_calls(&job.key)), (1, 1));
-    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
-    assert_eq!((grp.cycle(), grp.cycle_status()), (2, CycleStatus::Collecting));
+    assert_eq!(cycle_state(&a.tontine, g).await, (2, CycleStatus::Collecting));
 }
 
 #[tokio::test]
@@ -541,7 +532,6 @@ async fn a_payout_whose_job_a_queue_lost_is_queued_again_by_the_sweep_and_paid_o
     assert_eq!(payload, job);
     assert_eq!(restarted.process_payout(&payload).await.unwrap(), PayoutStep::Paid);
     assert_eq!(a.node.times_paid(&job.key), 1);
-    let grp = a.tontine.store().group(g).await.unwrap().unwrap();
-    assert_eq!((grp.cycle(), grp.cycle_status()), (2, CycleStatus::Collecting));
+    assert_eq!(cycle_state(&a.tontine, g).await, (2, CycleStatus::Collecting));
     assert_eq!(restarted.requeue_open_payouts(Duration::ZERO, 100).await.unwrap(), 0, "paid: nothing open");
 }

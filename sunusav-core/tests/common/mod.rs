@@ -9,7 +9,7 @@ use sunusav_core::ports::{AttemptStatus, Queue, QueueConfig};
 use sunusav_core::services::{
     LightningEvent, PAYOUT_QUEUE, PayoutJob, ServiceError, SettleOutcome, Tontine, WEBHOOK_QUEUE, WebhookJob,
 };
-use sunusav_core::{GroupId, GroupSpec, IdempotencyKey, Invoice, MemberId, Msat};
+use sunusav_core::{CycleStatus, GroupId, GroupSpec, IdempotencyKey, Invoice, MemberId, Msat};
 
 pub struct App {
     pub tontine: Tontine,
@@ -69,6 +69,12 @@ pub async fn completed_cycle(t: &Tontine, n: usize) -> (GroupId, PayoutJob) {
     }
     let Some(SettleOutcome::CycleComplete(key)) = last else { panic!("cycle not complete: {last:?}") };
     (g.id(), PayoutJob { key, group: g.id(), cycle: 1 })
+}
+
+/// The group's current cycle and its status.
+pub async fn cycle_state(t: &Tontine, group: GroupId) -> (u32, CycleStatus) {
+    let g = t.store().group(group).await.unwrap().unwrap();
+    (g.cycle(), g.cycle_status())
 }
 
 pub async fn attempt_status(t: &Tontine, group: GroupId) -> AttemptStatus {
