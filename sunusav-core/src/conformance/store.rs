@@ -38,6 +38,24 @@ fn rand_bytes() -> [u8; 32] {
     rand::random()
 }
 
+/// The attempt of cycle 1's payout of `g` to its first member, no fee, never sent.
+fn first_payout(g: &Group, amount: Msat, status: AttemptStatus) -> PaymentAttempt {
+    PaymentAttempt {
+        key: IdempotencyKey::payout(g.id(), 1),
+        group: g.id(),
+        cycle: 1,
+        beneficiary: g.members()[0],
+        amount,
+        fee: Msat::ZERO,
+        status,
+        attempts: 0,
+        last_error: None,
+        payment_hash: None,
+        preimage: None,
+        routing_fee: None,
+    }
+}
+
 async fn insert(store: &Arc<dyn Store>, g: &Group) {
     let mut tx = store.begin().await.expect("begin");
     tx.insert_group(g).await.expect("insert group");
@@ -195,20 +213,7 @@ pub async fn payment_attempts_are_unique_by_key(store: Arc<dyn Store>) {
     let g = active_group(2);
     insert(&store, &g).await;
     let key = IdempotencyKey::payout(g.id(), 1);
-    let mut a = PaymentAttempt {
-        key: key.clone(),
-        group: g.id(),
-        cycle: 1,
-        beneficiary: g.members()[0],
-        amount: Msat::new(9_900),
-        fee: Msat::new(100),
-        status: AttemptStatus::Pending,
-        attempts: 0,
-        last_error: None,
-        payment_hash: None,
-        preimage: None,
-        routing_fee: None,
-    };
+    let mut a = PaymentAttempt { fee: Msat::new(100), ..first_payout(&g, Msat::new(9_900), AttemptStatus::Pending) };
     let mut tx = store.begin().await.expect("begin");
     assert!(tx.insert_payment_attempt(&a).await.expect("insert"));
     assert!(!tx.insert_payment_attempt(&a).await.expect("second insert is not an error"));
@@ -471,20 +476,7 @@ pub async fn open_payment_attempts_are_listed_oldest_first(store: Arc<dyn Store>
     {
         let g = active_group(2);
         insert(&store, &g).await;
-        let a = PaymentAttempt {
-            key: IdempotencyKey::payout(g.id(), 1),
-            group: g.id(),
-            cycle: 1,
-            beneficiary: g.members()[0],
-            amount: Msat::new(1_000 + u64::try_from(i).expect("small")),
-            fee: Msat::ZERO,
-            status,
-            attempts: 0,
-            last_error: None,
-            payment_hash: None,
-            preimage: None,
-            routing_fee: None,
-        };
+        let a = first_payout(&g, Msat::new(1_000 + u64::try_from(i).expect("small")), status);
         let mut tx = store.begin().await.expect("begin");
         assert!(tx.insert_payment_attempt(&a).await.expect("insert"));
         tx.commit().await.expect("commit");
