@@ -2,19 +2,15 @@
 //! reserved ahead (prefetch), their leases, and shutdown.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sunusav_core::IdempotencyKey;
-use sunusav_core::memory::MemoryQueue;
-use sunusav_core::ports::{
-    Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError, QueueStats,
-    ReservedJob, Step,
-};
+use sunusav_core::memory::{FaultyQueue, MemoryQueue};
+use sunusav_core::ports::{JobState, NewJob, Queue, QueueConfig, ReservedJob};
 use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 /// Counts runs per job id; sleeps `work` in each.
 struct Counting {
@@ -280,132 +276,17 @@ async fn a_lingering_worker_settles_what_came_meanwhile_with_the_job_that_woke_i
     assert_eq!(sizes[2], 1, "the waking job ran at once: {sizes:?}");
 }
 
-/// A memory queue with two misbehaviours of a networked one: a reserve that
-/// takes a while to answer after the job was leased (Redis runs its script,
-/// then the reply travels back), and acknowledgements that fail.
-struct Slow {
-    inner: MemoryQueue,
-    /// How long a reserve that leased a job takes to return it.
-    reserve_pause: Duration,
-    /// Told each time a reserve has leased a job, before the pause.
-    reserved: Notify,
-    /// The next calls that carry acknowledgements fail with `Unavailable`,
-    /// applying nothing.
-    fail_acks: AtomicU32,
-    /// Acknowledgements applied.
-    acked: AtomicU32,
-}
-
-impl Slow {
-    fn new(reserve_pause: Duration, fail_acks: u32) -> Arc<Self> {
-        Arc::new(Self {
-            inner: MemoryQueue::new("pool", QueueConfig { max_stalls: 5, ..QueueConfig::default() }),
-            reserve_pause,
-            reserved: Notify::new(),
-            fail_acks: AtomicU32::new(fail_acks),
-            acked: AtomicU32::new(0),
-        })
-    }
-
-    fn ack_fails(&self) -> bool {
-        self.fail_acks.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
-    }
-}
-
-#[async_trait]
-impl Queue for Slow {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
-        self.inner.enqueue(job).await
-    }
-    async fn enqueue_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
-        self.inner.enqueue_bulk(jobs).await
-    }
-    async fn reserve(&self, lease: Duration) -> Result<Option<ReservedJob>, QueueError> {
-        self.inner.reserve(lease).await
-    }
-    async fn reserve_wait(&self, lease: Duration, wait: Duration) -> Result<Option<ReservedJob>, QueueError> {
-        let job = self.inner.reserve_wait(lease, wait).await?;
-        if job.is_some() {
-            self.reserved.notify_one();
-            tokio::time::sleep(self.reserve_pause).await;
-        }
-        Ok(job)
-    }
-    async fn heartbeat(&self, id: &IdempotencyKey, token: &LeaseToken, lease: Duration) -> Result<(), QueueError> {
-        self.inner.heartbeat(id, token, lease).await
-    }
-    async fn ack(&self, id: &IdempotencyKey, token: &LeaseToken) -> Result<(), QueueError> {
-        if self.ack_fails() {
-            return Err(QueueError::Unavailable("ack failed (injected)".into()));
-        }
-        self.inner.ack(id, token).await?;
-        self.acked.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-    async fn ack_many_and_reserve(
-        &self,
-        acks: &[(IdempotencyKey, LeaseToken)],
-        count: usize,
-        lease: Duration,
-    ) -> Result<Step, QueueError> {
-        if !acks.is_empty() && self.ack_fails() {
-            return Err(QueueError::Unavailable("ack failed (injected)".into()));
-        }
-        let step = self.inner.ack_many_and_reserve(acks, count, lease).await?;
-        let applied = step.acked.iter().filter(|&&a| a).count();
-        self.acked.fetch_add(u32::try_from(applied).unwrap(), Ordering::SeqCst);
-        Ok(step)
-    }
-    async fn fail(
-        &self,
-        id: &IdempotencyKey,
-        token: &LeaseToken,
-        error: &str,
-        kind: FailKind,
-    ) -> Result<FailOutcome, QueueError> {
-        self.inner.fail(id, token, error, kind).await
-    }
-    async fn recover_stalled(&self) -> Result<u64, QueueError> {
-        self.inner.recover_stalled().await
-    }
-    async fn stats(&self) -> Result<QueueStats, QueueError> {
-        self.inner.stats().await
-    }
-    async fn list(&self, state: JobState, offset: u64, limit: u64) -> Result<Vec<JobInfo>, QueueError> {
-        self.inner.list(state, offset, limit).await
-    }
-    async fn get(&self, id: &IdempotencyKey) -> Result<Option<JobInfo>, QueueError> {
-        self.inner.get(id).await
-    }
-    async fn retry_dead(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
-        self.inner.retry_dead(id).await
-    }
-    async fn retry_all_dead(&self) -> Result<u64, QueueError> {
-        self.inner.retry_all_dead().await
-    }
-    async fn remove(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
-        self.inner.remove(id).await
-    }
-    async fn promote(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
-        self.inner.promote(id).await
-    }
-    async fn pause(&self) -> Result<(), QueueError> {
-        self.inner.pause().await
-    }
-    async fn resume(&self) -> Result<(), QueueError> {
-        self.inner.resume().await
-    }
-    async fn ping(&self) -> Result<(), QueueError> {
-        self.inner.ping().await
-    }
+/// A memory queue that can misbehave as a networked one does.
+fn faulty(reserve_pause: Duration, fail_acks: u32) -> Arc<FaultyQueue> {
+    let q = Arc::new(FaultyQueue::new("pool", QueueConfig { max_stalls: 5, ..QueueConfig::default() }));
+    q.pause_reserves(reserve_pause);
+    q.fail_next_acks(fail_acks);
+    q
 }
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_during_a_reserve_that_leased_a_job_leaves_no_job_without_a_holder() {
-    let slow = Slow::new(Duration::from_millis(100), 0);
+    let slow = faulty(Duration::from_millis(100), 0);
     let q: Arc<dyn Queue> = Arc::clone(&slow) as Arc<dyn Queue>;
     let h = Counting::new(Duration::ZERO);
     let config = PoolConfig { concurrency: 1, idle_wait: Duration::from_secs(2), ..PoolConfig::default() };
@@ -413,7 +294,7 @@ async fn shutdown_during_a_reserve_that_leased_a_job_leaves_no_job_without_a_hol
     tokio::time::sleep(Duration::from_millis(10)).await;
     fill(&q, 1).await;
     // The job is leased; its reserve has not returned yet.
-    slow.reserved.notified().await;
+    slow.job_leased().await;
     stop.send(true).unwrap();
     assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
     let info = q.get(&IdempotencyKey::parse("job-0").unwrap()).await.unwrap().unwrap();
@@ -428,7 +309,7 @@ async fn shutdown_during_a_reserve_that_leased_a_job_leaves_no_job_without_a_hol
 
 #[tokio::test(start_paused = true)]
 async fn an_acknowledgement_that_fails_once_is_sent_again_and_the_job_runs_once() {
-    let slow = Slow::new(Duration::ZERO, 1);
+    let slow = faulty(Duration::ZERO, 1);
     let q: Arc<dyn Queue> = Arc::clone(&slow) as Arc<dyn Queue>;
     let h = Counting::new(Duration::ZERO);
     let config = PoolConfig { concurrency: 1, lease: Duration::from_secs(3), ..PoolConfig::default() };
@@ -443,8 +324,8 @@ async fn an_acknowledgement_that_fails_once_is_sent_again_and_the_job_runs_once(
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.send(true).unwrap();
     assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
-    assert_eq!(slow.fail_acks.load(Ordering::SeqCst), 0, "the injected failure happened");
-    assert_eq!(slow.acked.load(Ordering::SeqCst), 1, "acknowledged once");
+    assert_eq!(slow.acks_left_to_fail(), 0, "the injected failure happened");
+    assert_eq!(slow.acks_applied(), 1, "acknowledged once");
     assert_eq!(h.runs().get("job-0").copied(), Some(1), "the handler ran once");
     let info = q.get(&IdempotencyKey::parse("job-0").unwrap()).await.unwrap().unwrap();
     assert_eq!((info.state, info.stalls), (JobState::Completed, 0));
@@ -453,7 +334,7 @@ async fn an_acknowledgement_that_fails_once_is_sent_again_and_the_job_runs_once(
 
 #[tokio::test(start_paused = true)]
 async fn a_job_whose_acknowledgement_never_lands_is_not_counted_as_processed() {
-    let slow = Slow::new(Duration::ZERO, u32::MAX);
+    let slow = faulty(Duration::ZERO, u32::MAX);
     let q: Arc<dyn Queue> = Arc::clone(&slow) as Arc<dyn Queue>;
     let h = Counting::new(Duration::ZERO);
     let config = PoolConfig { concurrency: 1, lease: Duration::from_secs(3), ..PoolConfig::default() };
@@ -463,7 +344,7 @@ async fn a_job_whose_acknowledgement_never_lands_is_not_counted_as_processed() {
     wait_for("the job run", || h.total() >= 1).await;
     // Every try of the acknowledgement is over.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(slow.acked.load(Ordering::SeqCst), 0);
+    assert_eq!(slow.acks_applied(), 0);
     assert_eq!(metrics.snapshot("pool", 1).processed, 0, "a job is processed once the queue took its ack");
     stop.send(true).unwrap();
     assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");

@@ -1,12 +1,16 @@
 //! A memory queue with injected outages, for tests of what happens when the
 //! queue's backend is down: switched off, every call fails with
 //! `Unavailable`; or only the next enqueues fail (the process died, or Redis
-//! went away, between a commit and its publish).
+//! went away, between a commit and its publish); or the next calls carrying
+//! acknowledgements fail; or a reserve that leased a job takes a while to
+//! return it (Redis runs its script, then the reply travels back).
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 
 use crate::keys::IdempotencyKey;
 use crate::ports::queue::{
@@ -16,18 +20,59 @@ use crate::ports::queue::{
 
 use super::MemoryQueue;
 
-/// A [`MemoryQueue`] with an off switch and enqueue failures on demand.
+/// A [`MemoryQueue`] with an off switch, and enqueue and acknowledgement
+/// failures and slow reserves on demand.
 #[derive(Debug)]
 pub struct FaultyQueue {
     inner: MemoryQueue,
     down: AtomicBool,
     fail_enqueues: AtomicU32,
+    fail_acks: AtomicU32,
+    acks_applied: AtomicU64,
+    reserve_pause: Mutex<Duration>,
+    leased: Notify,
 }
 
 impl FaultyQueue {
     /// A working queue.
     pub fn new(name: &str, config: QueueConfig) -> Self {
-        Self { inner: MemoryQueue::new(name, config), down: AtomicBool::new(false), fail_enqueues: AtomicU32::new(0) }
+        Self {
+            inner: MemoryQueue::new(name, config),
+            down: AtomicBool::new(false),
+            fail_enqueues: AtomicU32::new(0),
+            fail_acks: AtomicU32::new(0),
+            acks_applied: AtomicU64::new(0),
+            reserve_pause: Mutex::new(Duration::ZERO),
+            leased: Notify::new(),
+        }
+    }
+
+    /// Makes the next `n` calls that carry acknowledgements (`ack`,
+    /// `ack_many_and_reserve` with some) fail with `Unavailable`, applying
+    /// nothing.
+    pub fn fail_next_acks(&self, n: u32) {
+        self.fail_acks.store(n, Ordering::SeqCst);
+    }
+
+    /// How many of the acknowledgement failures asked for are still to come.
+    pub fn acks_left_to_fail(&self) -> u32 {
+        self.fail_acks.load(Ordering::SeqCst)
+    }
+
+    /// How many acknowledgements the queue applied.
+    pub fn acks_applied(&self) -> u64 {
+        self.acks_applied.load(Ordering::SeqCst)
+    }
+
+    /// Makes a blocking reserve that leased a job wait `pause` before it
+    /// returns the job (see [`FaultyQueue::job_leased`]).
+    pub fn pause_reserves(&self, pause: Duration) {
+        *self.reserve_pause.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = pause;
+    }
+
+    /// Resolves once a blocking reserve has leased a job, before its pause.
+    pub async fn job_leased(&self) {
+        self.leased.notified().await;
     }
 
     /// A queue whose backend starts down.
@@ -55,6 +100,14 @@ impl FaultyQueue {
         }
     }
 
+    fn up_for_acks(&self) -> Result<&MemoryQueue, QueueError> {
+        let inner = self.up()?;
+        match self.fail_acks.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
+            Ok(_) => Err(QueueError::Unavailable("acknowledgement failed (injected)".into())),
+            Err(_) => Ok(inner),
+        }
+    }
+
     fn up_for_enqueue(&self) -> Result<&MemoryQueue, QueueError> {
         let inner = self.up()?;
         match self.fail_enqueues.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
@@ -79,13 +132,23 @@ impl Queue for FaultyQueue {
         self.up()?.reserve(lease).await
     }
     async fn reserve_wait(&self, lease: Duration, wait: Duration) -> Result<Option<ReservedJob>, QueueError> {
-        self.up()?.reserve_wait(lease, wait).await
+        let job = self.up()?.reserve_wait(lease, wait).await?;
+        if job.is_some() {
+            self.leased.notify_one();
+            let pause = *self.reserve_pause.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+        }
+        Ok(job)
     }
     async fn heartbeat(&self, id: &IdempotencyKey, token: &LeaseToken, lease: Duration) -> Result<(), QueueError> {
         self.up()?.heartbeat(id, token, lease).await
     }
     async fn ack(&self, id: &IdempotencyKey, token: &LeaseToken) -> Result<(), QueueError> {
-        self.up()?.ack(id, token).await
+        self.up_for_acks()?.ack(id, token).await?;
+        self.acks_applied.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
     async fn ack_many_and_reserve(
         &self,
@@ -93,7 +156,10 @@ impl Queue for FaultyQueue {
         count: usize,
         lease: Duration,
     ) -> Result<Step, QueueError> {
-        self.up()?.ack_many_and_reserve(acks, count, lease).await
+        let inner = if acks.is_empty() { self.up()? } else { self.up_for_acks()? };
+        let step = inner.ack_many_and_reserve(acks, count, lease).await?;
+        self.acks_applied.fetch_add(step.acked.iter().filter(|&&a| a).count() as u64, Ordering::SeqCst);
+        Ok(step)
     }
     async fn fail(
         &self,
