@@ -151,6 +151,19 @@ impl MemoryQueue {
         self.shared.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// `job` as handed to the holder of `token`.
+    fn reserved_job(&self, id: &IdempotencyKey, job: &Job, token: LeaseToken) -> ReservedJob {
+        ReservedJob {
+            id: id.clone(),
+            payload: job.payload.clone(),
+            attempt: job.attempts,
+            max_attempts: job.options.max_attempts,
+            token,
+            enqueued_at_ms: self.unix_ms(job.created),
+            due_at_ms: self.unix_ms(job.due),
+        }
+    }
+
     fn unix_ms(&self, at: Instant) -> u64 {
         let since = at.saturating_duration_since(self.shared.base_instant);
         u64::try_from(self.shared.base_unix.saturating_add(since).as_millis()).unwrap_or(u64::MAX)
@@ -196,15 +209,7 @@ impl MemoryQueue {
         job.attempts = job.attempts.saturating_add(1);
         job.lease_until = lease_until;
         job.token = Some(token.clone());
-        let reserved = ReservedJob {
-            id: id.clone(),
-            payload: job.payload.clone(),
-            attempt: job.attempts,
-            max_attempts: job.options.max_attempts,
-            token,
-            enqueued_at_ms: self.unix_ms(job.created),
-            due_at_ms: self.unix_ms(job.due),
-        };
+        let reserved = self.reserved_job(&id, job, token);
         st.active.insert((lease_until, seq, id));
         Ok(reserved)
     }
@@ -556,15 +561,8 @@ impl Queue for MemoryQueue {
                     let error = format!("stalled {} times: its lease expired without an ack", job.stalls);
                     job.last_error = Some(error.clone());
                     // Read before `finish`, which may trim the job at once (`keep_dead` 0).
-                    let held = ReservedJob {
-                        id: id.clone(),
-                        payload: job.payload.clone(),
-                        attempt: job.attempts,
-                        max_attempts: job.options.max_attempts,
-                        token: job.token.clone().unwrap_or_else(|| LeaseToken(String::new())),
-                        enqueued_at_ms: self.unix_ms(job.created),
-                        due_at_ms: self.unix_ms(job.due),
-                    };
+                    let token = job.token.clone().unwrap_or_else(|| LeaseToken(String::new()));
+                    let held = self.reserved_job(&id, job, token);
                     st.finish(&id, JobState::Dead, now, &config);
                     recovery.dead.push(StalledDead { job: held, error });
                 } else {
