@@ -44,7 +44,7 @@ pub struct PgSimulatedNode {
 }
 
 fn unavailable(e: &sqlx::Error) -> PaymentsError {
-    PaymentsError::Unavailable(format!("simulated node store: {e}"))
+    PaymentsError::Unavailable(format!("simulated node store: {e}").into())
 }
 
 fn transient(e: &sqlx::Error) -> PayError {

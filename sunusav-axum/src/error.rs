@@ -165,10 +165,13 @@ impl From<QueueError> for ApiError {
             QueueError::WrongState(_) => Self::new(StatusCode::CONFLICT, "wrong_state", e.to_string()),
             QueueError::Invalid(_) => Self::bad_request("invalid_job", "invalid job"),
             QueueError::LeaseLost => Self::new(StatusCode::CONFLICT, "lease_lost", e.to_string()),
+            QueueError::MalformedToken => Self::bad_request("malformed_token", "malformed lease token"),
             QueueError::Unavailable(_) => {
                 tracing::warn!(error = %e, "queue unavailable");
                 Self::unavailable()
             }
+            // `Corrupt`, and whatever a later version adds: a bug to look at.
+            _ => Self::internal(&e),
         }
     }
 }

@@ -12,7 +12,7 @@ use common::{Options, SECRET, app, app_with, empty_request, send, sign_hex, sign
 use http::{Request, StatusCode};
 use serde_json::json;
 use sunusav_axum::{VerifiedWebhook, VerifyWebhookLayer, router};
-use sunusav_core::memory::FaultyQueue;
+use sunusav_core::conformance::FaultyQueue;
 use sunusav_core::webhook::{Secret, Verifier};
 use sunusav_core::worker::{Workers, WorkersConfig};
 

@@ -13,8 +13,8 @@ use common::{
 use http::{Request, StatusCode};
 use serde_json::json;
 use sunusav_core::IdempotencyKey;
-use sunusav_core::memory::FaultyQueue;
-use sunusav_core::ports::Queue as _;
+use sunusav_core::conformance::FaultyQueue;
+use sunusav_core::ports::QueueAdmin as _;
 
 /// Header pairs of one case.
 type Headers<'a> = Vec<(&'a str, &'a str)>;

@@ -10,12 +10,34 @@
 //!
 //! ## Layout
 //!
-//! - [`money`]: [`Msat`], millisatoshis with checked arithmetic.
-//! - [`ids`]: [`GroupId`], [`MemberId`], [`PaymentHash`].
-//! - [`keys`]: [`IdempotencyKey`] and [`LockKey`].
-//! - [`group`]: the [`Group`] aggregate and its pure rules (contributions, payouts).
-//! - [`ports`]: the [`ports::Store`], [`ports::Queue`] and [`ports::Payments`] traits.
+//! - [`domain`]: pure types and rules: [`domain::money`] ([`Msat`]),
+//!   [`domain::ids`], [`domain::keys`] (idempotency and lock keys),
+//!   [`domain::group`] (the [`Group`] aggregate), [`domain::attempt`] (a
+//!   payout's [`PaymentAttempt`] and its lifecycle), [`domain::outcome`] (what
+//!   became of a webhook delivery).
 //! - [`webhook`]: the signed-webhook [`webhook::Verifier`] (HMAC-SHA256, Standard Webhooks).
+//! - [`ports`]: the traits adapters implement, cut by capability:
+//!   the store ([`ports::Store`] and its unit of work [`ports::StoreTx`]), the
+//!   queue ([`ports::Producer`], [`ports::Consumer`], [`ports::QueueAdmin`],
+//!   [`ports::QueueHealth`]) and the Lightning node ([`ports::Payments`]).
+//! - [`services`]: the use cases over the ports ([`services::Tontine`]).
+//! - [`worker`]: the runtime: worker pools, the outbox relay, stalled-job
+//!   recovery and the sweeps, with graceful shutdown.
+//! - [`memory`] (feature `embedded`): the in-memory adapters of every port, the
+//!   example server's embedded default.
+//! - [`conformance`] (feature `conformance`): one suite per port, which every
+//!   adapter runs, and test aids (a fault-injecting queue wrapper).
+//!
+//! ## Where a new adapter goes
+//!
+//! An adapter is a crate of its own that depends on this one: a store
+//! implements [`ports::Store`], [`ports::GroupReads`], [`ports::WebhookLog`]
+//! and, for its transaction type, [`ports::StoreTx`] with its four parts; a
+//! queue implements [`ports::QueueName`], [`ports::Producer`],
+//! [`ports::Consumer`], [`ports::QueueAdmin`] and [`ports::QueueHealth`]; a
+//! node implements [`ports::Payments`]. Its tests expand the port's
+//! conformance macro (`store_conformance_tests!`, `queue_conformance_tests!`,
+//! `payments_conformance_tests!`) with a factory of fresh adapters.
 //!
 //! ## Example
 //!
@@ -29,22 +51,21 @@
 //! assert_eq!(group.beneficiary(), Some(members[0]));
 //! ```
 
-pub mod group;
-pub mod ids;
-pub mod keys;
-pub mod money;
+pub mod domain;
 pub mod webhook;
 
-pub use group::{
+pub use domain::attempt::{AttemptError, AttemptStatus, PaymentAttempt, StoredAttempt};
+pub use domain::group::{
     ContributionError, ContributionOutcome, CycleStatus, Group, GroupError, GroupSpec, GroupStatus, Invoice,
     PayoutApplied, PayoutDue,
 };
-pub use ids::{GroupId, IdError, MemberId, PaymentHash};
-pub use keys::{IdempotencyKey, KeyError, LockKey};
-pub use money::Msat;
-#[cfg(feature = "testing")]
+pub use domain::ids::{GroupId, IdError, MemberId, PaymentHash};
+pub use domain::keys::{IdempotencyKey, KeyError, LockKey};
+pub use domain::money::Msat;
+pub use domain::outcome::DeliveryOutcome;
+#[cfg(feature = "conformance")]
 pub mod conformance;
-#[cfg(feature = "testing")]
+#[cfg(feature = "embedded")]
 pub mod memory;
 pub mod ports;
 pub mod services;

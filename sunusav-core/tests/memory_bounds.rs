@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use sunusav_core::IdempotencyKey;
 use sunusav_core::memory::{MemoryQueue, MemoryStore};
-use sunusav_core::ports::{Enqueued, NewJob, Queue, QueueConfig, Store, WebhookEvent};
+use sunusav_core::ports::prelude::*;
+use sunusav_core::ports::{Enqueued, NewJob, QueueConfig, WebhookEvent};
+use sunusav_core::{DeliveryOutcome, IdempotencyKey};
 
 fn key(i: u32) -> IdempotencyKey {
     IdempotencyKey::parse(format!("job:{i}")).unwrap()
@@ -39,7 +40,7 @@ async fn webhook_retention_drops_only_the_oldest_processed_records() {
     }
     for k in &keys[..3] {
         let mut tx = store.begin().await.unwrap();
-        tx.mark_webhook_processed(k, "recorded").await.unwrap();
+        tx.mark_webhook_processed(k, DeliveryOutcome::Recorded).await.unwrap();
         tx.commit().await.unwrap();
     }
     assert!(store.webhook(&keys[0]).await.unwrap().is_none(), "the oldest processed record is dropped");

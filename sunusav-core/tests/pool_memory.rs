@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sunusav_core::IdempotencyKey;
-use sunusav_core::memory::{FaultyQueue, MemoryQueue};
+use sunusav_core::conformance::FaultyQueue;
+use sunusav_core::memory::MemoryQueue;
 use sunusav_core::ports::{JobState, NewJob, Queue, QueueConfig, ReservedJob};
 use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
 use tokio::sync::watch;
@@ -122,7 +123,7 @@ async fn a_job_held_ahead_whose_lease_expired_is_skipped_and_runs_once_from_the_
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(q.stats().await.unwrap().active, 5, "one running, four held ahead");
     // Stalled recovery gives the four expired leases back to waiting.
-    assert_eq!(q.recover_stalled().await.unwrap(), 4);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 4);
     wait_for("every job run", || h.total() >= 5).await;
     wait_for("all acknowledged", || true).await;
     for _ in 0..100 {
@@ -320,7 +321,7 @@ async fn an_acknowledgement_that_fails_once_is_sent_again_and_the_job_runs_once(
     // Past the lease, stalled recovery (as the workers' loop runs it) would
     // hand out again a job whose acknowledgement was dropped.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 0, "no lease left to expire");
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 0, "no lease left to expire");
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.send(true).unwrap();
     assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");

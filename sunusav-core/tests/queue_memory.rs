@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sunusav_core::IdempotencyKey;
 use sunusav_core::memory::MemoryQueue;
+use sunusav_core::ports::prelude::*;
 use sunusav_core::ports::{
     Enqueued, FailKind, FailOutcome, JobOptions, JobState, NewJob, Queue, QueueConfig, QueueError, ReservedJob,
 };
@@ -89,9 +90,9 @@ async fn an_expired_lease_is_redelivered_as_the_next_attempt() {
     q.enqueue(job("a")).await.unwrap();
     let first = take(&q).await;
     advance(just_before(LEASE)).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 0);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 0);
     advance(Duration::from_millis(1)).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 1);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 1);
     let second = take(&q).await;
     assert_eq!(second.attempt, 2);
     assert_ne!(second.token, first.token);
@@ -121,9 +122,9 @@ async fn a_heartbeat_keeps_a_lease_alive_past_its_first_expiry() {
     advance(Duration::from_secs(20)).await;
     q.heartbeat(&j.id, &j.token, LEASE).await.unwrap();
     advance(Duration::from_secs(29)).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 0);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 0);
     advance(Duration::from_secs(1)).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 1);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -150,7 +151,7 @@ async fn a_stall_on_the_last_attempt_is_dead() {
     q.enqueue(NewJob { options, ..job("a") }).await.unwrap();
     take(&q).await;
     advance(LEASE).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 1);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 1);
     assert_eq!(q.get(&key("a")).await.unwrap().unwrap().state, JobState::Dead);
 }
 

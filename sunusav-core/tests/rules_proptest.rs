@@ -234,7 +234,7 @@ fn group_rules_refuse_bad_specs() {
     );
     // Every store keeps amounts as signed 64-bit: a pot over i64::MAX is refused
     // here rather than by the database at the last contribution.
-    let half = sunusav_core::group::MAX_POT / 2;
+    let half = sunusav_core::domain::group::MAX_POT / 2;
     assert!(Group::new(id, spec(vec![m, member(2)], half, 0)).is_ok());
     assert_eq!(
         Group::new(id, spec(vec![m, member(2)], half + 1, 0)).unwrap_err(),

@@ -8,14 +8,16 @@ use common::{app, app_with, attempt_status, completed_cycle, cycle_state, event,
 use std::sync::Arc;
 use std::time::Duration;
 
-use sunusav_core::memory::{FaultyQueue, MemoryQueue, MemoryStore, NodeFault, SimulatedNode};
-use sunusav_core::ports::{AttemptStatus, Payments, PayoutRequest, Queue, QueueConfig, QueueError, Store};
+use sunusav_core::conformance::FaultyQueue;
+use sunusav_core::memory::{MemoryQueue, MemoryStore, NodeFault, SimulatedNode};
+use sunusav_core::ports::prelude::*;
+use sunusav_core::ports::{AttemptStatus, PayoutRequest, QueueConfig, QueueError};
 use sunusav_core::services::{
     Ingested, LightningEvent, PAYOUT_QUEUE, PayoutJob, PayoutStep, ServiceError, SettleOutcome, Tontine, WEBHOOK_QUEUE,
     WebhookJob,
 };
 use sunusav_core::worker::{Workers, WorkersConfig};
-use sunusav_core::{CycleStatus, GroupStatus, IdempotencyKey, Invoice, Msat, PaymentHash};
+use sunusav_core::{CycleStatus, DeliveryOutcome, GroupStatus, IdempotencyKey, Invoice, Msat, PaymentHash};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_concurrent_settlements_pay_each_cycle_exactly_once() {
@@ -91,7 +93,7 @@ async fn thousand_concurrent_settlements(batched: bool) {
     let attempts = a.tontine.store().payment_attempts(g.id()).await.unwrap();
     assert_eq!(attempts.len(), n, "one payment attempt per cycle");
     for (k, at) in attempts.iter().enumerate() {
-        assert_eq!(at.status, AttemptStatus::Succeeded);
+        assert_eq!(at.status(), AttemptStatus::Succeeded);
         assert_eq!(at.beneficiary, g.members()[k], "cycle {} pays member {k}", k + 1);
         assert_eq!(a.node.times_paid(&at.key), 1, "{} paid once", at.key);
     }
@@ -191,8 +193,8 @@ async fn a_crash_after_the_node_paid_and_before_the_result_was_recorded_never_pa
     assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
     assert_eq!(a.node.times_paid(&job.key), 1);
     let at = &a.tontine.store().payment_attempts(g).await.unwrap()[0];
-    assert_eq!(at.status, AttemptStatus::Succeeded);
-    assert!(at.preimage.is_some());
+    assert_eq!(at.status(), AttemptStatus::Succeeded);
+    assert!(at.preimage().is_some());
 }
 
 #[tokio::test]
@@ -259,7 +261,7 @@ async fn a_dead_payout_the_node_completed_later_is_reconciled_on_retry_without_a
     a.tontine.payout_exhausted(&job, "5 attempts failed").await.unwrap();
     assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Dead);
     assert_eq!(cycle_state(&a.tontine, g).await.1, CycleStatus::PayoutFailed);
-    let last_error = a.tontine.store().payment_attempts(g).await.unwrap()[0].last_error.clone().unwrap();
+    let last_error = a.tontine.store().payment_attempts(g).await.unwrap()[0].last_error().unwrap().to_owned();
     assert!(last_error.contains("could not be asked"), "{last_error}");
     // The node comes back having completed it. An operator's retry asks the node
     // first and records it: `pay` is not called again, even though this node
@@ -367,14 +369,17 @@ async fn wrong_amounts_and_unknown_invoices_are_recorded_not_dropped() {
     let mut ev = event(&inv);
     ev.amount_msat = Msat::new(1);
     let job = recorded(&a.tontine, ev, None).await;
-    assert_eq!(a.tontine.settle(&job).await.unwrap(), SettleOutcome::Rejected("wrong_amount"));
-    assert_eq!(a.tontine.store().webhook(&job.key).await.unwrap().unwrap().outcome.as_deref(), Some("wrong_amount"));
+    assert_eq!(a.tontine.settle(&job).await.unwrap(), SettleOutcome::Rejected(DeliveryOutcome::WrongAmount));
+    assert_eq!(a.tontine.store().webhook(&job.key).await.unwrap().unwrap().outcome, Some(DeliveryOutcome::WrongAmount));
 
     let mut unknown = event(&inv);
     unknown.payment_hash = sunusav_core::PaymentHash::from_bytes([9; 32]);
     let job = recorded(&a.tontine, unknown, None).await;
     assert_eq!(a.tontine.settle(&job).await.unwrap(), SettleOutcome::UnknownInvoice);
-    assert_eq!(a.tontine.store().webhook(&job.key).await.unwrap().unwrap().outcome.as_deref(), Some("unknown_invoice"));
+    assert_eq!(
+        a.tontine.store().webhook(&job.key).await.unwrap().unwrap().outcome,
+        Some(DeliveryOutcome::UnknownInvoice)
+    );
     assert!(a.store.contributions().is_empty());
 }
 
@@ -409,9 +414,14 @@ async fn a_batch_settles_each_event_as_alone_and_fails_only_the_jobs_that_failed
     assert_eq!(results[3], Ok(SettleOutcome::Replay), "a second delivery of one payment");
     assert_eq!(results[4], Err(ServiceError::Store(sunusav_core::ports::StoreError::NotFound)));
     assert!(matches!(results[5], Ok(SettleOutcome::CycleComplete(_))), "{:?}", results[5]);
-    let outcomes = [Some("recorded"), Some("unknown_invoice"), Some("ignored_status"), Some("replay")];
+    let outcomes = [
+        Some(DeliveryOutcome::Recorded),
+        Some(DeliveryOutcome::UnknownInvoice),
+        Some(DeliveryOutcome::IgnoredStatus),
+        Some(DeliveryOutcome::Replay),
+    ];
     for (job, expected) in jobs.iter().zip(outcomes) {
-        assert_eq!(a.tontine.store().webhook(&job.key).await.unwrap().unwrap().outcome.as_deref(), expected);
+        assert_eq!(a.tontine.store().webhook(&job.key).await.unwrap().unwrap().outcome, expected);
     }
     assert_eq!(a.store.contributions().len(), 2, "each payment recorded once");
     // Settling the same batch again changes nothing.
@@ -420,8 +430,8 @@ async fn a_batch_settles_each_event_as_alone_and_fails_only_the_jobs_that_failed
     assert_eq!(again[5], Ok(SettleOutcome::Replay));
     assert_eq!(a.store.contributions().len(), 2);
     assert_eq!(
-        a.tontine.store().webhook(&jobs[1].key).await.unwrap().unwrap().outcome.as_deref(),
-        Some("unknown_invoice")
+        a.tontine.store().webhook(&jobs[1].key).await.unwrap().unwrap().outcome,
+        Some(DeliveryOutcome::UnknownInvoice)
     );
 }
 
@@ -440,7 +450,7 @@ async fn the_webhook_handler_fails_an_unreadable_payload_alone_and_settles_the_r
         payload,
         attempt: 1,
         max_attempts: 25,
-        token: LeaseToken("t".into()),
+        token: LeaseToken::minted("t").unwrap(),
         enqueued_at_ms: 0,
         due_at_ms: 0,
     };

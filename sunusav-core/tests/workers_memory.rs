@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::{app, attempt_status, completed_cycle};
 use sunusav_core::CycleStatus;
 use sunusav_core::memory::NodeFault;
-use sunusav_core::ports::{AttemptStatus, Queue};
+use sunusav_core::ports::AttemptStatus;
+use sunusav_core::ports::prelude::*;
 use sunusav_core::worker::{Workers, WorkersConfig};
 
 async fn wait_until<F, Fut>(what: &str, mut cond: F)
@@ -39,7 +40,7 @@ async fn transient_node_failures_are_retried_on_the_backoff_schedule_and_paid_on
     assert!(elapsed < Duration::from_secs(9), "paid after {elapsed:?}");
     wait_until("recorded", || async { attempt_status(&a.tontine, group).await == AttemptStatus::Succeeded }).await;
     let attempts = a.tontine.store().payment_attempts(group).await.unwrap();
-    assert_eq!(attempts[0].attempts, 3);
+    assert_eq!(attempts[0].attempts(), 3);
     assert!(workers.shutdown(Duration::from_secs(5)).await);
     assert_eq!(a.node.times_paid(&job.key), 1);
 }
@@ -94,7 +95,7 @@ async fn a_payout_whose_lease_expires_too_often_is_dead_lettered_by_recovery_and
     let first = a.payouts.reserve(lease).await.unwrap().expect("the payout job");
     assert_eq!(first.id, job.key);
     tokio::time::sleep(lease * 2).await;
-    assert_eq!(a.payouts.recover_stalled().await.unwrap(), 1);
+    assert_eq!(a.payouts.recover_stalled().await.unwrap().recovered, 1);
     let second = a.payouts.reserve(lease).await.unwrap().expect("the payout job again");
     assert_eq!((second.id.clone(), second.attempt), (job.key.clone(), 2));
 

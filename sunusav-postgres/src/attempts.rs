@@ -1,9 +1,10 @@
 //! Payment attempts: one per idempotency key (`payout:<group>:<cycle>`).
 
 use sqlx::{PgConnection, PgExecutor};
-use sunusav_core::ids::GroupId;
-use sunusav_core::keys::IdempotencyKey;
-use sunusav_core::ports::store::{AttemptStatus, PaymentAttempt, StoreError};
+use sunusav_core::domain::attempt::{AttemptStatus, PaymentAttempt, StoredAttempt};
+use sunusav_core::domain::ids::GroupId;
+use sunusav_core::domain::keys::IdempotencyKey;
+use sunusav_core::ports::store::StoreError;
 use uuid::Uuid;
 
 use crate::convert::{
@@ -38,7 +39,7 @@ struct AttemptRow {
 impl TryFrom<AttemptRow> for PaymentAttempt {
     type Error = StoreError;
     fn try_from(r: AttemptRow) -> Result<Self, StoreError> {
-        Ok(Self {
+        Ok(Self::restore(StoredAttempt {
             key: key_from_db(r.idempotency_key, "payment_attempts.idempotency_key")?,
             group: group_id(r.group_id),
             cycle: u32_from_db(r.cycle, "payment_attempts.cycle")?,
@@ -59,7 +60,7 @@ impl TryFrom<AttemptRow> for PaymentAttempt {
                 .routing_fee_msat
                 .map(|f| msat_from_db(f, "payment_attempts.routing_fee_msat"))
                 .transpose()?,
-        })
+        }))
     }
 }
 
@@ -78,12 +79,12 @@ pub(crate) async fn insert(conn: &mut PgConnection, a: &PaymentAttempt) -> Resul
     .bind(a.beneficiary.as_uuid())
     .bind(msat_to_db(a.amount)?)
     .bind(msat_to_db(a.fee)?)
-    .bind(a.status.as_str())
-    .bind(u32_to_db(a.attempts, "attempts")?)
-    .bind(a.last_error.as_deref())
-    .bind(a.payment_hash.as_ref().map(|h| h.as_bytes().to_vec()))
-    .bind(a.preimage.as_deref())
-    .bind(a.routing_fee.map(msat_to_db).transpose()?)
+    .bind(a.status().as_str())
+    .bind(u32_to_db(a.attempts(), "attempts")?)
+    .bind(a.last_error())
+    .bind(a.payment_hash().map(|h| h.as_bytes().to_vec()))
+    .bind(a.preimage())
+    .bind(a.routing_fee().map(msat_to_db).transpose()?)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
@@ -150,12 +151,12 @@ pub(crate) async fn update(conn: &mut PgConnection, a: &PaymentAttempt) -> Resul
          WHERE idempotency_key = $1",
     )
     .bind(a.key.as_str())
-    .bind(a.status.as_str())
-    .bind(u32_to_db(a.attempts, "attempts")?)
-    .bind(a.last_error.as_deref())
-    .bind(a.payment_hash.as_ref().map(|h| h.as_bytes().to_vec()))
-    .bind(a.preimage.as_deref())
-    .bind(a.routing_fee.map(msat_to_db).transpose()?)
+    .bind(a.status().as_str())
+    .bind(u32_to_db(a.attempts(), "attempts")?)
+    .bind(a.last_error())
+    .bind(a.payment_hash().map(|h| h.as_bytes().to_vec()))
+    .bind(a.preimage())
+    .bind(a.routing_fee().map(msat_to_db).transpose()?)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;

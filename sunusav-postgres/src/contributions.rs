@@ -1,9 +1,9 @@
 //! Invoices issued and contributions recorded, both keyed by payment hash.
 
 use sqlx::{PgConnection, PgExecutor};
-use sunusav_core::group::Invoice;
-use sunusav_core::ids::PaymentHash;
-use sunusav_core::ports::store::{Contribution, StoreError};
+use sunusav_core::domain::group::Invoice;
+use sunusav_core::domain::ids::PaymentHash;
+use sunusav_core::ports::store::{Contribution, StoreError, Unique};
 use uuid::Uuid;
 
 use crate::convert::{group_id, hash_from_db, member_id, msat_from_db, msat_to_db, u32_from_db, u32_to_db};
@@ -55,7 +55,7 @@ impl TryFrom<ContributionRow> for Contribution {
     }
 }
 
-/// Records an issued invoice; a taken payment hash is `Duplicate("invoice")`.
+/// Records an issued invoice; a taken payment hash is `Duplicate(Unique::Invoice)`.
 pub(crate) async fn insert_invoice(conn: &mut PgConnection, inv: &Invoice) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO invoices (payment_hash, group_id, cycle, member_id, amount_msat, bolt11) \
@@ -106,7 +106,7 @@ pub(crate) async fn invoices(exec: impl PgExecutor<'_>, hashes: &[PaymentHash]) 
 }
 
 /// Claims a contribution in one statement: `true` when inserted, `false` when
-/// its payment hash was already recorded, `Duplicate("contribution_member_cycle")`
+/// its payment hash was already recorded, `Duplicate(Unique::ContributionMemberCycle)`
 /// when the member already contributed to that cycle under another hash.
 ///
 /// Every unique index is an arbiter (`ON CONFLICT DO NOTHING` without a target),
@@ -131,7 +131,7 @@ pub(crate) async fn insert_contribution(conn: &mut PgConnection, c: &Contributio
     }
     match contribution(conn, &c.payment_hash).await? {
         Some(_) => Ok(false),
-        None => Err(StoreError::Duplicate("contribution_member_cycle")),
+        None => Err(StoreError::Duplicate(Unique::ContributionMemberCycle)),
     }
 }
 

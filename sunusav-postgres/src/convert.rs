@@ -5,9 +5,9 @@
 //! a value that does not fit is refused on the way in (`Invalid`) and reported
 //! as a corrupt row on the way out (`Corrupt`).
 
-use sunusav_core::ids::{GroupId, MemberId, PaymentHash};
-use sunusav_core::keys::IdempotencyKey;
-use sunusav_core::money::Msat;
+use sunusav_core::domain::ids::{GroupId, MemberId, PaymentHash};
+use sunusav_core::domain::keys::IdempotencyKey;
+use sunusav_core::domain::money::Msat;
 use sunusav_core::ports::store::StoreError;
 use uuid::Uuid;
 

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use sqlx::PgConnection;
-use sunusav_core::group::{CycleStatus, Group, GroupSpec, GroupStatus};
-use sunusav_core::ids::GroupId;
+use sunusav_core::domain::group::{CycleStatus, Group, GroupSpec, GroupStatus};
+use sunusav_core::domain::ids::GroupId;
 use sunusav_core::ports::store::StoreError;
 use uuid::Uuid;
 

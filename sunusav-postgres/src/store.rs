@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sunusav_core::group::{Group, Invoice};
-use sunusav_core::ids::{GroupId, PaymentHash};
-use sunusav_core::keys::IdempotencyKey;
-use sunusav_core::ports::store::{PaymentAttempt, Store, StoreError, StoreTx, WebhookEvent, WebhookRecord};
+use sunusav_core::domain::attempt::PaymentAttempt;
+use sunusav_core::domain::group::{Group, Invoice};
+use sunusav_core::domain::ids::{GroupId, PaymentHash};
+use sunusav_core::domain::keys::IdempotencyKey;
+use sunusav_core::domain::outcome::DeliveryOutcome;
+use sunusav_core::ports::store::{GroupReads, Store, StoreError, StoreTx, WebhookEvent, WebhookLog, WebhookRecord};
 
 use crate::error::map_err;
 use crate::groups::{self, Lock};
@@ -141,6 +143,14 @@ impl Store for PgStore {
         Ok(Box::new(self.begin_pg().await?))
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl GroupReads for PgStore {
     async fn group(&self, id: GroupId) -> Result<Option<Group>, StoreError> {
         // One snapshot for the group row and its contributions, no row lock.
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(map_err)?;
@@ -153,6 +163,25 @@ impl Store for PgStore {
         attempts::of_group(&self.pool, group).await
     }
 
+    async fn invoice(&self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        contributions::invoice(&mut conn, hash).await
+    }
+
+    async fn invoices(&self, hashes: &[PaymentHash]) -> Result<Vec<Invoice>, StoreError> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        contributions::invoices(&self.pool, hashes).await
+    }
+
+    async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
+        attempts::open(&self.pool, older_than, limit).await
+    }
+}
+
+#[async_trait]
+impl WebhookLog for PgStore {
     async fn record_webhook(&self, event: &WebhookEvent) -> Result<bool, StoreError> {
         webhooks::record(&self.pool, event).await
     }
@@ -165,24 +194,15 @@ impl Store for PgStore {
         webhooks::get(&self.pool, key).await
     }
 
-    async fn invoice(&self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        contributions::invoice(&mut conn, hash).await
-    }
-
-    async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError> {
+    async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: DeliveryOutcome) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         webhooks::mark_processed(&mut conn, key, outcome).await
     }
 
-    async fn invoices(&self, hashes: &[PaymentHash]) -> Result<Vec<Invoice>, StoreError> {
-        if hashes.is_empty() {
-            return Ok(Vec::new());
-        }
-        contributions::invoices(&self.pool, hashes).await
-    }
-
-    async fn mark_webhooks_processed(&self, outcomes: &[(IdempotencyKey, &str)]) -> Result<Vec<bool>, StoreError> {
+    async fn mark_webhooks_processed(
+        &self,
+        outcomes: &[(IdempotencyKey, DeliveryOutcome)],
+    ) -> Result<Vec<bool>, StoreError> {
         if outcomes.is_empty() {
             return Ok(Vec::new());
         }
@@ -191,14 +211,5 @@ impl Store for PgStore {
 
     async fn unprocessed_webhooks(&self, older_than: Duration, limit: u32) -> Result<Vec<WebhookRecord>, StoreError> {
         webhooks::unprocessed(&self.pool, older_than, limit).await
-    }
-
-    async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
-        attempts::open(&self.pool, older_than, limit).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
-        Ok(())
     }
 }

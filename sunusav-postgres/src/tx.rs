@@ -2,10 +2,14 @@
 
 use async_trait::async_trait;
 use sqlx::{Postgres, Transaction};
-use sunusav_core::group::{Group, Invoice};
-use sunusav_core::ids::{GroupId, PaymentHash};
-use sunusav_core::keys::{IdempotencyKey, LockKey};
-use sunusav_core::ports::store::{Contribution, OutboxMessage, PaymentAttempt, StoreError, StoreTx};
+use sunusav_core::domain::attempt::PaymentAttempt;
+use sunusav_core::domain::group::{Group, Invoice};
+use sunusav_core::domain::ids::{GroupId, PaymentHash};
+use sunusav_core::domain::keys::{IdempotencyKey, LockKey};
+use sunusav_core::domain::outcome::DeliveryOutcome;
+use sunusav_core::ports::store::{
+    AttemptTx, Contribution, GroupTx, OutboxMessage, OutboxTx, StoreError, StoreTx, WebhookTx,
+};
 
 use crate::error::map_err;
 use crate::groups::{self, Lock};
@@ -40,7 +44,7 @@ impl PgTx {
 }
 
 #[async_trait]
-impl StoreTx for PgTx {
+impl GroupTx for PgTx {
     /// `SET LOCAL lock_timeout` and the blocking `pg_advisory_xact_lock` on the
     /// group's 64-bit key, sent together in one round trip. Never a try-lock:
     /// skipping on failure would drop another group's work on a key collision.
@@ -82,7 +86,10 @@ impl StoreTx for PgTx {
     async fn contribution(&mut self, hash: &PaymentHash) -> Result<Option<Contribution>, StoreError> {
         contributions::contribution(&mut self.tx, hash).await
     }
+}
 
+#[async_trait]
+impl AttemptTx for PgTx {
     async fn insert_payment_attempt(&mut self, attempt: &PaymentAttempt) -> Result<bool, StoreError> {
         attempts::insert(&mut self.tx, attempt).await
     }
@@ -94,7 +101,10 @@ impl StoreTx for PgTx {
     async fn update_payment_attempt(&mut self, attempt: &PaymentAttempt) -> Result<(), StoreError> {
         attempts::update(&mut self.tx, attempt).await
     }
+}
 
+#[async_trait]
+impl OutboxTx for PgTx {
     async fn insert_outbox(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
         outbox::insert(&mut self.tx, message).await
     }
@@ -106,11 +116,21 @@ impl StoreTx for PgTx {
     async fn mark_outbox_sent(&mut self, ids: &[u64]) -> Result<(), StoreError> {
         outbox::mark_sent(&mut self.tx, ids).await
     }
+}
 
-    async fn mark_webhook_processed(&mut self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError> {
+#[async_trait]
+impl WebhookTx for PgTx {
+    async fn mark_webhook_processed(
+        &mut self,
+        key: &IdempotencyKey,
+        outcome: DeliveryOutcome,
+    ) -> Result<(), StoreError> {
         webhooks::mark_processed(&mut self.tx, key, outcome).await
     }
+}
 
+#[async_trait]
+impl StoreTx for PgTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.tx.commit().await.map_err(map_err)
     }

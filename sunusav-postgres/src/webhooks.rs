@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 
 use sqlx::{PgConnection, PgExecutor};
-use sunusav_core::keys::IdempotencyKey;
+use sunusav_core::domain::keys::IdempotencyKey;
+use sunusav_core::domain::outcome::DeliveryOutcome;
 use sunusav_core::ports::store::{StoreError, WebhookEvent, WebhookRecord};
 
 use crate::convert::key_from_db;
@@ -24,7 +25,13 @@ impl WebhookRow {
         Ok(WebhookRecord {
             key: key_from_db(self.event_key, "webhook_events.event_key")?,
             body: self.raw_body,
-            outcome: self.outcome,
+            outcome: self
+                .outcome
+                .map(|o| {
+                    DeliveryOutcome::parse(&o)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown webhook_events.outcome {o:?}")))
+                })
+                .transpose()?,
         })
     }
 }
@@ -100,11 +107,11 @@ pub(crate) async fn unprocessed(
 pub(crate) async fn mark_processed(
     conn: &mut PgConnection,
     key: &IdempotencyKey,
-    outcome: &str,
+    outcome: DeliveryOutcome,
 ) -> Result<(), StoreError> {
     let done = sqlx::query("UPDATE webhook_events SET outcome = COALESCE(outcome, $2), processed_at = COALESCE(processed_at, now()) WHERE event_key = $1")
         .bind(key.as_str())
-        .bind(outcome)
+        .bind(outcome.as_str())
         .execute(&mut *conn)
         .await
         .map_err(map_err)?;
@@ -118,10 +125,10 @@ pub(crate) async fn mark_processed(
 /// order, `false` when its key was never recorded.
 pub(crate) async fn mark_many_processed(
     exec: impl PgExecutor<'_>,
-    outcomes: &[(IdempotencyKey, &str)],
+    outcomes: &[(IdempotencyKey, DeliveryOutcome)],
 ) -> Result<Vec<bool>, StoreError> {
     let keys: Vec<&str> = outcomes.iter().map(|(k, _)| k.as_str()).collect();
-    let values: Vec<&str> = outcomes.iter().map(|(_, o)| *o).collect();
+    let values: Vec<&str> = outcomes.iter().map(|(_, o)| o.as_str()).collect();
     // A key twice keeps its first outcome in the list: DISTINCT ON by position.
     // Planned at each execution (an unnamed statement), with the list's real
     // length: a plan cached while the table was small would join by a

@@ -6,10 +6,11 @@ mod common;
 use std::sync::Arc;
 
 use common::{TestDb, active_group, insert_group};
-use sunusav_core::group::Invoice;
-use sunusav_core::ids::PaymentHash;
-use sunusav_core::keys::IdempotencyKey;
-use sunusav_core::ports::store::{Contribution, PaymentAttempt, Store, StoreError, WebhookEvent};
+use sunusav_core::PaymentAttempt;
+use sunusav_core::domain::group::Invoice;
+use sunusav_core::domain::ids::PaymentHash;
+use sunusav_core::domain::keys::IdempotencyKey;
+use sunusav_core::ports::store::{Contribution, Store, StoreError, Unique, WebhookEvent};
 
 fn contribution(g: &sunusav_core::Group, member: usize) -> Contribution {
     Contribution {
@@ -64,11 +65,11 @@ async fn unique_violations_map_to_the_ports_duplicate_names() {
     // Same member and cycle under another hash: the other unique still raises.
     let mut tx = store.begin().await.expect("begin");
     let other = Contribution { payment_hash: PaymentHash::from_bytes(rand::random()), ..first.clone() };
-    assert_eq!(tx.insert_contribution(&other).await, Err(StoreError::Duplicate("contribution_member_cycle")));
+    assert_eq!(tx.insert_contribution(&other).await, Err(StoreError::Duplicate(Unique::ContributionMemberCycle)));
     drop(tx);
 
     let mut tx = store.begin().await.expect("begin");
-    assert_eq!(tx.insert_group(&g).await, Err(StoreError::Duplicate("group")));
+    assert_eq!(tx.insert_group(&g).await, Err(StoreError::Duplicate(Unique::Group)));
     drop(tx);
 
     let inv = Invoice {
@@ -83,7 +84,7 @@ async fn unique_violations_map_to_the_ports_duplicate_names() {
     tx.insert_invoice(&inv).await.expect("invoice");
     tx.commit().await.expect("commit");
     let mut tx = store.begin().await.expect("begin");
-    assert_eq!(tx.insert_invoice(&inv).await, Err(StoreError::Duplicate("invoice")));
+    assert_eq!(tx.insert_invoice(&inv).await, Err(StoreError::Duplicate(Unique::Invoice)));
     drop(tx);
 
     // A zero amount breaks a CHECK: Invalid, not Duplicate nor Unavailable.

@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use common::TestDb;
 use rand::seq::SliceRandom;
-use sunusav_core::group::{CycleStatus, GroupSpec};
-use sunusav_core::ids::MemberId;
-use sunusav_core::keys::IdempotencyKey;
+use sunusav_core::AttemptStatus;
+use sunusav_core::domain::group::{CycleStatus, GroupSpec};
+use sunusav_core::domain::ids::MemberId;
+use sunusav_core::domain::keys::IdempotencyKey;
+use sunusav_core::domain::money::Msat;
 use sunusav_core::memory::{MemoryQueue, SimulatedNode};
-use sunusav_core::money::Msat;
 use sunusav_core::ports::QueueConfig;
-use sunusav_core::ports::store::AttemptStatus;
 use sunusav_core::services::{LightningEvent, SettleOutcome, Tontine, WebhookJob};
 use sunusav_postgres::{PgStore, PgStoreOptions};
 use tokio::sync::Semaphore;
@@ -114,7 +114,7 @@ async fn concurrent_redelivered_settlements_from_two_processes_pay_each_cycle_on
         assert_eq!(g.cycle_status(), CycleStatus::Completing);
         let attempts = a.store().payment_attempts(id).await.expect("read");
         assert_eq!(attempts.len(), 1, "exactly one payment attempt per completed cycle");
-        assert_eq!((attempts[0].cycle, attempts[0].status), (1, AttemptStatus::Pending));
+        assert_eq!((attempts[0].cycle, attempts[0].status()), (1, AttemptStatus::Pending));
         assert_eq!(attempts[0].amount, Msat::new(99_000));
     }
     db.drop_db().await;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{TestDb, active_group, insert_group};
-use sunusav_core::keys::IdempotencyKey;
+use sunusav_core::domain::keys::IdempotencyKey;
 use sunusav_core::ports::store::{OutboxMessage, Store, StoreError};
 use sunusav_postgres::PgStoreOptions;
 

@@ -6,9 +6,10 @@ mod common;
 use std::sync::Arc;
 
 use common::{TestDb, active_group, insert_group};
-use sunusav_core::ids::PaymentHash;
-use sunusav_core::keys::IdempotencyKey;
-use sunusav_core::ports::store::{Contribution, OutboxMessage, Store, StoreTx};
+use sunusav_core::domain::ids::PaymentHash;
+use sunusav_core::domain::keys::IdempotencyKey;
+use sunusav_core::ports::prelude::*;
+use sunusav_core::ports::store::{Contribution, OutboxMessage};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_terminated_mid_transaction_leaves_nothing_and_a_retry_succeeds() {

@@ -43,7 +43,7 @@ fn to_string(v: Value) -> Option<String> {
 }
 
 fn corrupt(what: &str) -> QueueError {
-    QueueError::Unavailable(format!("unexpected reply from Redis: {what}"))
+    QueueError::Corrupt(format!("unexpected reply from Redis: {what}"))
 }
 
 fn to_id(v: Value) -> Result<IdempotencyKey, QueueError> {
@@ -88,7 +88,8 @@ pub(crate) fn reserved_jobs(flat: Vec<Value>) -> Result<Vec<ReservedJob>, QueueE
             payload: payload.into_owned_bytes().unwrap_or_default(),
             attempt: to_u32(&attempt),
             max_attempts: to_u32(&max),
-            token: LeaseToken(to_string(token).ok_or_else(|| corrupt("missing token"))?),
+            token: LeaseToken::minted(to_string(token).ok_or_else(|| corrupt("missing token"))?)
+                .map_err(|_| corrupt("malformed token"))?,
             enqueued_at_ms: to_u64(&created),
             due_at_ms: to_u64(&due),
         });

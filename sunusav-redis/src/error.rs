@@ -1,6 +1,7 @@
 //! Errors of connecting, and the mapping of Redis errors into [`QueueError`].
 
 use fred::error::{Error as FredError, ErrorKind};
+use sunusav_core::ports::BackendError;
 use sunusav_core::ports::queue::QueueError;
 
 /// Why a connection or a queue could not be set up.
@@ -14,14 +15,17 @@ pub enum ConnectError {
     Redis(#[source] FredError),
 }
 
-/// Maps a Redis client error into the port's error: everything is `Unavailable`
-/// (connection, timeout, cluster reconfiguration) except a script bug, which
-/// is reported as `Invalid` with the server's message.
+/// Maps a Redis client error into the port's error: everything is
+/// `Unavailable` (connection, timeout, cluster reconfiguration), with the
+/// client's error as its source, except a script bug, reported as `Invalid`
+/// with the server's message, and a reply the client could not parse,
+/// `Corrupt`.
 pub(crate) fn to_queue_error(e: &FredError) -> QueueError {
     match e.kind() {
-        ErrorKind::InvalidArgument | ErrorKind::InvalidCommand | ErrorKind::Parse => {
+        ErrorKind::InvalidArgument | ErrorKind::InvalidCommand => {
             QueueError::Invalid(format!("redis: {}", e.details()))
         }
-        _ => QueueError::Unavailable(format!("redis: {:?}: {}", e.kind(), e.details())),
+        ErrorKind::Parse => QueueError::Corrupt(format!("redis: {}", e.details())),
+        kind => QueueError::Unavailable(BackendError::caused_by(&format!("redis: {kind:?}"), e.clone())),
     }
 }

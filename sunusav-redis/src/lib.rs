@@ -1,6 +1,6 @@
 //! # sunusav-redis
 //!
-//! A durable job queue on Redis implementing [`sunusav_core::ports::Queue`]:
+//! A durable job queue on Redis implementing every capability of the queue port ([`sunusav_core::ports::Queue`]):
 //! id dedup with a claim window, priorities (FIFO within one), delays, leases
 //! with heartbeats and stalled-job recovery, retries with exponential backoff,
 //! dead letters, retention of the last completed / dead jobs, pause/resume and
@@ -11,9 +11,9 @@
 //! server's clock (`TIME`), so any number of processes agree. All keys of one
 //! queue share the hash tag `{prefix:queue}`, hence one cluster slot. A busy
 //! worker acknowledges and reserves in one call
-//! ([`sunusav_core::ports::Queue::ack_many_and_reserve`], batched over many jobs); an idle one
+//! ([`sunusav_core::ports::Consumer::ack_many_and_reserve`], batched over many jobs); an idle one
 //! blocks on a wake-up list on a dedicated connection
-//! ([`sunusav_core::ports::Queue::reserve_wait`]), and resumes by itself
+//! ([`sunusav_core::ports::Consumer::reserve_wait`]), and resumes by itself
 //! after Redis restarts.
 //!
 //! ## Layout
@@ -30,7 +30,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use sunusav_core::IdempotencyKey;
-//! use sunusav_core::ports::queue::{NewJob, Queue, QueueConfig};
+//! use sunusav_core::ports::queue::{Consumer, ConsumerExt, NewJob, Producer, QueueConfig};
 //! use sunusav_redis::{RedisConfig, RedisQueue};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

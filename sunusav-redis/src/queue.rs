@@ -8,8 +8,8 @@ use fred::types::config::Options;
 use fred::types::{ClusterHash, CustomCommand, Value};
 use sunusav_core::IdempotencyKey;
 use sunusav_core::ports::queue::{
-    Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError, QueueStats,
-    ReservedJob, StallRecovery, Step,
+    Consumer, Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Producer, QueueAdmin,
+    QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, Step,
 };
 
 use crate::connection::RedisConnection;
@@ -27,6 +27,9 @@ pub const MAX_BATCH: usize = 1000;
 
 /// Most expired leases one recovery script handles (its `LIMIT`).
 const RECOVER_BATCH: u64 = 1000;
+
+/// Length of a lease token: 32 hex digits of randomness and a 4-digit index.
+const TOKEN_LEN: usize = 36;
 
 /// The shortest blocking wait (Redis treats a zero `BLPOP` timeout as forever).
 const MIN_BLOCK: Duration = Duration::from_millis(10);
@@ -100,8 +103,8 @@ impl RedisQueue {
         acks: &[(IdempotencyKey, LeaseToken)],
         count: usize,
         lease: Duration,
-        strict: bool,
     ) -> Result<Step, QueueError> {
+        acks.iter().try_for_each(|(_, token)| check_token(token))?;
         // One script reserves at most MAX_BATCH jobs (its run time and Lua's
         // argument limits); callers asked for "up to" `count`.
         let count = count.min(MAX_BATCH);
@@ -113,12 +116,12 @@ impl RedisQueue {
             text(&token_base),
             num(self.config.keep_completed),
             num(ms(self.config.dedup_window)),
-            text(if strict { "1" } else { "0" }),
+            text("0"),
             num(acks.len() as u64),
         ]);
         for (id, tok) in acks {
             args.push(text(id.as_str()));
-            args.push(text(&tok.0));
+            args.push(text(tok.as_str()));
         }
         let mut reply = self.call(Op::Step, args).await?.into_array().into_iter();
         let acked = reply.next().unwrap_or(Value::Null).into_array().iter().map(|v| to_u64(v) == 1).collect();
@@ -134,9 +137,9 @@ impl RedisQueue {
     /// Reserves up to `count` jobs in one call.
     ///
     /// # Errors
-    /// As [`Queue::ack_many_and_reserve`] without acknowledgements.
+    /// As [`Consumer::ack_many_and_reserve`] without acknowledgements.
     pub async fn reserve_many(&self, count: usize, lease: Duration) -> Result<Vec<ReservedJob>, QueueError> {
-        Ok(self.step(&[], count, lease, false).await?.jobs)
+        Ok(self.step(&[], count, lease).await?.jobs)
     }
 
     /// Blocks on the wake-up list for up to `wait` on a dedicated client.
@@ -155,6 +158,17 @@ impl RedisQueue {
         shared.give_back_blocking(client);
         res.map(drop).map_err(|e| to_queue_error(&e))
     }
+}
+
+/// Refuses a token of a shape this queue never mints: 36 characters, 32
+/// lowercase hex digits of randomness then a 4-digit index (`TOKLEN` in
+/// `common.lua`).
+fn check_token(token: &LeaseToken) -> Result<(), QueueError> {
+    let t = token.as_str().as_bytes();
+    let ok = t.len() == TOKEN_LEN
+        && t[..32].iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        && t[32..].iter().all(u8::is_ascii_digit);
+    if ok { Ok(()) } else { Err(QueueError::MalformedToken) }
 }
 
 fn validate(job: &NewJob) -> Result<(), QueueError> {
@@ -181,12 +195,14 @@ fn push_job(args: &mut Vec<Value>, job: NewJob) {
     ]);
 }
 
-#[async_trait]
-impl Queue for RedisQueue {
+impl QueueName for RedisQueue {
     fn name(&self) -> &str {
         &self.name
     }
+}
 
+#[async_trait]
+impl Producer for RedisQueue {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
         let mut out = self.enqueue_bulk(vec![job]).await?;
         out.pop().ok_or_else(|| QueueError::Unavailable("empty enqueue reply".into()))
@@ -211,11 +227,10 @@ impl Queue for RedisQueue {
         }
         Ok(results)
     }
+}
 
-    async fn reserve(&self, lease: Duration) -> Result<Option<ReservedJob>, QueueError> {
-        Ok(self.step(&[], 1, lease, false).await?.jobs.pop())
-    }
-
+#[async_trait]
+impl Consumer for RedisQueue {
     async fn reserve_wait(&self, lease: Duration, wait: Duration) -> Result<Option<ReservedJob>, QueueError> {
         let deadline = Instant::now() + wait;
         // A due time already reached means "promote now": the next step does,
@@ -224,7 +239,7 @@ impl Queue for RedisQueue {
         // MIN_BLOCK) between calls instead of spinning.
         let mut retried = false;
         loop {
-            let mut step = self.step(&[], 1, lease, false).await?;
+            let mut step = self.step(&[], 1, lease).await?;
             if let Some(job) = step.jobs.pop() {
                 return Ok(Some(job));
             }
@@ -243,26 +258,10 @@ impl Queue for RedisQueue {
     }
 
     async fn heartbeat(&self, id: &IdempotencyKey, token: &LeaseToken, lease: Duration) -> Result<(), QueueError> {
-        let reply = self.call(Op::Heartbeat, vec![text(id.as_str()), text(&token.0), num(ms(lease).max(1))]).await?;
+        check_token(token)?;
+        let reply =
+            self.call(Op::Heartbeat, vec![text(id.as_str()), text(token.as_str()), num(ms(lease).max(1))]).await?;
         if to_u64(&reply) == 1 { Ok(()) } else { Err(QueueError::LeaseLost) }
-    }
-
-    async fn ack(&self, id: &IdempotencyKey, token: &LeaseToken) -> Result<(), QueueError> {
-        let step = self.step(&[(id.clone(), token.clone())], 0, Duration::from_secs(1), true).await?;
-        if step.acked.first().copied().unwrap_or(false) { Ok(()) } else { Err(QueueError::LeaseLost) }
-    }
-
-    async fn ack_and_reserve(
-        &self,
-        id: &IdempotencyKey,
-        token: &LeaseToken,
-        lease: Duration,
-    ) -> Result<Option<ReservedJob>, QueueError> {
-        let mut step = self.step(&[(id.clone(), token.clone())], 1, lease, true).await?;
-        if !step.acked.first().copied().unwrap_or(false) {
-            return Err(QueueError::LeaseLost);
-        }
-        Ok(step.jobs.pop())
     }
 
     /// One script call (one round trip) for the whole batch; reserves at most
@@ -282,7 +281,7 @@ impl Queue for RedisQueue {
         count: usize,
         lease: Duration,
     ) -> Result<Step, QueueError> {
-        self.step(acks, count, lease, false).await
+        self.step(acks, count, lease).await
     }
 
     async fn fail(
@@ -292,6 +291,7 @@ impl Queue for RedisQueue {
         error: &str,
         kind: FailKind,
     ) -> Result<FailOutcome, QueueError> {
+        check_token(token)?;
         let (kind, after) = match kind {
             FailKind::Retry => ("retry", 0),
             FailKind::RetryAfter(d) => ("after", ms(d)),
@@ -299,7 +299,7 @@ impl Queue for RedisQueue {
         };
         let args = vec![
             text(id.as_str()),
-            text(&token.0),
+            text(token.as_str()),
             text(error),
             text(kind),
             num(after),
@@ -315,15 +315,11 @@ impl Queue for RedisQueue {
         }
     }
 
-    async fn recover_stalled(&self) -> Result<u64, QueueError> {
-        Ok(self.recover_stalled_jobs().await?.recovered)
-    }
-
     /// One script call per 1000 expired leases, each atomic: a job is
     /// reported dead by the one call that moved it. An error after a call
     /// that succeeded ends the pass with what was done (the rest waits for
     /// the next pass), so that the jobs already dead-lettered are reported.
-    async fn recover_stalled_jobs(&self) -> Result<StallRecovery, QueueError> {
+    async fn recover_stalled(&self) -> Result<StallRecovery, QueueError> {
         let args =
             vec![num(u64::from(self.config.max_stalls)), num(self.config.keep_dead), num(ms(self.config.dedup_window))];
         let mut total = StallRecovery::default();
@@ -344,7 +340,10 @@ impl Queue for RedisQueue {
             }
         }
     }
+}
 
+#[async_trait]
+impl QueueAdmin for RedisQueue {
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         let r = self.call(Op::Admin, vec![text("stats")]).await?.into_array();
         let n = |i: usize| r.get(i).map_or(0, to_u64);
@@ -401,7 +400,10 @@ impl Queue for RedisQueue {
     async fn resume(&self) -> Result<(), QueueError> {
         self.admin(vec![text("resume")]).await.map(drop)
     }
+}
 
+#[async_trait]
+impl QueueHealth for RedisQueue {
     async fn ping(&self) -> Result<(), QueueError> {
         let _: Value = self.conn.shared.client.ping(None).await.map_err(|e| to_queue_error(&e))?;
         Ok(())

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::{key, queue};
 use fred::interfaces::ClientLike;
-use sunusav_core::ports::queue::{JobOptions, NewJob, Queue, QueueConfig};
+use sunusav_core::ports::prelude::*;
+use sunusav_core::ports::queue::{JobOptions, NewJob, QueueConfig};
 use sunusav_redis::RedisQueue;
 
 const LEASE: Duration = Duration::from_secs(30);

@@ -6,9 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{key, queue};
-use sunusav_core::ports::queue::{
-    Backoff, Enqueued, FailKind, FailOutcome, JobState, NewJob, Queue, QueueConfig, QueueError,
-};
+use sunusav_core::ports::prelude::*;
+use sunusav_core::ports::queue::{Backoff, Enqueued, FailKind, FailOutcome, JobState, NewJob, QueueConfig, QueueError};
 use sunusav_redis::RedisQueue;
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -190,7 +189,7 @@ async fn a_stale_token_can_neither_ack_nor_heartbeat_nor_fail() {
     q.enqueue(job("s")).await.unwrap();
     let first = q.reserve(Duration::from_millis(100)).await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 1);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 1);
     let second = q.reserve(LEASE).await.unwrap().unwrap();
     assert_eq!(second.id, first.id);
     assert_ne!(second.token, first.token);
@@ -211,17 +210,17 @@ async fn a_worker_that_stops_heartbeating_loses_its_lease_and_the_job_is_redeliv
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(150)).await;
         q.heartbeat(&r.id, &r.token, lease).await.unwrap();
-        assert_eq!(q.recover_stalled().await.unwrap(), 0);
+        assert_eq!(q.recover_stalled().await.unwrap().recovered, 0);
     }
     // Then the worker goes silent.
     tokio::time::sleep(Duration::from_millis(450)).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 1);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 1);
     let again = q.reserve(lease).await.unwrap().expect("redelivered");
     assert_eq!((again.id.clone(), again.attempt), (key("hb"), 2));
     assert_eq!(q.get(&key("hb")).await.unwrap().unwrap().stalls, 1);
     // A second stall is over the limit: dead letters.
     tokio::time::sleep(Duration::from_millis(450)).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 1);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 1);
     let info = q.get(&key("hb")).await.unwrap().unwrap();
     assert_eq!(info.state, JobState::Dead);
     assert!(info.last_error.unwrap().contains("stalled"));
@@ -343,7 +342,9 @@ async fn batched_ack_and_reserve_acks_many_and_reports_lost_leases() {
     let first = q.reserve_many(5, LEASE).await.unwrap();
     assert_eq!(first.len(), 5);
     let mut acks: Vec<_> = first.iter().map(|j| (j.id.clone(), j.token.clone())).collect();
-    acks.push((key("b19"), sunusav_core::ports::queue::LeaseToken("forged".into())));
+    // A well-formed token that holds no job.
+    let forged = sunusav_core::ports::queue::LeaseToken::minted(format!("{:032x}0000", 0xdead_u32)).unwrap();
+    acks.push((key("b19"), forged));
     let step = q.ack_many_and_reserve(&acks, 10, LEASE).await.unwrap();
     assert_eq!(step.acked, [true, true, true, true, true, false]);
     assert_eq!(step.jobs.len(), 10);
@@ -447,7 +448,7 @@ async fn recovery_reports_every_job_it_dead_letters_over_several_script_calls_ev
     held.extend(q.reserve_many(1000, Duration::from_millis(100)).await.unwrap());
     assert_eq!(held.len(), n);
     tokio::time::sleep(Duration::from_millis(250)).await;
-    let r = q.recover_stalled_jobs().await.unwrap();
+    let r = q.recover_stalled().await.unwrap();
     assert_eq!((r.recovered, r.dead.len()), (n as u64, n));
     let mut seen = std::collections::HashSet::new();
     for d in &r.dead {
@@ -459,6 +460,6 @@ async fn recovery_reports_every_job_it_dead_letters_over_several_script_calls_ev
         assert!(seen.insert(d.job.id.clone()), "{} reported twice", d.job.id);
     }
     assert_eq!(q.get(&key("r0")).await.unwrap(), None, "not retained");
-    let again = q.recover_stalled_jobs().await.unwrap();
+    let again = q.recover_stalled().await.unwrap();
     assert_eq!((again.recovered, again.dead.len()), (0, 0));
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{key, prefix, queue};
 use sunusav_core::IdempotencyKey;
+use sunusav_core::ports::prelude::*;
 use sunusav_core::ports::queue::{JobState, NewJob, Queue, QueueConfig, QueueError, ReservedJob};
 use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
 use sunusav_redis::{RedisConfig, RedisConnection, RedisQueue};

@@ -97,9 +97,9 @@ impl From<&PaymentAttempt> for PayoutBody {
             beneficiary: a.beneficiary,
             amount_msat: a.amount.get(),
             fee_msat: a.fee.get(),
-            status: a.status.as_str(),
-            attempts: a.attempts,
-            last_error: a.last_error.clone(),
+            status: a.status().as_str(),
+            attempts: a.attempts(),
+            last_error: a.last_error().map(str::to_owned),
         }
     }
 }

@@ -18,7 +18,7 @@ use serde_json::Value;
 use sha2::Sha256;
 use sunusav_axum::{AdminToken, AppState, fixed_clock, router};
 use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
-use sunusav_core::ports::{Queue, QueueConfig};
+use sunusav_core::ports::{ConsumerExt, Queue, QueueConfig};
 use sunusav_core::services::{PAYOUT_QUEUE, Tontine, WEBHOOK_QUEUE, WebhookJob};
 use sunusav_core::webhook::{Secret, Verifier};
 use tower::ServiceExt as _;

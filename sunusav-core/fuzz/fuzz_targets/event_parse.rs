@@ -16,7 +16,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sunusav_core::IdempotencyKey;
-use sunusav_core::keys::MAX_KEY_LEN;
+use sunusav_core::domain::keys::MAX_KEY_LEN;
 use sunusav_core::services::{LightningEvent, WebhookJob};
 
 const CODES: [&str; 2] = ["invalid_json", "invalid_event"];

@@ -9,7 +9,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sunusav_core::keys::MAX_KEY_LEN;
+use sunusav_core::domain::keys::MAX_KEY_LEN;
 use sunusav_core::{IdempotencyKey, KeyError};
 
 #[derive(Arbitrary, Debug)]

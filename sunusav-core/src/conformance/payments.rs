@@ -6,9 +6,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::ids::{GroupId, MemberId};
-use crate::keys::IdempotencyKey;
-use crate::money::Msat;
+use crate::domain::ids::{GroupId, MemberId};
+use crate::domain::keys::IdempotencyKey;
+use crate::domain::money::Msat;
 use crate::ports::payments::{PayError, PaymentStatus, Payments, PaymentsError, PayoutRequest};
 
 fn request() -> PayoutRequest {

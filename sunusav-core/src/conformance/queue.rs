@@ -38,10 +38,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::{Instant, sleep};
 
-use crate::keys::IdempotencyKey;
+use crate::domain::keys::IdempotencyKey;
 use crate::ports::queue::{
-    Backoff, Enqueued, FailKind, FailOutcome, JobOptions, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError,
-    ReservedJob,
+    Backoff, ConsumerExt, Enqueued, FailKind, FailOutcome, JobOptions, JobState, LeaseToken, NewJob, Queue,
+    QueueConfig, QueueError, ReservedJob,
 };
 
 /// A lease long enough never to expire during a case.
@@ -411,9 +411,9 @@ pub async fn expired_lease_is_recovered_and_redelivered(q: Arc<dyn Queue>) {
     add(&q, job("a")).await;
     let first = take(&q, SHORT).await;
     assert_eq!(first.attempt, 1);
-    assert_eq!(q.recover_stalled().await.unwrap(), 0, "the lease is live");
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 0, "the lease is live");
     sleep(PAST_SMALL).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 1);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 1);
     let info = q.get(&key("a")).await.unwrap().expect("job");
     assert_eq!((info.state, info.stalls), (JobState::Waiting, 1));
     let second = take(&q, LONG).await;
@@ -424,15 +424,24 @@ pub async fn expired_lease_is_recovered_and_redelivered(q: Arc<dyn Queue>) {
     assert_eq!(state_of(&q, "a").await, Some(JobState::Completed));
 }
 
-/// `ack`, `heartbeat` and `fail` with a token that does not hold the job are `LeaseLost`.
+/// `ack`, `heartbeat` and `fail` with a token that does not hold the job are
+/// `LeaseLost`; with a token of a shape the queue never mints, `MalformedToken`.
 pub async fn stale_token_is_refused(q: Arc<dyn Queue>) {
     add(&q, job("a")).await;
+    add(&q, job("other")).await;
     let j = take(&q, LONG).await;
-    let bogus = LeaseToken("not-the-token".to_owned());
+    let other = take(&q, LONG).await;
+    // A real token of this queue, holding another job.
+    let bogus = other.token.clone();
     assert_eq!(q.ack(&j.id, &bogus).await, Err(QueueError::LeaseLost));
     assert_eq!(q.heartbeat(&j.id, &bogus, LONG).await, Err(QueueError::LeaseLost));
     assert_eq!(q.fail(&j.id, &bogus, "x", FailKind::Retry).await, Err(QueueError::LeaseLost));
+    let malformed = LeaseToken::minted("not-the-token").expect("printable");
+    assert_eq!(q.ack(&j.id, &malformed).await, Err(QueueError::MalformedToken));
+    assert_eq!(q.heartbeat(&j.id, &malformed, LONG).await, Err(QueueError::MalformedToken));
+    assert_eq!(q.fail(&j.id, &malformed, "x", FailKind::Retry).await, Err(QueueError::MalformedToken));
     assert_eq!(state_of(&q, "a").await, Some(JobState::Active), "a refused call changes nothing");
+    assert_eq!(state_of(&q, "other").await, Some(JobState::Active), "a refused call changes nothing");
     q.ack(&j.id, &j.token).await.unwrap();
     assert_eq!(q.ack(&j.id, &j.token).await, Err(QueueError::LeaseLost), "no second ack");
     assert_eq!(q.fail(&j.id, &j.token, "x", FailKind::Retry).await, Err(QueueError::LeaseLost));
@@ -447,7 +456,7 @@ pub async fn heartbeat_extends_the_lease(q: Arc<dyn Queue>) {
     sleep(Duration::from_millis(200)).await;
     q.heartbeat(&j.id, &j.token, Duration::from_secs(2)).await.unwrap();
     sleep(Duration::from_millis(350)).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 0);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 0);
     assert_eq!(state_of(&q, "a").await, Some(JobState::Active));
     q.ack(&j.id, &j.token).await.unwrap();
 }
@@ -523,11 +532,11 @@ pub async fn too_many_stalls_is_dead(q: Arc<dyn Queue>) {
     add(&q, job("a")).await;
     take(&q, SHORT).await;
     sleep(PAST_SMALL).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 1);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 1);
     assert_eq!(state_of(&q, "a").await, Some(JobState::Waiting), "one stall is tolerated");
     take(&q, SHORT).await;
     sleep(PAST_SMALL).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 1);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 1);
     let info = q.get(&key("a")).await.unwrap().expect("job");
     assert_eq!((info.state, info.stalls), (JobState::Dead, 2));
     assert_eq!(q.reserve(LONG).await.unwrap(), None);
@@ -540,7 +549,7 @@ pub async fn a_stalled_last_attempt_is_dead(q: Arc<dyn Queue>) {
     let j = take(&q, SHORT).await;
     assert_eq!((j.attempt, j.max_attempts), (1, 1));
     sleep(PAST_SMALL).await;
-    assert_eq!(q.recover_stalled().await.unwrap(), 1);
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 1);
     let info = q.get(&key("a")).await.unwrap().expect("a dead job is retained");
     assert_eq!((info.state, info.attempts, info.stalls), (JobState::Dead, 1, 1));
     let error = info.last_error.unwrap_or_default();
@@ -564,7 +573,7 @@ pub async fn recovery_reports_each_job_it_dead_letters_once(q: Arc<dyn Queue>) {
     let b = take(&q, SHORT).await;
     assert_eq!((a1.id.as_str(), b.id.as_str()), ("a", "b"));
     sleep(PAST_SMALL).await;
-    let first = q.recover_stalled_jobs().await.unwrap();
+    let first = q.recover_stalled().await.unwrap();
     assert_eq!(first.recovered, 2);
     assert_eq!(first.dead.len(), 1, "only b is dead (its one attempt is used up): {first:?}");
     let dead = &first.dead[0];
@@ -576,20 +585,20 @@ pub async fn recovery_reports_each_job_it_dead_letters_once(q: Arc<dyn Queue>) {
     assert_eq!(info.state, JobState::Dead);
     assert_eq!(info.last_error.as_deref(), Some(dead.error.as_str()), "the reported error is the one kept");
     assert_eq!(state_of(&q, "a").await, Some(JobState::Waiting), "one stall is tolerated");
-    let again = q.recover_stalled_jobs().await.unwrap();
+    let again = q.recover_stalled().await.unwrap();
     assert_eq!((again.recovered, again.dead.len()), (0, 0), "nothing is reported twice: {again:?}");
 
     let a2 = take(&q, SHORT).await;
     assert_eq!((a2.id.as_str(), a2.attempt), ("a", 2));
     sleep(PAST_SMALL).await;
-    let second = q.recover_stalled_jobs().await.unwrap();
+    let second = q.recover_stalled().await.unwrap();
     assert_eq!(second.recovered, 1);
     assert_eq!(second.dead.len(), 1, "a stalled twice (max_stalls 1): {second:?}");
     let dead = &second.dead[0];
     assert_eq!((dead.job.id.as_str(), dead.job.payload.as_slice(), dead.job.attempt), ("a", b"a".as_slice(), 2));
     assert_eq!(state_of(&q, "a").await, Some(JobState::Dead));
-    assert_eq!(q.recover_stalled_jobs().await.unwrap().dead.len(), 0, "nothing is reported twice");
-    assert_eq!(q.recover_stalled().await.unwrap(), 0);
+    assert_eq!(q.recover_stalled().await.unwrap().dead.len(), 0, "nothing is reported twice");
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 0);
 }
 
 /// Only the last `keep_completed` (2) completed and `keep_dead` (1) dead jobs
@@ -794,8 +803,9 @@ pub async fn ack_and_reserve_returns_the_next_job(q: Arc<dyn Queue>) {
     add(&q, job("a")).await;
     add(&q, job("b")).await;
     let a = take(&q, LONG).await;
-    let bogus = LeaseToken("not-the-token".to_owned());
-    assert_eq!(q.ack_and_reserve(&a.id, &bogus, LONG).await, Err(QueueError::LeaseLost));
+    let bogus = LeaseToken::minted("not-the-token").expect("printable");
+    assert_eq!(q.ack_and_reserve(&a.id, &bogus, LONG).await, Err(QueueError::MalformedToken));
+    assert_eq!(state_of(&q, "b").await, Some(JobState::Waiting), "a refused ack reserves nothing");
     let b = q.ack_and_reserve(&a.id, &a.token, LONG).await.unwrap().expect("b");
     assert_eq!((b.id.as_str(), b.attempt), ("b", 1));
     assert_eq!(state_of(&q, "a").await, Some(JobState::Completed));
@@ -814,7 +824,14 @@ pub async fn ack_many_and_reserve_acks_each_and_reserves_in_order(q: Arc<dyn Que
     let d = take(&q, LONG).await;
     let a = take(&q, LONG).await;
     assert_eq!((d.id.as_str(), a.id.as_str()), ("d", "a"));
-    let bogus = LeaseToken("not-the-token".to_owned());
+    // A real token of this queue, holding another job.
+    let bogus = d.token.clone();
+    let malformed = LeaseToken::minted("not-the-token").expect("printable");
+    assert_eq!(
+        q.ack_many_and_reserve(&[(a.id.clone(), malformed)], 1, LONG).await,
+        Err(QueueError::MalformedToken),
+        "a token of a shape the queue never mints"
+    );
     add(&q, job_with("e", high)).await;
     let step = q.ack_many_and_reserve(&[(d.id.clone(), d.token), (a.id.clone(), bogus)], 2, LONG).await.unwrap();
     assert_eq!(step.acked, vec![true, false]);

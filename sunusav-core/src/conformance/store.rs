@@ -7,13 +7,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::group::{ContributionOutcome, Group, GroupSpec, GroupStatus, Invoice};
-use crate::ids::{GroupId, MemberId, PaymentHash};
-use crate::keys::IdempotencyKey;
-use crate::money::Msat;
-use crate::ports::store::{
-    AttemptStatus, Contribution, OutboxMessage, PaymentAttempt, Store, StoreError, WebhookEvent, WebhookRecord,
-};
+use crate::domain::attempt::{AttemptStatus, PaymentAttempt, StoredAttempt};
+use crate::domain::group::{ContributionOutcome, Group, GroupSpec, GroupStatus, Invoice};
+use crate::domain::ids::{GroupId, MemberId, PaymentHash};
+use crate::domain::keys::IdempotencyKey;
+use crate::domain::money::Msat;
+use crate::domain::outcome::DeliveryOutcome;
+use crate::ports::store::{Contribution, OutboxMessage, Store, StoreError, Unique, WebhookEvent, WebhookRecord};
 
 fn active_group(n: usize) -> Group {
     let members = (0..n).map(|_| MemberId::random()).collect();
@@ -40,7 +40,12 @@ fn rand_bytes() -> [u8; 32] {
 
 /// The attempt of cycle 1's payout of `g` to its first member, no fee, never sent.
 fn first_payout(g: &Group, amount: Msat, status: AttemptStatus) -> PaymentAttempt {
-    PaymentAttempt {
+    PaymentAttempt::restore(stored_first_payout(g, amount, status))
+}
+
+/// As [`first_payout`], as a store keeps it.
+fn stored_first_payout(g: &Group, amount: Msat, status: AttemptStatus) -> StoredAttempt {
+    StoredAttempt {
         key: IdempotencyKey::payout(g.id(), 1),
         group: g.id(),
         cycle: 1,
@@ -90,7 +95,7 @@ pub async fn a_group_round_trips_and_its_id_is_unique(store: Arc<dyn Store>) {
     let mut tx = store.begin().await.expect("begin");
     tx.lock_group(g.id()).await.expect("lock");
     assert_eq!(tx.load_group(g.id()).await.expect("load"), Some(g.clone()));
-    assert_eq!(tx.insert_group(&g).await, Err(StoreError::Duplicate("group")));
+    assert_eq!(tx.insert_group(&g).await, Err(StoreError::Duplicate(Unique::Group)));
     drop(tx);
     assert_eq!(store.group(GroupId::random()).await.expect("read"), None);
 }
@@ -143,7 +148,7 @@ pub async fn invoices_are_unique_by_payment_hash(store: Arc<dyn Store>) {
         Ok(()) => tx.commit().await,
         Err(e) => Err(e),
     };
-    assert_eq!(res, Err(StoreError::Duplicate("invoice")));
+    assert_eq!(res, Err(StoreError::Duplicate(Unique::Invoice)));
 }
 
 /// Contributions: one per payment hash (a replay inserts nothing), one per member and cycle.
@@ -163,7 +168,7 @@ pub async fn contributions_are_claimed_atomically(store: Arc<dyn Store>) {
         Ok(_) => tx.commit().await,
         Err(e) => Err(e),
     };
-    assert_eq!(res, Err(StoreError::Duplicate("contribution_member_cycle")));
+    assert_eq!(res, Err(StoreError::Duplicate(Unique::ContributionMemberCycle)));
 
     let loaded = store.group(g.id()).await.expect("read").expect("found");
     assert_eq!(loaded.paid().get(&m), Some(&inv.payment_hash), "the current cycle's contributions are loaded");
@@ -199,7 +204,7 @@ pub async fn a_cycle_completion_commits_as_one_unit(store: Arc<dyn Store>) {
     tx.commit().await.expect("commit");
     let attempts = store.payment_attempts(g.id()).await.expect("read");
     assert_eq!(attempts.len(), 1);
-    assert_eq!(attempts[0].status, AttemptStatus::Pending);
+    assert_eq!(attempts[0].status(), AttemptStatus::Pending);
     assert_eq!(attempts[0].amount, due.amount);
     let mut tx = store.begin().await.expect("begin");
     let claimed = tx.claim_outbox(10).await.expect("claim");
@@ -213,31 +218,40 @@ pub async fn payment_attempts_are_unique_by_key(store: Arc<dyn Store>) {
     let g = active_group(2);
     insert(&store, &g).await;
     let key = IdempotencyKey::payout(g.id(), 1);
-    let mut a = PaymentAttempt { fee: Msat::new(100), ..first_payout(&g, Msat::new(9_900), AttemptStatus::Pending) };
+    let stored =
+        StoredAttempt { fee: Msat::new(100), ..stored_first_payout(&g, Msat::new(9_900), AttemptStatus::Pending) };
+    let a = PaymentAttempt::restore(stored.clone());
     let mut tx = store.begin().await.expect("begin");
     assert!(tx.insert_payment_attempt(&a).await.expect("insert"));
     assert!(!tx.insert_payment_attempt(&a).await.expect("second insert is not an error"));
     tx.commit().await.expect("commit");
 
-    a.status = AttemptStatus::Succeeded;
-    a.attempts = 2;
-    a.last_error = Some("no route".into());
-    a.payment_hash = Some(PaymentHash::from_bytes([1; 32]));
-    a.preimage = Some("00".repeat(32));
-    a.routing_fee = Some(Msat::new(3));
+    // Every field round-trips, whatever the lifecycle would allow.
+    let a = PaymentAttempt::restore(StoredAttempt {
+        status: AttemptStatus::Succeeded,
+        attempts: 2,
+        last_error: Some("no route".into()),
+        payment_hash: Some(PaymentHash::from_bytes([1; 32])),
+        preimage: Some("00".repeat(32)),
+        routing_fee: Some(Msat::new(3)),
+        ..stored
+    });
     let mut tx = store.begin().await.expect("begin");
     tx.update_payment_attempt(&a).await.expect("update");
     tx.commit().await.expect("commit");
     let mut tx = store.begin().await.expect("begin");
     assert_eq!(tx.payment_attempt(&key).await.expect("read"), Some(a.clone()));
 
-    let unknown = PaymentAttempt { key: IdempotencyKey::payout(g.id(), 2), ..a.clone() };
+    let mut unknown = a.clone();
+    unknown.key = IdempotencyKey::payout(g.id(), 2);
     let res = match tx.update_payment_attempt(&unknown).await {
         Ok(()) => tx.commit().await,
         Err(e) => Err(e),
     };
     assert_eq!(res, Err(StoreError::NotFound));
-    let zero = PaymentAttempt { key: IdempotencyKey::payout(g.id(), 3), amount: Msat::ZERO, ..a };
+    let mut zero = a;
+    zero.key = IdempotencyKey::payout(g.id(), 3);
+    zero.amount = Msat::ZERO;
     let mut tx = store.begin().await.expect("begin");
     let res = match tx.insert_payment_attempt(&zero).await {
         Ok(_) => tx.commit().await,
@@ -318,20 +332,20 @@ pub async fn webhook_events_are_recorded_once(store: Arc<dyn Store>) {
     assert_eq!(rec.body, ev.body, "the first body is kept");
     assert_eq!(rec.outcome, None);
     let mut tx = store.begin().await.expect("begin");
-    tx.mark_webhook_processed(&key, "unknown_invoice").await.expect("mark");
+    tx.mark_webhook_processed(&key, DeliveryOutcome::UnknownInvoice).await.expect("mark");
     tx.commit().await.expect("commit");
-    assert_eq!(store.webhook(&key).await.expect("read").expect("found").outcome.as_deref(), Some("unknown_invoice"));
+    assert_eq!(store.webhook(&key).await.expect("read").expect("found").outcome, Some(DeliveryOutcome::UnknownInvoice));
     let mut tx = store.begin().await.expect("begin");
-    tx.mark_webhook_processed(&key, "replay").await.expect("mark again");
+    tx.mark_webhook_processed(&key, DeliveryOutcome::Replay).await.expect("mark again");
     tx.commit().await.expect("commit");
     assert_eq!(
-        store.webhook(&key).await.expect("read").expect("found").outcome.as_deref(),
-        Some("unknown_invoice"),
+        store.webhook(&key).await.expect("read").expect("found").outcome,
+        Some(DeliveryOutcome::UnknownInvoice),
         "the first outcome is kept"
     );
     let unknown = IdempotencyKey::webhook(Some("nope"), b"");
     let mut tx = store.begin().await.expect("begin");
-    let res = match tx.mark_webhook_processed(&unknown, "x").await {
+    let res = match tx.mark_webhook_processed(&unknown, DeliveryOutcome::Recorded).await {
         Ok(()) => tx.commit().await,
         Err(e) => Err(e),
     };
@@ -372,15 +386,15 @@ pub async fn invoices_and_outcomes_work_outside_a_transaction(store: Arc<dyn Sto
 
     let key = IdempotencyKey::webhook(Some("outside"), b"{}");
     store.record_webhook(&WebhookEvent { key: key.clone(), body: b"{}".to_vec() }).await.expect("record");
-    store.mark_webhook_processed(&key, "unknown_invoice").await.expect("mark");
-    store.mark_webhook_processed(&key, "replay").await.expect("mark again");
+    store.mark_webhook_processed(&key, DeliveryOutcome::UnknownInvoice).await.expect("mark");
+    store.mark_webhook_processed(&key, DeliveryOutcome::Replay).await.expect("mark again");
     assert_eq!(
-        store.webhook(&key).await.expect("read").expect("found").outcome.as_deref(),
-        Some("unknown_invoice"),
+        store.webhook(&key).await.expect("read").expect("found").outcome,
+        Some(DeliveryOutcome::UnknownInvoice),
         "the first outcome is kept"
     );
     let unknown = IdempotencyKey::webhook(Some("never recorded"), b"");
-    assert_eq!(store.mark_webhook_processed(&unknown, "x").await, Err(StoreError::NotFound));
+    assert_eq!(store.mark_webhook_processed(&unknown, DeliveryOutcome::Recorded).await, Err(StoreError::NotFound));
 }
 
 /// The batch forms: `invoices` returns the existing ones among the hashes
@@ -407,24 +421,24 @@ pub async fn invoices_and_outcomes_work_in_batches(store: Arc<dyn Store>) {
     for k in [&first, &second, &earlier] {
         store.record_webhook(&WebhookEvent { key: k.clone(), body: b"{}".to_vec() }).await.expect("record");
     }
-    store.mark_webhook_processed(&earlier, "recorded").await.expect("mark");
+    store.mark_webhook_processed(&earlier, DeliveryOutcome::Recorded).await.expect("mark");
     let never = key("never recorded");
     let marked = store
         .mark_webhooks_processed(&[
-            (first.clone(), "unknown_invoice"),
-            (never, "x"),
-            (second.clone(), "ignored_status"),
-            (earlier.clone(), "replay"),
+            (first.clone(), DeliveryOutcome::UnknownInvoice),
+            (never, DeliveryOutcome::WrongAmount),
+            (second.clone(), DeliveryOutcome::IgnoredStatus),
+            (earlier.clone(), DeliveryOutcome::Replay),
         ])
         .await
         .expect("mark many");
     assert_eq!(marked, vec![true, false, true, true]);
     let outcome = |r: Option<WebhookRecord>| r.expect("found").outcome;
-    assert_eq!(outcome(store.webhook(&first).await.expect("read")).as_deref(), Some("unknown_invoice"));
-    assert_eq!(outcome(store.webhook(&second).await.expect("read")).as_deref(), Some("ignored_status"));
+    assert_eq!(outcome(store.webhook(&first).await.expect("read")), Some(DeliveryOutcome::UnknownInvoice));
+    assert_eq!(outcome(store.webhook(&second).await.expect("read")), Some(DeliveryOutcome::IgnoredStatus));
     assert_eq!(
-        outcome(store.webhook(&earlier).await.expect("read")).as_deref(),
-        Some("recorded"),
+        outcome(store.webhook(&earlier).await.expect("read")),
+        Some(DeliveryOutcome::Recorded),
         "the first outcome is kept"
     );
     assert_eq!(store.mark_webhooks_processed(&[]).await.expect("mark nothing"), Vec::<bool>::new());
@@ -440,9 +454,9 @@ pub async fn unprocessed_webhooks_are_listed_oldest_first(store: Arc<dyn Store>)
         let body = format!("{{\"n\":\"{k}\"}}").into_bytes();
         assert!(store.record_webhook(&WebhookEvent { key: k.clone(), body }).await.expect("record"));
     }
-    store.mark_webhook_processed(&keys[1], "unknown_invoice").await.expect("mark");
+    store.mark_webhook_processed(&keys[1], DeliveryOutcome::UnknownInvoice).await.expect("mark");
     let mut tx = store.begin().await.expect("begin");
-    tx.mark_webhook_processed(&keys[3], "settled").await.expect("mark in tx");
+    tx.mark_webhook_processed(&keys[3], DeliveryOutcome::Recorded).await.expect("mark in tx");
     tx.commit().await.expect("commit");
 
     let listed = |records: Vec<WebhookRecord>| records.into_iter().map(|r| r.key).collect::<Vec<_>>();
@@ -492,7 +506,7 @@ pub async fn open_payment_attempts_are_listed_oldest_first(store: Arc<dyn Store>
 
     // The first one is paid: no longer open.
     let mut paid = attempts[0].clone();
-    paid.status = AttemptStatus::Succeeded;
+    paid.succeed(PaymentHash::from_bytes([2; 32]), "00".repeat(32), Msat::ZERO).expect("a pending attempt may succeed");
     let mut tx = store.begin().await.expect("begin");
     tx.update_payment_attempt(&paid).await.expect("update");
     tx.commit().await.expect("commit");

@@ -17,9 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use crate::ids::PaymentHash;
-use crate::keys::IdempotencyKey;
-use crate::money::Msat;
+use crate::domain::ids::PaymentHash;
+use crate::domain::keys::IdempotencyKey;
+use crate::domain::money::Msat;
 use crate::ports::payments::{
     CreatedInvoice, PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt, PayoutRequest,
 };

@@ -1,4 +1,4 @@
-//! [`MemoryQueue`]: the in-memory adapter of the [`Queue`] port.
+//! [`MemoryQueue`]: the in-memory adapter of the queue port.
 //!
 //! Every semantic of the port is implemented (dedup window, priorities, delays,
 //! leases, backoff, dead letters, retention, pause), so that it passes the same
@@ -7,9 +7,9 @@
 //!
 //! One `std::sync::Mutex` guards the state; every critical section is short and
 //! synchronous (never held across an `.await`). Workers blocked in
-//! [`Queue::reserve_wait`] sleep on a [`Notify`] until a job may be due.
+//! [`Consumer::reserve_wait`] sleep on a [`Notify`] until a job may be due.
 //!
-//! Orders used by [`Queue::list`] ("oldest first" in each state): waiting jobs in
+//! Orders used by [`QueueAdmin::list`] ("oldest first" in each state): waiting jobs in
 //! the order they will be reserved (priority, then FIFO); delayed and failed jobs
 //! by due time; active jobs by lease expiry; completed and dead jobs by the time
 //! they finished.
@@ -23,20 +23,20 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::keys::IdempotencyKey;
+use crate::domain::keys::IdempotencyKey;
 use crate::ports::queue::{
-    Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError,
-    QueueStats, ReservedJob, StallRecovery, StalledDead, Step,
+    Consumer, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Producer, QueueAdmin,
+    QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, StalledDead, Step,
 };
 
-/// An in-memory [`Queue`]. Cloning gives another handle to the same queue.
+/// An in-memory queue, with every capability of the queue port. Cloning gives another handle to the same queue.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// use std::time::Duration;
 /// use sunusav_core::IdempotencyKey;
 /// use sunusav_core::memory::MemoryQueue;
-/// use sunusav_core::ports::{Enqueued, NewJob, Queue, QueueConfig};
+/// use sunusav_core::ports::{ConsumerExt, Enqueued, NewJob, Producer, QueueConfig};
 ///
 /// let q = MemoryQueue::new("payouts", QueueConfig::default());
 /// let id = IdempotencyKey::parse("payout:1").unwrap();
@@ -109,8 +109,21 @@ fn after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d).unwrap_or_else(|| now + Duration::from_hours(24 * 365 * 100))
 }
 
+/// This queue's tokens: 32 lowercase hex digits of randomness.
+const TOKEN_LEN: usize = 32;
+
 fn random_token() -> LeaseToken {
-    LeaseToken(format!("{:032x}", rand::random::<u128>()))
+    LeaseToken::minted(format!("{:032x}", rand::random::<u128>())).expect("32 hex digits are a valid token")
+}
+
+/// Refuses a token of a shape this queue never mints.
+fn check_token(token: &LeaseToken) -> Result<(), QueueError> {
+    let t = token.as_str();
+    if t.len() == TOKEN_LEN && t.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(())
+    } else {
+        Err(QueueError::MalformedToken)
+    }
 }
 
 impl MemoryQueue {
@@ -246,6 +259,7 @@ impl MemoryQueue {
 
     /// Checks that `token` holds `id`, returning the job's lease-set key.
     fn held(st: &State, id: &IdempotencyKey, token: &LeaseToken) -> Result<TimeKey, QueueError> {
+        check_token(token)?;
         match st.jobs.get(id) {
             Some(job) if job.state == JobState::Active && job.token.as_ref() == Some(token) => {
                 Ok((job.lease_until, job.seq, id.clone()))
@@ -388,12 +402,14 @@ impl State {
     }
 }
 
-#[async_trait]
-impl Queue for MemoryQueue {
+impl QueueName for MemoryQueue {
     fn name(&self) -> &str {
         &self.shared.name
     }
+}
 
+#[async_trait]
+impl Producer for MemoryQueue {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
         Ok(self.enqueue_bulk(vec![job]).await?.swap_remove(0))
     }
@@ -412,11 +428,10 @@ impl Queue for MemoryQueue {
         }
         Ok(results)
     }
+}
 
-    async fn reserve(&self, lease: Duration) -> Result<Option<ReservedJob>, QueueError> {
-        Ok(self.try_reserve(lease, Instant::now()).ok())
-    }
-
+#[async_trait]
+impl Consumer for MemoryQueue {
     async fn reserve_wait(&self, lease: Duration, wait: Duration) -> Result<Option<ReservedJob>, QueueError> {
         let deadline = after(Instant::now(), wait);
         loop {
@@ -453,20 +468,13 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
-    async fn ack(&self, id: &IdempotencyKey, token: &LeaseToken) -> Result<(), QueueError> {
-        let mut st = self.lock();
-        let key = Self::held(&st, id, token)?;
-        st.active.remove(&key);
-        st.finish(id, JobState::Completed, Instant::now(), &self.shared.config);
-        Ok(())
-    }
-
     async fn ack_many_and_reserve(
         &self,
         acks: &[(IdempotencyKey, LeaseToken)],
         count: usize,
         lease: Duration,
     ) -> Result<Step, QueueError> {
+        acks.iter().try_for_each(|(_, token)| check_token(token))?;
         let now = Instant::now();
         let mut step = Step::default();
         let mut st = self.lock();
@@ -538,11 +546,7 @@ impl Queue for MemoryQueue {
         Ok(outcome)
     }
 
-    async fn recover_stalled(&self) -> Result<u64, QueueError> {
-        Ok(self.recover_stalled_jobs().await?.recovered)
-    }
-
-    async fn recover_stalled_jobs(&self) -> Result<StallRecovery, QueueError> {
+    async fn recover_stalled(&self) -> Result<StallRecovery, QueueError> {
         let now = Instant::now();
         let config = self.shared.config;
         let mut recovery = StallRecovery::default();
@@ -561,7 +565,7 @@ impl Queue for MemoryQueue {
                     let error = format!("stalled {} times: its lease expired without an ack", job.stalls);
                     job.last_error = Some(error.clone());
                     // Read before `finish`, which may trim the job at once (`keep_dead` 0).
-                    let token = job.token.clone().unwrap_or_else(|| LeaseToken(String::new()));
+                    let token = job.token.clone().unwrap_or_else(random_token);
                     let held = self.reserved_job(&id, job, token);
                     st.finish(&id, JobState::Dead, now, &config);
                     recovery.dead.push(StalledDead { job: held, error });
@@ -576,7 +580,10 @@ impl Queue for MemoryQueue {
         }
         Ok(recovery)
     }
+}
 
+#[async_trait]
+impl QueueAdmin for MemoryQueue {
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         let st = self.lock();
         let n = |len: usize| u64::try_from(len).unwrap_or(u64::MAX);
@@ -675,7 +682,10 @@ impl Queue for MemoryQueue {
         self.shared.wake.notify_waiters();
         Ok(())
     }
+}
 
+#[async_trait]
+impl QueueHealth for MemoryQueue {
     async fn ping(&self) -> Result<(), QueueError> {
         Ok(())
     }

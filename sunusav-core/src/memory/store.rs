@@ -13,11 +13,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::OwnedMutexGuard;
 
-use crate::group::{Group, Invoice};
-use crate::ids::{GroupId, MemberId, PaymentHash};
-use crate::keys::IdempotencyKey;
+use crate::domain::attempt::PaymentAttempt;
+use crate::domain::group::{Group, Invoice};
+use crate::domain::ids::{GroupId, MemberId, PaymentHash};
+use crate::domain::keys::IdempotencyKey;
+use crate::domain::outcome::DeliveryOutcome;
 use crate::ports::store::{
-    AttemptStatus, Contribution, OutboxMessage, PaymentAttempt, Store, StoreError, StoreTx, WebhookEvent, WebhookRecord,
+    AttemptTx, Contribution, GroupReads, GroupTx, OutboxMessage, OutboxTx, Store, StoreError, StoreTx, Unique,
+    WebhookEvent, WebhookLog, WebhookRecord, WebhookTx,
 };
 
 #[derive(Default)]
@@ -45,10 +48,10 @@ struct State {
 
 impl State {
     /// Records a delivery's first outcome (settling it again is a replay).
-    fn mark_webhook_processed(&mut self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError> {
+    fn mark_webhook_processed(&mut self, key: &IdempotencyKey, outcome: DeliveryOutcome) -> Result<(), StoreError> {
         let w = self.webhooks.get_mut(key).ok_or(StoreError::NotFound)?;
         if w.outcome.is_none() {
-            w.outcome = Some(outcome.to_owned());
+            w.outcome = Some(outcome);
             self.unprocessed.remove(key);
             self.processed.push_back(key.clone());
             self.trim_webhooks();
@@ -149,6 +152,13 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl GroupReads for MemoryStore {
     async fn group(&self, id: GroupId) -> Result<Option<Group>, StoreError> {
         Ok(self.state().group(id))
     }
@@ -159,6 +169,29 @@ impl Store for MemoryStore {
         Ok(v)
     }
 
+    async fn invoice(&self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError> {
+        Ok(self.state().invoices.get(hash).cloned())
+    }
+
+    async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
+        let st = self.state();
+        let now = tokio::time::Instant::now();
+        let mut open: Vec<(u64, &PaymentAttempt)> = st
+            .attempts
+            .values()
+            .filter(|a| a.is_open())
+            .filter_map(|a| {
+                let (seq, touched) = st.attempt_meta.get(&a.key)?;
+                (now.saturating_duration_since(*touched) >= older_than).then_some((*seq, a))
+            })
+            .collect();
+        open.sort_unstable_by_key(|(seq, _)| *seq);
+        Ok(open.into_iter().take(usize::try_from(limit).unwrap_or(usize::MAX)).map(|(_, a)| a.clone()).collect())
+    }
+}
+
+#[async_trait]
+impl WebhookLog for MemoryStore {
     async fn record_webhook(&self, event: &WebhookEvent) -> Result<bool, StoreError> {
         let mut st = self.state();
         if st.webhooks.contains_key(&event.key) {
@@ -178,11 +211,7 @@ impl Store for MemoryStore {
         Ok(self.state().webhooks.get(key).cloned())
     }
 
-    async fn invoice(&self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError> {
-        Ok(self.state().invoices.get(hash).cloned())
-    }
-
-    async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError> {
+    async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: DeliveryOutcome) -> Result<(), StoreError> {
         let mut st = self.state();
         st.mark_webhook_processed(key, outcome)
     }
@@ -203,26 +232,6 @@ impl Store for MemoryStore {
             .filter_map(|(_, key)| st.webhooks.get(key).cloned())
             .collect())
     }
-
-    async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
-        let st = self.state();
-        let now = tokio::time::Instant::now();
-        let mut open: Vec<(u64, &PaymentAttempt)> = st
-            .attempts
-            .values()
-            .filter(|a| matches!(a.status, AttemptStatus::Pending | AttemptStatus::InFlight | AttemptStatus::Failed))
-            .filter_map(|a| {
-                let (seq, touched) = st.attempt_meta.get(&a.key)?;
-                (now.saturating_duration_since(*touched) >= older_than).then_some((*seq, a))
-            })
-            .collect();
-        open.sort_unstable_by_key(|(seq, _)| *seq);
-        Ok(open.into_iter().take(usize::try_from(limit).unwrap_or(usize::MAX)).map(|(_, a)| a.clone()).collect())
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
 }
 
 enum Op {
@@ -234,7 +243,7 @@ enum Op {
     UpdateAttempt(PaymentAttempt),
     Outbox(OutboxMessage),
     OutboxSent(Vec<u64>),
-    WebhookProcessed(IdempotencyKey, String),
+    WebhookProcessed(IdempotencyKey, DeliveryOutcome),
 }
 
 struct MemoryTx {
@@ -287,7 +296,7 @@ impl MemoryTx {
             match op {
                 Op::InsertGroup(g) => {
                     if st.groups.contains_key(&g.id()) || !groups.insert(g.id()) {
-                        return Err(StoreError::Duplicate("group"));
+                        return Err(StoreError::Duplicate(Unique::Group));
                     }
                 }
                 Op::SaveGroup(g) => {
@@ -297,21 +306,21 @@ impl MemoryTx {
                 }
                 Op::Invoice(i) => {
                     if st.invoices.contains_key(&i.payment_hash) {
-                        return Err(StoreError::Duplicate("invoice"));
+                        return Err(StoreError::Duplicate(Unique::Invoice));
                     }
                 }
                 Op::Contribution(c) => {
                     if st.contributions.contains_key(&c.payment_hash) || !hashes.insert(c.payment_hash) {
-                        return Err(StoreError::Duplicate("contribution"));
+                        return Err(StoreError::Duplicate(Unique::Contribution));
                     }
                     let mc = (c.group, c.cycle, c.member);
                     if st.member_cycle.contains(&mc) || !member_cycle.insert(mc) {
-                        return Err(StoreError::Duplicate("contribution_member_cycle"));
+                        return Err(StoreError::Duplicate(Unique::ContributionMemberCycle));
                     }
                 }
                 Op::InsertAttempt(a) => {
                     if st.attempts.contains_key(&a.key) || !keys.insert(a.key.clone()) {
-                        return Err(StoreError::Duplicate("payment_attempt"));
+                        return Err(StoreError::Duplicate(Unique::PaymentAttempt));
                     }
                 }
                 Op::UpdateAttempt(a) => {
@@ -336,7 +345,7 @@ fn invalid_attempt(a: &PaymentAttempt) -> Option<StoreError> {
 }
 
 #[async_trait]
-impl StoreTx for MemoryTx {
+impl GroupTx for MemoryTx {
     async fn lock_group(&mut self, id: GroupId) -> Result<(), StoreError> {
         if self.guards.iter().any(|(g, _)| *g == id) {
             return Ok(());
@@ -352,7 +361,7 @@ impl StoreTx for MemoryTx {
 
     async fn insert_group(&mut self, group: &Group) -> Result<(), StoreError> {
         if self.pending_group(group.id()).is_some() || lock_state(&self.shared).groups.contains_key(&group.id()) {
-            return Err(StoreError::Duplicate("group"));
+            return Err(StoreError::Duplicate(Unique::Group));
         }
         self.ops.push(Op::InsertGroup(group.clone()));
         Ok(())
@@ -376,7 +385,7 @@ impl StoreTx for MemoryTx {
     async fn insert_invoice(&mut self, invoice: &Invoice) -> Result<(), StoreError> {
         let pending = self.ops.iter().any(|op| matches!(op, Op::Invoice(i) if i.payment_hash == invoice.payment_hash));
         if pending || lock_state(&self.shared).invoices.contains_key(&invoice.payment_hash) {
-            return Err(StoreError::Duplicate("invoice"));
+            return Err(StoreError::Duplicate(Unique::Invoice));
         }
         self.ops.push(Op::Invoice(invoice.clone()));
         Ok(())
@@ -405,7 +414,7 @@ impl StoreTx for MemoryTx {
         let pending_slot =
             self.pending_contributions().any(|p| (p.group, p.cycle, p.member) == (c.group, c.cycle, c.member));
         if same_slot || pending_slot {
-            return Err(StoreError::Duplicate("contribution_member_cycle"));
+            return Err(StoreError::Duplicate(Unique::ContributionMemberCycle));
         }
         self.ops.push(Op::Contribution(c.clone()));
         Ok(true)
@@ -417,7 +426,10 @@ impl StoreTx for MemoryTx {
         }
         Ok(lock_state(&self.shared).contributions.get(hash).cloned())
     }
+}
 
+#[async_trait]
+impl AttemptTx for MemoryTx {
     async fn insert_payment_attempt(&mut self, attempt: &PaymentAttempt) -> Result<bool, StoreError> {
         if let Some(e) = invalid_attempt(attempt) {
             return Err(e);
@@ -448,7 +460,10 @@ impl StoreTx for MemoryTx {
         self.ops.push(Op::UpdateAttempt(attempt.clone()));
         Ok(())
     }
+}
 
+#[async_trait]
+impl OutboxTx for MemoryTx {
     async fn insert_outbox(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
         self.ops.push(Op::Outbox(message.clone()));
         Ok(())
@@ -475,15 +490,25 @@ impl StoreTx for MemoryTx {
         self.ops.push(Op::OutboxSent(ids.to_vec()));
         Ok(())
     }
+}
 
-    async fn mark_webhook_processed(&mut self, key: &IdempotencyKey, outcome: &str) -> Result<(), StoreError> {
+#[async_trait]
+impl WebhookTx for MemoryTx {
+    async fn mark_webhook_processed(
+        &mut self,
+        key: &IdempotencyKey,
+        outcome: DeliveryOutcome,
+    ) -> Result<(), StoreError> {
         if !lock_state(&self.shared).webhooks.contains_key(key) {
             return Err(StoreError::NotFound);
         }
-        self.ops.push(Op::WebhookProcessed(key.clone(), outcome.to_owned()));
+        self.ops.push(Op::WebhookProcessed(key.clone(), outcome));
         Ok(())
     }
+}
 
+#[async_trait]
+impl StoreTx for MemoryTx {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         let shared = Arc::clone(&self.shared);
         let skipped =
@@ -531,7 +556,7 @@ impl StoreTx for MemoryTx {
                 }
                 Op::WebhookProcessed(k, outcome) => {
                     // Checked when the op was queued; evicted since, it is simply gone.
-                    let _ = st.mark_webhook_processed(&k, &outcome);
+                    let _ = st.mark_webhook_processed(&k, outcome);
                 }
             }
         }

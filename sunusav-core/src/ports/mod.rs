@@ -1,19 +1,45 @@
 //! Ports: the capability traits that adapters implement.
 //!
 //! Every port is dyn-compatible (`Arc<dyn Store>`, `Arc<dyn Queue>`,
-//! `Arc<dyn Payments>`) so that the example server picks adapters at run time.
-//! Each has an in-memory adapter in [`crate::memory`] and a conformance suite in
-//! [`crate::conformance`] (feature `testing`) that every adapter must pass.
+//! `Arc<dyn Payments>`) so that the example server picks adapters at run time,
+//! and each is cut into small traits by capability so that a service asks only
+//! for what it uses:
+//!
+//! - [`store`]: [`Store`] ([`GroupReads`], [`WebhookLog`]) and its unit of
+//!   work [`StoreTx`] ([`GroupTx`], [`AttemptTx`], [`OutboxTx`], [`WebhookTx`]).
+//! - [`queue`]: [`Producer`], [`Consumer`], [`QueueAdmin`], [`QueueHealth`];
+//!   [`Queue`] is all four.
+//! - [`payments`]: [`Payments`], the Lightning node.
+//!
+//! A new adapter of a port implements every trait of that port and runs the
+//! port's conformance suite ([`crate::conformance`], feature `conformance`).
+//! The in-memory adapters ([`crate::memory`], feature `embedded`) are the
+//! reference.
 
+mod error;
 pub mod payments;
 pub mod queue;
 pub mod store;
 
+pub use error::BackendError;
 pub use payments::{CreatedInvoice, PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt, PayoutRequest};
 pub use queue::{
-    Backoff, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Queue, QueueConfig,
-    QueueError, QueueStats, ReservedJob, StallRecovery, StalledDead, Step,
+    Backoff, Consumer, ConsumerExt, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob,
+    Producer, Queue, QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob,
+    StallRecovery, StalledDead, Step,
 };
 pub use store::{
-    AttemptStatus, Contribution, OutboxMessage, PaymentAttempt, Store, StoreError, StoreTx, WebhookEvent, WebhookRecord,
+    AttemptTx, Contribution, GroupReads, GroupTx, OutboxMessage, OutboxTx, Store, StoreError, StoreTx, Unique,
+    WebhookEvent, WebhookLog, WebhookRecord, WebhookTx,
 };
+
+pub use crate::domain::attempt::{AttemptStatus, PaymentAttempt};
+
+/// Every port trait, for glob import where a caller uses many
+/// (`use sunusav_core::ports::prelude::*;`): a method of a trait is callable
+/// only where the trait is in scope.
+pub mod prelude {
+    pub use super::payments::Payments;
+    pub use super::queue::{Consumer, ConsumerExt, Producer, Queue, QueueAdmin, QueueHealth, QueueName};
+    pub use super::store::{AttemptTx, GroupReads, GroupTx, OutboxTx, Store, StoreTx, WebhookLog, WebhookTx};
+}

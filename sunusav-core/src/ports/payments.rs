@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{GroupId, MemberId, PaymentHash};
-use crate::keys::IdempotencyKey;
-use crate::money::Msat;
+use crate::domain::ids::{GroupId, MemberId, PaymentHash};
+use crate::domain::keys::IdempotencyKey;
+use crate::domain::money::Msat;
+use crate::ports::BackendError;
 
 /// A payout to send: idempotent by `key`, from which the adapter derives one
 /// payment hash, so that the node's per-hash rules refuse a second payment.
@@ -67,10 +68,11 @@ pub enum PayError {
 
 /// Errors of the node outside a payment (invoice creation, look-up).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PaymentsError {
-    /// The node is unreachable or refused.
+    /// The node is unreachable, refused, or answered something unreadable.
     #[error("payments node unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BackendError),
     /// The request is invalid (zero amount, …).
     #[error("invalid payment request: {0}")]
     Invalid(String),

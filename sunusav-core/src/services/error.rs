@@ -1,6 +1,7 @@
 //! The services' error.
 
-use crate::group::{ContributionError, GroupError};
+use crate::domain::attempt::AttemptError;
+use crate::domain::group::{ContributionError, GroupError};
 use crate::ports::{PaymentsError, QueueError, StoreError};
 
 /// Why a use case failed.
@@ -12,6 +13,9 @@ pub enum ServiceError {
     /// A group rule refused the change.
     #[error(transparent)]
     Group(#[from] GroupError),
+    /// A payment attempt's lifecycle refused the move.
+    #[error(transparent)]
+    Attempt(#[from] AttemptError),
     /// A contribution rule refused the change.
     #[error(transparent)]
     Contribution(#[from] ContributionError),
@@ -37,10 +41,12 @@ impl ServiceError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Store(e) => e.is_retryable(),
-            Self::Queue(e) => matches!(e, QueueError::Unavailable(_)),
+            Self::Queue(e) => e.is_retryable(),
             Self::Payments(e) => matches!(e, PaymentsError::Unavailable(_)),
             Self::RetryLater(_) => true,
-            Self::NotFound(_) | Self::Group(_) | Self::Contribution(_) | Self::InvalidPayload(_) => false,
+            Self::NotFound(_) | Self::Group(_) | Self::Attempt(_) | Self::Contribution(_) | Self::InvalidPayload(_) => {
+                false
+            }
         }
     }
 }

@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{GroupId, PaymentHash};
-use crate::keys::IdempotencyKey;
-use crate::money::Msat;
+use crate::domain::ids::{GroupId, PaymentHash};
+use crate::domain::keys::IdempotencyKey;
+use crate::domain::money::Msat;
+use crate::domain::outcome::DeliveryOutcome;
 
 /// The longest `status` or `event_id` accepted.
 const MAX_FIELD: usize = 128;
@@ -36,6 +37,14 @@ pub enum EventError {
 }
 
 impl EventError {
+    /// The outcome recorded for a delivery whose body is not an event.
+    pub const fn outcome(&self) -> DeliveryOutcome {
+        match self {
+            Self::InvalidJson(_) => DeliveryOutcome::InvalidJson,
+            Self::InvalidEvent(_) => DeliveryOutcome::InvalidEvent,
+        }
+    }
+
     /// A stable code.
     pub const fn code(&self) -> &'static str {
         match self {

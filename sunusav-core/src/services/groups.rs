@@ -1,7 +1,7 @@
 //! The group API: create, start, cancel, issue contribution invoices, read state.
 
-use crate::group::{Group, GroupSpec, Invoice};
-use crate::ids::{GroupId, MemberId};
+use crate::domain::group::{Group, GroupSpec, Invoice};
+use crate::domain::ids::{GroupId, MemberId};
 use crate::ports::PaymentAttempt;
 
 use super::{ServiceError, Tontine};
@@ -29,7 +29,7 @@ impl Tontine {
     async fn change_group(
         &self,
         id: GroupId,
-        change: impl FnOnce(&mut Group) -> Result<(), crate::group::GroupError> + Send,
+        change: impl FnOnce(&mut Group) -> Result<(), crate::domain::group::GroupError> + Send,
     ) -> Result<Group, ServiceError> {
         let mut tx = self.store.begin().await?;
         tx.lock_group(id).await?;

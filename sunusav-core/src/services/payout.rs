@@ -16,8 +16,9 @@
 //! marking a cycle `PayoutFailed`: a payout it completed is recorded as paid,
 //! and one still in flight there is not declared failed.
 
-use crate::keys::IdempotencyKey;
-use crate::ports::{AttemptStatus, PayError, PaymentAttempt, PaymentStatus, PayoutReceipt, PayoutRequest};
+use crate::domain::attempt::{AttemptError, AttemptStatus, PaymentAttempt};
+use crate::domain::keys::IdempotencyKey;
+use crate::ports::{PayError, PaymentStatus, PayoutReceipt, PayoutRequest};
 
 use super::event::PayoutJob;
 use super::{ServiceError, Tontine};
@@ -90,25 +91,25 @@ impl Tontine {
         let mut tx = self.store.begin().await?;
         tx.lock_group(job.group).await?;
         let mut attempt = tx.payment_attempt(&job.key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
-        match attempt.status {
-            AttemptStatus::Succeeded => return Ok(Claim::Done(PayoutStep::AlreadyPaid)),
+        let was_dead = attempt.status() == AttemptStatus::Dead;
+        match attempt.send(after_lookup) {
+            Ok(()) => {}
+            Err(AttemptError::IllegalMove { from: AttemptStatus::Succeeded, .. }) => {
+                return Ok(Claim::Done(PayoutStep::AlreadyPaid));
+            }
             // Sent before (or being sent by a run that lost its lease): the
             // node knows how it ended, or that it never arrived.
-            AttemptStatus::InFlight | AttemptStatus::Failed | AttemptStatus::Dead if !after_lookup => {
-                return Ok(Claim::Reconcile);
-            }
-            AttemptStatus::Dead => {
-                // Only an operator's retry of the dead job delivers it again: reopen.
-                let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
-                if group.cycle() == job.cycle {
-                    group.retry_payout()?;
-                    tx.save_group(&group).await?;
-                }
-            }
-            AttemptStatus::InFlight | AttemptStatus::Pending | AttemptStatus::Failed => {}
+            Err(AttemptError::NotReconciled) => return Ok(Claim::Reconcile),
+            Err(e) => return Err(e.into()),
         }
-        attempt.status = AttemptStatus::InFlight;
-        attempt.attempts = attempt.attempts.saturating_add(1);
+        if was_dead {
+            // Only an operator's retry of the dead job delivers it again: reopen.
+            let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
+            if group.cycle() == job.cycle {
+                group.retry_payout()?;
+                tx.save_group(&group).await?;
+            }
+        }
         tx.update_payment_attempt(&attempt).await?;
         tx.commit().await?;
         Ok(Claim::Pay(attempt))
@@ -146,14 +147,10 @@ impl Tontine {
         let mut tx = self.store.begin().await?;
         tx.lock_group(job.group).await?;
         let mut attempt = tx.payment_attempt(&job.key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
-        if attempt.status == AttemptStatus::Succeeded {
+        if attempt.succeed(receipt.payment_hash, receipt.preimage.clone(), receipt.fee).is_err() {
+            // Recorded as paid already.
             return Ok(PayoutStep::AlreadyPaid);
         }
-        attempt.status = AttemptStatus::Succeeded;
-        attempt.last_error = None;
-        attempt.payment_hash = Some(receipt.payment_hash);
-        attempt.preimage = Some(receipt.preimage.clone());
-        attempt.routing_fee = Some(receipt.fee);
         tx.update_payment_attempt(&attempt).await?;
         let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
         let applied = group.record_payout_success(job.cycle)?;
@@ -167,9 +164,8 @@ impl Tontine {
         let mut tx = self.store.begin().await?;
         tx.lock_group(job.group).await?;
         let mut attempt = tx.payment_attempt(key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
-        if attempt.status == AttemptStatus::InFlight {
-            attempt.status = AttemptStatus::Failed;
-            attempt.last_error = Some(error.to_owned());
+        // Only a try in flight fails; any other status was moved on by another run.
+        if attempt.fail(error).is_ok() {
             tx.update_payment_attempt(&attempt).await?;
             tx.commit().await?;
         }
@@ -180,11 +176,10 @@ impl Tontine {
         let mut tx = self.store.begin().await?;
         tx.lock_group(job.group).await?;
         let mut attempt = tx.payment_attempt(&job.key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
-        if matches!(attempt.status, AttemptStatus::Succeeded | AttemptStatus::Dead) {
+        if attempt.die(error).is_err() {
+            // Paid or dead already.
             return Ok(());
         }
-        attempt.status = AttemptStatus::Dead;
-        attempt.last_error = Some(error.to_owned());
         tx.update_payment_attempt(&attempt).await?;
         let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
         group.record_payout_failure(job.cycle)?;

@@ -67,7 +67,7 @@ impl Tontine {
             let event = match LightningEvent::parse(&record.body) {
                 Ok(event) => event,
                 Err(e) => {
-                    self.store.mark_webhook_processed(&record.key, e.code()).await?;
+                    self.store.mark_webhook_processed(&record.key, e.outcome()).await?;
                     continue;
                 }
             };

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::group::{ContributionOutcome, Invoice};
-use crate::ids::PaymentHash;
-use crate::keys::IdempotencyKey;
-use crate::ports::{
-    Backoff, Contribution, JobOptions, NewJob, OutboxMessage, PaymentAttempt, StoreError, StoreTx, WebhookEvent,
-};
+use crate::domain::attempt::PaymentAttempt;
+use crate::domain::group::{ContributionOutcome, Invoice};
+use crate::domain::ids::PaymentHash;
+use crate::domain::keys::IdempotencyKey;
+use crate::domain::outcome::DeliveryOutcome;
+use crate::ports::{Backoff, Contribution, JobOptions, NewJob, OutboxMessage, StoreError, StoreTx, WebhookEvent};
 
 /// Options of a webhook job. A contribution is money: its job outlives a long
 /// outage of the database (25 attempts, backoff from 0.5 s capped at 30 s with
@@ -48,20 +48,25 @@ pub enum SettleOutcome {
     /// No invoice has this payment hash: recorded for an operator.
     UnknownInvoice,
     /// A rule refused the contribution (wrong amount, …): recorded for an operator.
-    Rejected(&'static str),
+    Rejected(DeliveryOutcome),
 }
 
 impl SettleOutcome {
-    /// The stable name recorded as the webhook event's outcome.
-    pub const fn as_str(&self) -> &'static str {
+    /// The outcome recorded with the webhook delivery.
+    pub const fn outcome(&self) -> DeliveryOutcome {
         match self {
-            Self::Recorded => "recorded",
-            Self::CycleComplete(_) => "cycle_complete",
-            Self::Replay => "replay",
-            Self::IgnoredStatus => "ignored_status",
-            Self::UnknownInvoice => "unknown_invoice",
-            Self::Rejected(code) => code,
+            Self::Recorded => DeliveryOutcome::Recorded,
+            Self::CycleComplete(_) => DeliveryOutcome::CycleComplete,
+            Self::Replay => DeliveryOutcome::Replay,
+            Self::IgnoredStatus => DeliveryOutcome::IgnoredStatus,
+            Self::UnknownInvoice => DeliveryOutcome::UnknownInvoice,
+            Self::Rejected(outcome) => *outcome,
         }
+    }
+
+    /// The outcome's stable name.
+    pub const fn as_str(&self) -> &'static str {
+        self.outcome().as_str()
     }
 }
 
@@ -95,7 +100,7 @@ impl Tontine {
         let invoice = if event.is_settled() { self.store.invoice(&event.payment_hash).await? } else { None };
         let Some(invoice) = invoice else {
             let outcome = unmatched(event);
-            self.store.mark_webhook_processed(&job.key, outcome.as_str()).await?;
+            self.store.mark_webhook_processed(&job.key, outcome.outcome()).await?;
             return Ok(outcome);
         };
         self.settle_invoice(job, invoice).await
@@ -126,8 +131,8 @@ impl Tontine {
                 None => unmatched_jobs.push((i, unmatched(&job.event))),
             }
         }
-        let marks: Vec<(IdempotencyKey, &str)> =
-            unmatched_jobs.iter().map(|(i, outcome)| (jobs[*i].key.clone(), outcome.as_str())).collect();
+        let marks: Vec<(IdempotencyKey, DeliveryOutcome)> =
+            unmatched_jobs.iter().map(|(i, outcome)| (jobs[*i].key.clone(), outcome.outcome())).collect();
         match self.store.mark_webhooks_processed(&marks).await {
             Ok(found) => {
                 for ((i, outcome), found) in unmatched_jobs.into_iter().zip(found) {
@@ -152,7 +157,7 @@ impl Tontine {
     async fn settle_invoice(&self, job: &WebhookJob, invoice: Invoice) -> Result<SettleOutcome, ServiceError> {
         let mut tx = self.store.begin().await?;
         let outcome = settle_in(&mut *tx, &job.event, invoice).await?;
-        tx.mark_webhook_processed(&job.key, outcome.as_str()).await?;
+        tx.mark_webhook_processed(&job.key, outcome.outcome()).await?;
         tx.commit().await?;
         if let SettleOutcome::CycleComplete(key) = &outcome {
             tracing::info!(payout = %key, "cycle complete, payout queued");
@@ -194,7 +199,7 @@ async fn settle_in(
         Ok(o) => o,
         Err(e) => {
             tracing::warn!(payment_hash = %event.payment_hash, code = e.code(), "contribution refused");
-            return Ok(SettleOutcome::Rejected(e.code()));
+            return Ok(SettleOutcome::Rejected(DeliveryOutcome::from(&e)));
         }
     };
     if outcome == ContributionOutcome::Replay {

@@ -248,7 +248,7 @@ async fn stalled_loop(queues: Vec<Recovered>, every: Duration, mut shutdown: wat
 impl Recovered {
     async fn recover(&self) {
         let q = self.queue.as_ref();
-        match q.recover_stalled_jobs().await {
+        match q.recover_stalled().await {
             Ok(r) => {
                 if r.recovered > 0 {
                     tracing::warn!(

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
-use sunusav_core::ports::{AttemptStatus, Queue, QueueConfig};
+use sunusav_core::ports::prelude::*;
+use sunusav_core::ports::{AttemptStatus, QueueConfig};
 use sunusav_core::services::{
     LightningEvent, PAYOUT_QUEUE, PayoutJob, ServiceError, SettleOutcome, Tontine, WEBHOOK_QUEUE, WebhookJob,
 };
@@ -78,5 +79,5 @@ pub async fn cycle_state(t: &Tontine, group: GroupId) -> (u32, CycleStatus) {
 }
 
 pub async fn attempt_status(t: &Tontine, group: GroupId) -> AttemptStatus {
-    t.store().payment_attempts(group).await.unwrap()[0].status
+    t.store().payment_attempts(group).await.unwrap()[0].status()
 }

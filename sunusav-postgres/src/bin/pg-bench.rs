@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use sqlx::{Connection, PgConnection};
-use sunusav_core::ids::PaymentHash;
+use sunusav_core::domain::ids::PaymentHash;
 use sunusav_core::ports::store::{Contribution, Store};
 use sunusav_postgres::{PgStore, PgStoreOptions};
 

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-use sunusav_core::group::{Group, GroupSpec};
-use sunusav_core::ids::{GroupId, MemberId};
-use sunusav_core::money::Msat;
+use sunusav_core::domain::group::{Group, GroupSpec};
+use sunusav_core::domain::ids::{GroupId, MemberId};
+use sunusav_core::domain::money::Msat;
 use sunusav_core::ports::store::Store;
 use sunusav_postgres::{PgStore, PgStoreOptions};
 

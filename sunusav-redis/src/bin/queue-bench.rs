@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use fred::interfaces::ClientLike;
 use fred::types::InfoKind;
 use sunusav_core::IdempotencyKey;
+use sunusav_core::ports::prelude::*;
 use sunusav_core::ports::queue::{Backoff, JobOptions, NewJob, Queue, QueueConfig, ReservedJob};
 use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
 use sunusav_redis::{RedisConfig, RedisConnection, RedisQueue};

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{GroupId, MemberId, PaymentHash};
-use crate::keys::IdempotencyKey;
-use crate::money::{BPS_PER_WHOLE, Msat};
+use crate::domain::ids::{GroupId, MemberId, PaymentHash};
+use crate::domain::keys::IdempotencyKey;
+use crate::domain::money::{BPS_PER_WHOLE, Msat};
 
 /// The most members one group may have.
 pub const MAX_MEMBERS: usize = 1_000;
@@ -47,22 +47,6 @@ pub enum CycleStatus {
     PaidOut,
     /// The payout is dead (retries exhausted or a permanent failure): an operator acts.
     PayoutFailed,
-}
-
-macro_rules! str_enum {
-    ($ty:ty { $($variant:ident => $s:literal),* $(,)? }) => {
-        impl $ty {
-            /// The stable lower-case name (the database and API value).
-            pub const fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $s),* }
-            }
-
-            /// Parses the stable name.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some(Self::$variant),)* _ => None }
-            }
-        }
-    };
 }
 
 str_enum!(GroupStatus { Forming => "forming", Active => "active", Finished => "finished", Cancelled => "cancelled" });

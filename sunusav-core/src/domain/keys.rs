@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ids::{GroupId, PaymentHash};
+use crate::domain::ids::{GroupId, PaymentHash};
 
 /// The longest idempotency key, in bytes.
 pub const MAX_KEY_LEN: usize = 255;

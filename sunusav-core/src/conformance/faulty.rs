@@ -1,5 +1,6 @@
-//! A memory queue with injected outages, for tests of what happens when the
-//! queue's backend is down: switched off, every call fails with
+//! [`FaultyQueue`]: any queue with injected outages, for tests of what happens
+//! when the queue's backend is down (the same faults run against the memory
+//! queue and Redis): switched off, every call fails with
 //! `Unavailable`; or only the next enqueues fail (the process died, or Redis
 //! went away, between a commit and its publish); or the next calls carrying
 //! acknowledgements fail; or a reserve that leased a job takes a while to
@@ -12,19 +13,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use crate::keys::IdempotencyKey;
+use crate::domain::keys::IdempotencyKey;
+use crate::memory::MemoryQueue;
 use crate::ports::queue::{
-    Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Queue, QueueConfig, QueueError, QueueStats,
-    ReservedJob, StallRecovery, Step,
+    Consumer, Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Producer, Queue, QueueAdmin,
+    QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, Step,
 };
 
-use super::MemoryQueue;
-
-/// A [`MemoryQueue`] with an off switch, and enqueue and acknowledgement
-/// failures and slow reserves on demand.
+/// A queue (a [`MemoryQueue`] unless said otherwise) with an off switch, and
+/// enqueue and acknowledgement failures and slow reserves on demand. Every
+/// call of every capability goes through the switch.
 #[derive(Debug)]
-pub struct FaultyQueue {
-    inner: MemoryQueue,
+pub struct FaultyQueue<Q = MemoryQueue> {
+    inner: Q,
     down: AtomicBool,
     fail_enqueues: AtomicU32,
     fail_acks: AtomicU32,
@@ -33,11 +34,25 @@ pub struct FaultyQueue {
     leased: Notify,
 }
 
-impl FaultyQueue {
-    /// A working queue.
+impl FaultyQueue<MemoryQueue> {
+    /// A working memory queue.
     pub fn new(name: &str, config: QueueConfig) -> Self {
+        Self::wrap(MemoryQueue::new(name, config))
+    }
+
+    /// A memory queue whose backend starts down.
+    pub fn down(name: &str) -> Self {
+        let q = Self::new(name, QueueConfig::default());
+        q.set_down(true);
+        q
+    }
+}
+
+impl<Q: Queue> FaultyQueue<Q> {
+    /// Wraps a working queue.
+    pub fn wrap(inner: Q) -> Self {
         Self {
-            inner: MemoryQueue::new(name, config),
+            inner,
             down: AtomicBool::new(false),
             fail_enqueues: AtomicU32::new(0),
             fail_acks: AtomicU32::new(0),
@@ -75,11 +90,9 @@ impl FaultyQueue {
         self.leased.notified().await;
     }
 
-    /// A queue whose backend starts down.
-    pub fn down(name: &str) -> Self {
-        let q = Self::new(name, QueueConfig::default());
-        q.set_down(true);
-        q
+    /// The wrapped queue.
+    pub fn inner(&self) -> &Q {
+        &self.inner
     }
 
     /// Switches the backend off or on.
@@ -92,7 +105,7 @@ impl FaultyQueue {
         self.fail_enqueues.store(n, Ordering::SeqCst);
     }
 
-    fn up(&self) -> Result<&MemoryQueue, QueueError> {
+    fn up(&self) -> Result<&Q, QueueError> {
         if self.down.load(Ordering::SeqCst) {
             Err(QueueError::Unavailable("connection refused (injected)".into()))
         } else {
@@ -100,7 +113,7 @@ impl FaultyQueue {
         }
     }
 
-    fn up_for_acks(&self) -> Result<&MemoryQueue, QueueError> {
+    fn up_for_acks(&self) -> Result<&Q, QueueError> {
         let inner = self.up()?;
         match self.fail_acks.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
             Ok(_) => Err(QueueError::Unavailable("acknowledgement failed (injected)".into())),
@@ -108,7 +121,7 @@ impl FaultyQueue {
         }
     }
 
-    fn up_for_enqueue(&self) -> Result<&MemoryQueue, QueueError> {
+    fn up_for_enqueue(&self) -> Result<&Q, QueueError> {
         let inner = self.up()?;
         match self.fail_enqueues.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
             Ok(_) => Err(QueueError::Unavailable("enqueue failed (injected)".into())),
@@ -117,20 +130,24 @@ impl FaultyQueue {
     }
 }
 
-#[async_trait]
-impl Queue for FaultyQueue {
+impl<Q: Queue> QueueName for FaultyQueue<Q> {
     fn name(&self) -> &str {
         self.inner.name()
     }
+}
+
+#[async_trait]
+impl<Q: Queue> Producer for FaultyQueue<Q> {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
         self.up_for_enqueue()?.enqueue(job).await
     }
     async fn enqueue_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
         self.up_for_enqueue()?.enqueue_bulk(jobs).await
     }
-    async fn reserve(&self, lease: Duration) -> Result<Option<ReservedJob>, QueueError> {
-        self.up()?.reserve(lease).await
-    }
+}
+
+#[async_trait]
+impl<Q: Queue> Consumer for FaultyQueue<Q> {
     async fn reserve_wait(&self, lease: Duration, wait: Duration) -> Result<Option<ReservedJob>, QueueError> {
         let job = self.up()?.reserve_wait(lease, wait).await?;
         if job.is_some() {
@@ -141,14 +158,6 @@ impl Queue for FaultyQueue {
             }
         }
         Ok(job)
-    }
-    async fn heartbeat(&self, id: &IdempotencyKey, token: &LeaseToken, lease: Duration) -> Result<(), QueueError> {
-        self.up()?.heartbeat(id, token, lease).await
-    }
-    async fn ack(&self, id: &IdempotencyKey, token: &LeaseToken) -> Result<(), QueueError> {
-        self.up_for_acks()?.ack(id, token).await?;
-        self.acks_applied.fetch_add(1, Ordering::SeqCst);
-        Ok(())
     }
     async fn ack_many_and_reserve(
         &self,
@@ -161,6 +170,9 @@ impl Queue for FaultyQueue {
         self.acks_applied.fetch_add(step.acked.iter().filter(|&&a| a).count() as u64, Ordering::SeqCst);
         Ok(step)
     }
+    async fn heartbeat(&self, id: &IdempotencyKey, token: &LeaseToken, lease: Duration) -> Result<(), QueueError> {
+        self.up()?.heartbeat(id, token, lease).await
+    }
     async fn fail(
         &self,
         id: &IdempotencyKey,
@@ -170,13 +182,13 @@ impl Queue for FaultyQueue {
     ) -> Result<FailOutcome, QueueError> {
         self.up()?.fail(id, token, error, kind).await
     }
-    async fn recover_stalled(&self) -> Result<u64, QueueError> {
+    async fn recover_stalled(&self) -> Result<StallRecovery, QueueError> {
         self.up()?.recover_stalled().await
     }
+}
 
-    async fn recover_stalled_jobs(&self) -> Result<StallRecovery, QueueError> {
-        self.up()?.recover_stalled_jobs().await
-    }
+#[async_trait]
+impl<Q: Queue> QueueAdmin for FaultyQueue<Q> {
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         self.up()?.stats().await
     }
@@ -204,6 +216,10 @@ impl Queue for FaultyQueue {
     async fn resume(&self) -> Result<(), QueueError> {
         self.up()?.resume().await
     }
+}
+
+#[async_trait]
+impl<Q: Queue> QueueHealth for FaultyQueue<Q> {
     async fn ping(&self) -> Result<(), QueueError> {
         self.up()?.ping().await
     }

@@ -1,0 +1,101 @@
+//! [`DeliveryOutcome`]: what became of a recorded webhook delivery.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::group::ContributionError;
+
+/// What became of a recorded webhook delivery: the value a store keeps with
+/// the delivery once it is processed. Each has a stable name (the database
+/// and API value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeliveryOutcome {
+    /// A contribution was recorded.
+    Recorded,
+    /// A contribution was recorded and completed its cycle: its payout is queued.
+    CycleComplete,
+    /// The payment hash was recorded before: no effect.
+    Replay,
+    /// Not a `settled` event: no effect.
+    IgnoredStatus,
+    /// No invoice of ours has the payment hash.
+    UnknownInvoice,
+    /// Refused: the group is not active.
+    GroupNotActive,
+    /// Refused: the invoice is of another group.
+    WrongGroup,
+    /// Refused: the payer is not a member.
+    NotAMember,
+    /// Refused: the invoice is of another cycle.
+    WrongCycle,
+    /// Refused: the amount is not the contribution.
+    WrongAmount,
+    /// Refused: the member already contributed to the cycle with another invoice.
+    AlreadyContributed,
+    /// Refused: the cycle no longer collects.
+    CycleClosed,
+    /// The recorded body is not JSON of the event's shape.
+    InvalidJson,
+    /// The recorded body is an event with a field out of bounds.
+    InvalidEvent,
+}
+
+str_enum!(DeliveryOutcome {
+    Recorded => "recorded",
+    CycleComplete => "cycle_complete",
+    Replay => "replay",
+    IgnoredStatus => "ignored_status",
+    UnknownInvoice => "unknown_invoice",
+    GroupNotActive => "group_not_active",
+    WrongGroup => "wrong_group",
+    NotAMember => "not_a_member",
+    WrongCycle => "wrong_cycle",
+    WrongAmount => "wrong_amount",
+    AlreadyContributed => "already_contributed",
+    CycleClosed => "cycle_closed",
+    InvalidJson => "invalid_json",
+    InvalidEvent => "invalid_event",
+});
+
+impl From<&ContributionError> for DeliveryOutcome {
+    fn from(e: &ContributionError) -> Self {
+        match e {
+            ContributionError::GroupNotActive(_) => Self::GroupNotActive,
+            ContributionError::WrongGroup => Self::WrongGroup,
+            ContributionError::NotAMember => Self::NotAMember,
+            ContributionError::WrongCycle { .. } => Self::WrongCycle,
+            ContributionError::WrongAmount { .. } => Self::WrongAmount,
+            ContributionError::AlreadyContributed => Self::AlreadyContributed,
+            ContributionError::CycleClosed(_) => Self::CycleClosed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_round_trips_through_its_name_and_serde_agrees() {
+        for &o in DeliveryOutcome::ALL {
+            assert_eq!(DeliveryOutcome::parse(o.as_str()), Some(o));
+            assert_eq!(serde_json::to_string(&o).expect("serialize"), format!("\"{o}\""));
+        }
+        assert_eq!(DeliveryOutcome::parse("settled"), None);
+    }
+
+    #[test]
+    fn a_refused_contribution_keeps_its_code_as_outcome() {
+        use crate::domain::money::Msat;
+        let cases = [
+            ContributionError::WrongGroup,
+            ContributionError::NotAMember,
+            ContributionError::WrongAmount { expected: Msat::new(1), got: Msat::new(2) },
+            ContributionError::AlreadyContributed,
+        ];
+        for e in &cases {
+            assert_eq!(DeliveryOutcome::from(e).as_str(), e.code());
+        }
+    }
+}

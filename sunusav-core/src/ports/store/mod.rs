@@ -1,0 +1,292 @@
+//! The store port: the system of record, as small traits by concern.
+//!
+//! | trait | what it holds | used by |
+//! | --- | --- | --- |
+//! | [`Store`] | units of work ([`Store::begin`]) and health | every writing service |
+//! | [`GroupReads`] | groups, invoices and payment attempts, read outside a transaction | the group API, settlement's invoice look-up, the payout sweep |
+//! | [`WebhookLog`] | recorded webhook deliveries and their outcomes | ingestion, settlement, the delivery sweep |
+//! | [`StoreTx`] | one unit of work: [`GroupTx`] (lock, groups, invoices, contributions), [`AttemptTx`] (payment attempts), [`OutboxTx`] (the outbox), [`WebhookTx`] (outcomes) | settlement, payouts, the relay |
+//!
+//! A unit of work takes the group's lock ([`GroupTx::lock_group`]), loads the
+//! group for update, applies a pure rule, saves, records payment attempts and
+//! outbox rows, and commits as one unit. Dropping a transaction without
+//! committing rolls it back. An adapter implements every trait here; the
+//! conformance suite ([`crate::conformance::store`]) checks each rule.
+
+mod error;
+mod records;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use error::{StoreError, Unique};
+pub use records::{Contribution, OutboxMessage, WebhookEvent, WebhookRecord};
+
+use crate::domain::attempt::PaymentAttempt;
+use crate::domain::group::{Group, Invoice};
+use crate::domain::ids::{GroupId, PaymentHash};
+use crate::domain::keys::IdempotencyKey;
+use crate::domain::outcome::DeliveryOutcome;
+
+/// The transactional store: units of work, reads, and the webhook log.
+#[async_trait]
+pub trait Store: GroupReads + WebhookLog {
+    /// Begins a unit of work.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when no connection can be had.
+    async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError>;
+
+    /// Checks the store answers.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when it does not.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Reads outside any transaction (no lock).
+#[async_trait]
+pub trait GroupReads: Send + Sync + 'static {
+    /// Reads a group.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn group(&self, id: GroupId) -> Result<Option<Group>, StoreError>;
+
+    /// The payment attempts of a group, by cycle.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn payment_attempts(&self, group: GroupId) -> Result<Vec<PaymentAttempt>, StoreError>;
+
+    /// An invoice by payment hash: an invoice never changes once inserted.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn invoice(&self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError>;
+
+    /// The invoices of these payment hashes that exist, in one statement where
+    /// the backend allows, in no particular order.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn invoices(&self, hashes: &[PaymentHash]) -> Result<Vec<Invoice>, StoreError> {
+        let mut found = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            found.extend(self.invoice(hash).await?);
+        }
+        Ok(found)
+    }
+
+    /// Payment attempts neither paid nor dead (`pending`, `in_flight`,
+    /// `failed`) and unchanged for at least `older_than`, oldest first, at most
+    /// `limit`: payouts whose job a queue may have lost, or that were left in
+    /// flight at the node when their retries ran out. The sweep queues their
+    /// jobs again; a job still in the queue absorbs the copy.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError>;
+}
+
+/// The log of verified webhook deliveries: recorded before they are
+/// acknowledged, then given an outcome.
+#[async_trait]
+pub trait WebhookLog: Send + Sync + 'static {
+    /// Records a verified webhook delivery; `true` when new, `false` when the key
+    /// was already recorded (a replay; the first body is kept).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached; the delivery
+    /// must then not be acknowledged.
+    async fn record_webhook(&self, event: &WebhookEvent) -> Result<bool, StoreError>;
+
+    /// Records many deliveries, in one statement where the backend allows;
+    /// per event, in order, `true` when new. A key twice in one batch is new
+    /// the first time only.
+    ///
+    /// # Errors
+    /// As [`WebhookLog::record_webhook`]; after an error, any of them may be recorded.
+    async fn record_webhooks(&self, events: &[WebhookEvent]) -> Result<Vec<bool>, StoreError> {
+        let mut new = Vec::with_capacity(events.len());
+        for event in events {
+            new.push(self.record_webhook(event).await?);
+        }
+        Ok(new)
+    }
+
+    /// A recorded webhook delivery.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached, `Corrupt`
+    /// when its stored outcome is not one of [`DeliveryOutcome`].
+    async fn webhook(&self, key: &IdempotencyKey) -> Result<Option<WebhookRecord>, StoreError>;
+
+    /// As [`WebhookTx::mark_webhook_processed`], on its own: the first outcome
+    /// is kept.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` for a key never recorded, `Unavailable` when the
+    /// store cannot be reached.
+    async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: DeliveryOutcome) -> Result<(), StoreError>;
+
+    /// As [`WebhookLog::mark_webhook_processed`] for many deliveries, in one
+    /// statement where the backend allows; per delivery, in order, `false`
+    /// when its key was never recorded (nothing is written for it).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached; after an
+    /// error, any of them may be marked.
+    async fn mark_webhooks_processed(
+        &self,
+        outcomes: &[(IdempotencyKey, DeliveryOutcome)],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut found = Vec::with_capacity(outcomes.len());
+        for (key, outcome) in outcomes {
+            found.push(match self.mark_webhook_processed(key, *outcome).await {
+                Ok(()) => true,
+                Err(StoreError::NotFound) => false,
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(found)
+    }
+
+    /// Recorded deliveries that have no outcome yet and were recorded at
+    /// least `older_than` ago, oldest first, at most `limit`: those whose job a
+    /// queue may have lost (a Redis that restarted without its data). The
+    /// sweep queues them again; a job still in the queue absorbs the copy.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn unprocessed_webhooks(&self, older_than: Duration, limit: u32) -> Result<Vec<WebhookRecord>, StoreError>;
+}
+
+/// One unit of work: every concern's writes, committed as one. Dropped
+/// without [`StoreTx::commit`], it rolls back.
+#[async_trait]
+pub trait StoreTx: GroupTx + AttemptTx + OutboxTx + WebhookTx {
+    /// Commits the unit of work.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the commit fails; then nothing of it is visible.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Groups, their invoices and contributions, under the group's lock.
+#[async_trait]
+pub trait GroupTx: Send {
+    /// Takes the exclusive lock of a group until the end of the transaction,
+    /// waiting for it (never try-and-skip).
+    ///
+    /// # Errors
+    /// MUST return `LockTimeout` when waiting exceeds the store's lock timeout.
+    async fn lock_group(&mut self, id: GroupId) -> Result<(), StoreError>;
+
+    /// Inserts a new group (and its members).
+    ///
+    /// # Errors
+    /// MUST return `Duplicate(Unique::Group)` when the id exists.
+    async fn insert_group(&mut self, group: &Group) -> Result<(), StoreError>;
+
+    /// Loads a group for update (with its current cycle's contributions).
+    /// Callers take [`GroupTx::lock_group`] first.
+    ///
+    /// # Errors
+    /// MUST return `Corrupt` when stored rows do not make a valid group.
+    async fn load_group(&mut self, id: GroupId) -> Result<Option<Group>, StoreError>;
+
+    /// Saves a group's status, cycle and cycle status.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when the group does not exist.
+    async fn save_group(&mut self, group: &Group) -> Result<(), StoreError>;
+
+    /// Records an issued invoice.
+    ///
+    /// # Errors
+    /// MUST return `Duplicate(Unique::Invoice)` when its payment hash exists.
+    async fn insert_invoice(&mut self, invoice: &Invoice) -> Result<(), StoreError>;
+
+    /// The invoice with this payment hash.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn invoice(&mut self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError>;
+
+    /// Records a contribution atomically; `false` (and no change) when its
+    /// payment hash was already recorded. Never check-then-insert.
+    ///
+    /// # Errors
+    /// MUST return `Duplicate(Unique::ContributionMemberCycle)` when the
+    /// member already contributed to that cycle with another payment hash.
+    async fn insert_contribution(&mut self, contribution: &Contribution) -> Result<bool, StoreError>;
+
+    /// The contribution with this payment hash.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn contribution(&mut self, hash: &PaymentHash) -> Result<Option<Contribution>, StoreError>;
+}
+
+/// Payment attempts: one per payout, unique by key.
+#[async_trait]
+pub trait AttemptTx: Send {
+    /// Inserts a payment attempt; `false` (and no change) when its key exists.
+    ///
+    /// # Errors
+    /// MUST return `Invalid` when a field breaks a rule (zero amount).
+    async fn insert_payment_attempt(&mut self, attempt: &PaymentAttempt) -> Result<bool, StoreError>;
+
+    /// The payment attempt with this key, locked for update.
+    ///
+    /// # Errors
+    /// MUST return `Corrupt` when the row is not a valid attempt.
+    async fn payment_attempt(&mut self, key: &IdempotencyKey) -> Result<Option<PaymentAttempt>, StoreError>;
+
+    /// Saves a payment attempt's status, attempts, error and result.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when the key does not exist.
+    async fn update_payment_attempt(&mut self, attempt: &PaymentAttempt) -> Result<(), StoreError>;
+}
+
+/// The transactional outbox: messages written with the change that requires
+/// them, relayed to their queue afterwards.
+#[async_trait]
+pub trait OutboxTx: Send {
+    /// Appends an outbox message.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn insert_outbox(&mut self, message: &OutboxMessage) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` unsent outbox messages, oldest first, skipping those
+    /// another transaction holds (`FOR UPDATE SKIP LOCKED`).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn claim_outbox(&mut self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
+
+    /// Marks claimed outbox messages as sent.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn mark_outbox_sent(&mut self, ids: &[u64]) -> Result<(), StoreError>;
+}
+
+/// A delivery's outcome, written with the change it caused.
+#[async_trait]
+pub trait WebhookTx: Send {
+    /// Records what became of a webhook delivery; the first outcome recorded
+    /// is kept (a second settlement of one delivery is a replay).
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when the key was never recorded.
+    async fn mark_webhook_processed(
+        &mut self,
+        key: &IdempotencyKey,
+        outcome: DeliveryOutcome,
+    ) -> Result<(), StoreError>;
+}
