@@ -16,6 +16,7 @@
 //! - [`group`]: the [`Group`] aggregate and its pure rules (contributions, payouts).
 //! - [`ports`]: the [`ports::Store`], [`ports::Queue`] and [`ports::Payments`] traits.
 //! - [`webhook`]: the signed-webhook [`webhook::Verifier`] (HMAC-SHA256, Standard Webhooks).
+//! - [`runtime`]: the generic group-commit batcher, [`runtime::GroupCommit`].
 //!
 //! ## Example
 //!
@@ -47,5 +48,6 @@ pub mod conformance;
 #[cfg(feature = "testing")]
 pub mod memory;
 pub mod ports;
+pub mod runtime;
 pub mod services;
 pub mod worker;
