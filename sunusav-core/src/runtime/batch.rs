@@ -12,13 +12,12 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::oneshot;
 
-use super::unwind::{CatchUnwind, panic_message};
+use super::unwind::catch;
 
 /// Why a submitted item got no answer from the writer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -182,11 +181,7 @@ impl<T, A> Shared<T, A> {
                 return;
             }
             let (items, replies): (Vec<T>, Vec<Reply<A>>) = batch.into_iter().map(|p| (p.item, p.reply)).unzip();
-            let answers = match catch_unwind(AssertUnwindSafe(|| (self.write)(items))) {
-                Ok(written) => CatchUnwind::new(written).await,
-                Err(payload) => Err(panic_message(&*payload)),
-            };
-            match answers {
+            match catch(|| (self.write)(items)).await {
                 Ok(answers) => {
                     let mut answers = answers.into_iter();
                     for reply in replies {

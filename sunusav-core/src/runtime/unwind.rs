@@ -12,10 +12,10 @@ use std::task::{Context, Poll};
 /// The wrapped future is `Unpin` (a boxed future, as `async_trait` returns),
 /// so no pin projection is needed. After a panic the wrapped future is not
 /// polled again; the caller drops it.
-pub(crate) struct CatchUnwind<F>(F);
+struct CatchUnwind<F>(F);
 
 impl<F: Future + Unpin> CatchUnwind<F> {
-    pub(crate) fn new(future: F) -> Self {
+    fn new(future: F) -> Self {
         Self(future)
     }
 }
@@ -33,6 +33,15 @@ impl<F: Future + Unpin> Future for CatchUnwind<F> {
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => Poll::Ready(Err(panic_message(&*payload))),
         }
+    }
+}
+
+/// Starts a future with `start` and runs it, catching a panic in either:
+/// `Err` with the panic's message.
+pub(crate) async fn catch<F: Future + Unpin>(start: impl FnOnce() -> F) -> Result<F::Output, String> {
+    match catch_unwind(AssertUnwindSafe(start)) {
+        Ok(future) => CatchUnwind::new(future).await,
+        Err(payload) => Err(panic_message(&*payload)),
     }
 }
 
@@ -54,18 +63,28 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_future_resolves_to_its_message() {
         let n = 7;
-        let formatted = CatchUnwind::new(Box::pin(async move {
-            panic!("boom {n}");
-        }));
+        let formatted = catch(|| {
+            Box::pin(async move {
+                panic!("boom {n}");
+            })
+        });
         assert_eq!(formatted.await, Err("boom 7".to_owned()));
-        let literal = CatchUnwind::new(Box::pin(async {
-            panic!("static");
-        }));
+        let literal = catch(|| {
+            Box::pin(async {
+                panic!("static");
+            })
+        });
         assert_eq!(literal.await, Err("static".to_owned()));
     }
 
     #[tokio::test]
+    async fn a_panic_while_starting_the_future_is_caught_too() {
+        let out = catch(|| -> std::future::Ready<u8> { panic!("before the first poll") }).await;
+        assert_eq!(out, Err("before the first poll".to_owned()));
+    }
+
+    #[tokio::test]
     async fn a_future_that_completes_passes_its_output_through() {
-        assert_eq!(CatchUnwind::new(Box::pin(async { 42 })).await, Ok(42));
+        assert_eq!(catch(|| Box::pin(async { 42 })).await, Ok(42));
     }
 }
