@@ -1,16 +1,17 @@
 //! The worker pool on the in-memory queue: batched acknowledgements, jobs
-//! reserved ahead (prefetch), their leases, and shutdown.
+//! reserved ahead (prefetch), their leases, shutdown, and handlers that panic.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sunusav_core::IdempotencyKey;
 use sunusav_core::memory::{FaultyQueue, MemoryQueue};
-use sunusav_core::ports::{JobState, NewJob, Queue, QueueConfig, ReservedJob};
+use sunusav_core::ports::{Backoff, JobOptions, JobState, NewJob, Queue, QueueConfig, ReservedJob};
 use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
-use tokio::sync::watch;
+use tokio::sync::{Barrier, watch};
 
 /// Counts runs per job id; sleeps `work` in each.
 struct Counting {
@@ -348,4 +349,167 @@ async fn a_job_whose_acknowledgement_never_lands_is_not_counted_as_processed() {
     assert_eq!(metrics.snapshot("pool", 1).processed, 0, "a job is processed once the queue took its ack");
     stop.send(true).unwrap();
     assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
+}
+
+/// `n` jobs named `{prefix}-{i}`, each with `attempts` attempts `backoff` apart.
+async fn fill_with(q: &Arc<dyn Queue>, prefix: &str, n: usize, attempts: u32, backoff: Duration) {
+    let options = JobOptions {
+        max_attempts: attempts,
+        backoff: Backoff { base: backoff, max: backoff, jitter: false },
+        ..JobOptions::default()
+    };
+    let jobs = (0..n)
+        .map(|i| NewJob { id: IdempotencyKey::parse(format!("{prefix}-{i}")).unwrap(), payload: vec![1], options })
+        .collect();
+    q.enqueue_bulk(jobs).await.unwrap();
+}
+
+async fn settled(q: &Arc<dyn Queue>) -> u64 {
+    let stats = q.stats().await.unwrap();
+    stats.completed + stats.dead
+}
+
+/// Panics on the jobs `job-*` whose id ends in `3`, and in the `dead` hook; the jobs
+/// named `gate-*` each wait until `gate` (one party per worker) is full.
+struct Panicking {
+    ran: Mutex<HashMap<String, u32>>,
+    dead: Mutex<Vec<(String, String)>>,
+    running: AtomicUsize,
+    most_running: AtomicUsize,
+    gate: Barrier,
+}
+
+#[async_trait]
+impl JobHandler for Panicking {
+    async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
+        let id = job.id.as_str();
+        assert!(!(id.starts_with("job-") && id.ends_with('3')), "boom on {id}");
+        if id.starts_with("gate-") {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_running.fetch_max(now, Ordering::SeqCst);
+            self.gate.wait().await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+        }
+        *self.ran.lock().unwrap().entry(id.to_owned()).or_default() += 1;
+        Ok(())
+    }
+
+    async fn dead(&self, job: &ReservedJob, error: &str) {
+        self.dead.lock().unwrap().push((job.id.to_string(), error.to_owned()));
+        panic!("the dead hook of {} panics too", job.id);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_handler_fails_its_job_for_retry_and_the_pool_keeps_all_its_workers() {
+    // Arrange: 4 workers; 4 of 40 jobs panic on each of their 3 attempts, 12
+    // panics in all, and each of their dead hooks panics as well.
+    let q = queue();
+    fill_with(&q, "job", 40, 3, Duration::from_millis(100)).await;
+    let h = Arc::new(Panicking {
+        ran: Mutex::new(HashMap::new()),
+        dead: Mutex::new(Vec::new()),
+        running: AtomicUsize::new(0),
+        most_running: AtomicUsize::new(0),
+        gate: Barrier::new(4),
+    });
+    let (tx, rx) = watch::channel(false);
+    let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
+    let config = PoolConfig { concurrency: 4, idle_wait: Duration::from_millis(100), ..PoolConfig::default() };
+    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+
+    // Act
+    let mut done = 0;
+    for _ in 0..4_000 {
+        done = settled(&q).await;
+        if done == 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    // Assert: every job settled, the panicking ones dead after their retries.
+    assert_eq!(done, 40, "every job settled within 100 s");
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.completed, stats.dead), (36, 4));
+    let ran = h.ran.lock().unwrap().clone();
+    assert_eq!(ran.len(), 36);
+    assert!(ran.values().all(|&n| n == 1), "a job ran twice");
+    for i in [3, 13, 23, 33] {
+        let info = q.get(&IdempotencyKey::parse(format!("job-{i}")).unwrap()).await.unwrap().unwrap();
+        let error = format!("handler panicked: boom on job-{i}");
+        assert_eq!((info.state, info.attempts, info.last_error.as_deref()), (JobState::Dead, 3, Some(error.as_str())));
+    }
+    let mut dead = h.dead.lock().unwrap().clone();
+    dead.sort();
+    assert_eq!(dead.len(), 4, "the dead hook ran for each dead job: {dead:?}");
+    assert_eq!(dead[0], ("job-13".to_owned(), "handler panicked: boom on job-13".to_owned()));
+    let snapshot = pool.snapshot();
+    assert_eq!((snapshot.processed, snapshot.failed, snapshot.retried, snapshot.dead_lettered), (36, 12, 8, 4));
+
+    // Assert: the 4 workers are all alive: 4 jobs run at once, each waiting
+    // for the other three.
+    fill_with(&q, "gate", 4, 1, Duration::from_millis(100)).await;
+    wait_for("the four gated jobs run together", || {
+        let ran = h.ran.lock().unwrap();
+        ran.keys().filter(|k| k.starts_with("gate-")).count() == 4
+    })
+    .await;
+    assert_eq!(h.most_running.load(Ordering::SeqCst), 4);
+    tx.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
+}
+
+/// Hands batches over; the first batch of more than one job panics.
+struct PanicsOnce {
+    sizes: Mutex<Vec<usize>>,
+    panicked: AtomicBool,
+}
+
+#[async_trait]
+impl JobHandler for PanicsOnce {
+    async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
+        self.handle_batch(std::slice::from_ref(job)).await.remove(0)
+    }
+
+    async fn handle_batch(&self, jobs: &[ReservedJob]) -> Vec<Result<(), JobFailure>> {
+        self.sizes.lock().unwrap().push(jobs.len());
+        let first_batch = jobs.len() > 1 && !self.panicked.swap(true, Ordering::SeqCst);
+        assert!(!first_batch, "a batch of {}", jobs.len());
+        jobs.iter().map(|_| Ok(())).collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_whose_handler_panics_fails_each_of_its_jobs_for_retry() {
+    let q = queue();
+    fill_with(&q, "job", 8, 3, Duration::from_millis(100)).await;
+    let h = Arc::new(PanicsOnce { sizes: Mutex::new(Vec::new()), panicked: AtomicBool::new(false) });
+    let (tx, rx) = watch::channel(false);
+    let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
+    let config =
+        PoolConfig { concurrency: 1, batch: 4, idle_wait: Duration::from_millis(100), ..PoolConfig::default() };
+    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+    let metrics = pool.metrics();
+
+    wait_for("every job completed", || h.sizes.lock().unwrap().iter().sum::<usize>() >= 12).await;
+    tx.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
+
+    // The job that woke the worker ran alone, then a batch of 4 panicked.
+    let sizes = h.sizes.lock().unwrap().clone();
+    assert_eq!(sizes[..2], [1, 4], "{sizes:?}");
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.completed, stats.dead, stats.active, stats.waiting), (8, 0, 0, 0));
+    let mut retried = Vec::new();
+    for i in 0..8 {
+        let info = q.get(&IdempotencyKey::parse(format!("job-{i}")).unwrap()).await.unwrap().unwrap();
+        if info.attempts == 2 {
+            retried.push(i);
+            assert_eq!(info.last_error.as_deref(), Some("handler panicked: a batch of 4"));
+        }
+    }
+    assert_eq!(retried, [1, 2, 3, 4], "the jobs of the batch that panicked, once each");
+    let snapshot = metrics.snapshot("pool", 1);
+    assert_eq!((snapshot.processed, snapshot.failed, snapshot.retried), (8, 4, 4));
 }

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use crate::IdempotencyKey;
 use crate::ports::{FailKind, FailOutcome, LeaseToken, Queue, QueueError, ReservedJob, Step};
 
+use super::attempt;
 use super::metrics::{PoolMetrics, PoolSnapshot};
 
 /// Why a job's attempt failed, and whether to retry.
@@ -39,7 +40,8 @@ impl JobFailure {
 /// What a pool runs for each job.
 #[async_trait]
 pub trait JobHandler: Send + Sync + 'static {
-    /// Runs one attempt of a job.
+    /// Runs one attempt of a job. A panic fails the attempt with
+    /// [`FailKind::Retry`] and the panic's message; the worker goes on.
     ///
     /// # Errors
     /// A [`JobFailure`] says whether to retry.
@@ -49,6 +51,7 @@ pub trait JobHandler: Send + Sync + 'static {
     /// [`PoolConfig::batch`] over 1 hands over up to that many); one result
     /// per job, in order. The default runs [`JobHandler::handle`] on each in
     /// turn; a handler overrides it to share round trips between the jobs.
+    /// A panic fails every job of the batch with [`FailKind::Retry`].
     async fn handle_batch(&self, jobs: &[ReservedJob]) -> Vec<Result<(), JobFailure>> {
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -57,7 +60,8 @@ pub trait JobHandler: Send + Sync + 'static {
         results
     }
 
-    /// Called once when the queue moves the job to the dead letters.
+    /// Called once when the queue moves the job to the dead letters. A panic
+    /// in it is logged; it does not stop the worker.
     async fn dead(&self, job: &ReservedJob, error: &str) {
         let _ = (job, error);
     }
@@ -273,12 +277,7 @@ impl Worker {
         let started = Instant::now();
         let results = {
             let heartbeat = heartbeat(&*self.queue, &jobs, self.config.lease);
-            let handle = async {
-                match jobs.as_slice() {
-                    [job] => vec![self.handler.handle(job).await],
-                    batch => self.handler.handle_batch(batch).await,
-                }
-            };
+            let handle = attempt::run(&*self.handler, &jobs);
             tokio::pin!(heartbeat, handle);
             tokio::select! {
                 r = &mut handle => r,
@@ -318,7 +317,7 @@ impl Worker {
                     Ok(FailOutcome::Dead) => {
                         self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(queue = self.queue.name(), job = %job.id, attempt = job.attempt, error = %failure.message, "job dead-lettered");
-                        self.handler.dead(&job, &failure.message).await;
+                        attempt::dead(&*self.handler, &job, &failure.message).await;
                     }
                     Err(e) => log_lost(&*self.queue, &job.id, &e),
                 }

@@ -1,0 +1,34 @@
+//! One attempt of a job, or of a batch of jobs: a panic in the handler
+//! becomes a failure to retry instead of ending the worker.
+
+use crate::ports::ReservedJob;
+use crate::runtime::unwind::catch;
+
+use super::pool::{JobFailure, JobHandler};
+
+/// Runs the handler on `jobs` (one job: [`JobHandler::handle`]; more:
+/// [`JobHandler::handle_batch`]); one result per job, in order. A handler
+/// that panics fails every job of the attempt with
+/// [`crate::ports::FailKind::Retry`] and the panic's message.
+pub(super) async fn run(handler: &dyn JobHandler, jobs: &[ReservedJob]) -> Vec<Result<(), JobFailure>> {
+    let outcome = match jobs {
+        [job] => catch(|| handler.handle(job)).await.map(|r| vec![r]),
+        batch => catch(|| handler.handle_batch(batch)).await,
+    };
+    outcome.unwrap_or_else(|panic| {
+        let message = format!("handler panicked: {panic}");
+        tracing::error!(jobs = jobs.len(), "{message}");
+        fail_all(jobs, &message)
+    })
+}
+
+fn fail_all(jobs: &[ReservedJob], message: &str) -> Vec<Result<(), JobFailure>> {
+    jobs.iter().map(|_| Err(JobFailure::retry(message))).collect()
+}
+
+/// Calls the handler's `dead` hook; a panic in it is logged, not propagated.
+pub(super) async fn dead(handler: &dyn JobHandler, job: &ReservedJob, error: &str) {
+    if let Err(panic) = catch(|| handler.dead(job, error)).await {
+        tracing::error!(job = %job.id, error = %panic, "the dead hook panicked");
+    }
+}
