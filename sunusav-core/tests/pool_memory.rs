@@ -1,5 +1,6 @@
 //! The worker pool on the in-memory queue: batched acknowledgements, jobs
-//! reserved ahead (prefetch), their leases, shutdown, and handlers that panic.
+//! reserved ahead (prefetch), their leases, shutdown, and handlers that panic
+//! or run past the job timeout.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -512,4 +513,79 @@ async fn a_batch_whose_handler_panics_fails_each_of_its_jobs_for_retry() {
     assert_eq!(retried, [1, 2, 3, 4], "the jobs of the batch that panicked, once each");
     let snapshot = metrics.snapshot("pool", 1);
     assert_eq!((snapshot.processed, snapshot.failed, snapshot.retried), (8, 4, 4));
+}
+
+/// Hangs on the first attempt of each job, until dropped; later attempts succeed.
+struct HangsOnce {
+    attempts: Mutex<Vec<u32>>,
+    dropped: Arc<AtomicBool>,
+}
+
+/// Sets its flag when dropped with the handler's future.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl JobHandler for HangsOnce {
+    async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
+        self.attempts.lock().unwrap().push(job.attempt);
+        if job.attempt == 1 {
+            let _flag = SetOnDrop(Arc::clone(&self.dropped));
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_that_runs_past_the_timeout_fails_for_retry_and_its_heartbeats_stop() {
+    // Arrange: a 3 s lease, heartbeated every second; a 10 s job timeout.
+    let q = queue();
+    fill_with(&q, "job", 1, 3, Duration::from_secs(5)).await;
+    let dropped = Arc::new(AtomicBool::new(false));
+    let h = Arc::new(HangsOnce { attempts: Mutex::new(Vec::new()), dropped: Arc::clone(&dropped) });
+    let (tx, rx) = watch::channel(false);
+    let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
+    let config = PoolConfig {
+        concurrency: 1,
+        lease: Duration::from_secs(3),
+        job_timeout: Some(Duration::from_secs(10)),
+        idle_wait: Duration::from_millis(100),
+        ..PoolConfig::default()
+    };
+    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+    let metrics = pool.metrics();
+    let id = IdempotencyKey::parse("job-0").unwrap();
+
+    // Within the timeout, heartbeats hold the lease.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(q.recover_stalled().await.unwrap(), 0, "the lease is heartbeated while the job runs");
+    assert_eq!(q.get(&id).await.unwrap().unwrap().state, JobState::Active);
+    assert!(!dropped.load(Ordering::SeqCst));
+
+    // Past it, the handler is dropped and the job waits for its retry.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(dropped.load(Ordering::SeqCst), "the handler's future was dropped");
+    let info = q.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (info.state, info.attempts, info.last_error.as_deref()),
+        (JobState::Failed, 1, Some("job timed out after 10s"))
+    );
+    assert_eq!(pool.snapshot().busy, 0, "no worker is busy with it any more");
+
+    // The retry runs and succeeds.
+    wait_for("the retry run", || h.attempts.lock().unwrap().len() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tx.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
+    assert_eq!(*h.attempts.lock().unwrap(), [1, 2]);
+    let info = q.get(&id).await.unwrap().unwrap();
+    assert_eq!((info.state, info.stalls), (JobState::Completed, 0));
+    let snapshot = metrics.snapshot("pool", 1);
+    assert_eq!((snapshot.processed, snapshot.failed, snapshot.retried), (1, 1, 1));
 }

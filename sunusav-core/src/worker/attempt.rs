@@ -1,5 +1,8 @@
-//! One attempt of a job, or of a batch of jobs: a panic in the handler
-//! becomes a failure to retry instead of ending the worker.
+//! One attempt of a job, or of a batch of jobs: the handler runs within the
+//! pool's job timeout, and a panic in it becomes a failure to retry instead of
+//! ending the worker.
+
+use std::time::Duration;
 
 use crate::ports::ReservedJob;
 use crate::runtime::unwind::catch;
@@ -8,12 +11,33 @@ use super::pool::{JobFailure, JobHandler};
 
 /// Runs the handler on `jobs` (one job: [`JobHandler::handle`]; more:
 /// [`JobHandler::handle_batch`]); one result per job, in order. A handler
-/// that panics fails every job of the attempt with
-/// [`crate::ports::FailKind::Retry`] and the panic's message.
-pub(super) async fn run(handler: &dyn JobHandler, jobs: &[ReservedJob]) -> Vec<Result<(), JobFailure>> {
-    let outcome = match jobs {
-        [job] => catch(|| handler.handle(job)).await.map(|r| vec![r]),
-        batch => catch(|| handler.handle_batch(batch)).await,
+/// that panics, or that runs longer than `timeout`, fails every job of the
+/// attempt with [`crate::ports::FailKind::Retry`] and says so; the handler's
+/// future is dropped.
+pub(super) async fn run(
+    handler: &dyn JobHandler,
+    jobs: &[ReservedJob],
+    timeout: Option<Duration>,
+) -> Vec<Result<(), JobFailure>> {
+    let attempt = async {
+        match jobs {
+            [job] => catch(|| handler.handle(job)).await.map(|r| vec![r]),
+            batch => catch(|| handler.handle_batch(batch)).await,
+        }
+    };
+    let outcome = match timeout {
+        None => attempt.await,
+        Some(limit) => {
+            let Ok(outcome) = tokio::time::timeout(limit, attempt).await else {
+                let message = match jobs.len() {
+                    1 => format!("job timed out after {limit:?}"),
+                    n => format!("batch of {n} jobs timed out after {limit:?}"),
+                };
+                tracing::warn!(jobs = jobs.len(), "{message}");
+                return fail_all(jobs, &message);
+            };
+            outcome
+        }
     };
     outcome.unwrap_or_else(|panic| {
         let message = format!("handler panicked: {panic}");

@@ -6,7 +6,8 @@
 //! deadline, then returns. Jobs still running at the deadline are abandoned:
 //! their leases expire and the queue hands them out again.
 //!
-//! A handler that panics fails its jobs for a retry; its worker goes on.
+//! A handler that panics or runs past [`PoolConfig::job_timeout`] fails its
+//! jobs for a retry; its worker goes on.
 
 mod attempt;
 mod handlers;

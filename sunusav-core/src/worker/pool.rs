@@ -96,6 +96,11 @@ pub struct PoolConfig {
     /// one, each with its own round trips; lingering trades that much job
     /// latency for fewer round trips per job.
     pub linger: Duration,
+    /// Longest one attempt may run (of a batch, with [`PoolConfig::batch`]
+    /// over 1): past it the handler is dropped, its heartbeats stop and its
+    /// jobs fail with [`FailKind::Retry`] and a message saying they timed
+    /// out. None (the default): no limit.
+    pub job_timeout: Option<Duration>,
 }
 
 impl Default for PoolConfig {
@@ -107,6 +112,7 @@ impl Default for PoolConfig {
             prefetch: 0,
             batch: 1,
             linger: Duration::ZERO,
+            job_timeout: None,
         }
     }
 }
@@ -277,7 +283,7 @@ impl Worker {
         let started = Instant::now();
         let results = {
             let heartbeat = heartbeat(&*self.queue, &jobs, self.config.lease);
-            let handle = attempt::run(&*self.handler, &jobs);
+            let handle = attempt::run(&*self.handler, &jobs, self.config.job_timeout);
             tokio::pin!(heartbeat, handle);
             tokio::select! {
                 r = &mut handle => r,
