@@ -1,13 +1,27 @@
-//! One attempt of a job, or of a batch of jobs: the handler runs within the
-//! pool's job timeout, and a panic in it becomes a failure to retry instead of
-//! ending the worker.
+//! One attempt of a job, or of a batch of jobs: the handler runs in a
+//! `tracing` span, within the pool's job timeout, and a panic in it becomes a
+//! failure to retry instead of ending the worker.
 
 use std::time::Duration;
+
+use tracing::{Instrument, Span};
 
 use crate::ports::ReservedJob;
 use crate::runtime::unwind::catch;
 
 use super::pool::{JobFailure, JobHandler};
+
+/// The span of one job: its queue, id and attempt.
+pub(super) fn job_span(queue: &str, job: &ReservedJob) -> Span {
+    tracing::info_span!("job", queue, job = %job.id, attempt = job.attempt)
+}
+
+/// The span of an attempt: the job's span for one job; for a batch, a span
+/// with the queue and the count (each job's own span sits inside it while the
+/// job is settled).
+pub(super) fn span(queue: &str, jobs: &[ReservedJob]) -> Span {
+    if let [job] = jobs { job_span(queue, job) } else { tracing::info_span!("batch", queue, jobs = jobs.len()) }
+}
 
 /// Runs the handler on `jobs` (one job: [`JobHandler::handle`]; more:
 /// [`JobHandler::handle_batch`]); one result per job, in order. A handler
@@ -55,4 +69,10 @@ pub(super) async fn dead(handler: &dyn JobHandler, job: &ReservedJob, error: &st
     if let Err(panic) = catch(|| handler.dead(job, error)).await {
         tracing::error!(job = %job.id, error = %panic, "the dead hook panicked");
     }
+}
+
+/// [`dead`] in the job's span, for a job dead-lettered outside an attempt
+/// (stalled recovery).
+pub(super) async fn dead_in_span(handler: &dyn JobHandler, queue: &str, job: &ReservedJob, error: &str) {
+    dead(handler, job, error).instrument(job_span(queue, job)).await;
 }

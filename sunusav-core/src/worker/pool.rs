@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::IdempotencyKey;
 use crate::ports::{FailKind, FailOutcome, LeaseToken, Queue, QueueError, ReservedJob, Step};
@@ -40,7 +41,8 @@ impl JobFailure {
 /// What a pool runs for each job.
 #[async_trait]
 pub trait JobHandler: Send + Sync + 'static {
-    /// Runs one attempt of a job. A panic fails the attempt with
+    /// Runs one attempt of a job, in a `tracing` span with the queue, the
+    /// job id and the attempt. A panic fails the attempt with
     /// [`FailKind::Retry`] and the panic's message; the worker goes on.
     ///
     /// # Errors
@@ -51,7 +53,8 @@ pub trait JobHandler: Send + Sync + 'static {
     /// [`PoolConfig::batch`] over 1 hands over up to that many); one result
     /// per job, in order. The default runs [`JobHandler::handle`] on each in
     /// turn; a handler overrides it to share round trips between the jobs.
-    /// A panic fails every job of the batch with [`FailKind::Retry`].
+    /// It runs in a span with the queue and the count; a panic fails every
+    /// job of the batch with [`FailKind::Retry`].
     async fn handle_batch(&self, jobs: &[ReservedJob]) -> Vec<Result<(), JobFailure>> {
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -272,9 +275,14 @@ impl Worker {
         jobs
     }
 
-    /// Runs a batch of jobs (often one); returns the acknowledgements of those
-    /// that succeeded (failures are recorded here).
+    /// Runs a batch of jobs (often one) in its span; returns the
+    /// acknowledgements of those that succeeded (failures are recorded here).
     async fn process(&mut self, jobs: Vec<ReservedJob>) -> Vec<(IdempotencyKey, LeaseToken)> {
+        let span = attempt::span(self.queue.name(), &jobs);
+        self.attempt(jobs).instrument(span).await
+    }
+
+    async fn attempt(&mut self, jobs: Vec<ReservedJob>) -> Vec<(IdempotencyKey, LeaseToken)> {
         let now = now_ms();
         for job in &jobs {
             self.metrics.wait.observe(Duration::from_millis(now.saturating_sub(job.due_at_ms)));
@@ -296,11 +304,18 @@ impl Worker {
         self.metrics.busy.fetch_sub(jobs.len() as u64, Ordering::Relaxed);
         let mut acks = Vec::with_capacity(jobs.len());
         let mut results = results.into_iter();
+        let batch = jobs.len() > 1;
         for job in jobs {
             self.metrics.duration.observe(elapsed);
             let result =
                 results.next().unwrap_or_else(|| Err(JobFailure::retry("the handler returned no result for this job")));
-            if let Some(ack) = self.settle(job, result).await {
+            let settled = if batch && result.is_err() {
+                let span = attempt::job_span(self.queue.name(), &job);
+                self.settle(job, result).instrument(span).await
+            } else {
+                self.settle(job, result).await
+            };
+            if let Some(ack) = settled {
                 acks.push(ack);
             }
         }
