@@ -68,5 +68,6 @@ pub mod conformance;
 #[cfg(feature = "embedded")]
 pub mod memory;
 pub mod ports;
+pub mod runtime;
 pub mod services;
 pub mod worker;

@@ -1,7 +1,9 @@
 //! The worker pool on the in-memory queue: batched acknowledgements, jobs
-//! reserved ahead (prefetch), their leases, and shutdown.
+//! reserved ahead (prefetch), their leases, shutdown, and handlers that panic
+//! or run past the job timeout.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,9 +11,9 @@ use async_trait::async_trait;
 use sunusav_core::IdempotencyKey;
 use sunusav_core::conformance::FaultyQueue;
 use sunusav_core::memory::MemoryQueue;
-use sunusav_core::ports::{JobState, NewJob, Queue, QueueConfig, ReservedJob};
+use sunusav_core::ports::{Backoff, JobOptions, JobState, NewJob, Queue, QueueConfig, ReservedJob};
 use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
-use tokio::sync::watch;
+use tokio::sync::{Barrier, watch};
 
 /// Counts runs per job id; sleeps `work` in each.
 struct Counting {
@@ -349,4 +351,242 @@ async fn a_job_whose_acknowledgement_never_lands_is_not_counted_as_processed() {
     assert_eq!(metrics.snapshot("pool", 1).processed, 0, "a job is processed once the queue took its ack");
     stop.send(true).unwrap();
     assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
+}
+
+/// `n` jobs named `{prefix}-{i}`, each with `attempts` attempts `backoff` apart.
+async fn fill_with(q: &Arc<dyn Queue>, prefix: &str, n: usize, attempts: u32, backoff: Duration) {
+    let options = JobOptions {
+        max_attempts: attempts,
+        backoff: Backoff { base: backoff, max: backoff, jitter: false },
+        ..JobOptions::default()
+    };
+    let jobs = (0..n)
+        .map(|i| NewJob { id: IdempotencyKey::parse(format!("{prefix}-{i}")).unwrap(), payload: vec![1], options })
+        .collect();
+    q.enqueue_bulk(jobs).await.unwrap();
+}
+
+async fn settled(q: &Arc<dyn Queue>) -> u64 {
+    let stats = q.stats().await.unwrap();
+    stats.completed + stats.dead
+}
+
+/// Panics on the jobs `job-*` whose id ends in `3`, and in the `dead` hook; the jobs
+/// named `gate-*` each wait until `gate` (one party per worker) is full.
+struct Panicking {
+    ran: Mutex<HashMap<String, u32>>,
+    dead: Mutex<Vec<(String, String)>>,
+    running: AtomicUsize,
+    most_running: AtomicUsize,
+    gate: Barrier,
+}
+
+#[async_trait]
+impl JobHandler for Panicking {
+    async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
+        let id = job.id.as_str();
+        assert!(!(id.starts_with("job-") && id.ends_with('3')), "boom on {id}");
+        if id.starts_with("gate-") {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_running.fetch_max(now, Ordering::SeqCst);
+            self.gate.wait().await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+        }
+        *self.ran.lock().unwrap().entry(id.to_owned()).or_default() += 1;
+        Ok(())
+    }
+
+    async fn dead(&self, job: &ReservedJob, error: &str) {
+        self.dead.lock().unwrap().push((job.id.to_string(), error.to_owned()));
+        panic!("the dead hook of {} panics too", job.id);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_handler_fails_its_job_for_retry_and_the_pool_keeps_all_its_workers() {
+    // Arrange: 4 workers; 4 of 40 jobs panic on each of their 3 attempts, 12
+    // panics in all, and each of their dead hooks panics as well.
+    let q = queue();
+    fill_with(&q, "job", 40, 3, Duration::from_millis(100)).await;
+    let h = Arc::new(Panicking {
+        ran: Mutex::new(HashMap::new()),
+        dead: Mutex::new(Vec::new()),
+        running: AtomicUsize::new(0),
+        most_running: AtomicUsize::new(0),
+        gate: Barrier::new(4),
+    });
+    let (tx, rx) = watch::channel(false);
+    let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
+    let config = PoolConfig { concurrency: 4, idle_wait: Duration::from_millis(100), ..PoolConfig::default() };
+    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+
+    // Act
+    let mut done = 0;
+    for _ in 0..4_000 {
+        done = settled(&q).await;
+        if done == 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    // Assert: every job settled, the panicking ones dead after their retries.
+    assert_eq!(done, 40, "every job settled within 100 s");
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.completed, stats.dead), (36, 4));
+    let ran = h.ran.lock().unwrap().clone();
+    assert_eq!(ran.len(), 36);
+    assert!(ran.values().all(|&n| n == 1), "a job ran twice");
+    for i in [3, 13, 23, 33] {
+        let info = q.get(&IdempotencyKey::parse(format!("job-{i}")).unwrap()).await.unwrap().unwrap();
+        let error = format!("handler panicked: boom on job-{i}");
+        assert_eq!((info.state, info.attempts, info.last_error.as_deref()), (JobState::Dead, 3, Some(error.as_str())));
+    }
+    let mut dead = h.dead.lock().unwrap().clone();
+    dead.sort();
+    assert_eq!(dead.len(), 4, "the dead hook ran for each dead job: {dead:?}");
+    assert_eq!(dead[0], ("job-13".to_owned(), "handler panicked: boom on job-13".to_owned()));
+    let snapshot = pool.snapshot();
+    assert_eq!((snapshot.processed, snapshot.failed, snapshot.retried, snapshot.dead_lettered), (36, 12, 8, 4));
+
+    // Assert: the 4 workers are all alive: 4 jobs run at once, each waiting
+    // for the other three.
+    fill_with(&q, "gate", 4, 1, Duration::from_millis(100)).await;
+    wait_for("the four gated jobs run together", || {
+        let ran = h.ran.lock().unwrap();
+        ran.keys().filter(|k| k.starts_with("gate-")).count() == 4
+    })
+    .await;
+    assert_eq!(h.most_running.load(Ordering::SeqCst), 4);
+    tx.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
+}
+
+/// Hands batches over; the first batch of more than one job panics.
+struct PanicsOnce {
+    sizes: Mutex<Vec<usize>>,
+    panicked: AtomicBool,
+}
+
+#[async_trait]
+impl JobHandler for PanicsOnce {
+    async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
+        self.handle_batch(std::slice::from_ref(job)).await.remove(0)
+    }
+
+    async fn handle_batch(&self, jobs: &[ReservedJob]) -> Vec<Result<(), JobFailure>> {
+        self.sizes.lock().unwrap().push(jobs.len());
+        let first_batch = jobs.len() > 1 && !self.panicked.swap(true, Ordering::SeqCst);
+        assert!(!first_batch, "a batch of {}", jobs.len());
+        jobs.iter().map(|_| Ok(())).collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_whose_handler_panics_fails_each_of_its_jobs_for_retry() {
+    let q = queue();
+    fill_with(&q, "job", 8, 3, Duration::from_millis(100)).await;
+    let h = Arc::new(PanicsOnce { sizes: Mutex::new(Vec::new()), panicked: AtomicBool::new(false) });
+    let (tx, rx) = watch::channel(false);
+    let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
+    let config =
+        PoolConfig { concurrency: 1, batch: 4, idle_wait: Duration::from_millis(100), ..PoolConfig::default() };
+    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+    let metrics = pool.metrics();
+
+    wait_for("every job completed", || h.sizes.lock().unwrap().iter().sum::<usize>() >= 12).await;
+    tx.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
+
+    // The job that woke the worker ran alone, then a batch of 4 panicked.
+    let sizes = h.sizes.lock().unwrap().clone();
+    assert_eq!(sizes[..2], [1, 4], "{sizes:?}");
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.completed, stats.dead, stats.active, stats.waiting), (8, 0, 0, 0));
+    let mut retried = Vec::new();
+    for i in 0..8 {
+        let info = q.get(&IdempotencyKey::parse(format!("job-{i}")).unwrap()).await.unwrap().unwrap();
+        if info.attempts == 2 {
+            retried.push(i);
+            assert_eq!(info.last_error.as_deref(), Some("handler panicked: a batch of 4"));
+        }
+    }
+    assert_eq!(retried, [1, 2, 3, 4], "the jobs of the batch that panicked, once each");
+    let snapshot = metrics.snapshot("pool", 1);
+    assert_eq!((snapshot.processed, snapshot.failed, snapshot.retried), (8, 4, 4));
+}
+
+/// Hangs on the first attempt of each job, until dropped; later attempts succeed.
+struct HangsOnce {
+    attempts: Mutex<Vec<u32>>,
+    dropped: Arc<AtomicBool>,
+}
+
+/// Sets its flag when dropped with the handler's future.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl JobHandler for HangsOnce {
+    async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
+        self.attempts.lock().unwrap().push(job.attempt);
+        if job.attempt == 1 {
+            let _flag = SetOnDrop(Arc::clone(&self.dropped));
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_that_runs_past_the_timeout_fails_for_retry_and_its_heartbeats_stop() {
+    // Arrange: a 3 s lease, heartbeated every second; a 10 s job timeout.
+    let q = queue();
+    fill_with(&q, "job", 1, 3, Duration::from_secs(5)).await;
+    let dropped = Arc::new(AtomicBool::new(false));
+    let h = Arc::new(HangsOnce { attempts: Mutex::new(Vec::new()), dropped: Arc::clone(&dropped) });
+    let (tx, rx) = watch::channel(false);
+    let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
+    let config = PoolConfig {
+        concurrency: 1,
+        lease: Duration::from_secs(3),
+        job_timeout: Some(Duration::from_secs(10)),
+        idle_wait: Duration::from_millis(100),
+        ..PoolConfig::default()
+    };
+    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+    let metrics = pool.metrics();
+    let id = IdempotencyKey::parse("job-0").unwrap();
+
+    // Within the timeout, heartbeats hold the lease.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 0, "the lease is heartbeated while the job runs");
+    assert_eq!(q.get(&id).await.unwrap().unwrap().state, JobState::Active);
+    assert!(!dropped.load(Ordering::SeqCst));
+
+    // Past it, the handler is dropped and the job waits for its retry.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(dropped.load(Ordering::SeqCst), "the handler's future was dropped");
+    let info = q.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (info.state, info.attempts, info.last_error.as_deref()),
+        (JobState::Failed, 1, Some("job timed out after 10s"))
+    );
+    assert_eq!(pool.snapshot().busy, 0, "no worker is busy with it any more");
+
+    // The retry runs and succeeds.
+    wait_for("the retry run", || h.attempts.lock().unwrap().len() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tx.send(true).unwrap();
+    assert!(pool.join(Duration::from_secs(5)).await, "clean shutdown");
+    assert_eq!(*h.attempts.lock().unwrap(), [1, 2]);
+    let info = q.get(&id).await.unwrap().unwrap();
+    assert_eq!((info.state, info.stalls), (JobState::Completed, 0));
+    let snapshot = metrics.snapshot("pool", 1);
+    assert_eq!((snapshot.processed, snapshot.failed, snapshot.retried), (1, 1, 1));
 }

@@ -132,6 +132,7 @@ async fn two_worker_pools_with_prefetch_run_10000_jobs_exactly_once_and_never_at
                 linger: Duration::from_millis(linger_ms),
                 lease: LEASE,
                 idle_wait: Duration::from_millis(200),
+                job_timeout: None,
             };
             WorkerPool::spawn(&queue, &handler, config, &stopped)
         })

@@ -2,11 +2,10 @@
 //! is being written go together in the next, as one store call and one bulk
 //! enqueue. Each delivery is still answered only once it is durable.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, OnceLock};
 
-use tokio::sync::oneshot;
-
-use crate::ports::{NewJob, Queue, QueueError, Store, WebhookEvent};
+use crate::ports::{BackendError, NewJob, Queue, QueueError, Store, WebhookEvent};
+use crate::runtime::{BatchLimits, GroupCommit};
 
 use super::ServiceError;
 use super::settle::Ingested;
@@ -16,26 +15,15 @@ const MAX_BATCH: usize = 256;
 /// Most body bytes in one batch (one delivery alone may exceed it).
 const MAX_BATCH_BYTES: usize = 4 << 20;
 
-type Reply = oneshot::Sender<Result<Ingested, ServiceError>>;
-
-/// One delivery waiting for its batch.
-struct Pending {
-    event: WebhookEvent,
-    job: NewJob,
-    reply: Reply,
-}
-
-#[derive(Default)]
-struct State {
-    pending: Vec<Pending>,
-    /// A batch is being written (its task drains `pending` before it ends).
-    sending: bool,
-}
+type Delivery = (WebhookEvent, NewJob);
 
 /// Batches concurrent ingestions.
+///
+/// Owned by one [`super::Tontine`], whose store and queue never change: the
+/// first ingestion sets the batcher up with them.
 #[derive(Default)]
 pub(super) struct IngestBatcher {
-    state: Mutex<State>,
+    commit: OnceLock<GroupCommit<Delivery, Result<Ingested, ServiceError>>>,
 }
 
 impl IngestBatcher {
@@ -47,52 +35,18 @@ impl IngestBatcher {
         event: WebhookEvent,
         job: NewJob,
     ) -> Result<Ingested, ServiceError> {
-        let (reply, answer) = oneshot::channel();
-        let start = {
-            let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            st.pending.push(Pending { event, job, reply });
-            !std::mem::replace(&mut st.sending, true)
-        };
-        if start {
-            tokio::spawn(Arc::clone(self).write_all(Arc::clone(store), Arc::clone(queue)));
-        }
-        // The writing task never drops a reply unanswered unless the runtime shuts down.
-        answer.await.map_err(|_| ServiceError::Queue(QueueError::Unavailable("ingestion stopped".into())))?
-    }
-
-    /// Writes batches until none is left.
-    async fn write_all(self: Arc<Self>, store: Arc<dyn Store>, queue: Arc<dyn Queue>) {
-        loop {
-            let batch: Vec<Pending> = {
-                let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-                if st.pending.is_empty() {
-                    st.sending = false;
-                    return;
-                }
-                let mut bytes = 0;
-                let take = st
-                    .pending
-                    .iter()
-                    .take(MAX_BATCH)
-                    .take_while(|p| {
-                        bytes += p.event.body.len();
-                        bytes <= MAX_BATCH_BYTES
-                    })
-                    .count()
-                    .max(1);
-                st.pending.drain(..take).collect()
-            };
-            write(&*store, &*queue, batch).await;
-        }
-    }
-}
-
-/// Writes a batch and answers each delivery.
-async fn write(store: &dyn Store, queue: &dyn Queue, batch: Vec<Pending>) {
-    let (items, replies): (Vec<(WebhookEvent, NewJob)>, Vec<Reply>) =
-        batch.into_iter().map(|p| ((p.event, p.job), p.reply)).unzip();
-    for (reply, answer) in replies.into_iter().zip(ingest_all(store, queue, items).await) {
-        let _ = reply.send(answer);
+        let commit = self.commit.get_or_init(|| {
+            let (store, queue) = (Arc::clone(store), Arc::clone(queue));
+            let limits =
+                BatchLimits::items(MAX_BATCH).weight(MAX_BATCH_BYTES, |(event, _): &Delivery| event.body.len());
+            GroupCommit::new(limits, move |batch| {
+                let (store, queue) = (Arc::clone(&store), Arc::clone(&queue));
+                async move { ingest_all(&*store, &*queue, batch).await }
+            })
+        });
+        commit.submit((event, job)).await.map_err(|e| {
+            ServiceError::Queue(QueueError::Unavailable(BackendError::caused_by("ingestion stopped", e)))
+        })?
     }
 }
 

@@ -5,7 +5,12 @@
 //! [`Workers::shutdown`] stops reserving, lets running jobs finish within a
 //! deadline, then returns. Jobs still running at the deadline are abandoned:
 //! their leases expire and the queue hands them out again.
+//!
+//! Each attempt runs in a `tracing` span (queue, job id, attempt; a batch's
+//! with its queue and count). A handler that panics or runs past
+//! [`PoolConfig::job_timeout`] fails its jobs for a retry; its worker goes on.
 
+mod attempt;
 mod handlers;
 mod metrics;
 mod pool;
@@ -261,7 +266,7 @@ impl Recovered {
                 for d in r.dead {
                     self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(queue = q.name(), job = %d.job.id, attempt = d.job.attempt, error = %d.error, "stalled job dead-lettered");
-                    self.handler.dead(&d.job, &d.error).await;
+                    attempt::dead_in_span(&*self.handler, q.name(), &d.job, &d.error).await;
                 }
             }
             Err(e) => tracing::warn!(queue = q.name(), error = %e, "stalled recovery failed"),

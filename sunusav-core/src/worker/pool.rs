@@ -9,10 +9,12 @@ use async_trait::async_trait;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::IdempotencyKey;
 use crate::ports::{FailKind, FailOutcome, LeaseToken, Queue, QueueError, ReservedJob, Step};
 
+use super::attempt;
 use super::metrics::{PoolMetrics, PoolSnapshot};
 
 /// Why a job's attempt failed, and whether to retry.
@@ -39,7 +41,9 @@ impl JobFailure {
 /// What a pool runs for each job.
 #[async_trait]
 pub trait JobHandler: Send + Sync + 'static {
-    /// Runs one attempt of a job.
+    /// Runs one attempt of a job, in a `tracing` span with the queue, the
+    /// job id and the attempt. A panic fails the attempt with
+    /// [`FailKind::Retry`] and the panic's message; the worker goes on.
     ///
     /// # Errors
     /// A [`JobFailure`] says whether to retry.
@@ -49,6 +53,8 @@ pub trait JobHandler: Send + Sync + 'static {
     /// [`PoolConfig::batch`] over 1 hands over up to that many); one result
     /// per job, in order. The default runs [`JobHandler::handle`] on each in
     /// turn; a handler overrides it to share round trips between the jobs.
+    /// It runs in a span with the queue and the count; a panic fails every
+    /// job of the batch with [`FailKind::Retry`].
     async fn handle_batch(&self, jobs: &[ReservedJob]) -> Vec<Result<(), JobFailure>> {
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -57,7 +63,8 @@ pub trait JobHandler: Send + Sync + 'static {
         results
     }
 
-    /// Called once when the queue moves the job to the dead letters.
+    /// Called once when the queue moves the job to the dead letters. A panic
+    /// in it is logged; it does not stop the worker.
     async fn dead(&self, job: &ReservedJob, error: &str) {
         let _ = (job, error);
     }
@@ -92,6 +99,11 @@ pub struct PoolConfig {
     /// one, each with its own round trips; lingering trades that much job
     /// latency for fewer round trips per job.
     pub linger: Duration,
+    /// Longest one attempt may run (of a batch, with [`PoolConfig::batch`]
+    /// over 1): past it the handler is dropped, its heartbeats stop and its
+    /// jobs fail with [`FailKind::Retry`] and a message saying they timed
+    /// out. None (the default): no limit.
+    pub job_timeout: Option<Duration>,
 }
 
 impl Default for PoolConfig {
@@ -103,6 +115,7 @@ impl Default for PoolConfig {
             prefetch: 0,
             batch: 1,
             linger: Duration::ZERO,
+            job_timeout: None,
         }
     }
 }
@@ -262,9 +275,14 @@ impl Worker {
         jobs
     }
 
-    /// Runs a batch of jobs (often one); returns the acknowledgements of those
-    /// that succeeded (failures are recorded here).
+    /// Runs a batch of jobs (often one) in its span; returns the
+    /// acknowledgements of those that succeeded (failures are recorded here).
     async fn process(&mut self, jobs: Vec<ReservedJob>) -> Vec<(IdempotencyKey, LeaseToken)> {
+        let span = attempt::span(self.queue.name(), &jobs);
+        self.attempt(jobs).instrument(span).await
+    }
+
+    async fn attempt(&mut self, jobs: Vec<ReservedJob>) -> Vec<(IdempotencyKey, LeaseToken)> {
         let now = now_ms();
         for job in &jobs {
             self.metrics.wait.observe(Duration::from_millis(now.saturating_sub(job.due_at_ms)));
@@ -273,12 +291,7 @@ impl Worker {
         let started = Instant::now();
         let results = {
             let heartbeat = heartbeat(&*self.queue, &jobs, self.config.lease);
-            let handle = async {
-                match jobs.as_slice() {
-                    [job] => vec![self.handler.handle(job).await],
-                    batch => self.handler.handle_batch(batch).await,
-                }
-            };
+            let handle = attempt::run(&*self.handler, &jobs, self.config.job_timeout);
             tokio::pin!(heartbeat, handle);
             tokio::select! {
                 r = &mut handle => r,
@@ -291,11 +304,18 @@ impl Worker {
         self.metrics.busy.fetch_sub(jobs.len() as u64, Ordering::Relaxed);
         let mut acks = Vec::with_capacity(jobs.len());
         let mut results = results.into_iter();
+        let batch = jobs.len() > 1;
         for job in jobs {
             self.metrics.duration.observe(elapsed);
             let result =
                 results.next().unwrap_or_else(|| Err(JobFailure::retry("the handler returned no result for this job")));
-            if let Some(ack) = self.settle(job, result).await {
+            let settled = if batch && result.is_err() {
+                let span = attempt::job_span(self.queue.name(), &job);
+                self.settle(job, result).instrument(span).await
+            } else {
+                self.settle(job, result).await
+            };
+            if let Some(ack) = settled {
                 acks.push(ack);
             }
         }
@@ -318,7 +338,7 @@ impl Worker {
                     Ok(FailOutcome::Dead) => {
                         self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(queue = self.queue.name(), job = %job.id, attempt = job.attempt, error = %failure.message, "job dead-lettered");
-                        self.handler.dead(&job, &failure.message).await;
+                        attempt::dead(&*self.handler, &job, &failure.message).await;
                     }
                     Err(e) => log_lost(&*self.queue, &job.id, &e),
                 }
