@@ -2,13 +2,17 @@
 
 use std::sync::Arc;
 
-use sunusav_core::conformance::{payments, store};
-use sunusav_core::memory::{MemoryStore, SimulatedNode};
-use sunusav_core::ports::{Payments, Store};
+use sunusav_core::conformance::payments;
+use sunusav_core::memory::SimulatedNode;
+use sunusav_core::ports::Payments;
 
-#[tokio::test]
-async fn the_memory_store_passes_the_store_conformance_suite() {
-    store::run_all(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> }).await;
+mod memory_store {
+    use std::sync::Arc;
+
+    use sunusav_core::memory::MemoryStore;
+    use sunusav_core::ports::Store;
+
+    sunusav_core::store_conformance_tests!(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> });
 }
 
 #[tokio::test]

@@ -1,6 +1,12 @@
 //! Conformance suites: one per port, run against the in-memory adapters here
 //! and against every real adapter in its own crate.
+//!
+//! Each suite is a registry of named cases (`cases()`), run one at a time by
+//! `run_case` with a timeout and a failure message naming the case, or all
+//! at once by `run_all`; a macro per suite expands to one `#[tokio::test]`
+//! per case.
 
+mod harness;
 pub mod payments;
 pub mod queue;
 pub mod store;
