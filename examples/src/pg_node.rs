@@ -5,16 +5,35 @@
 //! behave like an external node: one node shared by every server process,
 //! whose payments outlive a process that dies mid-payment. Its state is kept in
 //! two tables of its own (`sim_node_payments`, `sim_node_invoices`), apart from
-//! the application's schema, and it follows LND's per-hash rules:
-//! a succeeded key answers "already paid", an in-flight one "in transition",
-//! and a failed one may be paid again. A payment left in flight by a process
-//! that died resolves as succeeded after `resolve_after` (its HTLC settled).
+//! the application's schema, and it follows LND's per-hash rules (channeldb's
+//! payment control):
+//!
+//! - a succeeded key answers "already paid" (`ErrAlreadyPaid`), an in-flight
+//!   one "in transition" (`ErrPaymentInFlight`), and a failed one may be paid
+//!   again (a `FAILED` payment is re-initialised); a key never sent looks up
+//!   as unknown (`ErrPaymentNotInitiated`);
+//! - the claim of a key is one `INSERT … ON CONFLICT` on its primary key, so
+//!   concurrent payments of one key, from any process, let one through;
+//! - a payment left in flight by a process that died resolves as succeeded
+//!   after `resolve_after` (its HTLC settled).
+//!
+//! It runs the core's payments conformance suite through
+//! [`NodeScript`]: scripted faults and the reachability switch are kept in
+//! process (they script this process's calls, as a network fault would),
+//! while what a fault does to a payment is recorded in the tables. A payment
+//! scripted to time out in flight is *held* (a hold invoice at the receiver):
+//! it stays in flight until the script resolves it, whatever `resolve_after`.
 
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
+use sunusav_core::conformance::payments::NodeScript;
+use sunusav_core::memory::NodeFault;
 use sunusav_core::ports::{
     CreatedInvoice, PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt, PayoutRequest,
 };
@@ -28,19 +47,74 @@ CREATE TABLE IF NOT EXISTS sim_node_payments (
     times_paid INTEGER NOT NULL DEFAULT 0,
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+ALTER TABLE sim_node_payments ADD COLUMN IF NOT EXISTS held BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE sim_node_payments ADD COLUMN IF NOT EXISTS failure TEXT;
 CREATE TABLE IF NOT EXISTS sim_node_invoices (
     payment_hash TEXT PRIMARY KEY,
     amount_msat BIGINT NOT NULL CHECK (amount_msat > 0),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );";
 
-/// The simulated node on PostgreSQL. Clones share the pool.
+// Why a scripted failure failed (LND's failure reasons), as the look-up reports it.
+const NO_ROUTE: &str = "no route";
+const INCORRECT_DETAILS: &str = "incorrect payment details";
+const IN_FLIGHT_FAILED: &str = "in-flight payment failed";
+
+/// The `status` column of `sim_node_payments`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    InFlight,
+    Succeeded,
+    Failed,
+}
+
+impl Status {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "in_flight" => Some(Self::InFlight),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// What the script set for this process's calls.
+#[derive(Debug, Default)]
+struct Script {
+    faults: Mutex<VecDeque<NodeFault>>,
+    down: AtomicBool,
+}
+
+impl Script {
+    fn faults(&self) -> MutexGuard<'_, VecDeque<NodeFault>> {
+        self.faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+
+    /// Takes the next fault when it is a scripted unreachable call.
+    fn take_unreachable(&self) -> bool {
+        let mut faults = self.faults();
+        if faults.front() == Some(&NodeFault::Unreachable) {
+            faults.pop_front();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The simulated node on PostgreSQL. Clones share the pool and the script.
 #[derive(Clone, Debug)]
 pub struct PgSimulatedNode {
     pool: PgPool,
     latency: Duration,
     resolve_after: Duration,
     crash_after_pay: bool,
+    script: Arc<Script>,
 }
 
 fn unavailable(e: &sqlx::Error) -> PaymentsError {
@@ -49,6 +123,10 @@ fn unavailable(e: &sqlx::Error) -> PaymentsError {
 
 fn transient(e: &sqlx::Error) -> PayError {
     PayError::Transient(format!("simulated node store: {e}"))
+}
+
+fn down() -> PaymentsError {
+    PaymentsError::Unavailable("simulated node is down".into())
 }
 
 fn receipt(key: &IdempotencyKey) -> PayoutReceipt {
@@ -74,7 +152,13 @@ impl PgSimulatedNode {
     /// When the database refuses.
     pub async fn new(pool: PgPool, latency: Duration) -> Result<Self, sqlx::Error> {
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        Ok(Self { pool, latency, resolve_after: Duration::from_secs(2), crash_after_pay: false })
+        Ok(Self {
+            pool,
+            latency,
+            resolve_after: Duration::from_secs(2),
+            crash_after_pay: false,
+            script: Arc::default(),
+        })
     }
 
     /// Fault injection: the process aborts right after the node recorded a
@@ -108,17 +192,69 @@ impl PgSimulatedNode {
         Ok(row.get(0))
     }
 
-    /// Resolves in-flight payments older than `resolve_after` as succeeded.
+    /// Resolves in-flight payments older than `resolve_after` as succeeded,
+    /// unless a script holds them.
     async fn settle_stale(&self, key: &IdempotencyKey) -> Result<(), sqlx::Error> {
         let ms = millis(self.resolve_after);
         sqlx::query(
             "UPDATE sim_node_payments SET status = 'succeeded', times_paid = times_paid + 1, updated_at = now()
-             WHERE key = $1 AND status = 'in_flight' AND updated_at < now() - $2::bigint * interval '1 millisecond'",
+             WHERE key = $1 AND status = 'in_flight' AND NOT held
+               AND updated_at < now() - $2::bigint * interval '1 millisecond'",
         )
         .bind(key.as_str())
         .bind(ms)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// The key's status, `None` when the node never saw it.
+    async fn status(&self, key: &IdempotencyKey) -> Result<Option<(Status, Option<String>)>, sqlx::Error> {
+        let row = sqlx::query("SELECT status, failure FROM sim_node_payments WHERE key = $1")
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let status: String = r.get(0);
+            let status = Status::parse(&status)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown payment status {status:?}").into()))?;
+            Ok((status, r.get(1)))
+        })
+        .transpose()
+    }
+
+    /// Ends a claimed payment as succeeded.
+    async fn succeed(&self, key: &IdempotencyKey) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE sim_node_payments SET status = 'succeeded', times_paid = times_paid + 1, held = false,
+                 updated_at = now()
+             WHERE key = $1 AND status = 'in_flight'",
+        )
+        .bind(key.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Ends a claimed payment as failed, with LND's reason.
+    async fn fail(&self, key: &IdempotencyKey, reason: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE sim_node_payments SET status = 'failed', failure = $2, held = false, updated_at = now()
+             WHERE key = $1 AND status = 'in_flight'",
+        )
+        .bind(key.as_str())
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Keeps a claimed payment in flight until the script resolves it.
+    async fn hold(&self, key: &IdempotencyKey) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE sim_node_payments SET held = true WHERE key = $1 AND status = 'in_flight'")
+            .bind(key.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
@@ -133,6 +269,9 @@ impl Payments for PgSimulatedNode {
     async fn create_invoice(&self, amount: Msat, _memo: &str) -> Result<CreatedInvoice, PaymentsError> {
         if amount.is_zero() {
             return Err(PaymentsError::Invalid("amount must be more than zero".into()));
+        }
+        if self.script.is_down() {
+            return Err(down());
         }
         let preimage: [u8; 32] = rand::random();
         let payment_hash = PaymentHash::of_preimage(&preimage);
@@ -150,11 +289,19 @@ impl Payments for PgSimulatedNode {
         if request.amount.is_zero() {
             return Err(PayError::Permanent("amount must be more than zero".into()));
         }
+        // Unreachable (gRPC `Unavailable`): nothing is sent, and the node cannot
+        // say whether the key is paid either.
+        if self.script.is_down() {
+            return Err(PayError::Transient("simulated node is down".into()));
+        }
+        if self.script.take_unreachable() {
+            return Err(PayError::Transient("simulated node is unreachable".into()));
+        }
         self.settle_stale(&request.key).await.map_err(|e| transient(&e))?;
         // Claim the key: new, or a failed one paid again. Any other state refuses.
         let claimed = sqlx::query(
             "INSERT INTO sim_node_payments (key, status, amount_msat) VALUES ($1, 'in_flight', $2)
-             ON CONFLICT (key) DO UPDATE SET status = 'in_flight', updated_at = now()
+             ON CONFLICT (key) DO UPDATE SET status = 'in_flight', held = false, failure = NULL, updated_at = now()
                WHERE sim_node_payments.status = 'failed'
              RETURNING key",
         )
@@ -164,25 +311,42 @@ impl Payments for PgSimulatedNode {
         .await
         .map_err(|e| transient(&e))?;
         if claimed.is_none() {
-            let status: String = sqlx::query("SELECT status FROM sim_node_payments WHERE key = $1")
-                .bind(request.key.as_str())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| transient(&e))?
-                .get(0);
-            return Err(if status == "succeeded" { PayError::AlreadyPaid } else { PayError::InTransition });
+            return Err(match self.status(&request.key).await.map_err(|e| transient(&e))? {
+                Some((Status::Succeeded, _)) => PayError::AlreadyPaid,
+                Some((Status::InFlight, _)) => PayError::InTransition,
+                // Another claim failed between ours and this read: nothing was sent.
+                Some((Status::Failed, _)) | None => PayError::Transient("claimed concurrently; try again".into()),
+            });
         }
+        // Sent: only now does the payment meet the next scripted fault.
+        let fault = self.script.faults().pop_front();
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
-        sqlx::query(
-            "UPDATE sim_node_payments SET status = 'succeeded', times_paid = times_paid + 1, updated_at = now()
-             WHERE key = $1 AND status = 'in_flight'",
-        )
-        .bind(request.key.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(|_| PayError::Timeout)?;
+        let key = &request.key;
+        match fault {
+            // A failed update leaves the payment in flight: no answer, as a time-out.
+            // (`Unreachable` was answered above, before anything was sent.)
+            None | Some(NodeFault::Unreachable) => self.succeed(key).await.map_err(|_| PayError::Timeout)?,
+            // The HTLC settled but the answer was lost.
+            Some(NodeFault::TimeoutPaid) => {
+                self.succeed(key).await.map_err(|_| PayError::Timeout)?;
+                return Err(PayError::Timeout);
+            }
+            // The stream ended while the HTLC is still out: it stays in flight.
+            Some(NodeFault::TimeoutInFlight) => {
+                self.hold(key).await.map_err(|_| PayError::Timeout)?;
+                return Err(PayError::Timeout);
+            }
+            Some(NodeFault::Transient) => {
+                self.fail(key, NO_ROUTE).await.map_err(|_| PayError::Timeout)?;
+                return Err(PayError::Transient(format!("{NO_ROUTE} (scripted)")));
+            }
+            Some(NodeFault::Permanent) => {
+                self.fail(key, INCORRECT_DETAILS).await.map_err(|_| PayError::Timeout)?;
+                return Err(PayError::Permanent(format!("{INCORRECT_DETAILS} (scripted)")));
+            }
+        }
         if self.crash_after_pay {
             eprintln!("SIM_NODE_CRASH_AFTER_PAY: aborting after paying {}", request.key);
             std::process::abort();
@@ -191,22 +355,57 @@ impl Payments for PgSimulatedNode {
     }
 
     async fn lookup(&self, key: &IdempotencyKey) -> Result<PaymentStatus, PaymentsError> {
+        // Never "unknown" when the node cannot answer.
+        if self.script.is_down() {
+            return Err(down());
+        }
         self.settle_stale(key).await.map_err(|e| unavailable(&e))?;
-        let row = sqlx::query("SELECT status FROM sim_node_payments WHERE key = $1")
-            .bind(key.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| unavailable(&e))?;
-        Ok(match row.map(|r| r.get::<String, _>(0)).as_deref() {
+        Ok(match self.status(key).await.map_err(|e| unavailable(&e))? {
             None => PaymentStatus::Unknown,
-            Some("succeeded") => PaymentStatus::Succeeded(receipt(key)),
-            Some("failed") => PaymentStatus::Failed("failed".into()),
-            Some(_) => PaymentStatus::InFlight,
+            Some((Status::Succeeded, _)) => PaymentStatus::Succeeded(receipt(key)),
+            Some((Status::Failed, failure)) => PaymentStatus::Failed(failure.unwrap_or_else(|| "failed".into())),
+            Some((Status::InFlight, _)) => PaymentStatus::InFlight,
         })
     }
 
     async fn ping(&self) -> Result<(), PaymentsError> {
+        if self.script.is_down() {
+            return Err(down());
+        }
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+}
+
+/// The conformance suite's script: faults and reachability in process, their
+/// effect on payments in the tables.
+#[async_trait]
+impl NodeScript for PgSimulatedNode {
+    async fn script_next_payment(&self, fault: NodeFault) -> Result<(), PaymentsError> {
+        self.script.faults().push_back(fault);
+        Ok(())
+    }
+
+    async fn resolve_in_flight_payments(&self, succeed: bool) -> Result<(), PaymentsError> {
+        let query = if succeed {
+            sqlx::query(
+                "UPDATE sim_node_payments SET status = 'succeeded', times_paid = times_paid + 1, held = false,
+                     updated_at = now()
+                 WHERE status = 'in_flight'",
+            )
+        } else {
+            sqlx::query(
+                "UPDATE sim_node_payments SET status = 'failed', failure = $1, held = false, updated_at = now()
+                 WHERE status = 'in_flight'",
+            )
+            .bind(IN_FLIGHT_FAILED)
+        };
+        query.execute(&self.pool).await.map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+
+    async fn set_reachable(&self, reachable: bool) -> Result<(), PaymentsError> {
+        self.script.down.store(!reachable, Ordering::SeqCst);
         Ok(())
     }
 }

@@ -30,6 +30,21 @@ pub fn services() -> Option<(String, String)> {
     }
 }
 
+/// `DATABASE_URL`, or `None` (and a note) when it is not configured; under
+/// `SUNUSAV_REQUIRE_SERVICES=1` a missing one fails the test.
+pub fn database_url() -> Option<String> {
+    match std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty()) {
+        Some(d) => Some(d),
+        None if std::env::var("SUNUSAV_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("DATABASE_URL is required (SUNUSAV_REQUIRE_SERVICES=1); run scripts/test.sh")
+        }
+        None => {
+            eprintln!("skipping: DATABASE_URL not set (scripts/test.sh starts PostgreSQL)");
+            None
+        }
+    }
+}
+
 /// A new, empty database on the server of `admin_url`; returns its URL.
 pub async fn fresh_database(admin_url: &str) -> String {
     let name = format!("sunusav_e2e_{}", uuid::Uuid::new_v4().simple());

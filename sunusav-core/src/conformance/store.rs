@@ -1,12 +1,32 @@
-//! Conformance suite of the store port.
+//! The conformance suite of the [`Store`] port: every adapter must pass it.
 //!
-//! Every adapter of [`Store`] runs [`run_all`] with a factory that returns a
-//! fresh, empty, migrated store for each case, or calls the cases one by one.
+//! Each case gets a fresh, empty, migrated store from a factory
+//! `Fn() -> impl Future<Output = Arc<dyn Store>>` (a PostgreSQL factory gives
+//! each its own database). Run every case as one test:
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use sunusav_core::{memory::MemoryStore, ports::Store};
+//! # async fn example() {
+//! sunusav_core::conformance::store::run_all(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> }).await;
+//! # }
+//! ```
+//!
+//! or one `#[tokio::test]` per case with [`store_conformance_tests!`](crate::store_conformance_tests)
+//! (the calling crate needs `tokio` with the `macros` and `rt-multi-thread` features):
+//!
+//! ```text
+//! sunusav_core::store_conformance_tests!(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> });
+//! ```
+//!
+//! Each case is also a public `async fn` taking a store; [`cases`] lists them all.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::harness::run_named;
 use crate::domain::attempt::{AttemptStatus, PaymentAttempt, StoredAttempt};
 use crate::domain::group::{ContributionOutcome, Group, GroupSpec, GroupStatus, Invoice};
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
@@ -14,6 +34,144 @@ use crate::domain::keys::IdempotencyKey;
 use crate::domain::money::Msat;
 use crate::domain::outcome::DeliveryOutcome;
 use crate::ports::store::{Contribution, OutboxMessage, Store, StoreError, Unique, WebhookEvent, WebhookRecord};
+
+/// A boxed case future.
+pub type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One case of the suite.
+#[derive(Clone, Copy)]
+pub struct Case {
+    /// The case's name (its function's name).
+    pub name: &'static str,
+    /// The case.
+    pub run: fn(Arc<dyn Store>) -> CaseFuture,
+}
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Case").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+macro_rules! case {
+    ($name:ident) => {
+        Case { name: stringify!($name), run: |s| Box::pin($name(s)) }
+    };
+}
+
+/// Every case.
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(a_group_round_trips_and_its_id_is_unique),
+        case!(saving_a_group_persists_its_state),
+        case!(a_dropped_transaction_leaves_nothing),
+        case!(invoices_are_unique_by_payment_hash),
+        case!(contributions_are_claimed_atomically),
+        case!(a_cycle_completion_commits_as_one_unit),
+        case!(payment_attempts_are_unique_by_key),
+        case!(outbox_claims_skip_locked_rows),
+        case!(a_group_lock_is_exclusive_until_commit),
+        case!(webhook_events_are_recorded_once),
+        case!(invoices_and_outcomes_work_outside_a_transaction),
+        case!(webhook_events_are_recorded_in_batches),
+        case!(invoices_and_outcomes_work_in_batches),
+        case!(unprocessed_webhooks_are_listed_oldest_first),
+        case!(open_payment_attempts_are_listed_oldest_first),
+    ]
+}
+
+fn find(name: &str) -> Case {
+    cases().into_iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no store conformance case named `{name}`"))
+}
+
+/// Runs one case by name against a fresh store from `make`.
+///
+/// # Panics
+/// When the case fails (the message names it), or takes longer than 30 s.
+pub async fn run_case<F, Fut>(make: &F, name: &str)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    let case = find(name);
+    let store = make().await;
+    run_named("store", name, (case.run)(store)).await;
+}
+
+/// Runs every case, each against a fresh store from `make`.
+///
+/// # Panics
+/// On the first failing case, naming it.
+pub async fn run_all<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    for case in cases() {
+        run_case(&make, case.name).await;
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance case of the store port,
+/// given a factory `Fn() -> impl Future<Output = Arc<dyn Store>>` that
+/// returns a fresh, empty, migrated store on each call.
+///
+/// ```text
+/// mod memory_store {
+///     use std::sync::Arc;
+///     use sunusav_core::memory::MemoryStore;
+///     use sunusav_core::ports::Store;
+///
+///     sunusav_core::store_conformance_tests!(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> });
+/// }
+/// ```
+///
+/// With `skip_unless = <bool expression>`, each test first evaluates the
+/// expression and returns at once when it is false (a backing service that
+/// is not configured; the expression decides whether that is an error).
+///
+/// The calling crate needs `tokio` with the `macros` and `rt-multi-thread` features.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr $(, skip_unless = $ready:expr)? $(,)?) => {
+        $crate::store_conformance_tests!(@cases $make; { $(if !$ready { return; })? };
+            a_group_round_trips_and_its_id_is_unique,
+            saving_a_group_persists_its_state,
+            a_dropped_transaction_leaves_nothing,
+            invoices_are_unique_by_payment_hash,
+            contributions_are_claimed_atomically,
+            a_cycle_completion_commits_as_one_unit,
+            payment_attempts_are_unique_by_key,
+            outbox_claims_skip_locked_rows,
+            a_group_lock_is_exclusive_until_commit,
+            webhook_events_are_recorded_once,
+            invoices_and_outcomes_work_outside_a_transaction,
+            webhook_events_are_recorded_in_batches,
+            invoices_and_outcomes_work_in_batches,
+            unprocessed_webhooks_are_listed_oldest_first,
+            open_payment_attempts_are_listed_oldest_first,
+        );
+    };
+    (@cases $make:expr; $guard:block; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $guard
+                $crate::conformance::store::run_case(&$make, stringify!($case)).await;
+            }
+        )*
+
+        #[test]
+        fn store_conformance_macro_lists_every_case() {
+            let listed: &[&str] = &[$(stringify!($case)),*];
+            let known: ::std::vec::Vec<&str> =
+                $crate::conformance::store::cases().iter().map(|c| c.name).collect();
+            assert_eq!(listed, known.as_slice(), "store_conformance_tests! and cases() disagree");
+        }
+    };
+}
+
+// ---------------------------------------------------------------- helpers
 
 fn active_group(n: usize) -> Group {
     let members = (0..n).map(|_| MemberId::random()).collect();
@@ -85,6 +243,8 @@ async fn settle(store: &Arc<dyn Store>, inv: &Invoice) -> ContributionOutcome {
     tx.commit().await.expect("commit");
     outcome
 }
+
+// ---------------------------------------------------------------- cases
 
 /// A group round-trips with its members in payout order; a second insert is a duplicate.
 pub async fn a_group_round_trips_and_its_id_is_unique(store: Arc<dyn Store>) {
@@ -511,27 +671,4 @@ pub async fn open_payment_attempts_are_listed_oldest_first(store: Arc<dyn Store>
     tx.update_payment_attempt(&paid).await.expect("update");
     tx.commit().await.expect("commit");
     assert_eq!(keys(store.open_payment_attempts(Duration::ZERO, 10).await.expect("list")), expected[1..].to_vec());
-}
-
-/// Runs every case, each on a fresh store from `make`.
-pub async fn run_all<F, Fut>(make: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Arc<dyn Store>>,
-{
-    a_group_round_trips_and_its_id_is_unique(make().await).await;
-    saving_a_group_persists_its_state(make().await).await;
-    a_dropped_transaction_leaves_nothing(make().await).await;
-    invoices_are_unique_by_payment_hash(make().await).await;
-    contributions_are_claimed_atomically(make().await).await;
-    a_cycle_completion_commits_as_one_unit(make().await).await;
-    payment_attempts_are_unique_by_key(make().await).await;
-    outbox_claims_skip_locked_rows(make().await).await;
-    a_group_lock_is_exclusive_until_commit(make().await).await;
-    webhook_events_are_recorded_once(make().await).await;
-    invoices_and_outcomes_work_outside_a_transaction(make().await).await;
-    webhook_events_are_recorded_in_batches(make().await).await;
-    invoices_and_outcomes_work_in_batches(make().await).await;
-    unprocessed_webhooks_are_listed_oldest_first(make().await).await;
-    open_payment_attempts_are_listed_oldest_first(make().await).await;
 }

@@ -6,7 +6,9 @@
 //! - Faults can be injected, one per payment, in order: transient and permanent
 //!   failures, a time-out that leaves the payment in flight, and a time-out after
 //!   which the payment did succeed (the answer was lost: the crash window between
-//!   "paid" and "recorded").
+//!   "paid" and "recorded"), and a call that finds the node unreachable.
+//! - It implements the conformance suite's
+//!   [`NodeScript`](crate::conformance::payments::NodeScript) with that API.
 //! - It counts the payments that succeeded per key, so tests can assert that
 //!   nothing was ever paid twice.
 
@@ -17,6 +19,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "conformance")]
+use crate::conformance::payments::NodeScript;
 use crate::domain::ids::PaymentHash;
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::money::Msat;
@@ -35,7 +39,8 @@ pub enum NodeFault {
     TimeoutInFlight,
     /// No answer, but the payment succeeded.
     TimeoutPaid,
-    /// The node is unreachable: nothing is sent.
+    /// The next `pay` call, whatever its key, finds the node unreachable: it
+    /// answers [`PayError::Transient`] and nothing is sent.
     Unreachable,
 }
 
@@ -199,21 +204,24 @@ impl Payments for SimulatedNode {
             if st.unreachable {
                 return Err(PayError::Transient("simulated node is down".into()));
             }
+            // Unreachable, the node cannot say the key is paid or in flight either.
+            if st.faults.front() == Some(&NodeFault::Unreachable) {
+                st.faults.pop_front();
+                return Err(PayError::Transient("simulated node is unreachable".into()));
+            }
             match st.payments.get(&request.key) {
                 Some(HashState::Succeeded(_)) => return Err(PayError::AlreadyPaid),
                 Some(HashState::InFlight) => return Err(PayError::InTransition),
                 Some(HashState::Failed(_)) | None => {}
             }
             let fault = st.faults.pop_front();
-            if fault == Some(NodeFault::Unreachable) {
-                return Err(PayError::Transient("simulated node is unreachable".into()));
-            }
             st.payments.insert(request.key.clone(), HashState::InFlight);
             fault
         };
         self.wait().await;
         let mut st = self.lock();
         match fault {
+            // `Unreachable` was answered above, before anything was sent.
             None | Some(NodeFault::Unreachable) => {
                 let receipt = receipt_for(&request.key);
                 *st.succeeded.entry(request.key.clone()).or_default() += 1;
@@ -256,6 +264,27 @@ impl Payments for SimulatedNode {
         if self.lock().unreachable {
             return Err(PaymentsError::Unavailable("simulated node is down".into()));
         }
+        Ok(())
+    }
+}
+
+/// The conformance suite's script: the fault API above, through the port's
+/// error type (it never fails here).
+#[cfg(feature = "conformance")]
+#[async_trait]
+impl NodeScript for SimulatedNode {
+    async fn script_next_payment(&self, fault: NodeFault) -> Result<(), PaymentsError> {
+        self.inject([fault]);
+        Ok(())
+    }
+
+    async fn resolve_in_flight_payments(&self, succeed: bool) -> Result<(), PaymentsError> {
+        self.resolve_in_flight(succeed);
+        Ok(())
+    }
+
+    async fn set_reachable(&self, reachable: bool) -> Result<(), PaymentsError> {
+        self.set_unreachable(!reachable);
         Ok(())
     }
 }
