@@ -55,8 +55,8 @@ pub struct ServerArgs {
     pub webhook_previous_secrets: Option<String>,
     /// Signature scheme: `sha256` (`x-sunu-signature: sha256=<hex>`) or
     /// `standard` (Standard Webhooks; secrets are `whsec_<base64>`).
-    #[arg(long, env = "WEBHOOK_SCHEME", default_value = "sha256")]
-    pub webhook_scheme: String,
+    #[arg(long, env = "WEBHOOK_SCHEME", value_enum, default_value = "sha256")]
+    pub webhook_scheme: WebhookScheme,
     /// Payout workers.
     #[arg(long, env = "PAYOUT_WORKER_CONCURRENCY", default_value_t = 2)]
     pub payout_concurrency: usize,
@@ -126,4 +126,13 @@ pub fn redis_configured() -> bool {
     ["REDIS_URL", "REDIS_HOST", "REDIS_CLUSTER_NODES"]
         .iter()
         .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()))
+}
+
+/// The signature scheme of incoming webhooks (`WEBHOOK_SCHEME`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WebhookScheme {
+    /// `x-sunu-signature: sha256=<hex>` of HMAC-SHA256 over the body (the original's).
+    Sha256,
+    /// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+    Standard,
 }

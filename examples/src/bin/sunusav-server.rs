@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use sunusav_axum::{AdminToken, AppState, router};
-use sunusav_core::worker::{Workers, WorkersConfig};
-use sunusav_examples::config::{Cli, Command, MigrateAction, ServerArgs};
+use sunusav_core::runtime::{Workers, WorkersConfig};
+use sunusav_examples::config::{Cli, Command, MigrateAction, ServerArgs, WebhookScheme};
 use sunusav_examples::wiring::{Backend, connect_postgres, verifier, wire};
 use tracing_subscriber::EnvFilter;
 
@@ -60,13 +60,13 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         (Some(s), _) => s.clone(),
         (None, Backend::Real) => anyhow::bail!("WEBHOOK_HMAC_SECRET is required on PostgreSQL + Redis"),
         (None, Backend::Embedded) => {
-            let generated = generate_secret(&args.webhook_scheme);
+            let generated = generate_secret(args.webhook_scheme);
             // Printed once on stdout for the operator, never logged.
             println!("WEBHOOK_HMAC_SECRET not set; generated one for this run: {generated}");
             generated
         }
     };
-    let verifier = verifier(&args.webhook_scheme, &secret, args.webhook_previous_secrets.as_deref())?;
+    let verifier = verifier(args.webhook_scheme, &secret, args.webhook_previous_secrets.as_deref())?;
     let wired = wire(&args, backend).await?;
     let workers = Workers::start(
         &wired.tontine,
@@ -104,10 +104,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn generate_secret(scheme: &str) -> String {
+fn generate_secret(scheme: WebhookScheme) -> String {
     use base64::Engine as _;
     let bytes: [u8; 32] = rand::random();
-    if scheme == "standard" {
+    if scheme == WebhookScheme::Standard {
         format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
     } else {
         hex::encode(bytes)
