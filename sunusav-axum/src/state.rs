@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sunusav_core::runtime::WorkerStats;
 use sunusav_core::services::Tontine;
 use sunusav_core::webhook::Verifier;
-use sunusav_core::worker::WorkerStats;
 
 use crate::auth::AdminToken;
 use crate::clock::{Clock, system_clock};

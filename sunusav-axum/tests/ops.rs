@@ -13,8 +13,8 @@ use http::{Request, StatusCode};
 use serde_json::json;
 use sunusav_axum::{VerifiedWebhook, VerifyWebhookLayer, router};
 use sunusav_core::conformance::FaultyQueue;
+use sunusav_core::runtime::{Workers, WorkersConfig};
 use sunusav_core::webhook::{Secret, Verifier};
-use sunusav_core::worker::{Workers, WorkersConfig};
 
 #[tokio::test]
 async fn liveness_answers_pass_without_touching_dependencies() {

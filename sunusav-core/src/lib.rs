@@ -21,8 +21,10 @@
 //!   queue ([`ports::Producer`], [`ports::Consumer`], [`ports::QueueAdmin`],
 //!   [`ports::QueueHealth`]) and the Lightning node ([`ports::Payments`]).
 //! - [`services`]: the use cases over the ports ([`services::Tontine`]).
-//! - [`worker`]: the runtime: worker pools, the outbox relay, stalled-job
-//!   recovery and the sweeps, with graceful shutdown.
+//! - [`runtime`]: what runs the services over time: the worker pools
+//!   ([`runtime::Workers`], [`runtime::WorkerPool`]) with the outbox relay,
+//!   stalled-job recovery and the sweeps, graceful shutdown, and the generic
+//!   group-commit batcher ([`runtime::GroupCommit`]).
 //! - [`memory`] (feature `embedded`): the in-memory adapters of every port, the
 //!   example server's embedded default.
 //! - [`conformance`] (feature `conformance`): one suite per port, which every
@@ -70,4 +72,3 @@ pub mod memory;
 pub mod ports;
 pub mod runtime;
 pub mod services;
-pub mod worker;

@@ -11,9 +11,14 @@ use async_trait::async_trait;
 use sunusav_core::IdempotencyKey;
 use sunusav_core::conformance::FaultyQueue;
 use sunusav_core::memory::MemoryQueue;
-use sunusav_core::ports::{Backoff, JobOptions, JobState, NewJob, Queue, QueueConfig, ReservedJob};
-use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
+use sunusav_core::ports::{Backoff, Consumer, JobOptions, JobState, NewJob, Queue, QueueConfig, ReservedJob};
+use sunusav_core::runtime::{JobFailure, JobHandler, PoolConfig, WorkerPool};
 use tokio::sync::{Barrier, watch};
+
+/// The consumer side of a queue, as a pool takes it.
+fn consumer(q: &Arc<dyn Queue>) -> Arc<dyn Consumer> {
+    q.clone()
+}
 
 /// Counts runs per job id; sleeps `work` in each.
 struct Counting {
@@ -71,7 +76,7 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 fn start(q: &Arc<dyn Queue>, h: &Arc<Counting>, config: PoolConfig) -> (WorkerPool, watch::Sender<bool>) {
     let (tx, rx) = watch::channel(false);
     let handler: Arc<dyn JobHandler> = Arc::clone(h) as Arc<dyn JobHandler>;
-    (WorkerPool::spawn(q, &handler, config, &rx), tx)
+    (WorkerPool::spawn(&consumer(q), &handler, config, &rx), tx)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,7 +218,7 @@ async fn a_batching_pool_hands_over_batches_and_settles_each_job_on_its_own() {
     let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
     let config =
         PoolConfig { concurrency: 3, batch: 10, idle_wait: Duration::from_millis(50), ..PoolConfig::default() };
-    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+    let pool = WorkerPool::spawn(&consumer(&q), &handler, config, &rx);
     let mut settled = 0;
     for _ in 0..4_000 {
         let stats = q.stats().await.unwrap();
@@ -251,7 +256,7 @@ async fn a_lingering_worker_settles_what_came_meanwhile_with_the_job_that_woke_i
         idle_wait: Duration::from_secs(1),
         ..PoolConfig::default()
     };
-    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+    let pool = WorkerPool::spawn(&consumer(&q), &handler, config, &rx);
     tokio::time::sleep(Duration::from_millis(5)).await;
     let job = |i: usize| NewJob::new(IdempotencyKey::parse(format!("job-{i}")).unwrap(), vec![1u8; 8]);
     q.enqueue(job(0)).await.unwrap();
@@ -266,7 +271,7 @@ async fn a_lingering_worker_settles_what_came_meanwhile_with_the_job_that_woke_i
     tx.send(true).unwrap();
     assert!(pool.join(Duration::from_secs(5)).await);
     let (tx, rx) = watch::channel(false);
-    let pool = WorkerPool::spawn(&q, &handler, PoolConfig { linger: Duration::ZERO, ..config }, &rx);
+    let pool = WorkerPool::spawn(&consumer(&q), &handler, PoolConfig { linger: Duration::ZERO, ..config }, &rx);
     tokio::time::sleep(Duration::from_millis(5)).await;
     q.enqueue(job(20)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -418,7 +423,7 @@ async fn a_panicking_handler_fails_its_job_for_retry_and_the_pool_keeps_all_its_
     let (tx, rx) = watch::channel(false);
     let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
     let config = PoolConfig { concurrency: 4, idle_wait: Duration::from_millis(100), ..PoolConfig::default() };
-    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+    let pool = WorkerPool::spawn(&consumer(&q), &handler, config, &rx);
 
     // Act
     let mut done = 0;
@@ -491,7 +496,7 @@ async fn a_batch_whose_handler_panics_fails_each_of_its_jobs_for_retry() {
     let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
     let config =
         PoolConfig { concurrency: 1, batch: 4, idle_wait: Duration::from_millis(100), ..PoolConfig::default() };
-    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+    let pool = WorkerPool::spawn(&consumer(&q), &handler, config, &rx);
     let metrics = pool.metrics();
 
     wait_for("every job completed", || h.sizes.lock().unwrap().iter().sum::<usize>() >= 12).await;
@@ -559,7 +564,7 @@ async fn a_job_that_runs_past_the_timeout_fails_for_retry_and_its_heartbeats_sto
         idle_wait: Duration::from_millis(100),
         ..PoolConfig::default()
     };
-    let pool = WorkerPool::spawn(&q, &handler, config, &rx);
+    let pool = WorkerPool::spawn(&consumer(&q), &handler, config, &rx);
     let metrics = pool.metrics();
     let id = IdempotencyKey::parse("job-0").unwrap();
 

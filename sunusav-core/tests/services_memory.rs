@@ -12,11 +12,11 @@ use sunusav_core::conformance::FaultyQueue;
 use sunusav_core::memory::{MemoryQueue, MemoryStore, NodeFault, SimulatedNode};
 use sunusav_core::ports::prelude::*;
 use sunusav_core::ports::{AttemptStatus, PayoutRequest, QueueConfig, QueueError};
+use sunusav_core::runtime::{Workers, WorkersConfig};
 use sunusav_core::services::{
     Ingested, LightningEvent, PAYOUT_QUEUE, PayoutJob, PayoutStep, ServiceError, SettleOutcome, Tontine, WEBHOOK_QUEUE,
     WebhookJob,
 };
-use sunusav_core::worker::{Workers, WorkersConfig};
 use sunusav_core::{CycleStatus, DeliveryOutcome, GroupStatus, IdempotencyKey, Invoice, Msat, PaymentHash};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -322,7 +322,7 @@ async fn batched_ingest_answers_each_delivery_once_durable_and_queues_it_again_a
     let delivery = |i: u8| {
         let ev = LightningEvent {
             payment_hash: PaymentHash::from_bytes([i; 32]),
-            status: "settled".into(),
+            status: sunusav_core::services::EventStatus::Settled,
             amount_msat: Msat::new(1_000),
             event_id: None,
         };
@@ -438,7 +438,7 @@ async fn a_batch_settles_each_event_as_alone_and_fails_only_the_jobs_that_failed
 #[tokio::test]
 async fn the_webhook_handler_fails_an_unreadable_payload_alone_and_settles_the_rest_of_its_batch() {
     use sunusav_core::ports::{LeaseToken, ReservedJob};
-    use sunusav_core::worker::{JobHandler, WebhookHandler};
+    use sunusav_core::runtime::{JobHandler, WebhookHandler};
 
     let a = app();
     let g = a.tontine.create_group(spec(2)).await.unwrap();

@@ -10,7 +10,7 @@ use sunusav_core::CycleStatus;
 use sunusav_core::memory::NodeFault;
 use sunusav_core::ports::AttemptStatus;
 use sunusav_core::ports::prelude::*;
-use sunusav_core::worker::{Workers, WorkersConfig};
+use sunusav_core::runtime::{Workers, WorkersConfig};
 
 async fn wait_until<F, Fut>(what: &str, mut cond: F)
 where

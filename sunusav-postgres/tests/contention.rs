@@ -63,7 +63,7 @@ async fn concurrent_redelivered_settlements_from_two_processes_pay_each_cycle_on
             let inv = a.issue_invoice(g.id(), m).await.expect("invoice");
             let event = LightningEvent {
                 payment_hash: inv.payment_hash,
-                status: "settled".into(),
+                status: sunusav_core::services::EventStatus::Settled,
                 amount_msat: inv.amount,
                 event_id: Some(format!("evt_{}", inv.payment_hash)),
             };

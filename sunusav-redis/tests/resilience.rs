@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use common::{key, prefix, queue};
 use sunusav_core::IdempotencyKey;
 use sunusav_core::ports::prelude::*;
-use sunusav_core::ports::queue::{JobState, NewJob, Queue, QueueConfig, QueueError, ReservedJob};
-use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
+use sunusav_core::ports::queue::{JobState, NewJob, QueueConfig, QueueError, ReservedJob};
+use sunusav_core::runtime::{JobFailure, JobHandler, PoolConfig, WorkerPool};
 use sunusav_redis::{RedisConfig, RedisConnection, RedisQueue};
 use tokio::sync::mpsc;
 
@@ -122,21 +122,22 @@ async fn two_worker_pools_with_prefetch_run_10000_jobs_exactly_once_and_never_at
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let handler: Arc<dyn JobHandler> = Arc::new(LedgerHandler(Arc::clone(&ledger)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let pools: Vec<WorkerPool> = [(Arc::new(q.clone()) as Arc<dyn Queue>, 4, 32, 1, 0), (Arc::new(q2), 8, 64, 16, 2)]
-        .into_iter()
-        .map(|(queue, concurrency, prefetch, batch, linger_ms)| {
-            let config = PoolConfig {
-                concurrency,
-                prefetch,
-                batch,
-                linger: Duration::from_millis(linger_ms),
-                lease: LEASE,
-                idle_wait: Duration::from_millis(200),
-                job_timeout: None,
-            };
-            WorkerPool::spawn(&queue, &handler, config, &stopped)
-        })
-        .collect();
+    let pools: Vec<WorkerPool> =
+        [(Arc::new(q.clone()) as Arc<dyn Consumer>, 4, 32, 1, 0), (Arc::new(q2), 8, 64, 16, 2)]
+            .into_iter()
+            .map(|(queue, concurrency, prefetch, batch, linger_ms)| {
+                let config = PoolConfig {
+                    concurrency,
+                    prefetch,
+                    batch,
+                    linger: Duration::from_millis(linger_ms),
+                    lease: LEASE,
+                    idle_wait: Duration::from_millis(200),
+                    job_timeout: None,
+                };
+                WorkerPool::spawn(&queue, &handler, config, &stopped)
+            })
+            .collect();
     let deadline = Instant::now() + Duration::from_mins(2);
     while ledger.lock().unwrap().done.len() < 10_000 {
         assert!(Instant::now() < deadline, "not every job ran within 120 s");

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sunusav_core::IdempotencyKey;
-use sunusav_core::ports::{JobInfo, JobState, Queue};
+use sunusav_core::ports::{JobInfo, JobState, QueueAdmin};
 
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
@@ -32,12 +32,13 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/queues/{queue}/resume", post(resume))
 }
 
-fn queue(state: &AppState, name: &str) -> Result<Arc<dyn Queue>, ApiError> {
-    [state.inner.tontine.payout_queue(), state.inner.tontine.webhook_queue()]
+/// The admin side of the queue named `name`.
+fn queue(state: &AppState, name: &str) -> Result<Arc<dyn QueueAdmin>, ApiError> {
+    let queue = [state.inner.tontine.payout_queue(), state.inner.tontine.webhook_queue()]
         .into_iter()
         .find(|q| q.name() == name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("queue"))
+        .ok_or_else(|| ApiError::not_found("queue"))?;
+    Ok(queue.clone())
 }
 
 fn job_id(id: String) -> Result<IdempotencyKey, ApiError> {

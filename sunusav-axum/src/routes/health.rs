@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
-use sunusav_core::ports::Queue;
+use sunusav_core::ports::QueueAdmin;
 
 use crate::state::AppState;
 
@@ -89,7 +89,7 @@ pub async fn detailed(State(state): State<AppState>) -> Response {
     health_response(code, &json!({ "status": status, "checks": checks }))
 }
 
-async fn queue_entry(queue: &dyn Queue, timeout: Duration) -> (bool, Value) {
+async fn queue_entry(queue: &dyn QueueAdmin, timeout: Duration) -> (bool, Value) {
     match tokio::time::timeout(timeout, queue.stats()).await {
         Ok(Ok(stats)) => (true, json!(stats)),
         Ok(Err(e)) => {

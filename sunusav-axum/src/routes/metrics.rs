@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
 use sunusav_core::ports::{JobState, QueueStats};
+use sunusav_core::runtime::{HistogramSnapshot, PoolSnapshot};
 use sunusav_core::services::PAYOUT_QUEUE;
-use sunusav_core::worker::{HistogramSnapshot, PoolSnapshot};
 
 use crate::state::AppState;
 

@@ -1,8 +1,29 @@
-//! Building blocks for concurrent work that know no port: the group-commit
-//! [`GroupCommit`] batcher, and catching a panic out of a future (crate-private,
-//! used by the worker pools and the batcher).
+//! The runtime: what runs the services over time.
+//!
+//! - [`Workers`]: the payout and webhook pools, the outbox relay, stalled-job
+//!   recovery and the sweep of work a queue lost, with graceful shutdown.
+//! - [`WorkerPool`]: a pool of workers serving one queue (reserve, heartbeat,
+//!   run, ack or fail), batching its round trips, containing a panicking
+//!   handler, with a span per job and an optional job timeout; [`JobHandler`]
+//!   is what it runs, [`PayoutHandler`] and [`WebhookHandler`] the services'.
+//! - [`PoolMetrics`]: the pools' counters and latency histograms.
+//! - [`GroupCommit`]: the generic group-commit batcher (webhook ingestion).
+//!
+//! A pool batches its own acknowledgements with its next reservations, and
+//! keeps jobs reserved ahead in a shared buffer; that shape (calls made with
+//! nobody waiting, replies dealt out to several workers) is its own, so it
+//! does not go through [`GroupCommit`].
 
+mod attempt;
 mod batch;
+mod handlers;
+mod metrics;
+mod pool;
 pub(crate) mod unwind;
+mod workers;
 
 pub use batch::{BatchError, BatchLimits, GroupCommit};
+pub use handlers::{PayoutHandler, WebhookHandler};
+pub use metrics::{BUCKETS_MICROS, Histogram, HistogramSnapshot, PoolMetrics, PoolSnapshot};
+pub use pool::{JobFailure, JobHandler, PoolConfig, WorkerPool};
+pub use workers::{WorkerStats, Workers, WorkersConfig};

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::IdempotencyKey;
-use crate::ports::{FailKind, FailOutcome, LeaseToken, Queue, QueueError, ReservedJob, Step};
+use crate::ports::{Consumer, FailKind, FailOutcome, LeaseToken, QueueError, ReservedJob, Step};
 
 use super::attempt;
 use super::metrics::{PoolMetrics, PoolSnapshot};
@@ -133,7 +133,7 @@ impl WorkerPool {
     /// Starts `config.concurrency` workers on `queue`; they stop taking jobs when
     /// `shutdown` turns true and finish the job in hand.
     pub fn spawn(
-        queue: &Arc<dyn Queue>,
+        queue: &Arc<dyn Consumer>,
         handler: &Arc<dyn JobHandler>,
         config: PoolConfig,
         shutdown: &watch::Receiver<bool>,
@@ -190,7 +190,7 @@ async fn futures_join_all(handles: Vec<JoinHandle<()>>) {
 
 struct Worker {
     batcher: Arc<Batcher>,
-    queue: Arc<dyn Queue>,
+    queue: Arc<dyn Consumer>,
     handler: Arc<dyn JobHandler>,
     metrics: Arc<PoolMetrics>,
     config: PoolConfig,
@@ -353,7 +353,7 @@ impl Worker {
 /// so a busy pool makes one round trip per batch of jobs and an idle one per
 /// job, with no timer. Holds up to `prefetch` jobs reserved ahead.
 struct Batcher {
-    queue: Arc<dyn Queue>,
+    queue: Arc<dyn Consumer>,
     lease: Duration,
     prefetch: usize,
     /// Where acknowledged jobs are counted as processed.
@@ -404,7 +404,7 @@ enum Wait {
 }
 
 impl Batcher {
-    fn new(queue: Arc<dyn Queue>, lease: Duration, prefetch: usize, metrics: Arc<PoolMetrics>) -> Self {
+    fn new(queue: Arc<dyn Consumer>, lease: Duration, prefetch: usize, metrics: Arc<PoolMetrics>) -> Self {
         Self { queue, lease, prefetch, metrics, state: Mutex::new(BatchState::default()) }
     }
 
@@ -610,13 +610,13 @@ impl Batcher {
     }
 }
 
-fn log_lost(queue: &dyn Queue, job: &IdempotencyKey, e: &QueueError) {
+fn log_lost(queue: &dyn Consumer, job: &IdempotencyKey, e: &QueueError) {
     tracing::warn!(queue = queue.name(), job = %job, error = %e, "could not settle the job with the queue; its lease will expire and it will be redelivered");
 }
 
 /// Extends the leases of `jobs` every third of the lease, forever; stops
 /// extending a job's once it is lost, and returns once all are.
-async fn heartbeat(queue: &dyn Queue, jobs: &[ReservedJob], lease: Duration) {
+async fn heartbeat(queue: &dyn Consumer, jobs: &[ReservedJob], lease: Duration) {
     let every = (lease / 3).max(Duration::from_millis(10));
     let mut live: Vec<&ReservedJob> = jobs.iter().collect();
     loop {

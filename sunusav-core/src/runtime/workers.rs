@@ -10,11 +10,6 @@
 //! with its queue and count). A handler that panics or runs past
 //! [`PoolConfig::job_timeout`] fails its jobs for a retry; its worker goes on.
 
-mod attempt;
-mod handlers;
-mod metrics;
-mod pool;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -22,11 +17,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use handlers::{PayoutHandler, WebhookHandler};
-pub use metrics::{BUCKETS_MICROS, Histogram, HistogramSnapshot, PoolMetrics, PoolSnapshot};
-pub use pool::{JobFailure, JobHandler, PoolConfig, WorkerPool};
+use super::attempt;
+use super::handlers::{PayoutHandler, WebhookHandler};
+use super::metrics::{PoolMetrics, PoolSnapshot};
+use super::pool::{JobHandler, PoolConfig, WorkerPool};
 
-use crate::ports::Queue;
+use crate::ports::{Consumer, Queue};
 use crate::services::Tontine;
 
 /// Settings of the workers.
@@ -114,8 +110,10 @@ impl Workers {
     pub fn start(tontine: &Tontine, config: WorkersConfig) -> Self {
         let (tx, rx) = watch::channel(false);
         let base = PoolConfig { lease: config.lease, idle_wait: config.idle_wait, ..PoolConfig::default() };
-        let pool =
-            |q: &Arc<dyn Queue>, h: Arc<dyn JobHandler>, settings: PoolConfig| WorkerPool::spawn(q, &h, settings, &rx);
+        let pool = |q: &Arc<dyn Queue>, h: Arc<dyn JobHandler>, settings: PoolConfig| {
+            let consumer: Arc<dyn Consumer> = q.clone();
+            WorkerPool::spawn(&consumer, &h, settings, &rx)
+        };
         let payouts: Arc<dyn JobHandler> = Arc::new(PayoutHandler::new(tontine.clone()));
         let webhooks: Arc<dyn JobHandler> = Arc::new(WebhookHandler::new(tontine.clone()));
         let pools = vec![
@@ -151,12 +149,8 @@ impl Workers {
         // dead-letters gets the same `dead` hook as one that fails for good.
         let stalled = tokio::spawn(stalled_loop(
             vec![
-                Recovered { queue: Arc::clone(tontine.payout_queue()), handler: payouts, metrics: pools[0].metrics() },
-                Recovered {
-                    queue: Arc::clone(tontine.webhook_queue()),
-                    handler: webhooks,
-                    metrics: pools[1].metrics(),
-                },
+                Recovered { queue: tontine.payout_queue().clone(), handler: payouts, metrics: pools[0].metrics() },
+                Recovered { queue: tontine.webhook_queue().clone(), handler: webhooks, metrics: pools[1].metrics() },
             ],
             config.stalled_interval,
             rx,
@@ -231,7 +225,7 @@ async fn sweep_loop(tontine: Tontine, every: Duration, after: Duration, mut shut
 
 /// A queue whose stalled leases are recovered, with its pool's handler and metrics.
 struct Recovered {
-    queue: Arc<dyn Queue>,
+    queue: Arc<dyn Consumer>,
     handler: Arc<dyn JobHandler>,
     metrics: Arc<PoolMetrics>,
 }

@@ -17,12 +17,53 @@ pub struct LightningEvent {
     /// The invoice's payment hash.
     pub payment_hash: PaymentHash,
     /// `settled`; other values are recorded and ignored.
-    pub status: String,
+    pub status: EventStatus,
     /// The amount received.
     pub amount_msat: Msat,
     /// The sender's event id, when it gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+}
+
+/// What an event says of its invoice.
+///
+/// `settled` (in any case) is [`EventStatus::Settled`]; anything else is kept
+/// as sent, recorded and ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventStatus {
+    /// The invoice was paid.
+    Settled,
+    /// Any other status (`open`, `canceled`, `accepted`, …), as sent.
+    Other(String),
+}
+
+impl EventStatus {
+    /// The name sent on the wire (`settled` for [`EventStatus::Settled`]).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Settled => "settled",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for EventStatus {
+    fn from(s: &str) -> Self {
+        if s.eq_ignore_ascii_case("settled") { Self::Settled } else { Self::Other(s.to_owned()) }
+    }
+}
+
+impl Serialize for EventStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(Self::from(s.as_ref()))
+    }
 }
 
 /// Why a body is not an event.
@@ -65,7 +106,9 @@ impl LightningEvent {
                 EventError::InvalidJson(msg)
             }
         })?;
-        if ev.status.is_empty() || ev.status.len() > MAX_FIELD {
+        if let EventStatus::Other(other) = &ev.status
+            && (other.is_empty() || other.len() > MAX_FIELD)
+        {
             return Err(EventError::InvalidEvent("status must be 1 to 128 characters"));
         }
         if ev.event_id.as_ref().is_some_and(|id| id.is_empty() || id.len() > MAX_FIELD) {
@@ -76,7 +119,7 @@ impl LightningEvent {
 
     /// Whether the event says the invoice was paid.
     pub fn is_settled(&self) -> bool {
-        self.status.eq_ignore_ascii_case("settled")
+        self.status == EventStatus::Settled
     }
 }
 

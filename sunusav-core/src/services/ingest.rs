@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use crate::ports::{BackendError, NewJob, Queue, QueueError, Store, WebhookEvent};
+use crate::ports::{BackendError, NewJob, Producer, QueueError, Store, WebhookEvent};
 use crate::runtime::{BatchLimits, GroupCommit};
 
 use super::ServiceError;
@@ -31,7 +31,7 @@ impl IngestBatcher {
     pub(super) async fn ingest(
         self: &Arc<Self>,
         store: &Arc<dyn Store>,
-        queue: &Arc<dyn Queue>,
+        queue: &Arc<dyn Producer>,
         event: WebhookEvent,
         job: NewJob,
     ) -> Result<Ingested, ServiceError> {
@@ -56,7 +56,7 @@ impl IngestBatcher {
 /// enqueue may have failed) is queued again: the job id dedups.
 pub(super) async fn ingest_all(
     store: &dyn Store,
-    queue: &dyn Queue,
+    queue: &dyn Producer,
     items: Vec<(WebhookEvent, NewJob)>,
 ) -> Vec<Result<Ingested, ServiceError>> {
     let (events, jobs): (Vec<WebhookEvent>, Vec<NewJob>) = items.into_iter().unzip();

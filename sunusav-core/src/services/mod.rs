@@ -14,11 +14,11 @@ mod settle;
 use std::sync::Arc;
 
 pub use error::ServiceError;
-pub use event::{EventError, LightningEvent, PayoutJob, WebhookJob};
+pub use event::{EventError, EventStatus, LightningEvent, PayoutJob, WebhookJob};
 pub use payout::PayoutStep;
 pub use settle::{Ingested, SettleOutcome, WEBHOOK_JOB_OPTIONS};
 
-use crate::ports::{Payments, Queue, Store};
+use crate::ports::{Payments, Producer, Queue, Store};
 
 /// Name of the payout queue.
 pub const PAYOUT_QUEUE: &str = "payouts";
@@ -26,12 +26,18 @@ pub const PAYOUT_QUEUE: &str = "payouts";
 pub const WEBHOOK_QUEUE: &str = "webhooks";
 
 /// The application: the ports and the use cases over them. Cheap to clone.
+///
+/// It holds each queue whole, as the composition root that hands the
+/// consumer side to the worker pools ([`crate::runtime::Workers`]) and the
+/// admin side to operators; the use cases themselves only produce jobs.
 #[derive(Clone)]
 pub struct Tontine {
     store: Arc<dyn Store>,
     payments: Arc<dyn Payments>,
     payouts: Arc<dyn Queue>,
     webhooks: Arc<dyn Queue>,
+    /// The webhook queue, as ingestion uses it.
+    webhook_producer: Arc<dyn Producer>,
     /// Set: concurrent webhook deliveries are written in batches.
     ingest: Option<Arc<ingest::IngestBatcher>>,
 }
@@ -50,7 +56,8 @@ impl Tontine {
         payouts: Arc<dyn Queue>,
         webhooks: Arc<dyn Queue>,
     ) -> Self {
-        Self { store, payments, payouts, webhooks, ingest: None }
+        let webhook_producer: Arc<dyn Producer> = webhooks.clone();
+        Self { store, payments, payouts, webhooks, webhook_producer, ingest: None }
     }
 
     /// Writes concurrent webhook deliveries together: those that arrive while

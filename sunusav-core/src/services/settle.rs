@@ -84,9 +84,9 @@ impl Tontine {
         let record = WebhookEvent { key: key.clone(), body: body.to_vec() };
         let job = NewJob { id: key, payload, options: WEBHOOK_JOB_OPTIONS };
         if let Some(batcher) = &self.ingest {
-            return batcher.ingest(&self.store, &self.webhooks, record, job).await;
+            return batcher.ingest(&self.store, &self.webhook_producer, record, job).await;
         }
-        let mut answers = super::ingest::ingest_all(&*self.store, &*self.webhooks, vec![(record, job)]).await;
+        let mut answers = super::ingest::ingest_all(&*self.store, &*self.webhook_producer, vec![(record, job)]).await;
         answers.pop().unwrap_or_else(|| unreachable!("one answer per delivery"))
     }
 

@@ -38,7 +38,12 @@ pub fn spec(n: usize) -> GroupSpec {
 }
 
 pub fn event(inv: &Invoice) -> LightningEvent {
-    LightningEvent { payment_hash: inv.payment_hash, status: "settled".into(), amount_msat: inv.amount, event_id: None }
+    LightningEvent {
+        payment_hash: inv.payment_hash,
+        status: sunusav_core::services::EventStatus::Settled,
+        amount_msat: inv.amount,
+        event_id: None,
+    }
 }
 
 /// Records and queues a delivery of `ev` the way the HTTP handler does

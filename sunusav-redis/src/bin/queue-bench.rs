@@ -19,8 +19,8 @@ use fred::interfaces::ClientLike;
 use fred::types::InfoKind;
 use sunusav_core::IdempotencyKey;
 use sunusav_core::ports::prelude::*;
-use sunusav_core::ports::queue::{Backoff, JobOptions, NewJob, Queue, QueueConfig, ReservedJob};
-use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
+use sunusav_core::ports::queue::{Backoff, JobOptions, NewJob, QueueConfig, ReservedJob};
+use sunusav_core::runtime::{JobFailure, JobHandler, PoolConfig, WorkerPool};
 use sunusav_redis::{RedisConfig, RedisConnection, RedisQueue};
 use tokio::sync::{Notify, watch};
 
@@ -143,7 +143,7 @@ impl JobHandler for NoOp {
 /// and acknowledged.
 async fn process(q: &RedisQueue, n: usize, concurrency: usize, prefetch: usize) -> Res<(Instant, Instant)> {
     let handler = Arc::new(NoOp { n, seen: AtomicUsize::new(0), first: OnceLock::new(), all_ran: Notify::new() });
-    let queue: Arc<dyn Queue> = Arc::new(q.clone());
+    let queue: Arc<dyn Consumer> = Arc::new(q.clone());
     let (stop, stopped) = watch::channel(false);
     let config =
         PoolConfig { concurrency, lease: LEASE, idle_wait: Duration::from_secs(1), prefetch, ..PoolConfig::default() };

@@ -126,7 +126,7 @@ pub trait Consumer: QueueName {
     /// to the dead letters. Reports how many jobs were recovered or
     /// dead-lettered, and the jobs this call moved to the dead letters, so
     /// that their owner can react (a worker pool's
-    /// [`dead`](crate::worker::JobHandler::dead) hook). Each dead-lettering is
+    /// [`dead`](crate::runtime::JobHandler::dead) hook). Each dead-lettering is
     /// reported at most once: by the call that made it, and not at all when
     /// that call's reply is lost (the job is dead all the same).
     ///
