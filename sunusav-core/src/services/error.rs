@@ -2,7 +2,7 @@
 
 use crate::domain::attempt::AttemptError;
 use crate::domain::group::{ContributionError, GroupError};
-use crate::ports::{PaymentsError, QueueError, StoreError};
+use crate::ports::{BackendError, PaymentsError, QueueError, StoreError};
 
 /// Why a use case failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,9 +31,9 @@ pub enum ServiceError {
     /// Not now: the outcome is pending elsewhere (a payment in flight); retry later.
     #[error("retry later: {0}")]
     RetryLater(String),
-    /// A job's payload is not valid.
+    /// A job's payload could not be encoded or decoded (the serde error is the source).
     #[error("invalid job payload: {0}")]
-    InvalidPayload(String),
+    InvalidPayload(#[source] BackendError),
 }
 
 impl ServiceError {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::ports::{Enqueued, NewJob};
+use crate::ports::{BackendError, Enqueued, NewJob};
 
 use super::event::{LightningEvent, PayoutJob, WebhookJob};
 use super::settle::WEBHOOK_JOB_OPTIONS;
@@ -72,7 +72,8 @@ impl Tontine {
                 }
             };
             let job = WebhookJob { key: record.key.clone(), event };
-            let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(e.to_string()))?;
+            let payload =
+                serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
             jobs.push(NewJob { id: record.key, payload, options: WEBHOOK_JOB_OPTIONS });
         }
         if jobs.is_empty() {
@@ -105,7 +106,8 @@ impl Tontine {
         let mut jobs = Vec::with_capacity(attempts.len());
         for a in attempts {
             let job = PayoutJob { key: a.key.clone(), group: a.group, cycle: a.cycle };
-            let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(e.to_string()))?;
+            let payload =
+                serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
             jobs.push(NewJob::new(a.key, payload));
         }
         if jobs.is_empty() {

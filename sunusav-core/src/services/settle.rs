@@ -9,7 +9,9 @@ use crate::domain::group::{ContributionOutcome, Invoice};
 use crate::domain::ids::PaymentHash;
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::outcome::DeliveryOutcome;
-use crate::ports::{Backoff, Contribution, JobOptions, NewJob, OutboxMessage, StoreError, StoreTx, WebhookEvent};
+use crate::ports::{
+    BackendError, Backoff, Contribution, JobOptions, NewJob, OutboxMessage, StoreError, StoreTx, WebhookEvent,
+};
 
 /// Options of a webhook job. A contribution is money: its job outlives a long
 /// outage of the database (25 attempts, backoff from 0.5 s capped at 30 s with
@@ -80,7 +82,8 @@ impl Tontine {
         event: LightningEvent,
     ) -> Result<Ingested, ServiceError> {
         let job = WebhookJob { key: key.clone(), event };
-        let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(e.to_string()))?;
+        let payload =
+            serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
         let record = WebhookEvent { key: key.clone(), body: body.to_vec() };
         let job = NewJob { id: key, payload, options: WEBHOOK_JOB_OPTIONS };
         if let Some(batcher) = &self.ingest {
@@ -221,7 +224,7 @@ async fn settle_in(
     };
     tx.insert_payment_attempt(&PaymentAttempt::pending(&due)).await?;
     let job = PayoutJob { key: due.key.clone(), group: due.group, cycle: due.cycle };
-    let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(e.to_string()))?;
+    let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
     tx.insert_outbox(&OutboxMessage { id: 0, queue: PAYOUT_QUEUE.into(), job_id: due.key.clone(), payload }).await?;
     Ok(SettleOutcome::CycleComplete(due.key))
 }
