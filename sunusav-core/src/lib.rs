@@ -25,9 +25,9 @@
 //!   ([`runtime::Workers`], [`runtime::WorkerPool`]) with the outbox relay,
 //!   stalled-job recovery and the sweeps, graceful shutdown, and the generic
 //!   group-commit batcher ([`runtime::GroupCommit`]).
-//! - [`memory`] (feature `embedded`): the in-memory adapters of every port, the
+//! - `memory` (feature `embedded`): the in-memory adapters of every port, the
 //!   example server's embedded default.
-//! - [`conformance`] (feature `conformance`): one suite per port, which every
+//! - `conformance` (feature `conformance`): one suite per port, which every
 //!   adapter runs, and test aids (a fault-injecting queue wrapper).
 //!
 //! ## Where a new adapter goes

@@ -1,9 +1,12 @@
 //! # sunusav-postgres
 //!
-//! The PostgreSQL adapter of sunusav's store port ([`Store`] + [`StoreTx`] in
-//! `sunusav-core`), on sqlx: embedded reversible migrations, the transactional
-//! store of groups, invoices, contributions, payment attempts, outbox and
-//! webhook events, and the per-group advisory lock.
+//! The PostgreSQL adapter of sunusav's store port, on sqlx: embedded
+//! reversible migrations, the transactional store of groups, invoices,
+//! contributions, payment attempts, outbox and webhook events, and the
+//! per-group advisory lock. [`PgStore`] implements [`Store`], `GroupReads` and
+//! `WebhookLog`; its unit of work [`PgTx`] implements [`StoreTx`] and its four
+//! parts (`GroupTx`, `AttemptTx`, `OutboxTx`, `WebhookTx`). Its tests run the
+//! store conformance suite (`store_conformance_tests!`), one database per case.
 //!
 //! A unit of work takes the group's lock with the blocking
 //! `pg_advisory_xact_lock(<64-bit LockKey>)` (under `SET LOCAL lock_timeout`),

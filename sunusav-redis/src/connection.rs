@@ -20,7 +20,7 @@ const MAX_IDLE_BLOCKING: usize = 64;
 /// A connection to Redis (standalone or cluster) shared by any number of queues.
 ///
 /// Non-blocking commands of every queue share one multiplexed, pipelined
-/// client. Blocking waits (`BLPOP` in [`sunusav_core::ports::Queue::reserve_wait`])
+/// client. Blocking waits (`BLPOP` in [`sunusav_core::ports::Consumer::reserve_wait`])
 /// run on dedicated clients from a small pool, since a client queues every
 /// command behind a blocking one. Clients reconnect by themselves, forever,
 /// with exponential delays; calls made while Redis is down fail with

@@ -8,7 +8,7 @@
 //!   which the payment did succeed (the answer was lost: the crash window between
 //!   "paid" and "recorded"), and a call that finds the node unreachable.
 //! - It implements the conformance suite's
-//!   [`NodeScript`](crate::conformance::payments::NodeScript) with that API.
+//!   the conformance suite's `NodeScript` with that API.
 //! - It counts the payments that succeeded per key, so tests can assert that
 //!   nothing was ever paid twice.
 

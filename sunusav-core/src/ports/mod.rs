@@ -12,8 +12,8 @@
 //! - [`payments`]: [`Payments`], the Lightning node.
 //!
 //! A new adapter of a port implements every trait of that port and runs the
-//! port's conformance suite ([`crate::conformance`], feature `conformance`).
-//! The in-memory adapters ([`crate::memory`], feature `embedded`) are the
+//! port's conformance suite (`conformance`, feature `conformance`).
+//! The in-memory adapters (`memory`, feature `embedded`) are the
 //! reference.
 
 mod error;

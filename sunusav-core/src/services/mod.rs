@@ -62,7 +62,7 @@ impl Tontine {
 
     /// Writes concurrent webhook deliveries together: those that arrive while
     /// one batch is written go in the next, as one
-    /// [`Store::record_webhooks`] and one [`Queue::enqueue_bulk`] (group
+    /// [`WebhookLog::record_webhooks`](crate::ports::WebhookLog::record_webhooks) and one [`Producer::enqueue_bulk`] (group
     /// commit, no timer). Each is still answered once durable. Worth it on
     /// backends with a round trip per call (PostgreSQL + Redis); the
     /// in-memory default does not need it.

@@ -11,7 +11,7 @@
 //! group for update, applies a pure rule, saves, records payment attempts and
 //! outbox rows, and commits as one unit. Dropping a transaction without
 //! committing rolls it back. An adapter implements every trait here; the
-//! conformance suite ([`crate::conformance::store`]) checks each rule.
+//! conformance suite (`conformance::store`) checks each rule.
 
 mod error;
 mod records;
