@@ -450,3 +450,249 @@ pub(crate) fn admin_count(v: Value) -> Result<u64, QueueError> {
         _ => Err(corrupt(format_args!("admin reply: 'ok' then {} values, expected a count", rest.len()))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Debug;
+
+    use super::*;
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef0001";
+
+    fn s(x: &str) -> Value {
+        Value::String(x.into())
+    }
+
+    fn i(n: i64) -> Value {
+        Value::Integer(n)
+    }
+
+    fn arr<const N: usize>(values: [Value; N]) -> Value {
+        Value::Array(values.into())
+    }
+
+    /// The error is `Corrupt`, and says `needle`.
+    #[track_caller]
+    fn corrupt_saying<T: Debug>(r: Result<T, QueueError>, needle: &str) {
+        match r {
+            Err(QueueError::Corrupt(msg)) => assert!(msg.contains(needle), "{msg:?} does not say {needle:?}"),
+            other => panic!("expected Corrupt saying {needle:?}, got {other:?}"),
+        }
+    }
+
+    fn job(id: &str) -> [Value; 7] {
+        [s(id), s("payload"), i(1), i(3), s(TOKEN), i(1_000), i(2_000)]
+    }
+
+    fn flat(jobs: impl IntoIterator<Item = [Value; 7]>) -> Value {
+        Value::Array(jobs.into_iter().flatten().collect())
+    }
+
+    fn step_reply(acks: Value, jobs: Value, next_due: Value) -> Value {
+        arr([acks, jobs, next_due])
+    }
+
+    #[test]
+    fn a_step_reply_decodes_acks_jobs_and_the_next_due_time() {
+        let reply = step(step_reply(arr([i(1), i(0)]), flat([job("a"), job("b")]), i(-1)), 2, 2).unwrap();
+        assert_eq!(reply.acked, [true, false]);
+        assert_eq!(reply.jobs.len(), 2);
+        let a = &reply.jobs[0];
+        assert_eq!((a.id.as_str(), a.payload.as_slice(), a.attempt, a.max_attempts), ("a", &b"payload"[..], 1, 3));
+        assert_eq!((a.token.as_str(), a.enqueued_at_ms, a.due_at_ms), (TOKEN, 1_000, 2_000));
+        assert_eq!(reply.next_due, None);
+        let idle = step_reply(arr([]), arr([]), i(250));
+        assert_eq!(step(idle, 0, 1).unwrap().next_due, Some(Duration::from_millis(250)));
+        // A payload that is not UTF-8 arrives as bytes.
+        let mut binary = job("c");
+        binary[1] = Value::Bytes(Bytes::from_static(&[0xff, 0x00]));
+        assert_eq!(step(step_reply(arr([]), flat([binary]), i(-1)), 0, 1).unwrap().jobs[0].payload, [0xff, 0x00]);
+    }
+
+    #[test]
+    fn a_malformed_step_reply_is_corrupt_never_a_default() {
+        let ok_jobs = || flat([job("a")]);
+        corrupt_saying(step(Value::Null, 0, 1), "step reply: expected an array, got nil");
+        corrupt_saying(step(arr([arr([]), ok_jobs()]), 0, 1), "step reply: expected 3 values, got 2");
+        corrupt_saying(step(step_reply(i(1), ok_jobs(), i(-1)), 1, 1), "acks: expected an array");
+        corrupt_saying(step(step_reply(arr([i(1)]), ok_jobs(), i(-1)), 2, 1), "1 ack results for 2 acks");
+        corrupt_saying(step(step_reply(arr([i(2)]), ok_jobs(), i(-1)), 1, 1), "expected 0 or 1, got the integer 2");
+        corrupt_saying(step(step_reply(arr([s("1")]), ok_jobs(), i(-1)), 1, 1), "expected 0 or 1");
+        corrupt_saying(step(step_reply(arr([]), flat([job("a"), job("b")]), i(-1)), 0, 1), "2 jobs reserved, 1 asked");
+        corrupt_saying(step(step_reply(arr([]), ok_jobs(), i(-2)), 0, 1), "next due in -2 ms");
+        corrupt_saying(step(step_reply(arr([]), ok_jobs(), Value::Null), 0, 1), "next due: expected an integer");
+        corrupt_saying(step(step_reply(arr([]), ok_jobs(), s("soon")), 0, 1), "next due: expected an integer");
+        let short: Vec<Value> = job("a").into_iter().take(6).collect();
+        corrupt_saying(step(step_reply(arr([]), Value::Array(short), i(-1)), 0, 1), "6 values, not 7 per job");
+    }
+
+    /// `job("a")` with value `at` replaced.
+    fn job_with(at: usize, v: Value) -> Value {
+        let mut j = job("a");
+        j[at] = v;
+        step_reply(arr([]), flat([j]), i(-1))
+    }
+
+    #[test]
+    fn a_reserved_job_with_a_bad_value_is_corrupt() {
+        corrupt_saying(step(job_with(0, s("")), 0, 1), "invalid job id");
+        corrupt_saying(step(job_with(0, i(7)), 0, 1), "expected a string, got the integer 7");
+        corrupt_saying(step(job_with(1, Value::Null), 0, 1), "payload of a: expected a string, got nil");
+        corrupt_saying(step(job_with(2, s("one")), 0, 1), "attempt of a: expected a non-negative integer");
+        corrupt_saying(step(job_with(2, i(-1)), 0, 1), "attempt of a: expected a non-negative integer");
+        corrupt_saying(step(job_with(3, i(1 << 40)), 0, 1), "max attempts of a: expected an integer up to 2^32-1");
+        corrupt_saying(step(job_with(4, s("")), 0, 1), "token of a: malformed lease token");
+        corrupt_saying(step(job_with(4, Value::Null), 0, 1), "token of a: expected a string");
+        corrupt_saying(step(job_with(5, Value::Null), 0, 1), "created of a");
+        corrupt_saying(step(job_with(6, arr([i(5)])), 0, 1), "due of a: expected a non-negative integer, got an array");
+    }
+
+    #[test]
+    fn enqueue_heartbeat_and_fail_replies_are_read_strictly() {
+        assert_eq!(enqueued(arr([i(1), i(0)]), 2).unwrap(), [Enqueued::Added, Enqueued::Duplicate]);
+        corrupt_saying(enqueued(arr([i(1)]), 2), "1 results for 2 jobs");
+        corrupt_saying(enqueued(arr([i(1), Value::Null]), 2), "expected 0 or 1, got nil");
+        corrupt_saying(enqueued(i(1), 1), "enqueue reply: expected an array");
+
+        assert_eq!(heartbeat(&i(1)), Ok(()));
+        assert_eq!(heartbeat(&i(0)), Err(QueueError::LeaseLost));
+        corrupt_saying(heartbeat(&Value::Null), "heartbeat reply: expected 0 or 1, got nil");
+        corrupt_saying(heartbeat(&s("1")), "heartbeat reply");
+
+        assert_eq!(fail_outcome(arr([i(-1)])), Err(QueueError::LeaseLost));
+        assert_eq!(fail_outcome(arr([i(0)])), Ok(FailOutcome::Dead));
+        assert_eq!(fail_outcome(arr([i(1), i(250)])), Ok(FailOutcome::Retrying { delay: Duration::from_millis(250) }));
+        corrupt_saying(fail_outcome(arr([])), "fail reply: expected {-1}, {0} or {1, delay}");
+        corrupt_saying(fail_outcome(arr([i(1)])), "fail reply: expected");
+        corrupt_saying(fail_outcome(arr([i(0), i(1)])), "fail reply: expected");
+        corrupt_saying(fail_outcome(arr([i(2)])), "fail reply: expected");
+        corrupt_saying(fail_outcome(arr([i(1), i(-5)])), "fail reply: delay");
+        corrupt_saying(fail_outcome(Value::Null), "fail reply: expected an array");
+    }
+
+    #[test]
+    fn a_recovery_reply_pairs_each_dead_job_with_its_error_strictly() {
+        let r = stall_recovery(arr([i(3), flat([job("a")]), arr([s("stalled")])])).unwrap();
+        assert_eq!((r.recovered, r.dead.len(), r.dead[0].error.as_str()), (3, 1, "stalled"));
+        assert_eq!(stall_recovery(arr([i(0), arr([]), arr([])])).unwrap().recovered, 0);
+        corrupt_saying(stall_recovery(arr([i(1), flat([job("a")]), arr([])])), "0 errors for 1 dead jobs");
+        corrupt_saying(stall_recovery(arr([i(1), flat([job("a")]), arr([Value::Null])])), "error of a");
+        corrupt_saying(stall_recovery(arr([i(0), flat([job("a")]), arr([s("e")])])), "1 dead of 0 recovered");
+        corrupt_saying(stall_recovery(arr([i(-1), arr([]), arr([])])), "recover reply: count");
+        corrupt_saying(stall_recovery(arr([i(0), arr([])])), "recover reply: expected 3 values, got 2");
+    }
+
+    fn info_pairs(skip: &str, extra: &[(&str, Value)]) -> Value {
+        let mut out = Vec::new();
+        let fields = [
+            ("id", s("job-1")),
+            ("state", s("x")),
+            ("data", s("{}")),
+            ("attempts", s("3")),
+            ("max_attempts", s("3")),
+            ("priority", s("-2")),
+            ("stalls", s("1")),
+            ("created", s("1000")),
+            ("due", s("9008911600419892")),
+        ];
+        for (name, v) in fields.into_iter().filter(|(name, _)| *name != skip).chain(extra.iter().cloned()) {
+            out.push(s(name));
+            out.push(v);
+        }
+        Value::Array(out)
+    }
+
+    #[test]
+    fn a_job_info_reply_is_decoded_by_name() {
+        let info = job_info(info_pairs("", &[])).unwrap();
+        assert_eq!((info.id.as_str(), info.state, info.payload.as_slice()), ("job-1", JobState::Dead, &b"{}"[..]));
+        assert_eq!((info.attempts, info.max_attempts, info.priority, info.stalls), (3, 3, -2, 1));
+        assert_eq!((info.created_at_ms, info.due_at_ms), (1_000, 9_008_911_600_419_892));
+        assert_eq!((info.finished_at_ms, info.last_error.as_deref()), (None, None));
+        let done = job_info(info_pairs("", &[("error", s("boom")), ("finished", s("5000"))])).unwrap();
+        assert_eq!((done.finished_at_ms, done.last_error.as_deref()), (Some(5_000), Some("boom")));
+        // Order does not matter.
+        let Value::Array(mut pairs) = info_pairs("", &[]) else { unreachable!() };
+        pairs.rotate_left(4);
+        assert_eq!(job_info(Value::Array(pairs)).unwrap(), info);
+
+        assert_eq!(job_info_opt(Value::Null).unwrap(), None);
+        assert_eq!(job_info_opt(info_pairs("", &[])).unwrap(), Some(info));
+    }
+
+    #[test]
+    fn a_malformed_job_info_reply_is_corrupt_and_names_the_field() {
+        corrupt_saying(job_info(info_pairs("state", &[])), "job info of job-1: state (hash field \"st\") is missing");
+        corrupt_saying(job_info(info_pairs("due", &[])), "due (hash field \"u\") is missing");
+        corrupt_saying(job_info(info_pairs("id", &[])), "job info: no id");
+        corrupt_saying(job_info(info_pairs("", &[("colour", s("red"))])), "job info: unknown field \"colour\"");
+        corrupt_saying(job_info(info_pairs("", &[("stalls", s("1"))])), "job info: field \"stalls\" twice");
+        corrupt_saying(job_info(info_pairs("state", &[("state", s("q"))])), "unknown job state code \"q\"");
+        corrupt_saying(job_info(info_pairs("attempts", &[("attempts", s("three"))])), "attempts (hash field \"a\")");
+        corrupt_saying(job_info(info_pairs("attempts", &[("attempts", s(""))])), "expected a non-negative integer");
+        corrupt_saying(job_info(info_pairs("priority", &[("priority", s("4294967296"))])), "a 32-bit integer");
+        corrupt_saying(job_info(info_pairs("", &[("finished", s("1.5"))])), "finished (hash field \"f\")");
+        corrupt_saying(job_info(info_pairs("", &[("error", Value::Null)])), "error (hash field \"e\")");
+        corrupt_saying(job_info(arr([s("id")])), "job info: 1 values, not name/value pairs");
+        corrupt_saying(job_info(arr([i(1), s("job-1")])), "job info: a field name: expected a string");
+        corrupt_saying(job_info(s("job-1")), "job info: expected an array");
+        corrupt_saying(job_info_opt(i(0)), "job info: expected an array");
+        corrupt_saying(job_infos(arr([info_pairs("", &[]), info_pairs("", &[])]), 1), "list reply: 2 jobs, 1 asked");
+        corrupt_saying(job_infos(Value::Null, 1), "list reply: expected an array");
+        corrupt_saying(job_infos(arr([info_pairs("data", &[])]), 1), "data (hash field \"d\") is missing");
+    }
+
+    fn stats_pairs(skip: &str, extra: &[(&str, Value)]) -> Value {
+        let names = ["waiting", "active", "delayed", "failed", "completed", "dead"];
+        let mut out = Vec::new();
+        for (n, name) in (1..).zip(names) {
+            if name != skip {
+                out.extend([s(name), i(n)]);
+            }
+        }
+        if skip != "paused" {
+            out.extend([s("paused"), i(1)]);
+        }
+        for (name, v) in extra {
+            out.extend([s(name), v.clone()]);
+        }
+        Value::Array(out)
+    }
+
+    #[test]
+    fn a_stats_reply_is_decoded_by_name_and_strictly() {
+        let expected = QueueStats { waiting: 1, active: 2, delayed: 3, failed: 4, completed: 5, dead: 6, paused: true };
+        assert_eq!(stats(stats_pairs("", &[])).unwrap(), expected);
+        corrupt_saying(stats(stats_pairs("dead", &[])), "stats reply: dead is missing");
+        corrupt_saying(stats(stats_pairs("paused", &[])), "stats reply: paused is missing");
+        corrupt_saying(stats(stats_pairs("", &[("stalled", i(0))])), "stats reply: unknown field \"stalled\"");
+        corrupt_saying(stats(stats_pairs("failed", &[("failed", i(-4))])), "stats reply: failed");
+        corrupt_saying(stats(stats_pairs("failed", &[("failed", Value::Null)])), "got nil");
+        corrupt_saying(stats(stats_pairs("paused", &[("paused", i(2))])), "stats reply: paused: expected 0 or 1");
+        // The old positional reply is no longer read as counts.
+        corrupt_saying(stats(arr([i(1), i(2), i(3), i(4), i(5), i(6), i(0)])), "stats reply");
+    }
+
+    #[test]
+    fn admin_replies_map_their_errors_and_reject_unknown_shapes() {
+        assert_eq!(admin_done(arr([s("ok")])), Ok(()));
+        assert_eq!(admin_count(arr([s("ok"), i(4)])), Ok(4));
+        assert_eq!(admin_done(arr([s("err"), s("not_found")])), Err(QueueError::NotFound));
+        assert_eq!(
+            admin_done(arr([s("err"), s("wrong_state"), s("a")])),
+            Err(QueueError::WrongState(JobState::Active))
+        );
+        corrupt_saying(admin_done(arr([s("err"), s("wrong_state"), s("q")])), "unknown job state code \"q\"");
+        corrupt_saying(admin_done(arr([s("err"), s("wrong_state")])), "error \"wrong_state\" of an unknown shape");
+        corrupt_saying(admin_done(arr([s("err"), s("not_found"), s("x")])), "error \"not_found\" of an unknown shape");
+        corrupt_saying(admin_done(arr([s("err"), s("wrong_state"), s("x"), s("x")])), "with extra values");
+        corrupt_saying(admin_done(arr([s("err"), s("on_fire")])), "error \"on_fire\"");
+        corrupt_saying(admin_done(arr([s("err")])), "error code: expected a string, got nil");
+        corrupt_saying(admin_done(arr([s("fine")])), "status \"fine\"");
+        corrupt_saying(admin_done(arr([])), "admin reply: empty");
+        corrupt_saying(admin_done(Value::Null), "admin reply: expected an array");
+        corrupt_saying(admin_done(arr([s("ok"), i(1)])), "'ok' then 1 values, expected none");
+        corrupt_saying(admin_count(arr([s("ok")])), "'ok' then 0 values, expected a count");
+        corrupt_saying(admin_count(arr([s("ok"), s("many")])), "admin reply: count");
+    }
+}
