@@ -512,4 +512,9 @@ async fn a_corrupted_job_hash_is_reported_corrupt_not_unavailable_and_not_read_a
     // The intact job and the counts still read.
     assert_eq!(q.get(&key("c")).await.unwrap().unwrap().attempts, 0);
     assert_eq!(q.stats().await.unwrap().waiting, 3);
+    // A script that cannot read a job fails: reported as such, not retried.
+    assert_eq!(q.reserve(LEASE).await.unwrap().unwrap().id, key("a"));
+    let failed = q.reserve(LEASE).await;
+    corrupt_saying(failed.clone(), "a queue script failed");
+    assert!(!failed.unwrap_err().is_retryable());
 }
