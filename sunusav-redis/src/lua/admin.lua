@@ -30,7 +30,7 @@ local function to_waiting(id, now)
   local jk = jkey(id)
   local h = redis.call('HMGET', jk, F.priority, F.wait_member)
   redis.call('HSET', jk, F.state, ST.waiting, F.due, now)
-  redis.call('ZADD', SK.waiting, -tonumber(h[1]), h[2])
+  redis.call('ZADD', K .. ':' .. ST.waiting, -tonumber(h[1]), h[2])
 end
 local function revive(id, now)
   redis.call('HSET', jkey(id), F.attempts, 0, F.stalls, 0)
@@ -40,13 +40,11 @@ end
 if op == 'stats' then
   -- Name/value pairs: each state's count by name, then `paused` (0 or 1).
   local out = {}
-  for name, key in pairs(SK) do
+  for name, code in pairs(ST) do
+    local count = 'ZCARD'
+    if code == ST.completed or code == ST.dead then count = 'LLEN' end
     out[#out + 1] = name
-    if key == SK.completed or key == SK.dead then
-      out[#out + 1] = redis.call('LLEN', key)
-    else
-      out[#out + 1] = redis.call('ZCARD', key)
-    end
+    out[#out + 1] = redis.call(count, K .. ':' .. code)
   end
   out[#out + 1] = 'paused'
   out[#out + 1] = redis.call('EXISTS', K .. ':paused')
@@ -64,9 +62,13 @@ elseif op == 'list' then
       local len = redis.call('LLEN', key)
       if off >= len then ids = {} end
     elseif st == ST.waiting then
-      for _, wm in ipairs(redis.call('ZRANGE', SK.waiting, off, off + lim - 1)) do ids[#ids + 1] = string.sub(wm, 17) end
+      for _, wm in ipairs(redis.call('ZRANGE', K .. ':' .. ST.waiting, off, off + lim - 1)) do
+        ids[#ids + 1] = string.sub(wm, 17)
+      end
     elseif st == ST.active then
-      for _, m in ipairs(redis.call('ZRANGE', SK.active, off, off + lim - 1)) do ids[#ids + 1] = id_of_member(m) end
+      for _, m in ipairs(redis.call('ZRANGE', K .. ':' .. ST.active, off, off + lim - 1)) do
+        ids[#ids + 1] = id_of_member(m)
+      end
     else
       ids = redis.call('ZRANGE', K .. ':' .. st, off, off + lim - 1)
     end
@@ -81,14 +83,14 @@ elseif op == 'retry' then
   local st = state_of(ARGV[2])
   if not st then return { 'err', 'not_found' } end
   if st ~= ST.dead then return { 'err', 'wrong_state', st } end
-  redis.call('LREM', SK.dead, 0, ARGV[2])
+  redis.call('LREM', K .. ':' .. ST.dead, 0, ARGV[2])
   revive(ARGV[2], now_ms())
   notify(1)
   return { 'ok' }
 elseif op == 'retry_all' then
-  local ids = redis.call('LRANGE', SK.dead, 0, -1)
+  local ids = redis.call('LRANGE', K .. ':' .. ST.dead, 0, -1)
   local now = now_ms()
-  redis.call('DEL', SK.dead)
+  redis.call('DEL', K .. ':' .. ST.dead)
   for _, id in ipairs(ids) do revive(id, now) end
   notify(#ids)
   return { 'ok', #ids }
@@ -98,7 +100,7 @@ elseif op == 'remove' then
   local st = h[1]
   if not st then return { 'err', 'not_found' } end
   if st == ST.active then return { 'err', 'wrong_state', st } end
-  if st == ST.waiting then redis.call('ZREM', SK.waiting, h[2])
+  if st == ST.waiting then redis.call('ZREM', K .. ':' .. ST.waiting, h[2])
   elseif st == ST.delayed or st == ST.failed then redis.call('ZREM', K .. ':' .. st, id)
   else redis.call('LREM', K .. ':' .. st, 0, id) end
   redis.call('DEL', jkey(id))

@@ -11,10 +11,10 @@ local F = {
   due = 'u', finished = 'f', error = 'e', token = 't', wait_member = 'wm', backoff_base = 'bb',
   backoff_max = 'bm', backoff_jitter = 'bj',
 }
--- The key of each state's set (waiting, active, delayed, failed: zsets) or
--- list (completed, dead), by state name.
-local SK = {}
-for name, code in pairs(ST) do SK[name] = K .. ':' .. code end
+-- The key of a state's set (waiting, active, delayed, failed: zsets) or list
+-- (completed, dead) is K .. ':' .. its code, spelled where used: this preamble
+-- runs on every call (a script keeps nothing between calls), so it builds no
+-- more tables than these two.
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -36,7 +36,7 @@ end
 -- The exact earliest due time (nil when none), stored in `:due`.
 local function refresh_due()
   local best
-  for _, z in ipairs({ SK.delayed, SK.failed }) do
+  for _, z in ipairs({ K .. ':' .. ST.delayed, K .. ':' .. ST.failed }) do
     local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
     if first[2] then
       local t = tonumber(first[2])
@@ -83,7 +83,7 @@ end
 local function complete(ids, keep, now, dedup)
   local n = #ids
   if n == 0 then return end
-  local list = SK.completed
+  local list = K .. ':' .. ST.completed
   local doomed = {}
   local first = 1
   if n >= keep then
@@ -119,12 +119,12 @@ local function promote_due(zkey, now)
     adds[2 * i] = h[2]
     redis.call('HSET', jk, F.state, ST.waiting, F.due, now)
   end
-  redis.call('ZADD', SK.waiting, unpack(adds))
+  redis.call('ZADD', K .. ':' .. ST.waiting, unpack(adds))
   redis.call('ZREM', zkey, unpack(ids))
   return #ids
 end
 -- Moves an active job (already removed from the active set) to the dead letters.
 local function to_dead(id, err, keep, now, dedup)
   redis.call('HSET', jkey(id), F.state, ST.dead, F.finished, now, F.error, err, F.token, '')
-  retain(SK.dead, { id }, keep, now, dedup)
+  retain(K .. ':' .. ST.dead, { id }, keep, now, dedup)
 end

@@ -25,10 +25,10 @@ for i = 0, n - 1 do
       F.attempts, 0, F.stalls, 0, F.created, now, F.due, due, F.state, st, F.wait_member, wm,
       F.backoff_base, ARGV[b + 5], F.backoff_max, ARGV[b + 6], F.backoff_jitter, ARGV[b + 7])
     if delay > 0 then
-      redis.call('ZADD', SK.delayed, due, id)
+      redis.call('ZADD', K .. ':' .. ST.delayed, due, id)
       if not first_due or due < first_due then first_due = due end
     else
-      redis.call('ZADD', SK.waiting, -pri, wm)
+      redis.call('ZADD', K .. ':' .. ST.waiting, -pri, wm)
     end
     added = added + 1
     out[i + 1] = 1

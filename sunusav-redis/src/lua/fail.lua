@@ -6,7 +6,7 @@ local h = redis.call('HMGET', jk, F.token, F.state, F.attempts, F.max_attempts, 
   F.backoff_jitter)
 if #tok ~= TOKLEN or h[1] ~= tok or h[2] ~= ST.active then return { -1 } end
 local now = now_ms()
-redis.call('ZREM', SK.active, lease_member(id, tok))
+redis.call('ZREM', K .. ':' .. ST.active, lease_member(id, tok))
 local att, max = tonumber(h[3]), tonumber(h[4])
 if kind == 'perm' or att >= max then
   to_dead(id, err, tonumber(ARGV[7]), now, tonumber(ARGV[8]))
@@ -27,7 +27,7 @@ else
   end
 end
 redis.call('HSET', jk, F.state, ST.failed, F.due, now + delay, F.error, err, F.token, '')
-redis.call('ZADD', SK.failed, now + delay, id)
+redis.call('ZADD', K .. ':' .. ST.failed, now + delay, id)
 lower_due(now + delay)
 notify(1)
 return { 1, delay }

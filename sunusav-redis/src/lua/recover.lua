@@ -7,9 +7,9 @@
 -- times or when its attempts are used up (its next reserve would exceed them).
 local max_stalls, keep, dedup = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
-local members = redis.call('ZRANGEBYSCORE', SK.active, '-inf', now, 'LIMIT', 0, 1000)
+local members = redis.call('ZRANGEBYSCORE', K .. ':' .. ST.active, '-inf', now, 'LIMIT', 0, 1000)
 if #members == 0 then return { 0, {}, {} } end
-redis.call('ZREM', SK.active, unpack(members))
+redis.call('ZREM', K .. ':' .. ST.active, unpack(members))
 local back = 0
 local dead, errors = {}, {}
 for _, m in ipairs(members) do
@@ -32,7 +32,7 @@ for _, m in ipairs(members) do
     to_dead(id, err, keep, now, dedup)
   else
     redis.call('HSET', jk, F.state, ST.waiting, F.token, '', F.due, now)
-    redis.call('ZADD', SK.waiting, -tonumber(h[1]), h[2])
+    redis.call('ZADD', K .. ':' .. ST.waiting, -tonumber(h[1]), h[2])
     back = back + 1
   end
 end

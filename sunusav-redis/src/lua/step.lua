@@ -26,7 +26,7 @@ if nacks > 0 then
     if #tok == TOKLEN then members[#members + 1] = lease_member(id, tok) end
   end
   local removed = 0
-  if #members > 0 then removed = redis.call('ZREM', SK.active, unpack(members)) end
+  if #members > 0 then removed = redis.call('ZREM', K .. ':' .. ST.active, unpack(members)) end
   local all_held = removed == nacks
   local seen = {}
   for i = 0, nacks - 1 do
@@ -52,11 +52,11 @@ if due == 'none' then due = nil elseif due then due = tonumber(due) end
 if count > 0 and not ctl[1] then
   -- Promote only when something may be due (`:due` missing = unknown).
   if ctl[2] == false or (due and due <= now) then
-    promote_due(SK.delayed, now)
-    promote_due(SK.failed, now)
+    promote_due(K .. ':' .. ST.delayed, now)
+    promote_due(K .. ':' .. ST.failed, now)
     due = refresh_due()
   end
-  local popped = redis.call('ZPOPMIN', SK.waiting, count)
+  local popped = redis.call('ZPOPMIN', K .. ':' .. ST.waiting, count)
   local act = {}
   for i = 1, #popped, 2 do
     local wm = popped[i]
@@ -79,7 +79,7 @@ if count > 0 and not ctl[1] then
       jobs[j + 7] = tonumber(h[5])
     end
   end
-  if #act > 0 then redis.call('ZADD', SK.active, unpack(act)) end
+  if #act > 0 then redis.call('ZADD', K .. ':' .. ST.active, unpack(act)) end
 elseif ctl[2] == false and #jobs == 0 and nacks == 0 then
   due = refresh_due()
 end
