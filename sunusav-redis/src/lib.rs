@@ -23,7 +23,10 @@
 //! - [`connection`]: [`RedisConnection`], the shared client that creates queues.
 //! - [`queue`]: [`RedisQueue`], the `Queue` adapter, and its batch API.
 //! - [`error`]: [`ConnectError`], and the mapping of Redis errors to `QueueError`.
-//! - `scripts` and `src/lua/*.lua`: the Lua scripts.
+//! - `scripts` and `src/lua/*.lua`: the Lua scripts; `codes`: the state and
+//!   job hash field codes they store, the same table as `common.lua`'s.
+//! - `decode`: strict decoding of the scripts' replies (a malformed one is
+//!   `QueueError::Corrupt`).
 //!
 //! ## Example
 //!
@@ -44,6 +47,7 @@
 //! # Ok(()) }
 //! ```
 
+mod codes;
 pub mod config;
 pub mod connection;
 mod decode;

@@ -12,10 +12,9 @@ use sunusav_core::ports::queue::{
     QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, Step,
 };
 
+use crate::codes::state_code;
 use crate::connection::RedisConnection;
-use crate::decode::{
-    admin_result, bytes, code_of_state, job_info, ms, num, reserved_jobs, stall_recovery, text, to_u64,
-};
+use crate::decode::{self, bytes, ms, num, text};
 use crate::error::to_queue_error;
 use crate::scripts::Op;
 
@@ -94,10 +93,6 @@ impl RedisQueue {
         shared.scripts.call(&shared.client, op, &self.base, args).await.map_err(|e| to_queue_error(&e))
     }
 
-    async fn admin(&self, args: Vec<Value>) -> Result<Vec<Value>, QueueError> {
-        admin_result(self.call(Op::Admin, args).await?)
-    }
-
     async fn step(
         &self,
         acks: &[(IdempotencyKey, LeaseToken)],
@@ -123,15 +118,7 @@ impl RedisQueue {
             args.push(text(id.as_str()));
             args.push(text(tok.as_str()));
         }
-        let mut reply = self.call(Op::Step, args).await?.into_array().into_iter();
-        let acked = reply.next().unwrap_or(Value::Null).into_array().iter().map(|v| to_u64(v) == 1).collect();
-        let jobs = match reply.next() {
-            Some(Value::Array(flat)) => reserved_jobs(flat)?,
-            _ => Vec::new(),
-        };
-        let next_due =
-            reply.next().and_then(|v| v.as_i64()).and_then(|d| u64::try_from(d).ok()).map(Duration::from_millis);
-        Ok(Step { acked, jobs, next_due })
+        decode::step(self.call(Op::Step, args).await?, acks.len(), count)
     }
 
     /// Reserves up to `count` jobs in one call.
@@ -205,7 +192,7 @@ impl QueueName for RedisQueue {
 impl Producer for RedisQueue {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
         let mut out = self.enqueue_bulk(vec![job]).await?;
-        out.pop().ok_or_else(|| QueueError::Unavailable("empty enqueue reply".into()))
+        out.pop().ok_or_else(|| decode::corrupt("enqueue reply: no result"))
     }
 
     async fn enqueue_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
@@ -215,15 +202,13 @@ impl Producer for RedisQueue {
         // Chunks bound the script's argument list (Lua's unpack limit) and its run time.
         while jobs.peek().is_some() {
             let chunk: Vec<NewJob> = jobs.by_ref().take(MAX_BATCH).collect();
-            let mut args = Vec::with_capacity(1 + 8 * chunk.len());
-            args.push(num(chunk.len() as u64));
+            let n = chunk.len();
+            let mut args = Vec::with_capacity(1 + 8 * n);
+            args.push(num(n as u64));
             for job in chunk {
                 push_job(&mut args, job);
             }
-            let reply = self.call(Op::Enqueue, args).await?;
-            results.extend(
-                reply.into_array().iter().map(|v| if to_u64(v) == 1 { Enqueued::Added } else { Enqueued::Duplicate }),
-            );
+            results.extend(decode::enqueued(self.call(Op::Enqueue, args).await?, n)?);
         }
         Ok(results)
     }
@@ -261,7 +246,7 @@ impl Consumer for RedisQueue {
         check_token(token)?;
         let reply =
             self.call(Op::Heartbeat, vec![text(id.as_str()), text(token.as_str()), num(ms(lease).max(1))]).await?;
-        if to_u64(&reply) == 1 { Ok(()) } else { Err(QueueError::LeaseLost) }
+        decode::heartbeat(&reply)
     }
 
     /// One script call (one round trip) for the whole batch; reserves at most
@@ -307,12 +292,7 @@ impl Consumer for RedisQueue {
             num(self.config.keep_dead),
             num(ms(self.config.dedup_window)),
         ];
-        let reply = self.call(Op::Fail, args).await?.into_array();
-        match reply.first().and_then(Value::as_i64) {
-            Some(1) => Ok(FailOutcome::Retrying { delay: Duration::from_millis(reply.get(1).map_or(0, to_u64)) }),
-            Some(0) => Ok(FailOutcome::Dead),
-            _ => Err(QueueError::LeaseLost),
-        }
+        decode::fail_outcome(self.call(Op::Fail, args).await?)
     }
 
     /// One script call per 1000 expired leases, each atomic: a job is
@@ -324,7 +304,7 @@ impl Consumer for RedisQueue {
             vec![num(u64::from(self.config.max_stalls)), num(self.config.keep_dead), num(ms(self.config.dedup_window))];
         let mut total = StallRecovery::default();
         loop {
-            let batch = match self.call(Op::Recover, args.clone()).await.and_then(stall_recovery) {
+            let batch = match self.call(Op::Recover, args.clone()).await.and_then(decode::stall_recovery) {
                 Ok(batch) => batch,
                 Err(e) if total.recovered == 0 => return Err(e),
                 Err(e) => {
@@ -345,60 +325,43 @@ impl Consumer for RedisQueue {
 #[async_trait]
 impl QueueAdmin for RedisQueue {
     async fn stats(&self) -> Result<QueueStats, QueueError> {
-        let r = self.call(Op::Admin, vec![text("stats")]).await?.into_array();
-        let n = |i: usize| r.get(i).map_or(0, to_u64);
-        Ok(QueueStats {
-            waiting: n(0),
-            active: n(1),
-            delayed: n(2),
-            failed: n(3),
-            completed: n(4),
-            dead: n(5),
-            paused: n(6) == 1,
-        })
+        decode::stats(self.call(Op::Admin, vec![text("stats")]).await?)
     }
 
     async fn list(&self, state: JobState, offset: u64, limit: u64) -> Result<Vec<JobInfo>, QueueError> {
         let limit = limit.min(MAX_BATCH as u64);
         let offset = offset.min(1 << 50);
-        let r = self.call(Op::Admin, vec![text("list"), text(code_of_state(state)), num(offset), num(limit)]).await?;
-        match r {
-            Value::Array(items) => items.into_iter().map(job_info).collect(),
-            _ => Ok(Vec::new()),
-        }
+        let args = vec![text("list"), text(state_code(state).code), num(offset), num(limit)];
+        decode::job_infos(self.call(Op::Admin, args).await?, limit)
     }
 
     async fn get(&self, id: &IdempotencyKey) -> Result<Option<JobInfo>, QueueError> {
-        let r = self.call(Op::Admin, vec![text("get"), text(id.as_str())]).await?;
-        match r {
-            Value::Array(mut items) if !items.is_empty() => Ok(Some(job_info(items.swap_remove(0))?)),
-            _ => Ok(None),
-        }
+        decode::job_info_opt(self.call(Op::Admin, vec![text("get"), text(id.as_str())]).await?)
     }
 
     async fn retry_dead(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
-        self.admin(vec![text("retry"), text(id.as_str())]).await.map(drop)
+        decode::admin_done(self.call(Op::Admin, vec![text("retry"), text(id.as_str())]).await?)
     }
 
     async fn retry_all_dead(&self) -> Result<u64, QueueError> {
-        let r = self.admin(vec![text("retry_all")]).await?;
-        Ok(r.get(1).map_or(0, to_u64))
+        decode::admin_count(self.call(Op::Admin, vec![text("retry_all")]).await?)
     }
 
     async fn remove(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
-        self.admin(vec![text("remove"), text(id.as_str()), num(ms(self.config.dedup_window))]).await.map(drop)
+        let args = vec![text("remove"), text(id.as_str()), num(ms(self.config.dedup_window))];
+        decode::admin_done(self.call(Op::Admin, args).await?)
     }
 
     async fn promote(&self, id: &IdempotencyKey) -> Result<(), QueueError> {
-        self.admin(vec![text("promote"), text(id.as_str())]).await.map(drop)
+        decode::admin_done(self.call(Op::Admin, vec![text("promote"), text(id.as_str())]).await?)
     }
 
     async fn pause(&self) -> Result<(), QueueError> {
-        self.admin(vec![text("pause")]).await.map(drop)
+        decode::admin_done(self.call(Op::Admin, vec![text("pause")]).await?)
     }
 
     async fn resume(&self) -> Result<(), QueueError> {
-        self.admin(vec![text("resume")]).await.map(drop)
+        decode::admin_done(self.call(Op::Admin, vec![text("resume")]).await?)
     }
 }
 

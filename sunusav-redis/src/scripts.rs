@@ -36,6 +36,14 @@ impl Op {
     }
 }
 
+/// The common helpers then each script, each with a name, as loaded (for tests).
+#[cfg(test)]
+pub(crate) fn sources() -> Vec<(String, &'static str)> {
+    let mut out = vec![("common".to_string(), COMMON)];
+    out.extend(Op::ALL.iter().map(|op| (format!("{op:?}").to_lowercase(), op.body())));
+    out
+}
+
 /// The compiled set of scripts (their SHA-1 digests and sources).
 #[derive(Debug, Clone)]
 pub(crate) struct Scripts {

@@ -463,3 +463,58 @@ async fn recovery_reports_every_job_it_dead_letters_over_several_script_calls_ev
     let again = q.recover_stalled().await.unwrap();
     assert_eq!((again.recovered, again.dead.len()), (0, 0));
 }
+
+#[tokio::test]
+async fn a_job_due_at_the_farthest_horizon_reads_back_exactly() {
+    let Some(q) = queue(QueueConfig::default()).await else { return };
+    let mut far = job("far");
+    far.options.delay = Duration::MAX;
+    q.enqueue(far).await.unwrap();
+    let info = q.get(&key("far")).await.unwrap().unwrap();
+    // The delay is capped at 2^53 ms (Lua's numbers are doubles, exact to
+    // within 1 ms up there); the due time is stored and read back as an
+    // integer, never as 0.
+    assert_eq!(info.state, JobState::Delayed);
+    assert!((info.due_at_ms - info.created_at_ms).abs_diff(1 << 53) <= 1, "{info:?}");
+    assert_eq!(q.list(JobState::Delayed, 0, 10).await.unwrap(), [info]);
+}
+
+async fn hset(q: &RedisQueue, id: &str, field: &str, value: &str) {
+    let _: i64 = fred::interfaces::ClientLike::custom(
+        q.connection().client(),
+        fred::cmd!("HSET"),
+        vec![format!("{}:j:{id}", q.base_key()), field.into(), value.into()],
+    )
+    .await
+    .unwrap();
+}
+
+#[track_caller]
+fn corrupt_saying<T: std::fmt::Debug>(r: Result<T, QueueError>, needle: &str) {
+    match r {
+        Err(QueueError::Corrupt(msg)) => assert!(msg.contains(needle), "{msg:?} does not say {needle:?}"),
+        other => panic!("expected Corrupt saying {needle:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_corrupted_job_hash_is_reported_corrupt_not_unavailable_and_not_read_as_zero() {
+    let Some(q) = queue(QueueConfig::default()).await else { return };
+    q.enqueue_bulk(vec![job("a"), job("b"), job("c")]).await.unwrap();
+    // An unknown state code, and a count that is not a number.
+    hset(&q, "a", "st", "q").await;
+    hset(&q, "b", "a", "many").await;
+    corrupt_saying(q.get(&key("a")).await, "job info of a: state (hash field \"st\"): unknown job state code \"q\"");
+    corrupt_saying(q.get(&key("b")).await, "job info of b: attempts (hash field \"a\")");
+    let listed = q.list(JobState::Waiting, 0, 10).await;
+    corrupt_saying(listed, "job info of a");
+    assert!(!q.get(&key("a")).await.unwrap_err().is_retryable(), "a bug to see, not a retry");
+    // The intact job and the counts still read.
+    assert_eq!(q.get(&key("c")).await.unwrap().unwrap().attempts, 0);
+    assert_eq!(q.stats().await.unwrap().waiting, 3);
+    // A script that cannot read a job fails: reported as such, not retried.
+    assert_eq!(q.reserve(LEASE).await.unwrap().unwrap().id, key("a"));
+    let failed = q.reserve(LEASE).await;
+    corrupt_saying(failed.clone(), "a queue script failed");
+    assert!(!failed.unwrap_err().is_retryable());
+}

@@ -1,6 +1,20 @@
 -- Shared helpers, prepended to every script. KEYS[1] is the queue's hash-tagged
 -- base key `{prefix:queue}`; every other key is derived from it (same slot).
 local K = KEYS[1]
+-- The codes stored in Redis, by name, mirrored in src/codes.rs (a test checks
+-- that both agree, and that no script spells a code outside this table).
+-- ST: a job's state (its hash's F.state, and the suffix of the state's key).
+-- F: the fields of a job hash.
+local ST = { waiting = 'w', active = 'a', delayed = 'd', failed = 'f', completed = 'c', dead = 'x' }
+local F = {
+  state = 'st', data = 'd', attempts = 'a', max_attempts = 'm', priority = 'p', stalls = 's', created = 'c',
+  due = 'u', finished = 'f', error = 'e', token = 't', wait_member = 'wm', backoff_base = 'bb',
+  backoff_max = 'bm', backoff_jitter = 'bj',
+}
+-- The key of a state's set (waiting, active, delayed, failed: zsets) or list
+-- (completed, dead) is K .. ':' .. its code, spelled where used: this preamble
+-- runs on every call (a script keeps nothing between calls), so it builds no
+-- more tables than these two.
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -22,7 +36,7 @@ end
 -- The exact earliest due time (nil when none), stored in `:due`.
 local function refresh_due()
   local best
-  for _, z in ipairs({ K .. ':d', K .. ':f' }) do
+  for _, z in ipairs({ K .. ':' .. ST.delayed, K .. ':' .. ST.failed }) do
     local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
     if first[2] then
       local t = tonumber(first[2])
@@ -69,7 +83,7 @@ end
 local function complete(ids, keep, now, dedup)
   local n = #ids
   if n == 0 then return end
-  local list = K .. ':c'
+  local list = K .. ':' .. ST.completed
   local doomed = {}
   local first = 1
   if n >= keep then
@@ -81,7 +95,7 @@ local function complete(ids, keep, now, dedup)
   end
   local kept = {}
   for i = first, n do
-    redis.call('HSET', jkey(ids[i]), 'st', 'c', 'f', now, 't', '')
+    redis.call('HSET', jkey(ids[i]), F.state, ST.completed, F.finished, now, F.token, '')
     kept[#kept + 1] = ids[i]
   end
   if #kept > 0 then
@@ -100,17 +114,17 @@ local function promote_due(zkey, now)
   local adds = {}
   for i, id in ipairs(ids) do
     local jk = jkey(id)
-    local h = redis.call('HMGET', jk, 'p', 'wm')
+    local h = redis.call('HMGET', jk, F.priority, F.wait_member)
     adds[2 * i - 1] = -tonumber(h[1])
     adds[2 * i] = h[2]
-    redis.call('HSET', jk, 'st', 'w', 'u', now)
+    redis.call('HSET', jk, F.state, ST.waiting, F.due, now)
   end
-  redis.call('ZADD', K .. ':w', unpack(adds))
+  redis.call('ZADD', K .. ':' .. ST.waiting, unpack(adds))
   redis.call('ZREM', zkey, unpack(ids))
   return #ids
 end
 -- Moves an active job (already removed from the active set) to the dead letters.
 local function to_dead(id, err, keep, now, dedup)
-  redis.call('HSET', jkey(id), 'st', 'x', 'f', now, 'e', err, 't', '')
-  retain(K .. ':x', { id }, keep, now, dedup)
+  redis.call('HSET', jkey(id), F.state, ST.dead, F.finished, now, F.error, err, F.token, '')
+  retain(K .. ':' .. ST.dead, { id }, keep, now, dedup)
 end

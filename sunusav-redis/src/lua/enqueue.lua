@@ -19,15 +19,16 @@ for i = 0, n - 1 do
     local delay = tonumber(ARGV[b + 3])
     local wm = string.format('%016d', seq + i) .. id
     local due = now + delay
-    local st = 'w'
-    if delay > 0 then st = 'd' end
-    redis.call('HSET', jkey(id), 'd', ARGV[b + 1], 'p', pri, 'm', ARGV[b + 4], 'a', 0, 's', 0,
-      'c', now, 'u', due, 'st', st, 'wm', wm, 'bb', ARGV[b + 5], 'bm', ARGV[b + 6], 'bj', ARGV[b + 7])
+    local st = ST.waiting
+    if delay > 0 then st = ST.delayed end
+    redis.call('HSET', jkey(id), F.data, ARGV[b + 1], F.priority, pri, F.max_attempts, ARGV[b + 4],
+      F.attempts, 0, F.stalls, 0, F.created, now, F.due, due, F.state, st, F.wait_member, wm,
+      F.backoff_base, ARGV[b + 5], F.backoff_max, ARGV[b + 6], F.backoff_jitter, ARGV[b + 7])
     if delay > 0 then
-      redis.call('ZADD', K .. ':d', due, id)
+      redis.call('ZADD', K .. ':' .. ST.delayed, due, id)
       if not first_due or due < first_due then first_due = due end
     else
-      redis.call('ZADD', K .. ':w', -pri, wm)
+      redis.call('ZADD', K .. ':' .. ST.waiting, -pri, wm)
     end
     added = added + 1
     out[i + 1] = 1

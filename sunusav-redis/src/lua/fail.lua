@@ -2,10 +2,11 @@
 -- Returns { -1 } lease lost, { 0 } dead, { 1, delay_ms } retrying.
 local id, tok, err, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local jk = jkey(id)
-local h = redis.call('HMGET', jk, 't', 'st', 'a', 'm', 'bb', 'bm', 'bj')
-if #tok ~= TOKLEN or h[1] ~= tok or h[2] ~= 'a' then return { -1 } end
+local h = redis.call('HMGET', jk, F.token, F.state, F.attempts, F.max_attempts, F.backoff_base, F.backoff_max,
+  F.backoff_jitter)
+if #tok ~= TOKLEN or h[1] ~= tok or h[2] ~= ST.active then return { -1 } end
 local now = now_ms()
-redis.call('ZREM', K .. ':a', lease_member(id, tok))
+redis.call('ZREM', K .. ':' .. ST.active, lease_member(id, tok))
 local att, max = tonumber(h[3]), tonumber(h[4])
 if kind == 'perm' or att >= max then
   to_dead(id, err, tonumber(ARGV[7]), now, tonumber(ARGV[8]))
@@ -25,8 +26,8 @@ else
     delay = half + math.floor(tonumber(ARGV[6]) * (delay - half) / 4294967295)
   end
 end
-redis.call('HSET', jk, 'st', 'f', 'u', now + delay, 'e', err, 't', '')
-redis.call('ZADD', K .. ':f', now + delay, id)
+redis.call('HSET', jk, F.state, ST.failed, F.due, now + delay, F.error, err, F.token, '')
+redis.call('ZADD', K .. ':' .. ST.failed, now + delay, id)
 lower_due(now + delay)
 notify(1)
 return { 1, delay }

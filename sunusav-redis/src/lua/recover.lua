@@ -7,16 +7,16 @@
 -- times or when its attempts are used up (its next reserve would exceed them).
 local max_stalls, keep, dedup = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
-local members = redis.call('ZRANGEBYSCORE', K .. ':a', '-inf', now, 'LIMIT', 0, 1000)
+local members = redis.call('ZRANGEBYSCORE', K .. ':' .. ST.active, '-inf', now, 'LIMIT', 0, 1000)
 if #members == 0 then return { 0, {}, {} } end
-redis.call('ZREM', K .. ':a', unpack(members))
+redis.call('ZREM', K .. ':' .. ST.active, unpack(members))
 local back = 0
 local dead, errors = {}, {}
 for _, m in ipairs(members) do
   local id = id_of_member(m)
   local jk = jkey(id)
-  local stalls = redis.call('HINCRBY', jk, 's', 1)
-  local h = redis.call('HMGET', jk, 'p', 'wm', 'a', 'm', 'd', 'c', 'u')
+  local stalls = redis.call('HINCRBY', jk, F.stalls, 1)
+  local h = redis.call('HMGET', jk, F.priority, F.wait_member, F.attempts, F.max_attempts, F.data, F.created, F.due)
   if stalls > max_stalls or tonumber(h[3]) >= tonumber(h[4]) then
     local err = 'stalled ' .. stalls .. ' times: its lease expired without an ack'
     -- Read before to_dead: the retention may delete the job at once.
@@ -31,8 +31,8 @@ for _, m in ipairs(members) do
     errors[#errors + 1] = err
     to_dead(id, err, keep, now, dedup)
   else
-    redis.call('HSET', jk, 'st', 'w', 't', '', 'u', now)
-    redis.call('ZADD', K .. ':w', -tonumber(h[1]), h[2])
+    redis.call('HSET', jk, F.state, ST.waiting, F.token, '', F.due, now)
+    redis.call('ZADD', K .. ':' .. ST.waiting, -tonumber(h[1]), h[2])
     back = back + 1
   end
 end

@@ -26,12 +26,12 @@ if nacks > 0 then
     if #tok == TOKLEN then members[#members + 1] = lease_member(id, tok) end
   end
   local removed = 0
-  if #members > 0 then removed = redis.call('ZREM', K .. ':a', unpack(members)) end
+  if #members > 0 then removed = redis.call('ZREM', K .. ':' .. ST.active, unpack(members)) end
   local all_held = removed == nacks
   local seen = {}
   for i = 0, nacks - 1 do
     local id, tok = ARGV[8 + 2 * i], ARGV[9 + 2 * i]
-    if not seen[id] and (all_held or (removed > 0 and #tok == TOKLEN and redis.call('HGET', jkey(id), 't') == tok)) then
+    if not seen[id] and (all_held or (removed > 0 and #tok == TOKLEN and redis.call('HGET', jkey(id), F.token) == tok)) then
       seen[id] = true
       acked[#acked + 1] = id
       results[i + 1] = 1
@@ -52,21 +52,21 @@ if due == 'none' then due = nil elseif due then due = tonumber(due) end
 if count > 0 and not ctl[1] then
   -- Promote only when something may be due (`:due` missing = unknown).
   if ctl[2] == false or (due and due <= now) then
-    promote_due(K .. ':d', now)
-    promote_due(K .. ':f', now)
+    promote_due(K .. ':' .. ST.delayed, now)
+    promote_due(K .. ':' .. ST.failed, now)
     due = refresh_due()
   end
-  local popped = redis.call('ZPOPMIN', K .. ':w', count)
+  local popped = redis.call('ZPOPMIN', K .. ':' .. ST.waiting, count)
   local act = {}
   for i = 1, #popped, 2 do
     local wm = popped[i]
     local id = string.sub(wm, 17)
     local jk = jkey(id)
-    local h = redis.call('HMGET', jk, 'd', 'a', 'm', 'c', 'u')
+    local h = redis.call('HMGET', jk, F.data, F.attempts, F.max_attempts, F.created, F.due)
     if h[1] then
       local att = tonumber(h[2]) + 1
       local tok = base .. string.format('%04d', (i + 1) / 2)
-      redis.call('HSET', jk, 'st', 'a', 'a', att, 't', tok)
+      redis.call('HSET', jk, F.state, ST.active, F.attempts, att, F.token, tok)
       act[#act + 1] = now + lease
       act[#act + 1] = lease_member(id, tok)
       local j = #jobs
@@ -79,7 +79,7 @@ if count > 0 and not ctl[1] then
       jobs[j + 7] = tonumber(h[5])
     end
   end
-  if #act > 0 then redis.call('ZADD', K .. ':a', unpack(act)) end
+  if #act > 0 then redis.call('ZADD', K .. ':' .. ST.active, unpack(act)) end
 elseif ctl[2] == false and #jobs == 0 and nacks == 0 then
   due = refresh_due()
 end
