@@ -16,7 +16,7 @@ use sunusav_core::ports::prelude::*;
 use sunusav_core::ports::queue::{
     Enqueued, FailKind, JobInfo, JobState, NewJob, Queue, QueueConfig, QueueError, ReservedJob,
 };
-use sunusav_core::worker::{JobFailure, JobHandler, PoolConfig, WorkerPool};
+use sunusav_core::runtime::{JobFailure, JobHandler, PoolConfig, WorkerPool};
 use sunusav_redis::RedisQueue;
 use tokio::sync::watch;
 
@@ -162,7 +162,8 @@ impl JobHandler for Counting {
 fn start(q: &Arc<dyn Queue>, h: &Arc<Counting>, config: PoolConfig) -> (WorkerPool, watch::Sender<bool>) {
     let (tx, rx) = watch::channel(false);
     let handler: Arc<dyn JobHandler> = Arc::clone(h) as Arc<dyn JobHandler>;
-    (WorkerPool::spawn(q, &handler, config, &rx), tx)
+    let consumer: Arc<dyn Consumer> = q.clone();
+    (WorkerPool::spawn(&consumer, &handler, config, &rx), tx)
 }
 
 async fn wait_for(what: &str, mut cond: impl AsyncFnMut() -> bool) {
