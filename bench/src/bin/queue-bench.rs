@@ -2,11 +2,11 @@
 //! (`shared/anchors/bullmq`): jobs/s, Redis CPU µs per job (`INFO cpu`) and
 //! Redis commands per job (`INFO commandstats`, commands inside scripts included).
 //!
-//! Run with: `REDIS_URL=redis://127.0.0.1:6390 cargo run --release -p sunusav-redis --bin queue-bench`
+//! Run with: `REDIS_URL=redis://127.0.0.1:6390 cargo run --release -p sunusav-bench --bin queue-bench`
 //! (options: `JOBS`=20000, `RUNS`=1, `CONCURRENCY`=1,10,50, `PREFETCH`=0,128
 //! (the pool's jobs reserved ahead; 0 is BullMQ's behaviour), `RUNTIME`=multi|current
 //! (tokio runtime flavour), `OUT`=file.json to write every sample in the JSON
-//! shape of the BullMQ anchor's `results/bullmq-*.json`, for `bench/compare.mjs`).
+//! shape of the BullMQ anchor's `results/bullmq-*.json`, for `bench/redis/compare.mjs`).
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
 
 use std::error::Error;

@@ -4,16 +4,16 @@
 # prints both rates and their ratio.
 #
 # Run with:
-#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres sunusav-postgres/bench/run.sh
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/postgres/run.sh
 # or, with throwaway services:
-#   scripts/services.sh run sunusav-postgres/bench/run.sh
+#   scripts/services.sh run bench/postgres/run.sh
 #
 # DATABASE_URL names a superuser connection; a dedicated database is created
 # for pgbench (and another by pg-bench) and dropped at the end.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CRATE="$(dirname "$HERE")"
+ROOT="$(cd "$HERE/../.." && pwd)"
 : "${DATABASE_URL:?DATABASE_URL must name a superuser connection}"
 LEVELS="${BENCH_LEVELS:-1,16,64}"
 TOTAL="${BENCH_TOTAL:-9600}"
@@ -30,7 +30,7 @@ cleanup() { psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 
 trap cleanup EXIT
 
 psql_admin -c "CREATE DATABASE $DB"
-for f in "$CRATE"/migrations/*.up.sql; do psql_db -f "$f"; done
+for f in "$ROOT"/sunusav-postgres/migrations/*.up.sql; do psql_db -f "$f"; done
 psql_db -f "$HERE/setup.sql" 2>/dev/null
 
 declare -A SQL_RATE
@@ -49,9 +49,9 @@ for c in "${levels[@]}"; do
     echo "pgbench  concurrency=$c: $rate contributions/s"
 done
 
-cd "$CRATE"
+cd "$ROOT"
 RUST_OUT="$(BENCH_LEVELS="$LEVELS" BENCH_TOTAL="$TOTAL" BENCH_GROUPS="$N_GROUPS" BENCH_MEMBERS="$MEMBERS" \
-    cargo run --quiet --release -p sunusav-postgres --bin pg-bench)"
+    cargo run --quiet --release -p sunusav-bench --bin pg-bench)"
 echo "$RUST_OUT"
 
 echo

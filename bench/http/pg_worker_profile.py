@@ -4,7 +4,7 @@ under one valid-webhook wrk run at c50. It prints the ingest phase and the drain
 separately (jobs/s and the cores used by the server, postgres and redis).
 
 Run under the services, from the repo root, after a release build:
-  scripts/services.sh run python3 scripts/bench/pg_worker_profile.py
+  scripts/services.sh run python3 bench/http/pg_worker_profile.py
 Env: MODE=pg|embedded (default pg), CONC=<webhook workers> (5), DUR=<wrk seconds> (8), CONN=<connections> (50),
      PERF=1 (perf record -g the server for 6 s), QUIET=1 (RUST_LOG=error),
      EXTRA_ENV='K=V ...' (more server environment, e.g. WEBHOOK_LINGER_MS=0).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes signed webhook bodies for scripts/bench/webhook.lua (wrk's Lua has no
+"""Writes signed webhook bodies for bench/http/webhook.lua (wrk's Lua has no
 cheap HMAC). Same format as the anchor's gen-pairs.js, one line per body:
 
     <hex HMAC-SHA256 of body>\t<body>

@@ -12,7 +12,7 @@
 #   (accepted jobs / time until the last one is processed) of each valid run,
 #   and each server's peak RSS (VmHWM).
 #
-# Usage: scripts/bench-http.sh
+# Usage: bench/http/bench-http.sh
 # Environment knobs:
 #   DURATION=10        seconds per wrk run
 #   RUNS=3             rounds (medians are reported)
@@ -31,7 +31,7 @@
 
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
 log() { printf '[bench-http] %s\n' "$*" >&2; }
@@ -80,7 +80,7 @@ log "results in $OUT"
 # ---- PostgreSQL + Redis on loopback (scripts/services.sh), then the runner.
 # services.sh exports DATABASE_URL / REDIS_URL (and a Redis Cluster the runner
 # ignores); the runner strips them from the env of the embedded target and of the anchor.
-scripts/services.sh run python3 "$ROOT/scripts/bench/http_bench.py" \
+scripts/services.sh run python3 "$ROOT/bench/http/http_bench.py" \
     --duration "$DURATION" --runs "$RUNS" --warmup "$WARMUP" --threads "$THREADS" \
     --targets "$TARGETS" --worker-concurrency "$WORKER_CONCURRENCY" --pairs "$PAIRS" \
     --anchor-dir "$WORK/anchor" --server-bin "$SERVER_BIN" --out "$OUT"

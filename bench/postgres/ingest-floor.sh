@@ -13,7 +13,7 @@
 # queue, on the same cores.
 #
 # Run with throwaway services:
-#   scripts/services.sh run sunusav-postgres/bench/ingest-floor.sh
+#   scripts/services.sh run bench/postgres/ingest-floor.sh
 # Knobs: FLOOR_CASES="rows:clients:record|outcome ..." (default
 # "1:10:record 1:50:record 8:2:record 8:2:outcome 25:2:outcome"),
 # FLOOR_SECONDS (8). DATABASE_URL names a superuser connection; a dedicated
@@ -21,7 +21,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-CRATE="$(dirname "$HERE")"
+MIGRATIONS="$(cd "$HERE/../../sunusav-postgres/migrations" && pwd)"
 : "${DATABASE_URL:?DATABASE_URL must name a superuser connection}"
 CASES="${FLOOR_CASES:-1:10:record 1:50:record 8:2:record 8:2:outcome 25:2:outcome}"
 SECONDS_EACH="${FLOOR_SECONDS:-8}"
@@ -37,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -q -c "CREATE DATABASE $DB"
-for f in "$CRATE"/migrations/*.up.sql; do psql "$URL" -v ON_ERROR_STOP=1 -q -f "$f"; done
+for f in "$MIGRATIONS"/*.up.sql; do psql "$URL" -v ON_ERROR_STOP=1 -q -f "$f"; done
 
 # Busy jiffies of the whole machine (all but idle and iowait).
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }

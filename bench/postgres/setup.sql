@@ -1,4 +1,4 @@
--- Benchmark fixture, shared by bench/settle.pgbench and the Rust pg-bench.
+-- Benchmark fixture, shared by bench/postgres/settle.pgbench and the Rust pg-bench.
 -- Run in a DEDICATED, migrated database: bench_setup() truncates the store.
 --
 -- bench_setup(n_groups, n_members): n_groups active groups of n_members, one

@@ -1,12 +1,12 @@
 //! Settles contributions through the adapter at concurrency 1, 16 and 64 and
-//! prints contributions/s; `bench/run.sh` runs the same transaction as
+//! prints contributions/s; `bench/postgres/run.sh` runs the same transaction as
 //! hand-written SQL under pgbench, so the two rates read as a ratio.
 //!
 //! Run with:
-//! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release -p sunusav-postgres --bin pg-bench`
+//! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release -p sunusav-bench --bin pg-bench`
 //!
 //! It creates its own database (`sunusav_bench_<random>`), migrates it, loads
-//! `bench/setup.sql`, and drops it at the end. Environment: `BENCH_LEVELS`
+//! `bench/postgres/setup.sql`, and drops it at the end. Environment: `BENCH_LEVELS`
 //! (default `1,16,64`), `BENCH_TOTAL` transactions per level (default 9600),
 //! `BENCH_GROUPS` (200) and `BENCH_MEMBERS` (50).
 
@@ -20,7 +20,7 @@ use sunusav_core::domain::ids::PaymentHash;
 use sunusav_core::ports::store::{Contribution, Store};
 use sunusav_postgres::{PgStore, PgStoreOptions};
 
-const SETUP_SQL: &str = include_str!("../../bench/setup.sql");
+const SETUP_SQL: &str = include_str!("../../postgres/setup.sql");
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())

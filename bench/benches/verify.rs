@@ -1,6 +1,6 @@
 //! Cost of verifying a webhook beside the bare HMAC-SHA256 of the same bytes.
 //!
-//! Run: `cargo bench -p sunusav-core --bench verify`.
+//! Run: `cargo bench -p sunusav-bench --bench verify`.
 
 #![allow(missing_docs)]
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """HTTP benchmark runner: the Express + BullMQ anchor vs sunusav-server, same run.
 
-Driven by scripts/bench-http.sh (which installs wrk, builds the release binary,
+Driven by bench/http/bench-http.sh (which installs wrk, builds the release binary,
 prepares the anchor and starts PostgreSQL + Redis through scripts/services.sh).
 Standard library only. Everything on 127.0.0.1.
 

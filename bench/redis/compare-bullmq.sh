@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side: the BullMQ anchor (shared/anchors/bullmq) and sunusav-redis's
 # queue-bench on ONE throwaway redis-server, alternating BullMQ / ours ROUNDS
-# times, then a table of medians with ours/BullMQ ratios (bench/compare.mjs).
+# times, then a table of medians with ours/BullMQ ratios (bench/redis/compare.mjs).
 #
 # Env: ROUNDS (3), JOBS (20000), PORT (first free from 6391), ANCHOR
 #      (default <repo>/../shared/anchors/bullmq),
@@ -29,7 +29,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/sunusav-vs-bullmq.XXXXXX")"
 echo "work dir: $work" >&2
 cp -r "$ANCHOR" "$work/bullmq"
 (cd "$work/bullmq" && npm ci --no-audit --no-fund >"$work/npm-ci.log" 2>&1) || { cat "$work/npm-ci.log" >&2; exit 1; }
-(cd "$repo" && cargo build --release -q -p sunusav-redis --bin queue-bench)
+(cd "$repo" && cargo build --release -q -p sunusav-bench --bin queue-bench)
 bench="$repo/target/release/queue-bench"
 
 port="${PORT:-6391}"
