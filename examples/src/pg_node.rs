@@ -18,7 +18,7 @@
 //!   after `resolve_after` (its HTLC settled).
 //!
 //! It runs the core's payments conformance suite through
-//! [`NodeScript`]: scripted faults and the reachability switch are kept in
+//! the suite's `NodeScript` (feature `conformance`): scripted faults and the reachability switch are kept in
 //! process (they script this process's calls, as a network fault would),
 //! while what a fault does to a payment is recorded in the tables. A payment
 //! scripted to time out in flight is *held* (a hold invoice at the receiver):
@@ -32,6 +32,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
+#[cfg(feature = "conformance")]
 use sunusav_core::conformance::payments::NodeScript;
 use sunusav_core::memory::NodeFault;
 use sunusav_core::ports::{
@@ -58,6 +59,7 @@ CREATE TABLE IF NOT EXISTS sim_node_invoices (
 // Why a scripted failure failed (LND's failure reasons), as the look-up reports it.
 const NO_ROUTE: &str = "no route";
 const INCORRECT_DETAILS: &str = "incorrect payment details";
+#[cfg(feature = "conformance")]
 const IN_FLIGHT_FAILED: &str = "in-flight payment failed";
 
 /// The `status` column of `sim_node_payments`.
@@ -379,6 +381,7 @@ impl Payments for PgSimulatedNode {
 
 /// The conformance suite's script: faults and reachability in process, their
 /// effect on payments in the tables.
+#[cfg(feature = "conformance")]
 #[async_trait]
 impl NodeScript for PgSimulatedNode {
     async fn script_next_payment(&self, fault: NodeFault) -> Result<(), PaymentsError> {
