@@ -52,7 +52,8 @@ fuzz_target!(|body: &[u8]| {
             return;
         }
     };
-    assert!(!event.status.is_empty() && event.status.len() <= 128, "status {:?}", event.status);
+    let status = event.status.as_str();
+    assert!(!status.is_empty() && status.len() <= 128, "status {:?}", event.status);
     if let Some(id) = &event.event_id {
         assert!(!id.is_empty() && id.len() <= 128, "event_id {id:?}");
     }
