@@ -59,10 +59,11 @@ pub mod webhook;
 pub use domain::attempt::{AttemptError, AttemptStatus, PaymentAttempt, StoredAttempt};
 pub use domain::group::{
     ContributionError, ContributionOutcome, CycleStatus, Group, GroupError, GroupSpec, GroupStatus, Invoice,
-    PayoutApplied, PayoutDue,
+    InvoiceState, PayoutApplied, PayoutDue, Settlement,
 };
 pub use domain::ids::{GroupId, IdError, MemberId, PaymentHash};
 pub use domain::keys::{IdempotencyKey, KeyError, LockKey};
+pub use domain::ledger::{Balance, LedgerEntry, LedgerReason};
 pub use domain::money::Msat;
 pub use domain::outcome::DeliveryOutcome;
 #[cfg(feature = "conformance")]

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use proptest::prelude::*;
 use sunusav_core::{
-    ContributionError, ContributionOutcome, Group, GroupId, GroupSpec, GroupStatus, Invoice, MemberId, Msat,
-    PaymentHash, PayoutApplied, PayoutDue,
+    ContributionError, ContributionOutcome, Group, GroupId, GroupSpec, GroupStatus, Invoice, InvoiceState, MemberId,
+    Msat, PaymentHash, PayoutApplied, PayoutDue,
 };
 use uuid::Uuid;
 
@@ -43,6 +43,8 @@ fn events(group: &Group) -> Vec<Event> {
                 member,
                 amount: group.contribution(),
                 bolt11: String::new(),
+                expires_at_ms: u64::MAX,
+                state: InvoiceState::Open,
             };
             out.push(Event {
                 invoice: inv(hash(1, cycle.into(), i), *m, cycle),
@@ -69,6 +71,8 @@ fn events(group: &Group) -> Vec<Event> {
                 member: member(999),
                 amount: group.contribution(),
                 bolt11: String::new(),
+                expires_at_ms: u64::MAX,
+                state: InvoiceState::Open,
             },
             paid: group.contribution(),
             valid: false,
@@ -83,6 +87,8 @@ fn events(group: &Group) -> Vec<Event> {
             member: group.members()[0],
             amount: group.contribution(),
             bolt11: String::new(),
+            expires_at_ms: u64::MAX,
+            state: InvoiceState::Open,
         },
         paid: group.contribution(),
         valid: false,
@@ -96,6 +102,8 @@ fn events(group: &Group) -> Vec<Event> {
             member: group.members()[0],
             amount: group.contribution(),
             bolt11: String::new(),
+            expires_at_ms: u64::MAX,
+            state: InvoiceState::Open,
         },
         paid: group.contribution(),
         valid: false,
@@ -257,6 +265,8 @@ fn a_forming_group_takes_no_contribution_and_fees_are_kept() {
         member: members[0],
         amount: Msat::new(1_000),
         bolt11: String::new(),
+        expires_at_ms: u64::MAX,
+        state: InvoiceState::Open,
     };
     assert_eq!(
         g.record_contribution(&inv, Msat::new(1_000)),

@@ -361,7 +361,7 @@ async fn batched_ingest_answers_each_delivery_once_durable_and_queues_it_again_a
 }
 
 #[tokio::test]
-async fn wrong_amounts_and_unknown_invoices_are_recorded_not_dropped() {
+async fn underpayments_and_unknown_invoices_are_recorded_not_dropped() {
     let a = app();
     let g = a.tontine.create_group(spec(2)).await.unwrap();
     a.tontine.start_group(g.id()).await.unwrap();
@@ -369,8 +369,15 @@ async fn wrong_amounts_and_unknown_invoices_are_recorded_not_dropped() {
     let mut ev = event(&inv);
     ev.amount_msat = Msat::new(1);
     let job = recorded(&a.tontine, ev, None).await;
-    assert_eq!(a.tontine.settle(&job).await.unwrap(), SettleOutcome::Rejected(DeliveryOutcome::WrongAmount));
-    assert_eq!(a.tontine.store().webhook(&job.key).await.unwrap().unwrap().outcome, Some(DeliveryOutcome::WrongAmount));
+    // Less than the contribution: not counted, and the money is on the member's balance.
+    assert_eq!(a.tontine.settle(&job).await.unwrap(), SettleOutcome::Credited(sunusav_core::LedgerReason::Underpaid));
+    assert_eq!(
+        a.tontine.store().webhook(&job.key).await.unwrap().unwrap().outcome,
+        Some(DeliveryOutcome::CreditedUnderpaid)
+    );
+    let ledger = a.tontine.group_ledger(g.id()).await.unwrap();
+    assert_eq!(ledger.balances.len(), 1);
+    assert_eq!((ledger.balances[0].member, ledger.balances[0].amount), (g.members()[0], Msat::new(1)));
 
     let mut unknown = event(&inv);
     unknown.payment_hash = sunusav_core::PaymentHash::from_bytes([9; 32]);

@@ -9,6 +9,7 @@
 
 pub mod faulty;
 mod harness;
+pub mod lives;
 pub mod payments;
 pub mod queue;
 pub mod store;

@@ -46,6 +46,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -55,6 +56,9 @@ use crate::domain::keys::IdempotencyKey;
 use crate::domain::money::Msat;
 use crate::memory::NodeFault;
 use crate::ports::payments::{PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt, PayoutRequest};
+
+/// The expiry of the invoices the cases create.
+const EXPIRY: Duration = Duration::from_hours(1);
 
 /// Scripts a simulated node's behaviour, so that generic cases can provoke
 /// what a real node does on its own (no route, a lost answer, an outage).
@@ -149,6 +153,7 @@ pub fn cases() -> Vec<Case> {
         case!(an_unreachable_node_is_unavailable_never_unknown),
         case!(a_permanent_failure_pays_nothing),
         case!(concurrent_payments_of_one_key_pay_it_once),
+        case!(an_invoice_is_cancelled_idempotently),
     ]
 }
 
@@ -221,6 +226,7 @@ macro_rules! payments_conformance_tests {
             an_unreachable_node_is_unavailable_never_unknown,
             a_permanent_failure_pays_nothing,
             concurrent_payments_of_one_key_pay_it_once,
+            an_invoice_is_cancelled_idempotently,
         );
     };
     (@cases $make:expr; $guard:block; $($case:ident),* $(,)?) => {
@@ -291,11 +297,32 @@ fn assert_proves_payment(r: &PayoutReceipt) {
 /// Invoices get distinct payment hashes; a zero amount is refused.
 pub async fn invoices_are_distinct_and_zero_is_refused(h: PaymentsHarness) {
     let node = h.node;
-    let a = node.create_invoice(Msat::new(1_000), "a").await.expect("create invoice");
-    let b = node.create_invoice(Msat::new(1_000), "b").await.expect("create invoice");
+    let a = node.create_invoice(Msat::new(1_000), "a", EXPIRY).await.expect("create invoice");
+    let b = node.create_invoice(Msat::new(1_000), "b", EXPIRY).await.expect("create invoice");
     assert_ne!(a.payment_hash, b.payment_hash, "two invoices share a payment hash");
     assert!(!a.bolt11.is_empty());
-    assert!(matches!(node.create_invoice(Msat::ZERO, "zero").await, Err(PaymentsError::Invalid(_))));
+    assert!(matches!(node.create_invoice(Msat::ZERO, "zero", EXPIRY).await, Err(PaymentsError::Invalid(_))));
+}
+
+/// An invoice is cancelled (LND's `CancelInvoice`); cancelling it again is
+/// no error; an unknown hash and a zero expiry are `Invalid`; an unreachable
+/// node is `Unavailable`.
+pub async fn an_invoice_is_cancelled_idempotently(h: PaymentsHarness) {
+    let node = h.node;
+    let a = node.create_invoice(Msat::new(1_000), "a", EXPIRY).await.expect("create invoice");
+    node.cancel_invoice(&a.payment_hash).await.expect("cancel");
+    node.cancel_invoice(&a.payment_hash).await.expect("cancel again");
+    let unknown = PaymentHash::from_bytes([0xee; 32]);
+    assert!(matches!(node.cancel_invoice(&unknown).await, Err(PaymentsError::Invalid(_))));
+    assert!(matches!(
+        node.create_invoice(Msat::new(1_000), "no expiry", Duration::ZERO).await,
+        Err(PaymentsError::Invalid(_))
+    ));
+    let b = node.create_invoice(Msat::new(1_000), "b", EXPIRY).await.expect("create invoice");
+    h.script.set_reachable(false).await.expect("script");
+    assert!(matches!(node.cancel_invoice(&b.payment_hash).await, Err(PaymentsError::Unavailable(_))));
+    h.script.set_reachable(true).await.expect("script");
+    node.cancel_invoice(&b.payment_hash).await.expect("cancel once reachable");
 }
 
 /// A payout is unknown before, succeeded after, and a second payment is refused.
@@ -416,7 +443,10 @@ pub async fn an_unreachable_node_is_unavailable_never_unknown(h: PaymentsHarness
         assert!(matches!(h.node.pay(req).await, Err(PayError::Transient(_))), "pay on an unreachable node");
     }
     assert!(matches!(h.node.ping().await, Err(PaymentsError::Unavailable(_))));
-    assert!(matches!(h.node.create_invoice(Msat::new(1_000), "down").await, Err(PaymentsError::Unavailable(_))));
+    assert!(matches!(
+        h.node.create_invoice(Msat::new(1_000), "down", EXPIRY).await,
+        Err(PaymentsError::Unavailable(_))
+    ));
 
     reachable(&h, true).await;
     h.node.ping().await.expect("ping once reachable");

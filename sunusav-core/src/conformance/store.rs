@@ -28,9 +28,10 @@ use std::time::Duration;
 
 use super::harness::run_named;
 use crate::domain::attempt::{AttemptStatus, PaymentAttempt, StoredAttempt};
-use crate::domain::group::{ContributionOutcome, Group, GroupSpec, GroupStatus, Invoice};
+use crate::domain::group::{ContributionOutcome, Group, GroupSpec, GroupStatus, Invoice, InvoiceState};
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
+use crate::domain::ledger::{Balance, LedgerEntry, LedgerReason};
 use crate::domain::money::Msat;
 use crate::domain::outcome::DeliveryOutcome;
 use crate::ports::store::{Contribution, OutboxMessage, Store, StoreError, Unique, WebhookEvent, WebhookRecord};
@@ -77,6 +78,11 @@ pub fn cases() -> Vec<Case> {
         case!(invoices_and_outcomes_work_in_batches),
         case!(unprocessed_webhooks_are_listed_oldest_first),
         case!(open_payment_attempts_are_listed_oldest_first),
+        case!(one_invoice_is_open_per_member_and_cycle_under_a_race),
+        case!(invoice_states_move_and_free_the_slot),
+        case!(ledger_entries_are_unique_by_key_and_balances_follow),
+        case!(contributions_of_a_group_are_listed_oldest_first),
+        case!(money_is_conserved_over_random_group_lives),
     ]
 }
 
@@ -150,6 +156,11 @@ macro_rules! store_conformance_tests {
             invoices_and_outcomes_work_in_batches,
             unprocessed_webhooks_are_listed_oldest_first,
             open_payment_attempts_are_listed_oldest_first,
+            one_invoice_is_open_per_member_and_cycle_under_a_race,
+            invoice_states_move_and_free_the_slot,
+            ledger_entries_are_unique_by_key_and_balances_follow,
+            contributions_of_a_group_are_listed_oldest_first,
+            money_is_conserved_over_random_group_lives,
         );
     };
     (@cases $make:expr; $guard:block; $($case:ident),* $(,)?) => {
@@ -189,6 +200,9 @@ fn invoice(g: &Group, member: MemberId) -> Invoice {
         member,
         amount: g.contribution(),
         bolt11: "lnbcrt-test".into(),
+        // 2100-01-01: open and unexpired for the cases' lifetime.
+        expires_at_ms: 4_102_444_800_000,
+        state: InvoiceState::Open,
     }
 }
 
@@ -671,4 +685,176 @@ pub async fn open_payment_attempts_are_listed_oldest_first(store: Arc<dyn Store>
     tx.update_payment_attempt(&paid).await.expect("update");
     tx.commit().await.expect("commit");
     assert_eq!(keys(store.open_payment_attempts(Duration::ZERO, 10).await.expect("list")), expected[1..].to_vec());
+}
+
+/// 50 transactions race to open an invoice for one member and cycle, without
+/// the group's lock: exactly one commits; the others are refused with
+/// `Duplicate(OpenInvoice)`, at insert or at commit.
+pub async fn one_invoice_is_open_per_member_and_cycle_under_a_race(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    insert(&store, &g).await;
+    let member = g.members()[0];
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let inv = invoice(&g, member);
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begin");
+                tx.insert_invoice(&inv).await?;
+                tx.commit().await.map(|()| inv)
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(inv) => won.push(inv),
+            Err(e) => assert_eq!(e, StoreError::Duplicate(Unique::OpenInvoice)),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one open invoice");
+    assert_eq!(store.open_invoice(g.id(), g.cycle(), member).await.expect("read"), Some(won[0].clone()));
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.open_invoice(g.id(), g.cycle(), member).await.expect("read"), Some(won[0].clone()));
+    assert_eq!(tx.open_invoices(g.id(), g.cycle()).await.expect("read"), vec![won[0].clone()]);
+    // Another member, or a settled invoice, does not take the slot.
+    tx.insert_invoice(&invoice(&g, g.members()[1])).await.expect("another member");
+    let settled = Invoice { state: InvoiceState::Settled, ..invoice(&g, member) };
+    tx.insert_invoice(&settled).await.expect("a settled invoice takes no slot");
+    tx.commit().await.expect("commit");
+}
+
+/// An invoice's state moves; a cancelled or settled invoice frees its
+/// member's slot for a new open one; an unknown hash is `NotFound`.
+pub async fn invoice_states_move_and_free_the_slot(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    insert(&store, &g).await;
+    let member = g.members()[0];
+    let first = Invoice { expires_at_ms: 1_000, ..invoice(&g, member) };
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_invoice(&first).await.expect("insert");
+    tx.commit().await.expect("commit");
+    let open = store.open_invoice(g.id(), g.cycle(), member).await.expect("read").expect("open");
+    assert_eq!(open.expires_at_ms, 1_000, "the expiry round-trips");
+    assert!(!open.is_live(1_000), "expired");
+
+    let mut tx = store.begin().await.expect("begin");
+    let second = invoice(&g, member);
+    assert_eq!(tx.insert_invoice(&second).await, Err(StoreError::Duplicate(Unique::OpenInvoice)));
+    drop(tx);
+    let mut tx = store.begin().await.expect("begin");
+    tx.set_invoice_state(&first.payment_hash, InvoiceState::Cancelled).await.expect("cancel");
+    assert_eq!(tx.open_invoice(g.id(), g.cycle(), member).await.expect("read"), None, "its own write first");
+    tx.insert_invoice(&second).await.expect("the slot is free in the same transaction");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.invoice(&first.payment_hash).await.expect("read").map(|i| i.state), Some(InvoiceState::Cancelled));
+    assert_eq!(store.open_invoice(g.id(), g.cycle(), member).await.expect("read"), Some(second.clone()));
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.set_invoice_state(&second.payment_hash, InvoiceState::Settled).await.expect("settle");
+    let unknown = PaymentHash::from_bytes([0xab; 32]);
+    let res = match tx.set_invoice_state(&unknown, InvoiceState::Cancelled).await {
+        Ok(()) => tx.commit().await,
+        Err(e) => Err(e),
+    };
+    assert_eq!(res, Err(StoreError::NotFound));
+    // That transaction failed whole: the second invoice is still open.
+    assert_eq!(store.open_invoice(g.id(), g.cycle(), member).await.expect("read"), Some(second));
+}
+
+/// Ledger entries are unique by key (a second insert is `false`, no change),
+/// listed per group in the order recorded, and leave the balances their
+/// signed sum says; positive balances of every group are listed; entries are
+/// paged by reason with a cursor; a zero amount is `Invalid`.
+pub async fn ledger_entries_are_unique_by_key_and_balances_follow(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    let other = active_group(2);
+    insert(&store, &g).await;
+    insert(&store, &other).await;
+    let (m0, m1) = (g.members()[0], g.members()[1]);
+    let h = |b: u8| PaymentHash::from_bytes([b; 32]);
+    let entries = [
+        LedgerEntry::settlement(g.id(), m0, 1, h(1), LedgerReason::Overpaid, Msat::new(700)),
+        LedgerEntry::settlement(g.id(), m1, 1, h(2), LedgerReason::Late, Msat::new(5_000)),
+        LedgerEntry::applied(g.id(), m1, 1, Msat::new(5_000)),
+        LedgerEntry::settlement(other.id(), other.members()[0], 1, h(3), LedgerReason::DuplicateInvoice, Msat::new(9)),
+        LedgerEntry::released(g.id(), m0, 1, 1, Msat::new(200)),
+    ];
+    let mut tx = store.begin().await.expect("begin");
+    for e in &entries {
+        assert!(tx.insert_ledger_entry(e).await.expect("insert"));
+    }
+    assert!(!tx.insert_ledger_entry(&entries[0]).await.expect("a second insert is no error"));
+    assert_eq!(tx.ledger_entry(&entries[1].key).await.expect("read"), Some(entries[1].clone()), "its own write");
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin().await.expect("begin");
+    let again = LedgerEntry::settlement(g.id(), m0, 2, h(1), LedgerReason::Late, Msat::new(1));
+    assert!(!tx.insert_ledger_entry(&again).await.expect("same key"), "one settlement, one entry");
+    assert_eq!(
+        tx.group_ledger(g.id()).await.expect("read"),
+        vec![entries[0].clone(), entries[1].clone(), entries[2].clone(), entries[4].clone()]
+    );
+    let zero = LedgerEntry::settlement(g.id(), m0, 1, h(9), LedgerReason::Late, Msat::ZERO);
+    let res = match tx.insert_ledger_entry(&zero).await {
+        Ok(_) => tx.commit().await,
+        Err(e) => Err(e),
+    };
+    assert!(matches!(res, Err(StoreError::Invalid(_))), "zero amount accepted: {res:?}");
+
+    let ledger = store.ledger(g.id()).await.expect("read");
+    assert_eq!(ledger.len(), 4);
+    let held = crate::domain::ledger::balances(&ledger).expect("valid");
+    assert_eq!(held.iter().find(|b| b.member == m0).map(|b| b.amount), Some(Msat::new(500)));
+    assert_eq!(held.iter().find(|b| b.member == m1).map(|b| b.amount), Some(Msat::ZERO));
+    let unapplied = store.unapplied_balances(100).await.expect("read");
+    let mut expected = vec![
+        Balance { group: g.id(), member: m0, amount: Msat::new(500) },
+        Balance { group: other.id(), member: other.members()[0], amount: Msat::new(9) },
+    ];
+    expected.sort_by_key(|b| (b.group, b.member));
+    assert_eq!(unapplied, expected, "only balances above zero, by group then member");
+    assert_eq!(store.unapplied_balances(1).await.expect("read").len(), 1);
+
+    let credits = [LedgerReason::Overpaid, LedgerReason::Late, LedgerReason::DuplicateInvoice];
+    let page = store.ledger_entries(&credits, 0, 2).await.expect("read");
+    assert_eq!(page.entries, vec![entries[0].clone(), entries[1].clone()]);
+    let page = store.ledger_entries(&credits, page.next, 2).await.expect("read");
+    assert_eq!(page.entries, vec![entries[3].clone()]);
+    let last = store.ledger_entries(&credits, page.next, 2).await.expect("read");
+    assert_eq!((last.entries.len(), last.next), (0, page.next), "an empty page keeps the cursor");
+    let refunds = store.ledger_entries(&[LedgerReason::RefundReleased], 0, 10).await.expect("read");
+    assert_eq!(refunds.entries, vec![entries[4].clone()]);
+}
+
+/// A group's contributions, of every cycle, are listed in the order recorded.
+pub async fn contributions_of_a_group_are_listed_oldest_first(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    insert(&store, &g).await;
+    assert_eq!(store.contributions(g.id()).await.expect("read"), vec![]);
+    let a = invoice(&g, g.members()[1]);
+    let b = invoice(&g, g.members()[0]);
+    let mut recorded = Vec::new();
+    for inv in [&a, &b] {
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert_invoice(inv).await.expect("invoice");
+        tx.commit().await.expect("commit");
+        settle(&store, inv).await;
+        recorded.push(inv.payment_hash);
+    }
+    let listed: Vec<PaymentHash> =
+        store.contributions(g.id()).await.expect("read").into_iter().map(|c| c.payment_hash).collect();
+    assert_eq!(listed, recorded);
+}
+
+/// Twelve whole group lives, from a fixed seed, with random overpayments,
+/// duplicate invoices, late payments, underpayments, cancellations and
+/// releases: every msat received stays accounted for, no cycle is paid
+/// twice (see [`super::lives`]).
+pub async fn money_is_conserved_over_random_group_lives(store: Arc<dyn Store>) {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_2026);
+    for _ in 0..12 {
+        let life = super::lives::Life::random(&mut rng, 24);
+        super::lives::run_life(Arc::clone(&store), &life).await;
+    }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
+use crate::domain::ledger::LedgerReason;
 use crate::domain::money::{BPS_PER_WHOLE, Msat};
 
 /// The most members one group may have.
@@ -113,6 +114,33 @@ pub struct Invoice {
     pub amount: Msat,
     /// The BOLT 11 payment request handed to the member.
     pub bolt11: String,
+    /// When the node stops accepting payment of it (unix ms).
+    pub expires_at_ms: u64,
+    /// Open, settled or cancelled.
+    pub state: InvoiceState,
+}
+
+/// Where an invoice stands. At most one invoice is open per group, cycle
+/// and member: issuing again returns it while it is unexpired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceState {
+    /// Payable (until it expires).
+    Open,
+    /// The node reported it paid.
+    Settled,
+    /// Replaced, expired, or its cycle closed or its group was cancelled:
+    /// cancelled at the node through the outbox.
+    Cancelled,
+}
+
+str_enum!(InvoiceState { Open => "open", Settled => "settled", Cancelled => "cancelled" });
+
+impl Invoice {
+    /// Open and not expired at `now_ms`: issuing again returns it.
+    pub const fn is_live(&self, now_ms: u64) -> bool {
+        matches!(self.state, InvoiceState::Open) && now_ms < self.expires_at_ms
+    }
 }
 
 /// Why a contribution is refused. The group is unchanged.
@@ -192,6 +220,26 @@ pub enum ContributionOutcome {
     CycleComplete(PayoutDue),
     /// The same payment hash was already recorded: no effect.
     Replay,
+}
+
+/// Where a settled payment landed ([`Group::settle`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    /// Counted as the member's contribution to the current cycle; an amount
+    /// paid above the contribution goes to the member's balance (`overpaid`).
+    Contribution {
+        /// What the contribution did to the cycle.
+        outcome: ContributionOutcome,
+        /// Paid above the contribution: credited to the balance.
+        overpaid: Msat,
+    },
+    /// Not counted: the whole amount goes to the member's balance.
+    Credit {
+        /// Why.
+        reason: LedgerReason,
+        /// The amount paid.
+        amount: Msat,
+    },
 }
 
 /// The effect of a recorded payout success.
@@ -426,6 +474,58 @@ impl Group {
         Ok(ContributionOutcome::CycleComplete(
             self.payout_due().ok_or(ContributionError::CycleClosed(self.cycle_status))?,
         ))
+    }
+
+    /// Decides where a settled payment of `invoice` for `paid` lands: in a
+    /// contribution (recorded here), or on the member's balance in the group
+    /// with its reason, or both (the contribution part of an overpayment, the
+    /// rest on the balance). Nothing a node reports is dropped.
+    ///
+    /// The caller has checked that the payment hash was never settled before
+    /// (the store keeps every settlement).
+    ///
+    /// # Errors
+    /// `WrongGroup` or `NotAMember` for an invoice that cannot be this
+    /// group's (a corrupt store): nothing is decided.
+    pub fn settle(&mut self, invoice: &Invoice, paid: Msat) -> Result<Settlement, ContributionError> {
+        if invoice.group != self.id {
+            return Err(ContributionError::WrongGroup);
+        }
+        if !self.is_member(invoice.member) {
+            return Err(ContributionError::NotAMember);
+        }
+        let credit = |reason| Ok(Settlement::Credit { reason, amount: paid });
+        match self.status {
+            GroupStatus::Active => {}
+            GroupStatus::Cancelled => return credit(LedgerReason::GroupCancelled),
+            GroupStatus::Forming | GroupStatus::Finished => return credit(LedgerReason::Late),
+        }
+        if invoice.cycle != self.cycle {
+            return credit(LedgerReason::Late);
+        }
+        if self.paid.contains_key(&invoice.member) {
+            return credit(LedgerReason::DuplicateInvoice);
+        }
+        if self.cycle_status != CycleStatus::Collecting {
+            // Every member paid this cycle already.
+            return credit(LedgerReason::DuplicateInvoice);
+        }
+        if paid < self.contribution {
+            return credit(LedgerReason::Underpaid);
+        }
+        let overpaid = paid.checked_sub(self.contribution).unwrap_or(Msat::ZERO);
+        let counted = Invoice { amount: self.contribution, ..invoice.clone() };
+        let outcome = self.record_contribution(&counted, self.contribution)?;
+        Ok(Settlement::Contribution { outcome, overpaid })
+    }
+
+    /// Whether `member` still owes the current cycle and it collects: a
+    /// balance may be applied to it.
+    pub fn owes(&self, member: MemberId) -> bool {
+        self.status == GroupStatus::Active
+            && self.cycle_status == CycleStatus::Collecting
+            && self.is_member(member)
+            && !self.paid.contains_key(&member)
     }
 
     /// The payout the current cycle owes, when it is `Completing`.

@@ -5,6 +5,7 @@
 //! - [`keys`]: idempotency keys (job ids, attempt keys) and lock keys.
 //! - [`group`]: the group aggregate and its contribution and payout rules.
 //! - [`attempt`]: a payout's payment attempt and its lifecycle.
+//! - [`ledger`]: members' balances: money received that is not a contribution.
 //! - [`outcome`]: what became of a webhook delivery.
 
 /// Implements `as_str` and `parse` for a fieldless enum from one table of
@@ -38,5 +39,6 @@ pub mod attempt;
 pub mod group;
 pub mod ids;
 pub mod keys;
+pub mod ledger;
 pub mod money;
 pub mod outcome;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::group::ContributionError;
+use crate::domain::ledger::LedgerReason;
 
 /// What became of a recorded webhook delivery: the value a store keeps with
 /// the delivery once it is processed. Each has a stable name (the database
@@ -21,7 +22,7 @@ pub enum DeliveryOutcome {
     IgnoredStatus,
     /// No invoice of ours has the payment hash.
     UnknownInvoice,
-    /// Refused: the group is not active.
+    /// Refused (before the ledger): the group is not active.
     GroupNotActive,
     /// Refused: the invoice is of another group.
     WrongGroup,
@@ -39,6 +40,14 @@ pub enum DeliveryOutcome {
     InvalidJson,
     /// The recorded body is an event with a field out of bounds.
     InvalidEvent,
+    /// Credited to the member's balance: paid after its cycle moved on or its group finished.
+    CreditedLate,
+    /// Credited to the member's balance: a cycle the member had already paid.
+    CreditedDuplicateInvoice,
+    /// Credited to the member's balance: paid to a cancelled group.
+    CreditedGroupCancelled,
+    /// Credited to the member's balance: less than the contribution.
+    CreditedUnderpaid,
 }
 
 str_enum!(DeliveryOutcome {
@@ -56,7 +65,26 @@ str_enum!(DeliveryOutcome {
     CycleClosed => "cycle_closed",
     InvalidJson => "invalid_json",
     InvalidEvent => "invalid_event",
+    CreditedLate => "credited_late",
+    CreditedDuplicateInvoice => "credited_duplicate_invoice",
+    CreditedGroupCancelled => "credited_group_cancelled",
+    CreditedUnderpaid => "credited_underpaid",
 });
+
+impl DeliveryOutcome {
+    /// The outcome of a payment credited to a balance for `reason` (a
+    /// settlement credits only these reasons; the others never occur here).
+    pub const fn credited(reason: LedgerReason) -> Self {
+        match reason {
+            LedgerReason::DuplicateInvoice => Self::CreditedDuplicateInvoice,
+            LedgerReason::GroupCancelled => Self::CreditedGroupCancelled,
+            LedgerReason::Underpaid => Self::CreditedUnderpaid,
+            // `Overpaid` comes with a contribution (its outcome is the
+            // contribution's); debits are never a settlement's.
+            _ => Self::CreditedLate,
+        }
+    }
+}
 
 impl From<&ContributionError> for DeliveryOutcome {
     fn from(e: &ContributionError) -> Self {

@@ -58,8 +58,24 @@ struct NodeState {
     /// `pay` calls per key, whatever their answer.
     pay_calls: HashMap<IdempotencyKey, u32>,
     faults: VecDeque<NodeFault>,
-    invoices: HashMap<PaymentHash, (Msat, bool)>,
+    invoices: HashMap<PaymentHash, NodeInvoice>,
     unreachable: bool,
+}
+
+/// An invoice the node issued, as LND keeps it: `OPEN` until settled,
+/// canceled, or past its expiry (then a payer can no longer pay it).
+#[derive(Clone, Copy, Debug)]
+struct NodeInvoice {
+    amount: Msat,
+    state: NodeInvoiceState,
+    expires_at: tokio::time::Instant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NodeInvoiceState {
+    Open,
+    Settled,
+    Canceled,
 }
 
 /// The simulated node. Clones share the same state.
@@ -143,16 +159,33 @@ impl SimulatedNode {
         self.lock().succeeded.keys().cloned().collect()
     }
 
-    /// The payer pays an invoice this node issued: returns its amount, once.
-    /// `None` for an unknown or already settled invoice.
+    /// The payer pays an invoice this node issued its amount: returns the
+    /// amount, once. `None` for an unknown, settled, cancelled or expired
+    /// invoice (LND refuses an HTLC for an invoice that is not open).
     pub fn settle_invoice(&self, hash: &PaymentHash) -> Option<Msat> {
+        let amount = self.lock().invoices.get(hash)?.amount;
+        self.settle_invoice_paying(hash, amount)
+    }
+
+    /// The payer pays `paid` for an invoice this node issued: LND settles an
+    /// invoice paid at least its amount (an overpayment is accepted, up to
+    /// twice the amount). Returns what was paid, once; `None` for an unknown,
+    /// settled, cancelled or expired invoice, or for less than its amount.
+    pub fn settle_invoice_paying(&self, hash: &PaymentHash, paid: Msat) -> Option<Msat> {
         let mut st = self.lock();
-        let entry = st.invoices.get_mut(hash)?;
-        if entry.1 {
+        let inv = st.invoices.get_mut(hash)?;
+        let open = inv.state == NodeInvoiceState::Open && tokio::time::Instant::now() < inv.expires_at;
+        let twice = inv.amount.checked_mul(2).unwrap_or(Msat::new(u64::MAX));
+        if !open || paid < inv.amount || paid > twice {
             return None;
         }
-        entry.1 = true;
-        Some(entry.0)
+        inv.state = NodeInvoiceState::Settled;
+        Some(paid)
+    }
+
+    /// Whether the node holds this invoice as cancelled.
+    pub fn is_invoice_cancelled(&self, hash: &PaymentHash) -> bool {
+        self.lock().invoices.get(hash).is_some_and(|i| i.state == NodeInvoiceState::Canceled)
     }
 
     fn lock(&self) -> MutexGuard<'_, NodeState> {
@@ -177,9 +210,17 @@ fn receipt_for(key: &IdempotencyKey) -> PayoutReceipt {
 
 #[async_trait]
 impl Payments for SimulatedNode {
-    async fn create_invoice(&self, amount: Msat, memo: &str) -> Result<CreatedInvoice, PaymentsError> {
+    async fn create_invoice(
+        &self,
+        amount: Msat,
+        memo: &str,
+        expiry: Duration,
+    ) -> Result<CreatedInvoice, PaymentsError> {
         if amount.is_zero() {
             return Err(PaymentsError::Invalid("amount must be more than zero".into()));
+        }
+        if expiry.is_zero() {
+            return Err(PaymentsError::Invalid("expiry must be more than zero".into()));
         }
         self.wait().await;
         let mut st = self.lock();
@@ -188,10 +229,30 @@ impl Payments for SimulatedNode {
         }
         let preimage: [u8; 32] = rand::random();
         let payment_hash = PaymentHash::of_preimage(&preimage);
-        st.invoices.insert(payment_hash, (amount, false));
+        let expires_at = tokio::time::Instant::now()
+            .checked_add(expiry)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_hours(24 * 365));
+        st.invoices.insert(payment_hash, NodeInvoice { amount, state: NodeInvoiceState::Open, expires_at });
         let memo_len = memo.len();
         let bolt11 = format!("lnbcrt{}n1sim{}{}", amount.get(), memo_len, &payment_hash.to_hex()[..32]);
         Ok(CreatedInvoice { payment_hash, bolt11 })
+    }
+
+    /// LND's `CancelInvoice`: an open invoice becomes canceled; canceling a
+    /// canceled one is a no-op; a settled one answers an error there
+    /// ("invoice already settled"), which the port reads as done: its
+    /// payment arrives as a settle event. An unknown hash is refused.
+    async fn cancel_invoice(&self, hash: &PaymentHash) -> Result<(), PaymentsError> {
+        self.wait().await;
+        let mut st = self.lock();
+        if st.unreachable {
+            return Err(PaymentsError::Unavailable("simulated node is down".into()));
+        }
+        let inv = st.invoices.get_mut(hash).ok_or_else(|| PaymentsError::Invalid("unknown invoice".into()))?;
+        if inv.state == NodeInvoiceState::Open {
+            inv.state = NodeInvoiceState::Canceled;
+        }
+        Ok(())
     }
 
     async fn pay(&self, request: &PayoutRequest) -> Result<PayoutReceipt, PayError> {

@@ -14,13 +14,14 @@ use async_trait::async_trait;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::domain::attempt::PaymentAttempt;
-use crate::domain::group::{Group, Invoice};
+use crate::domain::group::{Group, Invoice, InvoiceState};
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
+use crate::domain::ledger::{Balance, LedgerEntry, LedgerReason, balances};
 use crate::domain::outcome::DeliveryOutcome;
 use crate::ports::store::{
-    AttemptTx, Contribution, GroupReads, GroupTx, OutboxMessage, OutboxTx, Store, StoreError, StoreTx, Unique,
-    WebhookEvent, WebhookLog, WebhookRecord, WebhookTx,
+    AttemptTx, Contribution, GroupReads, GroupTx, LedgerPage, LedgerTx, OutboxMessage, OutboxTx, Store, StoreError,
+    StoreTx, Unique, WebhookEvent, WebhookLog, WebhookRecord, WebhookTx,
 };
 
 #[derive(Default)]
@@ -41,6 +42,13 @@ struct State {
     /// Recorded deliveries without an outcome: when each was recorded, in order.
     unprocessed: HashMap<IdempotencyKey, (u64, tokio::time::Instant)>,
     next_webhook: u64,
+    /// The open invoice of each (group, cycle, member).
+    open_invoices: HashMap<(GroupId, u32, MemberId), PaymentHash>,
+    /// Contributions in the order they were recorded.
+    contribution_order: Vec<PaymentHash>,
+    /// Ledger entries in the order they were recorded (position + 1 is the id).
+    ledger: Vec<LedgerEntry>,
+    ledger_keys: HashSet<IdempotencyKey>,
     /// Per payment attempt: the order it was inserted in and when it last changed.
     attempt_meta: HashMap<IdempotencyKey, (u64, tokio::time::Instant)>,
     next_attempt: u64,
@@ -159,6 +167,51 @@ impl Store for MemoryStore {
 
 #[async_trait]
 impl GroupReads for MemoryStore {
+    async fn open_invoice(&self, group: GroupId, cycle: u32, member: MemberId) -> Result<Option<Invoice>, StoreError> {
+        let st = self.state();
+        Ok(st.open_invoices.get(&(group, cycle, member)).and_then(|h| st.invoices.get(h)).cloned())
+    }
+
+    async fn contributions(&self, group: GroupId) -> Result<Vec<Contribution>, StoreError> {
+        let st = self.state();
+        Ok(st
+            .contribution_order
+            .iter()
+            .filter_map(|h| st.contributions.get(h))
+            .filter(|c| c.group == group)
+            .cloned()
+            .collect())
+    }
+
+    async fn ledger(&self, group: GroupId) -> Result<Vec<LedgerEntry>, StoreError> {
+        Ok(self.state().ledger.iter().filter(|e| e.group == group).cloned().collect())
+    }
+
+    async fn unapplied_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError> {
+        let st = self.state();
+        let mut all = balances(&st.ledger).map_err(|e| StoreError::Corrupt(e.into()))?;
+        all.retain(|b| !b.amount.is_zero());
+        all.sort_by_key(|b| (b.group, b.member));
+        all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(all)
+    }
+
+    async fn ledger_entries(&self, reasons: &[LedgerReason], after: u64, limit: u32) -> Result<LedgerPage, StoreError> {
+        let st = self.state();
+        let start = usize::try_from(after).unwrap_or(usize::MAX);
+        let mut page = LedgerPage { entries: Vec::new(), next: after };
+        for (i, e) in st.ledger.iter().enumerate().skip(start) {
+            if page.entries.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+                break;
+            }
+            if reasons.contains(&e.reason) {
+                page.entries.push(e.clone());
+                page.next = i as u64 + 1;
+            }
+        }
+        Ok(page)
+    }
+
     async fn group(&self, id: GroupId) -> Result<Option<Group>, StoreError> {
         Ok(self.state().group(id))
     }
@@ -244,6 +297,8 @@ enum Op {
     Outbox(OutboxMessage),
     OutboxSent(Vec<u64>),
     WebhookProcessed(IdempotencyKey, DeliveryOutcome),
+    InvoiceState(PaymentHash, InvoiceState),
+    Ledger(LedgerEntry),
 }
 
 struct MemoryTx {
@@ -286,6 +341,41 @@ impl MemoryTx {
         })
     }
 
+    /// An invoice as this transaction sees it: its own writes first.
+    fn tx_invoice(&self, st: &State, hash: &PaymentHash) -> Option<Invoice> {
+        let mut inv = self
+            .ops
+            .iter()
+            .rev()
+            .find_map(|op| match op {
+                Op::Invoice(i) if &i.payment_hash == hash => Some(i.clone()),
+                _ => None,
+            })
+            .or_else(|| st.invoices.get(hash).cloned())?;
+        for op in &self.ops {
+            if let Op::InvoiceState(h, state) = op
+                && h == hash
+            {
+                inv.state = *state;
+            }
+        }
+        Some(inv)
+    }
+
+    /// The open invoice of a member for a cycle, as this transaction sees it.
+    fn tx_open_invoice(&self, st: &State, group: GroupId, cycle: u32, member: MemberId) -> Option<Invoice> {
+        let stored = st.open_invoices.get(&(group, cycle, member)).copied();
+        let pending = self.ops.iter().filter_map(|op| match op {
+            Op::Invoice(i) if (i.group, i.cycle, i.member) == (group, cycle, member) => Some(i.payment_hash),
+            _ => None,
+        });
+        stored
+            .into_iter()
+            .chain(pending)
+            .filter_map(|h| self.tx_invoice(st, &h))
+            .find(|i| i.state == InvoiceState::Open)
+    }
+
     /// Checks every unique rule of the buffered writes against `st`.
     fn check(&self, st: &State) -> Result<(), StoreError> {
         let mut groups = HashSet::new();
@@ -307,6 +397,24 @@ impl MemoryTx {
                 Op::Invoice(i) => {
                     if st.invoices.contains_key(&i.payment_hash) {
                         return Err(StoreError::Duplicate(Unique::Invoice));
+                    }
+                    // Another transaction may have opened one since.
+                    let taken = st
+                        .open_invoices
+                        .get(&(i.group, i.cycle, i.member))
+                        .is_some_and(|h| self.tx_invoice(st, h).is_some_and(|other| other.state == InvoiceState::Open));
+                    if i.state == InvoiceState::Open && taken {
+                        return Err(StoreError::Duplicate(Unique::OpenInvoice));
+                    }
+                }
+                Op::InvoiceState(h, _) => {
+                    if self.tx_invoice(st, h).is_none() {
+                        return Err(StoreError::NotFound);
+                    }
+                }
+                Op::Ledger(e) => {
+                    if st.ledger_keys.contains(&e.key) {
+                        return Err(StoreError::Duplicate(Unique::LedgerEntry));
                     }
                 }
                 Op::Contribution(c) => {
@@ -383,20 +491,61 @@ impl GroupTx for MemoryTx {
     }
 
     async fn insert_invoice(&mut self, invoice: &Invoice) -> Result<(), StoreError> {
-        let pending = self.ops.iter().any(|op| matches!(op, Op::Invoice(i) if i.payment_hash == invoice.payment_hash));
-        if pending || lock_state(&self.shared).invoices.contains_key(&invoice.payment_hash) {
+        let shared = Arc::clone(&self.shared);
+        let st = lock_state(&shared);
+        if self.tx_invoice(&st, &invoice.payment_hash).is_some() {
             return Err(StoreError::Duplicate(Unique::Invoice));
         }
+        if invoice.state == InvoiceState::Open
+            && self.tx_open_invoice(&st, invoice.group, invoice.cycle, invoice.member).is_some()
+        {
+            return Err(StoreError::Duplicate(Unique::OpenInvoice));
+        }
+        drop(st);
         self.ops.push(Op::Invoice(invoice.clone()));
         Ok(())
     }
 
     async fn invoice(&mut self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError> {
-        let pending = self.ops.iter().rev().find_map(|op| match op {
-            Op::Invoice(i) if &i.payment_hash == hash => Some(i.clone()),
+        let shared = Arc::clone(&self.shared);
+        let st = lock_state(&shared);
+        Ok(self.tx_invoice(&st, hash))
+    }
+
+    async fn open_invoice(
+        &mut self,
+        group: GroupId,
+        cycle: u32,
+        member: MemberId,
+    ) -> Result<Option<Invoice>, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let st = lock_state(&shared);
+        Ok(self.tx_open_invoice(&st, group, cycle, member))
+    }
+
+    async fn open_invoices(&mut self, group: GroupId, cycle: u32) -> Result<Vec<Invoice>, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let st = lock_state(&shared);
+        let mut hashes: Vec<PaymentHash> =
+            st.open_invoices.iter().filter(|((g, c, _), _)| *g == group && *c == cycle).map(|(_, h)| *h).collect();
+        hashes.extend(self.ops.iter().filter_map(|op| match op {
+            Op::Invoice(i) if i.group == group && i.cycle == cycle => Some(i.payment_hash),
             _ => None,
-        });
-        Ok(pending.or_else(|| lock_state(&self.shared).invoices.get(hash).cloned()))
+        }));
+        hashes.sort_unstable();
+        hashes.dedup();
+        Ok(hashes.iter().filter_map(|h| self.tx_invoice(&st, h)).filter(|i| i.state == InvoiceState::Open).collect())
+    }
+
+    async fn set_invoice_state(&mut self, hash: &PaymentHash, state: InvoiceState) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let st = lock_state(&shared);
+        if self.tx_invoice(&st, hash).is_none() {
+            return Err(StoreError::NotFound);
+        }
+        drop(st);
+        self.ops.push(Op::InvoiceState(*hash, state));
+        Ok(())
     }
 
     async fn insert_contribution(&mut self, c: &Contribution) -> Result<bool, StoreError> {
@@ -459,6 +608,42 @@ impl AttemptTx for MemoryTx {
         }
         self.ops.push(Op::UpdateAttempt(attempt.clone()));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl LedgerTx for MemoryTx {
+    async fn insert_ledger_entry(&mut self, entry: &LedgerEntry) -> Result<bool, StoreError> {
+        if entry.amount.is_zero() {
+            return Err(StoreError::Invalid("ledger entry amount must be more than zero".into()));
+        }
+        if self.ledger_entry(&entry.key).await?.is_some() {
+            return Ok(false);
+        }
+        self.ops.push(Op::Ledger(entry.clone()));
+        Ok(true)
+    }
+
+    async fn ledger_entry(&mut self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, StoreError> {
+        let pending = self.ops.iter().find_map(|op| match op {
+            Op::Ledger(e) if &e.key == key => Some(e.clone()),
+            _ => None,
+        });
+        if pending.is_some() {
+            return Ok(pending);
+        }
+        let st = lock_state(&self.shared);
+        Ok(if st.ledger_keys.contains(key) { st.ledger.iter().find(|e| &e.key == key).cloned() } else { None })
+    }
+
+    async fn group_ledger(&mut self, group: GroupId) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut entries: Vec<LedgerEntry> =
+            lock_state(&self.shared).ledger.iter().filter(|e| e.group == group).cloned().collect();
+        entries.extend(self.ops.iter().filter_map(|op| match op {
+            Op::Ledger(e) if e.group == group => Some(e.clone()),
+            _ => None,
+        }));
+        Ok(entries)
     }
 }
 
@@ -526,10 +711,29 @@ impl StoreTx for MemoryTx {
                     st.groups.insert(g.id(), g);
                 }
                 Op::Invoice(i) => {
+                    if i.state == InvoiceState::Open {
+                        st.open_invoices.insert((i.group, i.cycle, i.member), i.payment_hash);
+                    }
                     st.invoices.insert(i.payment_hash, i);
+                }
+                Op::InvoiceState(h, state) => {
+                    if let Some(i) = st.invoices.get_mut(&h) {
+                        i.state = state;
+                        let slot = (i.group, i.cycle, i.member);
+                        if state == InvoiceState::Open {
+                            st.open_invoices.insert(slot, h);
+                        } else if st.open_invoices.get(&slot) == Some(&h) {
+                            st.open_invoices.remove(&slot);
+                        }
+                    }
+                }
+                Op::Ledger(e) => {
+                    st.ledger_keys.insert(e.key.clone());
+                    st.ledger.push(e);
                 }
                 Op::Contribution(c) => {
                     st.member_cycle.insert((c.group, c.cycle, c.member));
+                    st.contribution_order.push(c.payment_hash);
                     st.contributions.insert(c.payment_hash, c);
                 }
                 Op::InsertAttempt(a) | Op::UpdateAttempt(a) => {

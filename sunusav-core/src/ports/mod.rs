@@ -6,7 +6,8 @@
 //! for what it uses:
 //!
 //! - [`store`]: [`Store`] ([`GroupReads`], [`WebhookLog`]) and its unit of
-//!   work [`StoreTx`] ([`GroupTx`], [`AttemptTx`], [`OutboxTx`], [`WebhookTx`]).
+//!   work [`StoreTx`] ([`GroupTx`], [`AttemptTx`], [`LedgerTx`], [`OutboxTx`],
+//!   [`WebhookTx`]).
 //! - [`queue`]: [`Producer`], [`Consumer`], [`QueueAdmin`], [`QueueHealth`];
 //!   [`Queue`] is all four.
 //! - [`payments`]: [`Payments`], the Lightning node.
@@ -29,8 +30,8 @@ pub use queue::{
     StallRecovery, StalledDead, Step,
 };
 pub use store::{
-    AttemptTx, Contribution, GroupReads, GroupTx, OutboxMessage, OutboxTx, Store, StoreError, StoreTx, Unique,
-    WebhookEvent, WebhookLog, WebhookRecord, WebhookTx,
+    AttemptTx, Contribution, GroupReads, GroupTx, LedgerPage, LedgerTx, OutboxMessage, OutboxTx, Store, StoreError,
+    StoreTx, Unique, WebhookEvent, WebhookLog, WebhookRecord, WebhookTx,
 };
 
 pub use crate::domain::attempt::{AttemptStatus, PaymentAttempt};
@@ -41,5 +42,5 @@ pub use crate::domain::attempt::{AttemptStatus, PaymentAttempt};
 pub mod prelude {
     pub use super::payments::Payments;
     pub use super::queue::{Consumer, ConsumerExt, Producer, Queue, QueueAdmin, QueueHealth, QueueName};
-    pub use super::store::{AttemptTx, GroupReads, GroupTx, OutboxTx, Store, StoreTx, WebhookLog, WebhookTx};
+    pub use super::store::{AttemptTx, GroupReads, GroupTx, LedgerTx, OutboxTx, Store, StoreTx, WebhookLog, WebhookTx};
 }

@@ -1,5 +1,7 @@
 //! The payments port: the Lightning node.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -90,11 +92,22 @@ pub struct CreatedInvoice {
 /// The Lightning node.
 #[async_trait]
 pub trait Payments: Send + Sync + 'static {
-    /// Creates an invoice of `amount` with a memo.
+    /// Creates an invoice of `amount` with a memo, payable for `expiry`.
     ///
     /// # Errors
-    /// MUST return `Invalid` for a zero amount, `Unavailable` when the node cannot be reached.
-    async fn create_invoice(&self, amount: Msat, memo: &str) -> Result<CreatedInvoice, PaymentsError>;
+    /// MUST return `Invalid` for a zero amount or expiry, `Unavailable` when
+    /// the node cannot be reached.
+    async fn create_invoice(&self, amount: Msat, memo: &str, expiry: Duration)
+    -> Result<CreatedInvoice, PaymentsError>;
+
+    /// Cancels an open invoice, so that it can no longer be paid. Cancelling
+    /// one already cancelled, expired or settled is not an error (a settled
+    /// one's payment arrives as a settle event as usual).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the node cannot be reached, `Invalid`
+    /// for a payment hash the node never issued.
+    async fn cancel_invoice(&self, hash: &PaymentHash) -> Result<(), PaymentsError>;
 
     /// Pays a payout, idempotently by its key.
     ///

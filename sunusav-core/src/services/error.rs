@@ -28,6 +28,9 @@ pub enum ServiceError {
     /// The Lightning node failed.
     #[error(transparent)]
     Payments(#[from] PaymentsError),
+    /// The member holds no balance in the group to release.
+    #[error("nothing to release: the member's balance is zero")]
+    NothingToRelease,
     /// Not now: the outcome is pending elsewhere (a payment in flight); retry later.
     #[error("retry later: {0}")]
     RetryLater(String),
@@ -44,9 +47,12 @@ impl ServiceError {
             Self::Queue(e) => e.is_retryable(),
             Self::Payments(e) => matches!(e, PaymentsError::Unavailable(_)),
             Self::RetryLater(_) => true,
-            Self::NotFound(_) | Self::Group(_) | Self::Attempt(_) | Self::Contribution(_) | Self::InvalidPayload(_) => {
-                false
-            }
+            Self::NotFound(_)
+            | Self::Group(_)
+            | Self::Attempt(_)
+            | Self::Contribution(_)
+            | Self::NothingToRelease
+            | Self::InvalidPayload(_) => false,
         }
     }
 }

@@ -1,10 +1,10 @@
 //! The group API: create, start, cancel, issue contribution invoices, read state.
 
-use crate::domain::group::{Group, GroupSpec, Invoice};
+use crate::domain::group::{Group, GroupSpec, Invoice, InvoiceState};
 use crate::domain::ids::{GroupId, MemberId};
 use crate::ports::PaymentAttempt;
 
-use super::{ServiceError, Tontine};
+use super::{ServiceError, Tontine, money};
 
 impl Tontine {
     /// Creates a group in `Forming`.
@@ -21,9 +21,19 @@ impl Tontine {
         self.change_group(id, Group::start).await
     }
 
-    /// Cancels a group.
+    /// Cancels a group. The contributions of a cycle still collecting go
+    /// back to their payers' balances (cancelling never strands money), and
+    /// the cycle's open invoices are cancelled.
     pub async fn cancel_group(&self, id: GroupId) -> Result<Group, ServiceError> {
-        self.change_group(id, Group::cancel).await
+        let mut tx = self.store.begin().await?;
+        tx.lock_group(id).await?;
+        let mut group = tx.load_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
+        let before = group.clone();
+        group.cancel()?;
+        super::money::refund_cancelled_cycle(&mut *tx, &before).await?;
+        tx.save_group(&group).await?;
+        tx.commit().await?;
+        Ok(group)
     }
 
     async fn change_group(
@@ -40,19 +50,43 @@ impl Tontine {
         Ok(group)
     }
 
-    /// Issues a member's contribution invoice for the group's current cycle.
+    /// Issues a member's contribution invoice for the group's current cycle,
+    /// or returns the one still open and unexpired: one open invoice per
+    /// group, cycle and member, however many requests race.
     ///
-    /// The node is called outside any transaction; the invoice is recorded under
-    /// the group's lock after checking the rules again.
+    /// The node is called outside any transaction; the invoice is recorded
+    /// under the group's lock after checking the rules again. A request that
+    /// lost the race returns the winner's invoice and cancels its own at the
+    /// node (from the outbox); an expired invoice is replaced, and cancelled.
     pub async fn issue_invoice(&self, id: GroupId, member: MemberId) -> Result<Invoice, ServiceError> {
         let group = self.store.group(id).await?.ok_or(ServiceError::NotFound("group"))?;
         group.check_can_invoice(member)?;
+        let open = self.store.open_invoice(id, group.cycle(), member).await?;
+        if let Some(open) = open.filter(|i| i.is_live(money::now_ms())) {
+            return Ok(open);
+        }
         let memo = format!("sunusav {id} cycle {}", group.cycle());
-        let created = self.payments.create_invoice(group.contribution(), &memo).await?;
+        let created = self.payments.create_invoice(group.contribution(), &memo, self.invoice_expiry).await?;
+        let expiry_ms = u64::try_from(self.invoice_expiry.as_millis()).unwrap_or(u64::MAX);
         let mut tx = self.store.begin().await?;
         tx.lock_group(id).await?;
         let group = tx.load_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
-        group.check_can_invoice(member)?;
+        if let Err(e) = group.check_can_invoice(member) {
+            // Not recorded: it must not stay payable.
+            money::cancel_at_node(&mut *tx, created.payment_hash).await?;
+            tx.commit().await?;
+            return Err(e.into());
+        }
+        let now = money::now_ms();
+        if let Some(open) = tx.open_invoice(id, group.cycle(), member).await? {
+            if open.is_live(now) {
+                money::cancel_at_node(&mut *tx, created.payment_hash).await?;
+                tx.commit().await?;
+                return Ok(open);
+            }
+            tx.set_invoice_state(&open.payment_hash, InvoiceState::Cancelled).await?;
+            money::cancel_at_node(&mut *tx, open.payment_hash).await?;
+        }
         let invoice = Invoice {
             payment_hash: created.payment_hash,
             group: id,
@@ -60,6 +94,8 @@ impl Tontine {
             member,
             amount: group.contribution(),
             bolt11: created.bolt11,
+            expires_at_ms: now.saturating_add(expiry_ms),
+            state: InvoiceState::Open,
         };
         tx.insert_invoice(&invoice).await?;
         tx.commit().await?;

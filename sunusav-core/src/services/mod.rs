@@ -7,6 +7,7 @@ mod error;
 mod event;
 mod groups;
 mod ingest;
+mod money;
 mod payout;
 mod relay;
 mod settle;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 pub use error::ServiceError;
 pub use event::{EventError, EventStatus, LightningEvent, PayoutJob, WebhookJob};
+pub use money::{Accounting, DEFAULT_INVOICE_EXPIRY, GroupLedger, NODE_OUTBOX, NodeAction};
 pub use payout::PayoutStep;
 pub use settle::{Ingested, SettleOutcome, WEBHOOK_JOB_OPTIONS};
 
@@ -38,6 +40,8 @@ pub struct Tontine {
     webhooks: Arc<dyn Queue>,
     /// The webhook queue, as ingestion uses it.
     webhook_producer: Arc<dyn Producer>,
+    /// How long an issued invoice stays payable.
+    invoice_expiry: std::time::Duration,
     /// Set: concurrent webhook deliveries are written in batches.
     ingest: Option<Arc<ingest::IngestBatcher>>,
 }
@@ -57,7 +61,15 @@ impl Tontine {
         webhooks: Arc<dyn Queue>,
     ) -> Self {
         let webhook_producer: Arc<dyn Producer> = webhooks.clone();
-        Self { store, payments, payouts, webhooks, webhook_producer, ingest: None }
+        Self {
+            store,
+            payments,
+            payouts,
+            webhooks,
+            webhook_producer,
+            invoice_expiry: DEFAULT_INVOICE_EXPIRY,
+            ingest: None,
+        }
     }
 
     /// Writes concurrent webhook deliveries together: those that arrive while

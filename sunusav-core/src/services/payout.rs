@@ -17,6 +17,7 @@
 //! and one still in flight there is not declared failed.
 
 use crate::domain::attempt::{AttemptError, AttemptStatus, PaymentAttempt};
+use crate::domain::group::PayoutApplied;
 use crate::domain::keys::IdempotencyKey;
 use crate::ports::{PayError, PaymentStatus, PayoutReceipt, PayoutRequest};
 
@@ -154,6 +155,11 @@ impl Tontine {
         tx.update_payment_attempt(&attempt).await?;
         let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
         let applied = group.record_payout_success(job.cycle)?;
+        if let PayoutApplied::NextCycle(_) = applied {
+            // Balances that cover a contribution pay the new cycle at once.
+            let members = group.members().to_vec();
+            super::money::apply_balances(&mut *tx, &mut group, &members).await?;
+        }
         tx.save_group(&group).await?;
         tx.commit().await?;
         tracing::info!(payout = %job.key, ?applied, "payout recorded");

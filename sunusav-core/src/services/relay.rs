@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::ports::{BackendError, Enqueued, NewJob};
 
 use super::event::{LightningEvent, PayoutJob, WebhookJob};
+use super::money::{NODE_OUTBOX, NodeAction};
 use super::settle::WEBHOOK_JOB_OPTIONS;
 use super::{PAYOUT_QUEUE, ServiceError, Tontine, WEBHOOK_QUEUE};
 
@@ -25,15 +26,30 @@ impl Tontine {
         }
         let mut payouts = Vec::new();
         let mut webhooks = Vec::new();
+        let mut node = Vec::new();
         let mut ids = Vec::with_capacity(messages.len());
         for m in messages {
-            ids.push(m.id);
             let job = NewJob::new(m.job_id, m.payload);
             match m.queue.as_str() {
                 PAYOUT_QUEUE => payouts.push(job),
                 WEBHOOK_QUEUE => webhooks.push(job),
+                NODE_OUTBOX => {
+                    node.push((m.id, job));
+                    continue;
+                }
                 other => {
                     tracing::error!(queue = other, "outbox row for an unknown queue; marking it sent");
+                }
+            }
+            ids.push(m.id);
+        }
+        // Actions on the node are carried out here; one that fails stays
+        // unsent and is tried again by a later pass.
+        for (id, job) in node {
+            match self.node_action(&job.payload).await {
+                Ok(()) => ids.push(id),
+                Err(e) => {
+                    tracing::warn!(action = %job.id, error = %e, "node action failed; retried by the next relay pass");
                 }
             }
         }
@@ -46,6 +62,18 @@ impl Tontine {
         tx.mark_outbox_sent(&ids).await?;
         tx.commit().await?;
         Ok(ids.len())
+    }
+
+    async fn node_action(&self, payload: &[u8]) -> Result<(), ServiceError> {
+        let action: NodeAction =
+            serde_json::from_slice(payload).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
+        match action {
+            NodeAction::CancelInvoice(hash) => {
+                self.payments.cancel_invoice(&hash).await?;
+                tracing::info!(payment_hash = %hash, "invoice cancelled at the node");
+            }
+        }
+        Ok(())
     }
 
     /// Queues again, at most `limit`, the recorded deliveries that still have

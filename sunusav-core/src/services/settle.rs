@@ -4,14 +4,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::domain::attempt::PaymentAttempt;
-use crate::domain::group::{ContributionOutcome, Invoice};
+use crate::domain::group::{ContributionOutcome, Invoice, InvoiceState, Settlement};
 use crate::domain::ids::PaymentHash;
 use crate::domain::keys::IdempotencyKey;
+use crate::domain::ledger::{LedgerEntry, LedgerReason, settlement_key};
 use crate::domain::outcome::DeliveryOutcome;
-use crate::ports::{
-    BackendError, Backoff, Contribution, JobOptions, NewJob, OutboxMessage, StoreError, StoreTx, WebhookEvent,
-};
+use crate::ports::{BackendError, Backoff, Contribution, JobOptions, NewJob, StoreError, StoreTx, WebhookEvent};
 
 /// Options of a webhook job. A contribution is money: its job outlives a long
 /// outage of the database (25 attempts, backoff from 0.5 s capped at 30 s with
@@ -24,8 +22,8 @@ pub const WEBHOOK_JOB_OPTIONS: JobOptions = JobOptions {
     backoff: Backoff { base: Duration::from_millis(500), max: Duration::from_secs(30), jitter: true },
 };
 
-use super::event::{LightningEvent, PayoutJob, WebhookJob};
-use super::{PAYOUT_QUEUE, ServiceError, Tontine};
+use super::event::{LightningEvent, WebhookJob};
+use super::{ServiceError, Tontine};
 
 /// What ingestion did with a verified delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +47,10 @@ pub enum SettleOutcome {
     IgnoredStatus,
     /// No invoice has this payment hash: recorded for an operator.
     UnknownInvoice,
-    /// A rule refused the contribution (wrong amount, …): recorded for an operator.
+    /// Not counted as a contribution: the whole amount is on the member's
+    /// balance, for this reason.
+    Credited(LedgerReason),
+    /// An invoice of ours that fits no group (a corrupt store): recorded for an operator.
     Rejected(DeliveryOutcome),
 }
 
@@ -62,6 +63,7 @@ impl SettleOutcome {
             Self::Replay => DeliveryOutcome::Replay,
             Self::IgnoredStatus => DeliveryOutcome::IgnoredStatus,
             Self::UnknownInvoice => DeliveryOutcome::UnknownInvoice,
+            Self::Credited(reason) => DeliveryOutcome::credited(*reason),
             Self::Rejected(outcome) => *outcome,
         }
     }
@@ -193,40 +195,66 @@ async fn settle_in(
     event: &LightningEvent,
     invoice: Invoice,
 ) -> Result<SettleOutcome, ServiceError> {
+    let hash = event.payment_hash;
     tx.lock_group(invoice.group).await?;
-    if tx.contribution(&event.payment_hash).await?.is_some() {
+    if tx.contribution(&hash).await?.is_some() || tx.ledger_entry(&settlement_key(&hash)).await?.is_some() {
         return Ok(SettleOutcome::Replay);
     }
     let mut group = tx.load_group(invoice.group).await?.ok_or(ServiceError::NotFound("group"))?;
-    let outcome = match group.record_contribution(&invoice, event.amount_msat) {
-        Ok(o) => o,
+    let settlement = match group.settle(&invoice, event.amount_msat) {
+        Ok(s) => s,
         Err(e) => {
-            tracing::warn!(payment_hash = %event.payment_hash, code = e.code(), "contribution refused");
+            tracing::error!(payment_hash = %hash, code = e.code(), "an invoice of ours that fits no group: its payment is left unsettled");
             return Ok(SettleOutcome::Rejected(DeliveryOutcome::from(&e)));
         }
     };
-    if outcome == ContributionOutcome::Replay {
-        return Ok(SettleOutcome::Replay);
+    tx.set_invoice_state(&hash, InvoiceState::Settled).await?;
+    match settlement {
+        Settlement::Credit { reason, amount } => {
+            let entry = LedgerEntry::settlement(invoice.group, invoice.member, group.cycle(), hash, reason, amount);
+            tx.insert_ledger_entry(&entry).await?;
+            tracing::warn!(payment_hash = %hash, reason = reason.as_str(), amount = %amount, "payment credited to the member's balance");
+            // A late payment may cover the cycle the member owes now.
+            let due = super::money::apply_balances(tx, &mut group, &[invoice.member]).await?;
+            tx.save_group(&group).await?;
+            Ok(match due {
+                Some(due) => SettleOutcome::CycleComplete(due.key),
+                None => SettleOutcome::Credited(reason),
+            })
+        }
+        Settlement::Contribution { outcome, overpaid } => {
+            let contribution = Contribution {
+                payment_hash: hash,
+                group: invoice.group,
+                cycle: invoice.cycle,
+                member: invoice.member,
+                amount: group.contribution(),
+            };
+            if !tx.insert_contribution(&contribution).await? {
+                return Ok(SettleOutcome::Replay);
+            }
+            if !overpaid.is_zero() {
+                let entry = LedgerEntry::settlement(
+                    invoice.group,
+                    invoice.member,
+                    group.cycle(),
+                    hash,
+                    LedgerReason::Overpaid,
+                    overpaid,
+                );
+                tx.insert_ledger_entry(&entry).await?;
+            }
+            tx.save_group(&group).await?;
+            match outcome {
+                ContributionOutcome::CycleComplete(due) => {
+                    super::money::cycle_completed(tx, &due).await?;
+                    Ok(SettleOutcome::CycleComplete(due.key))
+                }
+                ContributionOutcome::Recorded => Ok(SettleOutcome::Recorded),
+                ContributionOutcome::Replay => Ok(SettleOutcome::Replay),
+            }
+        }
     }
-    let contribution = Contribution {
-        payment_hash: invoice.payment_hash,
-        group: invoice.group,
-        cycle: invoice.cycle,
-        member: invoice.member,
-        amount: event.amount_msat,
-    };
-    if !tx.insert_contribution(&contribution).await? {
-        return Ok(SettleOutcome::Replay);
-    }
-    tx.save_group(&group).await?;
-    let ContributionOutcome::CycleComplete(due) = outcome else {
-        return Ok(SettleOutcome::Recorded);
-    };
-    tx.insert_payment_attempt(&PaymentAttempt::pending(&due)).await?;
-    let job = PayoutJob { key: due.key.clone(), group: due.group, cycle: due.cycle };
-    let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
-    tx.insert_outbox(&OutboxMessage { id: 0, queue: PAYOUT_QUEUE.into(), job_id: due.key.clone(), payload }).await?;
-    Ok(SettleOutcome::CycleComplete(due.key))
 }
 
 /// Unknown-invoice warnings: a node shared with other applications sends

@@ -16,6 +16,10 @@ pub enum Unique {
     GroupMember,
     /// An invoice's payment hash.
     Invoice,
+    /// One open invoice per group, cycle and member.
+    OpenInvoice,
+    /// A ledger entry's key.
+    LedgerEntry,
     /// A contribution's payment hash.
     Contribution,
     /// One contribution per member and cycle of a group.
@@ -33,6 +37,8 @@ impl Unique {
             Self::Group => "group",
             Self::GroupMember => "group_member",
             Self::Invoice => "invoice",
+            Self::OpenInvoice => "open_invoice",
+            Self::LedgerEntry => "ledger_entry",
             Self::Contribution => "contribution",
             Self::ContributionMemberCycle => "contribution_member_cycle",
             Self::PaymentAttempt => "payment_attempt",

@@ -5,7 +5,7 @@
 //! | [`Store`] | units of work ([`Store::begin`]) and health | every writing service |
 //! | [`GroupReads`] | groups, invoices and payment attempts, read outside a transaction | the group API, settlement's invoice look-up, the payout sweep |
 //! | [`WebhookLog`] | recorded webhook deliveries and their outcomes | ingestion, settlement, the delivery sweep |
-//! | [`StoreTx`] | one unit of work: [`GroupTx`] (lock, groups, invoices, contributions), [`AttemptTx`] (payment attempts), [`OutboxTx`] (the outbox), [`WebhookTx`] (outcomes) | settlement, payouts, the relay |
+//! | [`StoreTx`] | one unit of work: [`GroupTx`] (lock, groups, invoices, contributions), [`AttemptTx`] (payment attempts), [`LedgerTx`] (members' balances), [`OutboxTx`] (the outbox), [`WebhookTx`] (outcomes) | settlement, payouts, the relay |
 //!
 //! A unit of work takes the group's lock ([`GroupTx::lock_group`]), loads the
 //! group for update, applies a pure rule, saves, records payment attempts and
@@ -21,12 +21,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use error::{StoreError, Unique};
-pub use records::{Contribution, OutboxMessage, WebhookEvent, WebhookRecord};
+pub use records::{Contribution, LedgerPage, OutboxMessage, WebhookEvent, WebhookRecord};
 
 use crate::domain::attempt::PaymentAttempt;
-use crate::domain::group::{Group, Invoice};
-use crate::domain::ids::{GroupId, PaymentHash};
+use crate::domain::group::{Group, Invoice, InvoiceState};
+use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
+use crate::domain::ledger::{Balance, LedgerEntry, LedgerReason};
 use crate::domain::outcome::DeliveryOutcome;
 
 /// The transactional store: units of work, reads, and the webhook log.
@@ -60,7 +61,9 @@ pub trait GroupReads: Send + Sync + 'static {
     /// MUST return `Unavailable` when the store cannot be reached.
     async fn payment_attempts(&self, group: GroupId) -> Result<Vec<PaymentAttempt>, StoreError>;
 
-    /// An invoice by payment hash: an invoice never changes once inserted.
+    /// An invoice by payment hash. Its group, cycle, member and amount never
+    /// change once inserted (its state does), so settlement reads it before
+    /// its transaction.
     ///
     /// # Errors
     /// MUST return `Unavailable` when the store cannot be reached.
@@ -78,6 +81,40 @@ pub trait GroupReads: Send + Sync + 'static {
         }
         Ok(found)
     }
+
+    /// The open invoice of a member for a cycle (expired or not).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn open_invoice(&self, group: GroupId, cycle: u32, member: MemberId) -> Result<Option<Invoice>, StoreError>;
+
+    /// Every contribution recorded for a group (of every cycle), oldest first.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn contributions(&self, group: GroupId) -> Result<Vec<Contribution>, StoreError>;
+
+    /// A group's ledger entries, in the order they were recorded.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn ledger(&self, group: GroupId) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// The members' balances above zero, of every group, by group then
+    /// member, at most `limit`: money held for members, not yet applied to a
+    /// contribution nor released.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn unapplied_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError>;
+
+    /// Ledger entries of every group with one of `reasons`, in the order they
+    /// were recorded, after the entry at `after` (a position returned as
+    /// [`LedgerPage::next`]), at most `limit`.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn ledger_entries(&self, reasons: &[LedgerReason], after: u64, limit: u32) -> Result<LedgerPage, StoreError>;
 
     /// Payment attempts neither paid nor dead (`pending`, `in_flight`,
     /// `failed`) and unchanged for at least `older_than`, oldest first, at most
@@ -166,7 +203,7 @@ pub trait WebhookLog: Send + Sync + 'static {
 /// One unit of work: every concern's writes, committed as one. Dropped
 /// without [`StoreTx::commit`], it rolls back.
 #[async_trait]
-pub trait StoreTx: GroupTx + AttemptTx + OutboxTx + WebhookTx {
+pub trait StoreTx: GroupTx + AttemptTx + LedgerTx + OutboxTx + WebhookTx {
     /// Commits the unit of work.
     ///
     /// # Errors
@@ -206,8 +243,35 @@ pub trait GroupTx: Send {
     /// Records an issued invoice.
     ///
     /// # Errors
-    /// MUST return `Duplicate(Unique::Invoice)` when its payment hash exists.
+    /// MUST return `Duplicate(Unique::Invoice)` when its payment hash exists,
+    /// and `Duplicate(Unique::OpenInvoice)` when it is open and an open
+    /// invoice of the same group, cycle and member exists (expired or not:
+    /// the caller cancels an expired one first). The rule holds across
+    /// concurrent transactions, not only under the group's lock.
     async fn insert_invoice(&mut self, invoice: &Invoice) -> Result<(), StoreError>;
+
+    /// The open invoice of a member for a cycle (expired or not).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn open_invoice(
+        &mut self,
+        group: GroupId,
+        cycle: u32,
+        member: MemberId,
+    ) -> Result<Option<Invoice>, StoreError>;
+
+    /// Every open invoice of a cycle, oldest first.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn open_invoices(&mut self, group: GroupId, cycle: u32) -> Result<Vec<Invoice>, StoreError>;
+
+    /// Moves an invoice to `state`.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when no invoice has this payment hash.
+    async fn set_invoice_state(&mut self, hash: &PaymentHash, state: InvoiceState) -> Result<(), StoreError>;
 
     /// The invoice with this payment hash.
     ///
@@ -228,6 +292,29 @@ pub trait GroupTx: Send {
     /// # Errors
     /// MUST return `Unavailable` on a connection failure.
     async fn contribution(&mut self, hash: &PaymentHash) -> Result<Option<Contribution>, StoreError>;
+}
+
+/// Members' balances: the ledger entries of money that is not a contribution.
+#[async_trait]
+pub trait LedgerTx: Send {
+    /// Appends an entry; `false` (and no change) when its key exists.
+    ///
+    /// # Errors
+    /// MUST return `Invalid` for a zero amount.
+    async fn insert_ledger_entry(&mut self, entry: &LedgerEntry) -> Result<bool, StoreError>;
+
+    /// The entry with this key.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn ledger_entry(&mut self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, StoreError>;
+
+    /// A group's entries, in the order they were recorded (its members'
+    /// balances follow from them: [`crate::domain::ledger::balances`]).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn group_ledger(&mut self, group: GroupId) -> Result<Vec<LedgerEntry>, StoreError>;
 }
 
 /// Payment attempts: one per payout, unique by key.

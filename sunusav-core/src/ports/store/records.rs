@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
+use crate::domain::ledger::LedgerEntry;
 use crate::domain::money::Msat;
 use crate::domain::outcome::DeliveryOutcome;
 
@@ -55,4 +56,14 @@ pub struct WebhookRecord {
     pub body: Vec<u8>,
     /// The outcome once processed.
     pub outcome: Option<DeliveryOutcome>,
+}
+
+/// A page of ledger entries across groups.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerPage {
+    /// The entries, in the order they were recorded.
+    pub entries: Vec<LedgerEntry>,
+    /// The position after the last entry: pass it as `after` for the next
+    /// page (unchanged when the page is empty).
+    pub next: u64,
 }

@@ -1,0 +1,253 @@
+//! Money that is not (or no longer) a contribution: the members' ledger.
+//!
+//! - A settlement lands in a contribution, a credit, or both
+//!   ([`crate::domain::group::Group::settle`]); credits go to the ledger.
+//! - A balance that covers a contribution is applied to it, as soon as the
+//!   member owes one: when the credit lands during a cycle the member has not
+//!   paid, and when a cycle opens.
+//! - Cancelling an active group returns the collecting cycle's contributions
+//!   to their payers' balances.
+//! - An operator releases a balance for a refund (the refund is owed; paying
+//!   it needs a payout destination).
+//! - Open invoices that can no longer be paid for a reason of ours (replaced,
+//!   expired, their cycle closed, their group cancelled) are cancelled at the
+//!   node from the outbox, so that a crash cannot skip it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::attempt::PaymentAttempt;
+use crate::domain::group::{ContributionOutcome, Group, Invoice, InvoiceState, PayoutDue};
+use crate::domain::ids::{GroupId, MemberId, PaymentHash};
+use crate::domain::keys::IdempotencyKey;
+use crate::domain::ledger::{Balance, LedgerEntry, LedgerReason, balance_payment_hash, balances};
+use crate::domain::money::Msat;
+use crate::ports::{BackendError, Contribution, OutboxMessage, StoreError, StoreTx};
+
+use super::event::PayoutJob;
+use super::{PAYOUT_QUEUE, ServiceError, Tontine};
+
+/// The outbox's target for actions on the Lightning node (not a queue: the
+/// relay carries them out itself).
+pub const NODE_OUTBOX: &str = "node";
+
+/// An action on the node, written to the outbox with the change that requires it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeAction {
+    /// Cancel an open invoice.
+    CancelInvoice(PaymentHash),
+}
+
+/// The default time an issued invoice stays payable.
+pub const DEFAULT_INVOICE_EXPIRY: Duration = Duration::from_hours(24);
+
+/// A group's ledger: every entry and the balances they leave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupLedger {
+    /// Each member's balance (members with entries only).
+    pub balances: Vec<Balance>,
+    /// Every entry, in the order recorded.
+    pub entries: Vec<LedgerEntry>,
+    /// Where the group's money is.
+    pub accounting: Accounting,
+}
+
+/// Where a group's money is, from the store alone. For every group,
+/// `received = contributions + balances + released` ([`Accounting::balanced`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accounting {
+    /// What the node reported paid for the group's invoices: contributions
+    /// paid by a payment and settlements credited to a balance.
+    pub received: u128,
+    /// Contributions in force: recorded, not returned by a cancellation
+    /// (those paid from a balance included).
+    pub contributions: u128,
+    /// What the members hold in the group.
+    pub balances: u128,
+    /// What was released for refunds.
+    pub released: u128,
+}
+
+impl Accounting {
+    /// Whether every msat received is accounted for.
+    pub const fn balanced(&self) -> bool {
+        self.received == self.contributions + self.balances + self.released
+    }
+}
+
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Writes the outbox row that cancels `hash` at the node.
+pub(super) async fn cancel_at_node(tx: &mut dyn StoreTx, hash: PaymentHash) -> Result<(), ServiceError> {
+    let payload = serde_json::to_vec(&NodeAction::CancelInvoice(hash))
+        .map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
+    let job_id = IdempotencyKey::parse(format!("cancel_invoice:{hash}"))
+        .map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
+    tx.insert_outbox(&OutboxMessage { id: 0, queue: NODE_OUTBOX.into(), job_id, payload }).await?;
+    Ok(())
+}
+
+/// Cancels every open invoice of the group's `cycle` (here and, from the
+/// outbox, at the node).
+pub(super) async fn cancel_open_invoices(tx: &mut dyn StoreTx, group: GroupId, cycle: u32) -> Result<(), ServiceError> {
+    for invoice in tx.open_invoices(group, cycle).await? {
+        tx.set_invoice_state(&invoice.payment_hash, InvoiceState::Cancelled).await?;
+        cancel_at_node(tx, invoice.payment_hash).await?;
+    }
+    Ok(())
+}
+
+/// The work a completed cycle owes, in the same unit of work: its payment
+/// attempt, the outbox row that queues its payout, and the cancellation of
+/// the cycle's invoices still open.
+pub(super) async fn cycle_completed(tx: &mut dyn StoreTx, due: &PayoutDue) -> Result<(), ServiceError> {
+    tx.insert_payment_attempt(&PaymentAttempt::pending(due)).await?;
+    let job = PayoutJob { key: due.key.clone(), group: due.group, cycle: due.cycle };
+    let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
+    tx.insert_outbox(&OutboxMessage { id: 0, queue: PAYOUT_QUEUE.into(), job_id: due.key.clone(), payload }).await?;
+    cancel_open_invoices(tx, due.group, due.cycle).await
+}
+
+/// Applies the balances of `members` that cover a contribution to the
+/// current cycle they owe. Returns the payout due when that completed the
+/// cycle (its attempt and outbox row are written). The caller holds the
+/// group's lock and saves the group.
+pub(super) async fn apply_balances(
+    tx: &mut dyn StoreTx,
+    group: &mut Group,
+    members: &[MemberId],
+) -> Result<Option<PayoutDue>, ServiceError> {
+    if !members.iter().any(|m| group.owes(*m)) {
+        return Ok(None);
+    }
+    let entries = tx.group_ledger(group.id()).await?;
+    let held = balances(&entries).map_err(|e| StoreError::Corrupt(format!("ledger of group {}: {e}", group.id())))?;
+    let contribution = group.contribution();
+    for member in members {
+        let covered = held.iter().any(|b| b.member == *member && b.amount >= contribution);
+        if !covered || !group.owes(*member) {
+            continue;
+        }
+        let cycle = group.cycle();
+        if !tx.insert_ledger_entry(&LedgerEntry::applied(group.id(), *member, cycle, contribution)).await? {
+            continue;
+        }
+        let hash = balance_payment_hash(group.id(), cycle, *member);
+        let invoice = Invoice {
+            payment_hash: hash,
+            group: group.id(),
+            cycle,
+            member: *member,
+            amount: contribution,
+            bolt11: String::new(),
+            expires_at_ms: 0,
+            state: InvoiceState::Settled,
+        };
+        let outcome = group.record_contribution(&invoice, contribution)?;
+        let c = Contribution { payment_hash: hash, group: group.id(), cycle, member: *member, amount: contribution };
+        tx.insert_contribution(&c).await?;
+        tracing::info!(group = %group.id(), cycle, member = %member, "balance applied to a contribution");
+        if let ContributionOutcome::CycleComplete(due) = outcome {
+            cycle_completed(tx, &due).await?;
+            return Ok(Some(due));
+        }
+    }
+    Ok(None)
+}
+
+/// Returns the collecting cycle's contributions of a group being cancelled
+/// to their payers' balances, and cancels the cycle's open invoices. A cycle
+/// already complete keeps its contributions: its pot is owed to (or on its
+/// way to) its beneficiary.
+pub(super) async fn refund_cancelled_cycle(tx: &mut dyn StoreTx, before: &Group) -> Result<(), ServiceError> {
+    if before.cycle() == 0 {
+        return Ok(());
+    }
+    if before.cycle_status() == crate::domain::group::CycleStatus::Collecting {
+        for (member, hash) in before.paid() {
+            let c = tx.contribution(hash).await?.ok_or(StoreError::Corrupt(format!("contribution {hash} missing")))?;
+            let entry = LedgerEntry::cancelled(before.id(), *member, before.cycle(), *hash, c.amount);
+            tx.insert_ledger_entry(&entry).await?;
+        }
+    }
+    cancel_open_invoices(tx, before.id(), before.cycle()).await
+}
+
+impl Tontine {
+    /// Sets how long issued invoices stay payable (default 24 h).
+    #[must_use]
+    pub fn with_invoice_expiry(mut self, expiry: Duration) -> Self {
+        self.invoice_expiry = expiry;
+        self
+    }
+
+    /// A group's ledger: its entries and the balances they leave.
+    pub async fn group_ledger(&self, id: GroupId) -> Result<GroupLedger, ServiceError> {
+        self.store.group(id).await?.ok_or(ServiceError::NotFound("group"))?;
+        let entries = self.store.ledger(id).await?;
+        let balances = balances(&entries).map_err(|e| StoreError::Corrupt(format!("ledger of group {id}: {e}")))?;
+        let accounting = self.accounting(id).await?;
+        Ok(GroupLedger { balances, entries, accounting })
+    }
+
+    /// Where a group's money is: received, contributions in force, balances,
+    /// released refunds (see [`Accounting`]).
+    pub async fn accounting(&self, id: GroupId) -> Result<Accounting, ServiceError> {
+        let contributions = self.store.contributions(id).await?;
+        let entries = self.store.ledger(id).await?;
+        let mut a = Accounting::default();
+        for c in &contributions {
+            a.contributions += u128::from(c.amount.get());
+            if c.payment_hash != balance_payment_hash(c.group, c.cycle, c.member) {
+                a.received += u128::from(c.amount.get());
+            }
+        }
+        let mut balance: i128 = 0;
+        for e in &entries {
+            let amount = u128::from(e.amount.get());
+            if e.is_settlement() {
+                a.received += amount;
+            }
+            if e.returns_contribution() {
+                a.contributions = a.contributions.checked_sub(amount).ok_or_else(|| {
+                    StoreError::Corrupt(format!("ledger of group {id}: returns more than was contributed"))
+                })?;
+            }
+            if e.reason == LedgerReason::RefundReleased {
+                a.released += amount;
+            }
+            balance += e.signed();
+        }
+        a.balances =
+            u128::try_from(balance).map_err(|_| StoreError::Corrupt(format!("ledger of group {id}: below zero")))?;
+        Ok(a)
+    }
+
+    /// Releases a member's whole balance in a group for a refund: a debit
+    /// entry records the obligation (paying it out needs a destination).
+    pub async fn release_balance(&self, id: GroupId, member: MemberId) -> Result<LedgerEntry, ServiceError> {
+        let mut tx = self.store.begin().await?;
+        tx.lock_group(id).await?;
+        let group = tx.load_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
+        if !group.is_member(member) {
+            return Err(ServiceError::NotFound("member"));
+        }
+        let entries = tx.group_ledger(id).await?;
+        let held = balances(&entries).map_err(|e| StoreError::Corrupt(format!("ledger of group {id}: {e}")))?;
+        let amount = held.iter().find(|b| b.member == member).map_or(Msat::ZERO, |b| b.amount);
+        if amount.is_zero() {
+            return Err(ServiceError::NothingToRelease);
+        }
+        let n =
+            entries.iter().filter(|e| e.member == member && e.reason == LedgerReason::RefundReleased).count() as u64;
+        let entry = LedgerEntry::released(id, member, group.cycle(), n + 1, amount);
+        tx.insert_ledger_entry(&entry).await?;
+        tx.commit().await?;
+        tracing::info!(group = %id, member = %member, amount = %amount, "balance released for a refund");
+        Ok(entry)
+    }
+}
