@@ -1,9 +1,10 @@
 //! Lossless conversions between domain values and column values.
 //!
-//! PostgreSQL has no unsigned integers: amounts (`u64`) are `BIGINT` and cycles
-//! (`u32`) are `INTEGER`. Every conversion is checked (`try_from`, never `as`):
-//! a value that does not fit is refused on the way in (`Invalid`) and reported
-//! as a corrupt row on the way out (`Corrupt`).
+//! PostgreSQL has no unsigned integers: amounts and times in unix milliseconds
+//! (`u64`) are `BIGINT` and cycles (`u32`) are `INTEGER`. Every conversion is
+//! checked (`try_from`, never `as`): a value that does not fit is refused on
+//! the way in (`Invalid`) and reported as a corrupt row on the way out
+//! (`Corrupt`).
 
 use sunusav_core::domain::ids::{GroupId, MemberId, PaymentHash};
 use sunusav_core::domain::keys::IdempotencyKey;
@@ -31,14 +32,24 @@ pub(crate) fn u32_from_db(value: i32, column: &str) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} is negative: {value}")))
 }
 
-/// An outbox id as a `BIGINT`.
+/// A row id (an outbox id, a ledger position) as a `BIGINT`.
 pub(crate) fn id_to_db(id: u64) -> Result<i64, StoreError> {
-    i64::try_from(id).map_err(|_| StoreError::Invalid(format!("outbox id {id} does not fit in a BIGINT")))
+    i64::try_from(id).map_err(|_| StoreError::Invalid(format!("id {id} does not fit in a BIGINT")))
 }
 
-/// A `BIGSERIAL` id as an outbox id.
+/// A `BIGSERIAL` id as a row id.
 pub(crate) fn id_from_db(id: i64) -> Result<u64, StoreError> {
-    u64::try_from(id).map_err(|_| StoreError::Corrupt(format!("outbox id is negative: {id}")))
+    u64::try_from(id).map_err(|_| StoreError::Corrupt(format!("id is negative: {id}")))
+}
+
+/// A time in unix milliseconds as a `BIGINT` (`*_ms` columns).
+pub(crate) fn ms_to_db(ms: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(ms).map_err(|_| StoreError::Invalid(format!("{what} {ms} ms does not fit in a BIGINT")))
+}
+
+/// A `BIGINT` column of unix milliseconds as a time.
+pub(crate) fn ms_from_db(ms: i64, column: &str) -> Result<u64, StoreError> {
+    u64::try_from(ms).map_err(|_| StoreError::Corrupt(format!("{column} is negative: {ms}")))
 }
 
 /// A `BYTEA` payment hash column (32 bytes).
@@ -81,6 +92,9 @@ mod tests {
         assert!(matches!(u32_from_db(-3, "cycle"), Err(StoreError::Corrupt(_))));
         assert!(matches!(id_to_db(u64::MAX), Err(StoreError::Invalid(_))));
         assert!(matches!(id_from_db(-1), Err(StoreError::Corrupt(_))));
+        assert_eq!(ms_to_db(1_764_644_572_123, "expires_at_ms"), Ok(1_764_644_572_123));
+        assert!(matches!(ms_to_db(u64::MAX, "expires_at_ms"), Err(StoreError::Invalid(_))));
+        assert!(matches!(ms_from_db(-1, "expires_at_ms"), Err(StoreError::Corrupt(_))));
         assert!(matches!(hash_from_db(&[0; 31], "payment_hash"), Err(StoreError::Corrupt(_))));
         assert_eq!(hash_from_db(&[7; 32], "payment_hash"), Ok(PaymentHash::from_bytes([7; 32])));
     }

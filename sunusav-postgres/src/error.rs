@@ -27,6 +27,9 @@ pub(crate) fn unique_of(constraint: &str) -> Option<Unique> {
         "tontine_groups_pkey" => Unique::Group,
         "group_members_pkey" | "group_members_member_key" => Unique::GroupMember,
         "invoices_pkey" => Unique::Invoice,
+        // A partial unique index: PostgreSQL names the index as the constraint.
+        "invoices_open_member_cycle" => Unique::OpenInvoice,
+        "ledger_entries_key_key" => Unique::LedgerEntry,
         "contributions_pkey" => Unique::Contribution,
         "contribution_member_cycle" => Unique::ContributionMemberCycle,
         "payment_attempts_idempotency_key_key" => Unique::PaymentAttempt,
@@ -97,6 +100,8 @@ mod tests {
         assert_eq!(unique_of("contribution_member_cycle"), Some(Unique::ContributionMemberCycle));
         assert_eq!(unique_of("tontine_groups_pkey"), Some(Unique::Group));
         assert_eq!(unique_of("invoices_pkey"), Some(Unique::Invoice));
+        assert_eq!(unique_of("invoices_open_member_cycle"), Some(Unique::OpenInvoice));
+        assert_eq!(unique_of("ledger_entries_key_key"), Some(Unique::LedgerEntry));
         assert_eq!(unique_of("payment_attempts_idempotency_key_key"), Some(Unique::PaymentAttempt));
         assert_eq!(unique_of("something_else"), None);
     }

@@ -2,11 +2,12 @@
 //!
 //! The PostgreSQL adapter of sunusav's store port, on sqlx: embedded
 //! reversible migrations, the transactional store of groups, invoices,
-//! contributions, payment attempts, outbox and webhook events, and the
-//! per-group advisory lock. [`PgStore`] implements [`Store`], `GroupReads` and
-//! `WebhookLog`; its unit of work [`PgTx`] implements [`StoreTx`] and its four
-//! parts (`GroupTx`, `AttemptTx`, `OutboxTx`, `WebhookTx`). Its tests run the
-//! store conformance suite (`store_conformance_tests!`), one database per case.
+//! contributions, the members' ledger, payment attempts, outbox and webhook
+//! events, and the per-group advisory lock. [`PgStore`] implements [`Store`],
+//! `GroupReads` and `WebhookLog`; its unit of work [`PgTx`] implements
+//! [`StoreTx`] and its five parts (`GroupTx`, `AttemptTx`, `LedgerTx`,
+//! `OutboxTx`, `WebhookTx`). Its tests run the store conformance suite
+//! (`store_conformance_tests!`), one database per case.
 //!
 //! A unit of work takes the group's lock with the blocking
 //! `pg_advisory_xact_lock(<64-bit LockKey>)` (under `SET LOCAL lock_timeout`),
@@ -20,9 +21,9 @@
 //! - [`store`][mod@store]: [`PgStore`] (pool, connection settings, non-transactional reads)
 //!   and [`PgStoreOptions`].
 //! - [`tx`][mod@tx]: [`PgTx`], the unit of work.
-//! - `groups`, `contributions`, `attempts`, `outbox`, `webhooks`: the SQL of
-//!   each table family; `convert`: checked integer conversions; `error`: the
-//!   sqlx → [`StoreError`] mapping.
+//! - `groups`, `contributions` (and invoices), `ledger`, `attempts`, `outbox`,
+//!   `webhooks`: the SQL of each table family; `convert`: checked integer
+//!   conversions; `error`: the sqlx → [`StoreError`] mapping.
 //!
 //! ## Example
 //!
@@ -49,6 +50,7 @@ mod contributions;
 mod convert;
 mod error;
 mod groups;
+mod ledger;
 pub mod migrate;
 mod outbox;
 pub mod store;

@@ -7,15 +7,18 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sunusav_core::domain::attempt::PaymentAttempt;
 use sunusav_core::domain::group::{Group, Invoice};
-use sunusav_core::domain::ids::{GroupId, PaymentHash};
+use sunusav_core::domain::ids::{GroupId, MemberId, PaymentHash};
 use sunusav_core::domain::keys::IdempotencyKey;
+use sunusav_core::domain::ledger::{Balance, LedgerEntry, LedgerReason};
 use sunusav_core::domain::outcome::DeliveryOutcome;
-use sunusav_core::ports::store::{GroupReads, Store, StoreError, StoreTx, WebhookEvent, WebhookLog, WebhookRecord};
+use sunusav_core::ports::store::{
+    Contribution, GroupReads, LedgerPage, Store, StoreError, StoreTx, WebhookEvent, WebhookLog, WebhookRecord,
+};
 
 use crate::error::map_err;
 use crate::groups::{self, Lock};
 use crate::tx::PgTx;
-use crate::{attempts, contributions, webhooks};
+use crate::{attempts, contributions, ledger, webhooks};
 
 /// Settings of the pool and of every connection in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,8 +167,7 @@ impl GroupReads for PgStore {
     }
 
     async fn invoice(&self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        contributions::invoice(&mut conn, hash).await
+        contributions::invoice(&self.pool, hash).await
     }
 
     async fn invoices(&self, hashes: &[PaymentHash]) -> Result<Vec<Invoice>, StoreError> {
@@ -173,6 +175,26 @@ impl GroupReads for PgStore {
             return Ok(Vec::new());
         }
         contributions::invoices(&self.pool, hashes).await
+    }
+
+    async fn open_invoice(&self, group: GroupId, cycle: u32, member: MemberId) -> Result<Option<Invoice>, StoreError> {
+        contributions::open_invoice(&self.pool, group, cycle, member).await
+    }
+
+    async fn contributions(&self, group: GroupId) -> Result<Vec<Contribution>, StoreError> {
+        contributions::of_group(&self.pool, group).await
+    }
+
+    async fn ledger(&self, group: GroupId) -> Result<Vec<LedgerEntry>, StoreError> {
+        ledger::of_group(&self.pool, group).await
+    }
+
+    async fn unapplied_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError> {
+        ledger::unapplied_balances(&self.pool, limit).await
+    }
+
+    async fn ledger_entries(&self, reasons: &[LedgerReason], after: u64, limit: u32) -> Result<LedgerPage, StoreError> {
+        ledger::page(&self.pool, reasons, after, limit).await
     }
 
     async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {

@@ -3,17 +3,18 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, Transaction};
 use sunusav_core::domain::attempt::PaymentAttempt;
-use sunusav_core::domain::group::{Group, Invoice};
-use sunusav_core::domain::ids::{GroupId, PaymentHash};
+use sunusav_core::domain::group::{Group, Invoice, InvoiceState};
+use sunusav_core::domain::ids::{GroupId, MemberId, PaymentHash};
 use sunusav_core::domain::keys::{IdempotencyKey, LockKey};
+use sunusav_core::domain::ledger::LedgerEntry;
 use sunusav_core::domain::outcome::DeliveryOutcome;
 use sunusav_core::ports::store::{
-    AttemptTx, Contribution, GroupTx, OutboxMessage, OutboxTx, StoreError, StoreTx, WebhookTx,
+    AttemptTx, Contribution, GroupTx, LedgerTx, OutboxMessage, OutboxTx, StoreError, StoreTx, WebhookTx,
 };
 
 use crate::error::map_err;
 use crate::groups::{self, Lock};
-use crate::{attempts, contributions, outbox, webhooks};
+use crate::{attempts, contributions, ledger, outbox, webhooks};
 
 /// A PostgreSQL transaction behind the [`StoreTx`] port.
 ///
@@ -75,8 +76,25 @@ impl GroupTx for PgTx {
         contributions::insert_invoice(&mut self.tx, invoice).await
     }
 
+    async fn open_invoice(
+        &mut self,
+        group: GroupId,
+        cycle: u32,
+        member: MemberId,
+    ) -> Result<Option<Invoice>, StoreError> {
+        contributions::open_invoice(&mut *self.tx, group, cycle, member).await
+    }
+
+    async fn open_invoices(&mut self, group: GroupId, cycle: u32) -> Result<Vec<Invoice>, StoreError> {
+        contributions::open_invoices(&mut *self.tx, group, cycle).await
+    }
+
+    async fn set_invoice_state(&mut self, hash: &PaymentHash, state: InvoiceState) -> Result<(), StoreError> {
+        contributions::set_invoice_state(&mut self.tx, hash, state).await
+    }
+
     async fn invoice(&mut self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError> {
-        contributions::invoice(&mut self.tx, hash).await
+        contributions::invoice(&mut *self.tx, hash).await
     }
 
     async fn insert_contribution(&mut self, contribution: &Contribution) -> Result<bool, StoreError> {
@@ -85,6 +103,21 @@ impl GroupTx for PgTx {
 
     async fn contribution(&mut self, hash: &PaymentHash) -> Result<Option<Contribution>, StoreError> {
         contributions::contribution(&mut self.tx, hash).await
+    }
+}
+
+#[async_trait]
+impl LedgerTx for PgTx {
+    async fn insert_ledger_entry(&mut self, entry: &LedgerEntry) -> Result<bool, StoreError> {
+        ledger::insert(&mut self.tx, entry).await
+    }
+
+    async fn ledger_entry(&mut self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, StoreError> {
+        ledger::get(&mut *self.tx, key).await
+    }
+
+    async fn group_ledger(&mut self, group: GroupId) -> Result<Vec<LedgerEntry>, StoreError> {
+        ledger::of_group(&mut *self.tx, group).await
     }
 }
 

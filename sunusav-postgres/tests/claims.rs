@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::{TestDb, active_group, insert_group};
 use sunusav_core::PaymentAttempt;
-use sunusav_core::domain::group::Invoice;
+use sunusav_core::domain::group::{Invoice, InvoiceState};
 use sunusav_core::domain::ids::PaymentHash;
 use sunusav_core::domain::keys::IdempotencyKey;
 use sunusav_core::ports::store::{Contribution, Store, StoreError, Unique, WebhookEvent};
@@ -79,6 +79,8 @@ async fn unique_violations_map_to_the_ports_duplicate_names() {
         member: first.member,
         amount: first.amount,
         bolt11: "lnbcrt1".into(),
+        expires_at_ms: 1_764_720_000_000,
+        state: InvoiceState::Settled,
     };
     let mut tx = store.begin().await.expect("begin");
     tx.insert_invoice(&inv).await.expect("invoice");

@@ -51,6 +51,8 @@ async fn a_backend_terminated_mid_transaction_leaves_nothing_and_a_retry_succeed
         member: c.member,
         amount: c.amount,
         bolt11: "lnbcrt1".into(),
+        expires_at_ms: 1_764_720_000_000,
+        state: sunusav_core::domain::group::InvoiceState::Open,
     };
     loaded.record_contribution(&inv, c.amount).expect("rule");
     let err = match tx.save_group(&loaded).await {
