@@ -10,7 +10,8 @@
 CREATE OR REPLACE FUNCTION bench_setup(n_groups integer, n_members integer) RETURNS bigint
 LANGUAGE plpgsql AS $$
 BEGIN
-    TRUNCATE contributions, invoices, payment_attempts, outbox, webhook_events, group_members, tontine_groups;
+    TRUNCATE ledger_entries, contributions, invoices, payment_attempts, outbox, webhook_events, group_members,
+        tontine_groups;
     DROP TABLE IF EXISTS bench_slots;
     CREATE TABLE bench_slots (id bigint PRIMARY KEY, payment_hash bytea NOT NULL);
     DROP SEQUENCE IF EXISTS bench_seq;
@@ -20,9 +21,9 @@ BEGIN
     SELECT gen_random_uuid(), 10000, 100, 'active', 1, 'collecting' FROM generate_series(1, n_groups);
     INSERT INTO group_members (group_id, position, member_id)
     SELECT g.id, p, gen_random_uuid() FROM tontine_groups g CROSS JOIN generate_series(1, n_members) AS p;
-    INSERT INTO invoices (payment_hash, group_id, cycle, member_id, amount_msat, bolt11)
+    INSERT INTO invoices (payment_hash, group_id, cycle, member_id, amount_msat, bolt11, expires_at_ms)
     SELECT sha256(convert_to(m.group_id::text || ':' || m.member_id::text, 'UTF8')), m.group_id, 1, m.member_id,
-           10000, 'lnbcrt-bench'
+           10000, 'lnbcrt-bench', floor(extract(epoch FROM now() + interval '24 hours') * 1000)::bigint
     FROM group_members m WHERE m.position < n_members;
     INSERT INTO bench_slots (id, payment_hash)
     SELECT row_number() OVER (ORDER BY random()), payment_hash FROM invoices;

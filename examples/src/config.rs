@@ -99,6 +99,10 @@ pub struct ServerArgs {
     /// milliseconds.
     #[arg(long, env = "SWEEP_AFTER_MS", default_value_t = 120_000, value_parser = clap::value_parser!(u64).range(100..=86_400_000))]
     pub sweep_after_ms: u64,
+    /// How long an issued invoice stays payable, in seconds (1 s to 30 days);
+    /// asking again for a member's invoice returns the open one until then.
+    #[arg(long, env = "INVOICE_EXPIRY_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+    pub invoice_expiry_secs: u64,
     /// Simulated node latency per call, in milliseconds.
     #[arg(long, env = "SIM_NODE_LATENCY_MS", default_value_t = 0)]
     pub node_latency_ms: u64,

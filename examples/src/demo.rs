@@ -6,6 +6,13 @@
 //! the same payment) and forged signatures mixed in. It waits for every payout
 //! and checks the invariants: every cycle paid exactly once to the right
 //! member, no contribution lost, every forgery refused, nothing answered 5xx.
+//!
+//! It also moves money the way real payers do: a member asks for its invoice
+//! twice (one invoice comes back), overpays in cycle 1 (the rest pays its
+//! cycle-2 contribution from its balance), and in a second group that is
+//! cancelled mid-cycle, a member pays after the cancellation. For both
+//! groups it checks the ledger equation: what the node received = the
+//! contributions in force + the members' balances + the released refunds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,6 +92,10 @@ pub struct DemoReport {
     pub p50: Duration,
     /// 99th percentile webhook latency.
     pub p99: Duration,
+    /// Contributions paid from a member's balance.
+    pub paid_from_balance: usize,
+    /// Groups whose ledger equation was checked.
+    pub ledgers_checked: usize,
     /// Broken invariants (empty when all hold).
     pub failures: Vec<String>,
 }
@@ -105,6 +116,8 @@ impl std::fmt::Display for DemoReport {
         writeln!(f, "accepted (202)      {}", self.accepted)?;
         writeln!(f, "duplicates absorbed {}", self.duplicates_absorbed)?;
         writeln!(f, "forgeries rejected  {}", self.forgeries_rejected)?;
+        writeln!(f, "paid from balance   {}", self.paid_from_balance)?;
+        writeln!(f, "ledgers balanced    {}", self.ledgers_checked)?;
         writeln!(f, "elapsed             {:.2?}", self.elapsed)?;
         writeln!(f, "throughput          {:.0} webhooks/s", self.webhooks_per_sec)?;
         writeln!(f, "latency p50 / p99   {:.2?} / {:.2?}", self.p50, self.p99)?;
@@ -175,35 +188,12 @@ pub async fn run(config: &DemoConfig) -> anyhow::Result<DemoReport> {
     let mut report = DemoReport { group: group.clone(), ..DemoReport::default() };
     let mut sending = Duration::ZERO;
     let mut rng_state: u64 = rand::random::<u64>() | 1;
+    let mut received: u128 = 0;
 
     for cycle in 1..=config.members {
         let mut deliveries = Vec::new();
-        for m in &members {
-            let inv = client.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": m })).await?;
-            if inv.status != StatusCode::CREATED {
-                bail!("invoice answered {}: {}", inv.status, String::from_utf8_lossy(&inv.body));
-            }
-            let inv = inv.json();
-            let hash = inv["payment_hash"].as_str().context("payment_hash")?.to_owned();
-            let amount = inv["amount_msat"].as_u64().context("amount_msat")?;
-            let body = |event: &str| {
-                serde_json::to_vec(&json!({
-                    "payment_hash": hash, "status": "settled", "amount_msat": amount, "event_id": event
-                }))
-                .expect("JSON")
-            };
-            let original = body(&format!("evt-{hash}"));
-            let sig = sign(config.secret.as_bytes(), &original);
-            for d in 0..config.duplicates {
-                if d % 2 == 0 {
-                    deliveries.push(Delivery { kind: Kind::Replay, body: original.clone(), signature: sig.clone() });
-                } else {
-                    let b = body(&format!("evt-{hash}-resent-{d}"));
-                    let s = sign(config.secret.as_bytes(), &b);
-                    deliveries.push(Delivery { kind: Kind::Resigned, body: b, signature: s });
-                }
-            }
-            deliveries.push(Delivery { kind: Kind::Original, body: original, signature: sig });
+        for (i, m) in members.iter().enumerate() {
+            received += member_payment(&client, config, &group, cycle, i, m, &mut deliveries, &mut report).await?;
         }
         for i in 0..config.forgeries {
             let b = serde_json::to_vec(&json!({
@@ -223,6 +213,11 @@ pub async fn run(config: &DemoConfig) -> anyhow::Result<DemoReport> {
 
     let final_state = client.get(&format!("/groups/{group}")).await?.json();
     check_final(&final_state, &members, config, &mut report);
+    if config.members > 1 && report.paid_from_balance != 1 {
+        report.failures.push(format!("{} contributions paid from a balance (expected 1)", report.paid_from_balance));
+    }
+    check_ledger(&client, &group, received, config.cycle_timeout, &mut report).await?;
+    cancelled_group(&client, config, &mut report).await?;
     let mut lat = latencies.lock().await.clone();
     lat.sort();
     report.p50 = percentile(&lat, 50);
@@ -230,7 +225,7 @@ pub async fn run(config: &DemoConfig) -> anyhow::Result<DemoReport> {
     report.webhooks_sent = counters.sent.load(Ordering::Relaxed);
     report.accepted = counters.accepted.load(Ordering::Relaxed);
     report.forgeries_rejected = counters.forged_rejected.load(Ordering::Relaxed);
-    let settled = u64::try_from(config.members * config.members).unwrap_or(u64::MAX);
+    let settled = u64::try_from(config.members * config.members - report.paid_from_balance).unwrap_or(u64::MAX);
     report.duplicates_absorbed = counters.duplicate.load(Ordering::Relaxed) + report.accepted.saturating_sub(settled);
     let expected_forged = u64::try_from(config.forgeries * config.members).unwrap_or(u64::MAX);
     if report.forgeries_rejected != expected_forged {
@@ -242,6 +237,65 @@ pub async fn run(config: &DemoConfig) -> anyhow::Result<DemoReport> {
         report.webhooks_per_sec = report.webhooks_sent as f64 / sending.as_secs_f64().max(1e-9);
     }
     Ok(report)
+}
+
+/// Gets member `i`'s invoice for `cycle` and queues its payment, with its
+/// replays and re-signed copies; returns the amount paid (zero when the
+/// member's balance already paid the cycle). Member 0 asks twice for its
+/// invoice (one comes back) and overpays cycle 1 twice over.
+#[allow(clippy::too_many_arguments)]
+async fn member_payment(
+    client: &Servers,
+    config: &DemoConfig,
+    group: &str,
+    cycle: usize,
+    i: usize,
+    member: &str,
+    deliveries: &mut Vec<Delivery>,
+    report: &mut DemoReport,
+) -> anyhow::Result<u128> {
+    let inv = client.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": member })).await?;
+    if inv.status == StatusCode::CONFLICT && inv.json()["error"]["code"] == "already_contributed" {
+        // Paid from the member's balance (its overpayment of cycle 1).
+        report.paid_from_balance += 1;
+        return Ok(0);
+    }
+    if inv.status != StatusCode::CREATED {
+        bail!("invoice answered {}: {}", inv.status, String::from_utf8_lossy(&inv.body));
+    }
+    let inv = inv.json();
+    let hash = inv["payment_hash"].as_str().context("payment_hash")?.to_owned();
+    if i == 0 {
+        // Asked twice: the same open invoice.
+        let again = client.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": member })).await?;
+        if again.json()["payment_hash"].as_str() != Some(hash.as_str()) {
+            report.failures.push(format!("cycle {cycle}: a second invoice request gave another invoice"));
+        }
+    }
+    let mut amount = inv["amount_msat"].as_u64().context("amount_msat")?;
+    if cycle == 1 && i == 0 {
+        // Overpaid: LND settles an invoice paid above its amount.
+        amount *= 2;
+    }
+    let body = |event: &str| {
+        serde_json::to_vec(&json!({
+            "payment_hash": hash, "status": "settled", "amount_msat": amount, "event_id": event
+        }))
+        .expect("JSON")
+    };
+    let original = body(&format!("evt-{hash}"));
+    let sig = sign(config.secret.as_bytes(), &original);
+    for d in 0..config.duplicates {
+        if d % 2 == 0 {
+            deliveries.push(Delivery { kind: Kind::Replay, body: original.clone(), signature: sig.clone() });
+        } else {
+            let b = body(&format!("evt-{hash}-resent-{d}"));
+            let s = sign(config.secret.as_bytes(), &b);
+            deliveries.push(Delivery { kind: Kind::Resigned, body: b, signature: s });
+        }
+    }
+    deliveries.push(Delivery { kind: Kind::Original, body: original, signature: sig });
+    Ok(u128::from(amount))
 }
 
 async fn send_all(
@@ -343,6 +397,79 @@ fn check_final(state: &Value, members: &[String], config: &DemoConfig, report: &
         }
     }
     report.cycles = usize::try_from(state["cycle"].as_u64().unwrap_or(0)).unwrap_or(0);
+}
+
+/// Waits until the group's ledger says the node received `received`, then
+/// checks `received = contributions + balances + released`.
+async fn check_ledger(
+    client: &Servers,
+    group: &str,
+    received: u128,
+    timeout: Duration,
+    report: &mut DemoReport,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let ledger = client.get(&format!("/groups/{group}/ledger")).await?.json();
+        let acc = &ledger["accounting"];
+        let n = |k: &str| acc[k].as_u64().map(u128::from);
+        if n("received") == Some(received) {
+            let (c, b, r) = (n("contributions"), n("balances"), n("released"));
+            match (c, b, r) {
+                (Some(c), Some(b), Some(r)) if c + b + r == received => report.ledgers_checked += 1,
+                _ => report.failures.push(format!("group {group}: ledger does not balance: {acc}")),
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            report.failures.push(format!("group {group}: the node received {received} msat, the ledger says {acc}"));
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A group of three cancelled mid-cycle: one member had paid (returned to
+/// its balance), another pays after the cancellation (credited).
+async fn cancelled_group(client: &Servers, config: &DemoConfig, report: &mut DemoReport) -> anyhow::Result<()> {
+    let members: Vec<String> = (0..3).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let created = client
+        .post_json("/groups", &json!({"members": members, "contribution_msat": config.contribution_msat}))
+        .await?;
+    let group = created.json()["id"].as_str().context("group id")?.to_owned();
+    client.post_json(&format!("/groups/{group}/start"), &json!({})).await?;
+    let mut received = 0u128;
+    let mut pay = Vec::new();
+    for m in &members[..2] {
+        let inv = client.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": m })).await?.json();
+        let hash = inv["payment_hash"].as_str().context("payment_hash")?.to_owned();
+        let body = serde_json::to_vec(&json!({
+            "payment_hash": hash, "status": "settled", "amount_msat": config.contribution_msat, "event_id": format!("evt-{hash}")
+        }))?;
+        let signature = sign(config.secret.as_bytes(), &body);
+        pay.push(Delivery { kind: Kind::Original, body, signature });
+    }
+    let late = pay.pop().context("two payments")?;
+    let counters = Arc::new(Counters::default());
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    report.failures.extend(send_all(client, pay, 1, &counters, &latencies).await);
+    received += u128::from(config.contribution_msat);
+    // The first payment is settled before the cancellation.
+    check_ledger(client, &group, received, config.cycle_timeout, report).await?;
+    report.ledgers_checked = report.ledgers_checked.saturating_sub(1);
+    let cancelled = client.post_json(&format!("/groups/{group}/cancel"), &json!({})).await?;
+    if !cancelled.status.is_success() {
+        bail!("cancel answered {}", cancelled.status);
+    }
+    report.failures.extend(send_all(client, vec![late], 1, &counters, &latencies).await);
+    received += u128::from(config.contribution_msat);
+    check_ledger(client, &group, received, config.cycle_timeout, report).await?;
+    let ledger = client.get(&format!("/groups/{group}/ledger")).await?.json();
+    let held = ledger["accounting"]["balances"].as_u64().map(u128::from);
+    if held != Some(received) {
+        report.failures.push(format!("cancelled group {group}: balances {held:?}, expected {received}"));
+    }
+    Ok(())
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {

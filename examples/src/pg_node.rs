@@ -17,6 +17,23 @@
 //! - a payment left in flight by a process that died resolves as succeeded
 //!   after `resolve_after` (its HTLC settled).
 //!
+//! Its invoices follow LND's invoice state machine (the invoice registry's
+//! update rules), one state per payment hash in `sim_node_invoices`:
+//!
+//! - an invoice is created `open`, payable until its expiry; an expiry over
+//!   one year is refused, as LND's `AddInvoice` refuses it ("greater than max
+//!   expiry");
+//! - `settled` and `cancelled` are terminal: a cancelled invoice can no
+//!   longer be settled (LND fails the HTLCs, `ErrInvoiceAlreadyCanceled`),
+//!   and a settled one is never cancelled (`ErrInvoiceAlreadySettled`);
+//! - an open invoice past its expiry counts as cancelled: LND's invoice
+//!   expiry watcher cancels it;
+//! - cancelling is idempotent: LND answers success for an invoice already
+//!   cancelled; for one already settled it answers `ErrInvoiceAlreadySettled`,
+//!   which the port takes as done (the payment arrives as a settle event); a
+//!   payment hash the node never issued is `ErrInvoiceNotFound` ("unable to
+//!   locate invoice"), the port's `Invalid`.
+//!
 //! It runs the core's payments conformance suite through
 //! the suite's `NodeScript` (feature `conformance`): scripted faults and the reachability switch are kept in
 //! process (they script this process's calls, as a network fault would),
@@ -34,6 +51,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 #[cfg(feature = "conformance")]
 use sunusav_core::conformance::payments::NodeScript;
+use sunusav_core::domain::group::InvoiceState;
 use sunusav_core::memory::NodeFault;
 use sunusav_core::ports::{
     CreatedInvoice, PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt, PayoutRequest,
@@ -54,7 +72,16 @@ CREATE TABLE IF NOT EXISTS sim_node_invoices (
     payment_hash TEXT PRIMARY KEY,
     amount_msat BIGINT NOT NULL CHECK (amount_msat > 0),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-);";
+);
+ALTER TABLE sim_node_invoices ADD COLUMN IF NOT EXISTS expires_at TIMESTAMPTZ;
+-- Invoices issued before expiries were kept: LND's default expiry (24 h).
+UPDATE sim_node_invoices SET expires_at = created_at + interval '24 hours' WHERE expires_at IS NULL;
+ALTER TABLE sim_node_invoices ALTER COLUMN expires_at SET NOT NULL;
+ALTER TABLE sim_node_invoices ADD COLUMN IF NOT EXISTS state TEXT NOT NULL DEFAULT 'open'
+    CHECK (state IN ('open', 'settled', 'cancelled'));";
+
+/// The longest expiry LND's `AddInvoice` accepts: one year.
+const MAX_INVOICE_EXPIRY: Duration = Duration::from_hours(365 * 24);
 
 // Why a scripted failure failed (LND's failure reasons), as the look-up reports it.
 const NO_ROUTE: &str = "no route";
@@ -194,6 +221,53 @@ impl PgSimulatedNode {
         Ok(row.get(0))
     }
 
+    /// The payer pays an invoice this node issued: returns its amount, once,
+    /// in one statement (concurrent payers of one invoice settle it once).
+    /// `None` for an unknown, settled, cancelled or expired invoice: LND
+    /// fails the HTLCs of an invoice that is not open.
+    ///
+    /// # Errors
+    /// When the database refuses.
+    pub async fn settle_invoice(&self, hash: &PaymentHash) -> Result<Option<Msat>, sqlx::Error> {
+        let row = sqlx::query(
+            "UPDATE sim_node_invoices SET state = 'settled'
+             WHERE payment_hash = $1 AND state = 'open' AND expires_at > now()
+             RETURNING amount_msat",
+        )
+        .bind(hash.to_hex())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let amount: i64 = r.get(0);
+            u64::try_from(amount)
+                .map(Msat::new)
+                .map_err(|_| sqlx::Error::Decode(format!("negative invoice amount {amount}").into()))
+        })
+        .transpose()
+    }
+
+    /// Where an invoice stands at the node, `None` for a payment hash it never
+    /// issued. An open invoice past its expiry is `Cancelled` (LND's expiry
+    /// watcher cancels it).
+    ///
+    /// # Errors
+    /// When the database refuses.
+    pub async fn invoice_state(&self, hash: &PaymentHash) -> Result<Option<InvoiceState>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT CASE WHEN state = 'open' AND expires_at <= now() THEN 'cancelled' ELSE state END
+             FROM sim_node_invoices WHERE payment_hash = $1",
+        )
+        .bind(hash.to_hex())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let state: String = r.get(0);
+            InvoiceState::parse(&state)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown invoice state {state:?}").into()))
+        })
+        .transpose()
+    }
+
     /// Resolves in-flight payments older than `resolve_after` as succeeded,
     /// unless a script holds them.
     async fn settle_stale(&self, key: &IdempotencyKey) -> Result<(), sqlx::Error> {
@@ -268,23 +342,72 @@ fn millis(d: Duration) -> i64 {
 
 #[async_trait]
 impl Payments for PgSimulatedNode {
-    async fn create_invoice(&self, amount: Msat, _memo: &str) -> Result<CreatedInvoice, PaymentsError> {
+    async fn create_invoice(
+        &self,
+        amount: Msat,
+        _memo: &str,
+        expiry: Duration,
+    ) -> Result<CreatedInvoice, PaymentsError> {
         if amount.is_zero() {
             return Err(PaymentsError::Invalid("amount must be more than zero".into()));
+        }
+        // LND would apply its default expiry to a zero one; the port refuses it.
+        if expiry.is_zero() {
+            return Err(PaymentsError::Invalid("expiry must be more than zero".into()));
+        }
+        if expiry > MAX_INVOICE_EXPIRY {
+            return Err(PaymentsError::Invalid(format!(
+                "expiry of {} seconds greater than max expiry of {} seconds",
+                expiry.as_secs(),
+                MAX_INVOICE_EXPIRY.as_secs()
+            )));
         }
         if self.script.is_down() {
             return Err(down());
         }
         let preimage: [u8; 32] = rand::random();
         let payment_hash = PaymentHash::of_preimage(&preimage);
-        sqlx::query("INSERT INTO sim_node_invoices (payment_hash, amount_msat) VALUES ($1, $2)")
-            .bind(payment_hash.to_hex())
-            .bind(msat_i64(amount))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| unavailable(&e))?;
+        // Milliseconds, finer than LND's seconds, so that tests can let an
+        // invoice expire quickly.
+        sqlx::query(
+            "INSERT INTO sim_node_invoices (payment_hash, amount_msat, expires_at, state)
+             VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond', 'open')",
+        )
+        .bind(payment_hash.to_hex())
+        .bind(msat_i64(amount))
+        .bind(millis(expiry))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unavailable(&e))?;
         let bolt11 = format!("lnbcrt{}n1sim{}", amount.get(), &payment_hash.to_hex()[..32]);
         Ok(CreatedInvoice { payment_hash, bolt11 })
+    }
+
+    async fn cancel_invoice(&self, hash: &PaymentHash) -> Result<(), PaymentsError> {
+        if self.script.is_down() {
+            return Err(down());
+        }
+        // One statement: an open invoice (expired or not) becomes cancelled;
+        // a cancelled one stays so (LND: success), a settled one stays settled
+        // (LND: `ErrInvoiceAlreadySettled`, done for the port). Only whether
+        // the node issued the hash at all is read back.
+        let issued: bool = sqlx::query_scalar(
+            "WITH cancelled AS (
+                 UPDATE sim_node_invoices SET state = 'cancelled'
+                 WHERE payment_hash = $1 AND state = 'open' RETURNING 1
+             )
+             SELECT EXISTS (SELECT 1 FROM cancelled)
+                 OR EXISTS (SELECT 1 FROM sim_node_invoices WHERE payment_hash = $1)",
+        )
+        .bind(hash.to_hex())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| unavailable(&e))?;
+        if !issued {
+            // LND: `ErrInvoiceNotFound`.
+            return Err(PaymentsError::Invalid(format!("unable to locate invoice {hash}")));
+        }
+        Ok(())
     }
 
     async fn pay(&self, request: &PayoutRequest) -> Result<PayoutReceipt, PayError> {

@@ -73,6 +73,7 @@ pub async fn connect_postgres(url: &str) -> anyhow::Result<PgStore> {
 /// When a backend cannot be reached.
 pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> {
     let latency = Duration::from_millis(args.node_latency_ms);
+    let expiry = Duration::from_secs(args.invoice_expiry_secs);
     match backend {
         Backend::Embedded => {
             // Memory stays bounded under any load: the oldest processed webhook
@@ -88,7 +89,8 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
             let store: Arc<dyn Store> = Arc::new(memory_store);
             let node: Arc<dyn Payments> = Arc::new(SimulatedNode::new().with_latency(latency));
             let (payouts, webhooks) = (bounded(PAYOUT_QUEUE), bounded(WEBHOOK_QUEUE));
-            Ok(Wired { tontine: Tontine::new(store, node, payouts, webhooks), backend, redis: None })
+            let tontine = Tontine::new(store, node, payouts, webhooks).with_invoice_expiry(expiry);
+            Ok(Wired { tontine, backend, redis: None })
         }
         Backend::Real => {
             let url = args.database_url.as_deref().context("DATABASE_URL")?;
@@ -104,7 +106,8 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
             let webhooks = redis.queue(WEBHOOK_QUEUE, &args.queue_prefix, QueueConfig::default())?;
             // Concurrent deliveries share one INSERT and one bulk enqueue.
             let tontine = Tontine::new(Arc::new(store), Arc::new(node), Arc::new(payouts), Arc::new(webhooks))
-                .with_batched_ingest();
+                .with_batched_ingest()
+                .with_invoice_expiry(expiry);
             Ok(Wired { tontine, backend, redis: Some(redis) })
         }
     }

@@ -184,6 +184,9 @@ impl From<ServiceError> for ApiError {
         }
         match e {
             ServiceError::NotFound(what) => Self::not_found(what),
+            ServiceError::NothingToRelease => {
+                Self::new(StatusCode::CONFLICT, "nothing_to_release", "the member holds no balance in the group")
+            }
             ServiceError::Group(e) => e.into(),
             ServiceError::Contribution(e) => e.into(),
             ServiceError::Queue(e) => e.into(),

@@ -123,3 +123,47 @@ async fn unknown_queues_jobs_and_bad_queries_answer_json_errors() {
         assert_eq!((reply.status, reply.code().as_str()), (*status, *code), "{method} {uri}");
     }
 }
+
+#[tokio::test]
+async fn an_overpayment_shows_in_the_ledger_and_an_operator_releases_it() {
+    let app = app_with(Options { admin: true, ..Options::default() });
+    let (m0, m1) = (sunusav_core::MemberId::random(), sunusav_core::MemberId::random());
+    let body = json!({ "members": [m0, m1], "contribution_msat": 1000 });
+    let group = send(&app.router, common::json_request("POST", "/groups", &body)).await.json();
+    let id = group["id"].as_str().unwrap().to_owned();
+    send(&app.router, common::empty_request("POST", &format!("/groups/{id}/start"))).await;
+    let inv =
+        send(&app.router, common::json_request("POST", &format!("/groups/{id}/invoices"), &json!({ "member": m0 })))
+            .await
+            .json();
+    let again =
+        send(&app.router, common::json_request("POST", &format!("/groups/{id}/invoices"), &json!({ "member": m0 })))
+            .await
+            .json();
+    assert_eq!(again["payment_hash"], inv["payment_hash"], "one open invoice per member and cycle");
+    assert_eq!(inv["state"], "open");
+    // Paid twice its amount.
+    let paid = common::event_body(inv["payment_hash"].as_str().unwrap(), 2000);
+    assert_eq!(send(&app.router, signed_webhook(&paid)).await.status, StatusCode::ACCEPTED);
+    common::settle_webhooks(&app.tontine).await;
+
+    let ledger = send(&app.router, common::empty_request("GET", &format!("/groups/{id}/ledger"))).await;
+    assert_eq!(ledger.status, StatusCode::OK);
+    let ledger = ledger.json();
+    assert_eq!(ledger["entries"][0]["reason"], "overpaid");
+    assert_eq!(ledger["balances"][0]["amount"], 1000);
+
+    let t = Some(ADMIN_TOKEN);
+    assert_eq!(send(&app.router, admin("GET", "/admin/unapplied", None)).await.status, StatusCode::UNAUTHORIZED);
+    let unapplied = send(&app.router, admin("GET", "/admin/unapplied", t)).await.json();
+    assert_eq!(unapplied["balances"][0]["member"], json!(m0));
+    let release = format!("/admin/groups/{id}/members/{m0}/release");
+    let released = send(&app.router, admin("POST", &release, t)).await;
+    assert_eq!(released.status, StatusCode::CREATED);
+    assert_eq!(released.json()["reason"], "refund_released");
+    let again = send(&app.router, admin("POST", &release, t)).await;
+    assert_eq!((again.status, again.code().as_str()), (StatusCode::CONFLICT, "nothing_to_release"));
+    let unapplied = send(&app.router, admin("GET", "/admin/unapplied", t)).await.json();
+    assert_eq!(unapplied["balances"], json!([]));
+    assert_eq!(unapplied["refunds"][0]["amount"], 1000);
+}

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use sqlx::{Connection, PgConnection};
+use sunusav_core::domain::group::InvoiceState;
 use sunusav_core::domain::ids::PaymentHash;
+use sunusav_core::domain::ledger::settlement_key;
 use sunusav_core::ports::store::{Contribution, Store};
 use sunusav_postgres::{PgStore, PgStoreOptions};
 
@@ -39,11 +41,12 @@ async fn settle(store: &dyn Store, hash: PaymentHash) -> anyhow::Result<()> {
     let mut tx = store.begin().await?;
     let invoice = tx.invoice(&hash).await?.ok_or_else(|| anyhow!("no invoice {hash}"))?;
     tx.lock_group(invoice.group).await?;
-    if tx.contribution(&hash).await?.is_some() {
+    if tx.contribution(&hash).await?.is_some() || tx.ledger_entry(&settlement_key(&hash)).await?.is_some() {
         bail!("slot {hash} settled twice");
     }
     let mut group = tx.load_group(invoice.group).await?.ok_or_else(|| anyhow!("no group"))?;
     group.record_contribution(&invoice, invoice.amount)?;
+    tx.set_invoice_state(&hash, InvoiceState::Settled).await?;
     let c = Contribution {
         payment_hash: hash,
         group: invoice.group,

@@ -7,10 +7,11 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sunusav_core::IdempotencyKey;
 use sunusav_core::ports::{JobInfo, JobState, QueueAdmin};
+use sunusav_core::{GroupId, IdempotencyKey, LedgerReason, MemberId};
 
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
@@ -28,6 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/queues/{queue}/jobs/{id}/retry", post(retry))
         .route("/admin/queues/{queue}/jobs/{id}/promote", post(promote))
         .route("/admin/queues/{queue}/retry-dead", post(retry_dead))
+        .route("/admin/unapplied", get(unapplied))
+        .route("/admin/groups/{id}/members/{member}/release", post(release))
         .route("/admin/queues/{queue}/pause", post(pause))
         .route("/admin/queues/{queue}/resume", post(resume))
 }
@@ -146,4 +149,41 @@ async fn pause(State(state): State<AppState>, ApiPath(name): ApiPath<String>) ->
 async fn resume(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<Value>, ApiError> {
     queue(&state, &name)?.resume().await?;
     Ok(Json(json!({ "paused": false })))
+}
+
+/// The query of `GET /admin/unapplied`.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnappliedQuery {
+    /// The most balances and refunds to answer (default and cap 1,000).
+    pub limit: Option<u32>,
+    /// The refunds' cursor: the `next_refunds` of the previous page.
+    pub refunds_after: Option<u64>,
+}
+
+/// `GET /admin/unapplied` → money held for members: balances above zero,
+/// and refunds released and owed (cursor-paged).
+async fn unapplied(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<UnappliedQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(1_000).clamp(1, 1_000);
+    let store = state.inner.tontine.store();
+    let balances = store.unapplied_balances(limit).await.map_err(sunusav_core::services::ServiceError::from)?;
+    let refunds = store
+        .ledger_entries(&[LedgerReason::RefundReleased], q.refunds_after.unwrap_or(0), limit)
+        .await
+        .map_err(sunusav_core::services::ServiceError::from)?;
+    Ok(Json(json!({ "balances": balances, "refunds": refunds.entries, "next_refunds": refunds.next })))
+}
+
+/// `POST /admin/groups/{id}/members/{member}/release` → 201 with the entry
+/// that releases the member's whole balance for a refund; 409
+/// `nothing_to_release` when it is zero.
+async fn release(
+    State(state): State<AppState>,
+    ApiPath((id, member)): ApiPath<(GroupId, MemberId)>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let entry = state.inner.tontine.release_balance(id, member).await?;
+    Ok((StatusCode::CREATED, Json(json!(entry))))
 }

@@ -70,6 +70,8 @@ pub struct InvoiceBody {
     group: GroupId,
     cycle: u32,
     member: MemberId,
+    expires_at_ms: u64,
+    state: &'static str,
 }
 
 impl GroupBody {
@@ -113,6 +115,8 @@ impl From<Invoice> for InvoiceBody {
             group: i.group,
             cycle: i.cycle,
             member: i.member,
+            expires_at_ms: i.expires_at_ms,
+            state: i.state.as_str(),
         }
     }
 }
@@ -140,7 +144,8 @@ pub async fn cancel(State(state): State<AppState>, ApiPath(id): ApiPath<GroupId>
     Ok(Json(GroupBody::new(&group, None)))
 }
 
-/// `POST /groups/{id}/invoices` → 201 with the invoice; 409 with the rule's code
+/// `POST /groups/{id}/invoices` → 201 with the member's open invoice for the
+/// current cycle (the same one while it is unexpired); 409 with the rule's code
 /// (`not_a_member`, `group_not_active`, `already_contributed`, …).
 pub async fn invoice(
     State(state): State<AppState>,
@@ -149,6 +154,14 @@ pub async fn invoice(
 ) -> Result<(StatusCode, Json<InvoiceBody>), ApiError> {
     let invoice = state.inner.tontine.issue_invoice(id, body.member).await?;
     Ok((StatusCode::CREATED, Json(invoice.into())))
+}
+
+/// `GET /groups/{id}/ledger` → the members' balances and every ledger entry.
+pub async fn ledger(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<GroupId>,
+) -> Result<Json<sunusav_core::services::GroupLedger>, ApiError> {
+    Ok(Json(state.inner.tontine.group_ledger(id).await?))
 }
 
 /// `GET /groups/{id}` → the group's state and its payouts.

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/groups/{id}/start", post(groups::start))
         .route("/groups/{id}/cancel", post(groups::cancel))
         .route("/groups/{id}/invoices", post(groups::invoice))
+        .route("/groups/{id}/ledger", get(groups::ledger))
         .route("/health", get(health::live))
         .route("/health/detailed", get(health::detailed))
         .route("/health/workers", get(health::workers))
