@@ -174,10 +174,15 @@ async fn postgres_backends_terminated_mid_run_leave_no_partial_state() {
     check(&report, 6, 0);
     assert_eq!(paid_counts(&db).await, (6, 1));
     assert_drained(&server.url).await;
-    // No partial state: every contribution belongs to a complete, paid cycle.
+    // No partial state: every contribution of the group belongs to a
+    // complete, paid cycle (the demo's second, cancelled group has its own).
     let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect");
-    let (contributions,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM contributions").fetch_one(&mut conn).await.expect("count");
+    let group = uuid::Uuid::parse_str(&report.group).expect("group id");
+    let (contributions,): (i64,) = sqlx::query_as("SELECT count(*) FROM contributions WHERE group_id = $1")
+        .bind(group)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
     assert_eq!(contributions, 36, "six cycles of six contributions");
 }
 
