@@ -27,6 +27,7 @@ async fn a_group_is_created_started_invoiced_and_shows_a_settled_contribution() 
     let group = create(&app.router, &m).await;
     assert_eq!(group["status"], "forming");
     assert_eq!(group["contribution_msat"], 10_000);
+    assert_eq!(group["apply_balance"], true, "balances pay the next contribution by default");
     let id = group["id"].as_str().unwrap().to_owned();
 
     let started = send(&app.router, empty_request("POST", &format!("/groups/{id}/start"))).await;
@@ -64,6 +65,20 @@ async fn a_group_is_created_started_invoiced_and_shows_a_settled_contribution() 
     assert_eq!(payouts[0]["beneficiary"], json!(m[0]));
     assert_eq!(payouts[0]["amount_msat"], 20_000);
     assert_eq!(payouts[0]["status"], "pending");
+}
+
+#[tokio::test]
+async fn a_group_can_keep_balances_for_the_operator() {
+    let app = app();
+    let body = json!({ "members": members(2), "contribution_msat": 10_000, "apply_balance": false });
+    let reply = send(&app.router, json_request("POST", "/groups", &body)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let view = send(&app.router, empty_request("GET", &format!("/groups/{id}"))).await.json();
+    assert_eq!(view["apply_balance"], false);
+    let bad = json!({ "members": members(2), "contribution_msat": 10_000, "apply_balance": "no" });
+    let reply = send(&app.router, json_request("POST", "/groups", &bad)).await;
+    assert!(reply.status.is_client_error(), "a non-boolean policy is refused: {}", reply.status);
 }
 
 #[tokio::test]

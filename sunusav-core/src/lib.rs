@@ -47,7 +47,7 @@
 //! use sunusav_core::{Group, GroupId, GroupSpec, MemberId, Msat};
 //!
 //! let members = vec![MemberId::random(), MemberId::random()];
-//! let spec = GroupSpec { contribution: Msat::new(10_000), fee_bps: 0, members: members.clone() };
+//! let spec = GroupSpec { contribution: Msat::new(10_000), fee_bps: 0, members: members.clone(), policy: Default::default() };
 //! let mut group = Group::new(GroupId::random(), spec).unwrap();
 //! group.start().unwrap();
 //! assert_eq!(group.beneficiary(), Some(members[0]));
@@ -58,8 +58,8 @@ pub mod webhook;
 
 pub use domain::attempt::{AttemptError, AttemptStatus, PaymentAttempt, StoredAttempt};
 pub use domain::group::{
-    ContributionError, ContributionOutcome, CycleStatus, Group, GroupError, GroupSpec, GroupStatus, Invoice,
-    InvoiceState, PayoutApplied, PayoutDue, Settlement,
+    ContributionError, ContributionOutcome, CycleStatus, Group, GroupError, GroupPolicy, GroupSpec, GroupStatus,
+    Invoice, InvoiceState, PayoutApplied, PayoutDue, Settlement,
 };
 pub use domain::ids::{GroupId, IdError, MemberId, PaymentHash};
 pub use domain::keys::{IdempotencyKey, KeyError, LockKey};

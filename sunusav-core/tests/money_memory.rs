@@ -102,6 +102,40 @@ async fn an_overpayment_counts_the_contribution_and_credits_the_rest_then_pays_t
 }
 
 #[tokio::test]
+async fn a_group_that_keeps_balances_leaves_them_for_the_operator() {
+    let a = app();
+    let mut s = spec(2);
+    s.policy.apply_balance = false;
+    let g = a.tontine.create_group(s).await.unwrap();
+    assert!(!g.policy().apply_balance);
+    a.tontine.start_group(g.id()).await.unwrap();
+    let (m0, m1) = (g.members()[0], g.members()[1]);
+    let inv0 = a.tontine.issue_invoice(g.id(), m0).await.unwrap();
+    assert_eq!(pay(&a, &inv0, Msat::new(2_000)).await, SettleOutcome::Recorded);
+    let inv1 = a.tontine.issue_invoice(g.id(), m1).await.unwrap();
+    let SettleOutcome::CycleComplete(key) = pay(&a, &inv1, Msat::new(1_000)).await else { panic!("cycle 1 complete") };
+    assert_eq!(a.tontine.process_payout(&PayoutJob { key, group: g.id(), cycle: 1 }).await.unwrap(), PayoutStep::Paid);
+    // Cycle 2 opens and m0 still owes it: the balance is not applied.
+    let grp = a.tontine.store().group(g.id()).await.unwrap().unwrap();
+    assert_eq!(grp.cycle(), 2);
+    assert!(grp.owes(m0), "the balance is kept, not applied");
+    let ledger = a.tontine.group_ledger(g.id()).await.unwrap();
+    assert!(ledger.entries.iter().all(|e| e.reason != LedgerReason::Applied));
+    assert_eq!(ledger.balances.iter().map(|b| (b.member, b.amount)).collect::<Vec<_>>(), vec![(m0, Msat::new(1_000))]);
+    assert_balanced(&a, g.id(), 3_000).await;
+    // A later overpayment is credited too, and still not applied.
+    let inv = a.tontine.issue_invoice(g.id(), m0).await.unwrap();
+    assert_eq!(pay(&a, &inv, Msat::new(1_500)).await, SettleOutcome::Recorded);
+    assert!(!a.tontine.store().group(g.id()).await.unwrap().unwrap().owes(m0));
+    assert_balanced(&a, g.id(), 4_500).await;
+    // The operator releases it for a refund.
+    a.tontine.release_balance(g.id(), m0).await.unwrap();
+    let acc = a.tontine.accounting(g.id()).await.unwrap();
+    assert_eq!((acc.released, acc.balances), (1_500, 0));
+    assert_balanced(&a, g.id(), 4_500).await;
+}
+
+#[tokio::test]
 async fn a_second_invoice_paid_for_a_cycle_already_paid_is_credited_not_dropped() {
     let a = app();
     let t = a.tontine.clone().with_invoice_expiry(Duration::from_millis(1));

@@ -1,7 +1,8 @@
 //! Property: over whole group lives with random overpayments, duplicate
 //! invoices, late payments, underpayments, cancellations and releases,
 //! every msat received is a contribution in force, a balance or a released
-//! refund, and no cycle is paid twice (on the in-memory store; the
+//! refund, and no cycle is paid twice, whether or not the group applies
+//! balances to contributions (on the in-memory store; the
 //! conformance suite runs seeded lives on every store).
 
 use std::sync::Arc;
@@ -25,8 +26,8 @@ fn step(members: usize) -> impl Strategy<Value = LifeStep> {
 }
 
 fn life() -> impl Strategy<Value = Life> {
-    (2..=4usize).prop_flat_map(|members| {
-        proptest::collection::vec(step(members), 1..40).prop_map(move |steps| Life { members, steps })
+    (2..=4usize, any::<bool>()).prop_flat_map(|(members, apply_balance)| {
+        proptest::collection::vec(step(members), 1..40).prop_map(move |steps| Life { members, apply_balance, steps })
     })
 }
 

@@ -134,7 +134,7 @@ proptest! {
         payout_every in 1u64..=5,
     ) {
         let members: Vec<MemberId> = (0..n).map(member).collect();
-        let spec = GroupSpec { contribution: Msat::new(contribution), fee_bps, members: members.clone() };
+        let spec = GroupSpec { contribution: Msat::new(contribution), fee_bps, members: members.clone(), policy: Default::default() };
         let mut group = Group::new(GroupId::random(), spec).unwrap();
         group.start().unwrap();
 
@@ -224,8 +224,12 @@ proptest! {
 #[test]
 fn group_rules_refuse_bad_specs() {
     let m = member(1);
-    let spec =
-        |members: Vec<MemberId>, c: u64, fee: u16| GroupSpec { contribution: Msat::new(c), fee_bps: fee, members };
+    let spec = |members: Vec<MemberId>, c: u64, fee: u16| GroupSpec {
+        contribution: Msat::new(c),
+        fee_bps: fee,
+        members,
+        policy: Default::default(),
+    };
     let id = GroupId::random();
     assert_eq!(Group::new(id, spec(vec![m], 1, 0)).unwrap_err(), sunusav_core::GroupError::TooFewMembers);
     assert_eq!(Group::new(id, spec(vec![m, m], 1, 0)).unwrap_err(), sunusav_core::GroupError::DuplicateMember(m));
@@ -255,7 +259,12 @@ fn a_forming_group_takes_no_contribution_and_fees_are_kept() {
     let members = vec![member(1), member(2), member(3)];
     let mut g = Group::new(
         GroupId::random(),
-        GroupSpec { contribution: Msat::new(1_000), fee_bps: 250, members: members.clone() },
+        GroupSpec {
+            contribution: Msat::new(1_000),
+            fee_bps: 250,
+            members: members.clone(),
+            policy: Default::default(),
+        },
     )
     .unwrap();
     let inv = Invoice {

@@ -9,3 +9,4 @@ ALTER TABLE invoices
     DROP COLUMN IF EXISTS seq,
     DROP COLUMN IF EXISTS state,
     DROP COLUMN IF EXISTS expires_at_ms;
+ALTER TABLE tontine_groups DROP COLUMN IF EXISTS apply_balance;

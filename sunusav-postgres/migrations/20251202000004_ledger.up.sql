@@ -1,6 +1,7 @@
 -- Invoices gain an expiry and a state (at most one open per group, cycle and
 -- member); invoices and contributions gain their insertion order; members'
--- balances are kept as ledger entries.
+-- balances are kept as ledger entries; groups choose whether balances pay
+-- members' next contributions.
 
 -- Insertion order ("oldest first"): created_at is the transaction's start
 -- time, shared by every row one transaction writes.
@@ -97,3 +98,6 @@ CREATE TABLE ledger_entries (
 CREATE INDEX ledger_entries_group_idx ON ledger_entries (group_id, id);
 -- Entries of a reason in insertion order (the listing across groups).
 CREATE INDEX ledger_entries_reason_idx ON ledger_entries (reason, id);
+
+-- Group policy: a member's balance pays their next contribution (default on).
+ALTER TABLE tontine_groups ADD COLUMN apply_balance boolean NOT NULL DEFAULT true;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::PgConnection;
-use sunusav_core::domain::group::{CycleStatus, Group, GroupSpec, GroupStatus};
+use sunusav_core::domain::group::{CycleStatus, Group, GroupPolicy, GroupSpec, GroupStatus};
 use sunusav_core::domain::ids::GroupId;
 use sunusav_core::ports::store::StoreError;
 use uuid::Uuid;
@@ -27,6 +27,7 @@ struct GroupRow {
     status: String,
     current_cycle: i32,
     cycle_status: String,
+    apply_balance: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -36,9 +37,9 @@ struct MemberRow {
     payment_hash: Option<Vec<u8>>,
 }
 
-const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status \
+const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance \
      FROM tontine_groups WHERE id = $1 FOR UPDATE";
-const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status \
+const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance \
      FROM tontine_groups WHERE id = $1";
 /// Members in payout order, each with its contribution to cycle `$2`.
 const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash \
@@ -51,8 +52,9 @@ const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash \
 /// Inserts a group row and its members (positions 1..=N in payout order).
 pub(crate) async fn insert(conn: &mut PgConnection, group: &Group) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO tontine_groups (id, contribution_msat, fee_bps, status, current_cycle, cycle_status) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO tontine_groups \
+         (id, contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(group.id().as_uuid())
     .bind(msat_to_db(group.contribution())?)
@@ -60,6 +62,7 @@ pub(crate) async fn insert(conn: &mut PgConnection, group: &Group) -> Result<(),
     .bind(group.status().as_str())
     .bind(u32_to_db(group.cycle(), "cycle")?)
     .bind(group.cycle_status().as_str())
+    .bind(group.policy().apply_balance)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
@@ -111,8 +114,12 @@ fn restore(id: GroupId, row: &GroupRow, members: Vec<MemberRow>) -> Result<Group
         }
         order.push(member);
     }
-    let spec =
-        GroupSpec { contribution: msat_from_db(row.contribution_msat, "contribution_msat")?, fee_bps, members: order };
+    let spec = GroupSpec {
+        contribution: msat_from_db(row.contribution_msat, "contribution_msat")?,
+        fee_bps,
+        members: order,
+        policy: GroupPolicy { apply_balance: row.apply_balance },
+    };
     let cycle = u32_from_db(row.current_cycle, "current_cycle")?;
     Group::restore(id, spec, status, cycle, cycle_status, paid)
         .map_err(|e| StoreError::Corrupt(format!("group {id}: {e}")))

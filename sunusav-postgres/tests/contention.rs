@@ -55,7 +55,12 @@ async fn concurrent_redelivered_settlements_from_two_processes_pay_each_cycle_on
     let mut groups = Vec::new();
     for _ in 0..GROUPS {
         let members: Vec<MemberId> = (0..MEMBERS).map(|_| MemberId::random()).collect();
-        let spec = GroupSpec { contribution: Msat::new(10_000), fee_bps: 100, members: members.clone() };
+        let spec = GroupSpec {
+            contribution: Msat::new(10_000),
+            fee_bps: 100,
+            members: members.clone(),
+            policy: Default::default(),
+        };
         let g = a.create_group(spec).await.expect("create");
         a.start_group(g.id()).await.expect("start");
         groups.push(g.id());

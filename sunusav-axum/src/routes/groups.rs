@@ -5,7 +5,7 @@ use axum::extract::State;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sunusav_core::ports::PaymentAttempt;
-use sunusav_core::{Group, GroupId, GroupSpec, Invoice, MemberId, Msat};
+use sunusav_core::{Group, GroupId, GroupPolicy, GroupSpec, Invoice, MemberId, Msat};
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
@@ -22,6 +22,14 @@ pub struct CreateGroup {
     /// The platform's fee on each pot, in basis points.
     #[serde(default)]
     pub fee_bps: u16,
+    /// Whether a member's balance pays their next contribution (default
+    /// true); when false, balances wait for an operator to release them.
+    #[serde(default = "default_true")]
+    pub apply_balance: bool,
+}
+
+const fn default_true() -> bool {
+    true
 }
 
 /// The body of `POST /groups/{id}/invoices`.
@@ -43,6 +51,7 @@ pub struct GroupBody {
     members: Vec<MemberId>,
     contribution_msat: u64,
     fee_bps: u16,
+    apply_balance: bool,
     beneficiary: Option<MemberId>,
     paid_members: Vec<MemberId>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +94,7 @@ impl GroupBody {
             members: group.members().to_vec(),
             contribution_msat: group.contribution().get(),
             fee_bps: group.fee_bps(),
+            apply_balance: group.policy().apply_balance,
             beneficiary: group.beneficiary(),
             paid_members: group.paid().keys().copied().collect(),
             payouts: attempts.map(|a| a.iter().map(PayoutBody::from).collect()),
@@ -126,8 +136,12 @@ pub async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateGroup>,
 ) -> Result<(StatusCode, Json<GroupBody>), ApiError> {
-    let spec =
-        GroupSpec { contribution: Msat::new(body.contribution_msat), fee_bps: body.fee_bps, members: body.members };
+    let spec = GroupSpec {
+        contribution: Msat::new(body.contribution_msat),
+        fee_bps: body.fee_bps,
+        members: body.members,
+        policy: GroupPolicy { apply_balance: body.apply_balance },
+    };
     let group = state.inner.tontine.create_group(spec).await?;
     Ok((StatusCode::CREATED, Json(GroupBody::new(&group, None))))
 }

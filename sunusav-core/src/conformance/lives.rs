@@ -45,6 +45,8 @@ pub enum LifeStep {
 pub struct Life {
     /// Members (2 or more).
     pub members: usize,
+    /// The group's policy: whether balances pay the next contribution.
+    pub apply_balance: bool,
     /// What happens, in order.
     pub steps: Vec<LifeStep>,
 }
@@ -53,6 +55,7 @@ impl Life {
     /// A random life of `steps` steps from `rng`.
     pub fn random(rng: &mut impl rand::Rng, steps: usize) -> Self {
         let members = rng.random_range(2..=4);
+        let apply_balance = rng.random_bool(0.75);
         let steps = (0..steps)
             .map(|_| {
                 let m = rng.random_range(0..members);
@@ -67,7 +70,7 @@ impl Life {
                 }
             })
             .collect();
-        Self { members, steps }
+        Self { members, apply_balance, steps }
     }
 }
 
@@ -88,7 +91,12 @@ pub async fn run_life(store: Arc<dyn Store>, life: &Life) {
     let t = Tontine::new(Arc::clone(&store), Arc::new(node.clone()), payouts, webhooks)
         .with_invoice_expiry(Duration::from_millis(1));
     let members: Vec<MemberId> = (0..life.members).map(|_| MemberId::random()).collect();
-    let spec = GroupSpec { contribution: Msat::new(CONTRIBUTION), fee_bps: 100, members: members.clone() };
+    let spec = GroupSpec {
+        contribution: Msat::new(CONTRIBUTION),
+        fee_bps: 100,
+        members: members.clone(),
+        policy: crate::domain::group::GroupPolicy { apply_balance: life.apply_balance },
+    };
     let group = t.create_group(spec).await.expect("create");
     let id = group.id();
     t.start_group(id).await.expect("start");

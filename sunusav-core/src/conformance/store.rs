@@ -186,7 +186,7 @@ macro_rules! store_conformance_tests {
 
 fn active_group(n: usize) -> Group {
     let members = (0..n).map(|_| MemberId::random()).collect();
-    let spec = GroupSpec { contribution: Msat::new(5_000), fee_bps: 100, members };
+    let spec = GroupSpec { contribution: Msat::new(5_000), fee_bps: 100, members, policy: Default::default() };
     let mut g = Group::new(GroupId::random(), spec).expect("valid spec");
     g.start().expect("start");
     g
@@ -272,6 +272,16 @@ pub async fn a_group_round_trips_and_its_id_is_unique(store: Arc<dyn Store>) {
     assert_eq!(tx.insert_group(&g).await, Err(StoreError::Duplicate(Unique::Group)));
     drop(tx);
     assert_eq!(store.group(GroupId::random()).await.expect("read"), None);
+
+    // The group's policy is part of what round-trips.
+    let mut spec = active_group(2).spec();
+    spec.policy.apply_balance = false;
+    let mut kept = Group::new(GroupId::random(), spec).expect("valid spec");
+    kept.start().expect("start");
+    insert(&store, &kept).await;
+    let loaded = store.group(kept.id()).await.expect("read").expect("found");
+    assert!(!loaded.policy().apply_balance, "apply_balance = false was lost");
+    assert_eq!(loaded, kept);
 }
 
 /// Saving changes status and cycle; saving an unknown group is `NotFound`.

@@ -68,6 +68,26 @@ pub struct GroupSpec {
     pub fee_bps: u16,
     /// Members in payout order: cycle `k` pays `members[k - 1]`.
     pub members: Vec<MemberId>,
+    /// The rules the group chose (defaults when absent).
+    #[serde(default)]
+    pub policy: GroupPolicy,
+}
+
+/// Rules a group chooses when it is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupPolicy {
+    /// Whether a member's balance (an overpayment, a late or duplicate
+    /// payment, ...) pays their next contribution as soon as it covers one.
+    /// On by default; when off, balances wait for an operator to release
+    /// them for refund.
+    pub apply_balance: bool,
+}
+
+impl Default for GroupPolicy {
+    fn default() -> Self {
+        Self { apply_balance: true }
+    }
 }
 
 /// Why a group cannot be created or change state.
@@ -264,6 +284,7 @@ pub struct Group {
     cycle: u32,
     cycle_status: CycleStatus,
     paid: BTreeMap<MemberId, PaymentHash>,
+    policy: GroupPolicy,
 }
 
 impl Group {
@@ -297,6 +318,7 @@ impl Group {
             contribution: spec.contribution,
             fee_bps: spec.fee_bps,
             members: spec.members,
+            policy: spec.policy,
             status: GroupStatus::Forming,
             cycle: 0,
             cycle_status: CycleStatus::Collecting,
@@ -368,7 +390,16 @@ impl Group {
     }
     /// The spec this group was created from.
     pub fn spec(&self) -> GroupSpec {
-        GroupSpec { contribution: self.contribution, fee_bps: self.fee_bps, members: self.members.clone() }
+        GroupSpec {
+            contribution: self.contribution,
+            fee_bps: self.fee_bps,
+            members: self.members.clone(),
+            policy: self.policy,
+        }
+    }
+    /// The rules the group chose.
+    pub const fn policy(&self) -> GroupPolicy {
+        self.policy
     }
     /// Number of cycles: one per member.
     pub fn cycle_count(&self) -> u32 {

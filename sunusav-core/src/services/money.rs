@@ -114,14 +114,15 @@ pub(super) async fn cycle_completed(tx: &mut dyn StoreTx, due: &PayoutDue) -> Re
 
 /// Applies the balances of `members` that cover a contribution to the
 /// current cycle they owe. Returns the payout due when that completed the
-/// cycle (its attempt and outbox row are written). The caller holds the
-/// group's lock and saves the group.
+/// cycle (its attempt and outbox row are written). Does nothing when the
+/// group's policy keeps balances for an operator to release. The caller
+/// holds the group's lock and saves the group.
 pub(super) async fn apply_balances(
     tx: &mut dyn StoreTx,
     group: &mut Group,
     members: &[MemberId],
 ) -> Result<Option<PayoutDue>, ServiceError> {
-    if !members.iter().any(|m| group.owes(*m)) {
+    if !group.policy().apply_balance || !members.iter().any(|m| group.owes(*m)) {
         return Ok(None);
     }
     let entries = tx.group_ledger(group.id()).await?;

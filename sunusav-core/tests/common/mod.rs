@@ -34,7 +34,12 @@ pub fn app() -> App {
 }
 
 pub fn spec(n: usize) -> GroupSpec {
-    GroupSpec { contribution: Msat::new(1_000), fee_bps: 100, members: (0..n).map(|_| MemberId::random()).collect() }
+    GroupSpec {
+        contribution: Msat::new(1_000),
+        fee_bps: 100,
+        members: (0..n).map(|_| MemberId::random()).collect(),
+        policy: Default::default(),
+    }
 }
 
 pub fn event(inv: &Invoice) -> LightningEvent {
