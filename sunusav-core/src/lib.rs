@@ -44,10 +44,15 @@
 //! ## Example
 //!
 //! ```
-//! use sunusav_core::{Group, GroupId, GroupSpec, MemberId, Msat};
+//! use sunusav_core::{Group, GroupId, GroupPolicy, GroupSpec, MemberId, Msat};
 //!
 //! let members = vec![MemberId::random(), MemberId::random()];
-//! let spec = GroupSpec { contribution: Msat::new(10_000), fee_bps: 0, members: members.clone(), policy: Default::default() };
+//! let spec = GroupSpec {
+//!     contribution: Msat::new(10_000),
+//!     fee_bps: 0,
+//!     members: members.clone(),
+//!     policy: GroupPolicy::default(),
+//! };
 //! let mut group = Group::new(GroupId::random(), spec).unwrap();
 //! group.start().unwrap();
 //! assert_eq!(group.beneficiary(), Some(members[0]));

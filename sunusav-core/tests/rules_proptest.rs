@@ -134,7 +134,7 @@ proptest! {
         payout_every in 1u64..=5,
     ) {
         let members: Vec<MemberId> = (0..n).map(member).collect();
-        let spec = GroupSpec { contribution: Msat::new(contribution), fee_bps, members: members.clone(), policy: Default::default() };
+        let spec = GroupSpec { contribution: Msat::new(contribution), fee_bps, members: members.clone(), policy: sunusav_core::GroupPolicy::default() };
         let mut group = Group::new(GroupId::random(), spec).unwrap();
         group.start().unwrap();
 
@@ -228,7 +228,7 @@ fn group_rules_refuse_bad_specs() {
         contribution: Msat::new(c),
         fee_bps: fee,
         members,
-        policy: Default::default(),
+        policy: sunusav_core::GroupPolicy::default(),
     };
     let id = GroupId::random();
     assert_eq!(Group::new(id, spec(vec![m], 1, 0)).unwrap_err(), sunusav_core::GroupError::TooFewMembers);
@@ -263,7 +263,7 @@ fn a_forming_group_takes_no_contribution_and_fees_are_kept() {
             contribution: Msat::new(1_000),
             fee_bps: 250,
             members: members.clone(),
-            policy: Default::default(),
+            policy: sunusav_core::GroupPolicy::default(),
         },
     )
     .unwrap();

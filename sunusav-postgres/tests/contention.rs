@@ -59,7 +59,7 @@ async fn concurrent_redelivered_settlements_from_two_processes_pay_each_cycle_on
             contribution: Msat::new(10_000),
             fee_bps: 100,
             members: members.clone(),
-            policy: Default::default(),
+            policy: sunusav_core::GroupPolicy::default(),
         };
         let g = a.create_group(spec).await.expect("create");
         a.start_group(g.id()).await.expect("start");

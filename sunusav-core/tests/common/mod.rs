@@ -38,7 +38,7 @@ pub fn spec(n: usize) -> GroupSpec {
         contribution: Msat::new(1_000),
         fee_bps: 100,
         members: (0..n).map(|_| MemberId::random()).collect(),
-        policy: Default::default(),
+        policy: sunusav_core::GroupPolicy::default(),
     }
 }
 

@@ -103,7 +103,12 @@ impl TestDb {
 /// An active group of `n` fresh members.
 pub fn active_group(n: usize) -> Group {
     let members = (0..n).map(|_| MemberId::random()).collect();
-    let spec = GroupSpec { contribution: Msat::new(5_000), fee_bps: 100, members, policy: Default::default() };
+    let spec = GroupSpec {
+        contribution: Msat::new(5_000),
+        fee_bps: 100,
+        members,
+        policy: sunusav_core::GroupPolicy::default(),
+    };
     let mut g = Group::new(GroupId::random(), spec).expect("valid spec");
     g.start().expect("start");
     g
