@@ -51,7 +51,24 @@ async fn the_ledger_migration_settles_paid_invoices_and_keeps_one_open_per_membe
     sunusav_postgres::MIGRATOR.run_to(BEFORE_LEDGER, pg.pool()).await.expect("migrate to the version before");
     let store: Arc<dyn Store> = Arc::new(pg.clone());
     let g = active_group(2);
-    insert_group(&store, &g).await;
+    // The group as the schema before stored it (no policy column).
+    sqlx::query(
+        "INSERT INTO tontine_groups (id, contribution_msat, fee_bps, status, current_cycle, cycle_status) \
+         VALUES ($1, 5000, 100, 'active', 1, 'collecting')",
+    )
+    .bind(g.id().as_uuid())
+    .execute(pg.pool())
+    .await
+    .expect("old group");
+    for (position, member) in (1_i32..).zip(g.members()) {
+        sqlx::query("INSERT INTO group_members (group_id, position, member_id) VALUES ($1, $2, $3)")
+            .bind(g.id().as_uuid())
+            .bind(position)
+            .bind(member.as_uuid())
+            .execute(pg.pool())
+            .await
+            .expect("old member");
+    }
     let (m0, m1) = (g.members()[0].as_uuid(), g.members()[1].as_uuid());
     // Member 0: three invoices for cycle 1, the second paid; member 1: two
     // unpaid ones issued at the same time, and one for cycle 2.
@@ -88,6 +105,8 @@ async fn the_ledger_migration_settles_paid_invoices_and_keeps_one_open_per_membe
     .expect("old contribution");
 
     sunusav_postgres::migrate(pg.pool()).await.expect("migrate");
+    let loaded = store.group(g.id()).await.expect("read").expect("the old group");
+    assert!(loaded.policy().apply_balance, "an existing group applies balances (the default)");
     let hashes: Vec<PaymentHash> = (1..=6).map(|b| PaymentHash::from_bytes([b; 32])).collect();
     let mut found = store.invoices(&hashes).await.expect("read");
     found.sort_by_key(|i| i.payment_hash);
@@ -131,8 +150,9 @@ async fn the_ledger_migration_settles_paid_invoices_and_keeps_one_open_per_membe
     // Down restores the schema before it; up again works.
     sunusav_postgres::MIGRATOR.undo(pg.pool(), BEFORE_LEDGER).await.expect("revert the ledger migration");
     let columns: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM information_schema.columns WHERE table_name IN ('invoices', 'contributions') \
-         AND column_name IN ('expires_at_ms', 'state', 'seq')",
+        "SELECT count(*) FROM information_schema.columns \
+         WHERE (table_name IN ('invoices', 'contributions') AND column_name IN ('expires_at_ms', 'state', 'seq')) \
+            OR (table_name = 'tontine_groups' AND column_name = 'apply_balance')",
     )
     .fetch_one(pg.pool())
     .await
