@@ -42,16 +42,9 @@ async fn migrations_run_revert_and_run_again_to_a_working_schema() {
 }
 
 /// The migration before the ledger's.
-const BEFORE_LEDGER: i64 = 20_251_129_000_003;
-
-#[tokio::test]
-async fn the_ledger_migration_settles_paid_invoices_and_keeps_one_open_per_member_and_cycle() {
-    let Some(db) = TestDb::empty().await else { return };
-    let pg = db.store().await;
-    sunusav_postgres::MIGRATOR.run_to(BEFORE_LEDGER, pg.pool()).await.expect("migrate to the version before");
-    let store: Arc<dyn Store> = Arc::new(pg.clone());
-    let g = active_group(2);
-    // The group as the schema before stored it (no policy column).
+/// Writes an active group as the schema before the ledger stored it (no
+/// policy column).
+async fn insert_old_group(pg: &sunusav_postgres::PgStore, g: &sunusav_core::Group) {
     sqlx::query(
         "INSERT INTO tontine_groups (id, contribution_msat, fee_bps, status, current_cycle, cycle_status) \
          VALUES ($1, 5000, 100, 'active', 1, 'collecting')",
@@ -69,6 +62,18 @@ async fn the_ledger_migration_settles_paid_invoices_and_keeps_one_open_per_membe
             .await
             .expect("old member");
     }
+}
+
+const BEFORE_LEDGER: i64 = 20_251_129_000_003;
+
+#[tokio::test]
+async fn the_ledger_migration_settles_paid_invoices_and_keeps_one_open_per_member_and_cycle() {
+    let Some(db) = TestDb::empty().await else { return };
+    let pg = db.store().await;
+    sunusav_postgres::MIGRATOR.run_to(BEFORE_LEDGER, pg.pool()).await.expect("migrate to the version before");
+    let store: Arc<dyn Store> = Arc::new(pg.clone());
+    let g = active_group(2);
+    insert_old_group(&pg, &g).await;
     let (m0, m1) = (g.members()[0].as_uuid(), g.members()[1].as_uuid());
     // Member 0: three invoices for cycle 1, the second paid; member 1: two
     // unpaid ones issued at the same time, and one for cycle 2.
