@@ -7,6 +7,7 @@
 //! - [`attempt`]: a payout's payment attempt and its lifecycle.
 //! - [`ledger`]: members' balances: money received that is not a contribution.
 //! - [`outcome`]: what became of a webhook delivery.
+//! - [`schedule`]: a group's calendar: due times, grace periods, calendar months.
 
 /// Implements `as_str` and `parse` for a fieldless enum from one table of
 /// stable names, so that the name of each variant is written once.
@@ -42,3 +43,4 @@ pub mod keys;
 pub mod ledger;
 pub mod money;
 pub mod outcome;
+pub mod schedule;
