@@ -54,9 +54,14 @@ pub struct ServerArgs {
     #[arg(long, env = "WEBHOOK_HMAC_PREVIOUS_SECRETS", hide_env_values = true)]
     pub webhook_previous_secrets: Option<String>,
     /// Signature scheme: `sha256` (`x-sunu-signature: sha256=<hex>`) or
-    /// `standard` (Standard Webhooks; secrets are `whsec_<base64>`).
+    /// `standard` (Standard Webhooks; secrets are `whsec_<base64>` or the bare base64).
     #[arg(long, env = "WEBHOOK_SCHEME", value_enum, default_value = "sha256")]
     pub webhook_scheme: WebhookScheme,
+    /// The header the signature is read from, instead of the scheme's default
+    /// (`x-sunu-signature`, or `webhook-signature` for Standard Webhooks): e.g.
+    /// `BTCPay-Sig` for BTCPay Server, `X-Hub-Signature-256` for GitHub.
+    #[arg(long, env = "WEBHOOK_SIGNATURE_HEADER")]
+    pub webhook_signature_header: Option<http::HeaderName>,
     /// Payout workers.
     #[arg(long, env = "PAYOUT_WORKER_CONCURRENCY", default_value_t = 2)]
     pub payout_concurrency: usize,
@@ -115,6 +120,7 @@ impl std::fmt::Debug for ServerArgs {
             .field("database_url", &self.database_url.as_ref().map(|_| "<redacted>"))
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "<redacted>"))
             .field("webhook_scheme", &self.webhook_scheme)
+            .field("webhook_signature_header", &self.webhook_signature_header)
             .field("payout_concurrency", &self.payout_concurrency)
             .field("webhook_concurrency", &self.webhook_concurrency)
             .field("webhook_prefetch", &self.webhook_prefetch)

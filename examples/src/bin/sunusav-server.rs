@@ -66,7 +66,12 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             generated
         }
     };
-    let verifier = verifier(args.webhook_scheme, &secret, args.webhook_previous_secrets.as_deref())?;
+    let verifier = verifier(
+        args.webhook_scheme,
+        &secret,
+        args.webhook_previous_secrets.as_deref(),
+        args.webhook_signature_header.as_ref(),
+    )?;
     let wired = wire(&args, backend).await?;
     let workers = Workers::start(
         &wired.tontine,
