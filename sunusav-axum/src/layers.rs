@@ -15,13 +15,23 @@
 //! `Router::layer`, each applies to the routes (and fallback) the router has
 //! when it is called: call them last.
 
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use bytes::Bytes;
+use http::HeaderValue;
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use http_body::{Frame, SizeHint};
+use tokio::time::{Sleep, sleep_until};
 use tracing::Instrument as _;
 
 use crate::error::{ApiError, ErrorCode};
@@ -74,20 +84,74 @@ impl<S: Clone + Send + Sync + 'static> RouterLayers for Router<S> {
 /// Middleware: 408 `request_timeout` when the inner service has not answered
 /// within the timeout in its state.
 ///
-/// The handler is never cancelled halfway: it runs in a task of its own and,
-/// after a timeout, to its end with its response dropped (a handler
-/// cancelled inside a database transaction could leave it open). A client
-/// that stalls its body makes the body read fail once the connection is
-/// closed after the 408, so the task ends then.
+/// The 408 carries `connection: close`, so the server closes the connection
+/// instead of waiting for the rest of a stalled body. The handler is never
+/// cancelled halfway: it runs in a task of its own and, after a timeout, to
+/// its end with its response dropped (a handler cancelled inside a database
+/// transaction could leave it open). Reading the body fails from the same
+/// deadline on, so a handler stuck on a stalled body ends then and releases
+/// the connection.
 pub async fn request_timeout(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let cut = Arc::new(AtomicBool::new(false));
+    let request = request.map(|body| {
+        Body::new(BodyDeadline { inner: body, deadline: Box::pin(sleep_until(deadline)), cut: cut.clone() })
+    });
     let mut handler = tokio::spawn(next.run(request).in_current_span());
-    match tokio::time::timeout(timeout, &mut handler).await {
-        Ok(Ok(response)) => response,
+    match tokio::time::timeout_at(deadline, &mut handler).await {
+        // Not the answer to a body cut off at the deadline.
+        Ok(Ok(response)) if !cut.load(Ordering::Acquire) => response,
         Ok(Err(e)) => ApiError::internal(&e).into_response(),
-        Err(_) => {
+        Ok(Ok(_)) | Err(_) => {
             tracing::debug!(timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX), "request timed out");
-            ApiError::request_timeout().into_response()
+            // As RFC 9110 asks of a 408: the connection is closed, rather than
+            // kept waiting for the rest of a stalled body.
+            let mut response = ApiError::request_timeout().into_response();
+            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+            response
         }
+    }
+}
+
+/// A request body that fails to read once its deadline has passed.
+struct BodyDeadline {
+    inner: Body,
+    deadline: Pin<Box<Sleep>>,
+    /// Set when a read failed for the deadline.
+    cut: Arc<AtomicBool>,
+}
+
+/// The error of a body read after the request's deadline.
+#[derive(Debug)]
+struct BodyTimedOut;
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body was not read before the request timeout")
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+impl HttpBody for BodyDeadline {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            this.cut.store(true, Ordering::Release);
+            return Poll::Ready(Some(Err(Box::new(BodyTimedOut))));
+        }
+        Pin::new(&mut this.inner).poll_frame(cx).map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -15,6 +15,7 @@ use clap::Parser;
 use sunusav_axum::{AdminToken, AppState, router};
 use sunusav_core::runtime::{Workers, WorkersConfig};
 use sunusav_examples::config::{Cli, Command, MigrateAction, ServerArgs, WebhookScheme};
+use sunusav_examples::serve::{self, HttpLimits};
 use sunusav_examples::wiring::{Backend, connect_postgres, verifier, wire};
 use tracing_subscriber::EnvFilter;
 
@@ -98,14 +99,27 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     println!("listening on http://{addr}");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let limits = HttpLimits::from_args(&args);
+    let app = limits.apply(router(state));
+    // One deadline from the signal to exit: open requests get up to half of
+    // it, running jobs the rest.
+    let deadline = Duration::from_secs(args.shutdown_deadline_secs);
+    let stopped = serve::serve(listener, app, limits, shutdown_signal(), deadline / 2).await;
 
-    tracing::info!("shutting down: no new jobs, waiting for running ones");
-    let clean = workers.shutdown(Duration::from_secs(args.shutdown_deadline_secs)).await;
+    let left = deadline.saturating_sub(stopped.signalled_at.elapsed());
+    tracing::info!(
+        left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+        "shutting down: no new jobs, waiting for running ones"
+    );
+    let clean = workers.shutdown(left).await;
+    tracing::info!(clean, "workers drained");
     if let Some(redis) = wired.redis {
-        redis.close().await;
+        let left = deadline.saturating_sub(stopped.signalled_at.elapsed());
+        if tokio::time::timeout(left, redis.close()).await.is_err() {
+            tracing::warn!("Redis did not close before the shutdown deadline");
+        }
     }
-    tracing::info!(clean, "stopped");
+    tracing::info!(clean, dropped_connections = stopped.dropped, "stopped");
     Ok(())
 }
 
