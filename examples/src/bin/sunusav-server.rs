@@ -76,18 +76,16 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let wired = wire(&args, backend).await?;
     let workers = Workers::start(
         &wired.tontine,
-        WorkersConfig {
-            payout_concurrency: args.payout_concurrency,
-            webhook_concurrency: args.webhook_concurrency,
-            webhook_prefetch: args.webhook_prefetch,
-            webhook_batch: args.webhook_batch,
-            webhook_linger: Duration::from_millis(args.webhook_linger_ms),
-            lease: Duration::from_millis(args.lease_ms.max(100)),
-            stalled_interval: Duration::from_millis(args.stalled_interval_ms.max(50)),
-            sweep_interval: Duration::from_millis(args.sweep_interval_ms),
-            sweep_after: Duration::from_millis(args.sweep_after_ms),
-            ..WorkersConfig::default()
-        },
+        WorkersConfig::default()
+            .with_payout_concurrency(args.payout_concurrency)
+            .with_webhook_concurrency(args.webhook_concurrency)
+            .with_webhook_prefetch(args.webhook_prefetch)
+            .with_webhook_batch(args.webhook_batch)
+            .with_webhook_linger(Duration::from_millis(args.webhook_linger_ms))
+            .with_lease(Duration::from_millis(args.lease_ms.max(100)))
+            .with_stalled_interval(Duration::from_millis(args.stalled_interval_ms.max(50)))
+            .with_sweep_interval(Duration::from_millis(args.sweep_interval_ms))
+            .with_sweep_after(Duration::from_millis(args.sweep_after_ms)),
     );
     let mut state = AppState::new(wired.tontine.clone(), Arc::new(verifier))
         .with_workers(workers.stats())
