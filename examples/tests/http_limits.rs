@@ -68,6 +68,32 @@ async fn a_stalled_body_gets_408_request_timeout_and_stalled_headers_are_cut_off
 }
 
 #[tokio::test]
+async fn a_request_over_the_concurrency_limit_waits_for_a_slot() {
+    let server = start_server(&env(&[("MAX_CONCURRENT_REQUESTS", "1"), ("REQUEST_TIMEOUT_MS", "1000")])).await;
+    let addr = addr(&server.url);
+
+    // One request holds the only slot, stalling its body, until its timeout.
+    let mut holder = TcpStream::connect(&addr).await.expect("connect");
+    holder.write_all(&stalled_post("/groups")).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Another is served only once the holder's 408 frees the slot.
+    let started = Instant::now();
+    let (status, reply) = exchange(&addr, HEALTH, Duration::from_secs(10)).await;
+    let waited = started.elapsed();
+    assert_eq!(status, 200, "{reply}");
+    assert!(waited >= Duration::from_millis(600), "served after {waited:?}, without waiting for the slot");
+    let mut held = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), holder.read_to_end(&mut held)).await.expect("closed").ok();
+    assert!(String::from_utf8_lossy(&held).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&held));
+
+    // With the slot free, no wait.
+    let started = Instant::now();
+    assert_eq!(exchange(&addr, HEALTH, Duration::from_secs(10)).await.0, 200);
+    assert!(started.elapsed() < Duration::from_millis(600));
+}
+
+#[tokio::test]
 async fn shutdown_ends_within_its_deadline_with_200_stalled_connections_and_drains_the_workers() {
     // Arrange: timeouts far beyond the deadline, so only the shutdown ends
     // the stalled requests.
