@@ -84,8 +84,9 @@ pub struct ServerArgs {
     /// Largest webhook body accepted, in bytes (1 KiB to 10 MiB).
     #[arg(long, env = "WEBHOOK_BODY_LIMIT", default_value_t = 256 * 1024, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1024..=10 * 1024 * 1024), |v| usize::try_from(v).unwrap_or(usize::MAX)))]
     pub body_limit: usize,
-    /// How long a client gets to send a request's headers, in milliseconds
-    /// (the connection is closed after it).
+    /// How long a client gets to send a request's headers, on a new or an
+    /// idle keep-alive connection, in milliseconds (the connection is closed
+    /// after it).
     #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub header_read_timeout_ms: u64,
     /// How long a request, its body included, gets to be answered, in

@@ -64,6 +64,12 @@ async fn a_stalled_body_gets_408_request_timeout_and_stalled_headers_are_cut_off
     assert!(status < 500, "{reply}");
     assert!(started.elapsed() < Duration::from_secs(5), "cut off after {:?}", started.elapsed());
 
+    // A connection that never sends a byte is closed too.
+    let started = Instant::now();
+    let (status, reply) = exchange(&addr, b"", Duration::from_secs(10)).await;
+    assert_eq!(status, 0, "{reply}");
+    assert!(started.elapsed() < Duration::from_secs(5), "closed after {:?}", started.elapsed());
+
     assert_eq!(exchange(&addr, HEALTH, Duration::from_secs(10)).await.0, 200, "the server keeps serving");
 }
 
