@@ -44,6 +44,10 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long = "bind", env = "BIND_ADDR", default_value = "127.0.0.1:3000")]
     pub bind: SocketAddr,
+    /// Address of an internal listener for the ops routes (`/health…`,
+    /// `/metrics`), which then leave the main one; unset, they stay on it.
+    #[arg(long = "ops-bind", env = "OPS_BIND_ADDR")]
+    pub ops_bind: Option<SocketAddr>,
     /// PostgreSQL URL; with a Redis setting, selects the real backends.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -131,6 +135,7 @@ impl std::fmt::Debug for ServerArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerArgs")
             .field("bind", &self.bind)
+            .field("ops_bind", &self.ops_bind)
             .field("database_url", &self.database_url.as_ref().map(|_| "<redacted>"))
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "<redacted>"))
             .field("webhook_scheme", &self.webhook_scheme)

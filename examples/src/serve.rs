@@ -65,6 +65,18 @@ pub struct Stopped {
     pub dropped: usize,
 }
 
+impl Stopped {
+    /// Both listeners' figures together.
+    #[must_use]
+    pub fn and(self, other: Self) -> Self {
+        Self {
+            signalled_at: self.signalled_at.min(other.signalled_at),
+            open: self.open + other.open,
+            dropped: self.dropped + other.dropped,
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then stops
 /// accepting and gives open connections at most `drain` to finish.
 pub async fn serve(

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{SECRET, ServerEnv, start_server};
+use common::{SECRET, ServerEnv, free_port, start_server};
 use sunusav_examples::demo::sign;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -172,4 +172,33 @@ async fn the_signature_is_read_from_the_header_webhook_signature_header_names() 
     let (status, reply) = exchange(&addr, request("x-sunu-signature").as_bytes(), Duration::from_secs(10)).await;
     assert_eq!(status, 401, "{reply}");
     assert!(reply.contains(r#""code":"missing_signature""#), "{reply}");
+}
+
+#[tokio::test]
+async fn ops_bind_addr_moves_health_and_metrics_to_an_internal_listener() {
+    let ops = format!("127.0.0.1:{}", free_port());
+    let mut server = start_server(&env(&[("OPS_BIND_ADDR", &ops)])).await;
+    let main = addr(&server.url);
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").into_bytes();
+
+    for path in ["/health", "/health/detailed", "/health/workers", "/metrics"] {
+        let (status, reply) = exchange(&ops, &get(path), Duration::from_secs(10)).await;
+        assert_eq!(status, 200, "{path} on the ops listener: {reply}");
+        let (status, reply) = exchange(&main, &get(path), Duration::from_secs(10)).await;
+        assert_eq!(status, 404, "{path} on the main listener: {reply}");
+        assert!(reply.contains(r#""code":"not_found""#), "{reply}");
+    }
+    let (status, reply) = exchange(&ops, &get("/groups/x"), Duration::from_secs(10)).await;
+    assert_eq!(status, 404, "the group API is not on the ops listener: {reply}");
+
+    let body = format!(r#"{{"payment_hash":"{}","status":"settled","amount_msat":1000}}"#, "0b".repeat(32));
+    let webhook = format!(
+        "POST /webhook/lightning HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\nx-sunu-signature: {}\r\ncontent-length: {}\r\n\r\n{body}",
+        sign(SECRET.as_bytes(), body.as_bytes()),
+        body.len()
+    );
+    assert_eq!(exchange(&main, webhook.as_bytes(), Duration::from_secs(10)).await.0, 202);
+
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(15)).await, "both listeners stop at SIGTERM");
 }

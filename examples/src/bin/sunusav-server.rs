@@ -11,8 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
 use clap::Parser;
-use sunusav_axum::{AdminToken, AppState, router};
+use sunusav_axum::routes::not_found;
+use sunusav_axum::{
+    AdminToken, AppState, RouterLayers as _, admin_router, group_router, ops_router, router, webhook_router,
+};
 use sunusav_core::runtime::{Workers, WorkersConfig};
 use sunusav_examples::config::{Cli, Command, MigrateAction, ServerArgs, WebhookScheme};
 use sunusav_examples::serve::{self, HttpLimits};
@@ -95,14 +99,45 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "listening");
-    println!("listening on http://{addr}");
+    let ops_listener = match args.ops_bind {
+        Some(ops) => Some(tokio::net::TcpListener::bind(ops).await.with_context(|| format!("binding {ops}"))?),
+        None => None,
+    };
     let limits = HttpLimits::from_args(&args);
-    let app = limits.apply(router(state));
     // One deadline from the signal to exit: open requests get up to half of
     // it, running jobs the rest.
     let deadline = Duration::from_secs(args.shutdown_deadline_secs);
-    let stopped = serve::serve(listener, app, limits, shutdown_signal(), deadline / 2).await;
+    let (signal, signalled) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal.send_replace(true);
+    });
+    let until_signal = |mut signalled: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = signalled.wait_for(|s| *s).await;
+    };
+    let stopped = if let Some(ops_listener) = ops_listener {
+        // The ops routes on the internal listener only.
+        let ops_addr = ops_listener.local_addr()?;
+        let public = Router::new()
+            .merge(webhook_router(state.clone()))
+            .merge(group_router(state.clone()))
+            .merge(admin_router(state.clone()));
+        let ops = ops_router(state);
+        let [public, ops] =
+            [public, ops].map(|r| limits.apply(r.fallback(not_found).with_json_errors().with_request_ids()));
+        tracing::info!(%addr, %ops_addr, "listening");
+        println!("ops listening on http://{ops_addr}");
+        println!("listening on http://{addr}");
+        let (main, internal) = tokio::join!(
+            serve::serve(listener, public, limits, until_signal(signalled.clone()), deadline / 2),
+            serve::serve(ops_listener, ops, limits, until_signal(signalled), deadline / 2),
+        );
+        main.and(internal)
+    } else {
+        tracing::info!(%addr, "listening");
+        println!("listening on http://{addr}");
+        serve::serve(listener, limits.apply(router(state)), limits, until_signal(signalled), deadline / 2).await
+    };
 
     let left = deadline.saturating_sub(stopped.signalled_at.elapsed());
     tracing::info!(

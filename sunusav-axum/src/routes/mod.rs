@@ -82,6 +82,8 @@ pub fn admin_router(state: AppState) -> Router {
     }
 }
 
-async fn not_found() -> ApiError {
+/// The all-in-one's fallback: 404 `not_found`, as JSON; for a router of
+/// parts that should answer like it.
+pub async fn not_found() -> ApiError {
     ApiError::not_found("route")
 }
