@@ -58,8 +58,10 @@ services_install() {
     _svc_pg_bindir >/dev/null || pkgs+=(postgresql-15)
     command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || pkgs+=(redis-tools)
+    # promtool, for the alert rules' checks and tests (scripts/promtool.sh).
+    command -v promtool >/dev/null 2>&1 || pkgs+=(prometheus)
     if ((${#pkgs[@]} == 0)); then
-        _svc_log "postgres and redis already installed"
+        _svc_log "postgres, redis and promtool already installed"
         return 0
     fi
 
@@ -88,6 +90,7 @@ services_install() {
     _svc_pg_bindir >/dev/null || _svc_die "PostgreSQL server binaries still not found"
     command -v redis-server >/dev/null 2>&1 || _svc_die "redis-server still not found"
     command -v redis-cli >/dev/null 2>&1 || _svc_die "redis-cli still not found"
+    command -v promtool >/dev/null 2>&1 || _svc_die "promtool still not found"
 }
 
 # --------------------------------------------------------------------------

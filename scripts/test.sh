@@ -49,6 +49,9 @@ services_print_env
 section "cargo clippy --workspace --all-targets -- -D warnings"
 services_exec cargo clippy --workspace --all-targets -- -D warnings
 
+section "Monitoring assets: alert rules, their tests, dashboard queries (scripts/promtool.sh)"
+bash "$ROOT/scripts/promtool.sh"
+
 section "Fuzzing: a short bounded run of every target (scripts/fuzz.sh)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash "$ROOT/scripts/fuzz.sh"
 

@@ -127,6 +127,12 @@ async fn metrics_expose_every_series_in_prometheus_text() {
         r#"sunusav_webhooks_total{outcome="accepted"} 1"#,
         r#"sunusav_webhooks_total{outcome="invalid_signature"} 0"#,
         r#"sunusav_payouts_total{outcome="succeeded"} 0"#,
+        r#"sunusav_settlements_total{outcome="unknown_invoice"} 1"#,
+        r#"sunusav_settlements_total{outcome="recorded"} 0"#,
+        r#"sunusav_queue_oldest_waiting_seconds{queue="webhooks"} 0"#,
+        "sunusav_store_up 1",
+        "sunusav_node_up 1",
+        r#"sunusav_payouts_open_stale{status="in_flight"} 0"#,
     ] {
         assert!(text.contains(series), "missing {series} in\n{text}");
     }
@@ -134,6 +140,54 @@ async fn metrics_expose_every_series_in_prometheus_text() {
         let value = line.rsplit(' ').next().unwrap();
         assert!(value.parse::<f64>().is_ok(), "sample value of {line}");
     }
+}
+
+#[tokio::test]
+async fn metrics_show_how_long_the_next_job_has_waited() {
+    let app = app();
+    send(&app.router, signed_webhook(&some_event())).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let text = send(&app.router, empty_request("GET", "/metrics")).await.text();
+    let age: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"sunusav_queue_oldest_waiting_seconds{queue="webhooks"} "#))
+        .unwrap_or_else(|| panic!("no oldest-waiting series in\n{text}"))
+        .parse()
+        .unwrap();
+    assert!((1.0..60.0).contains(&age), "the webhook job has waited over a second: {age}");
+    assert!(text.contains(r#"sunusav_queue_oldest_waiting_seconds{queue="payouts"} 0"#), "{text}");
+}
+
+/// Every `sunusav_*` series the alert rules, their tests and the dashboard
+/// name is one `/metrics` exposes (histograms by their family name).
+#[tokio::test]
+async fn the_ops_assets_read_only_series_the_server_exposes() {
+    let app = app();
+    let workers = Workers::start(&app.tontine, WorkersConfig::default());
+    let text =
+        send(&router(app.state.clone().with_workers(workers.stats())), empty_request("GET", "/metrics")).await.text();
+    workers.shutdown(Duration::from_secs(2)).await;
+    let assets = [
+        ("alert rules", include_str!("../../ops/prometheus/sunusav.rules.yml")),
+        ("alert rule tests", include_str!("../../ops/prometheus/sunusav.rules.test.yml")),
+        ("dashboard", include_str!("../../ops/grafana/sunusav.json")),
+    ];
+    let mut seen = 0;
+    for (what, asset) in assets {
+        let mut rest = asset;
+        while let Some(at) = rest.find("sunusav_") {
+            let name: String =
+                rest[at..].chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
+            rest = &rest[at + name.len()..];
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|f| f.ends_with("_seconds")))
+                .unwrap_or(&name);
+            assert!(text.contains(&format!("# TYPE {family} ")), "the {what} read {name}, which /metrics lacks");
+            seen += 1;
+        }
+    }
+    assert!(seen > 20, "the assets name the series they read ({seen} found)");
 }
 
 #[tokio::test]

@@ -6,20 +6,34 @@
 //! `sunusav_workers_busy{queue}`, `sunusav_jobs_processed_total{queue,outcome}`,
 //! `sunusav_jobs_retried_total{queue}`, `sunusav_jobs_dead_lettered_total{queue}`,
 //! the histograms `sunusav_job_duration_seconds{queue}` and
-//! `sunusav_job_wait_seconds{queue}`, `sunusav_webhooks_total{outcome}` and
-//! `sunusav_payouts_total{outcome}`.
+//! `sunusav_job_wait_seconds{queue}`, `sunusav_webhooks_total{outcome}` (the
+//! HTTP intake's answers), `sunusav_payouts_total{outcome}`,
+//! `sunusav_settlements_total{outcome}` (what the webhook workers decided),
+//! `sunusav_queue_oldest_waiting_seconds{queue}` (how long the job a worker
+//! takes next has been waiting), `sunusav_node_up`, `sunusav_store_up`, and
+//! `sunusav_payouts_open_stale{status}` (payouts neither paid nor dead whose
+//! attempt has not changed for [`STALE_PAYOUT`], counted up to
+//! [`STALE_PAYOUT_CAP`]). The alert rules and the dashboard in `ops/` read
+//! these series.
 
 use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
-use sunusav_core::ports::{JobState, QueueStats};
+use sunusav_core::ports::{AttemptStatus, JobState, QueueStats};
 use sunusav_core::runtime::{HistogramSnapshot, PoolSnapshot};
 use sunusav_core::services::PAYOUT_QUEUE;
 
 use crate::state::AppState;
+
+/// How long an open payout's attempt stays unchanged before it counts in
+/// `sunusav_payouts_open_stale`.
+pub const STALE_PAYOUT: Duration = Duration::from_mins(30);
+/// Most stale payouts counted per scrape (the gauge saturates there).
+pub const STALE_PAYOUT_CAP: u32 = 1_000;
 
 /// The content type of the text format.
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -53,21 +67,38 @@ fn histogram(out: &mut String, name: &str, queue: &str, h: &HistogramSnapshot) {
     let _ = writeln!(out, "{name}_count{{queue=\"{queue}\"}} {}", h.count);
 }
 
-fn queues(out: &mut String, stats: &[(String, Option<QueueStats>)]) {
+/// A queue's counts, and the age in milliseconds of the job it hands out
+/// next (`None` when it could not be read).
+struct QueueFigures {
+    name: String,
+    stats: Option<QueueStats>,
+    oldest_waiting_ms: Option<u64>,
+}
+
+fn queues(out: &mut String, figures: &[QueueFigures]) {
+    let stats: Vec<(&str, Option<&QueueStats>)> = figures.iter().map(|f| (f.name.as_str(), f.stats.as_ref())).collect();
     family(out, "sunusav_queue_up", "gauge", "Whether the queue's counts could be read.");
-    for (q, s) in stats {
+    for (q, s) in &stats {
         let _ = writeln!(out, "sunusav_queue_up{{queue=\"{q}\"}} {}", u8::from(s.is_some()));
     }
     family(out, "sunusav_queue_jobs", "gauge", "Jobs per queue and state.");
-    for (q, s) in stats {
+    for (q, s) in &stats {
         for state in s.iter().flat_map(|s| JobState::ALL.map(|st| (st, s.count(st)))) {
             let _ = writeln!(out, "sunusav_queue_jobs{{queue=\"{q}\",state=\"{}\"}} {}", state.0.as_str(), state.1);
         }
     }
     family(out, "sunusav_queue_paused", "gauge", "Whether the queue is paused.");
-    for (q, s) in stats {
+    for (q, s) in &stats {
         if let Some(s) = s {
             let _ = writeln!(out, "sunusav_queue_paused{{queue=\"{q}\"}} {}", u8::from(s.paused));
+        }
+    }
+    let help = "Seconds the job a worker takes next has waited (0 when none waits).";
+    family(out, "sunusav_queue_oldest_waiting_seconds", "gauge", help);
+    for f in figures {
+        if let Some(ms) = f.oldest_waiting_ms {
+            let _ =
+                writeln!(out, "sunusav_queue_oldest_waiting_seconds{{queue=\"{}\"}} {}", f.name, seconds(ms * 1_000));
         }
     }
 }
@@ -117,28 +148,79 @@ fn pools(out: &mut String, pools: &[PoolSnapshot]) {
     }
 }
 
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A queue's figures, each read within the health checks' timeout.
+async fn queue_figures(app: &AppState, queue: &dyn sunusav_core::ports::Queue) -> QueueFigures {
+    let within = app.inner.check_timeout;
+    let stats = match tokio::time::timeout(within, queue.stats()).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::warn!(queue = queue.name(), error = %e, "queue stats failed");
+            None
+        }
+        Err(_) => None,
+    };
+    let oldest_waiting_ms = match stats {
+        Some(s) if s.waiting == 0 => Some(0),
+        Some(_) => match tokio::time::timeout(within, queue.list(JobState::Waiting, 0, 1)).await {
+            Ok(Ok(jobs)) => Some(jobs.first().map_or(0, |j| now_ms().saturating_sub(j.due_at_ms))),
+            _ => None,
+        },
+        None => None,
+    };
+    QueueFigures { name: escape(queue.name()), stats, oldest_waiting_ms }
+}
+
+/// `sunusav_node_up`, `sunusav_store_up` and `sunusav_payouts_open_stale{status}`.
+async fn dependencies(out: &mut String, state: &AppState) {
+    let t = &state.inner.tontine;
+    let within = state.inner.check_timeout;
+    let (node, store) =
+        tokio::join!(tokio::time::timeout(within, t.payments().ping()), tokio::time::timeout(within, t.store().ping()));
+    family(out, "sunusav_node_up", "gauge", "Whether the Lightning node answered a ping.");
+    let _ = writeln!(out, "sunusav_node_up {}", u8::from(matches!(node, Ok(Ok(())))));
+    let up = matches!(store, Ok(Ok(())));
+    family(out, "sunusav_store_up", "gauge", "Whether the store answered a ping.");
+    let _ = writeln!(out, "sunusav_store_up {}", u8::from(up));
+    if !up {
+        return;
+    }
+    let help = "Payouts neither paid nor dead whose attempt has not changed for 30 minutes, by status.";
+    family(out, "sunusav_payouts_open_stale", "gauge", help);
+    match tokio::time::timeout(within, t.store().open_payment_attempts(STALE_PAYOUT, STALE_PAYOUT_CAP)).await {
+        Ok(Ok(open)) => {
+            for status in [AttemptStatus::Pending, AttemptStatus::InFlight, AttemptStatus::Failed] {
+                let n = open.iter().filter(|a| a.status() == status).count();
+                let _ = writeln!(out, "sunusav_payouts_open_stale{{status=\"{}\"}} {n}", status.as_str());
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "open payouts could not be read"),
+        Err(_) => {}
+    }
+}
+
 /// The whole exposition text.
 pub async fn render_text(state: &AppState) -> String {
     let t = &state.inner.tontine;
-    let mut per_queue = Vec::new();
+    let mut figures = Vec::new();
     for queue in [t.payout_queue(), t.webhook_queue()] {
-        let s = match tokio::time::timeout(state.inner.check_timeout, queue.stats()).await {
-            Ok(Ok(s)) => Some(s),
-            Ok(Err(e)) => {
-                tracing::warn!(queue = queue.name(), error = %e, "queue stats failed");
-                None
-            }
-            Err(_) => None,
-        };
-        per_queue.push((escape(queue.name()), s));
+        figures.push(queue_figures(state, queue.as_ref()).await);
     }
     let mut out = String::with_capacity(8 * 1024);
-    queues(&mut out, &per_queue);
+    queues(&mut out, &figures);
     pools(&mut out, &state.inner.workers.snapshots());
-    family(&mut out, "sunusav_webhooks_total", "counter", "Webhook deliveries, by outcome.");
+    family(&mut out, "sunusav_webhooks_total", "counter", "Webhook deliveries answered, by outcome.");
     for (outcome, n) in state.inner.metrics.webhooks() {
         let _ = writeln!(out, "sunusav_webhooks_total{{outcome=\"{outcome}\"}} {n}");
     }
+    family(&mut out, "sunusav_settlements_total", "counter", "Webhook deliveries settled by the workers, by outcome.");
+    for (outcome, n) in state.inner.workers.settlements() {
+        let _ = writeln!(out, "sunusav_settlements_total{{outcome=\"{outcome}\"}} {n}");
+    }
+    dependencies(&mut out, state).await;
     out
 }
 

@@ -1,26 +1,42 @@
 //! The job handlers of the two queues, over the services.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::ports::ReservedJob;
 use crate::services::{PayoutJob, PayoutStep, ServiceError, Tontine, WebhookJob};
 
+use super::metrics::SettlementCounts;
 use super::pool::{JobFailure, JobHandler};
 
 fn failure(e: &ServiceError) -> JobFailure {
     if e.is_retryable() { JobFailure::retry(e.to_string()) } else { JobFailure::permanent(e.to_string()) }
 }
 
-/// Settles webhook events.
+/// Settles webhook events, counting their outcomes.
 #[derive(Debug, Clone)]
 pub struct WebhookHandler {
     tontine: Tontine,
+    counts: Arc<SettlementCounts>,
 }
 
 impl WebhookHandler {
     /// A handler over `tontine`.
     pub fn new(tontine: Tontine) -> Self {
-        Self { tontine }
+        Self { tontine, counts: Arc::default() }
+    }
+
+    /// Counts the outcomes of its settlements in `counts`.
+    #[must_use]
+    pub fn with_counts(mut self, counts: Arc<SettlementCounts>) -> Self {
+        self.counts = counts;
+        self
+    }
+
+    /// The outcomes of its settlements so far.
+    pub fn counts(&self) -> &Arc<SettlementCounts> {
+        &self.counts
     }
 }
 
@@ -28,7 +44,9 @@ impl WebhookHandler {
 impl JobHandler for WebhookHandler {
     async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
         let payload = webhook_job(job)?;
-        self.tontine.settle(&payload).await.map(|_| ()).map_err(|e| failure(&e))
+        let settled = self.tontine.settle(&payload).await.map_err(|e| failure(&e))?;
+        self.counts.record(settled.outcome());
+        Ok(())
     }
 
     async fn handle_batch(&self, jobs: &[ReservedJob]) -> Vec<Result<(), JobFailure>> {
@@ -43,7 +61,7 @@ impl JobHandler for WebhookHandler {
             .into_iter()
             .map(|p| {
                 p.and_then(|()| match settled.next() {
-                    Some(r) => r.map(|_| ()).map_err(|e| failure(&e)),
+                    Some(r) => r.map(|s| self.counts.record(s.outcome())).map_err(|e| failure(&e)),
                     None => Err(JobFailure::retry("no settlement result")),
                 })
             })

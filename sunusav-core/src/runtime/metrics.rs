@@ -1,9 +1,12 @@
-//! Counters and histograms of one worker pool: atomics, no locks, no allocation.
+//! Counters and histograms of one worker pool, and of the settlements the
+//! webhook workers made: atomics, no locks, no allocation.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use crate::domain::outcome::DeliveryOutcome;
 
 /// Upper bounds of the histogram buckets, in microseconds (Prometheus' default
 /// seconds buckets from 1 ms to 10 s, plus 100 µs and 500 µs).
@@ -155,5 +158,33 @@ mod tests {
         assert_eq!(s.buckets[3], (5_000, 2));
         assert_eq!(s.buckets.last().copied(), Some((10_000_000, 2)), "60 s is only in +Inf");
         assert_eq!(s.sum_micros, 50 + 3_000 + 60_000_000);
+    }
+}
+
+/// Webhook deliveries settled, by outcome: what the webhook workers decided
+/// (a contribution, a credit to a balance, an unknown invoice, ...), as the
+/// HTTP intake's counts say only what was accepted.
+#[derive(Debug)]
+pub struct SettlementCounts {
+    counts: [AtomicU64; DeliveryOutcome::ALL.len()],
+}
+
+impl Default for SettlementCounts {
+    fn default() -> Self {
+        Self { counts: [const { AtomicU64::new(0) }; DeliveryOutcome::ALL.len()] }
+    }
+}
+
+impl SettlementCounts {
+    /// Counts one settled delivery.
+    pub fn record(&self, outcome: DeliveryOutcome) {
+        if let Some(i) = DeliveryOutcome::ALL.iter().position(|o| *o == outcome) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `(outcome, count)` for every outcome, in declaration order.
+    pub fn snapshot(&self) -> Vec<(DeliveryOutcome, u64)> {
+        DeliveryOutcome::ALL.iter().zip(&self.counts).map(|(o, n)| (*o, n.load(Ordering::Relaxed))).collect()
     }
 }

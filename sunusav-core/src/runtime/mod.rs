@@ -6,7 +6,8 @@
 //!   run, ack or fail), batching its round trips, containing a panicking
 //!   handler, with a span per job and an optional job timeout; [`JobHandler`]
 //!   is what it runs, [`PayoutHandler`] and [`WebhookHandler`] the services'.
-//! - [`PoolMetrics`]: the pools' counters and latency histograms.
+//! - [`PoolMetrics`]: the pools' counters and latency histograms;
+//!   [`SettlementCounts`]: the webhook workers' settlements by outcome.
 //! - [`GroupCommit`]: the generic group-commit batcher (webhook ingestion).
 //!
 //! A pool batches its own acknowledgements with its next reservations, and
@@ -24,6 +25,6 @@ mod workers;
 
 pub use batch::{BatchError, BatchLimits, GroupCommit};
 pub use handlers::{PayoutHandler, WebhookHandler};
-pub use metrics::{BUCKETS_MICROS, Histogram, HistogramSnapshot, PoolMetrics, PoolSnapshot};
+pub use metrics::{BUCKETS_MICROS, Histogram, HistogramSnapshot, PoolMetrics, PoolSnapshot, SettlementCounts};
 pub use pool::{JobFailure, JobHandler, PoolConfig, WorkerPool};
 pub use workers::{WorkerStats, Workers, WorkersConfig};

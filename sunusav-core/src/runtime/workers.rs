@@ -19,9 +19,10 @@ use tokio::task::JoinHandle;
 
 use super::attempt;
 use super::handlers::{PayoutHandler, WebhookHandler};
-use super::metrics::{PoolMetrics, PoolSnapshot};
+use super::metrics::{PoolMetrics, PoolSnapshot, SettlementCounts};
 use super::pool::{JobHandler, PoolConfig, WorkerPool};
 
+use crate::domain::outcome::DeliveryOutcome;
 use crate::ports::{Consumer, Queue};
 use crate::services::Tontine;
 
@@ -166,12 +167,18 @@ impl WorkersConfig {
 #[derive(Clone, Debug, Default)]
 pub struct WorkerStats {
     pools: Vec<(String, u64, Arc<PoolMetrics>)>,
+    settlements: Arc<SettlementCounts>,
 }
 
 impl WorkerStats {
     /// Each pool's figures now.
     pub fn snapshots(&self) -> Vec<PoolSnapshot> {
         self.pools.iter().map(|(q, c, m)| m.snapshot(q, *c)).collect()
+    }
+
+    /// Webhook deliveries settled so far, by outcome.
+    pub fn settlements(&self) -> Vec<(DeliveryOutcome, u64)> {
+        self.settlements.snapshot()
     }
 }
 
@@ -197,7 +204,9 @@ impl Workers {
             WorkerPool::spawn(&consumer, &h, settings, &rx)
         };
         let payouts: Arc<dyn JobHandler> = Arc::new(PayoutHandler::new(tontine.clone()));
-        let webhooks: Arc<dyn JobHandler> = Arc::new(WebhookHandler::new(tontine.clone()));
+        let settlements = Arc::new(SettlementCounts::default());
+        let webhooks: Arc<dyn JobHandler> =
+            Arc::new(WebhookHandler::new(tontine.clone()).with_counts(Arc::clone(&settlements)));
         let pools = vec![
             pool(
                 tontine.payout_queue(),
@@ -224,6 +233,7 @@ impl Workers {
                     (s.queue, s.concurrency, p.metrics())
                 })
                 .collect(),
+            settlements,
         };
         let relay = tokio::spawn(relay_loop(tontine.clone(), config.relay_interval, rx.clone()));
         let sweep = tokio::spawn(sweep_loop(tontine.clone(), config.sweep_interval, config.sweep_after, rx.clone()));
