@@ -44,6 +44,10 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long = "bind", env = "BIND_ADDR", default_value = "127.0.0.1:3000")]
     pub bind: SocketAddr,
+    /// Address of an internal listener for the ops routes (`/health…`,
+    /// `/metrics`), which then leave the main one; unset, they stay on it.
+    #[arg(long = "ops-bind", env = "OPS_BIND_ADDR")]
+    pub ops_bind: Option<SocketAddr>,
     /// PostgreSQL URL; with a Redis setting, selects the real backends.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -54,9 +58,14 @@ pub struct ServerArgs {
     #[arg(long, env = "WEBHOOK_HMAC_PREVIOUS_SECRETS", hide_env_values = true)]
     pub webhook_previous_secrets: Option<String>,
     /// Signature scheme: `sha256` (`x-sunu-signature: sha256=<hex>`) or
-    /// `standard` (Standard Webhooks; secrets are `whsec_<base64>`).
+    /// `standard` (Standard Webhooks; secrets are `whsec_<base64>` or the bare base64).
     #[arg(long, env = "WEBHOOK_SCHEME", value_enum, default_value = "sha256")]
     pub webhook_scheme: WebhookScheme,
+    /// The header the signature is read from, instead of the scheme's default
+    /// (`x-sunu-signature`, or `webhook-signature` for Standard Webhooks): e.g.
+    /// `BTCPay-Sig` for BTCPay Server, `X-Hub-Signature-256` for GitHub.
+    #[arg(long, env = "WEBHOOK_SIGNATURE_HEADER")]
+    pub webhook_signature_header: Option<http::HeaderName>,
     /// Payout workers.
     #[arg(long, env = "PAYOUT_WORKER_CONCURRENCY", default_value_t = 2)]
     pub payout_concurrency: usize,
@@ -76,14 +85,28 @@ pub struct ServerArgs {
     /// Bearer token of the admin routes (off when unset).
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Largest webhook body accepted, in bytes.
-    #[arg(long, env = "WEBHOOK_BODY_LIMIT", default_value_t = 256 * 1024)]
+    /// Largest webhook body accepted, in bytes (1 KiB to 10 MiB).
+    #[arg(long, env = "WEBHOOK_BODY_LIMIT", default_value_t = 256 * 1024, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1024..=10 * 1024 * 1024), |v| usize::try_from(v).unwrap_or(usize::MAX)))]
     pub body_limit: usize,
+    /// How long a client gets to send a request's headers, on a new or an
+    /// idle keep-alive connection, in milliseconds (the connection is closed
+    /// after it).
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub header_read_timeout_ms: u64,
+    /// How long a request, its body included, gets to be answered, in
+    /// milliseconds (408 `request_timeout` after it).
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub request_timeout_ms: u64,
+    /// Most requests served at once; more wait for a slot (within their
+    /// request timeout).
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 1024, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..=100_000), |v| usize::try_from(v).unwrap_or(usize::MAX)))]
+    pub max_concurrent_requests: usize,
     /// Prefix of every Redis key.
     #[arg(long, env = "QUEUE_PREFIX", default_value = "sunusav")]
     pub queue_prefix: String,
-    /// Seconds that running jobs get to finish at shutdown.
-    #[arg(long, env = "SHUTDOWN_DEADLINE_SECS", default_value_t = 10)]
+    /// Seconds from SIGINT/SIGTERM to exit, whatever the clients do: open
+    /// requests get up to half of it, then running jobs the rest.
+    #[arg(long, env = "SHUTDOWN_DEADLINE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub shutdown_deadline_secs: u64,
     /// Lease of a reserved job, in milliseconds (a dead worker's jobs return after it).
     #[arg(long, env = "JOB_LEASE_MS", default_value_t = 30_000)]
@@ -112,9 +135,11 @@ impl std::fmt::Debug for ServerArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerArgs")
             .field("bind", &self.bind)
+            .field("ops_bind", &self.ops_bind)
             .field("database_url", &self.database_url.as_ref().map(|_| "<redacted>"))
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "<redacted>"))
             .field("webhook_scheme", &self.webhook_scheme)
+            .field("webhook_signature_header", &self.webhook_signature_header)
             .field("payout_concurrency", &self.payout_concurrency)
             .field("webhook_concurrency", &self.webhook_concurrency)
             .field("webhook_prefetch", &self.webhook_prefetch)
@@ -139,4 +164,40 @@ pub enum WebhookScheme {
     Sha256,
     /// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
     Standard,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::Cli;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sunusav-server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn http_limits_out_of_their_ranges_are_refused() {
+        let cases: &[(&[&str], bool)] = &[
+            (&["--body-limit", "1023"], false),
+            (&["--body-limit", "1024"], true),
+            (&["--body-limit", "10485760"], true),
+            (&["--body-limit", "10485761"], false),
+            (&["--header-read-timeout-ms", "99"], false),
+            (&["--header-read-timeout-ms", "100"], true),
+            (&["--request-timeout-ms", "3600001"], false),
+            (&["--max-concurrent-requests", "0"], false),
+            (&["--max-concurrent-requests", "1"], true),
+            (&["--shutdown-deadline-secs", "0"], false),
+            (&["--shutdown-deadline-secs", "3600"], true),
+            (&["--webhook-signature-header", "BTCPay-Sig"], true),
+            (&["--webhook-signature-header", "not a header"], false),
+        ];
+        for (args, ok) in cases {
+            assert_eq!(parse(args).is_ok(), *ok, "{args:?}");
+        }
+        let cli = parse(&["--body-limit", "2048", "--webhook-signature-header", "BTCPay-Sig"]).unwrap();
+        assert_eq!(cli.server.body_limit, 2048);
+        assert_eq!(cli.server.webhook_signature_header.unwrap().as_str(), "btcpay-sig");
+    }
 }

@@ -4,6 +4,7 @@
 //! them in process:
 //!
 //! - [`config`]: the server's configuration, from the environment and flags.
+//! - [`serve`]: serving the router with HTTP limits and a shutdown bounded in time.
 //! - [`wiring`]: picks adapters at run time: the embedded default (in-memory
 //!   store and queue, simulated Lightning node) or PostgreSQL + Redis.
 //! - [`pg_node`]: a simulated Lightning node whose state lives in PostgreSQL,
@@ -17,4 +18,5 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod pg_node;
+pub mod serve;
 pub mod wiring;

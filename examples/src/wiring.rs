@@ -113,11 +113,26 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
     }
 }
 
-/// The webhook verifier from the configured secrets and scheme.
+/// The webhook verifier from the configured secrets and scheme, reading the
+/// signature from `header` when one is given (`WEBHOOK_SIGNATURE_HEADER`),
+/// else from the scheme's default header.
 ///
 /// # Errors
 /// A secret that is too short, or an unknown scheme.
-pub fn verifier(scheme: WebhookScheme, secret: &str, previous: Option<&str>) -> anyhow::Result<Verifier> {
+pub fn verifier(
+    scheme: WebhookScheme,
+    secret: &str,
+    previous: Option<&str>,
+    header: Option<&http::HeaderName>,
+) -> anyhow::Result<Verifier> {
+    let verifier = verifier_for_scheme(scheme, secret, previous)?;
+    Ok(match header {
+        Some(name) => verifier.with_header(name.as_str()),
+        None => verifier,
+    })
+}
+
+fn verifier_for_scheme(scheme: WebhookScheme, secret: &str, previous: Option<&str>) -> anyhow::Result<Verifier> {
     let all = std::iter::once(secret).chain(previous.into_iter().flat_map(|p| p.split(',')).map(str::trim));
     let all = all.filter(|s| !s.is_empty());
     match scheme {
@@ -129,7 +144,7 @@ pub fn verifier(scheme: WebhookScheme, secret: &str, previous: Option<&str>) -> 
             let secrets = all
                 .map(Secret::from_standard_webhooks)
                 .collect::<Result<Vec<_>, _>>()
-                .context("WEBHOOK_HMAC_SECRET (whsec_<base64>)")?;
+                .context("WEBHOOK_HMAC_SECRET (whsec_<base64> or <base64>)")?;
             Ok(Verifier::standard_webhooks(secrets)?)
         }
     }

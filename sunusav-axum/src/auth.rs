@@ -15,6 +15,7 @@ use crate::error::ApiError;
 
 /// Why an admin token was refused at configuration time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AdminTokenTooShort {
     /// The minimum length, in bytes.
     pub min: usize,

@@ -20,6 +20,7 @@ pub struct ErrorCode(pub &'static str);
 
 /// An HTTP error: a status, a stable machine-readable code and a short message.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
@@ -71,6 +72,11 @@ impl ApiError {
         )
     }
 
+    /// 408 `request_timeout`: the request (its body included) took too long.
+    pub fn request_timeout() -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long")
+    }
+
     /// 503 `unavailable`: a dependency is down; retry later.
     pub fn unavailable() -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is unavailable, retry later")
@@ -94,6 +100,7 @@ impl ApiError {
             StatusCode::BAD_REQUEST => "bad_request",
             StatusCode::UNAUTHORIZED => "unauthorized",
             StatusCode::NOT_FOUND => "not_found",
+            StatusCode::REQUEST_TIMEOUT => "request_timeout",
             StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
             StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
@@ -152,7 +159,8 @@ impl From<GroupError> for ApiError {
             GroupError::FeeTooHigh => (StatusCode::UNPROCESSABLE_ENTITY, "fee_too_high"),
             GroupError::PotOverflow => (StatusCode::UNPROCESSABLE_ENTITY, "pot_overflow"),
             GroupError::InvalidTransition(_) => (StatusCode::CONFLICT, "invalid_transition"),
-            GroupError::Corrupt(_) => return Self::internal(&e),
+            // `Corrupt`, and whatever a later version adds: a bug to look at.
+            _ => return Self::internal(&e),
         };
         Self::new(status, code, e.to_string())
     }

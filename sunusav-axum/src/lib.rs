@@ -29,11 +29,62 @@
 //! | `GET /metrics` | Prometheus text 0.0.4 |
 //! | `/admin/queues/{queue}/…` | counts, jobs, job detail/remove/retry/promote, retry-dead, pause, resume; only with an admin token, 401 `unauthorized` otherwise |
 //!
+//! ## Embedding: routers in parts
+//!
+//! [`router`] is the all-in-one: every route, a JSON 404 fallback, JSON error
+//! bodies and request ids. A host service with routes of its own uses the
+//! parts instead, each a `Router` with its state applied and **no fallback**,
+//! so that merging or nesting them never panics and the host's own fallback
+//! and `/health` stay its own:
+//!
+//! | part | routes |
+//! | --- | --- |
+//! | [`webhook_router`] | `POST /webhook/lightning` (verification layer included) |
+//! | [`group_router`] | `/groups…` (no authentication: add the host's, e.g. a `route_layer`) |
+//! | [`ops_router`] | `/health`, `/health/detailed`, `/health/workers`, `/metrics` (e.g. on an internal port) |
+//! | [`admin_router`] | `/admin/…` behind the state's admin token; empty without one |
+//!
+//! The layers of the all-in-one are opt-in methods of [`RouterLayers`]:
+//! `with_json_errors()`, `with_request_ids()`, and `with_request_timeout(d)`
+//! (408 `request_timeout`).
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use sunusav_axum::AppState;
+//! # use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
+//! # use sunusav_core::ports::QueueConfig;
+//! # use sunusav_core::services::Tontine;
+//! # use sunusav_core::webhook::{Secret, Verifier};
+//! # let tontine = Tontine::new(
+//! #     Arc::new(MemoryStore::new()),
+//! #     Arc::new(SimulatedNode::new()),
+//! #     Arc::new(MemoryQueue::new("payouts", QueueConfig::default())),
+//! #     Arc::new(MemoryQueue::new("webhooks", QueueConfig::default())),
+//! # );
+//! # let verifier = Verifier::hex_sha256([Secret::from_text("a-long-enough-secret").unwrap()]).unwrap();
+//! # let state = AppState::new(tontine, Arc::new(verifier));
+//! use axum::Router;
+//! use axum::routing::get;
+//! use sunusav_axum::{RouterLayers as _, group_router, ops_router, webhook_router};
+//!
+//! let host: Router = Router::new()
+//!     .route("/health", get(|| async { "the host's own" }))
+//!     .nest("/tontine", group_router(state.clone()).with_json_errors())
+//!     .nest("/ops/tontine", ops_router(state.clone()))
+//!     .merge(webhook_router(state))
+//!     .fallback(|| async { "the host's fallback" });
+//! # let _ = host;
+//! ```
+//!
 //! ## Layout
 //!
 //! - [`verify`]: [`VerifyWebhookLayer`] / [`VerifyWebhook`] (buffer with a limit,
 //!   verify, hand on) and the [`VerifiedWebhook`] marker and extractor.
-//! - [`routes`]: [`router`], the webhook, group, health, metrics and admin routes.
+//! - [`routes`]: [`router`] and its parts ([`webhook_router`], [`group_router`],
+//!   [`ops_router`], [`admin_router`]); the webhook, group, health, metrics and
+//!   admin handlers.
+//! - [`layers`]: [`RouterLayers`], the opt-in layers (JSON errors, request ids,
+//!   request timeout).
 //! - [`state`]: [`AppState`]. [`error`]: [`ApiError`]. [`extract`]: extractors
 //!   with JSON rejections. [`auth`]: [`AdminToken`]. [`metrics`]: [`HttpMetrics`].
 //!   [`request_id`]: request ids and spans. [`clock`]: the injectable [`Clock`].
@@ -65,6 +116,7 @@ pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod extract;
+pub mod layers;
 pub mod metrics;
 pub mod request_id;
 pub mod routes;
@@ -74,7 +126,8 @@ pub mod verify;
 pub use auth::AdminToken;
 pub use clock::{Clock, fixed_clock, system_clock};
 pub use error::ApiError;
+pub use layers::RouterLayers;
 pub use metrics::HttpMetrics;
-pub use routes::router;
+pub use routes::{admin_router, group_router, ops_router, router, webhook_router};
 pub use state::AppState;
 pub use verify::{DEFAULT_BODY_LIMIT, VerifiedWebhook, VerifyWebhook, VerifyWebhookLayer};

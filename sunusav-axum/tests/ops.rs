@@ -72,10 +72,7 @@ async fn worker_health_shows_queue_counts_and_pool_figures() {
     assert_eq!(body["queues"]["payouts"]["dead"], 0);
     assert_eq!(body["workers"], json!([]), "no pools configured");
 
-    let workers = Workers::start(
-        &app.tontine,
-        WorkersConfig { idle_wait: Duration::from_millis(20), ..WorkersConfig::default() },
-    );
+    let workers = Workers::start(&app.tontine, WorkersConfig::default().with_idle_wait(Duration::from_millis(20)));
     let with_pools = router(app.state.clone().with_workers(workers.stats()));
     let body = send(&with_pools, empty_request("GET", "/health/workers")).await.json();
     let pools = body["workers"].as_array().unwrap();
@@ -100,10 +97,7 @@ async fn a_queue_down_fails_worker_health_with_503() {
 async fn metrics_expose_every_series_in_prometheus_text() {
     let app = app();
     send(&app.router, signed_webhook(&some_event())).await;
-    let workers = Workers::start(
-        &app.tontine,
-        WorkersConfig { idle_wait: Duration::from_millis(20), ..WorkersConfig::default() },
-    );
+    let workers = Workers::start(&app.tontine, WorkersConfig::default().with_idle_wait(Duration::from_millis(20)));
     // Let the webhook pool process the job.
     for _ in 0..100 {
         if app.tontine.webhook_queue().stats().await.unwrap().completed == 1 {

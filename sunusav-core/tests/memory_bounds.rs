@@ -14,7 +14,7 @@ fn key(i: u32) -> IdempotencyKey {
 
 #[tokio::test]
 async fn a_claim_limit_releases_the_oldest_gone_ids_first() {
-    let q = MemoryQueue::new("bounded", QueueConfig { keep_completed: 0, ..QueueConfig::default() });
+    let q = MemoryQueue::new("bounded", QueueConfig::default().with_keep_completed(0));
     q.set_claim_limit(3);
     for i in 0..5 {
         q.enqueue(NewJob::new(key(i), "{}")).await.unwrap();

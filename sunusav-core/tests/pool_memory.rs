@@ -54,7 +54,7 @@ impl JobHandler for Counting {
 fn queue() -> Arc<dyn Queue> {
     Arc::new(MemoryQueue::new(
         "pool",
-        QueueConfig { keep_completed: 100_000, keep_dead: 100, max_stalls: 5, ..QueueConfig::default() },
+        QueueConfig::default().with_keep_completed(100_000).with_keep_dead(100).with_max_stalls(5),
     ))
 }
 
@@ -86,8 +86,11 @@ async fn a_pool_with_prefetch_runs_every_job_once_and_acknowledges_all() {
         let q = queue();
         fill(&q, 2_000).await;
         let h = Counting::new(Duration::ZERO);
-        let config =
-            PoolConfig { concurrency, prefetch, batch, idle_wait: Duration::from_millis(50), ..PoolConfig::default() };
+        let config = PoolConfig::default()
+            .with_concurrency(concurrency)
+            .with_prefetch(prefetch)
+            .with_batch(batch)
+            .with_idle_wait(Duration::from_millis(50));
         let (pool, stop) = start(&q, &h, config);
         wait_for("every job run", || h.total() >= 2_000).await;
         // Acknowledgements trail the runs by at most one call.
@@ -119,13 +122,11 @@ async fn a_job_held_ahead_whose_lease_expired_is_skipped_and_runs_once_from_the_
     // One worker, 4 jobs held ahead, each run 10 s against a 3 s lease: the
     // held jobs' leases expire while the first runs.
     let h = Counting::new(Duration::from_secs(10));
-    let config = PoolConfig {
-        concurrency: 1,
-        prefetch: 4,
-        lease: Duration::from_secs(3),
-        idle_wait: Duration::from_millis(200),
-        ..PoolConfig::default()
-    };
+    let config = PoolConfig::default()
+        .with_concurrency(1)
+        .with_prefetch(4)
+        .with_lease(Duration::from_secs(3))
+        .with_idle_wait(Duration::from_millis(200));
     let (pool, stop) = start(&q, &h, config);
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(q.stats().await.unwrap().active, 5, "one running, four held ahead");
@@ -153,7 +154,7 @@ async fn shutdown_runs_the_jobs_held_ahead_and_acknowledges_them() {
     let q = queue();
     fill(&q, 6).await;
     let h = Counting::new(Duration::from_millis(100));
-    let config = PoolConfig { concurrency: 2, prefetch: 4, ..PoolConfig::default() };
+    let config = PoolConfig::default().with_concurrency(2).with_prefetch(4);
     let (pool, stop) = start(&q, &h, config);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(q.stats().await.unwrap().active, 6, "two running, four held ahead");
@@ -168,7 +169,7 @@ async fn shutdown_runs_the_jobs_held_ahead_and_acknowledges_them() {
 async fn an_idle_pool_with_prefetch_wakes_for_new_work() {
     let q = queue();
     let h = Counting::new(Duration::ZERO);
-    let config = PoolConfig { concurrency: 2, prefetch: 8, idle_wait: Duration::from_secs(1), ..PoolConfig::default() };
+    let config = PoolConfig::default().with_concurrency(2).with_prefetch(8).with_idle_wait(Duration::from_secs(1));
     let (pool, stop) = start(&q, &h, config);
     for round in 1..=3u32 {
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -216,8 +217,7 @@ async fn a_batching_pool_hands_over_batches_and_settles_each_job_on_its_own() {
     let h = Arc::new(Batching { sizes: Mutex::new(Vec::new()), ran: Mutex::new(HashMap::new()) });
     let (tx, rx) = watch::channel(false);
     let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
-    let config =
-        PoolConfig { concurrency: 3, batch: 10, idle_wait: Duration::from_millis(50), ..PoolConfig::default() };
+    let config = PoolConfig::default().with_concurrency(3).with_batch(10).with_idle_wait(Duration::from_millis(50));
     let pool = WorkerPool::spawn(&consumer(&q), &handler, config, &rx);
     let mut settled = 0;
     for _ in 0..4_000 {
@@ -249,13 +249,11 @@ async fn a_lingering_worker_settles_what_came_meanwhile_with_the_job_that_woke_i
     let h = Arc::new(Batching { sizes: Mutex::new(Vec::new()), ran: Mutex::new(HashMap::new()) });
     let (tx, rx) = watch::channel(false);
     let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
-    let config = PoolConfig {
-        concurrency: 1,
-        batch: 10,
-        linger: Duration::from_millis(50),
-        idle_wait: Duration::from_secs(1),
-        ..PoolConfig::default()
-    };
+    let config = PoolConfig::default()
+        .with_concurrency(1)
+        .with_batch(10)
+        .with_linger(Duration::from_millis(50))
+        .with_idle_wait(Duration::from_secs(1));
     let pool = WorkerPool::spawn(&consumer(&q), &handler, config, &rx);
     tokio::time::sleep(Duration::from_millis(5)).await;
     let job = |i: usize| NewJob::new(IdempotencyKey::parse(format!("job-{i}")).unwrap(), vec![1u8; 8]);
@@ -271,7 +269,7 @@ async fn a_lingering_worker_settles_what_came_meanwhile_with_the_job_that_woke_i
     tx.send(true).unwrap();
     assert!(pool.join(Duration::from_secs(5)).await);
     let (tx, rx) = watch::channel(false);
-    let pool = WorkerPool::spawn(&consumer(&q), &handler, PoolConfig { linger: Duration::ZERO, ..config }, &rx);
+    let pool = WorkerPool::spawn(&consumer(&q), &handler, config.with_linger(Duration::ZERO), &rx);
     tokio::time::sleep(Duration::from_millis(5)).await;
     q.enqueue(job(20)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -286,7 +284,7 @@ async fn a_lingering_worker_settles_what_came_meanwhile_with_the_job_that_woke_i
 
 /// A memory queue that can misbehave as a networked one does.
 fn faulty(reserve_pause: Duration, fail_acks: u32) -> Arc<FaultyQueue> {
-    let q = Arc::new(FaultyQueue::new("pool", QueueConfig { max_stalls: 5, ..QueueConfig::default() }));
+    let q = Arc::new(FaultyQueue::new("pool", QueueConfig::default().with_max_stalls(5)));
     q.pause_reserves(reserve_pause);
     q.fail_next_acks(fail_acks);
     q
@@ -297,7 +295,7 @@ async fn shutdown_during_a_reserve_that_leased_a_job_leaves_no_job_without_a_hol
     let slow = faulty(Duration::from_millis(100), 0);
     let q: Arc<dyn Queue> = Arc::clone(&slow) as Arc<dyn Queue>;
     let h = Counting::new(Duration::ZERO);
-    let config = PoolConfig { concurrency: 1, idle_wait: Duration::from_secs(2), ..PoolConfig::default() };
+    let config = PoolConfig::default().with_concurrency(1).with_idle_wait(Duration::from_secs(2));
     let (pool, stop) = start(&q, &h, config);
     tokio::time::sleep(Duration::from_millis(10)).await;
     fill(&q, 1).await;
@@ -320,7 +318,7 @@ async fn an_acknowledgement_that_fails_once_is_sent_again_and_the_job_runs_once(
     let slow = faulty(Duration::ZERO, 1);
     let q: Arc<dyn Queue> = Arc::clone(&slow) as Arc<dyn Queue>;
     let h = Counting::new(Duration::ZERO);
-    let config = PoolConfig { concurrency: 1, lease: Duration::from_secs(3), ..PoolConfig::default() };
+    let config = PoolConfig::default().with_concurrency(1).with_lease(Duration::from_secs(3));
     let (pool, stop) = start(&q, &h, config);
     let metrics = pool.metrics();
     fill(&q, 1).await;
@@ -345,7 +343,7 @@ async fn a_job_whose_acknowledgement_never_lands_is_not_counted_as_processed() {
     let slow = faulty(Duration::ZERO, u32::MAX);
     let q: Arc<dyn Queue> = Arc::clone(&slow) as Arc<dyn Queue>;
     let h = Counting::new(Duration::ZERO);
-    let config = PoolConfig { concurrency: 1, lease: Duration::from_secs(3), ..PoolConfig::default() };
+    let config = PoolConfig::default().with_concurrency(1).with_lease(Duration::from_secs(3));
     let (pool, stop) = start(&q, &h, config);
     let metrics = pool.metrics();
     fill(&q, 1).await;
@@ -422,7 +420,7 @@ async fn a_panicking_handler_fails_its_job_for_retry_and_the_pool_keeps_all_its_
     });
     let (tx, rx) = watch::channel(false);
     let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
-    let config = PoolConfig { concurrency: 4, idle_wait: Duration::from_millis(100), ..PoolConfig::default() };
+    let config = PoolConfig::default().with_concurrency(4).with_idle_wait(Duration::from_millis(100));
     let pool = WorkerPool::spawn(&consumer(&q), &handler, config, &rx);
 
     // Act
@@ -494,8 +492,7 @@ async fn a_batch_whose_handler_panics_fails_each_of_its_jobs_for_retry() {
     let h = Arc::new(PanicsOnce { sizes: Mutex::new(Vec::new()), panicked: AtomicBool::new(false) });
     let (tx, rx) = watch::channel(false);
     let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
-    let config =
-        PoolConfig { concurrency: 1, batch: 4, idle_wait: Duration::from_millis(100), ..PoolConfig::default() };
+    let config = PoolConfig::default().with_concurrency(1).with_batch(4).with_idle_wait(Duration::from_millis(100));
     let pool = WorkerPool::spawn(&consumer(&q), &handler, config, &rx);
     let metrics = pool.metrics();
 
@@ -557,13 +554,11 @@ async fn a_job_that_runs_past_the_timeout_fails_for_retry_and_its_heartbeats_sto
     let h = Arc::new(HangsOnce { attempts: Mutex::new(Vec::new()), dropped: Arc::clone(&dropped) });
     let (tx, rx) = watch::channel(false);
     let handler: Arc<dyn JobHandler> = Arc::clone(&h) as Arc<dyn JobHandler>;
-    let config = PoolConfig {
-        concurrency: 1,
-        lease: Duration::from_secs(3),
-        job_timeout: Some(Duration::from_secs(10)),
-        idle_wait: Duration::from_millis(100),
-        ..PoolConfig::default()
-    };
+    let config = PoolConfig::default()
+        .with_concurrency(1)
+        .with_lease(Duration::from_secs(3))
+        .with_job_timeout(Some(Duration::from_secs(10)))
+        .with_idle_wait(Duration::from_millis(100));
     let pool = WorkerPool::spawn(&consumer(&q), &handler, config, &rx);
     let metrics = pool.metrics();
     let id = IdempotencyKey::parse("job-0").unwrap();

@@ -104,7 +104,7 @@ async fn run_pool(batch: usize, jobs: usize) -> Arc<Recorder> {
     q.enqueue_bulk(new).await.unwrap();
     let (tx, rx) = watch::channel(false);
     let handler: Arc<dyn JobHandler> = Arc::new(Talking);
-    let config = PoolConfig { batch, idle_wait: Duration::from_millis(100), ..PoolConfig::default() };
+    let config = PoolConfig::default().with_batch(batch).with_idle_wait(Duration::from_millis(100));
     let pool = WorkerPool::spawn(&(q.clone() as Arc<dyn Consumer>), &handler, config, &rx);
     tokio::time::sleep(Duration::from_millis(500)).await;
     tx.send(true).unwrap();

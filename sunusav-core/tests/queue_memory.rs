@@ -146,7 +146,7 @@ async fn a_job_is_dead_after_max_attempts_with_its_last_error() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stall_on_the_last_attempt_is_dead() {
-    let q = MemoryQueue::new("test", QueueConfig { max_stalls: 5, ..QueueConfig::default() });
+    let q = MemoryQueue::new("test", QueueConfig::default().with_max_stalls(5));
     let options = JobOptions { max_attempts: 1, ..JobOptions::default() };
     q.enqueue(NewJob { options, ..job("a") }).await.unwrap();
     take(&q).await;
@@ -183,7 +183,7 @@ async fn retention_keeps_the_last_10_completed_and_50_dead_by_default() {
 #[tokio::test(start_paused = true)]
 async fn an_id_is_free_again_after_the_dedup_window() {
     let window = Duration::from_mins(1);
-    let q = MemoryQueue::new("test", QueueConfig { keep_completed: 0, dedup_window: window, ..QueueConfig::default() });
+    let q = MemoryQueue::new("test", QueueConfig::default().with_keep_completed(0).with_dedup_window(window));
     q.enqueue(job("acked")).await.unwrap();
     q.enqueue(job("removed")).await.unwrap();
     let j = take(&q).await;
@@ -201,7 +201,7 @@ async fn an_id_is_free_again_after_the_dedup_window() {
 #[tokio::test(start_paused = true)]
 async fn a_retained_job_keeps_its_id_claimed_past_the_window() {
     let window = Duration::from_mins(1);
-    let q = MemoryQueue::new("test", QueueConfig { dedup_window: window, ..QueueConfig::default() });
+    let q = MemoryQueue::new("test", QueueConfig::default().with_dedup_window(window));
     q.enqueue(job("a")).await.unwrap();
     let j = take(&q).await;
     q.ack(&j.id, &j.token).await.unwrap();

@@ -36,11 +36,7 @@ async fn thousand_concurrent_settlements(batched: bool) {
     }
     let workers = Workers::start(
         &a.tontine,
-        WorkersConfig {
-            webhook_concurrency: 16,
-            relay_interval: Duration::from_millis(20),
-            ..WorkersConfig::default()
-        },
+        WorkersConfig::default().with_webhook_concurrency(16).with_relay_interval(Duration::from_millis(20)),
     );
     let n = 10;
     let g = a.tontine.create_group(spec(n)).await.unwrap();

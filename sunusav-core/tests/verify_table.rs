@@ -450,16 +450,46 @@ fn secrets_that_are_empty_or_short_are_refused() {
 #[test]
 fn standard_webhooks_secrets_are_checked_at_construction() {
     let short = format!("whsec_{}", STANDARD.encode([1_u8; 8]));
-    let cases: [(&str, Result<(), SecretError>); 5] = [
+    let bare_short = STANDARD.encode([1_u8; 8]);
+    let cases: [(&str, Result<(), SecretError>); 9] = [
         (SW_SECRET, Ok(())),
-        ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Err(SecretError::MissingPrefix)),
+        ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Ok(())),
         ("whsec_***", Err(SecretError::InvalidBase64)),
+        ("***", Err(SecretError::InvalidBase64)),
+        ("whsec_whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Err(SecretError::InvalidBase64)),
         ("whsec_", Err(SecretError::Empty)),
+        ("", Err(SecretError::Empty)),
         (&short, Err(SecretError::TooShort { len: 8, min: 16 })),
+        (&bare_short, Err(SecretError::TooShort { len: 8, min: 16 })),
     ];
     for (text, expected) in cases {
         assert_eq!(Secret::from_standard_webhooks(text).map(|_| ()), expected, "{text:?}");
     }
+}
+
+#[test]
+fn a_standard_webhooks_secret_signs_the_same_with_or_without_its_whsec_prefix() {
+    let bare = SW_SECRET.strip_prefix("whsec_").unwrap();
+    let body: &[u8] = br#"{"test": 2432232314}"#;
+    let entry = sw_entry(&sw_key(), SW_ID, NOW, body);
+    let hdrs = sw_headers(SW_ID, &NOW.to_string(), &entry);
+    for text in [SW_SECRET, bare] {
+        let verifier = Verifier::standard_webhooks([Secret::from_standard_webhooks(text).unwrap()]).unwrap();
+        let ok = verifier.verify(&hdrs, body, NOW).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(ok.webhook_id, Some(SW_ID));
+        assert_eq!(verifier.verify(&hdrs, b"tampered", NOW).err(), Some(VerifyError::InvalidSignature));
+    }
+}
+
+#[test]
+fn the_hex_signature_is_read_from_a_configured_header_such_as_btcpay_servers() {
+    let verifier = hex_verifier().with_header("BTCPay-Sig");
+    let value = hex_value(KEY_A, BODY);
+    assert_eq!(verifier.signature_header(), "BTCPay-Sig");
+    assert!(verifier.verify(&headers(&[("btcpay-sig", value.as_bytes())]), BODY, NOW).is_ok());
+    assert!(verifier.verify(&headers(&[("BTCPAY-SIG", value.as_bytes())]), BODY, NOW).is_ok());
+    let in_default = headers(&[("x-sunu-signature", value.as_bytes())]);
+    assert_eq!(verifier.verify(&in_default, BODY, NOW).err(), Some(VerifyError::MissingSignature));
 }
 
 #[test]

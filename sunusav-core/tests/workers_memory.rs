@@ -100,7 +100,7 @@ async fn a_payout_whose_lease_expires_too_often_is_dead_lettered_by_recovery_and
     assert_eq!((second.id.clone(), second.attempt), (job.key.clone(), 2));
 
     // Recovery by the workers dead-letters it; the payout handler's hook reconciles it.
-    let config = WorkersConfig { stalled_interval: Duration::from_millis(500), ..WorkersConfig::default() };
+    let config = WorkersConfig::default().with_stalled_interval(Duration::from_millis(500));
     let workers = Workers::start(&a.tontine, config);
     wait_until("dead letter", || async { a.payouts.stats().await.unwrap().dead == 1 }).await;
     wait_until("payout failed", || async {

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 const LEASE: Duration = Duration::from_secs(30);
 
 fn config() -> QueueConfig {
-    QueueConfig { keep_completed: 100_000, keep_dead: 100, max_stalls: 5, ..QueueConfig::default() }
+    QueueConfig::default().with_keep_completed(100_000).with_keep_dead(100).with_max_stalls(5)
 }
 
 /// A fresh Redis queue behind the fault switch, or `None` (skipped).
@@ -181,13 +181,11 @@ async fn acknowledgements_that_fail_are_sent_again_and_every_job_runs_and_comple
     q.enqueue_bulk((0..200).map(|i| job(&format!("job-{i}"))).collect()).await.unwrap();
     faulty.fail_next_acks(3);
     let h = Arc::new(Counting::default());
-    let config = PoolConfig {
-        concurrency: 4,
-        batch: 4,
-        lease: Duration::from_secs(3),
-        idle_wait: Duration::from_millis(50),
-        ..PoolConfig::default()
-    };
+    let config = PoolConfig::default()
+        .with_concurrency(4)
+        .with_batch(4)
+        .with_lease(Duration::from_secs(3))
+        .with_idle_wait(Duration::from_millis(50));
     let (pool, stop) = start(&q, &h, config);
     let metrics = pool.metrics();
     wait_for("every job completed", async || q.stats().await.unwrap().completed == 200).await;
@@ -214,7 +212,7 @@ async fn a_job_whose_acknowledgement_never_lands_stays_active_and_is_not_counted
     let q: Arc<dyn Queue> = Arc::clone(&faulty) as Arc<dyn Queue>;
     faulty.fail_next_acks(u32::MAX);
     let h = Arc::new(Counting::default());
-    let config = PoolConfig { concurrency: 1, lease: Duration::from_secs(3), ..PoolConfig::default() };
+    let config = PoolConfig::default().with_concurrency(1).with_lease(Duration::from_secs(3));
     let (pool, stop) = start(&q, &h, config);
     let metrics = pool.metrics();
     q.enqueue(job("job-0")).await.unwrap();
@@ -236,7 +234,7 @@ async fn shutdown_during_a_reserve_that_leased_a_job_leaves_no_job_without_a_hol
     slow.pause_reserves(Duration::from_millis(200));
     let q: Arc<dyn Queue> = Arc::clone(&slow) as Arc<dyn Queue>;
     let h = Arc::new(Counting::default());
-    let config = PoolConfig { concurrency: 1, idle_wait: Duration::from_secs(2), ..PoolConfig::default() };
+    let config = PoolConfig::default().with_concurrency(1).with_idle_wait(Duration::from_secs(2));
     let (pool, stop) = start(&q, &h, config);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let leased = slow.job_leased();

@@ -202,7 +202,7 @@ async fn a_stale_token_can_neither_ack_nor_heartbeat_nor_fail() {
 
 #[tokio::test]
 async fn a_worker_that_stops_heartbeating_loses_its_lease_and_the_job_is_redelivered() {
-    let Some(q) = queue(QueueConfig { max_stalls: 1, ..QueueConfig::default() }).await else { return };
+    let Some(q) = queue(QueueConfig::default().with_max_stalls(1)).await else { return };
     q.enqueue(job("hb")).await.unwrap();
     let lease = Duration::from_millis(300);
     let r = q.reserve(lease).await.unwrap().unwrap();
@@ -228,7 +228,7 @@ async fn a_worker_that_stops_heartbeating_loses_its_lease_and_the_job_is_redeliv
 
 #[tokio::test]
 async fn retention_keeps_the_last_completed_and_dead_and_deletes_the_rest() {
-    let cfg = QueueConfig { keep_completed: 3, keep_dead: 2, ..QueueConfig::default() };
+    let cfg = QueueConfig::default().with_keep_completed(3).with_keep_dead(2);
     let Some(q) = queue(cfg).await else { return };
     let jobs: Vec<_> = (0..10).map(|i| job(&format!("k{i}"))).collect();
     q.enqueue_bulk(jobs).await.unwrap();
@@ -279,7 +279,7 @@ async fn redis_keys(q: &RedisQueue, pattern: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn the_dedup_window_ends_and_the_id_can_be_reused() {
-    let cfg = QueueConfig { keep_completed: 0, dedup_window: Duration::from_millis(200), ..QueueConfig::default() };
+    let cfg = QueueConfig::default().with_keep_completed(0).with_dedup_window(Duration::from_millis(200));
     let Some(q) = queue(cfg).await else { return };
     q.enqueue(job("once")).await.unwrap();
     let r = q.reserve(LEASE).await.unwrap().unwrap();
@@ -367,7 +367,7 @@ async fn a_reserve_count_over_the_batch_limit_reserves_up_to_the_limit() {
 
 #[tokio::test]
 async fn a_batch_larger_than_the_retention_keeps_its_newest_and_claims_the_rest() {
-    let Some(q) = queue(QueueConfig { keep_completed: 3, ..QueueConfig::default() }).await else { return };
+    let Some(q) = queue(QueueConfig::default().with_keep_completed(3)).await else { return };
     q.enqueue_bulk((0..9).map(|i| job(&format!("k{i}"))).collect()).await.unwrap();
     let ack_all = |held: &[sunusav_core::ports::queue::ReservedJob]| -> Vec<_> {
         held.iter().map(|j| (j.id.clone(), j.token.clone())).collect()
@@ -434,7 +434,7 @@ async fn a_delayed_job_enqueued_after_the_queue_was_seen_empty_is_still_promoted
 async fn recovery_reports_every_job_it_dead_letters_over_several_script_calls_even_when_none_is_retained() {
     // keep_dead 0: each dead job is deleted at once, so the script must read
     // it first; 1001 expired leases take two script calls (1000 per call).
-    let Some(q) = queue(QueueConfig { keep_dead: 0, ..QueueConfig::default() }).await else { return };
+    let Some(q) = queue(QueueConfig::default().with_keep_dead(0)).await else { return };
     let n = 1001;
     let jobs: Vec<NewJob> = (0..n)
         .map(|i| {

@@ -126,15 +126,14 @@ async fn two_worker_pools_with_prefetch_run_10000_jobs_exactly_once_and_never_at
         [(Arc::new(q.clone()) as Arc<dyn Consumer>, 4, 32, 1, 0), (Arc::new(q2), 8, 64, 16, 2)]
             .into_iter()
             .map(|(queue, concurrency, prefetch, batch, linger_ms)| {
-                let config = PoolConfig {
-                    concurrency,
-                    prefetch,
-                    batch,
-                    linger: Duration::from_millis(linger_ms),
-                    lease: LEASE,
-                    idle_wait: Duration::from_millis(200),
-                    job_timeout: None,
-                };
+                let config = PoolConfig::default()
+                    .with_concurrency(concurrency)
+                    .with_prefetch(prefetch)
+                    .with_batch(batch)
+                    .with_linger(Duration::from_millis(linger_ms))
+                    .with_lease(LEASE)
+                    .with_idle_wait(Duration::from_millis(200))
+                    .with_job_timeout(None);
                 WorkerPool::spawn(&queue, &handler, config, &stopped)
             })
             .collect();

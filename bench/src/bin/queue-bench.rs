@@ -145,8 +145,11 @@ async fn process(q: &RedisQueue, n: usize, concurrency: usize, prefetch: usize) 
     let handler = Arc::new(NoOp { n, seen: AtomicUsize::new(0), first: OnceLock::new(), all_ran: Notify::new() });
     let queue: Arc<dyn Consumer> = Arc::new(q.clone());
     let (stop, stopped) = watch::channel(false);
-    let config =
-        PoolConfig { concurrency, lease: LEASE, idle_wait: Duration::from_secs(1), prefetch, ..PoolConfig::default() };
+    let config = PoolConfig::default()
+        .with_concurrency(concurrency)
+        .with_lease(LEASE)
+        .with_idle_wait(Duration::from_secs(1))
+        .with_prefetch(prefetch);
     let pool = WorkerPool::spawn(&queue, &(Arc::clone(&handler) as Arc<dyn JobHandler>), config, &stopped);
     handler.all_ran.notified().await;
     stop.send(true)?;
@@ -255,7 +258,7 @@ async fn run() -> Res<()> {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let conn = RedisConnection::connect(RedisConfig::from_url(&url)?).await?;
-    let config = QueueConfig { keep_completed: 10, keep_dead: 50, ..QueueConfig::default() };
+    let config = QueueConfig::default().with_keep_completed(10).with_keep_dead(50);
     println!("queue-bench: {n} jobs, {runs} run(s), Redis at {url}");
     println!("{:<22} {:>12} {:>16} {:>14}", "figure", "jobs/s", "Redis CPU µs/job", "Redis cmds/job");
     let mut all = Vec::new();

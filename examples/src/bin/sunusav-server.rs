@@ -11,10 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
 use clap::Parser;
-use sunusav_axum::{AdminToken, AppState, router};
+use sunusav_axum::routes::not_found;
+use sunusav_axum::{
+    AdminToken, AppState, RouterLayers as _, admin_router, group_router, ops_router, router, webhook_router,
+};
 use sunusav_core::runtime::{Workers, WorkersConfig};
 use sunusav_examples::config::{Cli, Command, MigrateAction, ServerArgs, WebhookScheme};
+use sunusav_examples::serve::{self, HttpLimits};
 use sunusav_examples::wiring::{Backend, connect_postgres, verifier, wire};
 use tracing_subscriber::EnvFilter;
 
@@ -66,22 +71,25 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             generated
         }
     };
-    let verifier = verifier(args.webhook_scheme, &secret, args.webhook_previous_secrets.as_deref())?;
+    let verifier = verifier(
+        args.webhook_scheme,
+        &secret,
+        args.webhook_previous_secrets.as_deref(),
+        args.webhook_signature_header.as_ref(),
+    )?;
     let wired = wire(&args, backend).await?;
     let workers = Workers::start(
         &wired.tontine,
-        WorkersConfig {
-            payout_concurrency: args.payout_concurrency,
-            webhook_concurrency: args.webhook_concurrency,
-            webhook_prefetch: args.webhook_prefetch,
-            webhook_batch: args.webhook_batch,
-            webhook_linger: Duration::from_millis(args.webhook_linger_ms),
-            lease: Duration::from_millis(args.lease_ms.max(100)),
-            stalled_interval: Duration::from_millis(args.stalled_interval_ms.max(50)),
-            sweep_interval: Duration::from_millis(args.sweep_interval_ms),
-            sweep_after: Duration::from_millis(args.sweep_after_ms),
-            ..WorkersConfig::default()
-        },
+        WorkersConfig::default()
+            .with_payout_concurrency(args.payout_concurrency)
+            .with_webhook_concurrency(args.webhook_concurrency)
+            .with_webhook_prefetch(args.webhook_prefetch)
+            .with_webhook_batch(args.webhook_batch)
+            .with_webhook_linger(Duration::from_millis(args.webhook_linger_ms))
+            .with_lease(Duration::from_millis(args.lease_ms.max(100)))
+            .with_stalled_interval(Duration::from_millis(args.stalled_interval_ms.max(50)))
+            .with_sweep_interval(Duration::from_millis(args.sweep_interval_ms))
+            .with_sweep_after(Duration::from_millis(args.sweep_after_ms)),
     );
     let mut state = AppState::new(wired.tontine.clone(), Arc::new(verifier))
         .with_workers(workers.stats())
@@ -91,16 +99,60 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "listening");
-    println!("listening on http://{addr}");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let ops_listener = match args.ops_bind {
+        Some(ops) => Some(tokio::net::TcpListener::bind(ops).await.with_context(|| format!("binding {ops}"))?),
+        None => None,
+    };
+    let limits = HttpLimits::from_args(&args);
+    // One deadline from the signal to exit: open requests get up to half of
+    // it, running jobs the rest.
+    let deadline = Duration::from_secs(args.shutdown_deadline_secs);
+    let (signal, signalled) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal.send_replace(true);
+    });
+    let until_signal = |mut signalled: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = signalled.wait_for(|s| *s).await;
+    };
+    let stopped = if let Some(ops_listener) = ops_listener {
+        // The ops routes on the internal listener only.
+        let ops_addr = ops_listener.local_addr()?;
+        let public = Router::new()
+            .merge(webhook_router(state.clone()))
+            .merge(group_router(state.clone()))
+            .merge(admin_router(state.clone()));
+        let ops = ops_router(state);
+        let [public, ops] =
+            [public, ops].map(|r| limits.apply(r.fallback(not_found).with_json_errors().with_request_ids()));
+        tracing::info!(%addr, %ops_addr, "listening");
+        println!("ops listening on http://{ops_addr}");
+        println!("listening on http://{addr}");
+        let (main, internal) = tokio::join!(
+            serve::serve(listener, public, limits, until_signal(signalled.clone()), deadline / 2),
+            serve::serve(ops_listener, ops, limits, until_signal(signalled), deadline / 2),
+        );
+        main.and(internal)
+    } else {
+        tracing::info!(%addr, "listening");
+        println!("listening on http://{addr}");
+        serve::serve(listener, limits.apply(router(state)), limits, until_signal(signalled), deadline / 2).await
+    };
 
-    tracing::info!("shutting down: no new jobs, waiting for running ones");
-    let clean = workers.shutdown(Duration::from_secs(args.shutdown_deadline_secs)).await;
+    let left = deadline.saturating_sub(stopped.signalled_at.elapsed());
+    tracing::info!(
+        left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+        "shutting down: no new jobs, waiting for running ones"
+    );
+    let clean = workers.shutdown(left).await;
+    tracing::info!(clean, "workers drained");
     if let Some(redis) = wired.redis {
-        redis.close().await;
+        let left = deadline.saturating_sub(stopped.signalled_at.elapsed());
+        if tokio::time::timeout(left, redis.close()).await.is_err() {
+            tracing::warn!("Redis did not close before the shutdown deadline");
+        }
     }
-    tracing::info!(clean, "stopped");
+    tracing::info!(clean, dropped_connections = stopped.dropped, "stopped");
     Ok(())
 }
 

@@ -1,4 +1,6 @@
-//! The router: every route, the fallbacks, and the middleware around them.
+//! The routers: one per part (webhooks, the group API, ops, admin), each with
+//! its state and no fallback, so that a host merges or nests them; and
+//! [`router`], all of them with a fallback and the layers.
 
 pub mod admin;
 pub mod groups;
@@ -7,71 +9,81 @@ pub mod metrics;
 pub mod webhook;
 
 use axum::Router;
-use axum::middleware::{from_fn, from_fn_with_state, map_response};
-use axum::response::{IntoResponse, Response};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 
 use crate::auth::require_admin;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
+use crate::layers::RouterLayers as _;
 use crate::metrics::count_webhooks;
-use crate::request_id::request_id;
 use crate::state::AppState;
 use crate::verify::VerifyWebhookLayer;
 
-/// The application's router (see the crate docs for the routes and codes).
+/// The all-in-one router: every part merged ([`webhook_router`],
+/// [`group_router`], [`ops_router`], [`admin_router`]), a JSON 404 fallback,
+/// JSON error bodies and request ids (see the crate docs for the routes and
+/// codes). A host that has routes, a fallback or a `/health` of its own uses
+/// the parts instead.
 pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(webhook_router(state.clone()))
+        .merge(group_router(state.clone()))
+        .merge(ops_router(state.clone()))
+        .merge(admin_router(state))
+        .fallback(not_found)
+        .with_json_errors()
+        .with_request_ids()
+}
+
+/// `POST /webhook/lightning`, behind the signature verification layer (the
+/// state's verifier, body limit and clock) and counted in the metrics.
+pub fn webhook_router(state: AppState) -> Router {
     let verify = VerifyWebhookLayer::new(state.inner.verifier.clone())
         .with_limit(state.inner.body_limit)
         .with_clock(state.inner.clock.clone());
     let webhook = post(webhook::lightning)
         .route_layer(verify)
         .route_layer(from_fn_with_state(state.inner.metrics.clone(), count_webhooks));
-    let mut app = Router::new()
-        .route("/webhook/lightning", webhook)
+    Router::new().route("/webhook/lightning", webhook).with_state(state)
+}
+
+/// The group API: `POST /groups`, `GET /groups/{id}`, `POST
+/// /groups/{id}/start`, `/cancel`, `/invoices`, `GET /groups/{id}/ledger`.
+/// Unauthenticated: a host puts its own authentication in front of it (a
+/// `route_layer` on this router before merging or nesting it).
+pub fn group_router(state: AppState) -> Router {
+    Router::new()
         .route("/groups", post(groups::create))
         .route("/groups/{id}", get(groups::show))
         .route("/groups/{id}/start", post(groups::start))
         .route("/groups/{id}/cancel", post(groups::cancel))
         .route("/groups/{id}/invoices", post(groups::invoice))
         .route("/groups/{id}/ledger", get(groups::ledger))
+        .with_state(state)
+}
+
+/// Ops: `GET /health`, `/health/detailed`, `/health/workers` and `/metrics`,
+/// e.g. to serve on an internal port, or nested under a prefix of the host's.
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
         .route("/health", get(health::live))
         .route("/health/detailed", get(health::detailed))
         .route("/health/workers", get(health::workers))
-        .route("/metrics", get(metrics::render));
-    if let Some(token) = state.inner.admin_token.clone() {
-        app = app.merge(admin::routes().route_layer(from_fn_with_state(token, require_admin)));
-    }
-    app.fallback(not_found).layer(map_response(json_errors)).layer(from_fn(request_id)).with_state(state)
+        .route("/metrics", get(metrics::render))
+        .with_state(state)
 }
 
-async fn not_found() -> ApiError {
+/// The admin routes (`/admin/...`) behind the state's bearer token; an empty
+/// router when the state has no admin token (admin off).
+pub fn admin_router(state: AppState) -> Router {
+    match state.inner.admin_token.clone() {
+        Some(token) => admin::routes().route_layer(from_fn_with_state(token, require_admin)).with_state(state),
+        None => Router::new(),
+    }
+}
+
+/// The all-in-one's fallback: 404 `not_found`, as JSON; for a router of
+/// parts that should answer like it.
+pub async fn not_found() -> ApiError {
     ApiError::not_found("route")
-}
-
-/// Gives every error response that is neither an [`ApiError`] nor already JSON
-/// (axum's own plain-text 405, for instance) a JSON error body, keeping its
-/// status and other headers.
-async fn json_errors(response: Response) -> Response {
-    let status = response.status();
-    let is_json = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim() == "application/json" || essence.trim().ends_with("+json"));
-    if !(status.is_client_error() || status.is_server_error())
-        || is_json
-        || response.extensions().get::<ErrorCode>().is_some()
-    {
-        return response;
-    }
-    let (mut parts, _) = response.into_parts();
-    parts.headers.remove(CONTENT_TYPE);
-    parts.headers.remove(CONTENT_LENGTH);
-    let mut json = ApiError::from_status(status).into_response();
-    for (name, value) in &parts.headers {
-        json.headers_mut().entry(name).or_insert_with(|| value.clone());
-    }
-    json
 }

@@ -92,6 +92,7 @@ impl Default for GroupPolicy {
 
 /// Why a group cannot be created or change state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GroupError {
     /// Fewer than two members.
     #[error("a group needs at least two members")]
@@ -165,6 +166,7 @@ impl Invoice {
 
 /// Why a contribution is refused. The group is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ContributionError {
     /// The group is not active.
     #[error("the group is not active ({0:?})")]

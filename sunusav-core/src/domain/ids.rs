@@ -56,6 +56,7 @@ uuid_id!(
 
 /// Why an identifier could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum IdError {
     /// Not a UUID.
     #[error("not a valid UUID")]

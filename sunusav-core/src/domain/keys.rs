@@ -17,6 +17,7 @@ pub const MAX_KEY_LEN: usize = 255;
 
 /// Why a string is not an idempotency key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// Empty.
     #[error("an idempotency key cannot be empty")]

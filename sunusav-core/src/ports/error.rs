@@ -15,6 +15,7 @@ use std::sync::Arc;
 ///
 /// Cheap to clone; equality compares messages only.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct BackendError {
     message: String,
     source: Option<Arc<dyn Error + Send + Sync + 'static>>,

@@ -50,6 +50,7 @@ pub enum PaymentStatus {
 
 /// Why a payment did not (yet) succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PayError {
     /// The hash was already paid (LND: "invoice is already paid"). Look it up.
     #[error("already paid")]

@@ -21,6 +21,7 @@ use super::unwind::catch;
 
 /// Why a submitted item got no answer from the writer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BatchError {
     /// The writer panicked while writing the item's batch.
     #[error("the batch writer panicked: {0}")]

@@ -72,6 +72,7 @@ pub trait JobHandler: Send + Sync + 'static {
 
 /// Settings of one pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolConfig {
     /// Workers.
     pub concurrency: usize,
@@ -117,6 +118,59 @@ impl Default for PoolConfig {
             linger: Duration::ZERO,
             job_timeout: None,
         }
+    }
+}
+
+/// Builders, for code outside this crate (the struct is `#[non_exhaustive]`):
+/// start from [`Default`] and set what differs.
+impl PoolConfig {
+    /// This config with [`concurrency`](Self::concurrency) set to `concurrency`.
+    #[must_use]
+    pub const fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// This config with [`lease`](Self::lease) set to `lease`.
+    #[must_use]
+    pub const fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// This config with [`idle_wait`](Self::idle_wait) set to `idle_wait`.
+    #[must_use]
+    pub const fn with_idle_wait(mut self, idle_wait: Duration) -> Self {
+        self.idle_wait = idle_wait;
+        self
+    }
+
+    /// This config with [`prefetch`](Self::prefetch) set to `prefetch`.
+    #[must_use]
+    pub const fn with_prefetch(mut self, prefetch: usize) -> Self {
+        self.prefetch = prefetch;
+        self
+    }
+
+    /// This config with [`batch`](Self::batch) set to `batch`.
+    #[must_use]
+    pub const fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// This config with [`linger`](Self::linger) set to `linger`.
+    #[must_use]
+    pub const fn with_linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// This config with [`job_timeout`](Self::job_timeout) set to `job_timeout`.
+    #[must_use]
+    pub const fn with_job_timeout(mut self, job_timeout: Option<Duration>) -> Self {
+        self.job_timeout = job_timeout;
+        self
     }
 }
 

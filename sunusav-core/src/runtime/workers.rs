@@ -28,6 +28,7 @@ use crate::services::Tontine;
 
 /// Settings of the workers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkersConfig {
     /// Payout workers (the original's `PAYOUT_WORKER_CONCURRENCY`, default 2).
     pub payout_concurrency: usize,
@@ -78,6 +79,87 @@ impl Default for WorkersConfig {
             sweep_interval: Duration::from_mins(1),
             sweep_after: Duration::from_mins(2),
         }
+    }
+}
+
+/// Builders, for code outside this crate (the struct is `#[non_exhaustive]`):
+/// start from [`Default`] and set what differs.
+impl WorkersConfig {
+    /// This config with [`payout_concurrency`](Self::payout_concurrency) set to `payout_concurrency`.
+    #[must_use]
+    pub const fn with_payout_concurrency(mut self, payout_concurrency: usize) -> Self {
+        self.payout_concurrency = payout_concurrency;
+        self
+    }
+
+    /// This config with [`webhook_concurrency`](Self::webhook_concurrency) set to `webhook_concurrency`.
+    #[must_use]
+    pub const fn with_webhook_concurrency(mut self, webhook_concurrency: usize) -> Self {
+        self.webhook_concurrency = webhook_concurrency;
+        self
+    }
+
+    /// This config with [`webhook_prefetch`](Self::webhook_prefetch) set to `webhook_prefetch`.
+    #[must_use]
+    pub const fn with_webhook_prefetch(mut self, webhook_prefetch: usize) -> Self {
+        self.webhook_prefetch = webhook_prefetch;
+        self
+    }
+
+    /// This config with [`webhook_batch`](Self::webhook_batch) set to `webhook_batch`.
+    #[must_use]
+    pub const fn with_webhook_batch(mut self, webhook_batch: usize) -> Self {
+        self.webhook_batch = webhook_batch;
+        self
+    }
+
+    /// This config with [`webhook_linger`](Self::webhook_linger) set to `webhook_linger`.
+    #[must_use]
+    pub const fn with_webhook_linger(mut self, webhook_linger: Duration) -> Self {
+        self.webhook_linger = webhook_linger;
+        self
+    }
+
+    /// This config with [`lease`](Self::lease) set to `lease`.
+    #[must_use]
+    pub const fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// This config with [`idle_wait`](Self::idle_wait) set to `idle_wait`.
+    #[must_use]
+    pub const fn with_idle_wait(mut self, idle_wait: Duration) -> Self {
+        self.idle_wait = idle_wait;
+        self
+    }
+
+    /// This config with [`relay_interval`](Self::relay_interval) set to `relay_interval`.
+    #[must_use]
+    pub const fn with_relay_interval(mut self, relay_interval: Duration) -> Self {
+        self.relay_interval = relay_interval;
+        self
+    }
+
+    /// This config with [`stalled_interval`](Self::stalled_interval) set to `stalled_interval`.
+    #[must_use]
+    pub const fn with_stalled_interval(mut self, stalled_interval: Duration) -> Self {
+        self.stalled_interval = stalled_interval;
+        self
+    }
+
+    /// This config with [`sweep_interval`](Self::sweep_interval) set to `sweep_interval`.
+    #[must_use]
+    pub const fn with_sweep_interval(mut self, sweep_interval: Duration) -> Self {
+        self.sweep_interval = sweep_interval;
+        self
+    }
+
+    /// This config with [`sweep_after`](Self::sweep_after) set to `sweep_after`.
+    #[must_use]
+    pub const fn with_sweep_after(mut self, sweep_after: Duration) -> Self {
+        self.sweep_after = sweep_after;
+        self
     }
 }
 

@@ -6,6 +6,7 @@ use crate::ports::{BackendError, PaymentsError, QueueError, StoreError};
 
 /// Why a use case failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServiceError {
     /// The named thing does not exist.
     #[error("{0} not found")]

@@ -68,6 +68,7 @@ impl<'de> Deserialize<'de> for EventStatus {
 
 /// Why a body is not an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EventError {
     /// Not JSON, or not an object of the right shape.
     #[error("invalid JSON: {0}")]

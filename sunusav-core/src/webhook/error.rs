@@ -17,10 +17,12 @@ pub enum SecretError {
         /// The minimum length, in bytes.
         min: usize,
     },
-    /// A Standard Webhooks secret does not start with `whsec_`.
+    /// A Standard Webhooks secret does not start with `whsec_`. No longer
+    /// returned: [`Secret::from_standard_webhooks`](super::Secret::from_standard_webhooks)
+    /// accepts the bare base64 too, as the reference libraries do.
     #[error("standard webhooks secret must start with `whsec_`")]
     MissingPrefix,
-    /// A Standard Webhooks secret is not valid standard base64 after `whsec_`.
+    /// A Standard Webhooks secret is not valid standard base64 (after `whsec_`, if present).
     #[error("standard webhooks secret is not valid base64")]
     InvalidBase64,
     /// A verifier was given no secret at all.

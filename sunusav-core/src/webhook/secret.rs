@@ -47,10 +47,18 @@ impl Secret {
         Self::from_bytes(text.as_bytes())
     }
 
-    /// A Standard Webhooks secret, `whsec_<base64>`: the key is the base64-decoded
-    /// part. The decoded key must also be at least [`MIN_LEN`](Self::MIN_LEN) bytes.
+    /// A Standard Webhooks secret, `whsec_<base64>` or the bare `<base64>` (the
+    /// reference libraries accept both): the key is the base64-decoded part. The
+    /// decoded key must also be at least [`MIN_LEN`](Self::MIN_LEN) bytes.
+    ///
+    /// ```
+    /// use sunusav_core::webhook::Secret;
+    ///
+    /// assert!(Secret::from_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
+    /// assert!(Secret::from_standard_webhooks("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
+    /// ```
     pub fn from_standard_webhooks(encoded: &str) -> Result<Self, SecretError> {
-        let b64 = encoded.strip_prefix(Self::STANDARD_WEBHOOKS_PREFIX).ok_or(SecretError::MissingPrefix)?;
+        let b64 = encoded.strip_prefix(Self::STANDARD_WEBHOOKS_PREFIX).unwrap_or(encoded);
         let bytes = STANDARD.decode(b64).map_err(|_| SecretError::InvalidBase64)?;
         Self::from_bytes(bytes)
     }

@@ -311,6 +311,7 @@ impl QueueStats {
 
 /// Settings shared by every queue adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueConfig {
     /// Completed jobs retained (the original's `removeOnComplete: 10`).
     pub keep_completed: u64,
@@ -325,5 +326,37 @@ pub struct QueueConfig {
 impl Default for QueueConfig {
     fn default() -> Self {
         Self { keep_completed: 10, keep_dead: 50, max_stalls: 1, dedup_window: Duration::from_hours(24) }
+    }
+}
+
+/// Builders, for code outside this crate (the struct is `#[non_exhaustive]`):
+/// start from [`Default`] and set what differs.
+impl QueueConfig {
+    /// This config with [`keep_completed`](Self::keep_completed) set to `keep_completed`.
+    #[must_use]
+    pub const fn with_keep_completed(mut self, keep_completed: u64) -> Self {
+        self.keep_completed = keep_completed;
+        self
+    }
+
+    /// This config with [`keep_dead`](Self::keep_dead) set to `keep_dead`.
+    #[must_use]
+    pub const fn with_keep_dead(mut self, keep_dead: u64) -> Self {
+        self.keep_dead = keep_dead;
+        self
+    }
+
+    /// This config with [`max_stalls`](Self::max_stalls) set to `max_stalls`.
+    #[must_use]
+    pub const fn with_max_stalls(mut self, max_stalls: u32) -> Self {
+        self.max_stalls = max_stalls;
+        self
+    }
+
+    /// This config with [`dedup_window`](Self::dedup_window) set to `dedup_window`.
+    #[must_use]
+    pub const fn with_dedup_window(mut self, dedup_window: Duration) -> Self {
+        self.dedup_window = dedup_window;
+        self
     }
 }
