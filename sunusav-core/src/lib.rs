@@ -13,8 +13,10 @@
 //! - [`domain`]: pure types and rules: [`domain::money`] ([`Msat`]),
 //!   [`domain::ids`], [`domain::keys`] (idempotency and lock keys),
 //!   [`domain::group`] (the [`Group`] aggregate), [`domain::attempt`] (a
-//!   payout's [`PaymentAttempt`] and its lifecycle), [`domain::outcome`] (what
-//!   became of a webhook delivery).
+//!   payout's [`PaymentAttempt`] and its lifecycle, reopened by an operator in
+//!   a new generation), [`domain::outcome`] (what became of a webhook
+//!   delivery), [`domain::delivery`] (the [`BodyDigest`] that tells a replayed
+//!   delivery from a conflicting one).
 //! - [`webhook`]: the signed-webhook [`webhook::Verifier`] (HMAC-SHA256, Standard Webhooks).
 //! - [`ports`]: the traits adapters implement, cut by capability:
 //!   the store ([`ports::Store`] and its unit of work [`ports::StoreTx`]), the
@@ -57,6 +59,7 @@ pub mod domain;
 pub mod webhook;
 
 pub use domain::attempt::{AttemptError, AttemptStatus, PaymentAttempt, StoredAttempt};
+pub use domain::delivery::BodyDigest;
 pub use domain::group::{
     ContributionError, ContributionOutcome, CycleStatus, Group, GroupError, GroupSpec, GroupStatus, Invoice,
     InvoiceState, PayoutApplied, PayoutDue, Settlement,
