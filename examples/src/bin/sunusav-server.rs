@@ -80,6 +80,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             stalled_interval: Duration::from_millis(args.stalled_interval_ms.max(50)),
             sweep_interval: Duration::from_millis(args.sweep_interval_ms),
             sweep_after: Duration::from_millis(args.sweep_after_ms),
+            webhook_retention: args.webhook_retention(),
             ..WorkersConfig::default()
         },
     );
