@@ -158,7 +158,6 @@ pub enum WebhookScheme {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser as _;
 
     fn retention(days: &str) -> Result<Option<std::time::Duration>, clap::Error> {
         Cli::try_parse_from(["sunusav-server", "--webhook-retention-days", days]).map(|c| c.server.webhook_retention())

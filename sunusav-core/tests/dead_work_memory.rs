@@ -177,7 +177,7 @@ async fn sixty_payouts_dead_at_once_then_the_oldest_retried_by_its_record_is_pai
         a.tontine.retry_payout(&oldest).await.unwrap(),
         PayoutRetry::AlreadyRetried { generation: 1, attempt_status: AttemptStatus::Succeeded }
     ));
-    tokio::time::sleep(Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_mins(1)).await;
     assert_eq!(a.node.times_paid(&oldest), 1, "paid once");
 
     // The others, retried the same way, and every group's last cycle.

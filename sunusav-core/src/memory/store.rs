@@ -108,9 +108,10 @@ impl State {
             if w.digest == digest {
                 return Recorded::Replay { outcome: w.record.outcome, generation: w.record.generation };
             }
-            let conflict = (event.key.clone(), digest);
-            if !self.webhook_conflicts.contains_key(&conflict) {
-                self.webhook_conflicts.insert(conflict, Some(event.body.clone()));
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                self.webhook_conflicts.entry((event.key.clone(), digest))
+            {
+                slot.insert(Some(event.body.clone()));
                 w.conflicts = w.conflicts.saturating_add(1);
             }
             return Recorded::Conflict;
