@@ -90,11 +90,10 @@ pub(crate) async fn record_many(pool: &PgPool, events: &[WebhookEvent]) -> Resul
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
-    let bodies: Vec<&[u8]> = events.iter().map(|e| e.body.as_slice()).collect();
-    let digests: Vec<BodyDigest> = events.iter().map(WebhookEvent::digest).collect();
-    let digest_bytes: Vec<&[u8]> = digests.iter().map(|d| &d.as_bytes()[..]).collect();
-    let hashes: Vec<Option<Vec<u8>>> = events.iter().map(|e| e.payment_hash.map(|h| h.as_bytes().to_vec())).collect();
+    let keys: Vec<&str> = events.iter().map(|e| e.key().as_str()).collect();
+    let bodies: Vec<&[u8]> = events.iter().map(WebhookEvent::body).collect();
+    let digests: Vec<&[u8]> = events.iter().map(|e| &e.digest().as_bytes()[..]).collect();
+    let hashes: Vec<Option<Vec<u8>>> = events.iter().map(|e| e.payment_hash().map(|h| h.as_bytes().to_vec())).collect();
     let inserted: Vec<(String,)> = sqlx::query_as(
         "INSERT INTO webhook_events (event_key, raw_body, body_digest, payment_hash) \
          SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bytea[], $4::bytea[]) \
@@ -102,7 +101,7 @@ pub(crate) async fn record_many(pool: &PgPool, events: &[WebhookEvent]) -> Resul
     )
     .bind(&keys)
     .bind(&bodies)
-    .bind(&digest_bytes)
+    .bind(&digests)
     .bind(&hashes)
     .fetch_all(pool)
     .await
@@ -141,13 +140,13 @@ pub(crate) async fn record_many(pool: &PgPool, events: &[WebhookEvent]) -> Resul
             continue;
         }
         let (digest, outcome, generation) = held
-            .get(event.key.as_str())
+            .get(event.key().as_str())
             .copied()
-            .ok_or_else(|| StoreError::Corrupt(format!("webhook delivery {} vanished", event.key)))?;
-        if digest == digests[i] {
+            .ok_or_else(|| StoreError::Corrupt(format!("webhook delivery {} vanished", event.key())))?;
+        if digest == *event.digest() {
             recorded.push(Recorded::Replay { outcome, generation });
         } else {
-            record_conflict(pool, event, &digests[i]).await?;
+            record_conflict(pool, event).await?;
             recorded.push(Recorded::Conflict);
         }
     }
@@ -156,11 +155,7 @@ pub(crate) async fn record_many(pool: &PgPool, events: &[WebhookEvent]) -> Resul
 
 /// Keeps a conflicting body of a recorded key (once per distinct body,
 /// counting its deliveries), and counts it on the record when it is new.
-async fn record_conflict(
-    exec: impl PgExecutor<'_>,
-    event: &WebhookEvent,
-    digest: &BodyDigest,
-) -> Result<(), StoreError> {
+async fn record_conflict(exec: impl PgExecutor<'_>, event: &WebhookEvent) -> Result<(), StoreError> {
     sqlx::query(
         "WITH c AS ( \
              INSERT INTO webhook_conflicts (event_key, body_digest, raw_body) VALUES ($1, $2, $3) \
@@ -170,9 +165,9 @@ async fn record_conflict(
          UPDATE webhook_events SET conflicts = conflicts + 1 \
          WHERE event_key = $1 AND (SELECT inserted FROM c)",
     )
-    .bind(event.key.as_str())
-    .bind(&digest.as_bytes()[..])
-    .bind(event.body.as_slice())
+    .bind(event.key().as_str())
+    .bind(&event.digest().as_bytes()[..])
+    .bind(event.body())
     .execute(exec)
     .await
     .map_err(map_err)?;

@@ -223,7 +223,7 @@ async fn the_dead_work_migration_digests_recorded_bodies_and_reverts_what_the_ol
     // The backfilled digest is the domain's: the same body is a replay, another a conflict.
     let key = IdempotencyKey::parse("webhook:old-1").expect("key");
     let replay = WebhookEvent::new(key.clone(), with_hash.as_bytes().to_vec());
-    assert_eq!(BodyDigest::of(&replay.body), replay.digest());
+    assert_eq!(BodyDigest::of(replay.body()), *replay.digest());
     assert_eq!(
         store.record_webhook(&replay).await.expect("replay"),
         Recorded::Replay { outcome: Some(DeliveryOutcome::Recorded), generation: 0 }

@@ -103,15 +103,15 @@ impl State {
     }
 
     fn record_webhook(&mut self, event: &WebhookEvent) -> Recorded {
-        let digest = event.digest();
-        if let Some(w) = self.webhooks.get_mut(&event.key) {
+        let digest = *event.digest();
+        if let Some(w) = self.webhooks.get_mut(event.key()) {
             if w.digest == digest {
                 return Recorded::Replay { outcome: w.record.outcome, generation: w.record.generation };
             }
             if let std::collections::hash_map::Entry::Vacant(slot) =
-                self.webhook_conflicts.entry((event.key.clone(), digest))
+                self.webhook_conflicts.entry((event.key().clone(), digest))
             {
-                slot.insert(Some(event.body.clone()));
+                slot.insert(Some(event.body().to_vec()));
                 w.conflicts = w.conflicts.saturating_add(1);
             }
             return Recorded::Conflict;
@@ -119,24 +119,24 @@ impl State {
         self.next_webhook += 1;
         let position = self.next_webhook;
         self.webhooks.insert(
-            event.key.clone(),
+            event.key().clone(),
             StoredWebhook {
                 record: WebhookRecord {
-                    key: event.key.clone(),
-                    body: Some(event.body.clone()),
+                    key: event.key().clone(),
+                    body: Some(event.body().to_vec()),
                     outcome: None,
                     generation: 0,
                 },
                 digest,
-                payment_hash: event.payment_hash,
+                payment_hash: event.payment_hash(),
                 position,
                 received_at_ms: unix_ms_now(),
                 processed_at: None,
                 conflicts: 0,
             },
         );
-        self.webhook_order.insert(position, event.key.clone());
-        self.unprocessed.insert(event.key.clone(), (position, tokio::time::Instant::now()));
+        self.webhook_order.insert(position, event.key().clone());
+        self.unprocessed.insert(event.key().clone(), (position, tokio::time::Instant::now()));
         Recorded::New
     }
 

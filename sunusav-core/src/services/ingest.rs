@@ -16,7 +16,9 @@ const MAX_BATCH: usize = 256;
 /// Most body bytes in one batch (one delivery alone may exceed it).
 const MAX_BATCH_BYTES: usize = 4 << 20;
 
-type Delivery = (WebhookEvent, WebhookJob);
+/// A delivery to record, its job, and the job's payload serialized on the
+/// request's own task (for its first generation).
+pub(super) type Delivery = (WebhookEvent, WebhookJob, Vec<u8>);
 
 /// Batches concurrent ingestions.
 ///
@@ -34,19 +36,18 @@ impl IngestBatcher {
         store: &Arc<dyn Store>,
         queue: &Arc<dyn Producer>,
         options: JobOptions,
-        event: WebhookEvent,
-        job: WebhookJob,
+        delivery: Delivery,
     ) -> Result<Ingested, ServiceError> {
         let commit = self.commit.get_or_init(|| {
             let (store, queue) = (Arc::clone(store), Arc::clone(queue));
             let limits =
-                BatchLimits::items(MAX_BATCH).weight(MAX_BATCH_BYTES, |(event, _): &Delivery| event.body.len());
+                BatchLimits::items(MAX_BATCH).weight(MAX_BATCH_BYTES, |(event, _, _): &Delivery| event.body().len());
             GroupCommit::new(limits, move |batch| {
                 let (store, queue) = (Arc::clone(&store), Arc::clone(&queue));
                 async move { ingest_all(&*store, &*queue, options, batch).await }
             })
         });
-        commit.submit((event, job)).await.map_err(|e| {
+        commit.submit(delivery).await.map_err(|e| {
             ServiceError::Queue(QueueError::Unavailable(BackendError::caused_by("ingestion stopped", e)))
         })?
     }
@@ -69,16 +70,21 @@ pub(super) async fn ingest_all(
     store: &dyn Store,
     queue: &dyn Producer,
     options: JobOptions,
-    items: Vec<(WebhookEvent, WebhookJob)>,
+    items: Vec<Delivery>,
 ) -> Vec<Result<Ingested, ServiceError>> {
-    let (events, jobs): (Vec<WebhookEvent>, Vec<WebhookJob>) = items.into_iter().unzip();
+    let mut events = Vec::with_capacity(items.len());
+    let mut jobs = Vec::with_capacity(items.len());
+    for (event, job, payload) in items {
+        events.push(event);
+        jobs.push((job, payload));
+    }
     let recorded = match store.record_webhooks(&events).await {
         Ok(recorded) => recorded,
         Err(e) => return events.iter().map(|_| Err(e.clone().into())).collect(),
     };
     let mut answers = Vec::with_capacity(events.len());
     let mut to_queue = Vec::with_capacity(events.len());
-    for ((event, mut job), recorded) in events.iter().zip(jobs).zip(recorded) {
+    for ((event, (mut job, payload)), recorded) in events.iter().zip(jobs).zip(recorded) {
         let answer = match recorded {
             Recorded::New => Ok(Some(Ingested::Accepted)),
             Recorded::Replay { outcome: None, generation } => {
@@ -86,10 +92,10 @@ pub(super) async fn ingest_all(
                 Ok(Some(Ingested::Replay))
             }
             Recorded::Replay { outcome: Some(outcome), generation } if !outcome.is_final() => {
-                match store.reopen_webhook(&event.key, generation).await {
+                match store.reopen_webhook(event.key(), generation).await {
                     Ok(Some(next)) => {
                         job.generation = next;
-                        tracing::warn!(delivery = %event.key, generation = next, "a dead webhook delivery was delivered again: reopened");
+                        tracing::warn!(delivery = %event.key(), generation = next, "a dead webhook delivery was delivered again: reopened");
                         Ok(Some(Ingested::Reopened(next)))
                     }
                     // Reopened by another delivery meanwhile: its job is queued.
@@ -99,15 +105,22 @@ pub(super) async fn ingest_all(
             }
             Recorded::Replay { .. } => Ok(None),
             Recorded::Conflict => {
-                tracing::warn!(delivery = %event.key, "a delivery reused a recorded event id with another body: kept as a conflict, not acted on");
-                answers.push(Ok(Ingested::Conflict));
-                continue;
+                tracing::warn!(delivery = %event.key(), "a delivery reused a recorded event id with another body: kept as a conflict, not acted on");
+                Ok(Some(Ingested::Conflict))
             }
         };
         answers.push(match answer {
+            Ok(Some(Ingested::Conflict)) => Ok(Ingested::Conflict),
             Ok(Some(answer)) => {
-                to_queue.push((answers.len(), job));
-                Ok(answer)
+                // The payload serialized up front is the first generation's.
+                let payload = if job.generation == 0 { Ok(payload) } else { serde_json::to_vec(&job) };
+                match payload {
+                    Ok(payload) => {
+                        to_queue.push((answers.len(), NewJob { id: job.job_id(), payload, options }));
+                        Ok(answer)
+                    }
+                    Err(e) => Err(ServiceError::InvalidPayload(BackendError::from_source(e))),
+                }
             }
             Ok(None) => Ok(Ingested::Replay),
             Err(e) => Err(e),
@@ -116,20 +129,7 @@ pub(super) async fn ingest_all(
     if to_queue.is_empty() {
         return answers;
     }
-    let mut indices = Vec::with_capacity(to_queue.len());
-    let mut new_jobs = Vec::with_capacity(to_queue.len());
-    for (i, job) in to_queue {
-        match serde_json::to_vec(&job) {
-            Ok(payload) => {
-                indices.push(i);
-                new_jobs.push(NewJob { id: job.job_id(), payload, options });
-            }
-            Err(e) => answers[i] = Err(ServiceError::InvalidPayload(BackendError::from_source(e))),
-        }
-    }
-    if new_jobs.is_empty() {
-        return answers;
-    }
+    let (indices, new_jobs): (Vec<usize>, Vec<NewJob>) = to_queue.into_iter().unzip();
     if let Err(e) = queue.enqueue_bulk(new_jobs).await {
         for i in indices {
             answers[i] = Err(e.clone().into());

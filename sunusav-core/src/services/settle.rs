@@ -9,7 +9,7 @@ use crate::domain::ids::PaymentHash;
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::{LedgerEntry, LedgerReason, settlement_key};
 use crate::domain::outcome::DeliveryOutcome;
-use crate::ports::{Backoff, Contribution, JobOptions, StoreError, StoreTx, WebhookEvent};
+use crate::ports::{BackendError, Backoff, Contribution, JobOptions, StoreError, StoreTx, WebhookEvent};
 
 /// Options of a webhook job. A contribution is money: its job outlives a long
 /// outage of the database (25 attempts, backoff from 0.5 s capped at 30 s with
@@ -95,12 +95,15 @@ impl Tontine {
     ) -> Result<Ingested, ServiceError> {
         let record = WebhookEvent::new(key.clone(), body).with_payment_hash(event.payment_hash);
         let job = WebhookJob::new(key, event);
+        let payload =
+            serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
         let options = self.webhook_options;
         if let Some(batcher) = &self.ingest {
-            return batcher.ingest(&self.store, &self.webhook_producer, options, record, job).await;
+            return batcher.ingest(&self.store, &self.webhook_producer, options, (record, job, payload)).await;
         }
         let mut answers =
-            super::ingest::ingest_all(&*self.store, &*self.webhook_producer, options, vec![(record, job)]).await;
+            super::ingest::ingest_all(&*self.store, &*self.webhook_producer, options, vec![(record, job, payload)])
+                .await;
         answers.pop().unwrap_or_else(|| unreachable!("one answer per delivery"))
     }
 

@@ -40,33 +40,51 @@ pub struct OutboxMessage {
 }
 
 /// A verified webhook delivery, to record durably before acknowledging it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Built once with [`WebhookEvent::new`], which takes the body's digest (on
+/// the request's own task, not in the batch that records it); its parts are
+/// read-only so that the digest always is the body's.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebhookEvent {
-    /// `webhook:<event id or body digest>`: UNIQUE.
-    pub key: IdempotencyKey,
-    /// The raw body bytes, as verified.
-    pub body: Vec<u8>,
-    /// The payment hash the event names, kept for the delivery log.
-    #[serde(default)]
-    pub payment_hash: Option<PaymentHash>,
+    key: IdempotencyKey,
+    body: Vec<u8>,
+    digest: BodyDigest,
+    payment_hash: Option<PaymentHash>,
 }
 
 impl WebhookEvent {
     /// A delivery of `body` under `key`, naming no payment hash.
     pub fn new(key: IdempotencyKey, body: impl Into<Vec<u8>>) -> Self {
-        Self { key, body: body.into(), payment_hash: None }
+        let body = body.into();
+        Self { key, digest: BodyDigest::of(&body), body, payment_hash: None }
     }
 
-    /// The same delivery, naming the payment hash of its event.
+    /// The same delivery, naming the payment hash of its event (kept for the
+    /// delivery log).
     #[must_use]
     pub const fn with_payment_hash(mut self, hash: PaymentHash) -> Self {
         self.payment_hash = Some(hash);
         self
     }
 
+    /// `webhook:<event id or body digest>`: UNIQUE.
+    pub const fn key(&self) -> &IdempotencyKey {
+        &self.key
+    }
+
+    /// The raw body bytes, as verified.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// The digest of its body, which tells a replay from a conflict.
-    pub fn digest(&self) -> BodyDigest {
-        BodyDigest::of(&self.body)
+    pub const fn digest(&self) -> &BodyDigest {
+        &self.digest
+    }
+
+    /// The payment hash its event names.
+    pub const fn payment_hash(&self) -> Option<PaymentHash> {
+        self.payment_hash
     }
 }
 
