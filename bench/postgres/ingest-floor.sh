@@ -4,7 +4,9 @@
 # payment is not ours, with no HTTP, no Redis, no driver and no scheduling of
 # ours around them, and prints rows/s and the machine's CPU per row:
 #   record:  the ingestion statement (`INSERT … ON CONFLICT (event_key) DO
-#            NOTHING` into webhook_events, a 120-byte body), `rows` per statement;
+#            NOTHING` into webhook_events, a 120-byte body with its 32-byte
+#            digest and payment hash, computed by the server and here stood
+#            in for by the hash's bytes), `rows` per statement;
 #   outcome: then the settlement's outcome `UPDATE` of the same rows, as a
 #            second statement (the server's is a separate round trip too).
 #
@@ -50,15 +52,18 @@ for case in $CASES; do
     # Distinct keys: client id, a random number and the row's position.
     cat >"$SCRIPT" <<SQL
 \set k random(1, 9000000000000000)
-INSERT INTO webhook_events (event_key, raw_body)
+INSERT INTO webhook_events (event_key, raw_body, body_digest, payment_hash)
 SELECT 'webhook:' || :client_id || ':' || :k || ':' || g,
-       convert_to('{"payment_hash":"' || md5(:k::text) || md5(g::text) || '","status":"settled","amount_msat":1000000}', 'UTF8')
-FROM generate_series(1, $rows) AS g
+       convert_to('{"payment_hash":"' || h || '","status":"settled","amount_msat":1000000}', 'UTF8'),
+       decode(h, 'hex'), decode(h, 'hex')
+FROM (SELECT g, md5(:k::text) || md5(g::text) AS h FROM generate_series(1, $rows) AS g) AS s
 ON CONFLICT (event_key) DO NOTHING;
 SQL
     if [[ "$kind" == outcome ]]; then
         cat >>"$SCRIPT" <<SQL
-UPDATE webhook_events SET outcome = COALESCE(outcome, 'unknown_invoice'), processed_at = COALESCE(processed_at, now())
+UPDATE webhook_events
+SET outcome = CASE WHEN outcome IS NULL OR (outcome = 'dead' AND 'unknown_invoice' <> 'dead') THEN 'unknown_invoice' ELSE outcome END,
+    processed_at = CASE WHEN outcome IS NULL OR (outcome = 'dead' AND 'unknown_invoice' <> 'dead') THEN now() ELSE processed_at END
 WHERE event_key IN (SELECT 'webhook:' || :client_id || ':' || :k || ':' || g FROM generate_series(1, $rows) AS g);
 SQL
     fi

@@ -126,6 +126,12 @@ pub struct ServerArgs {
     /// asking again for a member's invoice returns the open one until then.
     #[arg(long, env = "INVOICE_EXPIRY_SECS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
     pub invoice_expiry_secs: u64,
+    /// Days the raw bodies of processed webhook deliveries are kept (0: for
+    /// ever, otherwise 1 to 3650); past it a background task drops them. The
+    /// delivery records and their outcomes stay; dead and unprocessed
+    /// deliveries keep their bodies.
+    #[arg(long, env = "WEBHOOK_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3650))]
+    pub webhook_retention_days: u64,
     /// Simulated node latency per call, in milliseconds.
     #[arg(long, env = "SIM_NODE_LATENCY_MS", default_value_t = 0)]
     pub node_latency_ms: u64,
@@ -145,8 +151,16 @@ impl std::fmt::Debug for ServerArgs {
             .field("webhook_prefetch", &self.webhook_prefetch)
             .field("webhook_batch", &self.webhook_batch)
             .field("webhook_linger_ms", &self.webhook_linger_ms)
+            .field("webhook_retention_days", &self.webhook_retention_days)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
+    }
+}
+
+impl ServerArgs {
+    /// How long processed webhook bodies are kept (`None`: for ever).
+    pub fn webhook_retention(&self) -> Option<std::time::Duration> {
+        (self.webhook_retention_days > 0).then(|| std::time::Duration::from_hours(24 * self.webhook_retention_days))
     }
 }
 
@@ -199,5 +213,23 @@ mod tests {
         let cli = parse(&["--body-limit", "2048", "--webhook-signature-header", "BTCPay-Sig"]).unwrap();
         assert_eq!(cli.server.body_limit, 2048);
         assert_eq!(cli.server.webhook_signature_header.unwrap().as_str(), "btcpay-sig");
+    }
+
+    fn retention(days: &str) -> Result<Option<std::time::Duration>, clap::Error> {
+        Cli::try_parse_from(["sunusav-server", "--webhook-retention-days", days]).map(|c| c.server.webhook_retention())
+    }
+
+    #[test]
+    fn webhook_retention_is_days_within_a_range_and_zero_keeps_bodies_for_ever() {
+        assert_eq!(retention("0").unwrap(), None);
+        assert_eq!(retention("7").unwrap(), Some(std::time::Duration::from_hours(7 * 24)));
+        assert_eq!(retention("3650").unwrap(), Some(std::time::Duration::from_hours(3650 * 24)));
+        assert!(retention("3651").is_err());
+        assert!(retention("-1").is_err());
+        assert_eq!(
+            Cli::try_parse_from(["sunusav-server"]).unwrap().server.webhook_retention_days,
+            30,
+            "the default (unless WEBHOOK_RETENTION_DAYS is set)"
+        );
     }
 }

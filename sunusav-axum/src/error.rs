@@ -88,6 +88,17 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 
+    /// 409 `event_conflict`: a delivery reused a recorded event id with
+    /// another body. It is kept beside the first, for an operator, and not
+    /// acted on; delivering it again changes nothing.
+    pub fn event_conflict() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "event_conflict",
+            "this event id was delivered before with another body; the new body is kept for an operator, not acted on",
+        )
+    }
+
     /// 400 with `code`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -195,6 +206,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::NothingToRelease => {
                 Self::new(StatusCode::CONFLICT, "nothing_to_release", "the member holds no balance in the group")
             }
+            e @ ServiceError::NotDead(_) => Self::new(StatusCode::CONFLICT, "not_dead", e.to_string()),
+            e @ ServiceError::BodyExpired => Self::new(StatusCode::CONFLICT, "body_expired", e.to_string()),
             ServiceError::Group(e) => e.into(),
             ServiceError::Contribution(e) => e.into(),
             ServiceError::Queue(e) => e.into(),

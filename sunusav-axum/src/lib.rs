@@ -8,9 +8,11 @@
 //! stable code: 401 `missing_signature` / `malformed_signature` /
 //! `invalid_signature` / `timestamp_out_of_tolerance` / `invalid_timestamp` /
 //! `unauthorized`, 413 `body_too_large`, 400 `invalid_json` / `invalid_event` /
-//! `invalid_path` / `invalid_query`, 415 `unsupported_media_type`, 404
-//! `not_found`, 405 `method_not_allowed`, 409 for a domain conflict (the rule's
-//! code, e.g. `not_a_member`, `invalid_transition`), 422 for invalid input
+//! `invalid_path` / `invalid_query` / `invalid_key`, 415
+//! `unsupported_media_type`, 404 `not_found`, 405 `method_not_allowed`, 409
+//! for a domain conflict (the rule's code, e.g. `not_a_member`,
+//! `invalid_transition`, `event_conflict` for a recorded webhook event id with
+//! another body, `not_dead`, `body_expired`), 422 for invalid input
 //! (`invalid_input`, `too_few_members`, …), 503 `unavailable` when a dependency
 //! is down.
 //!
@@ -18,7 +20,7 @@
 //!
 //! | route | answers |
 //! | --- | --- |
-//! | `POST /webhook/lightning` | 202 `accepted`, 200 `duplicate` (replay, no second effect), 401, 413, 400, 415, 503 |
+//! | `POST /webhook/lightning` | 202 `accepted` (also a redelivery of a delivery whose job died: it runs again), 200 `duplicate` (replay, no second effect), 409 `event_conflict` (a recorded event id with another body: kept, not acted on), 401, 413, 400, 415, 503 |
 //! | `POST /groups` | 201 group; 422 invalid input |
 //! | `GET /groups/{id}` | group state and its payouts |
 //! | `POST /groups/{id}/start`, `/cancel` | group; 409 `invalid_transition` |
@@ -28,6 +30,10 @@
 //! | `GET /health/workers` | per-queue counts, per-pool figures |
 //! | `GET /metrics` | Prometheus text 0.0.4 |
 //! | `/admin/queues/{queue}/…` | counts, jobs, job detail/remove/retry/promote, retry-dead, pause, resume; only with an admin token, 401 `unauthorized` otherwise |
+//! | `POST /admin/payouts/{key}/retry` | a dead payout retried by its record: 202 `retrying` (new generation), 200 `already_retried`, 404, 409 `not_dead` |
+//! | `POST /admin/webhooks/{key}/replay` | a delivery replayed by its record: 202 `replaying` (new generation), 200 `pending`, 404, 409 `body_expired` |
+//! | `GET /admin/webhooks` | the delivery log: `outcome` (or `pending`), `since` (unix ms), `payment_hash`, `limit`, `after`; 400 `invalid_query` |
+//! | `GET /admin/unapplied`, `POST /admin/groups/{id}/members/{member}/release` | balances held and refunds; a member's balance released |
 //!
 //! ## Embedding: routers in parts
 //!

@@ -13,9 +13,10 @@ use crate::error::ErrorCode;
 
 /// Every `outcome` label of `sunusav_webhooks_total`: a closed set, so the
 /// series' cardinality is bounded.
-pub const WEBHOOK_OUTCOMES: [&str; 15] = [
+pub const WEBHOOK_OUTCOMES: [&str; 16] = [
     "accepted",
     "duplicate",
+    "event_conflict",
     "missing_signature",
     "malformed_signature",
     "invalid_signature",

@@ -265,12 +265,15 @@ async fn standard_webhooks_are_verified_with_id_and_timestamp() {
 }
 
 #[tokio::test]
-async fn a_redelivery_with_the_same_webhook_id_is_a_duplicate() {
+async fn a_redelivery_with_the_same_webhook_id_is_a_duplicate_and_with_another_body_a_conflict() {
     let app = app_with(Options { standard_webhooks: true, ..Options::default() });
     let ts = NOW.to_string();
-    for (body, status) in
-        [(some_event(), StatusCode::ACCEPTED), (common::event_body(&"cd".repeat(32), 5), StatusCode::OK)]
-    {
+    for (body, status) in [
+        (some_event(), StatusCode::ACCEPTED),
+        (some_event(), StatusCode::OK),
+        // One webhook-id cannot mean two events: not a silent duplicate.
+        (common::event_body(&"cd".repeat(32), 5), StatusCode::CONFLICT),
+    ] {
         let sig = sign_standard("msg_same", NOW, body.as_bytes());
         let headers = [
             ("content-type", "application/json"),

@@ -13,18 +13,24 @@
 //! - [`domain`]: pure types and rules: [`domain::money`] ([`Msat`]),
 //!   [`domain::ids`], [`domain::keys`] (idempotency and lock keys),
 //!   [`domain::group`] (the [`Group`] aggregate), [`domain::attempt`] (a
-//!   payout's [`PaymentAttempt`] and its lifecycle), [`domain::outcome`] (what
-//!   became of a webhook delivery).
+//!   payout's [`PaymentAttempt`] and its lifecycle, reopened by an operator in
+//!   a new generation), [`domain::outcome`] (what became of a webhook
+//!   delivery), [`domain::delivery`] (the [`BodyDigest`] that tells a replayed
+//!   delivery from a conflicting one).
 //! - [`webhook`]: the signed-webhook [`webhook::Verifier`] (HMAC-SHA256, Standard Webhooks).
 //! - [`ports`]: the traits adapters implement, cut by capability:
 //!   the store ([`ports::Store`] and its unit of work [`ports::StoreTx`]), the
 //!   queue ([`ports::Producer`], [`ports::Consumer`], [`ports::QueueAdmin`],
 //!   [`ports::QueueHealth`]) and the Lightning node ([`ports::Payments`]).
-//! - [`services`]: the use cases over the ports ([`services::Tontine`]).
+//! - [`services`]: the use cases over the ports ([`services::Tontine`]),
+//!   among them the recovery of dead work from the store: an operator's
+//!   payout retry and webhook replay by record, as a new generation of the
+//!   work whose job a queue's retention cannot swallow.
 //! - [`runtime`]: what runs the services over time: the worker pools
 //!   ([`runtime::Workers`], [`runtime::WorkerPool`]) with the outbox relay,
-//!   stalled-job recovery and the sweeps, graceful shutdown, and the generic
-//!   group-commit batcher ([`runtime::GroupCommit`]).
+//!   stalled-job recovery, the sweeps and the retention of webhook bodies,
+//!   graceful shutdown, and the generic group-commit batcher
+//!   ([`runtime::GroupCommit`]).
 //! - `memory` (feature `embedded`): the in-memory adapters of every port, the
 //!   example server's embedded default.
 //! - `conformance` (feature `conformance`): one suite per port, which every
@@ -62,6 +68,7 @@ pub mod domain;
 pub mod webhook;
 
 pub use domain::attempt::{AttemptError, AttemptStatus, PaymentAttempt, StoredAttempt};
+pub use domain::delivery::BodyDigest;
 pub use domain::group::{
     ContributionError, ContributionOutcome, CycleStatus, Group, GroupError, GroupPolicy, GroupSpec, GroupStatus,
     Invoice, InvoiceState, PayoutApplied, PayoutDue, Settlement,

@@ -90,7 +90,10 @@ async fn an_overpayment_counts_the_contribution_and_credits_the_rest_then_pays_t
     assert_eq!((ledger.entries[0].reason, ledger.entries[0].amount), (LedgerReason::Overpaid, Msat::new(1_000)));
     let inv1 = a.tontine.issue_invoice(g.id(), m1).await.unwrap();
     let SettleOutcome::CycleComplete(key) = pay(&a, &inv1, Msat::new(1_000)).await else { panic!("cycle 1 complete") };
-    assert_eq!(a.tontine.process_payout(&PayoutJob { key, group: g.id(), cycle: 1 }).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(
+        a.tontine.process_payout(&PayoutJob { key, group: g.id(), cycle: 1, generation: 0 }).await.unwrap(),
+        PayoutStep::Paid
+    );
     // Cycle 2 opens, and m0's balance pays m0's contribution at once.
     let grp = a.tontine.store().group(g.id()).await.unwrap().unwrap();
     assert_eq!(grp.cycle(), 2);
@@ -114,7 +117,10 @@ async fn a_group_that_keeps_balances_leaves_them_for_the_operator() {
     assert_eq!(pay(&a, &inv0, Msat::new(2_000)).await, SettleOutcome::Recorded);
     let inv1 = a.tontine.issue_invoice(g.id(), m1).await.unwrap();
     let SettleOutcome::CycleComplete(key) = pay(&a, &inv1, Msat::new(1_000)).await else { panic!("cycle 1 complete") };
-    assert_eq!(a.tontine.process_payout(&PayoutJob { key, group: g.id(), cycle: 1 }).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(
+        a.tontine.process_payout(&PayoutJob { key, group: g.id(), cycle: 1, generation: 0 }).await.unwrap(),
+        PayoutStep::Paid
+    );
     // Cycle 2 opens and m0 still owes it: the balance is not applied.
     let grp = a.tontine.store().group(g.id()).await.unwrap().unwrap();
     assert_eq!(grp.cycle(), 2);
@@ -166,7 +172,7 @@ async fn a_late_payment_is_credited_and_applied_to_the_cycle_the_member_owes() {
     pay(&a, &inv0, Msat::new(1_000)).await;
     let inv1 = t.issue_invoice(g.id(), m1).await.unwrap();
     let SettleOutcome::CycleComplete(key) = pay(&a, &inv1, Msat::new(1_000)).await else { panic!("complete") };
-    t.process_payout(&PayoutJob { key, group: g.id(), cycle: 1 }).await.unwrap();
+    t.process_payout(&PayoutJob { key, group: g.id(), cycle: 1, generation: 0 }).await.unwrap();
     // The cycle-1 invoice replaced earlier is paid now, in cycle 2.
     let outcome = pay(&a, &stale, Msat::new(1_000)).await;
     assert_eq!(outcome, SettleOutcome::Credited(LedgerReason::Late));

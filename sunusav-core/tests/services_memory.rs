@@ -14,8 +14,8 @@ use sunusav_core::ports::prelude::*;
 use sunusav_core::ports::{AttemptStatus, PayoutRequest, QueueConfig, QueueError};
 use sunusav_core::runtime::{Workers, WorkersConfig};
 use sunusav_core::services::{
-    Ingested, LightningEvent, PAYOUT_QUEUE, PayoutJob, PayoutStep, ServiceError, SettleOutcome, Tontine, WEBHOOK_QUEUE,
-    WebhookJob,
+    Ingested, LightningEvent, PAYOUT_QUEUE, PayoutJob, PayoutRetry, PayoutStep, ServiceError, SettleOutcome, Tontine,
+    WEBHOOK_QUEUE, WebhookJob,
 };
 use sunusav_core::{CycleStatus, DeliveryOutcome, GroupStatus, IdempotencyKey, Invoice, Msat, PaymentHash};
 
@@ -202,8 +202,17 @@ async fn a_permanent_failure_marks_the_cycle_failed_and_an_operator_retry_pays_o
     assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Dead);
     assert_eq!(cycle_state(&a.tontine, g).await.1, CycleStatus::PayoutFailed);
     assert_eq!(a.node.times_paid(&job.key), 0);
-    // An operator retries the dead job.
-    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
+    // The dead job run again (a worker that lost its lease, a retry in the
+    // queue) does not bring it back: only an operator does.
+    assert!(matches!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Dead(_)));
+    assert_eq!(attempt_status(&a.tontine, g).await, AttemptStatus::Dead);
+    assert_eq!(a.node.pay_calls(&job.key), 1);
+    // An operator retries it by its record: a new generation, its own job.
+    assert_eq!(a.tontine.retry_payout(&job.key).await.unwrap(), PayoutRetry::Retrying { generation: 1 });
+    assert_eq!(cycle_state(&a.tontine, g).await, (1, CycleStatus::Completing));
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Stale, "the old job does nothing");
+    let retried = PayoutJob { generation: 1, ..job.clone() };
+    assert_eq!(a.tontine.process_payout(&retried).await.unwrap(), PayoutStep::Paid);
     assert_eq!(a.node.times_paid(&job.key), 1);
     assert_eq!(cycle_state(&a.tontine, g).await, (2, CycleStatus::Collecting));
 }
@@ -264,7 +273,9 @@ async fn a_dead_payout_the_node_completed_later_is_reconciled_on_retry_without_a
     // would refuse a second payment of the key anyway.
     a.node.set_unreachable(false);
     a.node.resolve_in_flight(true);
-    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(a.tontine.retry_payout(&job.key).await.unwrap(), PayoutRetry::Retrying { generation: 1 });
+    let retried = PayoutJob { generation: 1, ..job.clone() };
+    assert_eq!(a.tontine.process_payout(&retried).await.unwrap(), PayoutStep::Paid);
     assert_eq!((a.node.times_paid(&job.key), a.node.pay_calls(&job.key)), (1, 1));
     assert_eq!(cycle_state(&a.tontine, g).await, (2, CycleStatus::Collecting));
 }
@@ -397,7 +408,7 @@ async fn a_batch_settles_each_event_as_alone_and_fails_only_the_jobs_that_failed
     unknown.payment_hash = PaymentHash::from_bytes([7; 32]);
     let mut open = event(&second);
     open.status = "open".into();
-    let mut never_recorded = WebhookJob { key: IdempotencyKey::webhook(Some("never"), b"{}"), event: event(&first) };
+    let mut never_recorded = WebhookJob::new(IdempotencyKey::webhook(Some("never"), b"{}"), event(&first));
     never_recorded.event.payment_hash = PaymentHash::from_bytes([8; 32]);
     let jobs = vec![
         recorded(&a.tontine, event(&first), Some("first")).await,

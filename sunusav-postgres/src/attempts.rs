@@ -16,7 +16,7 @@ use crate::error::map_err;
 macro_rules! columns {
     () => {
         "idempotency_key, group_id, cycle, beneficiary_id, amount_msat, fee_msat, status, \
-         attempt_count, last_error, payment_hash, preimage, routing_fee_msat"
+         attempt_count, last_error, payment_hash, preimage, routing_fee_msat, generation"
     };
 }
 
@@ -34,6 +34,7 @@ struct AttemptRow {
     payment_hash: Option<Vec<u8>>,
     preimage: Option<String>,
     routing_fee_msat: Option<i64>,
+    generation: i32,
 }
 
 impl TryFrom<AttemptRow> for PaymentAttempt {
@@ -60,6 +61,7 @@ impl TryFrom<AttemptRow> for PaymentAttempt {
                 .routing_fee_msat
                 .map(|f| msat_from_db(f, "payment_attempts.routing_fee_msat"))
                 .transpose()?,
+            generation: u32_from_db(r.generation, "payment_attempts.generation")?,
         }))
     }
 }
@@ -69,8 +71,8 @@ impl TryFrom<AttemptRow> for PaymentAttempt {
 pub(crate) async fn insert(conn: &mut PgConnection, a: &PaymentAttempt) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "INSERT INTO payment_attempts (idempotency_key, group_id, cycle, beneficiary_id, amount_msat, fee_msat, \
-           status, attempt_count, last_error, payment_hash, preimage, routing_fee_msat) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+           status, attempt_count, last_error, payment_hash, preimage, routing_fee_msat, generation) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(a.key.as_str())
@@ -85,6 +87,7 @@ pub(crate) async fn insert(conn: &mut PgConnection, a: &PaymentAttempt) -> Resul
     .bind(a.payment_hash().map(|h| h.as_bytes().to_vec()))
     .bind(a.preimage())
     .bind(a.routing_fee().map(msat_to_db).transpose()?)
+    .bind(u32_to_db(a.generation(), "generation")?)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
@@ -100,6 +103,18 @@ pub(crate) async fn get_for_update(
     sqlx::query_as::<_, AttemptRow>(SQL)
         .bind(key.as_str())
         .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .map(PaymentAttempt::try_from)
+        .transpose()
+}
+
+/// The attempt with this key, without a lock.
+pub(crate) async fn get(exec: impl PgExecutor<'_>, key: &IdempotencyKey) -> Result<Option<PaymentAttempt>, StoreError> {
+    const SQL: &str = concat!("SELECT ", columns!(), " FROM payment_attempts WHERE idempotency_key = $1");
+    sqlx::query_as::<_, AttemptRow>(SQL)
+        .bind(key.as_str())
+        .fetch_optional(exec)
         .await
         .map_err(map_err)?
         .map(PaymentAttempt::try_from)
@@ -147,7 +162,7 @@ pub(crate) async fn open(
 pub(crate) async fn update(conn: &mut PgConnection, a: &PaymentAttempt) -> Result<(), StoreError> {
     let done = sqlx::query(
         "UPDATE payment_attempts SET status = $2, attempt_count = $3, last_error = $4, payment_hash = $5, \
-           preimage = $6, routing_fee_msat = $7, updated_at = now() \
+           preimage = $6, routing_fee_msat = $7, generation = $8, updated_at = now() \
          WHERE idempotency_key = $1",
     )
     .bind(a.key.as_str())
@@ -157,6 +172,7 @@ pub(crate) async fn update(conn: &mut PgConnection, a: &PaymentAttempt) -> Resul
     .bind(a.payment_hash().map(|h| h.as_bytes().to_vec()))
     .bind(a.preimage())
     .bind(a.routing_fee().map(msat_to_db).transpose()?)
+    .bind(u32_to_db(a.generation(), "generation")?)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;

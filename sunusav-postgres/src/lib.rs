@@ -2,8 +2,10 @@
 //!
 //! The PostgreSQL adapter of sunusav's store port, on sqlx: embedded
 //! reversible migrations, the transactional store of groups, invoices,
-//! contributions, the members' ledger, payment attempts, outbox and webhook
-//! events, and the per-group advisory lock. [`PgStore`] implements [`Store`],
+//! contributions, the members' ledger, payment attempts (with their
+//! generation), outbox and webhook events (with their body's digest,
+//! generation, conflicting bodies, the delivery log and body retention), and
+//! the per-group advisory lock. [`PgStore`] implements [`Store`],
 //! `GroupReads` and `WebhookLog`; its unit of work [`PgTx`] implements
 //! [`StoreTx`] and its five parts (`GroupTx`, `AttemptTx`, `LedgerTx`,
 //! `OutboxTx`, `WebhookTx`). Its tests run the store conformance suite

@@ -12,7 +12,8 @@ use sunusav_core::domain::keys::IdempotencyKey;
 use sunusav_core::domain::ledger::{Balance, LedgerEntry, LedgerReason};
 use sunusav_core::domain::outcome::DeliveryOutcome;
 use sunusav_core::ports::store::{
-    Contribution, GroupReads, LedgerPage, Store, StoreError, StoreTx, WebhookEvent, WebhookLog, WebhookRecord,
+    Contribution, DeliveryFilter, DeliveryPage, GroupReads, LedgerPage, Recorded, Store, StoreError, StoreTx,
+    WebhookEvent, WebhookLog, WebhookRecord,
 };
 
 use crate::error::map_err;
@@ -197,6 +198,10 @@ impl GroupReads for PgStore {
         ledger::page(&self.pool, reasons, after, limit).await
     }
 
+    async fn payment_attempt(&self, key: &IdempotencyKey) -> Result<Option<PaymentAttempt>, StoreError> {
+        attempts::get(&self.pool, key).await
+    }
+
     async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
         attempts::open(&self.pool, older_than, limit).await
     }
@@ -204,11 +209,12 @@ impl GroupReads for PgStore {
 
 #[async_trait]
 impl WebhookLog for PgStore {
-    async fn record_webhook(&self, event: &WebhookEvent) -> Result<bool, StoreError> {
-        webhooks::record(&self.pool, event).await
+    async fn record_webhook(&self, event: &WebhookEvent) -> Result<Recorded, StoreError> {
+        let mut recorded = webhooks::record_many(&self.pool, std::slice::from_ref(event)).await?;
+        recorded.pop().ok_or_else(|| StoreError::Corrupt("no answer for a recorded delivery".into()))
     }
 
-    async fn record_webhooks(&self, events: &[WebhookEvent]) -> Result<Vec<bool>, StoreError> {
+    async fn record_webhooks(&self, events: &[WebhookEvent]) -> Result<Vec<Recorded>, StoreError> {
         webhooks::record_many(&self.pool, events).await
     }
 
@@ -231,7 +237,23 @@ impl WebhookLog for PgStore {
         webhooks::mark_many_processed(&self.pool, outcomes).await
     }
 
+    async fn mark_webhook_dead(&self, key: &IdempotencyKey, generation: u32) -> Result<bool, StoreError> {
+        webhooks::mark_dead(&self.pool, key, generation).await
+    }
+
+    async fn reopen_webhook(&self, key: &IdempotencyKey, generation: u32) -> Result<Option<u32>, StoreError> {
+        webhooks::reopen(&self.pool, key, generation).await
+    }
+
     async fn unprocessed_webhooks(&self, older_than: Duration, limit: u32) -> Result<Vec<WebhookRecord>, StoreError> {
         webhooks::unprocessed(&self.pool, older_than, limit).await
+    }
+
+    async fn webhook_deliveries(&self, filter: &DeliveryFilter) -> Result<DeliveryPage, StoreError> {
+        webhooks::deliveries(&self.pool, filter).await
+    }
+
+    async fn drop_webhook_bodies(&self, older_than: Duration, limit: u32) -> Result<u64, StoreError> {
+        webhooks::drop_bodies(&self.pool, older_than, limit).await
     }
 }

@@ -10,7 +10,7 @@ use sunusav_core::PaymentAttempt;
 use sunusav_core::domain::group::{Invoice, InvoiceState};
 use sunusav_core::domain::ids::PaymentHash;
 use sunusav_core::domain::keys::IdempotencyKey;
-use sunusav_core::ports::store::{Contribution, Store, StoreError, Unique, WebhookEvent};
+use sunusav_core::ports::store::{Contribution, Recorded, Store, StoreError, Unique, WebhookEvent};
 
 fn contribution(g: &sunusav_core::Group, member: usize) -> Contribution {
     Contribution {
@@ -116,7 +116,7 @@ async fn racing_claims_of_a_payout_key_and_a_webhook_key_succeed_once() {
         key: IdempotencyKey::payout(g.id(), 1),
     };
     let attempt = PaymentAttempt::pending(&due);
-    let event = WebhookEvent { key: IdempotencyKey::webhook(Some("evt_1"), b"{}"), body: b"{}".to_vec() };
+    let event = WebhookEvent::new(IdempotencyKey::webhook(Some("evt_1"), b"{}"), b"{}".to_vec());
 
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -126,7 +126,7 @@ async fn racing_claims_of_a_payout_key_and_a_webhook_key_succeed_once() {
                 let a = tx.insert_payment_attempt(&attempt).await.expect("attempt");
                 tx.commit().await.expect("commit");
                 let w = store.record_webhook(&event).await.expect("webhook");
-                (usize::from(a), usize::from(w))
+                (usize::from(a), usize::from(w == Recorded::New))
             })
         })
         .collect();

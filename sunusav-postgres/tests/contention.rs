@@ -75,7 +75,7 @@ async fn concurrent_redelivered_settlements_from_two_processes_pay_each_cycle_on
             let body = serde_json::to_vec(&event).expect("json");
             let key = IdempotencyKey::webhook(event.event_id.as_deref(), &body);
             for _ in 0..DELIVERIES {
-                jobs.push((WebhookJob { key: key.clone(), event: event.clone() }, body.clone()));
+                jobs.push((WebhookJob::new(key.clone(), event.clone()), body.clone()));
             }
         }
     }

@@ -206,3 +206,83 @@ fn with_database_replaces_only_the_database_name() {
     );
     assert_eq!(common::with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
 }
+
+/// The migration before dead work's (generations, digests, retention).
+const BEFORE_DEAD_WORK: i64 = 20_251_202_000_004;
+
+#[tokio::test]
+async fn the_dead_work_migration_digests_recorded_bodies_and_reverts_what_the_old_schema_cannot_hold() {
+    use sunusav_core::domain::outcome::DeliveryOutcome;
+    use sunusav_core::ports::store::{DeliveryFilter, Recorded, WebhookEvent};
+    use sunusav_core::{BodyDigest, IdempotencyKey};
+
+    let Some(db) = TestDb::empty().await else { return };
+    let pg = db.store().await;
+    sunusav_postgres::MIGRATOR.run_to(BEFORE_DEAD_WORK, pg.pool()).await.expect("migrate to the version before");
+    let hash = PaymentHash::from_bytes([0xab; 32]);
+    let with_hash = format!(r#"{{"payment_hash":"{hash}","status":"settled","amount_msat":1000}}"#);
+    let rows: [(&str, &[u8], Option<&str>); 3] = [
+        ("webhook:old-1", with_hash.as_bytes(), Some("recorded")),
+        ("webhook:old-2", b"{\"status\":\"open\"}", None),
+        ("webhook:old-3", b"\xff not utf-8", Some("invalid_json")),
+    ];
+    for (key, body, outcome) in rows {
+        sqlx::query(
+            "INSERT INTO webhook_events (event_key, raw_body, outcome, processed_at) \
+             VALUES ($1, $2, $3::text, CASE WHEN $3::text IS NULL THEN NULL ELSE now() END)",
+        )
+        .bind(key)
+        .bind(body)
+        .bind(outcome)
+        .execute(pg.pool())
+        .await
+        .expect("old delivery");
+    }
+
+    sunusav_postgres::migrate(pg.pool()).await.expect("migrate");
+    let store: Arc<dyn Store> = Arc::new(pg.clone());
+    let log = store.webhook_deliveries(&DeliveryFilter::all(10)).await.expect("log");
+    let hashes: Vec<Option<PaymentHash>> = log.deliveries.iter().map(|d| d.payment_hash).collect();
+    assert_eq!(hashes, vec![Some(hash), None, None], "the payment hash named by a recorded body is backfilled");
+    assert!(log.deliveries.iter().all(|d| d.generation == 0 && d.conflicts == 0 && d.body_kept));
+    // The backfilled digest is the domain's: the same body is a replay, another a conflict.
+    let key = IdempotencyKey::parse("webhook:old-1").expect("key");
+    let replay = WebhookEvent::new(key.clone(), with_hash.as_bytes().to_vec());
+    assert_eq!(BodyDigest::of(replay.body()), *replay.digest());
+    assert_eq!(
+        store.record_webhook(&replay).await.expect("replay"),
+        Recorded::Replay { outcome: Some(DeliveryOutcome::Recorded), generation: 0 }
+    );
+    assert_eq!(
+        store.record_webhook(&WebhookEvent::new(key.clone(), b"{}".to_vec())).await.expect("conflict"),
+        Recorded::Conflict
+    );
+
+    // What the old schema cannot hold: a dead delivery, a dropped body.
+    let old2 = IdempotencyKey::parse("webhook:old-2").expect("key");
+    assert!(store.mark_webhook_dead(&old2, 0).await.expect("dead"));
+    assert_eq!(store.drop_webhook_bodies(std::time::Duration::ZERO, 10).await.expect("retention"), 2);
+    sunusav_postgres::MIGRATOR.undo(pg.pool(), BEFORE_DEAD_WORK).await.expect("revert the dead work migration");
+    let back: Vec<(String, Vec<u8>, Option<String>)> =
+        sqlx::query_as("SELECT event_key, raw_body, outcome FROM webhook_events ORDER BY id")
+            .fetch_all(pg.pool())
+            .await
+            .expect("read back");
+    assert_eq!(
+        back,
+        vec![
+            ("webhook:old-1".into(), Vec::new(), Some("recorded".into())),
+            ("webhook:old-2".into(), b"{\"status\":\"open\"}".to_vec(), None),
+            ("webhook:old-3".into(), Vec::new(), Some("invalid_json".into())),
+        ],
+        "dead: pending again for the old sweep; a dropped body: empty"
+    );
+    let (tables,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM information_schema.tables WHERE table_name = 'webhook_conflicts'")
+            .fetch_one(pg.pool())
+            .await
+            .expect("tables");
+    assert_eq!(tables, 0);
+    sunusav_postgres::migrate(pg.pool()).await.expect("migrate again");
+    db.drop_db().await;
+}

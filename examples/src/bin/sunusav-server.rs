@@ -89,7 +89,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .with_lease(Duration::from_millis(args.lease_ms.max(100)))
             .with_stalled_interval(Duration::from_millis(args.stalled_interval_ms.max(50)))
             .with_sweep_interval(Duration::from_millis(args.sweep_interval_ms))
-            .with_sweep_after(Duration::from_millis(args.sweep_after_ms)),
+            .with_sweep_after(Duration::from_millis(args.sweep_after_ms))
+            .with_webhook_retention(args.webhook_retention()),
     );
     let mut state = AppState::new(wired.tontine.clone(), Arc::new(verifier))
         .with_workers(workers.stats())

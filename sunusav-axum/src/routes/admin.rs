@@ -1,5 +1,7 @@
-//! Admin routes over the queues (`payouts`, `webhooks`), mounted only when an
-//! admin token is configured, behind `Authorization: Bearer <token>`.
+//! Admin routes, mounted only when an admin token is configured, behind
+//! `Authorization: Bearer <token>`: the queues (`payouts`, `webhooks`), the
+//! money held for members, and dead work recovered by its store record (a
+//! payout's retry, a delivery's replay, the delivery log).
 
 use std::sync::Arc;
 
@@ -10,15 +12,19 @@ use axum::routing::{get, post};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sunusav_core::ports::{JobInfo, JobState, QueueAdmin};
-use sunusav_core::{GroupId, IdempotencyKey, LedgerReason, MemberId};
+use sunusav_core::ports::{DeliveryFilter, JobInfo, JobState, OutcomeFilter, QueueAdmin};
+use sunusav_core::services::{PayoutRetry, ServiceError, WebhookReplay};
+use sunusav_core::{DeliveryOutcome, GroupId, IdempotencyKey, LedgerReason, MemberId, PaymentHash};
 
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 
-/// The most jobs one list answers.
+/// The most jobs (or deliveries) one list answers.
 pub const MAX_LIST_LIMIT: u64 = 1_000;
+
+/// The deliveries one page of the delivery log answers by default.
+pub const DEFAULT_DELIVERIES_LIMIT: u32 = 100;
 
 /// The admin routes (without authentication: the caller adds it).
 pub fn routes() -> Router<AppState> {
@@ -33,6 +39,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/groups/{id}/members/{member}/release", post(release))
         .route("/admin/queues/{queue}/pause", post(pause))
         .route("/admin/queues/{queue}/resume", post(resume))
+        .route("/admin/payouts/{key}/retry", post(retry_payout))
+        .route("/admin/webhooks", get(deliveries))
+        .route("/admin/webhooks/{key}/replay", post(replay_webhook))
 }
 
 /// The admin side of the queue named `name`.
@@ -186,4 +195,107 @@ async fn release(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let entry = state.inner.tontine.release_balance(id, member).await?;
     Ok((StatusCode::CREATED, Json(json!(entry))))
+}
+
+fn record_key(key: String) -> Result<IdempotencyKey, ApiError> {
+    IdempotencyKey::parse(key).map_err(|e| ApiError::bad_request("invalid_key", e.to_string()))
+}
+
+/// `POST /admin/payouts/{key}/retry`: retries a dead payout by its attempt,
+/// whatever the queue kept of its job. 202 `retrying` with the new
+/// generation; 200 `already_retried` when it was retried before and has not
+/// died since (the same request again: nothing changes); 404 `not_found`;
+/// 409 `not_dead` for a payout that never died.
+async fn retry_payout(
+    State(state): State<AppState>,
+    ApiPath(key): ApiPath<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = record_key(key)?;
+    Ok(match state.inner.tontine.retry_payout(&key).await? {
+        PayoutRetry::Retrying { generation } => {
+            (StatusCode::ACCEPTED, Json(json!({ "status": "retrying", "key": key, "generation": generation })))
+        }
+        PayoutRetry::AlreadyRetried { generation, attempt_status } => (
+            StatusCode::OK,
+            Json(json!({
+                "status": "already_retried",
+                "key": key,
+                "generation": generation,
+                "attempt_status": attempt_status,
+            })),
+        ),
+    })
+}
+
+/// `POST /admin/webhooks/{key}/replay`: replays a delivery by its record,
+/// whatever the queue kept of its job. 202 `replaying` with the new
+/// generation for a processed (dead or not) delivery; 200 `pending` for one
+/// not processed yet (its job is queued again; asking twice reopens once);
+/// 404 `not_found`; 409 `body_expired` when retention dropped its body.
+async fn replay_webhook(
+    State(state): State<AppState>,
+    ApiPath(key): ApiPath<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = record_key(key)?;
+    Ok(match state.inner.tontine.replay_webhook(&key).await? {
+        WebhookReplay::Replaying { generation } => {
+            (StatusCode::ACCEPTED, Json(json!({ "status": "replaying", "key": key, "generation": generation })))
+        }
+        WebhookReplay::Pending { generation } => {
+            (StatusCode::OK, Json(json!({ "status": "pending", "key": key, "generation": generation })))
+        }
+    })
+}
+
+/// The query of `GET /admin/webhooks`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveriesQuery {
+    /// An outcome's name, or `pending` (no outcome yet).
+    pub outcome: Option<String>,
+    /// Received at or after this time (unix ms).
+    pub since: Option<u64>,
+    /// Naming this payment hash (64 hex digits).
+    pub payment_hash: Option<String>,
+    /// At most this many (1 to 1,000; default 100).
+    pub limit: Option<u32>,
+    /// The cursor: the `next` of the previous page.
+    pub after: Option<u64>,
+}
+
+impl DeliveriesQuery {
+    fn filter(&self) -> Result<DeliveryFilter, ApiError> {
+        let outcome = match self.outcome.as_deref() {
+            None => None,
+            Some("pending") => Some(OutcomeFilter::Pending),
+            Some(name) => Some(OutcomeFilter::Is(DeliveryOutcome::parse(name).ok_or_else(|| {
+                ApiError::bad_request("invalid_query", "outcome must be `pending` or an outcome's name")
+            })?)),
+        };
+        let payment_hash = self
+            .payment_hash
+            .as_deref()
+            .map(str::parse::<PaymentHash>)
+            .transpose()
+            .map_err(|_| ApiError::bad_request("invalid_query", "payment_hash must be 64 hex digits"))?;
+        let limit = self.limit.unwrap_or(DEFAULT_DELIVERIES_LIMIT);
+        if limit == 0 || u64::from(limit) > MAX_LIST_LIMIT {
+            return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {MAX_LIST_LIMIT}")));
+        }
+        Ok(DeliveryFilter { outcome, since_ms: self.since, payment_hash, after: self.after.unwrap_or(0), limit })
+    }
+}
+
+/// `GET /admin/webhooks?outcome=&since=&payment_hash=&limit=&after=`: the
+/// delivery log, in the order recorded, a page at a time (`next` is the
+/// cursor of the next page). Each delivery with its outcome (`dead`: its job
+/// died), generation, payment hash, time received, whether its body is still
+/// kept, and how many conflicting bodies its key received.
+async fn deliveries(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<DeliveriesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = query.filter()?;
+    let page = state.inner.tontine.store().webhook_deliveries(&filter).await.map_err(ServiceError::from)?;
+    Ok(Json(json!({ "deliveries": page.deliveries, "next": page.next })))
 }

@@ -22,8 +22,10 @@ pub(crate) fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// 202 `{"status":"accepted"}` for a new delivery, 200 `{"status":"duplicate"}`
-/// for a replay (no second effect), 503 when the store or the queue is down
+/// 202 `{"status":"accepted"}` for a new delivery (or the redelivery of one
+/// whose job died: it runs again), 200 `{"status":"duplicate"}` for a replay
+/// (no second effect), 409 `event_conflict` for a recorded event id with
+/// another body (kept, not acted on), 503 when the store or the queue is down
 /// (nothing is acknowledged, the sender retries).
 pub async fn lightning(
     State(state): State<AppState>,
@@ -41,7 +43,10 @@ pub async fn lightning(
     // Constant bodies: no JSON value built and serialized per delivery.
     let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
     Ok(match ingested {
-        Ingested::Accepted => (StatusCode::ACCEPTED, json, r#"{"status":"accepted"}"#).into_response(),
+        Ingested::Accepted | Ingested::Reopened(_) => {
+            (StatusCode::ACCEPTED, json, r#"{"status":"accepted"}"#).into_response()
+        }
         Ingested::Replay => (StatusCode::OK, json, r#"{"status":"duplicate"}"#).into_response(),
+        Ingested::Conflict => ApiError::event_conflict().into_response(),
     })
 }

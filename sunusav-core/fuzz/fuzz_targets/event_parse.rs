@@ -11,7 +11,7 @@
 //!   printable ASCII (`!`..=`~`), round-trips through `IdempotencyKey::parse`
 //!   and through JSON, and is `webhook:<id>` exactly when the id is printable
 //!   and short enough;
-//! - a `WebhookJob { key, event }` round-trips through JSON.
+//! - a `WebhookJob::new(key, event)` round-trips through JSON.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -75,7 +75,7 @@ fuzz_target!(|body: &[u8]| {
     assert_eq!(IdempotencyKey::webhook(event.event_id.as_deref(), body), key);
 
     // The job payload that carries it through the queue.
-    let job = WebhookJob { key, event };
+    let job = WebhookJob::new(key, event);
     let json = serde_json::to_vec(&job).expect("a job serialises");
     let back: WebhookJob = serde_json::from_slice(&json).expect("a job deserialises");
     assert_eq!(back, job);

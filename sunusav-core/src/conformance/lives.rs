@@ -190,7 +190,7 @@ async fn settle(t: &Tontine, invoice: &Invoice, paid: u64, n: &mut u64) -> u128 
     let body = serde_json::to_vec(&event).expect("json");
     let key = crate::domain::keys::IdempotencyKey::webhook(event.event_id.as_deref(), &body);
     t.ingest_webhook(key.clone(), &body, event.clone()).await.expect("ingest");
-    let outcome = t.settle(&WebhookJob { key, event }).await.expect("settle");
+    let outcome = t.settle(&WebhookJob::new(key, event)).await.expect("settle");
     if outcome == crate::services::SettleOutcome::Replay { 0 } else { u128::from(paid) }
 }
 
@@ -209,7 +209,7 @@ async fn run_due_payouts(t: &Tontine, id: crate::domain::ids::GroupId) {
             return;
         }
         for a in due {
-            t.process_payout(&PayoutJob { key: a.key.clone(), group: a.group, cycle: a.cycle }).await.expect("payout");
+            t.process_payout(&PayoutJob::of(&a)).await.expect("payout");
         }
     }
 }

@@ -34,7 +34,10 @@ use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::{Balance, LedgerEntry, LedgerReason};
 use crate::domain::money::Msat;
 use crate::domain::outcome::DeliveryOutcome;
-use crate::ports::store::{Contribution, OutboxMessage, Store, StoreError, Unique, WebhookEvent, WebhookRecord};
+use crate::ports::store::{
+    Contribution, DeliveryFilter, OutboxMessage, OutcomeFilter, Recorded, Store, StoreError, Unique, WebhookEvent,
+    WebhookRecord,
+};
 
 /// A boxed case future.
 pub type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -83,6 +86,12 @@ pub fn cases() -> Vec<Case> {
         case!(ledger_entries_are_unique_by_key_and_balances_follow),
         case!(contributions_of_a_group_are_listed_oldest_first),
         case!(money_is_conserved_over_random_group_lives),
+        case!(payment_attempts_keep_their_generation),
+        case!(a_recorded_key_with_another_body_is_a_conflict),
+        case!(a_dead_delivery_is_marked_at_its_generation_and_a_real_outcome_replaces_it),
+        case!(a_processed_delivery_reopens_once_per_generation),
+        case!(the_delivery_log_filters_and_pages),
+        case!(retention_drops_the_bodies_of_processed_deliveries_only),
     ]
 }
 
@@ -161,6 +170,12 @@ macro_rules! store_conformance_tests {
             ledger_entries_are_unique_by_key_and_balances_follow,
             contributions_of_a_group_are_listed_oldest_first,
             money_is_conserved_over_random_group_lives,
+            payment_attempts_keep_their_generation,
+            a_recorded_key_with_another_body_is_a_conflict,
+            a_dead_delivery_is_marked_at_its_generation_and_a_real_outcome_replaces_it,
+            a_processed_delivery_reopens_once_per_generation,
+            the_delivery_log_filters_and_pages,
+            retention_drops_the_bodies_of_processed_deliveries_only,
         );
     };
     (@cases $make:expr; $guard:block; $($case:ident),* $(,)?) => {
@@ -235,6 +250,7 @@ fn stored_first_payout(g: &Group, amount: Msat, status: AttemptStatus) -> Stored
         payment_hash: None,
         preimage: None,
         routing_fee: None,
+        generation: 0,
     }
 }
 
@@ -513,13 +529,12 @@ pub async fn a_group_lock_is_exclusive_until_commit(store: Arc<dyn Store>) {
 /// Webhook deliveries are recorded once by key; their outcome is kept.
 pub async fn webhook_events_are_recorded_once(store: Arc<dyn Store>) {
     let key = IdempotencyKey::webhook(None, b"{\"a\":1}");
-    let ev = WebhookEvent { key: key.clone(), body: b"{\"a\":1}".to_vec() };
-    assert!(store.record_webhook(&ev).await.expect("record"));
-    let replay = WebhookEvent { key: key.clone(), body: b"other".to_vec() };
-    assert!(!store.record_webhook(&replay).await.expect("replay"));
+    let ev = WebhookEvent::new(key.clone(), b"{\"a\":1}".to_vec());
+    assert_eq!(store.record_webhook(&ev).await.expect("record"), Recorded::New);
+    assert_eq!(store.record_webhook(&ev).await.expect("replay"), Recorded::Replay { outcome: None, generation: 0 });
     let rec = store.webhook(&key).await.expect("read").expect("found");
-    assert_eq!(rec.body, ev.body, "the first body is kept");
-    assert_eq!(rec.outcome, None);
+    assert_eq!(rec.body, Some(ev.body().to_vec()), "the first body is kept");
+    assert_eq!((rec.outcome, rec.generation), (None, 0));
     let mut tx = store.begin().await.expect("begin");
     tx.mark_webhook_processed(&key, DeliveryOutcome::UnknownInvoice).await.expect("mark");
     tx.commit().await.expect("commit");
@@ -532,6 +547,11 @@ pub async fn webhook_events_are_recorded_once(store: Arc<dyn Store>) {
         Some(DeliveryOutcome::UnknownInvoice),
         "the first outcome is kept"
     );
+    assert_eq!(
+        store.record_webhook(&ev).await.expect("replay"),
+        Recorded::Replay { outcome: Some(DeliveryOutcome::UnknownInvoice), generation: 0 },
+        "a replay says what became of the delivery"
+    );
     let unknown = IdempotencyKey::webhook(Some("nope"), b"");
     let mut tx = store.begin().await.expect("begin");
     let res = match tx.mark_webhook_processed(&unknown, DeliveryOutcome::Recorded).await {
@@ -542,23 +562,28 @@ pub async fn webhook_events_are_recorded_once(store: Arc<dyn Store>) {
     store.ping().await.expect("ping");
 }
 
-/// A batch of deliveries: each key new once, the first body kept.
+/// A batch of deliveries: each key new once, the first body kept; a key
+/// again in the batch is a replay or a conflict of the first.
 pub async fn webhook_events_are_recorded_in_batches(store: Arc<dyn Store>) {
-    let ev = |id: &str, body: &str| WebhookEvent {
-        key: IdempotencyKey::webhook(Some(id), body.as_bytes()),
-        body: body.as_bytes().to_vec(),
+    let ev = |id: &str, body: &str| {
+        WebhookEvent::new(IdempotencyKey::webhook(Some(id), body.as_bytes()), body.as_bytes().to_vec())
     };
-    assert!(store.record_webhook(&ev("c", "{\"c\":1}")).await.expect("record"));
-    let batch = [ev("a", "{\"a\":1}"), ev("b", "{\"b\":1}"), ev("a", "{\"a\":2}"), ev("c", "{\"c\":2}")];
-    assert_eq!(store.record_webhooks(&batch).await.expect("batch"), [true, true, false, false]);
+    assert_eq!(store.record_webhook(&ev("c", "{\"c\":1}")).await.expect("record"), Recorded::New);
+    let batch =
+        [ev("a", "{\"a\":1}"), ev("b", "{\"b\":1}"), ev("a", "{\"a\":1}"), ev("c", "{\"c\":1}"), ev("a", "{\"a\":2}")];
+    let replay = Recorded::Replay { outcome: None, generation: 0 };
+    assert_eq!(
+        store.record_webhooks(&batch).await.expect("batch"),
+        [Recorded::New, Recorded::New, replay, replay, Recorded::Conflict]
+    );
     let body = |id: &str| {
         let store = Arc::clone(&store);
         let key = IdempotencyKey::webhook(Some(id), b"");
         async move { store.webhook(&key).await.expect("read").expect("found").body }
     };
-    assert_eq!(body("a").await, b"{\"a\":1}");
-    assert_eq!(body("c").await, b"{\"c\":1}");
-    assert_eq!(store.record_webhooks(&[]).await.expect("empty batch"), Vec::<bool>::new());
+    assert_eq!(body("a").await.as_deref(), Some(&b"{\"a\":1}"[..]));
+    assert_eq!(body("c").await.as_deref(), Some(&b"{\"c\":1}"[..]));
+    assert_eq!(store.record_webhooks(&[]).await.expect("empty batch"), Vec::<Recorded>::new());
 }
 
 /// Outside a transaction: an invoice is read by hash, and a delivery's outcome
@@ -574,7 +599,7 @@ pub async fn invoices_and_outcomes_work_outside_a_transaction(store: Arc<dyn Sto
     assert_eq!(store.invoice(&inv.payment_hash).await.expect("read"), Some(inv));
 
     let key = IdempotencyKey::webhook(Some("outside"), b"{}");
-    store.record_webhook(&WebhookEvent { key: key.clone(), body: b"{}".to_vec() }).await.expect("record");
+    store.record_webhook(&WebhookEvent::new(key.clone(), b"{}".to_vec())).await.expect("record");
     store.mark_webhook_processed(&key, DeliveryOutcome::UnknownInvoice).await.expect("mark");
     store.mark_webhook_processed(&key, DeliveryOutcome::Replay).await.expect("mark again");
     assert_eq!(
@@ -608,7 +633,7 @@ pub async fn invoices_and_outcomes_work_in_batches(store: Arc<dyn Store>) {
     let key = |s: &str| IdempotencyKey::webhook(Some(s), s.as_bytes());
     let (first, second, earlier) = (key("batch-1"), key("batch-2"), key("batch-0"));
     for k in [&first, &second, &earlier] {
-        store.record_webhook(&WebhookEvent { key: k.clone(), body: b"{}".to_vec() }).await.expect("record");
+        store.record_webhook(&WebhookEvent::new(k.clone(), b"{}".to_vec())).await.expect("record");
     }
     store.mark_webhook_processed(&earlier, DeliveryOutcome::Recorded).await.expect("mark");
     let never = key("never recorded");
@@ -641,7 +666,7 @@ pub async fn unprocessed_webhooks_are_listed_oldest_first(store: Arc<dyn Store>)
     let keys: Vec<IdempotencyKey> = (0..5).map(|i| key(&format!("sweep-{i}"))).collect();
     for k in &keys {
         let body = format!("{{\"n\":\"{k}\"}}").into_bytes();
-        assert!(store.record_webhook(&WebhookEvent { key: k.clone(), body }).await.expect("record"));
+        assert_eq!(store.record_webhook(&WebhookEvent::new(k.clone(), body)).await.expect("record"), Recorded::New);
     }
     store.mark_webhook_processed(&keys[1], DeliveryOutcome::UnknownInvoice).await.expect("mark");
     let mut tx = store.begin().await.expect("begin");
@@ -651,7 +676,7 @@ pub async fn unprocessed_webhooks_are_listed_oldest_first(store: Arc<dyn Store>)
     let listed = |records: Vec<WebhookRecord>| records.into_iter().map(|r| r.key).collect::<Vec<_>>();
     let all = store.unprocessed_webhooks(Duration::ZERO, 10).await.expect("list");
     assert!(all.iter().all(|r| r.outcome.is_none()));
-    assert_eq!(all[0].body, format!("{{\"n\":\"{}\"}}", keys[0]).into_bytes(), "the body as recorded");
+    assert_eq!(all[0].body, Some(format!("{{\"n\":\"{}\"}}", keys[0]).into_bytes()), "the body as recorded");
     assert_eq!(listed(all), vec![keys[0].clone(), keys[2].clone(), keys[4].clone()]);
     assert_eq!(
         listed(store.unprocessed_webhooks(Duration::ZERO, 2).await.expect("list")),
@@ -872,4 +897,222 @@ pub async fn money_is_conserved_over_random_group_lives(store: Arc<dyn Store>) {
         let life = super::lives::Life::random(&mut rng, 24);
         super::lives::run_life(Arc::clone(&store), &life).await;
     }
+}
+
+/// A payment attempt keeps its generation, and is read outside a
+/// transaction by its key.
+pub async fn payment_attempts_keep_their_generation(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    insert(&store, &g).await;
+    let key = IdempotencyKey::payout(g.id(), 1);
+    assert_eq!(store.payment_attempt(&key).await.expect("read"), None);
+    let mut a = first_payout(&g, Msat::new(9_900), AttemptStatus::Pending);
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.insert_payment_attempt(&a).await.expect("insert"));
+    tx.commit().await.expect("commit");
+    assert_eq!(store.payment_attempt(&key).await.expect("read"), Some(a.clone()));
+
+    a.send(false).expect("sent");
+    a.die("no route").expect("dead");
+    assert_eq!(a.reopen(), Ok(1));
+    let mut tx = store.begin().await.expect("begin");
+    tx.update_payment_attempt(&a).await.expect("update");
+    tx.commit().await.expect("commit");
+    let read = store.payment_attempt(&key).await.expect("read").expect("found");
+    assert_eq!((read.generation(), read.status()), (1, AttemptStatus::Failed));
+    assert_eq!(read, a, "every field round-trips");
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.payment_attempt(&key).await.expect("read in tx"), Some(a.clone()));
+    drop(tx);
+    assert_eq!(store.payment_attempts(g.id()).await.expect("list")[0].generation(), 1);
+    assert_eq!(store.open_payment_attempts(Duration::ZERO, 10).await.expect("open")[0].generation(), 1);
+}
+
+/// A delivery of a recorded key with another body is a conflict: the first
+/// record is unchanged, the conflict is counted once per distinct body.
+pub async fn a_recorded_key_with_another_body_is_a_conflict(store: Arc<dyn Store>) {
+    let key = IdempotencyKey::webhook(Some("evt-conflict"), b"");
+    let first = WebhookEvent::new(key.clone(), b"{\"amount_msat\":1000}".to_vec());
+    let other = WebhookEvent::new(key.clone(), b"{\"amount_msat\":9000}".to_vec());
+    let third = WebhookEvent::new(key.clone(), b"{\"amount_msat\":1}".to_vec());
+    assert_eq!(store.record_webhook(&first).await.expect("record"), Recorded::New);
+    assert_eq!(store.record_webhook(&other).await.expect("conflict"), Recorded::Conflict);
+    assert_eq!(store.record_webhook(&other).await.expect("the same conflict"), Recorded::Conflict);
+    let rec = store.webhook(&key).await.expect("read").expect("found");
+    assert_eq!((rec.body.as_deref(), rec.outcome, rec.generation), (Some(first.body()), None, 0), "unchanged");
+    let conflicts = |store: Arc<dyn Store>| async move {
+        store.webhook_deliveries(&DeliveryFilter::all(10)).await.expect("log").deliveries[0].conflicts
+    };
+    assert_eq!(conflicts(Arc::clone(&store)).await, 1, "one distinct conflicting body");
+    assert_eq!(store.record_webhooks(&[third, first.clone()]).await.expect("batch")[0], Recorded::Conflict);
+    assert_eq!(conflicts(Arc::clone(&store)).await, 2);
+    assert_eq!(
+        store.record_webhook(&first).await.expect("replay"),
+        Recorded::Replay { outcome: None, generation: 0 },
+        "the first body is still a replay"
+    );
+}
+
+/// `dead` is written only at the record's generation and while it has no
+/// outcome, and a real outcome replaces it; other outcomes are kept.
+pub async fn a_dead_delivery_is_marked_at_its_generation_and_a_real_outcome_replaces_it(store: Arc<dyn Store>) {
+    let key = IdempotencyKey::webhook(Some("evt-dead"), b"");
+    store.record_webhook(&WebhookEvent::new(key.clone(), b"{}".to_vec())).await.expect("record");
+    assert!(!store.mark_webhook_dead(&key, 1).await.expect("another generation"), "not its generation");
+    assert!(store.mark_webhook_dead(&key, 0).await.expect("dead"));
+    assert!(!store.mark_webhook_dead(&key, 0).await.expect("again"), "dead already");
+    let rec = store.webhook(&key).await.expect("read").expect("found");
+    assert_eq!(rec.outcome, Some(DeliveryOutcome::Dead));
+    assert_eq!(store.unprocessed_webhooks(Duration::ZERO, 10).await.expect("list"), vec![], "dead is not pending");
+    assert_eq!(
+        store.record_webhook(&WebhookEvent::new(key.clone(), b"{}".to_vec())).await.expect("replay"),
+        Recorded::Replay { outcome: Some(DeliveryOutcome::Dead), generation: 0 }
+    );
+    // A run that settled while the job was dead-lettered (its lease lost) wins.
+    let mut tx = store.begin().await.expect("begin");
+    tx.mark_webhook_processed(&key, DeliveryOutcome::Recorded).await.expect("mark");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.webhook(&key).await.expect("read").expect("found").outcome, Some(DeliveryOutcome::Recorded));
+    assert!(!store.mark_webhook_dead(&key, 0).await.expect("settled"), "a settled delivery is never marked dead");
+    store.mark_webhook_processed(&key, DeliveryOutcome::Replay).await.expect("mark");
+    assert_eq!(store.webhook(&key).await.expect("read").expect("found").outcome, Some(DeliveryOutcome::Recorded));
+
+    let other = IdempotencyKey::webhook(Some("evt-dead-2"), b"");
+    store.record_webhook(&WebhookEvent::new(other.clone(), b"{}".to_vec())).await.expect("record");
+    assert!(store.mark_webhook_dead(&other, 0).await.expect("dead"));
+    assert_eq!(
+        store.mark_webhooks_processed(&[(other.clone(), DeliveryOutcome::UnknownInvoice)]).await.expect("batch"),
+        vec![true]
+    );
+    assert_eq!(
+        store.webhook(&other).await.expect("read").expect("found").outcome,
+        Some(DeliveryOutcome::UnknownInvoice)
+    );
+    let never = IdempotencyKey::webhook(Some("never"), b"");
+    assert_eq!(store.mark_webhook_dead(&never, 0).await, Err(StoreError::NotFound));
+}
+
+/// A processed delivery reopens once per generation: its outcome cleared,
+/// listed as unprocessed again; a pending one, or one at another
+/// generation, does not.
+pub async fn a_processed_delivery_reopens_once_per_generation(store: Arc<dyn Store>) {
+    let key = IdempotencyKey::webhook(Some("evt-reopen"), b"");
+    let ev = WebhookEvent::new(key.clone(), b"{\"r\":1}".to_vec());
+    store.record_webhook(&ev).await.expect("record");
+    assert_eq!(store.reopen_webhook(&key, 0).await.expect("pending"), None, "nothing to reopen");
+    assert!(store.mark_webhook_dead(&key, 0).await.expect("dead"));
+    assert_eq!(store.reopen_webhook(&key, 1).await.expect("stale"), None, "another generation");
+    assert_eq!(store.reopen_webhook(&key, 0).await.expect("reopen"), Some(1));
+    assert_eq!(store.reopen_webhook(&key, 0).await.expect("twice"), None, "reopened once");
+    let rec = store.webhook(&key).await.expect("read").expect("found");
+    assert_eq!((rec.outcome, rec.generation, rec.body.as_deref()), (None, 1, Some(ev.body())));
+    let pending = store.unprocessed_webhooks(Duration::ZERO, 10).await.expect("list");
+    assert_eq!(pending.iter().map(|r| (r.key.clone(), r.generation)).collect::<Vec<_>>(), vec![(key.clone(), 1)]);
+    assert_eq!(store.record_webhook(&ev).await.expect("replay"), Recorded::Replay { outcome: None, generation: 1 });
+    assert!(!store.mark_webhook_dead(&key, 0).await.expect("old generation"), "an older job's death changes nothing");
+    store.mark_webhook_processed(&key, DeliveryOutcome::Recorded).await.expect("settled");
+    assert_eq!(store.reopen_webhook(&key, 1).await.expect("a processed one reopens too"), Some(2));
+    let never = IdempotencyKey::webhook(Some("never"), b"");
+    assert_eq!(store.reopen_webhook(&never, 0).await, Err(StoreError::NotFound));
+}
+
+/// The delivery log lists deliveries in the order recorded, by outcome
+/// (or pending), payment hash and time, a page at a time.
+pub async fn the_delivery_log_filters_and_pages(store: Arc<dyn Store>) {
+    let hash = PaymentHash::from_bytes(rand_bytes());
+    let key = |i: usize| IdempotencyKey::webhook(Some(&format!("log-{i}")), b"");
+    for i in 0..5 {
+        let mut ev = WebhookEvent::new(key(i), format!("{{\"n\":{i}}}").into_bytes());
+        if i % 2 == 0 {
+            ev = ev.with_payment_hash(hash);
+        }
+        assert_eq!(store.record_webhook(&ev).await.expect("record"), Recorded::New);
+    }
+    store.mark_webhook_processed(&key(1), DeliveryOutcome::Recorded).await.expect("mark");
+    assert!(store.mark_webhook_dead(&key(2), 0).await.expect("dead"));
+    assert!(store.mark_webhook_dead(&key(4), 0).await.expect("dead"));
+
+    let keys = |f: DeliveryFilter| {
+        let store = Arc::clone(&store);
+        async move {
+            let page = store.webhook_deliveries(&f).await.expect("log");
+            (page.deliveries.iter().map(|d| d.key.clone()).collect::<Vec<_>>(), page.next)
+        }
+    };
+    let all = store.webhook_deliveries(&DeliveryFilter::all(10)).await.expect("log");
+    assert_eq!(all.deliveries.iter().map(|d| d.key.clone()).collect::<Vec<_>>(), (0..5).map(key).collect::<Vec<_>>());
+    let first = &all.deliveries[0];
+    assert_eq!(
+        (first.outcome, first.generation, first.payment_hash, first.body_kept, first.conflicts),
+        (None, 0, Some(hash), true, 0)
+    );
+    assert!(first.received_at_ms > 1_700_000_000_000, "unix ms: {}", first.received_at_ms);
+    assert!(all.deliveries.windows(2).all(|w| w[0].position < w[1].position));
+    assert_eq!(all.next, all.deliveries[4].position);
+    assert_eq!(all.deliveries[1].payment_hash, None);
+
+    let dead = DeliveryFilter { outcome: Some(OutcomeFilter::Is(DeliveryOutcome::Dead)), ..DeliveryFilter::all(10) };
+    assert_eq!(keys(dead).await.0, vec![key(2), key(4)]);
+    let pending = DeliveryFilter { outcome: Some(OutcomeFilter::Pending), ..DeliveryFilter::all(10) };
+    assert_eq!(keys(pending).await.0, vec![key(0), key(3)]);
+    let by_hash = DeliveryFilter { payment_hash: Some(hash), ..DeliveryFilter::all(10) };
+    assert_eq!(keys(by_hash).await.0, vec![key(0), key(2), key(4)]);
+    let dead_of_hash = DeliveryFilter { payment_hash: Some(hash), ..dead };
+    assert_eq!(keys(dead_of_hash).await.0, vec![key(2), key(4)]);
+    let future = DeliveryFilter { since_ms: Some(first.received_at_ms + 86_400_000), ..DeliveryFilter::all(10) };
+    assert_eq!(keys(future).await, (vec![], 0));
+    let since =
+        DeliveryFilter { since_ms: Some(first.received_at_ms.saturating_sub(60_000)), ..DeliveryFilter::all(10) };
+    assert_eq!(keys(since).await.0.len(), 5);
+
+    // Pages of two.
+    let (page1, next1) = keys(DeliveryFilter::all(2)).await;
+    let (page2, next2) = keys(DeliveryFilter { after: next1, ..DeliveryFilter::all(2) }).await;
+    let (page3, next3) = keys(DeliveryFilter { after: next2, ..DeliveryFilter::all(2) }).await;
+    let (page4, next4) = keys(DeliveryFilter { after: next3, ..DeliveryFilter::all(2) }).await;
+    assert_eq!([page1, page2, page3].concat(), (0..5).map(key).collect::<Vec<_>>());
+    assert_eq!((page4, next4), (vec![], next3), "past the end: empty, the cursor unchanged");
+    assert_eq!(keys(DeliveryFilter::all(0)).await, (vec![], 0));
+}
+
+/// Retention drops the bodies of processed deliveries only (not of dead or
+/// pending ones); the record, its outcome and its digest stay, so a replay
+/// is still told from a conflict, and a dropped body is never reopened.
+pub async fn retention_drops_the_bodies_of_processed_deliveries_only(store: Arc<dyn Store>) {
+    let key = |s: &str| IdempotencyKey::webhook(Some(s), b"");
+    let ev = |s: &str| WebhookEvent::new(key(s), format!("{{\"id\":\"{s}\"}}").into_bytes());
+    for s in ["done-1", "done-2", "dead", "pending"] {
+        store.record_webhook(&ev(s)).await.expect("record");
+    }
+    store.record_webhook(&WebhookEvent::new(key("done-1"), b"other".to_vec())).await.expect("conflict");
+    store.mark_webhook_processed(&key("done-1"), DeliveryOutcome::Recorded).await.expect("mark");
+    store.mark_webhook_processed(&key("done-2"), DeliveryOutcome::UnknownInvoice).await.expect("mark");
+    assert!(store.mark_webhook_dead(&key("dead"), 0).await.expect("dead"));
+
+    assert_eq!(store.drop_webhook_bodies(Duration::from_hours(1), 10).await.expect("too recent"), 0);
+    assert_eq!(store.drop_webhook_bodies(Duration::ZERO, 1).await.expect("one"), 1, "bounded by the limit");
+    assert_eq!(store.drop_webhook_bodies(Duration::ZERO, 10).await.expect("the rest"), 1);
+    assert_eq!(store.drop_webhook_bodies(Duration::ZERO, 10).await.expect("none left"), 0);
+    for (s, kept) in [("done-1", false), ("done-2", false), ("dead", true), ("pending", true)] {
+        let rec = store.webhook(&key(s)).await.expect("read").expect("the record stays");
+        assert_eq!(rec.body.is_some(), kept, "{s}");
+    }
+    assert_eq!(
+        store.webhook(&key("done-1")).await.expect("read").expect("found").outcome,
+        Some(DeliveryOutcome::Recorded)
+    );
+    let log = store.webhook_deliveries(&DeliveryFilter::all(10)).await.expect("log");
+    assert_eq!(log.deliveries.iter().map(|d| d.body_kept).collect::<Vec<_>>(), vec![false, false, true, true]);
+    assert_eq!(log.deliveries[0].conflicts, 1, "the conflict count stays");
+
+    assert_eq!(
+        store.record_webhook(&ev("done-1")).await.expect("replay"),
+        Recorded::Replay { outcome: Some(DeliveryOutcome::Recorded), generation: 0 },
+        "the digest outlives the body"
+    );
+    assert_eq!(
+        store.record_webhook(&WebhookEvent::new(key("done-1"), b"x".to_vec())).await.expect("c"),
+        Recorded::Conflict
+    );
+    assert_eq!(store.reopen_webhook(&key("done-2"), 0).await.expect("no body"), None, "nothing left to replay");
 }

@@ -5,13 +5,20 @@
 //!                     │  ▲
 //!                fail │  │ send (after the node says the last try failed or never arrived)
 //!                     ▼  │
-//!                    failed ──die──▶ dead ──send (reconciled: an operator's retry)──▶ in_flight
+//!                    failed ──die──▶ dead ──reopen (an operator's retry: generation + 1)──▶ failed
 //! ```
 //!
 //! - `send` marks the attempt as handed to the node, committed *before* the
-//!   node is called. An attempt sent before (`in_flight`, `failed`, `dead`)
-//!   may be sent again only once the node said how the last try ended
-//!   (`reconciled`): it may have paid.
+//!   node is called. An attempt sent before (`in_flight`, `failed`) may be
+//!   sent again only once the node said how the last try ended
+//!   (`reconciled`): it may have paid. A `dead` attempt is never sent: a
+//!   worker holding a stale job (one that lost its lease, or an earlier
+//!   generation's) cannot bring a payout back to life.
+//! - `reopen` is the operator's retry, and the only way out of `dead` but
+//!   the node's proof: the attempt becomes `failed` (so the next run asks the
+//!   node before paying) in a new **generation**. Each generation has its
+//!   own queue job (`IdempotencyKey::for_generation`); a job of an older
+//!   generation finds the attempt moved on and does nothing.
 //! - `succeed` records the node's proof from any state but `succeeded`: the
 //!   node is the authority, and a payout marked failed or dead that the node
 //!   completed after all is paid.
@@ -40,7 +47,7 @@ pub enum AttemptStatus {
     Succeeded,
     /// The last try failed; will be retried.
     Failed,
-    /// Given up; the cycle is `PayoutFailed`.
+    /// Given up; the cycle is `PayoutFailed` until an operator reopens it.
     Dead,
 }
 
@@ -96,6 +103,8 @@ pub struct StoredAttempt {
     pub preimage: Option<String>,
     /// The routing fee, once paid.
     pub routing_fee: Option<Msat>,
+    /// How many times an operator reopened it (0 until the first retry).
+    pub generation: u32,
 }
 
 /// One payout's attempt record, unique by idempotency key.
@@ -119,6 +128,8 @@ pub struct PaymentAttempt {
     payment_hash: Option<PaymentHash>,
     preimage: Option<String>,
     routing_fee: Option<Msat>,
+    #[serde(default)]
+    generation: u32,
 }
 
 impl PaymentAttempt {
@@ -137,6 +148,7 @@ impl PaymentAttempt {
             payment_hash: None,
             preimage: None,
             routing_fee: None,
+            generation: 0,
         }
     }
 
@@ -155,6 +167,7 @@ impl PaymentAttempt {
             payment_hash,
             preimage,
             routing_fee,
+            generation,
         } = stored;
         Self {
             key,
@@ -169,6 +182,7 @@ impl PaymentAttempt {
             payment_hash,
             preimage,
             routing_fee,
+            generation,
         }
     }
 
@@ -196,6 +210,11 @@ impl PaymentAttempt {
     pub const fn routing_fee(&self) -> Option<Msat> {
         self.routing_fee
     }
+    /// How many times an operator reopened it: the generation of the job
+    /// that runs it now.
+    pub const fn generation(&self) -> u32 {
+        self.generation
+    }
 
     /// Neither paid nor dead: work remains.
     pub const fn is_open(&self) -> bool {
@@ -213,10 +232,11 @@ impl PaymentAttempt {
     /// failed or never arrived.
     ///
     /// # Errors
-    /// `IllegalMove` when it succeeded; `NotReconciled` when it was sent
-    /// before and `reconciled` is false.
+    /// `IllegalMove` when it succeeded or is dead (only [`PaymentAttempt::reopen`]
+    /// brings a dead attempt back); `NotReconciled` when it was sent before
+    /// and `reconciled` is false.
     pub fn send(&mut self, reconciled: bool) -> Result<(), AttemptError> {
-        if self.status == AttemptStatus::Succeeded {
+        if matches!(self.status, AttemptStatus::Succeeded | AttemptStatus::Dead) {
             return Err(self.illegal(AttemptStatus::InFlight));
         }
         if self.was_sent() && !reconciled {
@@ -225,6 +245,22 @@ impl PaymentAttempt {
         self.status = AttemptStatus::InFlight;
         self.attempts = self.attempts.saturating_add(1);
         Ok(())
+    }
+
+    /// An operator's retry of a dead payout: `failed` again, in the next
+    /// generation. `failed`, not `pending`: it may have reached the node, so
+    /// the next run asks the node how it ended before paying. The last error
+    /// is kept until the next try.
+    ///
+    /// # Errors
+    /// `IllegalMove` unless it is dead.
+    pub fn reopen(&mut self) -> Result<u32, AttemptError> {
+        if self.status != AttemptStatus::Dead {
+            return Err(self.illegal(AttemptStatus::Failed));
+        }
+        self.status = AttemptStatus::Failed;
+        self.generation = self.generation.saturating_add(1);
+        Ok(self.generation)
     }
 
     /// Records the node's proof of payment.
@@ -298,6 +334,7 @@ mod tests {
             payment_hash: None,
             preimage: None,
             routing_fee: None,
+            generation: 0,
         })
     }
 
@@ -312,7 +349,7 @@ mod tests {
 
     #[test]
     fn an_attempt_sent_before_is_sent_again_only_once_reconciled() {
-        for status in [AttemptStatus::InFlight, AttemptStatus::Failed, AttemptStatus::Dead] {
+        for status in [AttemptStatus::InFlight, AttemptStatus::Failed] {
             let mut a = attempt(status);
             assert_eq!(a.send(false), Err(AttemptError::NotReconciled), "{status}");
             assert_eq!(a.status(), status, "a refused move changes nothing");
@@ -354,5 +391,40 @@ mod tests {
             assert!(a.die("again").is_err());
             a.succeed(HASH, "ab".into(), Msat::ZERO).expect("the node's word wins");
         }
+    }
+
+    #[test]
+    fn a_dead_attempt_is_never_sent_even_reconciled() {
+        let mut a = attempt(AttemptStatus::Dead);
+        let before = a.clone();
+        assert_eq!(
+            a.send(true),
+            Err(AttemptError::IllegalMove { from: AttemptStatus::Dead, to: AttemptStatus::InFlight }),
+            "a worker that lost its lease cannot reopen a dead payout"
+        );
+        assert_eq!(
+            a.send(false),
+            Err(AttemptError::IllegalMove { from: AttemptStatus::Dead, to: AttemptStatus::InFlight })
+        );
+        assert_eq!(a, before);
+    }
+
+    #[test]
+    fn only_a_dead_attempt_reopens_and_each_reopening_is_a_new_generation() {
+        for status in [AttemptStatus::Pending, AttemptStatus::InFlight, AttemptStatus::Failed, AttemptStatus::Succeeded]
+        {
+            let mut a = attempt(status);
+            assert!(matches!(a.reopen(), Err(AttemptError::IllegalMove { .. })), "{status}");
+            assert_eq!((a.status(), a.generation()), (status, 0));
+        }
+        let mut a = attempt(AttemptStatus::InFlight);
+        a.die("no route").expect("dead");
+        assert_eq!(a.reopen(), Ok(1));
+        assert_eq!((a.status(), a.generation(), a.last_error()), (AttemptStatus::Failed, 1, Some("no route")));
+        assert_eq!(a.send(false), Err(AttemptError::NotReconciled), "the node is asked before paying again");
+        a.send(true).expect("reconciled");
+        a.fail("no route").expect("failed");
+        a.die("again").expect("dead again");
+        assert_eq!(a.reopen(), Ok(2));
     }
 }

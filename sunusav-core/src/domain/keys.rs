@@ -88,6 +88,26 @@ impl IdempotencyKey {
         }
     }
 
+    /// The queue job id of generation `n` of the work this key names.
+    ///
+    /// Generation 0 is the key itself (the job a settlement or an outbox row
+    /// publishes). An operator's retry or replay starts generation `n > 0`:
+    /// `r<n>:<key>`, a new job id that the dedup window still holding the
+    /// earlier generation's id cannot absorb. A key too long for the prefix
+    /// gives `r<n>:sha256:<hex digest of the key>`. The job's payload carries
+    /// the key itself: the id is never parsed back.
+    #[must_use]
+    pub fn for_generation(&self, n: u32) -> Self {
+        if n == 0 {
+            return self.clone();
+        }
+        let id = format!("r{n}:{}", self.0);
+        if id.len() <= MAX_KEY_LEN {
+            return Self(id);
+        }
+        Self(format!("r{n}:sha256:{}", hex::encode(Sha256::digest(self.0.as_bytes()))))
+    }
+
     /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -214,6 +234,23 @@ mod tests {
         // An id with a space is hashed, never stored raw.
         assert!(IdempotencyKey::webhook(Some("a b"), b"").as_str().starts_with("webhook:sha256:"));
         assert!(IdempotencyKey::webhook(Some(&"x".repeat(300)), b"").as_str().len() <= MAX_KEY_LEN);
+    }
+
+    #[test]
+    fn each_generation_of_a_key_is_its_own_bounded_job_id() {
+        let g = gid("6f1c1f7e-3c43-4c1e-9a77-2b1d2c3d4e5f");
+        let key = IdempotencyKey::payout(g, 3);
+        assert_eq!(key.for_generation(0), key, "generation 0 keeps today's id");
+        assert_eq!(key.for_generation(1).as_str(), "r1:payout:6f1c1f7e-3c43-4c1e-9a77-2b1d2c3d4e5f:3");
+        assert_ne!(key.for_generation(1), key.for_generation(2));
+        let long = IdempotencyKey::parse(format!("webhook:{}", "x".repeat(247))).unwrap();
+        for n in [1, 2, u32::MAX] {
+            let id = long.for_generation(n);
+            assert!(id.as_str().len() <= MAX_KEY_LEN, "{id}");
+            assert!(id.as_str().starts_with(&format!("r{n}:sha256:")), "{id}");
+            assert!(IdempotencyKey::parse(id.as_str()).is_ok());
+        }
+        assert_ne!(long.for_generation(1), long.for_generation(2));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`attempt`]: a payout's payment attempt and its lifecycle.
 //! - [`ledger`]: members' balances: money received that is not a contribution.
 //! - [`outcome`]: what became of a webhook delivery.
+//! - [`delivery`]: the body digest that tells a replayed delivery from a conflicting one.
 //! - [`schedule`]: a group's calendar: due times, grace periods, calendar months.
 
 /// Implements `as_str` and `parse` for a fieldless enum from one table of
@@ -37,6 +38,7 @@ macro_rules! str_enum {
 }
 
 pub mod attempt;
+pub mod delivery;
 pub mod group;
 pub mod ids;
 pub mod keys;

@@ -8,6 +8,11 @@ use crate::domain::ledger::LedgerReason;
 /// What became of a recorded webhook delivery: the value a store keeps with
 /// the delivery once it is processed. Each has a stable name (the database
 /// and API value).
+///
+/// [`DeliveryOutcome::Dead`] is the one outcome that is not final: it says
+/// the delivery's job died in the queue with nothing settled, and a store
+/// replaces it with the first real outcome recorded (every other outcome,
+/// once recorded, is kept).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -48,6 +53,10 @@ pub enum DeliveryOutcome {
     CreditedGroupCancelled,
     /// Credited to the member's balance: less than the contribution.
     CreditedUnderpaid,
+    /// Its job died in the queue (out of attempts, or stalled too often)
+    /// before it settled anything: work left to do. A redelivery by the
+    /// provider or an operator's replay runs it again, as a new generation.
+    Dead,
 }
 
 str_enum!(DeliveryOutcome {
@@ -69,9 +78,16 @@ str_enum!(DeliveryOutcome {
     CreditedDuplicateInvoice => "credited_duplicate_invoice",
     CreditedGroupCancelled => "credited_group_cancelled",
     CreditedUnderpaid => "credited_underpaid",
+    Dead => "dead",
 });
 
 impl DeliveryOutcome {
+    /// Whether this outcome is final: every outcome but [`DeliveryOutcome::Dead`],
+    /// which a real outcome replaces.
+    pub const fn is_final(self) -> bool {
+        !matches!(self, Self::Dead)
+    }
+
     /// The outcome of a payment credited to a balance for `reason` (a
     /// settlement credits only these reasons; the others never occur here).
     pub const fn credited(reason: LedgerReason) -> Self {

@@ -14,14 +14,16 @@ use async_trait::async_trait;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::domain::attempt::PaymentAttempt;
+use crate::domain::delivery::BodyDigest;
 use crate::domain::group::{Group, Invoice, InvoiceState};
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::{Balance, LedgerEntry, LedgerReason, balances};
 use crate::domain::outcome::DeliveryOutcome;
 use crate::ports::store::{
-    AttemptTx, Contribution, GroupReads, GroupTx, LedgerPage, LedgerTx, OutboxMessage, OutboxTx, Store, StoreError,
-    StoreTx, Unique, WebhookEvent, WebhookLog, WebhookRecord, WebhookTx,
+    AttemptTx, Contribution, Delivery, DeliveryFilter, DeliveryPage, GroupReads, GroupTx, LedgerPage, LedgerTx,
+    OutboxMessage, OutboxTx, OutcomeFilter, Recorded, Store, StoreError, StoreTx, Unique, WebhookEvent, WebhookLog,
+    WebhookRecord, WebhookTx,
 };
 
 #[derive(Default)]
@@ -34,12 +36,19 @@ struct State {
     outbox: BTreeMap<u64, (OutboxMessage, bool)>,
     outbox_claimed: HashSet<u64>,
     next_outbox: u64,
-    webhooks: HashMap<IdempotencyKey, WebhookRecord>,
-    /// Processed webhook keys, oldest first (for the retention limit).
-    processed: std::collections::VecDeque<IdempotencyKey>,
+    webhooks: HashMap<IdempotencyKey, StoredWebhook>,
+    /// Recorded keys by position (the delivery log's order).
+    webhook_order: BTreeMap<u64, IdempotencyKey>,
+    /// Conflicting bodies of recorded keys, once per distinct body (`None`
+    /// once retention dropped it).
+    webhook_conflicts: HashMap<(IdempotencyKey, BodyDigest), Option<Vec<u8>>>,
+    /// Keys given a final outcome, oldest first, with the generation that got
+    /// it (for the retention limit).
+    processed: std::collections::VecDeque<(IdempotencyKey, u32)>,
     /// At most this many processed webhook records are kept (`None`: all).
     webhook_retention: Option<usize>,
-    /// Recorded deliveries without an outcome: when each was recorded, in order.
+    /// Recorded deliveries without an outcome: their position, and when they
+    /// were recorded (or reopened).
     unprocessed: HashMap<IdempotencyKey, (u64, tokio::time::Instant)>,
     next_webhook: u64,
     /// The open invoice of each (group, cycle, member).
@@ -54,24 +63,95 @@ struct State {
     next_attempt: u64,
 }
 
+/// A recorded delivery with what the log shows of it.
+struct StoredWebhook {
+    record: WebhookRecord,
+    digest: BodyDigest,
+    payment_hash: Option<PaymentHash>,
+    position: u64,
+    received_at_ms: u64,
+    processed_at: Option<tokio::time::Instant>,
+    conflicts: u32,
+}
+
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 impl State {
-    /// Records a delivery's first outcome (settling it again is a replay).
+    /// Records a delivery's outcome: the first final one is kept, and
+    /// replaces `dead` (see [`WebhookLog`]).
     fn mark_webhook_processed(&mut self, key: &IdempotencyKey, outcome: DeliveryOutcome) -> Result<(), StoreError> {
         let w = self.webhooks.get_mut(key).ok_or(StoreError::NotFound)?;
-        if w.outcome.is_none() {
-            w.outcome = Some(outcome);
+        let replace = match w.record.outcome {
+            None => true,
+            Some(old) => !old.is_final() && outcome.is_final(),
+        };
+        if replace {
+            w.record.outcome = Some(outcome);
+            w.processed_at = Some(tokio::time::Instant::now());
+            let generation = w.record.generation;
             self.unprocessed.remove(key);
-            self.processed.push_back(key.clone());
-            self.trim_webhooks();
+            if outcome.is_final() {
+                self.processed.push_back((key.clone(), generation));
+                self.trim_webhooks();
+            }
         }
         Ok(())
     }
 
+    fn record_webhook(&mut self, event: &WebhookEvent) -> Recorded {
+        let digest = *event.digest();
+        if let Some(w) = self.webhooks.get_mut(event.key()) {
+            if w.digest == digest {
+                return Recorded::Replay { outcome: w.record.outcome, generation: w.record.generation };
+            }
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                self.webhook_conflicts.entry((event.key().clone(), digest))
+            {
+                slot.insert(Some(event.body().to_vec()));
+                w.conflicts = w.conflicts.saturating_add(1);
+            }
+            return Recorded::Conflict;
+        }
+        self.next_webhook += 1;
+        let position = self.next_webhook;
+        self.webhooks.insert(
+            event.key().clone(),
+            StoredWebhook {
+                record: WebhookRecord {
+                    key: event.key().clone(),
+                    body: Some(event.body().to_vec()),
+                    outcome: None,
+                    generation: 0,
+                },
+                digest,
+                payment_hash: event.payment_hash(),
+                position,
+                received_at_ms: unix_ms_now(),
+                processed_at: None,
+                conflicts: 0,
+            },
+        );
+        self.webhook_order.insert(position, event.key().clone());
+        self.unprocessed.insert(event.key().clone(), (position, tokio::time::Instant::now()));
+        Recorded::New
+    }
+
+    /// Drops the oldest records given a final outcome beyond the retention
+    /// limit (an entry whose record was reopened since is skipped).
     fn trim_webhooks(&mut self) {
         let Some(limit) = self.webhook_retention else { return };
         while self.processed.len() > limit {
-            if let Some(old) = self.processed.pop_front() {
-                self.webhooks.remove(&old);
+            let Some((old, generation)) = self.processed.pop_front() else { break };
+            let evict = self.webhooks.get(&old).is_some_and(|w| {
+                w.record.generation == generation && w.record.outcome.is_some_and(DeliveryOutcome::is_final)
+            });
+            if evict && let Some(w) = self.webhooks.remove(&old) {
+                self.webhook_order.remove(&w.position);
+                self.webhook_conflicts.retain(|(k, _), _| k != &old);
             }
         }
     }
@@ -121,9 +201,11 @@ impl MemoryStore {
     }
 
     /// Keeps at most `limit` processed webhook records, dropping the oldest:
-    /// memory stays bounded under any load. Unprocessed ones are always kept. A
-    /// replay of a dropped delivery is recorded and settled again, which the
-    /// contribution's own unique payment hash turns into a no-op.
+    /// memory stays bounded under any load. Unprocessed and dead ones are
+    /// always kept (work is left to do with them). A replay of a dropped
+    /// delivery is recorded and settled again, which the contribution's own
+    /// unique payment hash turns into a no-op; a conflicting body for a
+    /// dropped key is not detected.
     pub fn set_webhook_retention(&self, limit: usize) {
         let mut st = self.state();
         st.webhook_retention = Some(limit);
@@ -226,6 +308,10 @@ impl GroupReads for MemoryStore {
         Ok(self.state().invoices.get(hash).cloned())
     }
 
+    async fn payment_attempt(&self, key: &IdempotencyKey) -> Result<Option<PaymentAttempt>, StoreError> {
+        Ok(self.state().attempts.get(key).cloned())
+    }
+
     async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
         let st = self.state();
         let now = tokio::time::Instant::now();
@@ -245,28 +331,43 @@ impl GroupReads for MemoryStore {
 
 #[async_trait]
 impl WebhookLog for MemoryStore {
-    async fn record_webhook(&self, event: &WebhookEvent) -> Result<bool, StoreError> {
-        let mut st = self.state();
-        if st.webhooks.contains_key(&event.key) {
-            return Ok(false);
-        }
-        st.webhooks.insert(
-            event.key.clone(),
-            WebhookRecord { key: event.key.clone(), body: event.body.clone(), outcome: None },
-        );
-        let seq = st.next_webhook;
-        st.next_webhook += 1;
-        st.unprocessed.insert(event.key.clone(), (seq, tokio::time::Instant::now()));
-        Ok(true)
+    async fn record_webhook(&self, event: &WebhookEvent) -> Result<Recorded, StoreError> {
+        Ok(self.state().record_webhook(event))
     }
 
     async fn webhook(&self, key: &IdempotencyKey) -> Result<Option<WebhookRecord>, StoreError> {
-        Ok(self.state().webhooks.get(key).cloned())
+        Ok(self.state().webhooks.get(key).map(|w| w.record.clone()))
     }
 
     async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: DeliveryOutcome) -> Result<(), StoreError> {
         let mut st = self.state();
         st.mark_webhook_processed(key, outcome)
+    }
+
+    async fn mark_webhook_dead(&self, key: &IdempotencyKey, generation: u32) -> Result<bool, StoreError> {
+        let mut st = self.state();
+        let w = st.webhooks.get_mut(key).ok_or(StoreError::NotFound)?;
+        if w.record.outcome.is_some() || w.record.generation != generation {
+            return Ok(false);
+        }
+        w.record.outcome = Some(DeliveryOutcome::Dead);
+        w.processed_at = Some(tokio::time::Instant::now());
+        st.unprocessed.remove(key);
+        Ok(true)
+    }
+
+    async fn reopen_webhook(&self, key: &IdempotencyKey, generation: u32) -> Result<Option<u32>, StoreError> {
+        let mut st = self.state();
+        let w = st.webhooks.get_mut(key).ok_or(StoreError::NotFound)?;
+        if w.record.outcome.is_none() || w.record.generation != generation || w.record.body.is_none() {
+            return Ok(None);
+        }
+        w.record.outcome = None;
+        w.processed_at = None;
+        w.record.generation = generation.saturating_add(1);
+        let (next, position) = (w.record.generation, w.position);
+        st.unprocessed.insert(key.clone(), (position, tokio::time::Instant::now()));
+        Ok(Some(next))
     }
 
     async fn unprocessed_webhooks(&self, older_than: Duration, limit: u32) -> Result<Vec<WebhookRecord>, StoreError> {
@@ -282,8 +383,77 @@ impl WebhookLog for MemoryStore {
         Ok(due
             .into_iter()
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .filter_map(|(_, key)| st.webhooks.get(key).cloned())
+            .filter_map(|(_, key)| st.webhooks.get(key).map(|w| w.record.clone()))
             .collect())
+    }
+
+    async fn webhook_deliveries(&self, filter: &DeliveryFilter) -> Result<DeliveryPage, StoreError> {
+        let st = self.state();
+        let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+        let mut page = DeliveryPage { deliveries: Vec::new(), next: filter.after };
+        if limit == 0 {
+            return Ok(page);
+        }
+        let from = filter.after.saturating_add(1);
+        for key in st.webhook_order.range(from..).map(|(_, k)| k) {
+            let Some(w) = st.webhooks.get(key) else { continue };
+            let outcome_matches = match filter.outcome {
+                None => true,
+                Some(OutcomeFilter::Pending) => w.record.outcome.is_none(),
+                Some(OutcomeFilter::Is(o)) => w.record.outcome == Some(o),
+            };
+            if !outcome_matches
+                || filter.since_ms.is_some_and(|since| w.received_at_ms < since)
+                || filter.payment_hash.is_some_and(|h| w.payment_hash != Some(h))
+            {
+                continue;
+            }
+            page.deliveries.push(Delivery {
+                position: w.position,
+                key: w.record.key.clone(),
+                outcome: w.record.outcome,
+                generation: w.record.generation,
+                payment_hash: w.payment_hash,
+                received_at_ms: w.received_at_ms,
+                body_kept: w.record.body.is_some(),
+                conflicts: w.conflicts,
+            });
+            page.next = w.position;
+            if page.deliveries.len() >= limit {
+                break;
+            }
+        }
+        Ok(page)
+    }
+
+    async fn drop_webhook_bodies(&self, older_than: Duration, limit: u32) -> Result<u64, StoreError> {
+        let mut st = self.state();
+        let now = tokio::time::Instant::now();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let due: Vec<IdempotencyKey> = st
+            .webhook_order
+            .values()
+            .filter(|k| {
+                st.webhooks.get(*k).is_some_and(|w| {
+                    w.record.body.is_some()
+                        && w.record.outcome.is_some_and(DeliveryOutcome::is_final)
+                        && w.processed_at.is_some_and(|at| now.saturating_duration_since(at) >= older_than)
+                })
+            })
+            .take(limit)
+            .cloned()
+            .collect();
+        for key in &due {
+            if let Some(w) = st.webhooks.get_mut(key) {
+                w.record.body = None;
+            }
+            for ((k, _), body) in &mut st.webhook_conflicts {
+                if k == key {
+                    *body = None;
+                }
+            }
+        }
+        Ok(due.len() as u64)
     }
 }
 

@@ -30,8 +30,9 @@ pub use queue::{
     StallRecovery, StalledDead, Step,
 };
 pub use store::{
-    AttemptTx, Contribution, GroupReads, GroupTx, LedgerPage, LedgerTx, OutboxMessage, OutboxTx, Store, StoreError,
-    StoreTx, Unique, WebhookEvent, WebhookLog, WebhookRecord, WebhookTx,
+    AttemptTx, Contribution, Delivery, DeliveryFilter, DeliveryPage, GroupReads, GroupTx, LedgerPage, LedgerTx,
+    OutboxMessage, OutboxTx, OutcomeFilter, Recorded, Store, StoreError, StoreTx, Unique, WebhookEvent, WebhookLog,
+    WebhookRecord, WebhookTx,
 };
 
 pub use crate::domain::attempt::{AttemptStatus, PaymentAttempt};

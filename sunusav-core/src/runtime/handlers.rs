@@ -67,6 +67,19 @@ impl JobHandler for WebhookHandler {
             })
             .collect()
     }
+
+    /// The job died in the queue: its delivery's record says so (outcome
+    /// `dead`), so that the log shows it and a redelivery or a replay runs
+    /// it again. Should this write fail, the sweep marks it later (it finds
+    /// the record without an outcome and its job dead or gone).
+    async fn dead(&self, job: &ReservedJob, error: &str) {
+        let Ok(payload) = webhook_job(job) else {
+            return;
+        };
+        if let Err(e) = self.tontine.webhook_dead(&payload, error).await {
+            tracing::error!(delivery = %payload.key, error = %e, "could not mark the webhook delivery dead; the sweep will");
+        }
+    }
 }
 
 fn webhook_job(job: &ReservedJob) -> Result<WebhookJob, JobFailure> {
@@ -92,7 +105,8 @@ impl JobHandler for PayoutHandler {
         let payload: PayoutJob = serde_json::from_slice(&job.payload)
             .map_err(|e| JobFailure::permanent(format!("invalid payout job payload: {e}")))?;
         match self.tontine.process_payout(&payload).await {
-            Ok(PayoutStep::Paid | PayoutStep::AlreadyPaid) => Ok(()),
+            // A stale job (an operator retried the payout since): the retry's job runs it.
+            Ok(PayoutStep::Paid | PayoutStep::AlreadyPaid | PayoutStep::Stale) => Ok(()),
             Ok(PayoutStep::Dead(msg)) => Err(JobFailure::permanent(msg)),
             Err(e) => Err(failure(&e)),
         }

@@ -1,7 +1,8 @@
 //! The runtime: what runs the services over time.
 //!
 //! - [`Workers`]: the payout and webhook pools, the outbox relay, stalled-job
-//!   recovery and the sweep of work a queue lost, with graceful shutdown.
+//!   recovery, the sweep of work a queue lost and the retention of webhook
+//!   bodies, with graceful shutdown.
 //! - [`WorkerPool`]: a pool of workers serving one queue (reserve, heartbeat,
 //!   run, ack or fail), batching its round trips, containing a panicking
 //!   handler, with a span per job and an optional job timeout; [`JobHandler`]
@@ -27,4 +28,4 @@ pub use batch::{BatchError, BatchLimits, GroupCommit};
 pub use handlers::{PayoutHandler, WebhookHandler};
 pub use metrics::{BUCKETS_MICROS, Histogram, HistogramSnapshot, PoolMetrics, PoolSnapshot, SettlementCounts};
 pub use pool::{JobFailure, JobHandler, PoolConfig, WorkerPool};
-pub use workers::{WorkerStats, Workers, WorkersConfig};
+pub use workers::{RETENTION_BATCH, RETENTION_BATCHES, WorkerStats, Workers, WorkersConfig};

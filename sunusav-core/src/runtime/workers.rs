@@ -1,5 +1,6 @@
 //! Workers: the payout and webhook pools, the outbox relay, stalled-job
-//! recovery and the sweep of work a queue lost, with graceful shutdown.
+//! recovery, the sweep of work a queue lost and the retention of webhook
+//! bodies, with graceful shutdown.
 //!
 //! [`Workers::start`] runs everything on the current tokio runtime;
 //! [`Workers::shutdown`] stops reserving, lets running jobs finish within a
@@ -62,7 +63,20 @@ pub struct WorkersConfig {
     /// again (default 2 min). A job still in the queue absorbs the copy, so
     /// this only bounds how much the sweep re-sends.
     pub sweep_after: Duration,
+    /// How long the raw bodies of processed webhook deliveries are kept
+    /// (`None`, the default: for ever). Past it, a background task drops
+    /// them ([`Tontine::drop_expired_webhook_bodies`]); the records and their
+    /// outcomes stay, and dead or unprocessed deliveries keep theirs.
+    pub webhook_retention: Option<Duration>,
+    /// How often the retention task runs (default 10 min). Each pass drops
+    /// at most [`RETENTION_BATCH`] × [`RETENTION_BATCHES`] bodies.
+    pub retention_interval: Duration,
 }
+
+/// Bodies one statement of the retention task drops.
+pub const RETENTION_BATCH: u32 = 500;
+/// Statements one pass of the retention task runs, at most.
+pub const RETENTION_BATCHES: u32 = 20;
 
 impl Default for WorkersConfig {
     fn default() -> Self {
@@ -78,6 +92,8 @@ impl Default for WorkersConfig {
             stalled_interval: Duration::from_secs(5),
             sweep_interval: Duration::from_mins(1),
             sweep_after: Duration::from_mins(2),
+            webhook_retention: None,
+            retention_interval: Duration::from_mins(10),
         }
     }
 }
@@ -161,6 +177,20 @@ impl WorkersConfig {
         self.sweep_after = sweep_after;
         self
     }
+
+    /// This config with [`webhook_retention`](Self::webhook_retention) set to `webhook_retention`.
+    #[must_use]
+    pub const fn with_webhook_retention(mut self, webhook_retention: Option<Duration>) -> Self {
+        self.webhook_retention = webhook_retention;
+        self
+    }
+
+    /// This config with [`retention_interval`](Self::retention_interval) set to `retention_interval`.
+    #[must_use]
+    pub const fn with_retention_interval(mut self, retention_interval: Duration) -> Self {
+        self.retention_interval = retention_interval;
+        self
+    }
 }
 
 /// Live figures of every pool, shared with the HTTP layer.
@@ -188,14 +218,15 @@ pub struct Workers {
     pools: Vec<WorkerPool>,
     relay: JoinHandle<()>,
     sweep: JoinHandle<()>,
+    retention: Option<JoinHandle<()>>,
     stalled: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
     stats: WorkerStats,
 }
 
 impl Workers {
-    /// Starts the payout and webhook pools, the outbox relay, stalled recovery
-    /// and the sweep.
+    /// Starts the payout and webhook pools, the outbox relay, stalled recovery,
+    /// the sweep and, with [`WorkersConfig::webhook_retention`], the retention task.
     pub fn start(tontine: &Tontine, config: WorkersConfig) -> Self {
         let (tx, rx) = watch::channel(false);
         let base = PoolConfig { lease: config.lease, idle_wait: config.idle_wait, ..PoolConfig::default() };
@@ -237,6 +268,9 @@ impl Workers {
         };
         let relay = tokio::spawn(relay_loop(tontine.clone(), config.relay_interval, rx.clone()));
         let sweep = tokio::spawn(sweep_loop(tontine.clone(), config.sweep_interval, config.sweep_after, rx.clone()));
+        let retention = config
+            .webhook_retention
+            .map(|keep| tokio::spawn(retention_loop(tontine.clone(), config.retention_interval, keep, rx.clone())));
         // Each queue with the handler of its pool: a job that recovery
         // dead-letters gets the same `dead` hook as one that fails for good.
         let stalled = tokio::spawn(stalled_loop(
@@ -247,7 +281,7 @@ impl Workers {
             config.stalled_interval,
             rx,
         ));
-        Self { pools, relay, sweep, stalled, shutdown: tx, stats }
+        Self { pools, relay, sweep, retention, stalled, shutdown: tx, stats }
     }
 
     /// A handle on the live figures.
@@ -256,7 +290,7 @@ impl Workers {
     }
 
     /// Stops reserving, waits for running jobs at most `deadline`, stops the
-    /// relay and recovery loops. Returns whether every job finished in time.
+    /// relay, sweep, retention and recovery loops. Returns whether every job finished in time.
     ///
     /// A recovery pass under way (with the `dead` hooks of the jobs it
     /// dead-lettered) may finish within what is left of `deadline`.
@@ -268,7 +302,7 @@ impl Workers {
             let left = deadline.saturating_sub(started.elapsed());
             clean &= p.join(left).await;
         }
-        for background in [self.relay, self.sweep] {
+        for background in [Some(self.relay), Some(self.sweep), self.retention].into_iter().flatten() {
             background.abort();
             let _ = background.await;
         }
@@ -311,6 +345,21 @@ async fn sweep_loop(tontine: Tontine, every: Duration, after: Duration, mut shut
         }
         if let Err(e) = tontine.requeue_open_payouts(after, LIMIT).await {
             tracing::warn!(error = %e, "payout sweep failed; retrying at the next pass");
+        }
+    }
+}
+
+/// Every `every`, drops the raw bodies of webhook deliveries processed more
+/// than `keep` ago, in bounded batches; the first pass runs one interval
+/// after start.
+async fn retention_loop(tontine: Tontine, every: Duration, keep: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = tontine.drop_expired_webhook_bodies(keep, RETENTION_BATCH, RETENTION_BATCHES).await {
+            tracing::warn!(error = %e, "webhook body retention failed; retrying at the next pass");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The services' error.
 
-use crate::domain::attempt::AttemptError;
+use crate::domain::attempt::{AttemptError, AttemptStatus};
 use crate::domain::group::{ContributionError, GroupError};
 use crate::ports::{BackendError, PaymentsError, QueueError, StoreError};
 
@@ -32,6 +32,13 @@ pub enum ServiceError {
     /// The member holds no balance in the group to release.
     #[error("nothing to release: the member's balance is zero")]
     NothingToRelease,
+    /// An operator retried a payout that is not dead (and was never
+    /// retried): its own job runs it, or it is paid.
+    #[error("the payout is not dead: it is {0}")]
+    NotDead(AttemptStatus),
+    /// A delivery's raw body was dropped by retention: it cannot be replayed.
+    #[error("the delivery's body was dropped by retention")]
+    BodyExpired,
     /// Not now: the outcome is pending elsewhere (a payment in flight); retry later.
     #[error("retry later: {0}")]
     RetryLater(String),
@@ -53,6 +60,8 @@ impl ServiceError {
             | Self::Attempt(_)
             | Self::Contribution(_)
             | Self::NothingToRelease
+            | Self::NotDead(_)
+            | Self::BodyExpired
             | Self::InvalidPayload(_) => false,
         }
     }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::attempt::PaymentAttempt;
 use crate::domain::ids::{GroupId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::money::Msat;
@@ -127,21 +128,58 @@ impl LightningEvent {
 /// The payload of a webhook job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookJob {
-    /// The delivery's key (the job id).
+    /// The delivery's key (its record's key; the job id of generation 0).
     pub key: IdempotencyKey,
     /// The event.
     pub event: LightningEvent,
+    /// The delivery's generation this job runs (0, the first, is left out of
+    /// the payload).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
+}
+
+impl WebhookJob {
+    /// The first job of a delivery.
+    pub const fn new(key: IdempotencyKey, event: LightningEvent) -> Self {
+        Self { key, event, generation: 0 }
+    }
+
+    /// Its job id: the key's, for its generation.
+    pub fn job_id(&self) -> IdempotencyKey {
+        self.key.for_generation(self.generation)
+    }
 }
 
 /// The payload of a payout job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayoutJob {
-    /// `payout:<group>:<cycle>` (the job id).
+    /// `payout:<group>:<cycle>` (the attempt's key; the job id of generation 0).
     pub key: IdempotencyKey,
     /// The group.
     pub group: GroupId,
     /// The cycle.
     pub cycle: u32,
+    /// The attempt's generation this job runs: a job of an older one does
+    /// nothing (0, the first, is left out of the payload).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
+}
+
+impl PayoutJob {
+    /// The job of an attempt's current generation.
+    pub fn of(attempt: &PaymentAttempt) -> Self {
+        Self { key: attempt.key.clone(), group: attempt.group, cycle: attempt.cycle, generation: attempt.generation() }
+    }
+
+    /// Its job id: the key's, for its generation.
+    pub fn job_id(&self) -> IdempotencyKey {
+        self.key.for_generation(self.generation)
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+const fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]
@@ -171,5 +209,17 @@ mod tests {
         assert_eq!(LightningEvent::parse(huge.as_bytes()).unwrap_err().code(), "invalid_json");
         let empty = format!(r#"{{"payment_hash":"{}","status":"","amount_msat":1}}"#, "ab".repeat(32));
         assert_eq!(LightningEvent::parse(empty.as_bytes()).unwrap_err().code(), "invalid_event");
+    }
+
+    #[test]
+    fn a_job_of_generation_zero_keeps_its_payload_and_id_and_a_later_one_gets_its_own() {
+        let key = IdempotencyKey::payout(GroupId::random(), 1);
+        let mut job = PayoutJob { key: key.clone(), group: GroupId::random(), cycle: 1, generation: 0 };
+        let json = serde_json::to_string(&job).unwrap();
+        assert!(!json.contains("generation"), "{json}");
+        assert_eq!(job.job_id(), key);
+        job.generation = 2;
+        let back: PayoutJob = serde_json::from_slice(&serde_json::to_vec(&job).unwrap()).unwrap();
+        assert_eq!((back.generation, back.job_id()), (2, key.for_generation(2)));
     }
 }

@@ -1,5 +1,7 @@
 //! Application services over the ports: the group API, webhook ingestion and
-//! settlement, the crash-safe payout state machine, and the outbox relay.
+//! settlement, the crash-safe payout state machine, the outbox relay and the
+//! sweeps, and the recovery of dead work from the store (an operator's payout
+//! retry and webhook replay, the dead-letter hook, body retention).
 //!
 //! [`Tontine`] holds the ports; each concern lives in its own file.
 
@@ -9,6 +11,7 @@ mod groups;
 mod ingest;
 mod money;
 mod payout;
+mod recovery;
 mod relay;
 mod settle;
 
@@ -18,9 +21,10 @@ pub use error::ServiceError;
 pub use event::{EventError, EventStatus, LightningEvent, PayoutJob, WebhookJob};
 pub use money::{Accounting, DEFAULT_INVOICE_EXPIRY, GroupLedger, NODE_OUTBOX, NodeAction};
 pub use payout::PayoutStep;
+pub use recovery::{PayoutRetry, WebhookReplay};
 pub use settle::{Ingested, SettleOutcome, WEBHOOK_JOB_OPTIONS};
 
-use crate::ports::{Payments, Producer, Queue, Store};
+use crate::ports::{JobOptions, Payments, Producer, Queue, Store};
 
 /// Name of the payout queue.
 pub const PAYOUT_QUEUE: &str = "payouts";
@@ -42,6 +46,10 @@ pub struct Tontine {
     webhook_producer: Arc<dyn Producer>,
     /// How long an issued invoice stays payable.
     invoice_expiry: std::time::Duration,
+    /// Options of every payout job (the relay's, the sweep's, a retry's).
+    payout_options: JobOptions,
+    /// Options of every webhook job (ingestion's, the sweep's, a replay's).
+    webhook_options: JobOptions,
     /// Set: concurrent webhook deliveries are written in batches.
     ingest: Option<Arc<ingest::IngestBatcher>>,
 }
@@ -68,8 +76,25 @@ impl Tontine {
             webhooks,
             webhook_producer,
             invoice_expiry: DEFAULT_INVOICE_EXPIRY,
+            payout_options: JobOptions::default(),
+            webhook_options: WEBHOOK_JOB_OPTIONS,
             ingest: None,
         }
+    }
+
+    /// Sets the options of payout jobs (default: [`JobOptions::default`], 5
+    /// attempts with backoff from 2 s).
+    #[must_use]
+    pub const fn with_payout_job_options(mut self, options: JobOptions) -> Self {
+        self.payout_options = options;
+        self
+    }
+
+    /// Sets the options of webhook jobs (default: [`WEBHOOK_JOB_OPTIONS`]).
+    #[must_use]
+    pub const fn with_webhook_job_options(mut self, options: JobOptions) -> Self {
+        self.webhook_options = options;
+        self
     }
 
     /// Writes concurrent webhook deliveries together: those that arrive while

@@ -106,7 +106,7 @@ pub(super) async fn cancel_open_invoices(tx: &mut dyn StoreTx, group: GroupId, c
 /// the cycle's invoices still open.
 pub(super) async fn cycle_completed(tx: &mut dyn StoreTx, due: &PayoutDue) -> Result<(), ServiceError> {
     tx.insert_payment_attempt(&PaymentAttempt::pending(due)).await?;
-    let job = PayoutJob { key: due.key.clone(), group: due.group, cycle: due.cycle };
+    let job = PayoutJob { key: due.key.clone(), group: due.group, cycle: due.cycle, generation: 0 };
     let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
     tx.insert_outbox(&OutboxMessage { id: 0, queue: PAYOUT_QUEUE.into(), job_id: due.key.clone(), payload }).await?;
     cancel_open_invoices(tx, due.group, due.cycle).await

@@ -1,10 +1,13 @@
 //! The crash-safe payout state machine.
 //!
-//! 1. Under the group's lock, load the attempt. `succeeded`: nothing to do.
-//!    `in_flight`, `failed` or `dead` (an earlier run may have died after
-//!    paying, or been overtaken by another, or the node may still complete
-//!    it): ask the node first. Otherwise (`pending`: never sent) mark it
-//!    `in_flight` and commit.
+//! 1. Under the group's lock, load the attempt. A job of an older generation
+//!    than the attempt's (an operator retried the payout since): nothing to
+//!    do. `succeeded`: nothing to do. `dead`: nothing either, and the job
+//!    fails for good: only an operator's retry ([`Tontine::retry_payout`])
+//!    reopens a dead payout, never a worker holding a stale job. `in_flight`
+//!    or `failed` (an earlier run may have died after paying, or been
+//!    overtaken by another, or the node may still complete it): ask the node
+//!    first. Otherwise (`pending`: never sent) mark it `in_flight` and commit.
 //! 2. Pay outside any transaction (never hold a transaction across the node).
 //! 3. Record the result and advance the cycle in a new transaction.
 //!
@@ -33,6 +36,9 @@ pub enum PayoutStep {
     AlreadyPaid,
     /// Failed for good: the attempt is dead and the cycle `PayoutFailed`.
     Dead(String),
+    /// The job is of an older generation than its attempt: an operator
+    /// retried the payout since, and the retry's job runs it. Nothing done.
+    Stale,
 }
 
 enum Claim {
@@ -65,12 +71,13 @@ impl Tontine {
     /// Retries exhausted: asks the node how the payment ended first.
     /// - Paid: recorded as paid, and the cycle advances.
     /// - Still in flight: left `in_flight`, the cycle stays `Completing`; the
-    ///   dead job, retried by an operator once the node settles it, reconciles.
-    ///   Declaring it failed could lead someone to pay it by hand while the
-    ///   node completes it.
+    ///   payout sweep, finding its job dead or gone, asks the node again
+    ///   until it settles. Declaring it failed could lead someone to pay it
+    ///   by hand while the node completes it.
     /// - Failed, unknown, or the node cannot be asked: the attempt is marked
-    ///   dead and the cycle `PayoutFailed`. A retry asks the node again before
-    ///   paying, so this never leads to a second payment.
+    ///   dead and the cycle `PayoutFailed`, unless an operator retried it
+    ///   since (a job of an older generation). An operator's retry asks the
+    ///   node again before paying, so this never leads to a second payment.
     pub async fn payout_exhausted(&self, job: &PayoutJob, error: &str) -> Result<(), ServiceError> {
         match self.payments.lookup(&job.key).await {
             Ok(PaymentStatus::Succeeded(receipt)) => self.record_success(job, &receipt).await.map(|_| ()),
@@ -79,7 +86,7 @@ impl Tontine {
                     payout = %job.key,
                     error,
                     "payout retries exhausted while the payment is in flight at the node; left in flight: \
-                     retry the dead job once the node settles it"
+                     the payout sweep asks the node again until it settles"
                 );
                 Ok(())
             }
@@ -92,24 +99,26 @@ impl Tontine {
         let mut tx = self.store.begin().await?;
         tx.lock_group(job.group).await?;
         let mut attempt = tx.payment_attempt(&job.key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
-        let was_dead = attempt.status() == AttemptStatus::Dead;
+        if attempt.generation() > job.generation {
+            return Ok(Claim::Done(PayoutStep::Stale));
+        }
         match attempt.send(after_lookup) {
             Ok(()) => {}
             Err(AttemptError::IllegalMove { from: AttemptStatus::Succeeded, .. }) => {
                 return Ok(Claim::Done(PayoutStep::AlreadyPaid));
             }
+            // Dead: a run of this generation gave it up (perhaps while this
+            // one's lease was lost). Only an operator reopens it.
+            Err(AttemptError::IllegalMove { from: AttemptStatus::Dead, .. }) => {
+                let why = attempt.last_error().unwrap_or("given up");
+                return Ok(Claim::Done(PayoutStep::Dead(format!(
+                    "the payout is dead ({why}); an operator retries it by its record"
+                ))));
+            }
             // Sent before (or being sent by a run that lost its lease): the
             // node knows how it ended, or that it never arrived.
             Err(AttemptError::NotReconciled) => return Ok(Claim::Reconcile),
             Err(e) => return Err(e.into()),
-        }
-        if was_dead {
-            // Only an operator's retry of the dead job delivers it again: reopen.
-            let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
-            if group.cycle() == job.cycle {
-                group.retry_payout()?;
-                tx.save_group(&group).await?;
-            }
         }
         tx.update_payment_attempt(&attempt).await?;
         tx.commit().await?;
@@ -170,8 +179,9 @@ impl Tontine {
         let mut tx = self.store.begin().await?;
         tx.lock_group(job.group).await?;
         let mut attempt = tx.payment_attempt(key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
-        // Only a try in flight fails; any other status was moved on by another run.
-        if attempt.fail(error).is_ok() {
+        // Only a try in flight of this generation fails; any other was moved
+        // on by another run.
+        if attempt.generation() <= job.generation && attempt.fail(error).is_ok() {
             tx.update_payment_attempt(&attempt).await?;
             tx.commit().await?;
         }
@@ -182,8 +192,9 @@ impl Tontine {
         let mut tx = self.store.begin().await?;
         tx.lock_group(job.group).await?;
         let mut attempt = tx.payment_attempt(&job.key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
-        if attempt.die(error).is_err() {
-            // Paid or dead already.
+        if attempt.generation() > job.generation || attempt.die(error).is_err() {
+            // Retried by an operator since (a job of the new generation runs
+            // it), or paid or dead already.
             return Ok(());
         }
         tx.update_payment_attempt(&attempt).await?;

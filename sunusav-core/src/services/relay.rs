@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use crate::ports::{BackendError, Enqueued, NewJob};
+use crate::domain::keys::IdempotencyKey;
+use crate::ports::{BackendError, Enqueued, JobOptions, JobState, NewJob, Queue};
 
 use super::event::{LightningEvent, PayoutJob, WebhookJob};
 use super::money::{NODE_OUTBOX, NodeAction};
-use super::settle::WEBHOOK_JOB_OPTIONS;
 use super::{PAYOUT_QUEUE, ServiceError, Tontine, WEBHOOK_QUEUE};
 
 impl Tontine {
@@ -29,7 +29,12 @@ impl Tontine {
         let mut node = Vec::new();
         let mut ids = Vec::with_capacity(messages.len());
         for m in messages {
-            let job = NewJob::new(m.job_id, m.payload);
+            let options = match m.queue.as_str() {
+                PAYOUT_QUEUE => self.payout_options,
+                WEBHOOK_QUEUE => self.webhook_options,
+                _ => JobOptions::default(),
+            };
+            let job = NewJob { id: m.job_id, payload: m.payload, options };
             match m.queue.as_str() {
                 PAYOUT_QUEUE => payouts.push(job),
                 WEBHOOK_QUEUE => webhooks.push(job),
@@ -77,32 +82,40 @@ impl Tontine {
     }
 
     /// Queues again, at most `limit`, the recorded deliveries that still have
-    /// no outcome `older_than` after they were recorded, oldest first; returns
-    /// how many the queue took as new jobs.
+    /// no outcome `older_than` after they were recorded (or reopened), oldest
+    /// first; returns how many the queue took as new jobs.
     ///
     /// A delivery is answered once recorded and queued, so only a queue that
     /// lost its data (a Redis restarted without persistence) leaves one like
     /// this, and nothing else would bring it back unless the node delivered it
-    /// again. A job still in the queue (waiting, delayed, running, or dead for
-    /// an operator) has the same id, so the queue absorbs the copy. Choose
-    /// `older_than` well above the time a delivery takes from its record to
-    /// its queue.
+    /// again. Each is queued as its current generation's job: one still in
+    /// the queue (waiting, delayed, running, or dead for an operator) has the
+    /// same id, so the queue absorbs the copy. One whose id the queue still
+    /// holds but whose job is dead or gone (trimmed from the dead letters,
+    /// removed) will not run: its record is marked dead, as the dead-letter
+    /// hook would have (a redelivery or an operator's replay runs it again).
+    /// Choose `older_than` well above the time a delivery takes from its
+    /// record to its queue.
     pub async fn requeue_unprocessed_webhooks(&self, older_than: Duration, limit: u32) -> Result<usize, ServiceError> {
         let records = self.store.unprocessed_webhooks(older_than, limit).await?;
+        let mut payloads = Vec::with_capacity(records.len());
         let mut jobs = Vec::with_capacity(records.len());
         for record in records {
+            let Some(body) = record.body.as_deref() else {
+                tracing::error!(delivery = %record.key, "a delivery without an outcome has no body; left for an operator");
+                continue;
+            };
             // Verified and parsed once already, at ingestion.
-            let event = match LightningEvent::parse(&record.body) {
+            let event = match LightningEvent::parse(body) {
                 Ok(event) => event,
                 Err(e) => {
                     self.store.mark_webhook_processed(&record.key, e.outcome()).await?;
                     continue;
                 }
             };
-            let job = WebhookJob { key: record.key.clone(), event };
-            let payload =
-                serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
-            jobs.push(NewJob { id: record.key, payload, options: WEBHOOK_JOB_OPTIONS });
+            let job = WebhookJob { key: record.key.clone(), event, generation: record.generation };
+            jobs.push(self.webhook_job(&job)?);
+            payloads.push(job);
         }
         if jobs.is_empty() {
             return Ok(0);
@@ -115,6 +128,11 @@ impl Tontine {
                 "queued again webhook deliveries recorded without an outcome (a queue lost their jobs)"
             );
         }
+        for (job, queued) in payloads.iter().zip(queued) {
+            if queued == Enqueued::Duplicate && job_is_lost(&*self.webhooks, &job.job_id()).await? {
+                self.webhook_dead(job, "its job left the queue without finishing (dead, trimmed or removed)").await?;
+            }
+        }
         Ok(added)
     }
 
@@ -123,21 +141,19 @@ impl Tontine {
     /// returns how many the queue took as new jobs.
     ///
     /// A payout's job is published from the outbox once; a queue that lost it
-    /// afterwards would leave its cycle `Completing` for good. So would a
-    /// payout still in flight at the node when its retries ran out, once its
-    /// dead job leaves the queue: queued again, it asks the node how the
-    /// payment ended. A job still in the queue (waiting, delayed, running,
-    /// or dead for an operator) has the same id, so the queue absorbs the
-    /// copy. Choose `older_than` well above the relay's interval.
+    /// afterwards would leave its cycle `Completing` for good. Each is queued
+    /// as its attempt's current generation's job: one still in the queue
+    /// (waiting, delayed, running) has the same id, so the queue absorbs the
+    /// copy. One whose id the queue still holds but whose job is dead or gone
+    /// (trimmed from the dead letters, removed) will not run: it is settled
+    /// as retries exhausted are ([`Tontine::payout_exhausted`]): the node is
+    /// asked, a payment it completed is recorded, one still in flight there
+    /// is left for the next pass, and the rest is marked dead for an
+    /// operator. Choose `older_than` well above the relay's interval.
     pub async fn requeue_open_payouts(&self, older_than: Duration, limit: u32) -> Result<usize, ServiceError> {
         let attempts = self.store.open_payment_attempts(older_than, limit).await?;
-        let mut jobs = Vec::with_capacity(attempts.len());
-        for a in attempts {
-            let job = PayoutJob { key: a.key.clone(), group: a.group, cycle: a.cycle };
-            let payload =
-                serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
-            jobs.push(NewJob::new(a.key, payload));
-        }
+        let payloads: Vec<PayoutJob> = attempts.iter().map(PayoutJob::of).collect();
+        let jobs = payloads.iter().map(|job| self.payout_job(job)).collect::<Result<Vec<_>, _>>()?;
         if jobs.is_empty() {
             return Ok(0);
         }
@@ -146,6 +162,19 @@ impl Tontine {
         if added > 0 {
             tracing::warn!(added, "queued again payouts neither paid nor dead whose job was not in the queue");
         }
+        for (job, queued) in payloads.iter().zip(queued) {
+            if queued == Enqueued::Duplicate && job_is_lost(&*self.payouts, &job.job_id()).await? {
+                tracing::warn!(payout = %job.key, "an open payout's job is dead or gone from the queue; asking the node");
+                self.payout_exhausted(job, "its job left the queue without finishing (dead, trimmed or removed)")
+                    .await?;
+            }
+        }
         Ok(added)
     }
+}
+
+/// Whether the job `id`, whose id the queue holds, will never run: dead, or
+/// gone (trimmed, removed) while its id is still claimed.
+async fn job_is_lost(queue: &dyn Queue, id: &IdempotencyKey) -> Result<bool, ServiceError> {
+    Ok(queue.get(id).await?.is_none_or(|job| job.state == JobState::Dead))
 }

@@ -9,7 +9,7 @@ use crate::domain::ids::PaymentHash;
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::{LedgerEntry, LedgerReason, settlement_key};
 use crate::domain::outcome::DeliveryOutcome;
-use crate::ports::{BackendError, Backoff, Contribution, JobOptions, NewJob, StoreError, StoreTx, WebhookEvent};
+use crate::ports::{BackendError, Backoff, Contribution, JobOptions, StoreError, StoreTx, WebhookEvent};
 
 /// Options of a webhook job. A contribution is money: its job outlives a long
 /// outage of the database (25 attempts, backoff from 0.5 s capped at 30 s with
@@ -30,8 +30,16 @@ use super::{ServiceError, Tontine};
 pub enum Ingested {
     /// New: recorded and queued.
     Accepted,
-    /// Seen before: nothing new was recorded (queued again if not yet processed).
+    /// Seen before with the same body: nothing new was recorded (queued
+    /// again if not yet processed).
     Replay,
+    /// Seen before with the same body, and its job had died: reopened as
+    /// this generation and queued again.
+    Reopened(u32),
+    /// Seen before with another body: one event id cannot mean two things.
+    /// The body is kept as a conflict of the first delivery, for an
+    /// operator, and not acted on.
+    Conflict,
 }
 
 /// What settling an event did.
@@ -76,22 +84,26 @@ impl SettleOutcome {
 
 impl Tontine {
     /// Records a verified delivery durably, then queues it. A delivery is only
-    /// acknowledged (`Ok`) once it is durable; a replay has no second effect.
+    /// acknowledged (`Ok`) once it is durable; a replay has no second effect;
+    /// a redelivery of a dead delivery runs it again as a new generation; a
+    /// delivery of a recorded key with another body is a conflict.
     pub async fn ingest_webhook(
         &self,
         key: IdempotencyKey,
         body: &[u8],
         event: LightningEvent,
     ) -> Result<Ingested, ServiceError> {
-        let job = WebhookJob { key: key.clone(), event };
+        let record = WebhookEvent::new(key.clone(), body).with_payment_hash(event.payment_hash);
+        let job = WebhookJob::new(key, event);
         let payload =
             serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
-        let record = WebhookEvent { key: key.clone(), body: body.to_vec() };
-        let job = NewJob { id: key, payload, options: WEBHOOK_JOB_OPTIONS };
+        let options = self.webhook_options;
         if let Some(batcher) = &self.ingest {
-            return batcher.ingest(&self.store, &self.webhook_producer, record, job).await;
+            return batcher.ingest(&self.store, &self.webhook_producer, options, (record, job, payload)).await;
         }
-        let mut answers = super::ingest::ingest_all(&*self.store, &*self.webhook_producer, vec![(record, job)]).await;
+        let mut answers =
+            super::ingest::ingest_all(&*self.store, &*self.webhook_producer, options, vec![(record, job, payload)])
+                .await;
         answers.pop().unwrap_or_else(|| unreachable!("one answer per delivery"))
     }
 

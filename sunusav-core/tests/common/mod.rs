@@ -57,7 +57,7 @@ pub async fn recorded(t: &Tontine, ev: LightningEvent, id: Option<&str>) -> Webh
     let body = serde_json::to_vec(&ev).unwrap();
     let key = IdempotencyKey::webhook(id, &body);
     t.ingest_webhook(key.clone(), &body, ev.clone()).await.unwrap();
-    WebhookJob { key, event: ev }
+    WebhookJob::new(key, ev)
 }
 
 /// Records a delivery the way the HTTP handler does, then settles it.
@@ -66,7 +66,7 @@ pub async fn deliver(t: &Tontine, inv: &Invoice, copy: usize) -> Result<SettleOu
     let body = serde_json::to_vec(&ev).unwrap();
     let key = IdempotencyKey::webhook(Some(&format!("{}-{copy}", inv.payment_hash)), &body);
     t.ingest_webhook(key.clone(), &body, ev.clone()).await?;
-    t.settle(&WebhookJob { key, event: ev }).await
+    t.settle(&WebhookJob::new(key, ev)).await
 }
 
 /// A group of `n` whose first cycle is complete; returns its payout job.
@@ -79,7 +79,7 @@ pub async fn completed_cycle(t: &Tontine, n: usize) -> (GroupId, PayoutJob) {
         last = Some(deliver(t, &inv, i).await.unwrap());
     }
     let Some(SettleOutcome::CycleComplete(key)) = last else { panic!("cycle not complete: {last:?}") };
-    (g.id(), PayoutJob { key, group: g.id(), cycle: 1 })
+    (g.id(), PayoutJob { key, group: g.id(), cycle: 1, generation: 0 })
 }
 
 /// The group's current cycle and its status.

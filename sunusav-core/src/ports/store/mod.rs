@@ -3,8 +3,8 @@
 //! | trait | what it holds | used by |
 //! | --- | --- | --- |
 //! | [`Store`] | units of work ([`Store::begin`]) and health | every writing service |
-//! | [`GroupReads`] | groups, invoices and payment attempts, read outside a transaction | the group API, settlement's invoice look-up, the payout sweep |
-//! | [`WebhookLog`] | recorded webhook deliveries and their outcomes | ingestion, settlement, the delivery sweep |
+//! | [`GroupReads`] | groups, invoices and payment attempts, read outside a transaction | the group API, settlement's invoice look-up, the payout sweep, an operator's payout retry |
+//! | [`WebhookLog`] | recorded webhook deliveries, their outcomes and generations, conflicts, the delivery log, body retention | ingestion, settlement, the delivery sweep, the dead-letter hook, an operator's replay, retention |
 //! | [`StoreTx`] | one unit of work: [`GroupTx`] (lock, groups, invoices, contributions), [`AttemptTx`] (payment attempts), [`LedgerTx`] (members' balances), [`OutboxTx`] (the outbox), [`WebhookTx`] (outcomes) | settlement, payouts, the relay |
 //!
 //! A unit of work takes the group's lock ([`GroupTx::lock_group`]), loads the
@@ -21,7 +21,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use error::{StoreError, Unique};
-pub use records::{Contribution, LedgerPage, OutboxMessage, WebhookEvent, WebhookRecord};
+pub use records::{
+    Contribution, Delivery, DeliveryFilter, DeliveryPage, LedgerPage, OutboxMessage, OutcomeFilter, Recorded,
+    WebhookEvent, WebhookRecord,
+};
 
 use crate::domain::attempt::PaymentAttempt;
 use crate::domain::group::{Group, Invoice, InvoiceState};
@@ -116,6 +119,13 @@ pub trait GroupReads: Send + Sync + 'static {
     /// MUST return `Unavailable` when the store cannot be reached.
     async fn ledger_entries(&self, reasons: &[LedgerReason], after: u64, limit: u32) -> Result<LedgerPage, StoreError>;
 
+    /// The payment attempt with this key (no lock).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached, `Corrupt`
+    /// when the row is not a valid attempt.
+    async fn payment_attempt(&self, key: &IdempotencyKey) -> Result<Option<PaymentAttempt>, StoreError>;
+
     /// Payment attempts neither paid nor dead (`pending`, `in_flight`,
     /// `failed`) and unchanged for at least `older_than`, oldest first, at most
     /// `limit`: payouts whose job a queue may have lost, or that were left in
@@ -129,28 +139,38 @@ pub trait GroupReads: Send + Sync + 'static {
 
 /// The log of verified webhook deliveries: recorded before they are
 /// acknowledged, then given an outcome.
+///
+/// The outcome rule, the same in every method that writes one: the first
+/// *final* outcome recorded is kept; [`DeliveryOutcome::Dead`] (the job died)
+/// is not final, and a real outcome recorded later replaces it.
 #[async_trait]
 pub trait WebhookLog: Send + Sync + 'static {
-    /// Records a verified webhook delivery; `true` when new, `false` when the key
-    /// was already recorded (a replay; the first body is kept).
+    /// Records a verified webhook delivery: [`Recorded::New`] for a new key;
+    /// for a key recorded before, [`Recorded::Replay`] with the record's
+    /// outcome and generation when the body's digest is the first one's, and
+    /// [`Recorded::Conflict`] when it is not (the new body is kept as a
+    /// conflict of the record, once per distinct body, and the record's
+    /// conflict count grows; the record itself is unchanged). The digest is
+    /// kept when retention drops the body, so the comparison still holds.
     ///
     /// # Errors
     /// MUST return `Unavailable` when the store cannot be reached; the delivery
     /// must then not be acknowledged.
-    async fn record_webhook(&self, event: &WebhookEvent) -> Result<bool, StoreError>;
+    async fn record_webhook(&self, event: &WebhookEvent) -> Result<Recorded, StoreError>;
 
-    /// Records many deliveries, in one statement where the backend allows;
-    /// per event, in order, `true` when new. A key twice in one batch is new
-    /// the first time only.
+    /// Records many deliveries, in one statement where the backend allows
+    /// (one more for those recorded before, one per conflict); per event, in
+    /// order, as [`WebhookLog::record_webhook`]. A key twice in one batch is
+    /// new the first time, then a replay or a conflict of the first.
     ///
     /// # Errors
     /// As [`WebhookLog::record_webhook`]; after an error, any of them may be recorded.
-    async fn record_webhooks(&self, events: &[WebhookEvent]) -> Result<Vec<bool>, StoreError> {
-        let mut new = Vec::with_capacity(events.len());
+    async fn record_webhooks(&self, events: &[WebhookEvent]) -> Result<Vec<Recorded>, StoreError> {
+        let mut recorded = Vec::with_capacity(events.len());
         for event in events {
-            new.push(self.record_webhook(event).await?);
+            recorded.push(self.record_webhook(event).await?);
         }
-        Ok(new)
+        Ok(recorded)
     }
 
     /// A recorded webhook delivery.
@@ -160,8 +180,8 @@ pub trait WebhookLog: Send + Sync + 'static {
     /// when its stored outcome is not one of [`DeliveryOutcome`].
     async fn webhook(&self, key: &IdempotencyKey) -> Result<Option<WebhookRecord>, StoreError>;
 
-    /// As [`WebhookTx::mark_webhook_processed`], on its own: the first outcome
-    /// is kept.
+    /// As [`WebhookTx::mark_webhook_processed`], on its own: the first final
+    /// outcome is kept.
     ///
     /// # Errors
     /// MUST return `NotFound` for a key never recorded, `Unavailable` when the
@@ -190,6 +210,27 @@ pub trait WebhookLog: Send + Sync + 'static {
         Ok(found)
     }
 
+    /// Records that the job of `generation` of a delivery died in the queue:
+    /// outcome [`DeliveryOutcome::Dead`], only while the record has no outcome
+    /// and is at that generation (a job of an older generation, or one that
+    /// died after its delivery settled, changes nothing). `true` when marked.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` for a key never recorded, `Unavailable` when the
+    /// store cannot be reached.
+    async fn mark_webhook_dead(&self, key: &IdempotencyKey, generation: u32) -> Result<bool, StoreError>;
+
+    /// Reopens a processed delivery (dead or not) that is at `generation` and
+    /// still has its body: the outcome is cleared and the generation becomes
+    /// `generation + 1`, which is returned. `None` (and no change) when it has
+    /// no outcome, is at another generation (someone reopened it first), or
+    /// its body was dropped.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` for a key never recorded, `Unavailable` when the
+    /// store cannot be reached.
+    async fn reopen_webhook(&self, key: &IdempotencyKey, generation: u32) -> Result<Option<u32>, StoreError>;
+
     /// Recorded deliveries that have no outcome yet and were recorded at
     /// least `older_than` ago, oldest first, at most `limit`: those whose job a
     /// queue may have lost (a Redis that restarted without its data). The
@@ -198,6 +239,24 @@ pub trait WebhookLog: Send + Sync + 'static {
     /// # Errors
     /// MUST return `Unavailable` when the store cannot be reached.
     async fn unprocessed_webhooks(&self, older_than: Duration, limit: u32) -> Result<Vec<WebhookRecord>, StoreError>;
+
+    /// The delivery log: deliveries matching `filter`, in the order recorded,
+    /// after `filter.after`, at most `filter.limit`.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached, `Corrupt`
+    /// for a row that is not a valid delivery.
+    async fn webhook_deliveries(&self, filter: &DeliveryFilter) -> Result<DeliveryPage, StoreError>;
+
+    /// Retention: drops the raw bodies (and those of their conflicts) of at
+    /// most `limit` deliveries processed at least `older_than` ago, oldest
+    /// first; returns how many. Deliveries without an outcome or with the
+    /// outcome `dead` keep their bodies (work is left to do with them). The
+    /// records, digests and outcomes stay.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn drop_webhook_bodies(&self, older_than: Duration, limit: u32) -> Result<u64, StoreError>;
 }
 
 /// One unit of work: every concern's writes, committed as one. Dropped
@@ -366,8 +425,9 @@ pub trait OutboxTx: Send {
 /// A delivery's outcome, written with the change it caused.
 #[async_trait]
 pub trait WebhookTx: Send {
-    /// Records what became of a webhook delivery; the first outcome recorded
-    /// is kept (a second settlement of one delivery is a replay).
+    /// Records what became of a webhook delivery; the first final outcome
+    /// recorded is kept (a second settlement of one delivery is a replay),
+    /// and replaces [`DeliveryOutcome::Dead`].
     ///
     /// # Errors
     /// MUST return `NotFound` when the key was never recorded.
