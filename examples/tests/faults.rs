@@ -178,7 +178,7 @@ async fn postgres_backends_terminated_mid_run_leave_no_partial_state() {
     // complete, paid cycle (the demo's second, cancelled group has its own).
     let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect");
     let group = uuid::Uuid::parse_str(&report.group).expect("group id");
-    let (contributions,): (i64,) = sqlx::query_as("SELECT count(*) FROM contributions WHERE group_id = $1")
+    let (contributions,): (i64,) = sqlx::query_as("SELECT count(*) FROM sunusav.contributions WHERE group_id = $1")
         .bind(group)
         .fetch_one(&mut conn)
         .await
@@ -283,7 +283,7 @@ async fn a_redis_that_loses_its_data_loses_no_contribution_and_no_payout() {
     assert_eq!(paid_counts(&db).await, (2, 1), "each cycle paid once");
     let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect");
     let (contributions,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM contributions").fetch_one(&mut conn).await.expect("count");
+        sqlx::query_as("SELECT count(*) FROM sunusav.contributions").fetch_one(&mut conn).await.expect("count");
     assert_eq!(contributions, 4, "no contribution lost");
     let logs = server.logs.lock().unwrap().clone();
     assert!(logs.contains("queued again webhook deliveries"), "the webhook sweep did it");
