@@ -162,3 +162,53 @@ fn no_migration_runs_outside_a_transaction() {
     // would land in the host's schema.
     assert!(sunusav_postgres::MIGRATOR.iter().all(|m| !m.no_tx));
 }
+
+/// The README's move of a deployment made before schemas (tables and
+/// migrations table in `public`) into the schema `sunusav`.
+const MOVE_FROM_PUBLIC: &str = "
+BEGIN;
+CREATE SCHEMA sunusav;
+ALTER TABLE public.tontine_groups SET SCHEMA sunusav;
+ALTER TABLE public.group_members SET SCHEMA sunusav;
+ALTER TABLE public.invoices SET SCHEMA sunusav;
+ALTER TABLE public.contributions SET SCHEMA sunusav;
+ALTER TABLE public.ledger_entries SET SCHEMA sunusav;
+ALTER TABLE public.payment_attempts SET SCHEMA sunusav;
+ALTER TABLE public.outbox SET SCHEMA sunusav;
+ALTER TABLE public.webhook_events SET SCHEMA sunusav;
+ALTER TABLE public._sqlx_migrations SET SCHEMA sunusav;
+COMMIT;
+";
+
+#[tokio::test]
+async fn a_deployment_made_before_schemas_keeps_working_in_public_then_moves_to_its_schema() {
+    let Some(db) = TestDb::empty().await else { return };
+    let pool = host_pool(&db).await;
+    // Before schemas: the files as they are, sqlx's default migrations table.
+    let files = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"));
+    Migrator::new(files).await.expect("the migration files").run(&pool).await.expect("the old way");
+    assert!(columns(&pool, "public", "invoices").await.contains(&"bolt11".to_owned()));
+
+    // With the schema set to `public`, nothing is applied again and the store works.
+    let public = PgStoreOptions { schema: Schema::new("public").expect("valid"), ..PgStoreOptions::default() };
+    let old = db.store_with(&public).await;
+    old.migrate().await.expect("no migration is applied again");
+    let store: Arc<dyn Store> = Arc::new(old.clone());
+    let g = active_group(2);
+    insert_group(&store, &g).await;
+    old.pool().close().await;
+
+    // The move, then the default schema.
+    sqlx::raw_sql(MOVE_FROM_PUBLIC).execute(&pool).await.expect("move");
+    let moved = db.store().await;
+    moved.migrate().await.expect("nothing to apply after the move");
+    assert_eq!(moved.group(g.id()).await.expect("read"), Some(g));
+    assert!(columns(&pool, "public", "invoices").await.is_empty());
+    assert!(columns(&pool, "public", "_sqlx_migrations").await.is_empty());
+    let store: Arc<dyn Store> = Arc::new(moved.clone());
+    insert_group(&store, &active_group(3)).await;
+    moved.revert().await.expect("revert in the schema");
+    assert!(columns(&pool, "sunusav", "invoices").await.is_empty());
+    pool.close().await;
+    db.drop_db().await;
+}
