@@ -9,6 +9,7 @@
 //! or after its own migrations:
 //!
 //! ```no_run
+//! # use sunusav_postgres::sqlx;
 //! # async fn run(host_pool: sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 //! let schema = sunusav_postgres::Schema::default(); // "sunusav"
 //! sunusav_postgres::migrator(&schema).run(&host_pool).await?;
