@@ -200,6 +200,17 @@ impl PgStore {
     /// `idle_in_transaction_timeout` apply; the pool's own settings stay the
     /// host's. Run the migrations first ([`crate::migrator`] with the same
     /// schema).
+    ///
+    /// ```no_run
+    /// use sunusav_postgres::sqlx::PgPool;
+    /// use sunusav_postgres::{PgStore, PgStoreOptions, Schema};
+    ///
+    /// # async fn run(host_pool: PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let options = PgStoreOptions { schema: Schema::new("tontine")?, ..PgStoreOptions::default() };
+    /// sunusav_postgres::migrator(&options.schema).run(&host_pool).await?;
+    /// let store = PgStore::from_pool(host_pool.clone(), &options);
+    /// # Ok(()) }
+    /// ```
     pub fn from_pool(pool: PgPool, options: &PgStoreOptions) -> Self {
         let set_local = format!(
             "{}; SET LOCAL lock_timeout = '{}ms'; SET LOCAL idle_in_transaction_session_timeout = '{}ms'",
