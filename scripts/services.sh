@@ -333,9 +333,10 @@ _svc_start_postgres() {
 
 # TLS: a CA and a certificate for localhost / 127.0.0.1 generated for this
 # run (and a second CA that signed nothing), a PostgreSQL with ssl = on and a
-# redis-server that speaks only TLS. Exports SUNUSAV_TLS_CA,
+# redis-server that speaks only TLS, both also listening on 127.0.0.2, which
+# the certificate does not name. Exports SUNUSAV_TLS_CA,
 # SUNUSAV_TLS_OTHER_CA, DATABASE_TLS_URL (verify-full against the CA) and
-# REDIS_TLS_URL (rediss://).
+# REDIS_TLS_URL (rediss:// to 127.0.0.1: the certificate names both).
 _svc_start_tls() {
     local dir="$SVC_DIR/tls" log
     mkdir -p "$dir"
@@ -363,9 +364,11 @@ _svc_start_tls() {
     if [[ "$(id -u)" == 0 ]]; then
         chown -R postgres: "$certs"
     fi
+    # Also on 127.0.0.2, an address the certificate does not name.
     _svc_start_pg_instance pgtls "${SUNUSAV_PG_TLS_PORT_BASE:-55532}" "ssl = on
 ssl_cert_file = '$certs/server.pem'
-ssl_key_file = '$certs/server.key'"
+ssl_key_file = '$certs/server.key'
+listen_addresses = '127.0.0.1,127.0.0.2'"
     SVC_PGTLS_DATA=$_SVC_PG_DATA
     SVC_PGTLS_LAUNCHER_PID=$_SVC_PG_LAUNCHER
     SVC_PGTLS_PID=$_SVC_PG_PID
@@ -376,11 +379,12 @@ ssl_key_file = '$certs/server.key'"
     local rdir="$SVC_DIR/redis-tls" port i
     _svc_free_port "${SUNUSAV_REDIS_TLS_PORT_BASE:-56479}"
     port=$_SVC_PORT
-    # --port 0: no plain TCP at all.
-    _svc_start_redis "$rdir" 0 --tls-port "$port" --tls-cert-file "$dir/server.pem" \
+    # --port 0: no plain TCP at all; also on 127.0.0.2 (if it can), an
+    # address the certificate does not name.
+    _svc_start_redis "$rdir" 0 --bind 127.0.0.1 -127.0.0.2 --tls-port "$port" --tls-cert-file "$dir/server.pem" \
         --tls-key-file "$dir/server.key" --tls-ca-cert-file "$dir/ca.pem" --tls-auth-clients no
     for ((i = 0; i < 100; i++)); do
-        if [[ "$(redis-cli --tls --cacert "$dir/ca.pem" -h localhost -p "$port" ping 2>/dev/null)" == PONG ]]; then
+        if [[ "$(redis-cli --tls --cacert "$dir/ca.pem" -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == PONG ]]; then
             break
         fi
         kill -0 "$_SVC_LAST_PID" 2>/dev/null ||
@@ -388,7 +392,7 @@ ssl_key_file = '$certs/server.key'"
         sleep 0.2
     done
     ((i < 100)) || _svc_tail_die "$rdir/redis.log" "redis-server (TLS) on port $port not ready after 20s"
-    export REDIS_TLS_URL="rediss://localhost:$port"
+    export REDIS_TLS_URL="rediss://127.0.0.1:$port"
     _svc_log "redis (TLS): ready, pid $_SVC_LAST_PID, $REDIS_TLS_URL"
 }
 

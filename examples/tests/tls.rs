@@ -1,6 +1,7 @@
 //! TLS to PostgreSQL and Redis, with the `tls` features the example server
-//! turns on: a round trip over a verified connection to each, and a server
-//! whose certificate another CA signed is refused.
+//! turns on: a round trip over a verified connection to each; a server whose
+//! certificate another CA signed, or that is reached at an address its
+//! certificate does not name (127.0.0.2), is refused.
 //!
 //! `scripts/services.sh` generates a CA and a certificate for `localhost` for
 //! the run, starts a PostgreSQL with `ssl = on` and a redis-server that speaks
@@ -56,8 +57,14 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// Whether an error chain is rustls's refusal of a certificate for another
+/// name (its `Display`, or its `Debug` as fred reports it).
+fn names_another_host(chain: &str) -> bool {
+    chain.contains("not valid for name") || chain.contains("NotValidForName")
+}
+
 #[tokio::test]
-async fn the_store_runs_over_verified_tls_and_refuses_a_server_another_ca_signed() {
+async fn the_store_runs_over_verified_tls_and_refuses_a_certificate_of_another_ca_or_for_another_name() {
     let (Some(url), Some(ca), Some(other_ca)) =
         (var("DATABASE_TLS_URL"), var("SUNUSAV_TLS_CA"), var("SUNUSAV_TLS_OTHER_CA"))
     else {
@@ -87,6 +94,13 @@ async fn the_store_runs_over_verified_tls_and_refuses_a_server_another_ca_signed
     let refused = PgStore::connect_with(&wrong, &options).await.expect_err("another CA's certificate");
     assert!(chain(&refused).contains("UnknownIssuer"), "refused for its issuer: {}", chain(&refused));
 
+    // verify-full checks the name too: the server at an address its
+    // certificate does not name is refused.
+    let unnamed = url.replacen("@localhost:", "@127.0.0.2:", 1);
+    assert_ne!(unnamed, url);
+    let refused = PgStore::connect_with(&unnamed, &options).await.expect_err("a name the certificate lacks");
+    assert!(names_another_host(&chain(&refused)), "refused for its name: {}", chain(&refused));
+
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(store.pool())
         .await
@@ -95,7 +109,7 @@ async fn the_store_runs_over_verified_tls_and_refuses_a_server_another_ca_signed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_queue_runs_over_rediss_and_refuses_a_server_another_ca_signed() {
+async fn a_queue_runs_over_rediss_and_refuses_a_certificate_of_another_ca_or_for_another_name() {
     let (Some(url), Some(ca), Some(other_ca)) =
         (var("REDIS_TLS_URL"), var("SUNUSAV_TLS_CA"), var("SUNUSAV_TLS_OTHER_CA"))
     else {
@@ -113,6 +127,14 @@ async fn a_queue_runs_over_rediss_and_refuses_a_server_another_ca_signed() {
     assert_eq!((job.id.clone(), job.payload.clone()), (id, b"over tls".to_vec()));
     queue.ack(&job.id, &job.token).await.expect("ack");
     conn.close().await;
+
+    // The server at an address its certificate does not name is refused.
+    let mut unnamed = RedisConfig::from_url(&url.replacen("127.0.0.1", "127.0.0.2", 1))
+        .expect("url")
+        .with_tls_ca_pem(std::fs::read(var("SUNUSAV_TLS_CA").expect("CA")).expect("read the CA"));
+    unnamed.connect_timeout = Duration::from_secs(2);
+    let refused = RedisConnection::connect(unnamed).await.expect_err("a name the certificate lacks");
+    assert!(names_another_host(&chain(&refused)), "refused for its name: {}", chain(&refused));
 
     let other = std::fs::read(other_ca).expect("read the other CA");
     let mut wrong = config.with_tls_ca_pem(other);
