@@ -5,8 +5,11 @@
 #   * PostgreSQL 15 (superuser `postgres`, trust auth on 127.0.0.1)
 #   * a standalone redis-server
 #   * a 3-master Redis Cluster
+#   * with a CA and a certificate for localhost generated for the run (openssl),
+#     a PostgreSQL with ssl = on and a redis-server that speaks only TLS
 # and exports
 #   DATABASE_URL, REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SERVER_BIN,
+#   DATABASE_TLS_URL, REDIS_TLS_URL, SUNUSAV_TLS_CA, SUNUSAV_TLS_OTHER_CA,
 #   SUNUSAV_REQUIRE_SERVICES=1, SUNUSAV_SERVICES_DIR.
 # Everything it started is stopped (by pid) and the temp dir removed on
 # EXIT/INT/TERM. It never touches processes it did not start.
@@ -58,10 +61,12 @@ services_install() {
     _svc_pg_bindir >/dev/null || pkgs+=(postgresql-15)
     command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || pkgs+=(redis-tools)
-    # promtool, for the alert rules' checks and tests (scripts/promtool.sh).
+    # promtool, for the alert rules' checks and tests (scripts/promtool.sh);
+    # openssl, for the TLS services' certificates.
     command -v promtool >/dev/null 2>&1 || pkgs+=(prometheus)
+    command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
     if ((${#pkgs[@]} == 0)); then
-        _svc_log "postgres, redis and promtool already installed"
+        _svc_log "postgres, redis, promtool and openssl already installed"
         return 0
     fi
 
@@ -91,6 +96,7 @@ services_install() {
     command -v redis-server >/dev/null 2>&1 || _svc_die "redis-server still not found"
     command -v redis-cli >/dev/null 2>&1 || _svc_die "redis-cli still not found"
     command -v promtool >/dev/null 2>&1 || _svc_die "promtool still not found"
+    command -v openssl >/dev/null 2>&1 || _svc_die "openssl still not found"
 }
 
 # --------------------------------------------------------------------------
@@ -140,6 +146,9 @@ SVC_PG_DATA=""
 SVC_PG_PID=""
 SVC_PG_LAUNCHER_PID=""
 SVC_PG_BIN=""
+SVC_PGTLS_DATA=""
+SVC_PGTLS_PID=""
+SVC_PGTLS_LAUNCHER_PID=""
 SVC_REDIS_PIDS=()
 _SVC_STOPPED=0
 
@@ -172,6 +181,23 @@ _svc_kill_pid() { # pid name
     kill -KILL "$pid" 2>/dev/null || true
 }
 
+_svc_stop_pg() { # postmaster-pid data-dir launcher-pid
+    local pid=$1 data=$2 launcher=$3 i
+    if [[ -n "$pid" ]] && _svc_is_our_pid "$pid" postgres; then
+        _svc_as_pg "$SVC_PG_BIN/pg_ctl" stop -D "$data" -m fast -w -t 30 >/dev/null 2>&1 ||
+            _svc_kill_pid "$pid" postgres
+    fi
+    if [[ -n "$launcher" ]]; then
+        # The launcher (runuser, or postgres itself) exits with the postmaster.
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$launcher" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "$launcher" 2>/dev/null && _svc_kill_pid "$launcher" ""
+        wait "$launcher" 2>/dev/null
+    fi
+}
+
 services_stop() {
     ((_SVC_STOPPED)) && return 0
     _SVC_STOPPED=1
@@ -184,19 +210,8 @@ services_stop() {
     for pid in "${SVC_REDIS_PIDS[@]}"; do
         wait "$pid" 2>/dev/null
     done
-    if [[ -n "$SVC_PG_PID" ]] && _svc_is_our_pid "$SVC_PG_PID" postgres; then
-        _svc_as_pg "$SVC_PG_BIN/pg_ctl" stop -D "$SVC_PG_DATA" -m fast -w -t 30 >/dev/null 2>&1 ||
-            _svc_kill_pid "$SVC_PG_PID" postgres
-    fi
-    if [[ -n "$SVC_PG_LAUNCHER_PID" ]]; then
-        # The launcher (runuser, or postgres itself) exits with the postmaster.
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$SVC_PG_LAUNCHER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -0 "$SVC_PG_LAUNCHER_PID" 2>/dev/null && _svc_kill_pid "$SVC_PG_LAUNCHER_PID" ""
-        wait "$SVC_PG_LAUNCHER_PID" 2>/dev/null
-    fi
+    _svc_stop_pg "$SVC_PG_PID" "$SVC_PG_DATA" "$SVC_PG_LAUNCHER_PID"
+    _svc_stop_pg "$SVC_PGTLS_PID" "$SVC_PGTLS_DATA" "$SVC_PGTLS_LAUNCHER_PID"
     if [[ -n "$SVC_DIR" && -d "$SVC_DIR" ]]; then
         rm -rf -- "$SVC_DIR"
     fi
@@ -241,10 +256,13 @@ _svc_tail_die() { # logfile message
     _svc_die "$2"
 }
 
-_svc_start_postgres() {
-    SVC_PG_BIN="$(_svc_pg_bindir)" || _svc_die "PostgreSQL server not installed (run: $0 install)"
-    local pgdir="$SVC_DIR/pg" port log
-    SVC_PG_DATA="$pgdir/data"
+# _svc_start_pg_instance NAME PORT_BASE [EXTRA_CONF]: initdb and start a
+# PostgreSQL in $SVC_DIR/NAME; sets _SVC_PG_DATA, _SVC_PG_LAUNCHER, _SVC_PG_PID
+# and _SVC_PG_PORT. EXTRA_CONF is appended to postgresql.conf.
+_svc_start_pg_instance() {
+    local name=$1 base=$2 extra=${3:-}
+    local pgdir="$SVC_DIR/$name" port log data
+    data="$pgdir/data"
     log="$pgdir/postgres.log"
     mkdir -p "$pgdir"
     if [[ "$(id -u)" == 0 ]]; then
@@ -253,14 +271,14 @@ _svc_start_postgres() {
     fi
     chmod 700 "$pgdir"
 
-    _svc_free_port "${SUNUSAV_PG_PORT_BASE:-55432}"
+    _svc_free_port "$base"
     port=$_SVC_PORT
-    _svc_log "postgres: initdb (port $port)"
-    _svc_as_pg "$SVC_PG_BIN/initdb" -D "$SVC_PG_DATA" -U postgres --auth=trust \
+    _svc_log "$name: initdb (port $port)"
+    _svc_as_pg "$SVC_PG_BIN/initdb" -D "$data" -U postgres --auth=trust \
         -E UTF8 --locale=C --no-sync >"$pgdir/initdb.log" 2>&1 ||
         _svc_tail_die "$pgdir/initdb.log" "initdb failed"
 
-    _svc_as_pg tee -a "$SVC_PG_DATA/postgresql.conf" >/dev/null <<EOF
+    _svc_as_pg tee -a "$data/postgresql.conf" >/dev/null <<EOF
 
 # --- sunusav test settings ---
 listen_addresses = '127.0.0.1'
@@ -270,8 +288,9 @@ max_connections = 300
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+$extra
 EOF
-    _svc_as_pg tee "$SVC_PG_DATA/pg_hba.conf" >/dev/null <<EOF
+    _svc_as_pg tee "$data/pg_hba.conf" >/dev/null <<EOF
 # TYPE  DATABASE  USER  ADDRESS        METHOD
 local   all       all                  trust
 host    all       all   127.0.0.1/32   trust
@@ -279,17 +298,20 @@ EOF
 
     # Run the postmaster as a background child of this shell (not daemonized
     # via pg_ctl) so it is always reaped, even where PID 1 does not reap.
-    _svc_as_pg "$SVC_PG_BIN/postgres" -D "$SVC_PG_DATA" </dev/null >"$log" 2>&1 &
-    SVC_PG_LAUNCHER_PID=$!
+    _svc_as_pg "$SVC_PG_BIN/postgres" -D "$data" </dev/null >"$log" 2>&1 &
+    _SVC_PG_LAUNCHER=$!
+    _SVC_PG_DATA=$data
+    _SVC_PG_PORT=$port
+    _SVC_PG_PID=""
     local i
     for ((i = 0; i < 120; i++)); do
-        SVC_PG_PID="$(head -n 1 "$SVC_PG_DATA/postmaster.pid" 2>/dev/null || true)"
-        [[ "$SVC_PG_PID" =~ ^[0-9]+$ ]] && break
-        SVC_PG_PID=""
-        kill -0 "$SVC_PG_LAUNCHER_PID" 2>/dev/null || _svc_tail_die "$log" "postgres exited during startup"
+        _SVC_PG_PID="$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)"
+        [[ "$_SVC_PG_PID" =~ ^[0-9]+$ ]] && break
+        _SVC_PG_PID=""
+        kill -0 "$_SVC_PG_LAUNCHER" 2>/dev/null || _svc_tail_die "$log" "postgres exited during startup"
         sleep 0.5
     done
-    [[ -n "$SVC_PG_PID" ]] || _svc_tail_die "$log" "postgres wrote no postmaster.pid within 60s"
+    [[ -n "$_SVC_PG_PID" ]] || _svc_tail_die "$log" "postgres wrote no postmaster.pid within 60s"
 
     local pg_isready="$SVC_PG_BIN/pg_isready"
     [[ -x "$pg_isready" ]] || pg_isready="pg_isready"
@@ -297,13 +319,85 @@ EOF
         if "$pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres; then
             break
         fi
-        kill -0 "$SVC_PG_PID" 2>/dev/null || _svc_tail_die "$log" "postgres exited during startup"
+        kill -0 "$_SVC_PG_PID" 2>/dev/null || _svc_tail_die "$log" "postgres exited during startup"
         sleep 0.5
     done
     ((i < 120)) || _svc_tail_die "$log" "postgres not ready after 60s"
+}
 
-    export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+_svc_start_postgres() {
+    SVC_PG_BIN="$(_svc_pg_bindir)" || _svc_die "PostgreSQL server not installed (run: $0 install)"
+    _svc_start_pg_instance pg "${SUNUSAV_PG_PORT_BASE:-55432}"
+    SVC_PG_DATA=$_SVC_PG_DATA
+    SVC_PG_LAUNCHER_PID=$_SVC_PG_LAUNCHER
+    SVC_PG_PID=$_SVC_PG_PID
+    export DATABASE_URL="postgres://postgres@127.0.0.1:$_SVC_PG_PORT/postgres"
     _svc_log "postgres: ready, pid $SVC_PG_PID, $DATABASE_URL"
+}
+
+# TLS: a CA and a certificate for localhost / 127.0.0.1 generated for this
+# run (and a second CA that signed nothing), a PostgreSQL with ssl = on and a
+# redis-server that speaks only TLS, both also listening on 127.0.0.2, which
+# the certificate does not name. Exports SUNUSAV_TLS_CA,
+# SUNUSAV_TLS_OTHER_CA, DATABASE_TLS_URL (verify-full against the CA) and
+# REDIS_TLS_URL (rediss:// to 127.0.0.1: the certificate names both).
+_svc_start_tls() {
+    local dir="$SVC_DIR/tls" log
+    mkdir -p "$dir"
+    log="$dir/openssl.log"
+    {
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sunusav test CA" \
+            -keyout "$dir/ca.key" -out "$dir/ca.pem" &&
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sunusav other CA" \
+                -keyout "$dir/other-ca.key" -out "$dir/other-ca.pem" &&
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+                -keyout "$dir/server.key" -out "$dir/server.csr" &&
+            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' \
+                >"$dir/server.ext" &&
+            openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+                -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem"
+    } >"$log" 2>&1 || _svc_tail_die "$log" "generating the test certificates failed"
+    chmod 644 "$dir/ca.pem" "$dir/other-ca.pem" "$dir/server.pem"
+    chmod 600 "$dir/ca.key" "$dir/other-ca.key" "$dir/server.key"
+
+    # PostgreSQL wants its key readable by its own user alone.
+    local certs="$SVC_DIR/pgtls-certs"
+    mkdir -p "$certs"
+    cp "$dir/server.pem" "$dir/server.key" "$certs/"
+    chmod 600 "$certs/server.key"
+    if [[ "$(id -u)" == 0 ]]; then
+        chown -R postgres: "$certs"
+    fi
+    # Also on 127.0.0.2, an address the certificate does not name.
+    _svc_start_pg_instance pgtls "${SUNUSAV_PG_TLS_PORT_BASE:-55532}" "ssl = on
+ssl_cert_file = '$certs/server.pem'
+ssl_key_file = '$certs/server.key'
+listen_addresses = '127.0.0.1,127.0.0.2'"
+    SVC_PGTLS_DATA=$_SVC_PG_DATA
+    SVC_PGTLS_LAUNCHER_PID=$_SVC_PG_LAUNCHER
+    SVC_PGTLS_PID=$_SVC_PG_PID
+    export SUNUSAV_TLS_CA="$dir/ca.pem" SUNUSAV_TLS_OTHER_CA="$dir/other-ca.pem"
+    export DATABASE_TLS_URL="postgres://postgres@localhost:$_SVC_PG_PORT/postgres?sslmode=verify-full&sslrootcert=$dir/ca.pem"
+    _svc_log "postgres (TLS): ready, pid $SVC_PGTLS_PID, port $_SVC_PG_PORT"
+
+    local rdir="$SVC_DIR/redis-tls" port i
+    _svc_free_port "${SUNUSAV_REDIS_TLS_PORT_BASE:-56479}"
+    port=$_SVC_PORT
+    # --port 0: no plain TCP at all; also on 127.0.0.2 (if it can), an
+    # address the certificate does not name.
+    _svc_start_redis "$rdir" 0 --bind 127.0.0.1 -127.0.0.2 --tls-port "$port" --tls-cert-file "$dir/server.pem" \
+        --tls-key-file "$dir/server.key" --tls-ca-cert-file "$dir/ca.pem" --tls-auth-clients no
+    for ((i = 0; i < 100; i++)); do
+        if [[ "$(redis-cli --tls --cacert "$dir/ca.pem" -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == PONG ]]; then
+            break
+        fi
+        kill -0 "$_SVC_LAST_PID" 2>/dev/null ||
+            _svc_tail_die "$rdir/redis.log" "redis-server (TLS) exited during startup"
+        sleep 0.2
+    done
+    ((i < 100)) || _svc_tail_die "$rdir/redis.log" "redis-server (TLS) on port $port not ready after 20s"
+    export REDIS_TLS_URL="rediss://127.0.0.1:$port"
+    _svc_log "redis (TLS): ready, pid $_SVC_LAST_PID, $REDIS_TLS_URL"
 }
 
 # _svc_start_redis DIR PORT [extra redis-server args...]; sets _SVC_LAST_PID
@@ -414,13 +508,15 @@ services_start() {
     _svc_start_postgres
     _svc_start_redis_standalone
     _svc_start_redis_cluster
+    _svc_start_tls
 
     export SUNUSAV_REQUIRE_SERVICES=1
 }
 
 services_print_env() {
     local v
-    for v in DATABASE_URL REDIS_URL REDIS_CLUSTER_NODES REDIS_SERVER_BIN SUNUSAV_REQUIRE_SERVICES; do
+    for v in DATABASE_URL REDIS_URL REDIS_CLUSTER_NODES REDIS_SERVER_BIN DATABASE_TLS_URL REDIS_TLS_URL \
+        SUNUSAV_TLS_CA SUNUSAV_TLS_OTHER_CA SUNUSAV_REQUIRE_SERVICES; do
         printf '  %s=%s\n' "$v" "${!v}"
     done
 }

@@ -42,7 +42,14 @@ cargo clippy --version
 section "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-section "Starting services (PostgreSQL, Redis, Redis Cluster)"
+section "Libraries read no environment variables (only examples, tests and benches do)"
+if grep -rnE --include='*.rs' 'env::var(_os)?\b' sunusav-core/src sunusav-postgres/src sunusav-redis/src sunusav-axum/src |
+    grep -vE '^[^:]+:[0-9]+:[[:space:]]*//'; then
+    echo "error: a library reads the environment (above); take the value as an argument" >&2
+    exit 1
+fi
+
+section "Starting services (PostgreSQL, Redis, Redis Cluster, and a PostgreSQL and a Redis over TLS)"
 services_start
 services_print_env
 

@@ -51,6 +51,10 @@ pub struct ServerArgs {
     /// PostgreSQL URL; with a Redis setting, selects the real backends.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL schema of sunusav's tables and migrations table (`public`
+    /// for a deployment made before schemas, until it moves).
+    #[arg(long, env = "DATABASE_SCHEMA", default_value = sunusav_postgres::schema::DEFAULT_SCHEMA)]
+    pub database_schema: sunusav_postgres::Schema,
     /// The webhook HMAC secret (at least 16 bytes).
     #[arg(long, env = "WEBHOOK_HMAC_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
@@ -143,6 +147,7 @@ impl std::fmt::Debug for ServerArgs {
             .field("bind", &self.bind)
             .field("ops_bind", &self.ops_bind)
             .field("database_url", &self.database_url.as_ref().map(|_| "<redacted>"))
+            .field("database_schema", &self.database_schema)
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "<redacted>"))
             .field("webhook_scheme", &self.webhook_scheme)
             .field("webhook_signature_header", &self.webhook_signature_header)

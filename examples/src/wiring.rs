@@ -8,7 +8,7 @@ use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
 use sunusav_core::ports::{Payments, Queue, QueueConfig, Store};
 use sunusav_core::services::{PAYOUT_QUEUE, Tontine, WEBHOOK_QUEUE};
 use sunusav_core::webhook::{Secret, Verifier};
-use sunusav_postgres::PgStore;
+use sunusav_postgres::{PgStore, PgStoreOptions, Schema};
 use sunusav_redis::{RedisConfig, RedisConnection};
 
 use crate::config::{ServerArgs, WebhookScheme, redis_configured};
@@ -57,13 +57,14 @@ pub struct Wired {
     pub redis: Option<RedisConnection>,
 }
 
-/// Connects to PostgreSQL and applies the migrations.
+/// Connects to PostgreSQL, its tables in `schema`, and applies the migrations.
 ///
 /// # Errors
 /// When the database cannot be reached or a migration fails.
-pub async fn connect_postgres(url: &str) -> anyhow::Result<PgStore> {
-    let store = PgStore::connect(url).await.context("connecting to PostgreSQL")?;
-    sunusav_postgres::migrate(store.pool()).await.context("applying migrations")?;
+pub async fn connect_postgres(url: &str, schema: &Schema) -> anyhow::Result<PgStore> {
+    let options = PgStoreOptions { schema: schema.clone(), ..PgStoreOptions::default() };
+    let store = PgStore::connect_with(url, &options).await.context("connecting to PostgreSQL")?;
+    store.migrate().await.context("applying migrations")?;
     Ok(store)
 }
 
@@ -94,13 +95,13 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
         }
         Backend::Real => {
             let url = args.database_url.as_deref().context("DATABASE_URL")?;
-            let store = connect_postgres(url).await?;
+            let store = connect_postgres(url, &args.database_schema).await?;
             let crash = std::env::var("SIM_NODE_CRASH_AFTER_PAY").is_ok_and(|v| v == "1");
             let node = PgSimulatedNode::new(store.pool().clone(), latency)
                 .await
                 .context("simulated node tables")?
                 .crash_after_pay(crash);
-            let redis_config = RedisConfig::from_env().context("Redis configuration")?;
+            let redis_config = RedisConfig::from_lookup(|k| std::env::var(k).ok()).context("Redis configuration")?;
             let redis = RedisConnection::connect(redis_config).await.context("connecting to Redis")?;
             let payouts = redis.queue(PAYOUT_QUEUE, &args.queue_prefix, QueueConfig::default())?;
             let webhooks = redis.queue(WEBHOOK_QUEUE, &args.queue_prefix, QueueConfig::default())?;

@@ -146,8 +146,10 @@ impl Stack {
         self.client.send(Method::POST, "/webhook/lightning", &headers, body.to_vec()).await.expect("deliver")
     }
 
+    /// Runs a count over sunusav's tables (in their schema, `sunusav`).
     async fn count(&self, sql: &str) -> i64 {
         let mut conn = sqlx::PgConnection::connect(&self.db).await.expect("connect");
+        sqlx::query("SET search_path TO sunusav").execute(&mut conn).await.expect("search_path");
         let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut conn).await.expect(sql);
         conn.close().await.ok();
         n

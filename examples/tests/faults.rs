@@ -179,7 +179,7 @@ async fn postgres_backends_terminated_mid_run_leave_no_partial_state() {
     // member paid: its one contribution is returned to that member's balance.)
     let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect");
     let counts: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT g.status, count(*) FROM contributions c JOIN tontine_groups g ON g.id = c.group_id \
+        "SELECT g.status, count(*) FROM sunusav.contributions c JOIN sunusav.tontine_groups g ON g.id = c.group_id \
          GROUP BY g.status ORDER BY g.status",
     )
     .fetch_all(&mut conn)
@@ -289,7 +289,7 @@ async fn a_redis_that_loses_its_data_loses_no_contribution_and_no_payout() {
     assert_eq!(paid_counts(&db).await, (2, 1), "each cycle paid once");
     let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect");
     let (contributions,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM contributions").fetch_one(&mut conn).await.expect("count");
+        sqlx::query_as("SELECT count(*) FROM sunusav.contributions").fetch_one(&mut conn).await.expect("count");
     assert_eq!(contributions, 4, "no contribution lost");
     let logs = server.logs.lock().unwrap().clone();
     assert!(logs.contains("queued again webhook deliveries"), "the webhook sweep did it");

@@ -18,8 +18,21 @@
 //! error is mapped to [`StoreError`] at the seam: unique violations by
 //! constraint name, `55P03` to `LockTimeout`, connection loss to `Unavailable`.
 //!
+//! ## Inside a host's database
+//!
+//! sunusav's tables live in a schema of their own, [`Schema`] (default
+//! `sunusav`, [`PgStoreOptions::schema`]), and its migrations are recorded in
+//! `<schema>._sqlx_migrations`, apart from the host's tables and sqlx
+//! migrations table. The SQL names tables without a schema: every statement
+//! runs with `search_path` set to the schema alone, for the session on a pool
+//! sunusav builds ([`PgStore::connect_with`]), with `SET LOCAL` in each
+//! transaction on a host's pool ([`PgStore::from_pool`]), which is left as it
+//! was. A host that runs migrations itself runs [`migrator()`]'s.
+//!
 //! ## Layout
-//! - [`migrate`][mod@migrate]: [`migrate()`] / [`revert()`] and the embedded `MIGRATOR`.
+//! - [`migrate`][mod@migrate]: [`migrator()`] for a schema, [`MIGRATOR`] for
+//!   the default one, [`migrate()`] / [`revert()`].
+//! - [`schema`][mod@schema]: [`Schema`], a validated schema name.
 //! - [`store`][mod@store]: [`PgStore`] (pool, connection settings, non-transactional reads)
 //!   and [`PgStoreOptions`].
 //! - [`tx`][mod@tx]: [`PgTx`], the unit of work.
@@ -31,11 +44,11 @@
 //!
 //! ```no_run
 //! use sunusav_core::ports::store::Store;
-//! use sunusav_postgres::{PgStore, migrate};
+//! use sunusav_postgres::PgStore;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = PgStore::connect("postgres://postgres@127.0.0.1:5432/sunusav").await?;
-//! migrate(store.pool()).await?;
+//! store.migrate().await?; // in the schema `sunusav`
 //! let mut tx = store.begin().await?;
 //! // tx.lock_group(id) → tx.load_group(id) → rule → tx.save_group(&g) → …
 //! tx.commit().await?;
@@ -55,10 +68,14 @@ mod groups;
 mod ledger;
 pub mod migrate;
 mod outbox;
+pub mod schema;
 pub mod store;
 pub mod tx;
 mod webhooks;
 
-pub use migrate::{MIGRATOR, migrate, revert};
+pub use migrate::{MIGRATOR, migrate, migrator, revert};
+pub use schema::{InvalidSchema, Schema};
+/// The sqlx this crate is built on, whose `PgPool` and `Migrator` are in its API.
+pub use sqlx;
 pub use store::{PgStore, PgStoreOptions};
 pub use tx::PgTx;

@@ -1,10 +1,23 @@
 //! [`PgStore`]: the pool, its connection settings, and the [`Store`] reads
 //! that need no unit of work.
+//!
+//! Every statement runs with `search_path` set to the store's [`Schema`]
+//! alone. On a pool sunusav builds ([`PgStore::connect_with`]) each
+//! connection sets it for its whole session when it opens. On a host's pool
+//! ([`PgStore::from_pool`]) nothing of the session may change, so each unit
+//! of work, and each read or write outside one, runs in a transaction that
+//! opens with `SET LOCAL search_path` (and sunusav's timeouts), in the same
+//! round trip as its `BEGIN`; when it ends the connection is the host's as
+//! it was.
 
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Postgres, Transaction};
 use sunusav_core::domain::attempt::PaymentAttempt;
 use sunusav_core::domain::group::{Group, Invoice};
 use sunusav_core::domain::ids::{GroupId, MemberId, PaymentHash};
@@ -18,6 +31,7 @@ use sunusav_core::ports::store::{
 
 use crate::error::map_err;
 use crate::groups::{self, Lock};
+use crate::schema::Schema;
 use crate::tx::PgTx;
 use crate::{attempts, contributions, ledger, webhooks};
 
@@ -44,6 +58,9 @@ pub struct PgStoreOptions {
     /// A connection that broke in between fails its statement, which is
     /// retryable; the caller retries or answers 503.
     pub ping_after_idle: Duration,
+    /// The schema of sunusav's tables (default `sunusav`); the migrations
+    /// must have run in it ([`crate::migrator`]).
+    pub schema: Schema,
 }
 
 impl Default for PgStoreOptions {
@@ -54,17 +71,23 @@ impl Default for PgStoreOptions {
             lock_timeout: Duration::from_secs(10),
             idle_in_transaction_timeout: Duration::from_mins(1),
             ping_after_idle: Duration::from_secs(1),
+            schema: Schema::default(),
         }
     }
 }
 
 impl PgStoreOptions {
     /// Pool options with these settings, an `after_connect` that sets the
-    /// session's `idle_in_transaction_session_timeout` and `lock_timeout`, and
-    /// a `before_acquire` that pings connections idle over `ping_after_idle`.
+    /// session's `search_path` (to the schema alone),
+    /// `idle_in_transaction_session_timeout` and `lock_timeout`, and a
+    /// `before_acquire` that pings connections idle over `ping_after_idle`.
+    ///
+    /// A pool built from them is sunusav's alone: the host's unqualified
+    /// table names would resolve in sunusav's schema on it.
     pub fn pool_options(&self) -> PgPoolOptions {
         let idle_ms = millis(self.idle_in_transaction_timeout);
         let lock_ms = millis(self.lock_timeout);
+        let schema = self.schema.quoted();
         let ping_after = self.ping_after_idle;
         PgPoolOptions::new()
             .max_connections(self.max_connections)
@@ -79,9 +102,12 @@ impl PgStoreOptions {
                 })
             })
             .after_connect(move |conn, _meta| {
+                let schema = schema.clone();
                 Box::pin(async move {
+                    // A validated schema name and two integers: nothing to inject.
                     let sql = format!(
-                        "SET idle_in_transaction_session_timeout = '{idle_ms}ms'; SET lock_timeout = '{lock_ms}ms'"
+                        "SET search_path TO {schema}; \
+                         SET idle_in_transaction_session_timeout = '{idle_ms}ms'; SET lock_timeout = '{lock_ms}ms'"
                     );
                     sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(conn).await?;
                     Ok(())
@@ -100,6 +126,49 @@ pub(crate) fn millis(d: Duration) -> u64 {
 pub struct PgStore {
     pool: PgPool,
     lock_timeout_ms: u64,
+    schema: Schema,
+    /// `None` on sunusav's own pool (the session has the settings); on a
+    /// host's pool, the `SET LOCAL` statements each transaction opens with.
+    set_local: Option<Arc<str>>,
+}
+
+/// A connection for one statement outside a unit of work, on which
+/// sunusav's tables resolve: a pooled connection of sunusav's own pool, or a
+/// transaction with `SET LOCAL search_path` on a host's.
+enum Scoped {
+    Session(PoolConnection<Postgres>),
+    Local(Transaction<'static, Postgres>),
+}
+
+impl Scoped {
+    /// Ends the statement's transaction, if any (committing what it wrote),
+    /// and returns its result.
+    async fn done<T>(self, value: T) -> Result<T, StoreError> {
+        if let Self::Local(tx) = self {
+            tx.commit().await.map_err(map_err)?;
+        }
+        Ok(value)
+    }
+}
+
+impl Deref for Scoped {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        match self {
+            Self::Session(c) => c,
+            Self::Local(tx) => tx,
+        }
+    }
+}
+
+impl DerefMut for Scoped {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match self {
+            Self::Session(c) => c,
+            Self::Local(tx) => tx,
+        }
+    }
 }
 
 impl PgStore {
@@ -117,18 +186,78 @@ impl PgStore {
     /// `Invalid` for a malformed URL, `Unavailable` when the server cannot be reached.
     pub async fn connect_with(url: &str, options: &PgStoreOptions) -> Result<Self, StoreError> {
         let pool = options.pool_options().connect(url).await.map_err(map_err)?;
-        Ok(Self { pool, lock_timeout_ms: millis(options.lock_timeout) })
+        Ok(Self {
+            pool,
+            lock_timeout_ms: millis(options.lock_timeout),
+            schema: options.schema.clone(),
+            set_local: None,
+        })
     }
 
-    /// Wraps an existing pool (build it with [`PgStoreOptions::pool_options`] to
-    /// get the session settings). The lock timeout is the default's, 10 s.
+    /// A store on a host's pool, shared with the host: the pool is used as
+    /// it is, and each transaction of sunusav sets `search_path` to
+    /// `options.schema` and sunusav's timeouts with `SET LOCAL` (they end with
+    /// it). Of `options`, only `schema`, `lock_timeout` and
+    /// `idle_in_transaction_timeout` apply; the pool's own settings stay the
+    /// host's. Run the migrations first ([`crate::migrator`] with the same
+    /// schema).
+    ///
+    /// ```no_run
+    /// use sunusav_postgres::sqlx::PgPool;
+    /// use sunusav_postgres::{PgStore, PgStoreOptions, Schema};
+    ///
+    /// # async fn run(host_pool: PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let options = PgStoreOptions { schema: Schema::new("tontine")?, ..PgStoreOptions::default() };
+    /// sunusav_postgres::migrator(&options.schema).run(&host_pool).await?;
+    /// let store = PgStore::from_pool(host_pool.clone(), &options);
+    /// # Ok(()) }
+    /// ```
+    pub fn from_pool(pool: PgPool, options: &PgStoreOptions) -> Self {
+        let set_local = format!(
+            "{}; SET LOCAL lock_timeout = '{}ms'; SET LOCAL idle_in_transaction_session_timeout = '{}ms'",
+            options.schema.set_local(),
+            millis(options.lock_timeout),
+            millis(options.idle_in_transaction_timeout)
+        );
+        Self {
+            pool,
+            lock_timeout_ms: millis(options.lock_timeout),
+            schema: options.schema.clone(),
+            set_local: Some(set_local.into()),
+        }
+    }
+
+    /// [`PgStore::from_pool`] with the default options (schema `sunusav`).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, lock_timeout_ms: millis(PgStoreOptions::default().lock_timeout) }
+        Self::from_pool(pool, &PgStoreOptions::default())
     }
 
-    /// The pool (for migrations, health checks and tests).
+    /// The pool (for health checks and tests). On a store of
+    /// [`PgStore::connect_with`] its connections resolve unqualified names in
+    /// the store's schema; on one of [`PgStore::from_pool`] it is the host's.
     pub const fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The schema of the store's tables.
+    pub const fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Applies every pending migration in the store's schema.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or a migration fails (it is then rolled back).
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        crate::migrator(&self.schema).run(&self.pool).await
+    }
+
+    /// Reverts every applied migration in the store's schema, newest first.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or a down migration fails.
+    pub async fn revert(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        crate::migrator(&self.schema).undo(&self.pool, 0).await
     }
 
     /// Begins a unit of work, as the concrete [`PgTx`].
@@ -136,8 +265,28 @@ impl PgStore {
     /// # Errors
     /// `Unavailable` when no connection is free within the acquire timeout.
     pub async fn begin_pg(&self) -> Result<PgTx, StoreError> {
-        let tx = self.pool.begin().await.map_err(map_err)?;
+        let tx = self.begin_with("BEGIN").await?;
         Ok(PgTx::new(tx, self.lock_timeout_ms))
+    }
+
+    /// Begins a transaction with `begin`, followed on a host's pool by the
+    /// `SET LOCAL` statements, in one round trip.
+    async fn begin_with(&self, begin: &'static str) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let tx = match &self.set_local {
+            None if begin == "BEGIN" => self.pool.begin().await,
+            None => self.pool.begin_with(begin).await,
+            Some(set) => self.pool.begin_with(AssertSqlSafe(format!("{begin}; {set}"))).await,
+        };
+        tx.map_err(map_err)
+    }
+
+    /// A connection for statements outside a unit of work.
+    async fn scoped(&self) -> Result<Scoped, StoreError> {
+        if self.set_local.is_some() {
+            Ok(Scoped::Local(self.begin_with("BEGIN").await?))
+        } else {
+            Ok(Scoped::Session(self.pool.acquire().await.map_err(map_err)?))
+        }
     }
 }
 
@@ -157,74 +306,101 @@ impl Store for PgStore {
 impl GroupReads for PgStore {
     async fn group(&self, id: GroupId) -> Result<Option<Group>, StoreError> {
         // One snapshot for the group row and its contributions, no row lock.
-        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(map_err)?;
+        let mut tx = self.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         let group = groups::load(&mut tx, id, Lock::None).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(group)
     }
 
     async fn payment_attempts(&self, group: GroupId) -> Result<Vec<PaymentAttempt>, StoreError> {
-        attempts::of_group(&self.pool, group).await
+        let mut c = self.scoped().await?;
+        let out = attempts::of_group(&mut *c, group).await?;
+        c.done(out).await
     }
 
     async fn invoice(&self, hash: &PaymentHash) -> Result<Option<Invoice>, StoreError> {
-        contributions::invoice(&self.pool, hash).await
+        let mut c = self.scoped().await?;
+        let out = contributions::invoice(&mut *c, hash).await?;
+        c.done(out).await
     }
 
     async fn invoices(&self, hashes: &[PaymentHash]) -> Result<Vec<Invoice>, StoreError> {
         if hashes.is_empty() {
             return Ok(Vec::new());
         }
-        contributions::invoices(&self.pool, hashes).await
+        let mut c = self.scoped().await?;
+        let out = contributions::invoices(&mut *c, hashes).await?;
+        c.done(out).await
     }
 
     async fn open_invoice(&self, group: GroupId, cycle: u32, member: MemberId) -> Result<Option<Invoice>, StoreError> {
-        contributions::open_invoice(&self.pool, group, cycle, member).await
+        let mut c = self.scoped().await?;
+        let out = contributions::open_invoice(&mut *c, group, cycle, member).await?;
+        c.done(out).await
     }
 
     async fn contributions(&self, group: GroupId) -> Result<Vec<Contribution>, StoreError> {
-        contributions::of_group(&self.pool, group).await
+        let mut c = self.scoped().await?;
+        let out = contributions::of_group(&mut *c, group).await?;
+        c.done(out).await
     }
 
     async fn ledger(&self, group: GroupId) -> Result<Vec<LedgerEntry>, StoreError> {
-        ledger::of_group(&self.pool, group).await
+        let mut c = self.scoped().await?;
+        let out = ledger::of_group(&mut *c, group).await?;
+        c.done(out).await
     }
 
     async fn unapplied_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError> {
-        ledger::unapplied_balances(&self.pool, limit).await
+        let mut c = self.scoped().await?;
+        let out = ledger::unapplied_balances(&mut *c, limit).await?;
+        c.done(out).await
     }
 
     async fn ledger_entries(&self, reasons: &[LedgerReason], after: u64, limit: u32) -> Result<LedgerPage, StoreError> {
-        ledger::page(&self.pool, reasons, after, limit).await
+        let mut c = self.scoped().await?;
+        let out = ledger::page(&mut *c, reasons, after, limit).await?;
+        c.done(out).await
     }
 
     async fn payment_attempt(&self, key: &IdempotencyKey) -> Result<Option<PaymentAttempt>, StoreError> {
-        attempts::get(&self.pool, key).await
+        let mut c = self.scoped().await?;
+        let out = attempts::get(&mut *c, key).await?;
+        c.done(out).await
     }
 
     async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
-        attempts::open(&self.pool, older_than, limit).await
+        let mut c = self.scoped().await?;
+        let out = attempts::open(&mut *c, older_than, limit).await?;
+        c.done(out).await
     }
 }
 
 #[async_trait]
 impl WebhookLog for PgStore {
     async fn record_webhook(&self, event: &WebhookEvent) -> Result<Recorded, StoreError> {
-        let mut recorded = webhooks::record_many(&self.pool, std::slice::from_ref(event)).await?;
-        recorded.pop().ok_or_else(|| StoreError::Corrupt("no answer for a recorded delivery".into()))
+        let mut c = self.scoped().await?;
+        let mut recorded = webhooks::record_many(&mut c, std::slice::from_ref(event)).await?;
+        let out = recorded.pop().ok_or_else(|| StoreError::Corrupt("no answer for a recorded delivery".into()))?;
+        c.done(out).await
     }
 
     async fn record_webhooks(&self, events: &[WebhookEvent]) -> Result<Vec<Recorded>, StoreError> {
-        webhooks::record_many(&self.pool, events).await
+        let mut c = self.scoped().await?;
+        let out = webhooks::record_many(&mut c, events).await?;
+        c.done(out).await
     }
 
     async fn webhook(&self, key: &IdempotencyKey) -> Result<Option<WebhookRecord>, StoreError> {
-        webhooks::get(&self.pool, key).await
+        let mut c = self.scoped().await?;
+        let out = webhooks::get(&mut *c, key).await?;
+        c.done(out).await
     }
 
     async fn mark_webhook_processed(&self, key: &IdempotencyKey, outcome: DeliveryOutcome) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        webhooks::mark_processed(&mut conn, key, outcome).await
+        let mut c = self.scoped().await?;
+        webhooks::mark_processed(&mut c, key, outcome).await?;
+        c.done(()).await
     }
 
     async fn mark_webhooks_processed(
@@ -234,26 +410,38 @@ impl WebhookLog for PgStore {
         if outcomes.is_empty() {
             return Ok(Vec::new());
         }
-        webhooks::mark_many_processed(&self.pool, outcomes).await
+        let mut c = self.scoped().await?;
+        let out = webhooks::mark_many_processed(&mut *c, outcomes).await?;
+        c.done(out).await
     }
 
     async fn mark_webhook_dead(&self, key: &IdempotencyKey, generation: u32) -> Result<bool, StoreError> {
-        webhooks::mark_dead(&self.pool, key, generation).await
+        let mut c = self.scoped().await?;
+        let out = webhooks::mark_dead(&mut c, key, generation).await?;
+        c.done(out).await
     }
 
     async fn reopen_webhook(&self, key: &IdempotencyKey, generation: u32) -> Result<Option<u32>, StoreError> {
-        webhooks::reopen(&self.pool, key, generation).await
+        let mut c = self.scoped().await?;
+        let out = webhooks::reopen(&mut c, key, generation).await?;
+        c.done(out).await
     }
 
     async fn unprocessed_webhooks(&self, older_than: Duration, limit: u32) -> Result<Vec<WebhookRecord>, StoreError> {
-        webhooks::unprocessed(&self.pool, older_than, limit).await
+        let mut c = self.scoped().await?;
+        let out = webhooks::unprocessed(&mut *c, older_than, limit).await?;
+        c.done(out).await
     }
 
     async fn webhook_deliveries(&self, filter: &DeliveryFilter) -> Result<DeliveryPage, StoreError> {
-        webhooks::deliveries(&self.pool, filter).await
+        let mut c = self.scoped().await?;
+        let out = webhooks::deliveries(&mut *c, filter).await?;
+        c.done(out).await
     }
 
     async fn drop_webhook_bodies(&self, older_than: Duration, limit: u32) -> Result<u64, StoreError> {
-        webhooks::drop_bodies(&self.pool, older_than, limit).await
+        let mut c = self.scoped().await?;
+        let out = webhooks::drop_bodies(&mut *c, older_than, limit).await?;
+        c.done(out).await
     }
 }

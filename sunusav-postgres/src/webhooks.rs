@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use sunusav_core::domain::delivery::BodyDigest;
 use sunusav_core::domain::keys::IdempotencyKey;
 use sunusav_core::domain::outcome::DeliveryOutcome;
@@ -86,7 +86,7 @@ impl WebhookRow {
 /// the keys recorded before, one `SELECT` of their digest, outcome and
 /// generation; one statement per conflicting body. Per event, in order (a
 /// key twice in the batch is new the first time only).
-pub(crate) async fn record_many(pool: &PgPool, events: &[WebhookEvent]) -> Result<Vec<Recorded>, StoreError> {
+pub(crate) async fn record_many(conn: &mut PgConnection, events: &[WebhookEvent]) -> Result<Vec<Recorded>, StoreError> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
@@ -103,7 +103,7 @@ pub(crate) async fn record_many(pool: &PgPool, events: &[WebhookEvent]) -> Resul
     .bind(&bodies)
     .bind(&digests)
     .bind(&hashes)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(map_err)?;
     let mut new: HashSet<&str> = inserted.iter().map(|(k,)| k.as_str()).collect();
@@ -120,7 +120,7 @@ pub(crate) async fn record_many(pool: &PgPool, events: &[WebhookEvent]) -> Resul
         "SELECT event_key, body_digest, outcome, generation FROM webhook_events WHERE event_key = ANY($1::text[])",
     )
     .bind(&seen)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(map_err)?;
     let mut held: HashMap<String, (BodyDigest, Option<DeliveryOutcome>, u32)> = HashMap::with_capacity(rows.len());
@@ -146,7 +146,7 @@ pub(crate) async fn record_many(pool: &PgPool, events: &[WebhookEvent]) -> Resul
         if digest == *event.digest() {
             recorded.push(Recorded::Replay { outcome, generation });
         } else {
-            record_conflict(pool, event).await?;
+            record_conflict(&mut *conn, event).await?;
             recorded.push(Recorded::Conflict);
         }
     }
@@ -271,24 +271,32 @@ async fn exists(exec: impl PgExecutor<'_>, key: &IdempotencyKey) -> Result<(), S
 }
 
 /// Marks a delivery dead while it has no outcome and is at `generation`.
-pub(crate) async fn mark_dead(pool: &PgPool, key: &IdempotencyKey, generation: u32) -> Result<bool, StoreError> {
+pub(crate) async fn mark_dead(
+    conn: &mut PgConnection,
+    key: &IdempotencyKey,
+    generation: u32,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE webhook_events SET outcome = 'dead', processed_at = now() \
          WHERE event_key = $1 AND outcome IS NULL AND generation = $2",
     )
     .bind(key.as_str())
     .bind(u32_to_db(generation, "generation")?)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(map_err)?;
     if done.rows_affected() == 1 {
         return Ok(true);
     }
-    exists(pool, key).await.map(|()| false)
+    exists(&mut *conn, key).await.map(|()| false)
 }
 
 /// Reopens a processed delivery at `generation` that keeps its body.
-pub(crate) async fn reopen(pool: &PgPool, key: &IdempotencyKey, generation: u32) -> Result<Option<u32>, StoreError> {
+pub(crate) async fn reopen(
+    conn: &mut PgConnection,
+    key: &IdempotencyKey,
+    generation: u32,
+) -> Result<Option<u32>, StoreError> {
     let reopened: Option<(i32,)> = sqlx::query_as(
         "UPDATE webhook_events SET outcome = NULL, processed_at = NULL, generation = generation + 1 \
          WHERE event_key = $1 AND outcome IS NOT NULL AND generation = $2 AND raw_body IS NOT NULL \
@@ -296,12 +304,12 @@ pub(crate) async fn reopen(pool: &PgPool, key: &IdempotencyKey, generation: u32)
     )
     .bind(key.as_str())
     .bind(u32_to_db(generation, "generation")?)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(map_err)?;
     match reopened {
         Some((next,)) => u32_from_db(next, "webhook_events.generation").map(Some),
-        None => exists(pool, key).await.map(|()| None),
+        None => exists(&mut *conn, key).await.map(|()| None),
     }
 }
 

@@ -11,7 +11,7 @@ use sunusav_core::ports::store::{Contribution, Store, StoreError};
 
 async fn table_count(store: &sunusav_postgres::PgStore) -> i64 {
     sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' \
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sunusav' \
          AND table_name IN ('tontine_groups', 'group_members', 'invoices', 'contributions', \
                             'payment_attempts', 'outbox', 'webhook_events', 'ledger_entries')",
     )

@@ -1,4 +1,11 @@
-//! Connection settings: [`RedisConfig`], read from the environment or built by hand.
+//! Connection settings: [`RedisConfig`], parsed from a URL or from
+//! environment-style variables the caller looks up, or built by hand.
+//!
+//! TLS (`rediss://`, [`RedisConfig::with_tls`]) needs this crate's `tls`
+//! feature (fred's rustls, with the `ring` provider): the server's
+//! certificate is verified against the system's roots, or against the CA
+//! given with [`RedisConfig::with_tls_ca_pem`], and must name the host
+//! connected to.
 
 use std::fmt;
 use std::time::Duration;
@@ -21,6 +28,16 @@ pub enum RedisNodes {
     Cluster(Vec<(String, u16)>),
 }
 
+/// Which certificates a TLS connection trusts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedisTls {
+    /// The system's root certificates.
+    SystemRoots,
+    /// Only the CA certificates of this PEM (a private CA, as many managed
+    /// Redis services use).
+    CaPem(Vec<u8>),
+}
+
 /// How to reach Redis. The password never appears in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
@@ -37,6 +54,8 @@ pub struct RedisConfig {
     pub connect_timeout: Duration,
     /// Longest delay between two reconnection attempts (they go on forever).
     pub max_reconnect_delay: Duration,
+    /// TLS, and what it trusts; `None` for plain TCP.
+    pub tls: Option<RedisTls>,
 }
 
 impl fmt::Debug for RedisConfig {
@@ -49,6 +68,10 @@ impl fmt::Debug for RedisConfig {
             .field("command_timeout", &self.command_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_reconnect_delay", &self.max_reconnect_delay)
+            .field(
+                "tls",
+                &self.tls.as_ref().map(|t| if matches!(t, RedisTls::SystemRoots) { "system roots" } else { "CA" }),
+            )
             .finish()
     }
 }
@@ -73,17 +96,29 @@ impl RedisConfig {
             command_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             max_reconnect_delay: Duration::from_secs(2),
+            tls: None,
         }
     }
 
     /// Parses a `redis://[user[:password]@]host[:port][/db]` URL (or
-    /// `redis-cluster://…?node=host:port` for a cluster).
+    /// `redis-cluster://…?node=host:port` for a cluster); `rediss://` and
+    /// `rediss-cluster://` connect over TLS, trusting the system's roots
+    /// (feature `tls`).
     pub fn from_url(url: &str) -> Result<Self, ConnectError> {
         let scheme = url.split_once("://").map_or("", |(s, _)| s);
-        if scheme != "redis" && scheme != "redis-cluster" {
-            return Err(ConnectError::InvalidConfig(format!(
-                "unsupported Redis URL scheme {scheme:?} (redis:// or redis-cluster://)"
-            )));
+        let tls = match scheme {
+            "redis" | "redis-cluster" => false,
+            "rediss" | "rediss-cluster" => true,
+            _ => {
+                return Err(ConnectError::InvalidConfig(format!(
+                    "unsupported Redis URL scheme {scheme:?} (redis://, rediss://, redis-cluster:// or rediss-cluster://)"
+                )));
+            }
+        };
+        if tls && !cfg!(feature = "tls") {
+            return Err(ConnectError::InvalidConfig(
+                "rediss:// needs TLS: build sunusav-redis with its `tls` feature".into(),
+            ));
         }
         let parsed = Config::from_url(url)
             .map_err(|e| ConnectError::InvalidConfig(format!("invalid Redis URL: {}", e.details())))?;
@@ -102,6 +137,7 @@ impl RedisConfig {
         cfg.username = parsed.username;
         cfg.password = parsed.password;
         cfg.database = parsed.database;
+        cfg.tls = tls.then_some(RedisTls::SystemRoots);
         Ok(cfg)
     }
 
@@ -119,14 +155,12 @@ impl RedisConfig {
         Ok(Self::cluster(nodes))
     }
 
-    /// Reads the process environment: `REDIS_CLUSTER_NODES` (a cluster), else
-    /// `REDIS_URL`, else `REDIS_HOST` (default `127.0.0.1`) and `REDIS_PORT`
-    /// (default `6379`); `REDIS_PASSWORD` sets or overrides the password.
-    pub fn from_env() -> Result<Self, ConnectError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// As [`RedisConfig::from_env`], with a custom variable lookup (for tests).
+    /// Reads settings from variables that `get` looks up (a binary passes
+    /// `|k| std::env::var(k).ok()`; this library reads no environment):
+    /// `REDIS_CLUSTER_NODES` (a cluster), else `REDIS_URL`, else `REDIS_HOST`
+    /// (default `127.0.0.1`) and `REDIS_PORT` (default `6379`);
+    /// `REDIS_PASSWORD` sets or overrides the password; `REDIS_TLS_CA_FILE`
+    /// (a PEM file, read here) turns TLS on, trusting only its CAs.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConnectError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let mut cfg = if let Some(nodes) = get("REDIS_CLUSTER_NODES") {
@@ -146,7 +180,27 @@ impl RedisConfig {
         if let Some(pw) = get("REDIS_PASSWORD") {
             cfg.password = Some(pw);
         }
+        if let Some(path) = get("REDIS_TLS_CA_FILE") {
+            let pem = std::fs::read(&path)
+                .map_err(|e| ConnectError::InvalidConfig(format!("cannot read REDIS_TLS_CA_FILE {path:?}: {e}")))?;
+            cfg = cfg.with_tls_ca_pem(pem);
+        }
         Ok(cfg)
+    }
+
+    /// Connects over TLS, trusting the system's root certificates (feature `tls`).
+    #[must_use]
+    pub fn with_tls(mut self) -> Self {
+        self.tls = Some(RedisTls::SystemRoots);
+        self
+    }
+
+    /// Connects over TLS, trusting only the CA certificates of this PEM
+    /// (feature `tls`).
+    #[must_use]
+    pub fn with_tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls = Some(RedisTls::CaPem(pem.into()));
+        self
     }
 
     /// Sets the password.
@@ -166,19 +220,30 @@ impl RedisConfig {
         matches!(self.nodes, RedisNodes::Cluster(_))
     }
 
-    pub(crate) fn fred_config(&self) -> Config {
+    pub(crate) fn fred_config(&self) -> Result<Config, ConnectError> {
         let server = match &self.nodes {
             RedisNodes::Standalone { host, port } => ServerConfig::new_centralized(host.clone(), *port),
             RedisNodes::Cluster(nodes) => ServerConfig::new_clustered(nodes.clone()),
         };
-        Config {
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        let mut config = Config {
             fail_fast: true,
             username: self.username.clone(),
             password: self.password.clone(),
             server,
             database: if self.is_cluster() { None } else { self.database },
             ..Config::default()
+        };
+        match &self.tls {
+            None => {}
+            #[cfg(feature = "tls")]
+            Some(tls) => config.tls = Some(crate::tls::config(tls)?),
+            #[cfg(not(feature = "tls"))]
+            Some(_) => {
+                return Err(ConnectError::InvalidConfig("TLS to Redis needs sunusav-redis's `tls` feature".into()));
+            }
         }
+        Ok(config)
     }
 
     pub(crate) fn reconnect_policy(&self) -> ReconnectPolicy {
@@ -235,6 +300,27 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(cfg.nodes, RedisNodes::Cluster(vec![("127.0.0.1".into(), 7000), ("127.0.0.1".into(), 7001)]));
+    }
+
+    #[test]
+    fn rediss_urls_ask_for_tls_which_needs_the_tls_feature() {
+        let parsed = RedisConfig::from_url("rediss://:sup3rsecret@localhost:6380");
+        if cfg!(feature = "tls") {
+            let cfg = parsed.unwrap();
+            assert_eq!(cfg.tls, Some(RedisTls::SystemRoots));
+            assert!(cfg.fred_config().is_ok_and(|c| c.uses_tls()));
+        } else {
+            assert!(matches!(parsed, Err(ConnectError::InvalidConfig(m)) if m.contains("tls")));
+        }
+        assert_eq!(RedisConfig::from_url("redis://localhost").unwrap().tls, None);
+        let missing = RedisConfig::from_lookup(env(&[("REDIS_TLS_CA_FILE", "/nonexistent/ca.pem")]));
+        assert!(missing.is_err());
+    }
+
+    #[test]
+    fn a_ca_that_is_not_pem_is_refused_when_the_client_is_built() {
+        let cfg = RedisConfig::standalone("localhost", 6380).with_tls_ca_pem(b"not a certificate".to_vec());
+        assert!(matches!(cfg.fred_config(), Err(ConnectError::InvalidConfig(_))));
     }
 
     #[test]

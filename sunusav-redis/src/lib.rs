@@ -18,9 +18,14 @@
 //!
 //! ## Layout
 //!
-//! - [`config`]: [`RedisConfig`], from `REDIS_URL`, `REDIS_HOST`/`REDIS_PORT`/
-//!   `REDIS_PASSWORD` or `REDIS_CLUSTER_NODES`; the password never prints.
-//! - [`connection`]: [`RedisConnection`], the shared client that creates queues.
+//! - [`config`]: [`RedisConfig`], from a URL (`redis://`, `rediss://` with
+//!   the `tls` feature) or from `REDIS_URL`, `REDIS_HOST`/`REDIS_PORT`/
+//!   `REDIS_PASSWORD`, `REDIS_CLUSTER_NODES`, `REDIS_TLS_CA_FILE` looked up by
+//!   the caller (the library reads no environment); the password never prints.
+//! - [`connection`]: [`RedisConnection`], the shared client that creates
+//!   queues: connected from a [`RedisConfig`], or the host's own `fred`
+//!   client ([`RedisConnection::from_client`]; [`fred`] is re-exported).
+//! - `tls` (feature `tls`): the rustls connector.
 //! - [`queue`]: [`RedisQueue`], the `Queue` adapter, and its batch API.
 //! - [`error`]: [`ConnectError`], and the mapping of Redis errors to `QueueError`.
 //! - `scripts` and `src/lua/*.lua`: the Lua scripts; `codes`: the state and
@@ -37,7 +42,8 @@
 //! use sunusav_redis::{RedisConfig, RedisQueue};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let queue = RedisQueue::connect(RedisConfig::from_env()?, "payouts", "sunusav", QueueConfig::default()).await?;
+//! let config = RedisConfig::from_url("redis://127.0.0.1:6379")?;
+//! let queue = RedisQueue::connect(config, "payouts", "sunusav", QueueConfig::default()).await?;
 //! let id = IdempotencyKey::parse("payout:42:1")?;
 //! queue.enqueue(NewJob::new(id, br#"{"amount":1000}"#.to_vec())).await?;
 //! if let Some(job) = queue.reserve_wait(Duration::from_secs(30), Duration::from_secs(5)).await? {
@@ -54,9 +60,13 @@ mod decode;
 pub mod error;
 pub mod queue;
 mod scripts;
+#[cfg(feature = "tls")]
+mod tls;
 
-pub use config::{RedisConfig, RedisNodes};
+pub use config::{RedisConfig, RedisNodes, RedisTls};
 pub use connection::RedisConnection;
 pub use error::ConnectError;
+/// The fred this crate is built on, whose `Client` [`RedisConnection::from_client`] takes.
+pub use fred;
 pub use queue::RedisQueue;
 pub use sunusav_core::ports::queue::Step;

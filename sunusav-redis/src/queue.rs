@@ -134,7 +134,7 @@ impl RedisQueue {
         let shared = &self.conn.shared;
         let client = shared.take_blocking().await.map_err(|e| to_queue_error(&e))?;
         let wait = wait.max(MIN_BLOCK);
-        let opts = Options { timeout: Some(wait + shared.config.command_timeout), ..Options::default() };
+        let opts = Options { timeout: Some(wait + shared.command_timeout), ..Options::default() };
         let key = format!("{}:n", self.base);
         let millis = ms(wait);
         let timeout = format!("{}.{:03}", millis / 1000, millis % 1000);

@@ -158,6 +158,8 @@ async fn main() -> anyhow::Result<()> {
         let pool = sqlx::PgPool::connect(&url).await?;
         sunusav_postgres::migrate(&pool).await?;
         pool.close().await;
+        // The bench's SQL names the store's tables, in the schema `sunusav`.
+        sqlx::raw_sql("SET search_path TO sunusav").execute(&mut admin).await?;
         sqlx::raw_sql(SETUP_SQL).execute(&mut admin).await?;
         for &level in &levels {
             run_level(&url, &mut admin, level, total, groups, members).await?;

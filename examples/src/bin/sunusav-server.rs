@@ -46,13 +46,18 @@ async fn migrate(args: &ServerArgs, action: MigrateAction) -> anyhow::Result<()>
     let url = args.database_url.as_deref().context("migrate needs DATABASE_URL")?;
     match action {
         MigrateAction::Run => {
-            connect_postgres(url).await?;
-            println!("migrations applied");
+            connect_postgres(url, &args.database_schema).await?;
+            println!("migrations applied in schema {}", args.database_schema);
         }
         MigrateAction::Revert => {
-            let store = sunusav_postgres::PgStore::connect(url).await.context("connecting to PostgreSQL")?;
-            sunusav_postgres::revert(store.pool()).await.context("reverting migrations")?;
-            println!("migrations reverted");
+            let options = sunusav_postgres::PgStoreOptions {
+                schema: args.database_schema.clone(),
+                ..sunusav_postgres::PgStoreOptions::default()
+            };
+            let store =
+                sunusav_postgres::PgStore::connect_with(url, &options).await.context("connecting to PostgreSQL")?;
+            store.revert().await.context("reverting migrations")?;
+            println!("migrations reverted in schema {}", args.database_schema);
         }
     }
     Ok(())

@@ -61,10 +61,12 @@ pub async fn fresh_database(admin_url: &str) -> String {
 /// `(cycles, 1)` when every cycle was paid exactly once.
 pub async fn paid_counts(database_url: &str) -> (i64, i32) {
     let mut conn = sqlx::PgConnection::connect(database_url).await.expect("connect");
-    sqlx::query_as("SELECT count(*), COALESCE(max(times_paid), 0) FROM sim_node_payments WHERE status = 'succeeded'")
-        .fetch_one(&mut conn)
-        .await
-        .expect("query the simulated node")
+    sqlx::query_as(
+        "SELECT count(*), COALESCE(max(times_paid), 0) FROM sunusav.sim_node_payments WHERE status = 'succeeded'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("query the simulated node")
 }
 
 /// A random Redis key prefix.
