@@ -345,38 +345,55 @@ impl DeliveryRow {
 }
 
 /// The delivery log: one statement with only the conditions asked for (each
-/// combination its own prepared statement), by id.
+/// combination its own prepared statement), by id. By payment hash without an
+/// outcome filter it is two branches, processed and unprocessed deliveries,
+/// each on its own partial index.
 pub(crate) async fn deliveries(exec: impl PgExecutor<'_>, filter: &DeliveryFilter) -> Result<DeliveryPage, StoreError> {
     let mut page = DeliveryPage { deliveries: Vec::new(), next: filter.after };
     if filter.limit == 0 {
         return Ok(page);
     }
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT id, event_key, outcome, generation, payment_hash, \
-         floor(extract(epoch FROM received_at) * 1000)::bigint AS received_at_ms, \
-         raw_body IS NOT NULL AS body_kept, conflicts FROM webhook_events WHERE id > ",
-    );
-    q.push_bind(id_to_db(filter.after)?);
-    match filter.outcome {
-        None => {}
-        Some(OutcomeFilter::Pending) => {
-            q.push(" AND outcome IS NULL");
+    let branches: &[Option<&str>] = if filter.payment_hash.is_some() && filter.outcome.is_none() {
+        &[Some(" AND outcome IS NOT NULL"), Some(" AND outcome IS NULL")]
+    } else {
+        &[None]
+    };
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT * FROM (");
+    for (i, branch) in branches.iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ALL ");
         }
-        Some(OutcomeFilter::Is(DeliveryOutcome::Dead)) => {
-            // The literal matches the partial index of dead deliveries.
-            q.push(" AND outcome = 'dead'");
+        q.push(
+            "(SELECT id, event_key, outcome, generation, payment_hash, \
+             floor(extract(epoch FROM received_at) * 1000)::bigint AS received_at_ms, \
+             raw_body IS NOT NULL AS body_kept, conflicts FROM webhook_events WHERE id > ",
+        );
+        q.push_bind(id_to_db(filter.after)?);
+        match filter.outcome {
+            None => {}
+            Some(OutcomeFilter::Pending) => {
+                q.push(" AND outcome IS NULL");
+            }
+            Some(OutcomeFilter::Is(DeliveryOutcome::Dead)) => {
+                // The literal matches the partial index of dead deliveries.
+                q.push(" AND outcome = 'dead'");
+            }
+            Some(OutcomeFilter::Is(outcome)) => {
+                q.push(" AND outcome = ").push_bind(outcome.as_str());
+            }
         }
-        Some(OutcomeFilter::Is(outcome)) => {
-            q.push(" AND outcome = ").push_bind(outcome.as_str());
+        if let Some(since) = filter.since_ms {
+            q.push(" AND received_at >= to_timestamp(").push_bind(ms_to_db(since, "since")?).push("::float8 / 1000)");
         }
+        if let Some(hash) = filter.payment_hash {
+            q.push(" AND payment_hash = ").push_bind(hash.as_bytes().to_vec());
+        }
+        if let Some(branch) = branch {
+            q.push(*branch);
+        }
+        q.push(" ORDER BY id LIMIT ").push_bind(i64::from(filter.limit)).push(")");
     }
-    if let Some(since) = filter.since_ms {
-        q.push(" AND received_at >= to_timestamp(").push_bind(ms_to_db(since, "since")?).push("::float8 / 1000)");
-    }
-    if let Some(hash) = filter.payment_hash {
-        q.push(" AND payment_hash = ").push_bind(hash.as_bytes().to_vec());
-    }
-    q.push(" ORDER BY id LIMIT ").push_bind(i64::from(filter.limit));
+    q.push(") AS d ORDER BY id LIMIT ").push_bind(i64::from(filter.limit));
     let rows: Vec<DeliveryRow> = q.build_query_as().fetch_all(exec).await.map_err(map_err)?;
     for row in rows {
         let delivery = row.into_delivery()?;
