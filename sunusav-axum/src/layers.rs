@@ -86,8 +86,9 @@ impl<S: Clone + Send + Sync + 'static> RouterLayers for Router<S> {
 ///
 /// The 408 carries `connection: close`, so the server closes the connection
 /// instead of waiting for the rest of a stalled body. The handler is never
-/// cancelled halfway: it runs in a task of its own and, after a timeout, to
-/// its end with its response dropped (a handler cancelled inside a database
+/// cancelled halfway: it runs inline (no task per request) and, when the
+/// deadline passes first, moves to a task of its own and runs to its end
+/// there with its response dropped (a handler cancelled inside a database
 /// transaction could leave it open). Reading the body fails from the same
 /// deadline on, so a handler stuck on a stalled body ends then and releases
 /// the connection.
@@ -97,12 +98,17 @@ pub async fn request_timeout(State(timeout): State<Duration>, request: Request, 
     let request = request.map(|body| {
         Body::new(BodyDeadline { inner: body, deadline: Box::pin(sleep_until(deadline)), cut: cut.clone() })
     });
-    let mut handler = tokio::spawn(next.run(request).in_current_span());
-    match tokio::time::timeout_at(deadline, &mut handler).await {
+    // Run inline (no task per request); only a handler still running at the
+    // deadline is handed to a task of its own, to finish there.
+    let mut handler = Box::pin(next.run(request).in_current_span());
+    let answered = tokio::time::timeout_at(deadline, handler.as_mut()).await;
+    match answered {
         // Not the answer to a body cut off at the deadline.
-        Ok(Ok(response)) if !cut.load(Ordering::Acquire) => response,
-        Ok(Err(e)) => ApiError::internal(&e).into_response(),
-        Ok(Ok(_)) | Err(_) => {
+        Ok(response) if !cut.load(Ordering::Acquire) => response,
+        answered => {
+            if answered.is_err() {
+                tokio::spawn(handler);
+            }
             tracing::debug!(timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX), "request timed out");
             // As RFC 9110 asks of a 408: the connection is closed, rather than
             // kept waiting for the rest of a stalled body.
