@@ -53,8 +53,11 @@ section "Starting services (PostgreSQL, Redis, Redis Cluster, and a PostgreSQL a
 services_start
 services_print_env
 
-section "cargo clippy --workspace --all-targets -- -D warnings"
-services_exec cargo clippy --workspace --all-targets -- -D warnings
+section "cargo clippy --locked --workspace --all-targets -- -D warnings"
+services_exec cargo clippy --locked --workspace --all-targets -- -D warnings
+
+section "cargo doc --locked --no-deps --workspace --all-features (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --all-features
 
 section "Monitoring assets: alert rules, their tests, dashboard queries (scripts/promtool.sh)"
 bash "$ROOT/scripts/promtool.sh"
@@ -62,7 +65,7 @@ bash "$ROOT/scripts/promtool.sh"
 section "Fuzzing: a short bounded run of every target (scripts/fuzz.sh)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash "$ROOT/scripts/fuzz.sh"
 
-section "cargo test --workspace $*"
-services_exec cargo test --workspace "$@"
+section "cargo test --locked --workspace $*"
+services_exec cargo test --locked --workspace "$@"
 
 section "All checks passed"
