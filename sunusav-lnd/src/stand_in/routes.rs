@@ -1,0 +1,294 @@
+//! The stand-in's endpoints, each as LND's gateway answers it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Request;
+use hyper::body::Incoming;
+use serde::de::DeserializeOwned;
+
+use super::bolt11;
+use super::payments::{Dest, Intent};
+use super::respond::{self, LineWriter, Reply};
+use super::script::{Answer, Route};
+use super::server::{Shared, body_of};
+use super::state::RpcErr;
+use crate::wire::{
+    AddInvoiceRequest, AddInvoiceResponse, CancelInvoiceMsg, KEYSEND_RECORD, PaymentStatus, SendPaymentRequest, codec,
+};
+
+/// Serves `route`; `cut` cuts a stream after that many lines.
+pub async fn dispatch(shared: &Arc<Shared>, route: Route, req: Request<Incoming>, cut: Option<usize>) -> Reply {
+    let result = match route {
+        Route::GetInfo => Ok(get_info(shared)),
+        Route::AddInvoice => add_invoice(shared, req).await,
+        Route::LookupInvoice => lookup_invoice(shared, req.uri().path()),
+        Route::CancelInvoice => cancel_invoice(shared, req).await,
+        Route::SendPayment => return super::send::send_payment(shared, req, cut).await,
+        Route::TrackPayment => return track_payment(shared, req.uri().path(), cut),
+        Route::SubscribeInvoices => return subscribe(shared, req.uri().query(), cut),
+    };
+    result.unwrap_or_else(|e| respond::unary_error(&e))
+}
+
+/// Decodes a request as the gateway's protojson unmarshaler does: unknown
+/// fields are refused (`InvalidArgument`).
+pub async fn decode<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, RpcErr> {
+    let body = body_of(req).await?;
+    let body = if body.is_empty() { &b"{}"[..] } else { &body[..] };
+    serde_json::from_slice(body).map_err(|e| RpcErr::new(3, &format!("proto: {e}")))
+}
+
+fn get_info(shared: &Shared) -> Reply {
+    let st = shared.lock();
+    respond::json(&serde_json::json!({
+        "version": "0.19.0-beta commit=stand-in",
+        "commit_hash": "",
+        "identity_pubkey": hex::encode(st.node.public()),
+        "alias": "sunusav-stand-in",
+        "color": "#3399ff",
+        "num_pending_channels": 0,
+        "num_active_channels": 1,
+        "num_inactive_channels": 0,
+        "num_peers": 1,
+        "block_height": 500,
+        "block_hash": "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206",
+        "best_header_timestamp": "1700000000",
+        "synced_to_chain": st.synced_to_chain,
+        "synced_to_graph": true,
+        "testnet": false,
+        "chains": [{ "chain": "bitcoin", "network": "regtest" }],
+        "uris": [],
+        "features": {},
+        "require_htlc_interceptor": false,
+        "store_final_htlc_resolutions": false,
+    }))
+}
+
+async fn add_invoice(shared: &Shared, req: Request<Incoming>) -> Result<Reply, RpcErr> {
+    let add: AddInvoiceRequest = decode(req).await?;
+    if add.value.0 != 0 && add.value_msat.0 != 0 {
+        return Err(RpcErr::unknown("value and value_msat are mutually exclusive"));
+    }
+    let msat = if add.value.0 != 0 { add.value.0.saturating_mul(1000) } else { add.value_msat.0 };
+    let msat = u64::try_from(msat).map_err(|_| RpcErr::unknown("amount must be positive"))?;
+    // `invoicesrpc.AddInvoice`: a zero expiry is the default, a day.
+    let expiry = u64::try_from(add.expiry.0).map_err(|_| RpcErr::unknown("expiry must be positive"))?;
+    let expiry = if expiry == 0 { 86_400 } else { expiry };
+    if add.memo.len() > 1024 {
+        return Err(RpcErr::unknown("memo too large"));
+    }
+    let inv = shared.lock().add_invoice(&add.memo, msat, expiry)?;
+    Ok(respond::json(&AddInvoiceResponse {
+        r_hash: inv.r_hash,
+        payment_request: inv.payment_request,
+        add_index: inv.add_index,
+        payment_addr: inv.payment_addr,
+    }))
+}
+
+/// `/v1/invoice/{r_hash_str}`: the hash in hex (`LookupInvoice`).
+fn lookup_invoice(shared: &Shared, path: &str) -> Result<Reply, RpcErr> {
+    let hex_hash = path.trim_start_matches("/v1/invoice/");
+    let bytes = hex::decode(hex_hash).map_err(|e| RpcErr::unknown(&format!("encoding/hex: {e}")))?;
+    let hash: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+        RpcErr::unknown(&format!("payment hash must be exactly 32 bytes, is instead {}", b.len()))
+    })?;
+    let st = shared.lock();
+    let inv = st.lookup_invoice(&hash)?;
+    let mut v = serde_json::to_value(&inv).unwrap_or_default();
+    // The fields of `lnrpc.Invoice` the wire type leaves out, as LND fills them.
+    let preimage = st.own_preimage(&hash).map(|p| codec::encode_base64(&p)).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("r_preimage".into(), preimage.into());
+        for (k, d) in [("description_hash", ""), ("fallback_addr", ""), ("amt_paid", "0")] {
+            o.insert(k.into(), d.into());
+        }
+        o.insert("amt_paid".into(), inv.amt_paid_sat.0.to_string().into());
+        for k in ["route_hints", "htlcs"] {
+            o.insert(k.into(), serde_json::json!([]));
+        }
+        for k in ["features", "amp_invoice_state"] {
+            o.insert(k.into(), serde_json::json!({}));
+        }
+        o.insert("is_blinded".into(), false.into());
+        o.insert("blinded_path_config".into(), serde_json::Value::Null);
+    }
+    Ok(respond::json(&v))
+}
+
+async fn cancel_invoice(shared: &Shared, req: Request<Incoming>) -> Result<Reply, RpcErr> {
+    let msg: CancelInvoiceMsg = decode(req).await?;
+    let hash = make_hash(&msg.payment_hash.0)?;
+    shared.lock().cancel_invoice(&hash)?;
+    Ok(respond::json(&serde_json::json!({})))
+}
+
+/// `lntypes.MakeHash`.
+pub fn make_hash(bytes: &[u8]) -> Result<[u8; 32], RpcErr> {
+    bytes.try_into().map_err(|_| RpcErr::unknown(&format!("invalid hash length of {}, want 32", bytes.len())))
+}
+
+/// `/v2/router/track/{payment_hash}`: `bytes` in a path, base64 (standard
+/// or URL-safe, as grpc-gateway's `runtime.Bytes` accepts).
+fn track_payment(shared: &Arc<Shared>, path: &str, cut: Option<usize>) -> Reply {
+    let raw = path.trim_start_matches("/v2/router/track/");
+    let Some(bytes) = codec::decode_base64(raw) else {
+        return respond::unary_error(&RpcErr::new(3, "type mismatch, parameter: payment_hash"));
+    };
+    let hash = match make_hash(&bytes) {
+        Ok(h) => h,
+        Err(e) => return respond::stream_error(&e),
+    };
+    if let Err(e) = shared.lock().payment(&hash) {
+        return respond::stream_error(&e);
+    }
+    let (mut w, reply) = respond::stream();
+    w.cut_after(cut);
+    tokio::spawn(stream_payment(Arc::clone(shared), hash, w, true));
+    reply
+}
+
+/// Streams a payment's state: its current one (if `current`), then each
+/// change, until it is final.
+pub async fn stream_payment(shared: Arc<Shared>, hash: [u8; 32], w: LineWriter, current: bool) {
+    let mut changed = shared.changed.subscribe();
+    let Some(mut w) = w.start().await else { return };
+    let mut last = None;
+    loop {
+        let Ok(p) = shared.lock().payment(&hash) else { return };
+        let final_state = matches!(p.status, PaymentStatus::Succeeded | PaymentStatus::Failed);
+        if (current || final_state) && last.as_ref() != Some(&p) {
+            let Some(next) = w.line(respond::result_line(&payment_json(&p))).await else { return };
+            w = next;
+            last = Some(p);
+        }
+        if final_state {
+            return;
+        }
+        if changed.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `lnrpc.Payment` with the deprecated and repeated fields LND also emits.
+pub fn payment_json(p: &crate::wire::Payment) -> serde_json::Value {
+    let mut v = serde_json::to_value(p).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("value".into(), p.value_sat.0.to_string().into());
+        o.insert("creation_date".into(), (p.creation_time_ns.0 / 1_000_000_000).to_string().into());
+        o.insert("fee".into(), p.fee_sat.0.to_string().into());
+        o.insert("htlcs".into(), serde_json::json!([]));
+        o.insert("first_hop_custom_records".into(), serde_json::json!({}));
+    }
+    v
+}
+
+fn subscribe(shared: &Arc<Shared>, query: Option<&str>, cut: Option<usize>) -> Reply {
+    let mut settle_index = 0u64;
+    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let parsed = v.parse::<u64>();
+        match (k, parsed) {
+            ("settle_index", Ok(n)) => settle_index = n,
+            ("add_index", Ok(_)) => {}
+            _ => return respond::unary_error(&RpcErr::new(3, &format!("invalid query parameter {k:?}"))),
+        }
+    }
+    // The backlog and the live feed are taken under one lock: no gap, no double.
+    let (backlog, mut live) = {
+        let st = shared.lock();
+        (st.settled_since(settle_index), st.invoice_events.subscribe())
+    };
+    let mut cut_all = shared.cut_subscriptions.subscribe();
+    let (mut w, reply) = respond::stream();
+    w.cut_after(cut);
+    tokio::spawn(async move {
+        let Some(mut w) = w.start().await else { return };
+        for inv in backlog {
+            let Some(next) = w.line(respond::result_line(&inv)).await else { return };
+            w = next;
+        }
+        loop {
+            tokio::select! {
+                ev = live.recv() => match ev {
+                    Ok(inv) => {
+                        let Some(next) = w.line(respond::result_line(&inv)).await else { return };
+                        w = next;
+                    }
+                    Err(_) => return w.cut(),
+                },
+                _ = cut_all.changed() => return w.cut(),
+            }
+        }
+    });
+    reply
+}
+
+/// What `SendPaymentV2` reads of a request (`extractIntentFromSendRequest`).
+pub fn intent_of(req: &SendPaymentRequest, now_fee_limit: u64) -> Result<Intent, RpcErr> {
+    let amt = if req.amt.0 != 0 { req.amt.0.saturating_mul(1000) } else { req.amt_msat.0 };
+    if req.amt.0 != 0 && req.amt_msat.0 != 0 {
+        return Err(RpcErr::unknown("amount and amount_msat are mutually exclusive"));
+    }
+    let amt = u64::try_from(amt).map_err(|_| RpcErr::unknown("amount must be positive"))?;
+    if !req.payment_request.is_empty() {
+        if !req.dest.0.is_empty() {
+            return Err(RpcErr::unknown("dest and payment_request cannot appear together"));
+        }
+        if !req.payment_hash.0.is_empty() {
+            return Err(RpcErr::unknown("payment_hash and payment_request cannot appear together"));
+        }
+        let d = bolt11::decode(&req.payment_request).map_err(|e| RpcErr::unknown(&e))?;
+        if !d.regtest {
+            return Err(RpcErr::unknown("invoice not for current active network 'regtest'"));
+        }
+        if let Some(until) = d.expired_until {
+            return Err(RpcErr::unknown(&format!("invoice expired. Valid until {until}")));
+        }
+        let amount_msat = match (d.amount_msat, amt) {
+            (None, 0) => return Err(RpcErr::unknown("amount must be specified when paying a zero amount invoice")),
+            (Some(_), a) if a != 0 => {
+                return Err(RpcErr::unknown("amount must not be specified when paying a non-zero amount invoice"));
+            }
+            (Some(a), _) => a,
+            (None, a) => a,
+        };
+        return Ok(Intent {
+            hash: d.hash,
+            amount_msat,
+            fee_limit_msat: now_fee_limit,
+            dest: Dest::Invoice { payee: d.payee, amount_msat: d.amount_msat },
+            payment_request: req.payment_request.clone(),
+        });
+    }
+    let node: [u8; 33] = req.dest.0.as_slice().try_into().map_err(|_| RpcErr::unknown("invalid vertex length"))?;
+    if amt == 0 {
+        return Err(RpcErr::unknown("amount must be specified"));
+    }
+    let hash = make_hash(&req.payment_hash.0)?;
+    let preimage = req.dest_custom_records.get(&KEYSEND_RECORD.to_string()).map(|r| r.0.0.clone());
+    Ok(Intent {
+        hash,
+        amount_msat: amt,
+        fee_limit_msat: now_fee_limit,
+        dest: Dest::Keysend { node, preimage },
+        payment_request: String::new(),
+    })
+}
+
+/// The HTTP answer of a scripted send, once the payment is decided.
+pub fn answer_cut(answer: &Answer, route_cut: Option<usize>) -> Option<usize> {
+    match answer {
+        Answer::CutAfter(n) => Some(*n),
+        _ => route_cut,
+    }
+}
+
+/// A payment's wait before the headers.
+pub async fn delay(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+}
