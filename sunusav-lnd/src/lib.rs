@@ -17,6 +17,7 @@ pub mod error;
 mod node;
 mod pay;
 pub mod rpc;
+mod settle;
 pub mod transport;
 pub mod wire;
 

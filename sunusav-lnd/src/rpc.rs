@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use http::Method;
 
-use crate::transport::{CallError, LineStream, Rest};
+use crate::transport::{CallError, LateStream, LineStream, Rest};
 use crate::wire::{
-    AddInvoiceRequest, AddInvoiceResponse, B64, CancelInvoiceMsg, GetInfoResponse, Invoice, SendPaymentRequest, codec,
+    AddInvoiceRequest, AddInvoiceResponse, B64, CancelInvoiceMsg, GetInfoResponse, Invoice, ListInvoiceResponse,
+    SendPaymentRequest, codec,
 };
 
 /// LND's REST API, one method per endpoint.
@@ -43,6 +44,13 @@ impl LndRest {
         self.rest.unary(Method::GET, &format!("/v1/invoice/{}", hex::encode(hash)), None::<&()>).await
     }
 
+    /// `GET /v1/invoices?index_offset=N&num_max_invoices=M`: the invoices
+    /// added after add index `N`, at most `M`, oldest first.
+    pub async fn list_invoices(&self, index_offset: u64, max: u64) -> Result<ListInvoiceResponse, CallError> {
+        let path = format!("/v1/invoices?index_offset={index_offset}&num_max_invoices={max}");
+        self.rest.unary(Method::GET, &path, None::<&()>).await
+    }
+
     /// `POST /v2/invoices/cancel`.
     pub async fn cancel_invoice(&self, hash: &[u8; 32]) -> Result<(), CallError> {
         let msg = CancelInvoiceMsg { payment_hash: B64(hash.to_vec()) };
@@ -69,8 +77,10 @@ impl LndRest {
     /// `GET /v1/invoices/subscribe?settle_index=N`: the invoices settled
     /// after `N` (none when `N` is 0: LND's backward compatibility), then
     /// live added and settled ones.
-    pub async fn subscribe_invoices(&self, settle_index: u64) -> Result<LineStream, CallError> {
+    /// It has a connection of its own, and no status line until its first
+    /// message ([`LateStream`]).
+    pub async fn subscribe_invoices(&self, settle_index: u64) -> Result<LateStream, CallError> {
         let path = format!("/v1/invoices/subscribe?settle_index={settle_index}");
-        self.rest.stream(Method::GET, &path, None::<&()>, self.rest.request_timeout()).await
+        self.rest.open_stream(Method::GET, &path).await
     }
 }

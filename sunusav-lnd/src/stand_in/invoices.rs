@@ -118,6 +118,15 @@ impl State {
         out
     }
 
+    /// `ListInvoices`: up to `max` invoices added after `offset`, by add index.
+    pub fn invoices_added_after(&self, offset: u64, max: u64) -> Vec<Invoice> {
+        let mut out: Vec<Invoice> =
+            self.invoices.values().filter(|i| i.wire.add_index.0 > offset).map(|i| i.wire.clone()).collect();
+        out.sort_by_key(|i| i.add_index);
+        out.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+        out
+    }
+
     /// The preimage of an own invoice (a test's proof of payment).
     pub fn own_preimage(&self, hash: &[u8; 32]) -> Option<[u8; 32]> {
         self.invoices.get(hash).map(|i| i.preimage)

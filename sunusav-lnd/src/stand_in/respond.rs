@@ -10,6 +10,7 @@ use http_body_util::channel::{Channel, Sender};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use serde::Serialize;
+use tokio::sync::oneshot;
 
 use super::state::RpcErr;
 
@@ -69,12 +70,33 @@ pub fn unauthorized() -> Reply {
     full(401, "", Bytes::new())
 }
 
-/// A streamed `200`: its writer and the response.
-pub fn stream() -> (LineWriter, Reply) {
+/// A streamed `200`: its writer, and the response, to be returned once
+/// [`Pending::ready`] says so: grpc-gateway writes a stream's headers with
+/// its first message (`ForwardResponseStream`), so a stream with nothing to
+/// say yet has no status line either.
+pub fn stream() -> (LineWriter, Pending) {
     let (tx, body) = Channel::<Bytes, io::Error>::new(16);
     let mut r = Response::new(body.boxed());
     r.headers_mut().insert(CONTENT_TYPE, "application/json".parse().expect("a valid content type"));
-    (LineWriter { tx, written: 0, cut_after: None }, r)
+    let (first_tx, first) = oneshot::channel();
+    (LineWriter { tx, written: 0, cut_after: None, first: Some(first_tx) }, Pending { reply: r, first })
+}
+
+/// A streamed response waiting for its first line.
+pub struct Pending {
+    reply: Reply,
+    first: oneshot::Receiver<bool>,
+}
+
+impl Pending {
+    /// The response once its first line is written; an error (the
+    /// connection drops with no answer) when the stream was cut first.
+    pub async fn ready(self) -> Result<Reply, io::Error> {
+        match self.first.await {
+            Ok(true) => Ok(self.reply),
+            _ => Err(io::Error::new(io::ErrorKind::ConnectionAborted, "stream cut before its first line")),
+        }
+    }
 }
 
 /// Writes a stream's lines, and cuts it after a scripted count.
@@ -82,6 +104,7 @@ pub struct LineWriter {
     tx: Sender<Bytes, io::Error>,
     written: usize,
     cut_after: Option<usize>,
+    first: Option<oneshot::Sender<bool>>,
 }
 
 impl LineWriter {
@@ -95,8 +118,8 @@ impl LineWriter {
         self.cut_after.is_some_and(|n| self.written >= n)
     }
 
-    /// Checks the cut before anything is written. `false`: cut.
-    pub async fn start(self) -> Option<Self> {
+    /// Checks the cut before anything is written. `None`: cut.
+    pub fn start(self) -> Option<Self> {
         if self.due() {
             self.cut();
             return None;
@@ -110,6 +133,9 @@ impl LineWriter {
             return None;
         }
         self.written += 1;
+        if let Some(first) = self.first.take() {
+            let _ = first.send(true);
+        }
         if self.due() {
             self.cut();
             return None;
@@ -117,8 +143,12 @@ impl LineWriter {
         Some(self)
     }
 
-    /// Cuts the stream: the connection is dropped mid-body.
-    pub fn cut(self) {
+    /// Cuts the stream: the connection is dropped mid-body (or, before
+    /// the first line, with no answer at all).
+    pub fn cut(mut self) {
+        if let Some(first) = self.first.take() {
+            let _ = first.send(false);
+        }
         self.tx.abort(io::Error::new(io::ErrorKind::ConnectionAborted, "stream cut by the stand-in"));
     }
 }

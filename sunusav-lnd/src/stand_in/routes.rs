@@ -14,21 +14,28 @@ use super::script::{Answer, Route};
 use super::server::{Shared, body_of};
 use super::state::RpcErr;
 use crate::wire::{
-    AddInvoiceRequest, AddInvoiceResponse, CancelInvoiceMsg, KEYSEND_RECORD, PaymentStatus, SendPaymentRequest, codec,
+    AddInvoiceRequest, AddInvoiceResponse, CancelInvoiceMsg, KEYSEND_RECORD, ListInvoiceResponse, PaymentStatus,
+    SendPaymentRequest, U64, codec,
 };
 
 /// Serves `route`; `cut` cuts a stream after that many lines.
-pub async fn dispatch(shared: &Arc<Shared>, route: Route, req: Request<Incoming>, cut: Option<usize>) -> Reply {
+pub async fn dispatch(
+    shared: &Arc<Shared>,
+    route: Route,
+    req: Request<Incoming>,
+    cut: Option<usize>,
+) -> Result<Reply, std::io::Error> {
     let result = match route {
         Route::GetInfo => Ok(get_info(shared)),
         Route::AddInvoice => add_invoice(shared, req).await,
+        Route::ListInvoices => list_invoices(shared, req.uri().query()),
         Route::LookupInvoice => lookup_invoice(shared, req.uri().path()),
         Route::CancelInvoice => cancel_invoice(shared, req).await,
         Route::SendPayment => return super::send::send_payment(shared, req, cut).await,
-        Route::TrackPayment => return track_payment(shared, req.uri().path(), cut),
-        Route::SubscribeInvoices => return subscribe(shared, req.uri().query(), cut),
+        Route::TrackPayment => return track_payment(shared, req.uri().path(), cut).await,
+        Route::SubscribeInvoices => return subscribe(shared, req.uri().query(), cut).await,
     };
-    result.unwrap_or_else(|e| respond::unary_error(&e))
+    Ok(result.unwrap_or_else(|e| respond::unary_error(&e)))
 }
 
 /// Decodes a request as the gateway's protojson unmarshaler does: unknown
@@ -87,6 +94,26 @@ async fn add_invoice(shared: &Shared, req: Request<Incoming>) -> Result<Reply, R
     }))
 }
 
+/// `ListInvoices`, forward only: the invoices added after `index_offset`,
+/// at most `num_max_invoices` (LND's default 100 when 0).
+fn list_invoices(shared: &Shared, query: Option<&str>) -> Result<Reply, RpcErr> {
+    let (mut offset, mut max) = (0u64, 0u64);
+    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match (k, v.parse::<u64>()) {
+            ("index_offset", Ok(n)) => offset = n,
+            ("num_max_invoices", Ok(n)) => max = n,
+            ("pending_only" | "reversed", _) if v == "false" => {}
+            _ => return Err(RpcErr::new(3, &format!("unsupported query parameter {k:?}"))),
+        }
+    }
+    let max = if max == 0 { 100 } else { max };
+    let invoices = shared.lock().invoices_added_after(offset, max);
+    let first = invoices.first().map_or(U64(0), |i| i.add_index);
+    let last = invoices.last().map_or(U64(0), |i| i.add_index);
+    Ok(respond::json(&ListInvoiceResponse { invoices, last_index_offset: last, first_index_offset: first }))
+}
+
 /// `/v1/invoice/{r_hash_str}`: the hash in hex (`LookupInvoice`).
 fn lookup_invoice(shared: &Shared, path: &str) -> Result<Reply, RpcErr> {
     let hex_hash = path.trim_start_matches("/v1/invoice/");
@@ -131,29 +158,29 @@ pub fn make_hash(bytes: &[u8]) -> Result<[u8; 32], RpcErr> {
 
 /// `/v2/router/track/{payment_hash}`: `bytes` in a path, base64 (standard
 /// or URL-safe, as grpc-gateway's `runtime.Bytes` accepts).
-fn track_payment(shared: &Arc<Shared>, path: &str, cut: Option<usize>) -> Reply {
+async fn track_payment(shared: &Arc<Shared>, path: &str, cut: Option<usize>) -> Result<Reply, std::io::Error> {
     let raw = path.trim_start_matches("/v2/router/track/");
     let Some(bytes) = codec::decode_base64(raw) else {
-        return respond::unary_error(&RpcErr::new(3, "type mismatch, parameter: payment_hash"));
+        return Ok(respond::unary_error(&RpcErr::new(3, "type mismatch, parameter: payment_hash")));
     };
     let hash = match make_hash(&bytes) {
         Ok(h) => h,
-        Err(e) => return respond::stream_error(&e),
+        Err(e) => return Ok(respond::stream_error(&e)),
     };
     if let Err(e) = shared.lock().payment(&hash) {
-        return respond::stream_error(&e);
+        return Ok(respond::stream_error(&e));
     }
     let (mut w, reply) = respond::stream();
     w.cut_after(cut);
     tokio::spawn(stream_payment(Arc::clone(shared), hash, w, true));
-    reply
+    reply.ready().await
 }
 
 /// Streams a payment's state: its current one (if `current`), then each
 /// change, until it is final.
 pub async fn stream_payment(shared: Arc<Shared>, hash: [u8; 32], w: LineWriter, current: bool) {
     let mut changed = shared.changed.subscribe();
-    let Some(mut w) = w.start().await else { return };
+    let Some(mut w) = w.start() else { return };
     let mut last = None;
     loop {
         let Ok(p) = shared.lock().payment(&hash) else { return };
@@ -185,7 +212,7 @@ pub fn payment_json(p: &crate::wire::Payment) -> serde_json::Value {
     v
 }
 
-fn subscribe(shared: &Arc<Shared>, query: Option<&str>, cut: Option<usize>) -> Reply {
+async fn subscribe(shared: &Arc<Shared>, query: Option<&str>, cut: Option<usize>) -> Result<Reply, std::io::Error> {
     let mut settle_index = 0u64;
     for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -193,7 +220,7 @@ fn subscribe(shared: &Arc<Shared>, query: Option<&str>, cut: Option<usize>) -> R
         match (k, parsed) {
             ("settle_index", Ok(n)) => settle_index = n,
             ("add_index", Ok(_)) => {}
-            _ => return respond::unary_error(&RpcErr::new(3, &format!("invalid query parameter {k:?}"))),
+            _ => return Ok(respond::unary_error(&RpcErr::new(3, &format!("invalid query parameter {k:?}")))),
         }
     }
     // The backlog and the live feed are taken under one lock: no gap, no double.
@@ -205,7 +232,7 @@ fn subscribe(shared: &Arc<Shared>, query: Option<&str>, cut: Option<usize>) -> R
     let (mut w, reply) = respond::stream();
     w.cut_after(cut);
     tokio::spawn(async move {
-        let Some(mut w) = w.start().await else { return };
+        let Some(mut w) = w.start() else { return };
         for inv in backlog {
             let Some(next) = w.line(respond::result_line(&inv)).await else { return };
             w = next;
@@ -223,7 +250,7 @@ fn subscribe(shared: &Arc<Shared>, query: Option<&str>, cut: Option<usize>) -> R
             }
         }
     });
-    reply
+    reply.ready().await
 }
 
 /// What `SendPaymentV2` reads of a request (`extractIntentFromSendRequest`).

@@ -14,6 +14,8 @@ pub enum Route {
     GetInfo,
     /// `POST /v1/invoices`.
     AddInvoice,
+    /// `GET /v1/invoices`.
+    ListInvoices,
     /// `GET /v1/invoice/{r_hash_str}`.
     LookupInvoice,
     /// `POST /v2/invoices/cancel`.

@@ -15,43 +15,47 @@ use super::state::RpcErr;
 use crate::wire::{I64, SendPaymentRequest};
 
 /// Serves one `SendPaymentV2` call.
-pub async fn send_payment(shared: &Arc<Shared>, req: Request<Incoming>, cut: Option<usize>) -> Reply {
+pub async fn send_payment(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    cut: Option<usize>,
+) -> Result<Reply, std::io::Error> {
     let send: SendPaymentRequest = match decode(req).await {
         Ok(s) => s,
-        Err(e) => return respond::unary_error(&e),
+        Err(e) => return Ok(respond::unary_error(&e)),
     };
     if send.fee_limit_sat != I64(0) && send.fee_limit_msat != I64(0) {
-        return respond::stream_error(&RpcErr::unknown("sat and msat arguments are mutually exclusive"));
+        return Ok(respond::stream_error(&RpcErr::unknown("sat and msat arguments are mutually exclusive")));
     }
     let fee_limit =
         if send.fee_limit_sat.0 != 0 { send.fee_limit_sat.0.saturating_mul(1000) } else { send.fee_limit_msat.0 };
     let Ok(fee_limit) = u64::try_from(fee_limit) else {
-        return respond::stream_error(&RpcErr::unknown("amount cannot be negative"));
+        return Ok(respond::stream_error(&RpcErr::unknown("amount cannot be negative")));
     };
     let intent = match intent_of(&send, fee_limit) {
         Ok(i) => i,
-        Err(e) => return respond::stream_error(&e),
+        Err(e) => return Ok(respond::stream_error(&e)),
     };
     let script = shared.lock().init_payment(&intent);
     shared.payments_changed();
     let script = match script {
         Ok(s) => s,
-        Err(e) => return respond::stream_error(&e),
+        Err(e) => return Ok(respond::stream_error(&e)),
     };
     delay(script.delay).await;
     match script.answer {
-        Answer::StatusAfter(code) => return respond::foreign(code),
+        Answer::StatusAfter(code) => return Ok(respond::foreign(code)),
         Answer::ErrorLine { code, message } => {
             let (w, reply) = respond::stream();
             tokio::spawn(async move {
                 let _ = w.line(respond::error_line(&RpcErr::new(code, &message))).await;
             });
-            return reply;
+            return reply.ready().await;
         }
         Answer::Normal | Answer::CutAfter(_) => {}
     }
     let (mut w, reply) = respond::stream();
     w.cut_after(answer_cut(&script.answer, cut));
     tokio::spawn(stream_payment(Arc::clone(shared), intent.hash, w, !send.no_inflight_updates));
-    reply
+    reply.ready().await
 }

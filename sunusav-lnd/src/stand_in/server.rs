@@ -1,7 +1,6 @@
 //! The stand-in's server: TLS on 127.0.0.1, HTTP/1.1, the macaroon check,
 //! scripted route faults, and dispatch to [`super::routes`].
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -85,7 +84,7 @@ pub async fn serve(
                 let shared = Arc::clone(&shared);
                 service_fn(move |req| {
                     let shared = Arc::clone(&shared);
-                    async move { Ok::<_, Infallible>(handle(shared, req).await) }
+                    async move { handle(shared, req).await }
                 })
             };
             let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc);
@@ -102,6 +101,7 @@ fn route_of(method: &Method, path: &str) -> Option<Route> {
     Some(match (method, path) {
         (&Method::GET, "/v1/getinfo") => Route::GetInfo,
         (&Method::POST, "/v1/invoices") => Route::AddInvoice,
+        (&Method::GET, "/v1/invoices") => Route::ListInvoices,
         (&Method::GET, p) if p.starts_with("/v1/invoice/") => Route::LookupInvoice,
         (&Method::POST, "/v2/invoices/cancel") => Route::CancelInvoice,
         (&Method::POST, "/v2/router/send") => Route::SendPayment,
@@ -115,20 +115,20 @@ fn is_stream(route: Route) -> bool {
     matches!(route, Route::SendPayment | Route::TrackPayment | Route::SubscribeInvoices)
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, std::io::Error> {
     shared.lock().requests += 1;
     let Some(route) = route_of(req.method(), req.uri().path()) else {
-        return respond::unary_error(&RpcErr::new(5, "Not Found"));
+        return Ok(respond::unary_error(&RpcErr::new(5, "Not Found")));
     };
     let mut cut = None;
     let fault = shared.lock().take_fault(route);
     match fault {
-        Some(RouteFault::Status(code)) => return respond::foreign(code),
-        Some(RouteFault::Unauthorized) => return respond::unauthorized(),
-        Some(RouteFault::Garbage) => return respond::garbage(),
+        Some(RouteFault::Status(code)) => return Ok(respond::foreign(code)),
+        Some(RouteFault::Unauthorized) => return Ok(respond::unauthorized()),
+        Some(RouteFault::Garbage) => return Ok(respond::garbage()),
         Some(RouteFault::Rpc { code, message }) => {
             let err = RpcErr::new(code, &message);
-            return if is_stream(route) { respond::stream_error(&err) } else { respond::unary_error(&err) };
+            return Ok(if is_stream(route) { respond::stream_error(&err) } else { respond::unary_error(&err) });
         }
         Some(RouteFault::SlowHeaders(d)) => tokio::time::sleep(d).await,
         Some(RouteFault::CutAfter(n)) => cut = Some(n),
@@ -143,7 +143,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
         other => Some(RpcErr::unknown(&format!("expected 1 macaroon, got {}", other.len()))),
     };
     if let Some(err) = refused {
-        return if is_stream(route) { respond::stream_error(&err) } else { respond::unary_error(&err) };
+        return Ok(if is_stream(route) { respond::stream_error(&err) } else { respond::unary_error(&err) });
     }
     routes::dispatch(&shared, route, req, cut).await
 }

@@ -135,6 +135,18 @@ pub struct Invoice {
     pub is_amp: bool,
 }
 
+/// `lnrpc.ListInvoiceResponse`: a page of invoices by add index.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ListInvoiceResponse {
+    /// `invoices`.
+    pub invoices: Vec<Invoice>,
+    /// `last_index_offset`: the add index to seek on from.
+    pub last_index_offset: U64,
+    /// `first_index_offset`.
+    pub first_index_offset: U64,
+}
+
 /// `invoicesrpc.CancelInvoiceMsg`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
