@@ -81,6 +81,15 @@ impl Servers {
         let bytes = Bytes::from(serde_json::to_vec(body)?);
         self.send(Method::POST, path, &[("content-type", "application/json")], bytes).await
     }
+
+    /// `PUT path` with a JSON body.
+    ///
+    /// # Errors
+    /// When no server answers.
+    pub async fn put_json(&self, path: &str, body: &Value) -> anyhow::Result<Response> {
+        let bytes = Bytes::from(serde_json::to_vec(body)?);
+        self.send(Method::PUT, path, &[("content-type", "application/json")], bytes).await
+    }
 }
 
 /// A client bound to one base URL (`http://127.0.0.1:3000`). Cheap to clone.
@@ -156,5 +165,33 @@ impl HttpClient {
     pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Response> {
         let bytes = serde_json::to_vec(body)?;
         self.send(Method::POST, path, &[("content-type", "application/json")], bytes).await
+    }
+
+    /// `PUT path` with a JSON body.
+    ///
+    /// # Errors
+    /// As [`HttpClient::send`].
+    pub async fn put_json(&self, path: &str, body: &Value) -> anyhow::Result<Response> {
+        let bytes = serde_json::to_vec(body)?;
+        self.send(Method::PUT, path, &[("content-type", "application/json")], bytes).await
+    }
+
+    /// Gives each member a keysend destination (`node`, 66 hex characters).
+    ///
+    /// # Errors
+    /// When the server cannot be reached or refuses one.
+    pub async fn set_destinations(&self, members: &[String], node: &str) -> anyhow::Result<()> {
+        for m in members {
+            let r = self
+                .put_json(&format!("/members/{m}/payout-destination"), &serde_json::json!({ "keysend": node }))
+                .await?;
+            anyhow::ensure!(
+                r.status.is_success(),
+                "set destination answered {}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+        Ok(())
     }
 }

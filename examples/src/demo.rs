@@ -49,6 +49,8 @@ pub struct DemoConfig {
     pub fee_bps: u16,
     /// How long to wait for one cycle's payout.
     pub cycle_timeout: Duration,
+    /// The keysend node every member is paid at (66 hex characters).
+    pub payee_node: String,
 }
 
 impl Default for DemoConfig {
@@ -63,6 +65,7 @@ impl Default for DemoConfig {
             contribution_msat: 10_000,
             fee_bps: 100,
             cycle_timeout: Duration::from_mins(1),
+            payee_node: sunusav_core::memory::SimulatedNode::payee_node().to_hex(),
         }
     }
 }
@@ -177,6 +180,7 @@ pub async fn run(config: &DemoConfig) -> anyhow::Result<DemoReport> {
         bail!("create group answered {}: {}", created.status, String::from_utf8_lossy(&created.body));
     }
     let group = created.json()["id"].as_str().context("group id")?.to_owned();
+    set_destinations(&client, &members, &config.payee_node).await?;
     let started_group = client.post_json(&format!("/groups/{group}/start"), &json!({})).await?;
     // 409: a retry of a start that did happen before the server went away.
     if !started_group.status.is_success() && started_group.status != StatusCode::CONFLICT {
@@ -437,6 +441,7 @@ async fn cancelled_group(client: &Servers, config: &DemoConfig, report: &mut Dem
         .post_json("/groups", &json!({"members": members, "contribution_msat": config.contribution_msat}))
         .await?;
     let group = created.json()["id"].as_str().context("group id")?.to_owned();
+    set_destinations(client, &members, &config.payee_node).await?;
     client.post_json(&format!("/groups/{group}/start"), &json!({})).await?;
     let mut received = 0u128;
     let mut pay = Vec::new();
@@ -488,4 +493,15 @@ fn shuffle<T>(v: &mut [T], state: &mut u64) {
         let j = usize::try_from(*state % (i as u64 + 1)).unwrap_or(0);
         v.swap(i, j);
     }
+}
+
+/// Gives each member a keysend destination.
+async fn set_destinations(client: &Servers, members: &[String], node: &str) -> anyhow::Result<()> {
+    for m in members {
+        let r = client.put_json(&format!("/members/{m}/payout-destination"), &json!({ "keysend": node })).await?;
+        if !r.status.is_success() {
+            bail!("set destination answered {}: {}", r.status, String::from_utf8_lossy(&r.body));
+        }
+    }
+    Ok(())
 }

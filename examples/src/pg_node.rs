@@ -8,12 +8,16 @@
 //! the application's schema, and it follows LND's per-hash rules (channeldb's
 //! payment control):
 //!
-//! - a succeeded key answers "already paid" (`ErrAlreadyPaid`), an in-flight
-//!   one "in transition" (`ErrPaymentInFlight`), and a failed one may be paid
-//!   again (a `FAILED` payment is re-initialised); a key never sent looks up
-//!   as unknown (`ErrPaymentNotInitiated`);
-//! - the claim of a key is one `INSERT … ON CONFLICT` on its primary key, so
-//!   concurrent payments of one key, from any process, let one through;
+//! - payments are kept by payment hash: a succeeded hash answers "already
+//!   paid" (`ErrAlreadyPaid`), an in-flight one "in transition"
+//!   (`ErrPaymentInFlight`), and a failed one may be paid again (a `FAILED`
+//!   payment is re-initialised); a hash never sent looks up as unknown
+//!   (`ErrPaymentNotInitiated`);
+//! - keysend carries the preimage, which the receiver checks against the
+//!   hash; an invoice is one the remote payee minted
+//!   ([`PgSimulatedNode::mint_payee_invoice`]), whose preimage it reveals;
+//! - the claim of a hash is one `INSERT … ON CONFLICT` on its primary key, so
+//!   concurrent payments of one hash, from any process, let one through;
 //! - a payment left in flight by a process that died resolves as succeeded
 //!   after `resolve_after` (its HTLC settled).
 //!
@@ -28,6 +32,8 @@
 //!   and a settled one is never cancelled (`ErrInvoiceAlreadySettled`);
 //! - an open invoice past its expiry counts as cancelled: LND's invoice
 //!   expiry watcher cancels it;
+//! - settling assigns the next settle index under a lock (LND assigns them
+//!   serially), and the settle stream polls for indexes past the one asked;
 //! - cancelling is idempotent: LND answers success for an invoice already
 //!   cancelled; for one already settled it answers `ErrInvoiceAlreadySettled`,
 //!   which the port takes as done (the payment arrives as a settle event); a
@@ -42,19 +48,20 @@
 //! it stays in flight until the script resolves it, whatever `resolve_after`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 #[cfg(feature = "conformance")]
 use sunusav_core::conformance::payments::NodeScript;
 use sunusav_core::domain::group::InvoiceState;
-use sunusav_core::memory::NodeFault;
+use sunusav_core::domain::payout::{Bolt11, Network, NodePubkey, PayTo};
+use sunusav_core::memory::{InvoiceSigner, NodeFault};
 use sunusav_core::ports::{
-    CreatedInvoice, PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt, PayoutRequest,
+    CreatedInvoice, NodeInvoice, NodeInvoiceState, PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt,
+    PayoutRequest, SettleEvents, SettledInvoice, SettledStream,
 };
 use sunusav_core::{IdempotencyKey, Msat, PaymentHash};
 
@@ -78,7 +85,29 @@ ALTER TABLE sim_node_invoices ADD COLUMN IF NOT EXISTS expires_at TIMESTAMPTZ;
 UPDATE sim_node_invoices SET expires_at = created_at + interval '24 hours' WHERE expires_at IS NULL;
 ALTER TABLE sim_node_invoices ALTER COLUMN expires_at SET NOT NULL;
 ALTER TABLE sim_node_invoices ADD COLUMN IF NOT EXISTS state TEXT NOT NULL DEFAULT 'open'
-    CHECK (state IN ('open', 'settled', 'cancelled'));";
+    CHECK (state IN ('open', 'settled', 'cancelled'));
+ALTER TABLE sim_node_invoices ADD COLUMN IF NOT EXISTS paid_msat BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE sim_node_invoices ADD COLUMN IF NOT EXISTS settle_index BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS sim_node_invoices_settle_idx ON sim_node_invoices (settle_index) WHERE settle_index > 0;
+-- Payments by payment hash, as LND's payment control keeps them, with the
+-- payout key each was for and the preimage the payee revealed.
+CREATE TABLE IF NOT EXISTS sim_node_hash_payments (
+    payment_hash TEXT PRIMARY KEY,
+    payout_key TEXT NOT NULL,
+    preimage TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('in_flight', 'succeeded', 'failed')),
+    amount_msat BIGINT NOT NULL CHECK (amount_msat > 0),
+    times_paid INTEGER NOT NULL DEFAULT 0,
+    held BOOLEAN NOT NULL DEFAULT false,
+    failure TEXT,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS sim_node_hash_payments_key_idx ON sim_node_hash_payments (payout_key);
+-- Invoices of the remote payee (the beneficiaries' node) and their preimages.
+CREATE TABLE IF NOT EXISTS sim_node_payee_invoices (
+    payment_hash TEXT PRIMARY KEY,
+    preimage TEXT NOT NULL
+);";
 
 /// The longest expiry LND's `AddInvoice` accepts: one year.
 const MAX_INVOICE_EXPIRY: Duration = Duration::from_hours(365 * 24);
@@ -113,6 +142,8 @@ impl Status {
 struct Script {
     faults: Mutex<VecDeque<NodeFault>>,
     down: AtomicBool,
+    /// Bumped to cut every open settle stream of this process.
+    stream_epoch: AtomicU64,
 }
 
 impl Script {
@@ -158,17 +189,15 @@ fn down() -> PaymentsError {
     PaymentsError::Unavailable("simulated node is down".into())
 }
 
-fn receipt(key: &IdempotencyKey) -> PayoutReceipt {
-    let mut h = Sha256::new();
-    h.update(b"sunusav:simulated-preimage:");
-    h.update(key.as_str().as_bytes());
-    let preimage: [u8; 32] = h.finalize().into();
-    PayoutReceipt {
-        payment_hash: PaymentHash::of_preimage(&preimage),
-        preimage: hex::encode(preimage),
-        fee: Msat::ZERO,
-    }
+fn receipt(hash: PaymentHash, preimage: &str) -> PayoutReceipt {
+    PayoutReceipt { payment_hash: hash, preimage: preimage.to_owned(), fee: Msat::ZERO }
 }
+
+/// The key the simulated node signs its own invoices with.
+const NODE_KEY: [u8; 32] = [0x11; 32];
+/// The key of the remote payee it pays (the memory node's, so one demo
+/// destination serves both).
+const PAYEE_KEY: [u8; 32] = [0x22; 32];
 
 fn msat_i64(m: Msat) -> i64 {
     i64::try_from(m.get()).unwrap_or(i64::MAX)
@@ -199,16 +228,18 @@ impl PgSimulatedNode {
         self
     }
 
-    /// How many times the payout with this key was paid (never more than 1).
+    /// How many times the payout with this key was paid (never more than 1),
+    /// whatever hashes it was sent with.
     ///
     /// # Errors
     /// When the database refuses.
     pub async fn times_paid(&self, key: &IdempotencyKey) -> Result<i32, sqlx::Error> {
-        let row = sqlx::query("SELECT times_paid FROM sim_node_payments WHERE key = $1")
-            .bind(key.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map_or(0, |r| r.get(0)))
+        let row =
+            sqlx::query("SELECT COALESCE(SUM(times_paid), 0)::int FROM sim_node_hash_payments WHERE payout_key = $1")
+                .bind(key.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.get(0))
     }
 
     /// The largest number of payments of any one key.
@@ -216,8 +247,12 @@ impl PgSimulatedNode {
     /// # Errors
     /// When the database refuses.
     pub async fn max_times_paid(&self) -> Result<i32, sqlx::Error> {
-        let row =
-            sqlx::query("SELECT COALESCE(MAX(times_paid), 0) FROM sim_node_payments").fetch_one(&self.pool).await?;
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(n), 0)::int FROM \
+             (SELECT SUM(times_paid) AS n FROM sim_node_hash_payments GROUP BY payout_key) per_key",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(row.get(0))
     }
 
@@ -229,14 +264,35 @@ impl PgSimulatedNode {
     /// # Errors
     /// When the database refuses.
     pub async fn settle_invoice(&self, hash: &PaymentHash) -> Result<Option<Msat>, sqlx::Error> {
+        self.settle_invoice_paying(hash, None).await
+    }
+
+    /// The payer pays `paid` (none: the invoice's amount) for an invoice this
+    /// node issued: LND settles one paid at least its amount, up to twice it.
+    /// The invoice takes the next settle index, under a lock (LND assigns
+    /// them serially, so a stream never sees a later one before an earlier).
+    ///
+    /// # Errors
+    /// When the database refuses.
+    pub async fn settle_invoice_paying(
+        &self,
+        hash: &PaymentHash,
+        paid: Option<Msat>,
+    ) -> Result<Option<Msat>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(5482373484)").execute(&mut *tx).await?;
         let row = sqlx::query(
-            "UPDATE sim_node_invoices SET state = 'settled'
+            "UPDATE sim_node_invoices SET state = 'settled', paid_msat = COALESCE($2, amount_msat),
+                 settle_index = (SELECT COALESCE(MAX(settle_index), 0) + 1 FROM sim_node_invoices)
              WHERE payment_hash = $1 AND state = 'open' AND expires_at > now()
-             RETURNING amount_msat",
+               AND COALESCE($2, amount_msat) BETWEEN amount_msat AND 2 * amount_msat
+             RETURNING paid_msat",
         )
         .bind(hash.to_hex())
-        .fetch_optional(&self.pool)
+        .bind(paid.map(msat_i64))
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         row.map(|r| {
             let amount: i64 = r.get(0);
             u64::try_from(amount)
@@ -244,6 +300,59 @@ impl PgSimulatedNode {
                 .map_err(|_| sqlx::Error::Decode(format!("negative invoice amount {amount}").into()))
         })
         .transpose()
+    }
+
+    /// The remote payee's node: a keysend destination this node pays.
+    pub fn payee_node() -> NodePubkey {
+        InvoiceSigner::from_bytes(PAYEE_KEY).node()
+    }
+
+    /// A BOLT 11 invoice (regtest) of the remote payee, which this node can
+    /// pay: `amount` (none: amount-less), payable for `expiry`.
+    ///
+    /// # Errors
+    /// When the database refuses.
+    pub async fn mint_payee_invoice(&self, amount: Option<Msat>, expiry: Duration) -> Result<String, sqlx::Error> {
+        let preimage: [u8; 32] = rand::random();
+        let hash = PaymentHash::of_preimage(&preimage);
+        sqlx::query("INSERT INTO sim_node_payee_invoices (payment_hash, preimage) VALUES ($1, $2)")
+            .bind(hash.to_hex())
+            .bind(hex::encode(preimage))
+            .execute(&self.pool)
+            .await?;
+        Ok(InvoiceSigner::from_bytes(PAYEE_KEY).mint(hash, amount, expiry, Network::Regtest, SystemTime::now()))
+    }
+
+    /// The preimage the payee reveals, as the receiving node would: keysend
+    /// carries it (checked against the hash); an invoice's is its payee's.
+    async fn preimage_for(&self, request: &PayoutRequest) -> Result<String, PayError> {
+        match &request.pay_to {
+            PayTo::Keysend { preimage, .. } => {
+                if preimage.payment_hash() != request.payment_hash {
+                    return Err(PayError::Permanent("incorrect payment details: keysend preimage mismatch".into()));
+                }
+                Ok(hex::encode(preimage.expose_bytes()))
+            }
+            PayTo::Invoice { bolt11 } => {
+                let invoice = Bolt11::parse(bolt11).map_err(|e| PayError::Permanent(e.to_string()))?;
+                if invoice.payment_hash() != request.payment_hash {
+                    return Err(PayError::Permanent("the payment hash is not the invoice's".into()));
+                }
+                if invoice.amount().is_some_and(|a| a != request.amount) {
+                    return Err(PayError::Permanent("the amount is not the invoice's".into()));
+                }
+                if invoice.is_expired(SystemTime::now(), Duration::ZERO) {
+                    return Err(PayError::Permanent("invoice expired".into()));
+                }
+                let found: Option<String> =
+                    sqlx::query_scalar("SELECT preimage FROM sim_node_payee_invoices WHERE payment_hash = $1")
+                        .bind(request.payment_hash.to_hex())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(|e| transient(&e))?;
+                found.ok_or_else(|| PayError::Permanent("incorrect payment details: unknown payee invoice".into()))
+            }
+        }
     }
 
     /// Where an invoice stands at the node, `None` for a payment hash it never
@@ -270,55 +379,55 @@ impl PgSimulatedNode {
 
     /// Resolves in-flight payments older than `resolve_after` as succeeded,
     /// unless a script holds them.
-    async fn settle_stale(&self, key: &IdempotencyKey) -> Result<(), sqlx::Error> {
+    async fn settle_stale(&self, hash: &PaymentHash) -> Result<(), sqlx::Error> {
         let ms = millis(self.resolve_after);
         sqlx::query(
-            "UPDATE sim_node_payments SET status = 'succeeded', times_paid = times_paid + 1, updated_at = now()
-             WHERE key = $1 AND status = 'in_flight' AND NOT held
+            "UPDATE sim_node_hash_payments SET status = 'succeeded', times_paid = times_paid + 1, updated_at = now()
+             WHERE payment_hash = $1 AND status = 'in_flight' AND NOT held
                AND updated_at < now() - $2::bigint * interval '1 millisecond'",
         )
-        .bind(key.as_str())
+        .bind(hash.to_hex())
         .bind(ms)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// The key's status, `None` when the node never saw it.
-    async fn status(&self, key: &IdempotencyKey) -> Result<Option<(Status, Option<String>)>, sqlx::Error> {
-        let row = sqlx::query("SELECT status, failure FROM sim_node_payments WHERE key = $1")
-            .bind(key.as_str())
+    /// The hash's status, failure and preimage, `None` when the node never saw it.
+    async fn status(&self, hash: &PaymentHash) -> Result<Option<(Status, Option<String>, String)>, sqlx::Error> {
+        let row = sqlx::query("SELECT status, failure, preimage FROM sim_node_hash_payments WHERE payment_hash = $1")
+            .bind(hash.to_hex())
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| {
             let status: String = r.get(0);
             let status = Status::parse(&status)
                 .ok_or_else(|| sqlx::Error::Decode(format!("unknown payment status {status:?}").into()))?;
-            Ok((status, r.get(1)))
+            Ok((status, r.get(1), r.get(2)))
         })
         .transpose()
     }
 
     /// Ends a claimed payment as succeeded.
-    async fn succeed(&self, key: &IdempotencyKey) -> Result<(), sqlx::Error> {
+    async fn succeed(&self, hash: &PaymentHash) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "UPDATE sim_node_payments SET status = 'succeeded', times_paid = times_paid + 1, held = false,
+            "UPDATE sim_node_hash_payments SET status = 'succeeded', times_paid = times_paid + 1, held = false,
                  updated_at = now()
-             WHERE key = $1 AND status = 'in_flight'",
+             WHERE payment_hash = $1 AND status = 'in_flight'",
         )
-        .bind(key.as_str())
+        .bind(hash.to_hex())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     /// Ends a claimed payment as failed, with LND's reason.
-    async fn fail(&self, key: &IdempotencyKey, reason: &str) -> Result<(), sqlx::Error> {
+    async fn fail(&self, hash: &PaymentHash, reason: &str) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "UPDATE sim_node_payments SET status = 'failed', failure = $2, held = false, updated_at = now()
-             WHERE key = $1 AND status = 'in_flight'",
+            "UPDATE sim_node_hash_payments SET status = 'failed', failure = $2, held = false, updated_at = now()
+             WHERE payment_hash = $1 AND status = 'in_flight'",
         )
-        .bind(key.as_str())
+        .bind(hash.to_hex())
         .bind(reason)
         .execute(&self.pool)
         .await?;
@@ -326,9 +435,9 @@ impl PgSimulatedNode {
     }
 
     /// Keeps a claimed payment in flight until the script resolves it.
-    async fn hold(&self, key: &IdempotencyKey) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE sim_node_payments SET held = true WHERE key = $1 AND status = 'in_flight'")
-            .bind(key.as_str())
+    async fn hold(&self, hash: &PaymentHash) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE sim_node_hash_payments SET held = true WHERE payment_hash = $1 AND status = 'in_flight'")
+            .bind(hash.to_hex())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -379,7 +488,13 @@ impl Payments for PgSimulatedNode {
         .execute(&self.pool)
         .await
         .map_err(|e| unavailable(&e))?;
-        let bolt11 = format!("lnbcrt{}n1sim{}", amount.get(), &payment_hash.to_hex()[..32]);
+        let bolt11 = InvoiceSigner::from_bytes(NODE_KEY).mint(
+            payment_hash,
+            Some(amount),
+            expiry,
+            Network::Regtest,
+            SystemTime::now(),
+        );
         Ok(CreatedInvoice { payment_hash, bolt11 })
     }
 
@@ -422,25 +537,31 @@ impl Payments for PgSimulatedNode {
         if self.script.take_unreachable() {
             return Err(PayError::Transient("simulated node is unreachable".into()));
         }
-        self.settle_stale(&request.key).await.map_err(|e| transient(&e))?;
-        // Claim the key: new, or a failed one paid again. Any other state refuses.
+        let preimage = self.preimage_for(request).await?;
+        let hash = request.payment_hash;
+        self.settle_stale(&hash).await.map_err(|e| transient(&e))?;
+        // Claim the hash: new, or a failed one paid again. Any other state refuses.
         let claimed = sqlx::query(
-            "INSERT INTO sim_node_payments (key, status, amount_msat) VALUES ($1, 'in_flight', $2)
-             ON CONFLICT (key) DO UPDATE SET status = 'in_flight', held = false, failure = NULL, updated_at = now()
-               WHERE sim_node_payments.status = 'failed'
-             RETURNING key",
+            "INSERT INTO sim_node_hash_payments (payment_hash, payout_key, preimage, status, amount_msat)
+             VALUES ($1, $2, $3, 'in_flight', $4)
+             ON CONFLICT (payment_hash) DO UPDATE SET status = 'in_flight', held = false, failure = NULL,
+                 payout_key = EXCLUDED.payout_key, updated_at = now()
+               WHERE sim_node_hash_payments.status = 'failed'
+             RETURNING payment_hash",
         )
+        .bind(hash.to_hex())
         .bind(request.key.as_str())
+        .bind(&preimage)
         .bind(msat_i64(request.amount))
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| transient(&e))?;
         if claimed.is_none() {
-            return Err(match self.status(&request.key).await.map_err(|e| transient(&e))? {
-                Some((Status::Succeeded, _)) => PayError::AlreadyPaid,
-                Some((Status::InFlight, _)) => PayError::InTransition,
+            return Err(match self.status(&hash).await.map_err(|e| transient(&e))? {
+                Some((Status::Succeeded, ..)) => PayError::AlreadyPaid,
+                Some((Status::InFlight, ..)) => PayError::InTransition,
                 // Another claim failed between ours and this read: nothing was sent.
-                Some((Status::Failed, _)) | None => PayError::Transient("claimed concurrently; try again".into()),
+                Some((Status::Failed, ..)) | None => PayError::Transient("claimed concurrently; try again".into()),
             });
         }
         // Sent: only now does the payment meet the next scripted fault.
@@ -448,27 +569,26 @@ impl Payments for PgSimulatedNode {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
-        let key = &request.key;
         match fault {
             // A failed update leaves the payment in flight: no answer, as a time-out.
             // (`Unreachable` was answered above, before anything was sent.)
-            None | Some(NodeFault::Unreachable) => self.succeed(key).await.map_err(|_| PayError::Timeout)?,
+            None | Some(NodeFault::Unreachable) => self.succeed(&hash).await.map_err(|_| PayError::Timeout)?,
             // The HTLC settled but the answer was lost.
             Some(NodeFault::TimeoutPaid) => {
-                self.succeed(key).await.map_err(|_| PayError::Timeout)?;
+                self.succeed(&hash).await.map_err(|_| PayError::Timeout)?;
                 return Err(PayError::Timeout);
             }
             // The stream ended while the HTLC is still out: it stays in flight.
             Some(NodeFault::TimeoutInFlight) => {
-                self.hold(key).await.map_err(|_| PayError::Timeout)?;
+                self.hold(&hash).await.map_err(|_| PayError::Timeout)?;
                 return Err(PayError::Timeout);
             }
             Some(NodeFault::Transient) => {
-                self.fail(key, NO_ROUTE).await.map_err(|_| PayError::Timeout)?;
+                self.fail(&hash, NO_ROUTE).await.map_err(|_| PayError::Timeout)?;
                 return Err(PayError::Transient(format!("{NO_ROUTE} (scripted)")));
             }
             Some(NodeFault::Permanent) => {
-                self.fail(key, INCORRECT_DETAILS).await.map_err(|_| PayError::Timeout)?;
+                self.fail(&hash, INCORRECT_DETAILS).await.map_err(|_| PayError::Timeout)?;
                 return Err(PayError::Permanent(format!("{INCORRECT_DETAILS} (scripted)")));
             }
         }
@@ -476,21 +596,54 @@ impl Payments for PgSimulatedNode {
             eprintln!("SIM_NODE_CRASH_AFTER_PAY: aborting after paying {}", request.key);
             std::process::abort();
         }
-        Ok(receipt(&request.key))
+        Ok(receipt(hash, &preimage))
     }
 
-    async fn lookup(&self, key: &IdempotencyKey) -> Result<PaymentStatus, PaymentsError> {
+    async fn lookup(&self, hash: &PaymentHash) -> Result<PaymentStatus, PaymentsError> {
         // Never "unknown" when the node cannot answer.
         if self.script.is_down() {
             return Err(down());
         }
-        self.settle_stale(key).await.map_err(|e| unavailable(&e))?;
-        Ok(match self.status(key).await.map_err(|e| unavailable(&e))? {
+        self.settle_stale(hash).await.map_err(|e| unavailable(&e))?;
+        Ok(match self.status(hash).await.map_err(|e| unavailable(&e))? {
             None => PaymentStatus::Unknown,
-            Some((Status::Succeeded, _)) => PaymentStatus::Succeeded(receipt(key)),
-            Some((Status::Failed, failure)) => PaymentStatus::Failed(failure.unwrap_or_else(|| "failed".into())),
-            Some((Status::InFlight, _)) => PaymentStatus::InFlight,
+            Some((Status::Succeeded, _, preimage)) => PaymentStatus::Succeeded(receipt(*hash, &preimage)),
+            Some((Status::Failed, failure, _)) => PaymentStatus::Failed(failure.unwrap_or_else(|| "failed".into())),
+            Some((Status::InFlight, ..)) => PaymentStatus::InFlight,
         })
+    }
+
+    async fn invoice(&self, hash: &PaymentHash) -> Result<Option<NodeInvoice>, PaymentsError> {
+        if self.script.is_down() {
+            return Err(down());
+        }
+        let row = sqlx::query(
+            "SELECT CASE WHEN state = 'open' AND expires_at <= now() THEN 'cancelled' ELSE state END,
+                    paid_msat, settle_index
+             FROM sim_node_invoices WHERE payment_hash = $1",
+        )
+        .bind(hash.to_hex())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| unavailable(&e))?;
+        row.map(|r| {
+            let state: String = r.get(0);
+            let state = match state.as_str() {
+                "open" => NodeInvoiceState::Open,
+                "settled" => NodeInvoiceState::Settled,
+                "cancelled" => NodeInvoiceState::Canceled,
+                other => return Err(PaymentsError::Unavailable(format!("unknown invoice state {other:?}").into())),
+            };
+            let paid: i64 = r.get(1);
+            let index: i64 = r.get(2);
+            Ok(NodeInvoice {
+                payment_hash: *hash,
+                state,
+                amount_paid: Msat::new(u64::try_from(paid).unwrap_or(0)),
+                settle_index: u64::try_from(index).unwrap_or(0),
+            })
+        })
+        .transpose()
     }
 
     async fn ping(&self) -> Result<(), PaymentsError> {
@@ -515,13 +668,13 @@ impl NodeScript for PgSimulatedNode {
     async fn resolve_in_flight_payments(&self, succeed: bool) -> Result<(), PaymentsError> {
         let query = if succeed {
             sqlx::query(
-                "UPDATE sim_node_payments SET status = 'succeeded', times_paid = times_paid + 1, held = false,
+                "UPDATE sim_node_hash_payments SET status = 'succeeded', times_paid = times_paid + 1, held = false,
                      updated_at = now()
                  WHERE status = 'in_flight'",
             )
         } else {
             sqlx::query(
-                "UPDATE sim_node_payments SET status = 'failed', failure = $1, held = false, updated_at = now()
+                "UPDATE sim_node_hash_payments SET status = 'failed', failure = $1, held = false, updated_at = now()
                  WHERE status = 'in_flight'",
             )
             .bind(IN_FLIGHT_FAILED)
@@ -533,5 +686,82 @@ impl NodeScript for PgSimulatedNode {
     async fn set_reachable(&self, reachable: bool) -> Result<(), PaymentsError> {
         self.script.down.store(!reachable, Ordering::SeqCst);
         Ok(())
+    }
+
+    async fn payee_node(&self) -> Result<NodePubkey, PaymentsError> {
+        Ok(Self::payee_node())
+    }
+
+    async fn mint_payee_invoice(&self, amount: Option<Msat>, expiry: Duration) -> Result<String, PaymentsError> {
+        PgSimulatedNode::mint_payee_invoice(self, amount, expiry).await.map_err(|e| unavailable(&e))
+    }
+
+    async fn pay_invoice(&self, hash: &PaymentHash, amount: Msat) -> Result<bool, PaymentsError> {
+        Ok(self.settle_invoice_paying(hash, Some(amount)).await.map_err(|e| unavailable(&e))?.is_some())
+    }
+
+    async fn cut_settle_streams(&self) -> Result<(), PaymentsError> {
+        self.script.stream_epoch.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SettleEvents for PgSimulatedNode {
+    async fn subscribe_settled(&self, after_settle_index: u64) -> Result<Box<dyn SettledStream>, PaymentsError> {
+        if self.script.is_down() {
+            return Err(down());
+        }
+        Ok(Box::new(PgSettleStream {
+            node: self.clone(),
+            after: after_settle_index,
+            epoch: self.script.stream_epoch.load(Ordering::SeqCst),
+            buffered: VecDeque::new(),
+        }))
+    }
+}
+
+/// A settle stream over the invoices table: polls for settle indexes past
+/// the last one sent, every 50 ms.
+struct PgSettleStream {
+    node: PgSimulatedNode,
+    after: u64,
+    epoch: u64,
+    buffered: VecDeque<SettledInvoice>,
+}
+
+#[async_trait]
+impl SettledStream for PgSettleStream {
+    async fn next(&mut self) -> Result<Option<SettledInvoice>, PaymentsError> {
+        loop {
+            if self.node.script.stream_epoch.load(Ordering::SeqCst) != self.epoch || self.node.script.is_down() {
+                return Err(PaymentsError::Unavailable("simulated settle stream cut".into()));
+            }
+            if let Some(next) = self.buffered.pop_front() {
+                self.after = next.settle_index;
+                return Ok(Some(next));
+            }
+            let rows = sqlx::query(
+                "SELECT payment_hash, paid_msat, settle_index FROM sim_node_invoices
+                 WHERE settle_index > $1 ORDER BY settle_index LIMIT 100",
+            )
+            .bind(i64::try_from(self.after).unwrap_or(i64::MAX))
+            .fetch_all(&self.node.pool)
+            .await
+            .map_err(|e| unavailable(&e))?;
+            for r in rows {
+                let hash: String = r.get(0);
+                let paid: i64 = r.get(1);
+                let index: i64 = r.get(2);
+                self.buffered.push_back(SettledInvoice {
+                    payment_hash: hash.parse().map_err(|_| PaymentsError::Unavailable("bad hash".into()))?,
+                    amount_paid: Msat::new(u64::try_from(paid).unwrap_or(0)),
+                    settle_index: u64::try_from(index).unwrap_or(0),
+                });
+            }
+            if self.buffered.is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
 }

@@ -110,6 +110,10 @@ impl Stack {
                 .await
                 .expect("create");
             assert_eq!(created.status, 201);
+            self.client
+                .set_destinations(&members, &sunusav_core::memory::SimulatedNode::payee_node().to_hex())
+                .await
+                .expect("destinations");
             let id = created.json()["id"].as_str().expect("id").to_owned();
             let started = self.client.post_json(&format!("/groups/{id}/start"), &json!({})).await.expect("start");
             assert!(started.status.is_success());

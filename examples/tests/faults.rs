@@ -258,6 +258,10 @@ async fn a_redis_that_loses_its_data_loses_no_contribution_and_no_payout() {
         .await
         .unwrap();
     assert_eq!(created.status, 201);
+    client
+        .set_destinations(&members, &sunusav_core::memory::SimulatedNode::payee_node().to_hex())
+        .await
+        .expect("destinations");
     let group = created.json()["id"].as_str().unwrap().to_owned();
     assert!(client.post_json(&format!("/groups/{group}/start"), &json!({})).await.unwrap().status.is_success());
 

@@ -29,6 +29,7 @@ async fn group(client: &HttpClient, n: usize) -> (String, Vec<String>) {
     let members: Vec<String> = (0..n).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let created = client.post_json("/groups", &json!({"members": members, "contribution_msat": C})).await.unwrap();
     assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));
+    client.set_destinations(&members, &sunusav_core::memory::SimulatedNode::payee_node().to_hex()).await.unwrap();
     let id = created.json()["id"].as_str().unwrap().to_owned();
     assert!(client.post_json(&format!("/groups/{id}/start"), &json!({})).await.unwrap().status.is_success());
     (id, members)

@@ -211,6 +211,19 @@ impl From<ServiceError> for ApiError {
             ServiceError::Group(e) => e.into(),
             ServiceError::Contribution(e) => e.into(),
             ServiceError::Queue(e) => e.into(),
+            ServiceError::Destination(e) => {
+                use sunusav_core::domain::payout::DestinationError as D;
+                let code = match &e {
+                    D::InvalidNodeKey => "invalid_node_key",
+                    D::WrongNetwork { .. } => "wrong_network",
+                    D::WrongAmount { .. } => "wrong_amount",
+                    D::Expired(_) => "invoice_expired",
+                    D::ZeroFeeLimit | D::InvalidTimeout | D::InvalidBasisPoints => "invalid_policy",
+                    _ => "invalid_invoice",
+                };
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+            }
+            ServiceError::NotPayable(why) => Self::new(StatusCode::CONFLICT, "not_payable", why),
             other => Self::internal(&other),
         }
     }

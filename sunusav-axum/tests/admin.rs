@@ -130,6 +130,7 @@ async fn an_overpayment_shows_in_the_ledger_and_an_operator_releases_it() {
     let (m0, m1) = (sunusav_core::MemberId::random(), sunusav_core::MemberId::random());
     let body = json!({ "members": [m0, m1], "contribution_msat": 1000 });
     let group = send(&app.router, common::json_request("POST", "/groups", &body)).await.json();
+    common::set_destinations(&app.router, &[m0, m1]).await;
     let id = group["id"].as_str().unwrap().to_owned();
     send(&app.router, common::empty_request("POST", &format!("/groups/{id}/start"))).await;
     let inv =

@@ -28,8 +28,10 @@ fn admin_app() -> TestApp {
 
 /// A started group of two; returns its id.
 async fn group(app: &TestApp) -> String {
-    let body = json!({ "members": [MemberId::random(), MemberId::random()], "contribution_msat": 1000 });
+    let members = [MemberId::random(), MemberId::random()];
+    let body = json!({ "members": members, "contribution_msat": 1000 });
     let g = send(&app.router, json_request("POST", "/groups", &body)).await.json();
+    common::set_destinations(&app.router, &members).await;
     let id = g["id"].as_str().unwrap().to_owned();
     send(&app.router, empty_request("POST", &format!("/groups/{id}/start"))).await;
     id

@@ -15,7 +15,7 @@ mod common;
 use std::future::Future;
 use std::time::Duration;
 
-use common::{App, app, event, spec};
+use common::{App, app, create, event, spec};
 use sunusav_core::memory::NodeFault;
 use sunusav_core::ports::prelude::*;
 use sunusav_core::ports::{AttemptStatus, DeliveryFilter, Enqueued, JobState, NewJob, OutcomeFilter};
@@ -42,7 +42,7 @@ where
 async fn groups(a: &App, n: usize) -> Vec<Group> {
     let mut all = Vec::with_capacity(n);
     for _ in 0..n {
-        let g = a.tontine.create_group(spec(2)).await.unwrap();
+        let g = create(&a.tontine, spec(2)).await;
         a.tontine.start_group(g.id()).await.unwrap();
         all.push(g);
     }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{app, event, recorded, spec};
+use common::{app, create, event, recorded, spec};
 use sunusav_core::services::{PayoutJob, PayoutStep, SettleOutcome};
 use sunusav_core::{CycleStatus, DeliveryOutcome, GroupStatus, InvoiceState, LedgerReason, Msat};
 
@@ -27,7 +27,7 @@ async fn assert_balanced(a: &common::App, group: sunusav_core::GroupId, received
 #[tokio::test]
 async fn issuing_twice_returns_the_open_invoice() {
     let a = app();
-    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    let g = create(&a.tontine, spec(2)).await;
     a.tontine.start_group(g.id()).await.unwrap();
     let first = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
     let again = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
@@ -38,7 +38,7 @@ async fn issuing_twice_returns_the_open_invoice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_requests_get_the_same_invoice_and_the_losers_are_cancelled_at_the_node() {
     let a = app();
-    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    let g = create(&a.tontine, spec(2)).await;
     a.tontine.start_group(g.id()).await.unwrap();
     let (id, member) = (g.id(), g.members()[0]);
     let tasks: Vec<_> = (0..50)
@@ -64,7 +64,7 @@ async fn fifty_concurrent_requests_get_the_same_invoice_and_the_losers_are_cance
 async fn an_expired_invoice_is_replaced_and_cancelled_at_the_node() {
     let a = app();
     let t = a.tontine.clone().with_invoice_expiry(Duration::from_millis(1));
-    let g = t.create_group(spec(2)).await.unwrap();
+    let g = create(&t, spec(2)).await;
     t.start_group(g.id()).await.unwrap();
     let first = t.issue_invoice(g.id(), g.members()[0]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -79,7 +79,7 @@ async fn an_expired_invoice_is_replaced_and_cancelled_at_the_node() {
 #[tokio::test]
 async fn an_overpayment_counts_the_contribution_and_credits_the_rest_then_pays_the_next_cycle() {
     let a = app();
-    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    let g = create(&a.tontine, spec(2)).await;
     a.tontine.start_group(g.id()).await.unwrap();
     let (m0, m1) = (g.members()[0], g.members()[1]);
     let inv0 = a.tontine.issue_invoice(g.id(), m0).await.unwrap();
@@ -109,7 +109,7 @@ async fn a_group_that_keeps_balances_leaves_them_for_the_operator() {
     let a = app();
     let mut s = spec(2);
     s.policy.apply_balance = false;
-    let g = a.tontine.create_group(s).await.unwrap();
+    let g = create(&a.tontine, s).await;
     assert!(!g.policy().apply_balance);
     a.tontine.start_group(g.id()).await.unwrap();
     let (m0, m1) = (g.members()[0], g.members()[1]);
@@ -145,7 +145,7 @@ async fn a_group_that_keeps_balances_leaves_them_for_the_operator() {
 async fn a_second_invoice_paid_for_a_cycle_already_paid_is_credited_not_dropped() {
     let a = app();
     let t = a.tontine.clone().with_invoice_expiry(Duration::from_millis(1));
-    let g = t.create_group(spec(3)).await.unwrap();
+    let g = create(&t, spec(3)).await;
     t.start_group(g.id()).await.unwrap();
     let m0 = g.members()[0];
     let first = t.issue_invoice(g.id(), m0).await.unwrap();
@@ -163,7 +163,7 @@ async fn a_second_invoice_paid_for_a_cycle_already_paid_is_credited_not_dropped(
 async fn a_late_payment_is_credited_and_applied_to_the_cycle_the_member_owes() {
     let a = app();
     let t = a.tontine.clone().with_invoice_expiry(Duration::from_millis(1));
-    let g = t.create_group(spec(2)).await.unwrap();
+    let g = create(&t, spec(2)).await;
     t.start_group(g.id()).await.unwrap();
     let (m0, m1) = (g.members()[0], g.members()[1]);
     let stale = t.issue_invoice(g.id(), m0).await.unwrap();
@@ -187,7 +187,7 @@ async fn a_late_payment_is_credited_and_applied_to_the_cycle_the_member_owes() {
 #[tokio::test]
 async fn cancelling_returns_the_collected_contributions_and_later_payments_are_credited() {
     let a = app();
-    let g = a.tontine.create_group(spec(3)).await.unwrap();
+    let g = create(&a.tontine, spec(3)).await;
     a.tontine.start_group(g.id()).await.unwrap();
     let (m0, m1) = (g.members()[0], g.members()[1]);
     let inv0 = a.tontine.issue_invoice(g.id(), m0).await.unwrap();
@@ -224,7 +224,7 @@ async fn cancelling_returns_the_collected_contributions_and_later_payments_are_c
 #[tokio::test]
 async fn an_underpayment_is_credited_and_the_member_still_owes() {
     let a = app();
-    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    let g = create(&a.tontine, spec(2)).await;
     a.tontine.start_group(g.id()).await.unwrap();
     let inv = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
     assert_eq!(pay(&a, &inv, Msat::new(400)).await, SettleOutcome::Credited(LedgerReason::Underpaid));

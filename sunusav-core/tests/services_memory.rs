@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{app, app_with, attempt_status, completed_cycle, cycle_state, event, recorded, spec};
+use common::{
+    app, app_with, attempt_status, completed_cycle, create, cycle_state, event, keysend_request, recorded, spec,
+};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use std::time::Duration;
 use sunusav_core::conformance::FaultyQueue;
 use sunusav_core::memory::{MemoryQueue, MemoryStore, NodeFault, SimulatedNode};
 use sunusav_core::ports::prelude::*;
-use sunusav_core::ports::{AttemptStatus, PayoutRequest, QueueConfig, QueueError};
+use sunusav_core::ports::{AttemptStatus, QueueConfig, QueueError};
 use sunusav_core::runtime::{Workers, WorkersConfig};
 use sunusav_core::services::{
     Ingested, LightningEvent, PAYOUT_QUEUE, PayoutJob, PayoutRetry, PayoutStep, ServiceError, SettleOutcome, Tontine,
@@ -39,7 +41,7 @@ async fn thousand_concurrent_settlements(batched: bool) {
         WorkersConfig::default().with_webhook_concurrency(16).with_relay_interval(Duration::from_millis(20)),
     );
     let n = 10;
-    let g = a.tontine.create_group(spec(n)).await.unwrap();
+    let g = create(&a.tontine, spec(n)).await;
     a.tontine.start_group(g.id()).await.unwrap();
     let mut previous: Vec<Invoice> = Vec::new();
     let mut deliveries = 0;
@@ -290,8 +292,7 @@ async fn a_retry_after_a_transient_failure_asks_the_node_before_paying_again() {
     // Another run (one that lost its lease, say) paid it meanwhile; the
     // attempt still says `failed`. The retry finds it paid at the node.
     let at = a.tontine.store().payment_attempts(g).await.unwrap().remove(0);
-    let request = PayoutRequest { key: at.key, group: at.group, beneficiary: at.beneficiary, amount: at.amount };
-    a.node.pay(&request).await.unwrap();
+    a.node.pay(&keysend_request(&at)).await.unwrap();
     assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::Paid);
     assert_eq!(a.node.pay_calls(&job.key), 2, "the retry did not call pay");
     assert_eq!(a.node.times_paid(&job.key), 1);
@@ -370,7 +371,7 @@ async fn batched_ingest_answers_each_delivery_once_durable_and_queues_it_again_a
 #[tokio::test]
 async fn underpayments_and_unknown_invoices_are_recorded_not_dropped() {
     let a = app();
-    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    let g = create(&a.tontine, spec(2)).await;
     a.tontine.start_group(g.id()).await.unwrap();
     let inv = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
     let mut ev = event(&inv);
@@ -400,7 +401,7 @@ async fn underpayments_and_unknown_invoices_are_recorded_not_dropped() {
 #[tokio::test]
 async fn a_batch_settles_each_event_as_alone_and_fails_only_the_jobs_that_failed() {
     let a = app();
-    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    let g = create(&a.tontine, spec(2)).await;
     a.tontine.start_group(g.id()).await.unwrap();
     let first = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
     let second = a.tontine.issue_invoice(g.id(), g.members()[1]).await.unwrap();
@@ -455,7 +456,7 @@ async fn the_webhook_handler_fails_an_unreadable_payload_alone_and_settles_the_r
     use sunusav_core::runtime::{JobHandler, WebhookHandler};
 
     let a = app();
-    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    let g = create(&a.tontine, spec(2)).await;
     a.tontine.start_group(g.id()).await.unwrap();
     let inv = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
     let job = recorded(&a.tontine, event(&inv), None).await;
@@ -507,7 +508,7 @@ async fn a_crash_between_commit_and_publish_still_delivers_the_payout_job_once()
 #[tokio::test]
 async fn deliveries_whose_jobs_a_queue_lost_are_queued_again_by_the_sweep_and_settled() {
     let a = app();
-    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    let g = create(&a.tontine, spec(2)).await;
     a.tontine.start_group(g.id()).await.unwrap();
     let first = a.tontine.issue_invoice(g.id(), g.members()[0]).await.unwrap();
     let second = a.tontine.issue_invoice(g.id(), g.members()[1]).await.unwrap();

@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 mod node;
 mod pay;
+mod port;
 pub mod rpc;
 mod settle;
 pub mod transport;

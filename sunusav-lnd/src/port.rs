@@ -106,7 +106,9 @@ fn send_request(request: &PayoutRequest) -> Result<SendPaymentRequest, PayError>
                 return refuse("the invoice's payment hash is not the payout's");
             }
             let amt_msat = match invoice.amount() {
-                Some(a) if a != request.amount => return refuse("the invoice asks for another amount than the payout's"),
+                Some(a) if a != request.amount => {
+                    return refuse("the invoice asks for another amount than the payout's");
+                }
                 Some(_) => I64(0), // LND refuses an amount beside the invoice's own
                 None => I64(amt_msat),
             };

@@ -91,11 +91,8 @@ async fn an_expired_invoice_is_permanent_whether_the_adapter_or_lnd_sees_it() {
     let (lnd, node) = start().await;
     let (bolt11, h) = lnd.mint_payee_invoice(Some(30_000), Duration::from_secs(1)).unwrap();
     tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let expired = PayoutRequest {
-        payment_hash: PaymentHash::from_bytes(h),
-        pay_to: PayTo::Invoice { bolt11 },
-        ..keysend(&lnd)
-    };
+    let expired =
+        PayoutRequest { payment_hash: PaymentHash::from_bytes(h), pay_to: PayTo::Invoice { bolt11 }, ..keysend(&lnd) };
     assert!(matches!(node.pay(&expired).await, Err(PayError::Permanent(_))));
 
     let req = invoice_payout(&lnd, Some(30_000));
@@ -241,10 +238,7 @@ async fn cancelling_a_settled_invoice_is_done_and_an_unknown_one_invalid() {
     let inv = node.create_invoice(Msat::new(2_000), "m", Duration::from_secs(60)).await.unwrap();
     assert!(lnd.pay_invoice(inv.payment_hash.as_bytes(), None).is_some());
     node.cancel_invoice(&inv.payment_hash).await.expect("a settled invoice: its payment arrives as a settle event");
-    assert!(matches!(
-        node.cancel_invoice(&PaymentHash::from_bytes([5; 32])).await,
-        Err(PaymentsError::Invalid(_))
-    ));
+    assert!(matches!(node.cancel_invoice(&PaymentHash::from_bytes([5; 32])).await, Err(PaymentsError::Invalid(_))));
 }
 
 #[tokio::test]

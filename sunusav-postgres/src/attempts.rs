@@ -1,7 +1,7 @@
 //! Payment attempts: one per idempotency key (`payout:<group>:<cycle>`).
 
 use sqlx::{PgConnection, PgExecutor};
-use sunusav_core::domain::attempt::{AttemptStatus, PaymentAttempt, StoredAttempt};
+use sunusav_core::domain::attempt::{AttemptRoute, AttemptStatus, PaymentAttempt, StoredAttempt};
 use sunusav_core::domain::ids::GroupId;
 use sunusav_core::domain::keys::IdempotencyKey;
 use sunusav_core::ports::store::StoreError;
@@ -16,7 +16,7 @@ use crate::error::map_err;
 macro_rules! columns {
     () => {
         "idempotency_key, group_id, cycle, beneficiary_id, amount_msat, fee_msat, status, \
-         attempt_count, last_error, payment_hash, preimage, routing_fee_msat, generation"
+         attempt_count, last_error, payment_hash, preimage, routing_fee_msat, generation, route"
     };
 }
 
@@ -35,6 +35,7 @@ struct AttemptRow {
     preimage: Option<String>,
     routing_fee_msat: Option<i64>,
     generation: i32,
+    route: Option<String>,
 }
 
 impl TryFrom<AttemptRow> for PaymentAttempt {
@@ -62,6 +63,14 @@ impl TryFrom<AttemptRow> for PaymentAttempt {
                 .map(|f| msat_from_db(f, "payment_attempts.routing_fee_msat"))
                 .transpose()?,
             generation: u32_from_db(r.generation, "payment_attempts.generation")?,
+            route: r
+                .route
+                .as_deref()
+                .map(|text| {
+                    serde_json::from_str::<AttemptRoute>(text)
+                        .map_err(|e| StoreError::Corrupt(format!("payment_attempts.route: {e}")))
+                })
+                .transpose()?,
         }))
     }
 }
@@ -71,8 +80,8 @@ impl TryFrom<AttemptRow> for PaymentAttempt {
 pub(crate) async fn insert(conn: &mut PgConnection, a: &PaymentAttempt) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "INSERT INTO payment_attempts (idempotency_key, group_id, cycle, beneficiary_id, amount_msat, fee_msat, \
-           status, attempt_count, last_error, payment_hash, preimage, routing_fee_msat, generation) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+           status, attempt_count, last_error, payment_hash, preimage, routing_fee_msat, generation, route) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(a.key.as_str())
@@ -88,6 +97,7 @@ pub(crate) async fn insert(conn: &mut PgConnection, a: &PaymentAttempt) -> Resul
     .bind(a.preimage())
     .bind(a.routing_fee().map(msat_to_db).transpose()?)
     .bind(u32_to_db(a.generation(), "generation")?)
+    .bind(route_to_db(a)?)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
@@ -162,7 +172,7 @@ pub(crate) async fn open(
 pub(crate) async fn update(conn: &mut PgConnection, a: &PaymentAttempt) -> Result<(), StoreError> {
     let done = sqlx::query(
         "UPDATE payment_attempts SET status = $2, attempt_count = $3, last_error = $4, payment_hash = $5, \
-           preimage = $6, routing_fee_msat = $7, generation = $8, updated_at = now() \
+           preimage = $6, routing_fee_msat = $7, generation = $8, route = $9, updated_at = now() \
          WHERE idempotency_key = $1",
     )
     .bind(a.key.as_str())
@@ -173,6 +183,7 @@ pub(crate) async fn update(conn: &mut PgConnection, a: &PaymentAttempt) -> Resul
     .bind(a.preimage())
     .bind(a.routing_fee().map(msat_to_db).transpose()?)
     .bind(u32_to_db(a.generation(), "generation")?)
+    .bind(route_to_db(a)?)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
@@ -180,4 +191,31 @@ pub(crate) async fn update(conn: &mut PgConnection, a: &PaymentAttempt) -> Resul
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// The route as stored: its JSON (`{"keysend":"02…"}`, `{"invoice":"lnbc…"}`).
+fn route_to_db(a: &PaymentAttempt) -> Result<Option<String>, StoreError> {
+    a.route()
+        .map(|r| serde_json::to_string(r).map_err(|e| StoreError::Invalid(format!("payment attempt route: {e}"))))
+        .transpose()
+}
+
+/// A member's attempts waiting for a destination, oldest first.
+pub(crate) async fn awaiting_destination(
+    conn: &mut PgConnection,
+    member: sunusav_core::domain::ids::MemberId,
+) -> Result<Vec<PaymentAttempt>, StoreError> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM payment_attempts WHERE beneficiary_id = $1 AND status = 'awaiting_destination' ORDER BY id"
+    );
+    sqlx::query_as::<_, AttemptRow>(SQL)
+        .bind(member.as_uuid())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .into_iter()
+        .map(PaymentAttempt::try_from)
+        .collect()
 }

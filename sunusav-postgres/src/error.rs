@@ -34,6 +34,8 @@ pub(crate) fn unique_of(constraint: &str) -> Option<Unique> {
         "contribution_member_cycle" => Unique::ContributionMemberCycle,
         "payment_attempts_idempotency_key_key" => Unique::PaymentAttempt,
         "webhook_events_event_key_key" => Unique::Webhook,
+        "payout_invoices_payment_hash_key" => Unique::PayoutInvoice,
+        "payment_attempts_payment_hash_key" => Unique::AttemptPaymentHash,
         _ => return None,
     })
 }

@@ -63,6 +63,7 @@
 mod attempts;
 mod contributions;
 mod convert;
+mod destinations;
 mod error;
 mod groups;
 mod ledger;

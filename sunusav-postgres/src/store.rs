@@ -24,16 +24,17 @@ use sunusav_core::domain::ids::{GroupId, MemberId, PaymentHash};
 use sunusav_core::domain::keys::IdempotencyKey;
 use sunusav_core::domain::ledger::{Balance, LedgerEntry, LedgerReason};
 use sunusav_core::domain::outcome::DeliveryOutcome;
+use sunusav_core::domain::payout::PayoutDestination;
 use sunusav_core::ports::store::{
-    Contribution, DeliveryFilter, DeliveryPage, GroupReads, LedgerPage, Recorded, Store, StoreError, StoreTx,
-    WebhookEvent, WebhookLog, WebhookRecord,
+    Contribution, DeliveryFilter, DeliveryPage, GroupReads, LedgerPage, NodeCursors, Recorded, Store, StoreError,
+    StoreTx, WebhookEvent, WebhookLog, WebhookRecord,
 };
 
 use crate::error::map_err;
 use crate::groups::{self, Lock};
 use crate::schema::Schema;
 use crate::tx::PgTx;
-use crate::{attempts, contributions, ledger, webhooks};
+use crate::{attempts, contributions, destinations, ledger, webhooks};
 
 /// Settings of the pool and of every connection in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -303,7 +304,28 @@ impl Store for PgStore {
 }
 
 #[async_trait]
+impl NodeCursors for PgStore {
+    async fn settle_index(&self, source: &str) -> Result<u64, StoreError> {
+        let mut c = self.scoped().await?;
+        let out = destinations::settle_index(&mut c, source).await?;
+        c.done(out).await
+    }
+
+    async fn advance_settle_index(&self, source: &str, index: u64) -> Result<(), StoreError> {
+        let mut c = self.scoped().await?;
+        destinations::advance(&mut c, source, index).await?;
+        c.done(()).await
+    }
+}
+
+#[async_trait]
 impl GroupReads for PgStore {
+    async fn payout_destination(&self, member: MemberId) -> Result<Option<PayoutDestination>, StoreError> {
+        let mut c = self.scoped().await?;
+        let out = destinations::get(&mut c, member).await?;
+        c.done(out).await
+    }
+
     async fn group(&self, id: GroupId) -> Result<Option<Group>, StoreError> {
         // One snapshot for the group row and its contributions, no row lock.
         let mut tx = self.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;

@@ -8,13 +8,14 @@ use sunusav_core::domain::ids::{GroupId, MemberId, PaymentHash};
 use sunusav_core::domain::keys::{IdempotencyKey, LockKey};
 use sunusav_core::domain::ledger::LedgerEntry;
 use sunusav_core::domain::outcome::DeliveryOutcome;
+use sunusav_core::domain::payout::{Bolt11, PayoutDestination};
 use sunusav_core::ports::store::{
-    AttemptTx, Contribution, GroupTx, LedgerTx, OutboxMessage, OutboxTx, StoreError, StoreTx, WebhookTx,
+    AttemptTx, Contribution, DestinationTx, GroupTx, LedgerTx, OutboxMessage, OutboxTx, StoreError, StoreTx, WebhookTx,
 };
 
 use crate::error::map_err;
 use crate::groups::{self, Lock};
-use crate::{attempts, contributions, ledger, outbox, webhooks};
+use crate::{attempts, contributions, destinations, ledger, outbox, webhooks};
 
 /// A PostgreSQL transaction behind the [`StoreTx`] port.
 ///
@@ -133,6 +134,33 @@ impl AttemptTx for PgTx {
 
     async fn update_payment_attempt(&mut self, attempt: &PaymentAttempt) -> Result<(), StoreError> {
         attempts::update(&mut self.tx, attempt).await
+    }
+}
+
+#[async_trait]
+impl DestinationTx for PgTx {
+    async fn set_payout_destination(
+        &mut self,
+        member: MemberId,
+        destination: Option<PayoutDestination>,
+    ) -> Result<(), StoreError> {
+        destinations::set(&mut self.tx, member, destination).await
+    }
+
+    async fn payout_destination(&mut self, member: MemberId) -> Result<Option<PayoutDestination>, StoreError> {
+        destinations::get(&mut self.tx, member).await
+    }
+
+    async fn insert_payout_invoice(&mut self, group: GroupId, cycle: u32, invoice: &Bolt11) -> Result<(), StoreError> {
+        destinations::insert_invoice(&mut self.tx, group, cycle, invoice).await
+    }
+
+    async fn payout_invoice(&mut self, group: GroupId, cycle: u32) -> Result<Option<String>, StoreError> {
+        destinations::last_invoice(&mut self.tx, group, cycle).await
+    }
+
+    async fn attempts_awaiting_destination(&mut self, member: MemberId) -> Result<Vec<PaymentAttempt>, StoreError> {
+        attempts::awaiting_destination(&mut self.tx, member).await
     }
 }
 

@@ -35,6 +35,9 @@ struct Args {
     /// Seconds to wait for each cycle's payout.
     #[arg(long, default_value_t = 60)]
     cycle_timeout: u64,
+    /// The keysend node members are paid at (default: the simulated node's payee).
+    #[arg(long)]
+    payee_node: Option<String>,
 }
 
 #[tokio::main]
@@ -48,6 +51,7 @@ async fn main() -> ExitCode {
         duplicates: a.duplicates,
         forgeries: a.forgeries,
         cycle_timeout: Duration::from_secs(a.cycle_timeout),
+        payee_node: a.payee_node.unwrap_or_else(|| DemoConfig::default().payee_node),
         ..DemoConfig::default()
     };
     match run(&config).await {

@@ -68,6 +68,12 @@ pub struct PayoutBody {
     status: &'static str,
     attempts: u32,
     last_error: Option<String>,
+    /// The payment hash it was sent with (fixed before sending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_hash: Option<String>,
+    /// `keysend` or `invoice`: how it was last sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<&'static str>,
 }
 
 /// An invoice, as answered by the API.
@@ -112,6 +118,11 @@ impl From<&PaymentAttempt> for PayoutBody {
             status: a.status().as_str(),
             attempts: a.attempts(),
             last_error: a.last_error().map(str::to_owned),
+            payment_hash: a.payment_hash().map(|h| h.to_hex()),
+            route: a.route().map(|r| match r {
+                sunusav_core::domain::attempt::AttemptRoute::Keysend(_) => "keysend",
+                sunusav_core::domain::attempt::AttemptRoute::Invoice(_) => "invoice",
+            }),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! [`router`], all of them with a fallback and the layers.
 
 pub mod admin;
+pub mod destinations;
 pub mod groups;
 pub mod health;
 pub mod metrics;
@@ -48,7 +49,9 @@ pub fn webhook_router(state: AppState) -> Router {
 }
 
 /// The group API: `POST /groups`, `GET /groups/{id}`, `POST
-/// /groups/{id}/start`, `/cancel`, `/invoices`, `GET /groups/{id}/ledger`.
+/// /groups/{id}/start`, `/cancel`, `/invoices`, `GET /groups/{id}/ledger`,
+/// `POST /groups/{id}/payout-invoice`, and `GET`, `PUT`, `DELETE
+/// /members/{member}/payout-destination`.
 /// Unauthenticated: a host puts its own authentication in front of it (a
 /// `route_layer` on this router before merging or nesting it).
 pub fn group_router(state: AppState) -> Router {
@@ -59,6 +62,11 @@ pub fn group_router(state: AppState) -> Router {
         .route("/groups/{id}/cancel", post(groups::cancel))
         .route("/groups/{id}/invoices", post(groups::invoice))
         .route("/groups/{id}/ledger", get(groups::ledger))
+        .route("/groups/{id}/payout-invoice", post(destinations::submit_invoice))
+        .route(
+            "/members/{member}/payout-destination",
+            get(destinations::show).put(destinations::set).delete(destinations::clear),
+        )
         .with_state(state)
 }
 

@@ -189,3 +189,16 @@ pub async fn settle_webhooks(tontine: &Tontine) -> usize {
     }
     n
 }
+
+/// Gives each member the simulated node's payee as keysend destination.
+pub async fn set_destinations(router: &Router, members: &[sunusav_core::MemberId]) {
+    let node = SimulatedNode::payee_node().to_hex();
+    for m in members {
+        let reply = send(
+            router,
+            json_request("PUT", &format!("/members/{m}/payout-destination"), &serde_json::json!({ "keysend": node })),
+        )
+        .await;
+        assert_eq!(reply.status, http::StatusCode::OK, "{}", reply.text());
+    }
+}

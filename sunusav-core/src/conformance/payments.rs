@@ -42,6 +42,12 @@
 //!   cannot be reached (gRPC `Unavailable`) is an error, never "unknown", and
 //!   sends nothing.
 //! - Concurrent payments of one hash: payment control lets one through.
+//! - Keysend carries the preimage, which the receiver checks against the
+//!   payment hash; an invoice is paid by its own hash, and a payment of it
+//!   proves payment with the payee's preimage.
+//! - An issued invoice reports its state and the amount paid (which may
+//!   exceed its amount); settled invoices stream in settle order, resumable
+//!   after any settle index (`SubscribeInvoices` with `settle_index`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -54,8 +60,11 @@ use super::harness::run_named;
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::money::Msat;
+use crate::domain::payout::{Bolt11, NodePubkey, PayTo, PayoutPolicy, PreimageSecret};
 use crate::memory::NodeFault;
-use crate::ports::payments::{PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt, PayoutRequest};
+use crate::ports::payments::{
+    NodeInvoiceState, PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt, PayoutRequest, SettleEvents,
+};
 
 /// The expiry of the invoices the cases create.
 const EXPIRY: Duration = Duration::from_hours(1);
@@ -89,6 +98,20 @@ pub trait NodeScript: Send + Sync {
     /// unreachable, `pay` answers [`PayError::Transient`] and sends nothing;
     /// `lookup`, `create_invoice` and `ping` answer [`PaymentsError::Unavailable`].
     async fn set_reachable(&self, reachable: bool) -> Result<(), PaymentsError>;
+
+    /// A remote node this node can pay by keysend.
+    async fn payee_node(&self) -> Result<NodePubkey, PaymentsError>;
+
+    /// A BOLT 11 invoice of a remote payee this node can pay (`amount`
+    /// none: amount-less), payable for `expiry`.
+    async fn mint_payee_invoice(&self, amount: Option<Msat>, expiry: Duration) -> Result<String, PaymentsError>;
+
+    /// A payer pays `amount` for an invoice this node issued; `false` when
+    /// the node refuses it (not open, less than its amount).
+    async fn pay_invoice(&self, hash: &PaymentHash, amount: Msat) -> Result<bool, PaymentsError>;
+
+    /// Cuts every open settle stream.
+    async fn cut_settle_streams(&self) -> Result<(), PaymentsError>;
 }
 
 /// A fresh node under test and the script that controls it.
@@ -96,15 +119,21 @@ pub trait NodeScript: Send + Sync {
 pub struct PaymentsHarness {
     /// The node, through the port.
     pub node: Arc<dyn Payments>,
+    /// Its settle stream.
+    pub events: Arc<dyn SettleEvents>,
     /// Its script.
     pub script: Arc<dyn NodeScript>,
 }
 
 impl PaymentsHarness {
     /// The harness of a node that is its own script.
-    pub fn of<N: Payments + NodeScript>(node: N) -> Self {
+    pub fn of<N: Payments + SettleEvents + NodeScript>(node: N) -> Self {
         let node = Arc::new(node);
-        Self { node: Arc::clone(&node) as Arc<dyn Payments>, script: node }
+        Self {
+            node: Arc::clone(&node) as Arc<dyn Payments>,
+            events: Arc::clone(&node) as Arc<dyn SettleEvents>,
+            script: node,
+        }
     }
 }
 
@@ -154,6 +183,10 @@ pub fn cases() -> Vec<Case> {
         case!(a_permanent_failure_pays_nothing),
         case!(concurrent_payments_of_one_key_pay_it_once),
         case!(an_invoice_is_cancelled_idempotently),
+        case!(a_payee_invoice_is_paid_by_its_hash_once),
+        case!(a_wrong_keysend_preimage_is_refused),
+        case!(an_invoice_reports_what_was_paid),
+        case!(settled_invoices_stream_in_order_and_resume_after_an_index),
     ]
 }
 
@@ -227,6 +260,10 @@ macro_rules! payments_conformance_tests {
             a_permanent_failure_pays_nothing,
             concurrent_payments_of_one_key_pay_it_once,
             an_invoice_is_cancelled_idempotently,
+            a_payee_invoice_is_paid_by_its_hash_once,
+            a_wrong_keysend_preimage_is_refused,
+            an_invoice_reports_what_was_paid,
+            settled_invoices_stream_in_order_and_resume_after_an_index,
         );
     };
     (@cases $make:expr; $guard:block; $($case:ident),* $(,)?) => {
@@ -250,14 +287,28 @@ macro_rules! payments_conformance_tests {
 
 // ---------------------------------------------------------------- helpers
 
-fn request() -> PayoutRequest {
-    let group = GroupId::random();
+/// The secret the cases derive keysend preimages under.
+fn secret() -> PreimageSecret {
+    PreimageSecret::new([0x5a; 32]).expect("secret")
+}
+
+/// A keysend payout of `key` to the script's payee node.
+async fn keysend(h: &PaymentsHarness, key: IdempotencyKey) -> PayoutRequest {
+    let node = h.script.payee_node().await.expect("payee node");
+    let preimage = secret().keysend_preimage(&key);
     PayoutRequest {
-        key: IdempotencyKey::payout(group, 1),
-        group,
+        group: GroupId::random(),
         beneficiary: MemberId::random(),
         amount: Msat::new(30_000),
+        payment_hash: preimage.payment_hash(),
+        pay_to: PayTo::Keysend { node, preimage },
+        policy: PayoutPolicy::default(),
+        key,
     }
+}
+
+async fn request(h: &PaymentsHarness) -> PayoutRequest {
+    keysend(h, IdempotencyKey::payout(GroupId::random(), 1)).await
 }
 
 async fn script(h: &PaymentsHarness, fault: NodeFault) {
@@ -273,15 +324,15 @@ async fn reachable(h: &PaymentsHarness, up: bool) {
     h.script.set_reachable(up).await.expect("set reachable");
 }
 
-async fn lookup(h: &PaymentsHarness, key: &IdempotencyKey) -> PaymentStatus {
-    h.node.lookup(key).await.unwrap_or_else(|e| panic!("lookup {key}: {e}"))
+async fn lookup(h: &PaymentsHarness, hash: &PaymentHash) -> PaymentStatus {
+    h.node.lookup(hash).await.unwrap_or_else(|e| panic!("lookup {hash}: {e}"))
 }
 
-/// The receipt of a key the look-up says succeeded.
-async fn succeeded(h: &PaymentsHarness, key: &IdempotencyKey) -> PayoutReceipt {
-    match lookup(h, key).await {
+/// The receipt of a hash the look-up says succeeded.
+async fn succeeded(h: &PaymentsHarness, hash: &PaymentHash) -> PayoutReceipt {
+    match lookup(h, hash).await {
         PaymentStatus::Succeeded(r) => r,
-        other => panic!("{key}: expected Succeeded, got {other:?}"),
+        other => panic!("{hash}: expected Succeeded, got {other:?}"),
     }
 }
 
@@ -327,12 +378,12 @@ pub async fn an_invoice_is_cancelled_idempotently(h: PaymentsHarness) {
 
 /// A payout is unknown before, succeeded after, and a second payment is refused.
 pub async fn a_payout_is_paid_once_by_key(h: PaymentsHarness) {
+    let req = request(&h).await;
     let node = h.node;
-    let req = request();
-    assert_eq!(node.lookup(&req.key).await.expect("lookup"), PaymentStatus::Unknown);
+    assert_eq!(node.lookup(&req.payment_hash).await.expect("lookup"), PaymentStatus::Unknown);
     let receipt = node.pay(&req).await.expect("first payment succeeds");
     assert_eq!(node.pay(&req).await, Err(PayError::AlreadyPaid), "second payment of one key");
-    match node.lookup(&req.key).await.expect("lookup") {
+    match node.lookup(&req.payment_hash).await.expect("lookup") {
         PaymentStatus::Succeeded(r) => assert_eq!(r, receipt),
         other => panic!("expected Succeeded, got {other:?}"),
     }
@@ -340,10 +391,9 @@ pub async fn a_payout_is_paid_once_by_key(h: PaymentsHarness) {
 
 /// Different keys are different payments.
 pub async fn different_keys_are_different_payments(h: PaymentsHarness) {
+    let a = request(&h).await;
+    let b = keysend(&h, IdempotencyKey::payout(a.group, 2)).await;
     let node = h.node;
-    let a = request();
-    let mut b = request();
-    b.key = IdempotencyKey::payout(a.group, 2);
     let ra = node.pay(&a).await.expect("pay a");
     let rb = node.pay(&b).await.expect("pay b");
     assert_ne!(ra.payment_hash, rb.payment_hash);
@@ -358,69 +408,72 @@ pub async fn a_healthy_node_answers_ping(h: PaymentsHarness) {
 /// `InTransition` (LND: "payment is in transition") and the look-up says
 /// `InFlight`; once it failed, the key may be paid again.
 pub async fn a_payment_in_flight_refuses_another_as_in_transition(h: PaymentsHarness) {
-    let req = request();
+    let req = request(&h).await;
     script(&h, NodeFault::TimeoutInFlight).await;
     assert_eq!(h.node.pay(&req).await, Err(PayError::Timeout));
-    assert_eq!(lookup(&h, &req.key).await, PaymentStatus::InFlight);
+    assert_eq!(lookup(&h, &req.payment_hash).await, PaymentStatus::InFlight);
     for _ in 0..3 {
         assert_eq!(h.node.pay(&req).await, Err(PayError::InTransition), "paid again while in flight");
     }
-    assert_eq!(lookup(&h, &req.key).await, PaymentStatus::InFlight, "a refused payment changes nothing");
+    assert_eq!(lookup(&h, &req.payment_hash).await, PaymentStatus::InFlight, "a refused payment changes nothing");
 
     resolve(&h, false).await;
-    assert!(matches!(lookup(&h, &req.key).await, PaymentStatus::Failed(_)), "the in-flight payment failed");
+    assert!(matches!(lookup(&h, &req.payment_hash).await, PaymentStatus::Failed(_)), "the in-flight payment failed");
     let receipt = h.node.pay(&req).await.expect("a failed payment may be paid again");
-    assert_eq!(succeeded(&h, &req.key).await, receipt);
+    assert_eq!(succeeded(&h, &req.payment_hash).await, receipt);
 }
 
 /// A payment that failed (LND: `FAILED`, no route) looks up as `Failed`, and
 /// paying the key again is allowed; the look-up then returns that receipt.
 pub async fn a_failed_payment_may_be_paid_again(h: PaymentsHarness) {
-    let req = request();
+    let req = request(&h).await;
     script(&h, NodeFault::Transient).await;
     assert!(matches!(h.node.pay(&req).await, Err(PayError::Transient(_))), "the scripted failure");
-    assert!(matches!(lookup(&h, &req.key).await, PaymentStatus::Failed(_)), "a failed payment looks up as Failed");
+    assert!(
+        matches!(lookup(&h, &req.payment_hash).await, PaymentStatus::Failed(_)),
+        "a failed payment looks up as Failed"
+    );
     let receipt = h.node.pay(&req).await.expect("paying a failed key again succeeds");
     assert_proves_payment(&receipt);
-    assert_eq!(succeeded(&h, &req.key).await, receipt);
+    assert_eq!(succeeded(&h, &req.payment_hash).await, receipt);
     assert_eq!(h.node.pay(&req).await, Err(PayError::AlreadyPaid), "and only once");
 }
 
 /// A time-out that left the payment in flight looks up `InFlight`; when its
 /// HTLCs settle it looks up `Succeeded` with a receipt, and is not paid again.
 pub async fn a_timeout_in_flight_looks_up_in_flight_until_it_resolves(h: PaymentsHarness) {
-    let req = request();
+    let req = request(&h).await;
     script(&h, NodeFault::TimeoutInFlight).await;
     assert_eq!(h.node.pay(&req).await, Err(PayError::Timeout));
-    assert_eq!(lookup(&h, &req.key).await, PaymentStatus::InFlight, "a time-out is not a failure");
+    assert_eq!(lookup(&h, &req.payment_hash).await, PaymentStatus::InFlight, "a time-out is not a failure");
     resolve(&h, true).await;
-    let receipt = succeeded(&h, &req.key).await;
+    let receipt = succeeded(&h, &req.payment_hash).await;
     assert_proves_payment(&receipt);
     assert_eq!(h.node.pay(&req).await, Err(PayError::AlreadyPaid));
-    assert_eq!(succeeded(&h, &req.key).await, receipt, "the receipt does not change");
+    assert_eq!(succeeded(&h, &req.payment_hash).await, receipt, "the receipt does not change");
 }
 
 /// A time-out after the payment succeeded (the answer was lost) looks up
 /// `Succeeded`, with a receipt; paying again is refused.
 pub async fn a_timeout_after_success_looks_up_as_succeeded(h: PaymentsHarness) {
-    let req = request();
+    let req = request(&h).await;
     script(&h, NodeFault::TimeoutPaid).await;
     assert_eq!(h.node.pay(&req).await, Err(PayError::Timeout));
-    let receipt = succeeded(&h, &req.key).await;
+    let receipt = succeeded(&h, &req.payment_hash).await;
     assert_proves_payment(&receipt);
     assert_eq!(h.node.pay(&req).await, Err(PayError::AlreadyPaid));
-    assert_eq!(succeeded(&h, &req.key).await, receipt);
+    assert_eq!(succeeded(&h, &req.payment_hash).await, receipt);
 }
 
 /// After `AlreadyPaid`, the look-up returns the receipt the first payment
 /// returned: the payout engine records it as the proof of payment.
 pub async fn already_paid_looks_up_the_first_receipt(h: PaymentsHarness) {
-    let req = request();
+    let req = request(&h).await;
     let first = h.node.pay(&req).await.expect("first payment");
     assert_proves_payment(&first);
     for _ in 0..3 {
         assert_eq!(h.node.pay(&req).await, Err(PayError::AlreadyPaid));
-        assert_eq!(succeeded(&h, &req.key).await, first, "the look-up returns the first payment's receipt");
+        assert_eq!(succeeded(&h, &req.payment_hash).await, first, "the look-up returns the first payment's receipt");
     }
 }
 
@@ -429,13 +482,13 @@ pub async fn already_paid_looks_up_the_first_receipt(h: PaymentsHarness) {
 /// `Transient` and sends nothing, for a paid key as for a new one. A single
 /// unreachable call sends nothing either.
 pub async fn an_unreachable_node_is_unavailable_never_unknown(h: PaymentsHarness) {
-    let (paid, new) = (request(), request());
+    let (paid, new) = (request(&h).await, request(&h).await);
     let receipt = h.node.pay(&paid).await.expect("pay");
 
     reachable(&h, false).await;
-    for key in [&paid.key, &new.key] {
+    for hash in [&paid.payment_hash, &new.payment_hash] {
         assert!(
-            matches!(h.node.lookup(key).await, Err(PaymentsError::Unavailable(_))),
+            matches!(h.node.lookup(hash).await, Err(PaymentsError::Unavailable(_))),
             "a look-up on an unreachable node must be Unavailable"
         );
     }
@@ -450,31 +503,34 @@ pub async fn an_unreachable_node_is_unavailable_never_unknown(h: PaymentsHarness
 
     reachable(&h, true).await;
     h.node.ping().await.expect("ping once reachable");
-    assert_eq!(lookup(&h, &new.key).await, PaymentStatus::Unknown, "nothing was sent while unreachable");
-    assert_eq!(succeeded(&h, &paid.key).await, receipt);
+    assert_eq!(lookup(&h, &new.payment_hash).await, PaymentStatus::Unknown, "nothing was sent while unreachable");
+    assert_eq!(succeeded(&h, &paid.payment_hash).await, receipt);
 
     script(&h, NodeFault::Unreachable).await;
     assert!(matches!(h.node.pay(&new).await, Err(PayError::Transient(_))), "one unreachable call");
-    assert_eq!(lookup(&h, &new.key).await, PaymentStatus::Unknown, "nothing was sent by the unreachable call");
+    assert_eq!(lookup(&h, &new.payment_hash).await, PaymentStatus::Unknown, "nothing was sent by the unreachable call");
     let receipt = h.node.pay(&new).await.expect("pay once reachable");
-    assert_eq!(succeeded(&h, &new.key).await, receipt);
+    assert_eq!(succeeded(&h, &new.payment_hash).await, receipt);
 }
 
 /// A permanent failure (LND: `FAILED`, incorrect payment details) pays
 /// nothing and looks up `Failed`; a refused amount records nothing. Paying
 /// again (an operator's retry) is allowed.
 pub async fn a_permanent_failure_pays_nothing(h: PaymentsHarness) {
-    let req = request();
+    let req = request(&h).await;
     script(&h, NodeFault::Permanent).await;
     assert!(matches!(h.node.pay(&req).await, Err(PayError::Permanent(_))), "the scripted failure");
-    assert!(matches!(lookup(&h, &req.key).await, PaymentStatus::Failed(_)), "a permanent failure looks up as Failed");
+    assert!(
+        matches!(lookup(&h, &req.payment_hash).await, PaymentStatus::Failed(_)),
+        "a permanent failure looks up as Failed"
+    );
 
-    let zero = PayoutRequest { amount: Msat::ZERO, ..request() };
+    let zero = PayoutRequest { amount: Msat::ZERO, ..request(&h).await };
     assert!(matches!(h.node.pay(&zero).await, Err(PayError::Permanent(_))), "a zero amount is refused");
-    assert_eq!(lookup(&h, &zero.key).await, PaymentStatus::Unknown, "a refused amount sends nothing");
+    assert_eq!(lookup(&h, &zero.payment_hash).await, PaymentStatus::Unknown, "a refused amount sends nothing");
 
     let receipt = h.node.pay(&req).await.expect("an operator's retry pays");
-    assert_eq!(succeeded(&h, &req.key).await, receipt);
+    assert_eq!(succeeded(&h, &req.payment_hash).await, receipt);
 }
 
 /// 50 payments of one key at once: exactly one succeeds, every other is
@@ -482,7 +538,7 @@ pub async fn a_permanent_failure_pays_nothing(h: PaymentsHarness) {
 /// receipt of the one that succeeded.
 pub async fn concurrent_payments_of_one_key_pay_it_once(h: PaymentsHarness) {
     const N: usize = 50;
-    let req = request();
+    let req = request(&h).await;
     let tasks: Vec<_> = (0..N)
         .map(|_| {
             let (node, req) = (Arc::clone(&h.node), req.clone());
@@ -498,6 +554,89 @@ pub async fn concurrent_payments_of_one_key_pay_it_once(h: PaymentsHarness) {
         }
     }
     assert_eq!(receipts.len(), 1, "exactly one of {N} concurrent payments succeeds");
-    assert_eq!(succeeded(&h, &req.key).await, receipts[0]);
+    assert_eq!(succeeded(&h, &req.payment_hash).await, receipts[0]);
     assert_eq!(h.node.pay(&req).await, Err(PayError::AlreadyPaid));
+}
+
+/// An invoice of a remote payee is paid by its own hash (amount-less: the
+/// payout's amount), once: a second payment is refused, the receipt proves
+/// payment and the look-up by the invoice's hash finds it.
+pub async fn a_payee_invoice_is_paid_by_its_hash_once(h: PaymentsHarness) {
+    for amount in [Some(Msat::new(30_000)), None] {
+        let bolt11 = h.script.mint_payee_invoice(amount, EXPIRY).await.expect("mint");
+        let invoice = Bolt11::parse(&bolt11).expect("a valid BOLT 11 invoice");
+        let base = request(&h).await;
+        let req = PayoutRequest { payment_hash: invoice.payment_hash(), pay_to: PayTo::Invoice { bolt11 }, ..base };
+        assert_eq!(lookup(&h, &req.payment_hash).await, PaymentStatus::Unknown);
+        let receipt = h.node.pay(&req).await.expect("pay the invoice");
+        assert_eq!(receipt.payment_hash, invoice.payment_hash());
+        assert_proves_payment(&receipt);
+        assert_eq!(h.node.pay(&req).await, Err(PayError::AlreadyPaid), "an invoice is paid once");
+        assert_eq!(succeeded(&h, &req.payment_hash).await, receipt);
+    }
+}
+
+/// A keysend whose preimage does not hash to the payment hash is refused
+/// by the receiver (incorrect payment details), and nothing is paid.
+pub async fn a_wrong_keysend_preimage_is_refused(h: PaymentsHarness) {
+    let good = request(&h).await;
+    let other = secret().keysend_preimage(&IdempotencyKey::payout(GroupId::random(), 9));
+    let PayTo::Keysend { node, .. } = good.pay_to.clone() else { unreachable!("keysend") };
+    let bad = PayoutRequest { pay_to: PayTo::Keysend { node, preimage: other }, ..good };
+    assert!(matches!(h.node.pay(&bad).await, Err(PayError::Permanent(_))), "a wrong preimage");
+    assert!(
+        !matches!(lookup(&h, &bad.payment_hash).await, PaymentStatus::Succeeded(_)),
+        "a refused keysend pays nothing"
+    );
+}
+
+/// An issued invoice is open, then settled for what the payer paid (more
+/// than its amount here), with a settle index; an unknown hash is `None`.
+pub async fn an_invoice_reports_what_was_paid(h: PaymentsHarness) {
+    let inv = h.node.create_invoice(Msat::new(1_000), "paid", EXPIRY).await.expect("create");
+    let open = h.node.invoice(&inv.payment_hash).await.expect("invoice").expect("issued");
+    assert_eq!((open.state, open.amount_paid), (NodeInvoiceState::Open, Msat::ZERO));
+    assert!(h.script.pay_invoice(&inv.payment_hash, Msat::new(1_500)).await.expect("pay"), "an overpayment settles");
+    let settled = h.node.invoice(&inv.payment_hash).await.expect("invoice").expect("issued");
+    assert_eq!((settled.state, settled.amount_paid), (NodeInvoiceState::Settled, Msat::new(1_500)));
+    assert!(settled.settle_index > 0);
+    assert_eq!(h.node.invoice(&PaymentHash::from_bytes([0xee; 32])).await.expect("invoice"), None);
+    let cancelled = h.node.create_invoice(Msat::new(1_000), "no", EXPIRY).await.expect("create");
+    h.node.cancel_invoice(&cancelled.payment_hash).await.expect("cancel");
+    let state = h.node.invoice(&cancelled.payment_hash).await.expect("invoice").map(|i| i.state);
+    assert_eq!(state, Some(NodeInvoiceState::Canceled));
+}
+
+/// Settled invoices stream in settle order with increasing indexes; a
+/// stream opened after an index starts right after it; a cut stream errs
+/// (`Unavailable`), and one opened again after the last index seen misses
+/// nothing and repeats nothing.
+pub async fn settled_invoices_stream_in_order_and_resume_after_an_index(h: PaymentsHarness) {
+    const WAIT: Duration = Duration::from_secs(10);
+    let mut hashes = Vec::new();
+    for i in 0..4u64 {
+        let inv = h.node.create_invoice(Msat::new(1_000 + i), "s", EXPIRY).await.expect("create");
+        hashes.push(inv.payment_hash);
+    }
+    assert!(h.script.pay_invoice(&hashes[0], Msat::new(1_000)).await.expect("pay"));
+    assert!(h.script.pay_invoice(&hashes[1], Msat::new(1_001)).await.expect("pay"));
+    let mut stream = h.events.subscribe_settled(0).await.expect("subscribe");
+    let first = tokio::time::timeout(WAIT, stream.next()).await.expect("in time").expect("next").expect("one");
+    let second = tokio::time::timeout(WAIT, stream.next()).await.expect("in time").expect("next").expect("one");
+    assert_eq!((first.payment_hash, first.amount_paid), (hashes[0], Msat::new(1_000)));
+    assert_eq!(second.payment_hash, hashes[1]);
+    assert!(second.settle_index > first.settle_index);
+    // Live: settled after the stream opened.
+    assert!(h.script.pay_invoice(&hashes[2], Msat::new(1_002)).await.expect("pay"));
+    let third = tokio::time::timeout(WAIT, stream.next()).await.expect("in time").expect("next").expect("one");
+    assert_eq!(third.payment_hash, hashes[2]);
+    h.script.cut_settle_streams().await.expect("cut");
+    let cut = tokio::time::timeout(WAIT, stream.next()).await.expect("a cut stream answers");
+    assert!(matches!(cut, Err(PaymentsError::Unavailable(_))), "a cut stream is Unavailable, got {cut:?}");
+    assert!(h.script.pay_invoice(&hashes[3], Msat::new(1_003)).await.expect("pay"));
+    let mut resumed = h.events.subscribe_settled(second.settle_index).await.expect("subscribe again");
+    let again = tokio::time::timeout(WAIT, resumed.next()).await.expect("in time").expect("next").expect("one");
+    let fourth = tokio::time::timeout(WAIT, resumed.next()).await.expect("in time").expect("next").expect("one");
+    assert_eq!((again.payment_hash, fourth.payment_hash), (hashes[2], hashes[3]), "resumed after the index");
+    assert!(fourth.settle_index > again.settle_index);
 }

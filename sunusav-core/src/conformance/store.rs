@@ -27,13 +27,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::harness::run_named;
-use crate::domain::attempt::{AttemptStatus, PaymentAttempt, StoredAttempt};
+use crate::domain::attempt::{AttemptRoute, AttemptStatus, PaymentAttempt, StoredAttempt};
 use crate::domain::group::{ContributionOutcome, Group, GroupSpec, GroupStatus, Invoice, InvoiceState};
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::{Balance, LedgerEntry, LedgerReason};
 use crate::domain::money::Msat;
 use crate::domain::outcome::DeliveryOutcome;
+use crate::domain::payout::{Bolt11, Network, PayoutDestination};
+use crate::memory::{InvoiceSigner, SimulatedNode};
 use crate::ports::store::{
     Contribution, DeliveryFilter, OutboxMessage, OutcomeFilter, Recorded, Store, StoreError, Unique, WebhookEvent,
     WebhookRecord,
@@ -92,6 +94,10 @@ pub fn cases() -> Vec<Case> {
         case!(a_processed_delivery_reopens_once_per_generation),
         case!(the_delivery_log_filters_and_pages),
         case!(retention_drops_the_bodies_of_processed_deliveries_only),
+        case!(payout_destinations_are_set_cleared_and_wake_waiting_attempts),
+        case!(a_payout_invoice_hash_is_used_once_and_the_last_one_wins),
+        case!(two_attempts_never_share_a_payment_hash),
+        case!(the_settle_index_only_moves_forward),
     ]
 }
 
@@ -176,6 +182,10 @@ macro_rules! store_conformance_tests {
             a_processed_delivery_reopens_once_per_generation,
             the_delivery_log_filters_and_pages,
             retention_drops_the_bodies_of_processed_deliveries_only,
+            payout_destinations_are_set_cleared_and_wake_waiting_attempts,
+            a_payout_invoice_hash_is_used_once_and_the_last_one_wins,
+            two_attempts_never_share_a_payment_hash,
+            the_settle_index_only_moves_forward,
         );
     };
     (@cases $make:expr; $guard:block; $($case:ident),* $(,)?) => {
@@ -251,6 +261,7 @@ fn stored_first_payout(g: &Group, amount: Msat, status: AttemptStatus) -> Stored
         preimage: None,
         routing_fee: None,
         generation: 0,
+        route: None,
     }
 }
 
@@ -923,7 +934,8 @@ pub async fn payment_attempts_keep_their_generation(store: Arc<dyn Store>) {
     tx.commit().await.expect("commit");
     assert_eq!(store.payment_attempt(&key).await.expect("read"), Some(a.clone()));
 
-    a.send(false).expect("sent");
+    let hash = PaymentHash::from_bytes(rand_bytes());
+    a.send(false, AttemptRoute::Keysend(SimulatedNode::payee_node()), hash).expect("sent");
     a.die("no route").expect("dead");
     assert_eq!(a.reopen(), Ok(1));
     let mut tx = store.begin().await.expect("begin");
@@ -1126,4 +1138,116 @@ pub async fn retention_drops_the_bodies_of_processed_deliveries_only(store: Arc<
         Recorded::Conflict
     );
     assert_eq!(store.reopen_webhook(&key("done-2"), 0).await.expect("no body"), None, "nothing left to replay");
+}
+
+/// A member's destination is set, replaced, cleared, and read inside and
+/// outside a transaction; the member's attempts that await one are listed.
+pub async fn payout_destinations_are_set_cleared_and_wake_waiting_attempts(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    insert(&store, &g).await;
+    let member = g.members()[0];
+    let node = SimulatedNode::payee_node();
+    let other = InvoiceSigner::from_bytes([0x33; 32]).node();
+    assert_eq!(store.payout_destination(member).await.expect("read"), None);
+    let mut tx = store.begin().await.expect("begin");
+    tx.set_payout_destination(member, Some(PayoutDestination::Keysend(node))).await.expect("set");
+    assert_eq!(tx.payout_destination(member).await.expect("read in tx"), Some(PayoutDestination::Keysend(node)));
+    let mut waiting = first_payout(&g, Msat::new(9_900), AttemptStatus::Pending);
+    waiting.await_destination(false).expect("waits");
+    assert!(tx.insert_payment_attempt(&waiting).await.expect("insert"));
+    tx.commit().await.expect("commit");
+    assert_eq!(store.payout_destination(member).await.expect("read"), Some(PayoutDestination::Keysend(node)));
+    assert_eq!(store.payout_destination(g.members()[1]).await.expect("read"), None, "per member");
+
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.attempts_awaiting_destination(member).await.expect("list"), vec![waiting.clone()]);
+    assert_eq!(tx.attempts_awaiting_destination(g.members()[1]).await.expect("list"), vec![]);
+    tx.set_payout_destination(member, Some(PayoutDestination::Keysend(other))).await.expect("replace");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.payout_destination(member).await.expect("read"), Some(PayoutDestination::Keysend(other)));
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.set_payout_destination(member, None).await.expect("clear");
+    drop(tx);
+    assert!(store.payout_destination(member).await.expect("read").is_some(), "a dropped transaction changes nothing");
+    let mut tx = store.begin().await.expect("begin");
+    tx.set_payout_destination(member, None).await.expect("clear");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.payout_destination(member).await.expect("read"), None);
+}
+
+/// Payout invoices: the last submitted for a cycle is the one read; a
+/// payment hash submitted before (for any cycle or group) is a duplicate.
+pub async fn a_payout_invoice_hash_is_used_once_and_the_last_one_wins(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    insert(&store, &g).await;
+    let mint = |n: u8| {
+        let text = InvoiceSigner::from_bytes([0x44; 32]).mint(
+            PaymentHash::from_bytes([n; 32]),
+            None,
+            Duration::from_hours(1),
+            Network::Regtest,
+            std::time::SystemTime::now(),
+        );
+        Bolt11::parse(&text).expect("a valid invoice")
+    };
+    let (a, b) = (mint(rand_bytes()[0] | 1), mint(0));
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.payout_invoice(g.id(), 1).await.expect("read"), None);
+    tx.insert_payout_invoice(g.id(), 1, &a).await.expect("insert");
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_payout_invoice(g.id(), 1, &b).await.expect("insert a second");
+    assert_eq!(tx.payout_invoice(g.id(), 1).await.expect("read in tx").as_deref(), Some(b.as_str()));
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin().await.expect("begin");
+    assert_eq!(tx.payout_invoice(g.id(), 1).await.expect("read").as_deref(), Some(b.as_str()), "the last one");
+    assert_eq!(tx.payout_invoice(g.id(), 2).await.expect("read"), None, "per cycle");
+    let again = tx.insert_payout_invoice(g.id(), 2, &a).await;
+    let dup = match again {
+        Err(e) => e,
+        Ok(()) => tx.commit().await.expect_err("a hash submitted before"),
+    };
+    assert_eq!(dup, StoreError::Duplicate(Unique::PayoutInvoice));
+}
+
+/// Two payment attempts are never sent with one payment hash: one payment
+/// must never count as two payouts.
+pub async fn two_attempts_never_share_a_payment_hash(store: Arc<dyn Store>) {
+    let (first, second) = (active_group(2), active_group(2));
+    insert(&store, &first).await;
+    insert(&store, &second).await;
+    let hash = PaymentHash::from_bytes(rand_bytes());
+    let route = AttemptRoute::Invoice("lnbcrt1same".into());
+    let mut a = first_payout(&first, Msat::new(9_900), AttemptStatus::Pending);
+    a.send(false, route.clone(), hash).expect("send");
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.insert_payment_attempt(&a).await.expect("insert"));
+    tx.commit().await.expect("commit");
+    // The same attempt again with its own hash is fine.
+    let mut tx = store.begin().await.expect("begin");
+    tx.update_payment_attempt(&a).await.expect("update");
+    tx.commit().await.expect("commit");
+    let mut b = first_payout(&second, Msat::new(9_900), AttemptStatus::Pending);
+    b.send(false, route, hash).expect("send");
+    let mut tx = store.begin().await.expect("begin");
+    let dup = match tx.insert_payment_attempt(&b).await {
+        Err(e) => e,
+        Ok(_) => tx.commit().await.expect_err("a hash of another attempt"),
+    };
+    assert_eq!(dup, StoreError::Duplicate(Unique::AttemptPaymentHash));
+    assert_eq!(store.payment_attempt(&b.key).await.expect("read"), None);
+}
+
+/// A source's settle index starts at 0, moves forward, and never back.
+pub async fn the_settle_index_only_moves_forward(store: Arc<dyn Store>) {
+    let source = format!("test-{}", GroupId::random());
+    assert_eq!(store.settle_index(&source).await.expect("read"), 0);
+    store.advance_settle_index(&source, 7).await.expect("advance");
+    assert_eq!(store.settle_index(&source).await.expect("read"), 7);
+    store.advance_settle_index(&source, 3).await.expect("not back");
+    assert_eq!(store.settle_index(&source).await.expect("read"), 7);
+    store.advance_settle_index(&source, 9).await.expect("advance");
+    assert_eq!(store.settle_index(&source).await.expect("read"), 9);
+    assert_eq!(store.settle_index("another").await.expect("read"), 0, "per source");
 }

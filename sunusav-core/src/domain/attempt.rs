@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! pending ──send──▶ in_flight ──succeed──▶ succeeded
+//!    │                 ▲
+//!    └─await──▶ awaiting_destination (no usable destination yet; sent once one is set)
 //!                     │  ▲
 //!                fail │  │ send (after the node says the last try failed or never arrived)
 //!                     ▼  │
@@ -9,7 +11,10 @@
 //! ```
 //!
 //! - `send` marks the attempt as handed to the node, committed *before* the
-//!   node is called. An attempt sent before (`in_flight`, `failed`) may be
+//!   node is called, with the route and the payment hash it is sent with:
+//!   the hash is fixed and stored before anything is sent, and the look-up
+//!   asks the node by it. A route (and so a hash) changes only on a send
+//!   after the node said the last try failed or never arrived. An attempt sent before (`in_flight`, `failed`) may be
 //!   sent again only once the node said how the last try ended
 //!   (`reconciled`): it may have paid. A `dead` attempt is never sent: a
 //!   worker holding a stale job (one that lost its lease, or an earlier
@@ -33,6 +38,18 @@ use crate::domain::group::PayoutDue;
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::money::Msat;
+use crate::domain::payout::NodePubkey;
+
+/// Where an attempt was sent: stored with it, so that a retry resends the
+/// same payment (and the look-up asks for the right hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptRoute {
+    /// Keysend to this node (the preimage is derived again, never stored).
+    Keysend(NodePubkey),
+    /// The beneficiary's BOLT 11 invoice.
+    Invoice(String),
+}
 
 /// Status of a payment attempt: `pending → in_flight → succeeded`, or `failed`
 /// (retryable) and `dead` (given up).
@@ -41,6 +58,9 @@ use crate::domain::money::Msat;
 pub enum AttemptStatus {
     /// Created with the cycle's completion; not sent.
     Pending,
+    /// Due, but the beneficiary has no usable destination yet: waits, and
+    /// is sent once one is set.
+    AwaitingDestination,
     /// Committed as sent to the node: before paying again, ask the node.
     InFlight,
     /// Paid.
@@ -53,6 +73,7 @@ pub enum AttemptStatus {
 
 str_enum!(AttemptStatus {
     Pending => "pending",
+    AwaitingDestination => "awaiting_destination",
     InFlight => "in_flight",
     Succeeded => "succeeded",
     Failed => "failed",
@@ -105,6 +126,8 @@ pub struct StoredAttempt {
     pub routing_fee: Option<Msat>,
     /// How many times an operator reopened it (0 until the first retry).
     pub generation: u32,
+    /// Where it was last sent.
+    pub route: Option<AttemptRoute>,
 }
 
 /// One payout's attempt record, unique by idempotency key.
@@ -130,6 +153,8 @@ pub struct PaymentAttempt {
     routing_fee: Option<Msat>,
     #[serde(default)]
     generation: u32,
+    #[serde(default)]
+    route: Option<AttemptRoute>,
 }
 
 impl PaymentAttempt {
@@ -149,6 +174,7 @@ impl PaymentAttempt {
             preimage: None,
             routing_fee: None,
             generation: 0,
+            route: None,
         }
     }
 
@@ -168,6 +194,7 @@ impl PaymentAttempt {
             preimage,
             routing_fee,
             generation,
+            route,
         } = stored;
         Self {
             key,
@@ -183,6 +210,7 @@ impl PaymentAttempt {
             preimage,
             routing_fee,
             generation,
+            route,
         }
     }
 
@@ -210,10 +238,16 @@ impl PaymentAttempt {
     pub const fn routing_fee(&self) -> Option<Msat> {
         self.routing_fee
     }
-    /// How many times an operator reopened it: the generation of the job
-    /// that runs it now.
+    /// How many times its job was replaced (an operator's retry, a
+    /// destination set while it waited): the generation of the job that runs
+    /// it now.
     pub const fn generation(&self) -> u32 {
         self.generation
+    }
+
+    /// Where it was last sent.
+    pub const fn route(&self) -> Option<&AttemptRoute> {
+        self.route.as_ref()
     }
 
     /// Neither paid nor dead: work remains.
@@ -227,23 +261,49 @@ impl PaymentAttempt {
         matches!(self.status, AttemptStatus::InFlight | AttemptStatus::Failed | AttemptStatus::Dead)
     }
 
-    /// Marks the attempt handed to the node: `in_flight`, one more try.
-    /// `reconciled` says the node was asked and answered that the last try
-    /// failed or never arrived.
+    /// Marks the attempt handed to the node along `route` with
+    /// `payment_hash`: `in_flight`, one more try. `reconciled` says the node
+    /// was asked and answered that the last try failed or never arrived
+    /// (only then may the route and hash change).
     ///
     /// # Errors
     /// `IllegalMove` when it succeeded or is dead (only [`PaymentAttempt::reopen`]
     /// brings a dead attempt back); `NotReconciled` when it was sent before
     /// and `reconciled` is false.
-    pub fn send(&mut self, reconciled: bool) -> Result<(), AttemptError> {
+    pub fn send(
+        &mut self,
+        reconciled: bool,
+        route: AttemptRoute,
+        payment_hash: PaymentHash,
+    ) -> Result<(), AttemptError> {
+        self.check_sendable(reconciled, AttemptStatus::InFlight)?;
+        self.status = AttemptStatus::InFlight;
+        self.attempts = self.attempts.saturating_add(1);
+        self.route = Some(route);
+        self.payment_hash = Some(payment_hash);
+        Ok(())
+    }
+
+    /// Parks a due attempt that has no usable destination:
+    /// `awaiting_destination`, until one is set. Like [`Self::send`], an
+    /// attempt sent before parks only once the node said the last try
+    /// failed or never arrived.
+    ///
+    /// # Errors
+    /// As [`Self::send`].
+    pub fn await_destination(&mut self, reconciled: bool) -> Result<(), AttemptError> {
+        self.check_sendable(reconciled, AttemptStatus::AwaitingDestination)?;
+        self.status = AttemptStatus::AwaitingDestination;
+        Ok(())
+    }
+
+    fn check_sendable(&self, reconciled: bool, to: AttemptStatus) -> Result<(), AttemptError> {
         if matches!(self.status, AttemptStatus::Succeeded | AttemptStatus::Dead) {
-            return Err(self.illegal(AttemptStatus::InFlight));
+            return Err(self.illegal(to));
         }
         if self.was_sent() && !reconciled {
             return Err(AttemptError::NotReconciled);
         }
-        self.status = AttemptStatus::InFlight;
-        self.attempts = self.attempts.saturating_add(1);
         Ok(())
     }
 
@@ -259,6 +319,20 @@ impl PaymentAttempt {
             return Err(self.illegal(AttemptStatus::Failed));
         }
         self.status = AttemptStatus::Failed;
+        self.generation = self.generation.saturating_add(1);
+        Ok(self.generation)
+    }
+
+    /// A destination was set for an attempt that awaits one: a new
+    /// generation, whose job sends it (the job that parked it completed, and
+    /// a queue may still hold its id in a dedup window).
+    ///
+    /// # Errors
+    /// `IllegalMove` unless it awaits a destination.
+    pub fn wake(&mut self) -> Result<u32, AttemptError> {
+        if self.status != AttemptStatus::AwaitingDestination {
+            return Err(self.illegal(AttemptStatus::AwaitingDestination));
+        }
         self.generation = self.generation.saturating_add(1);
         Ok(self.generation)
     }
@@ -335,15 +409,34 @@ mod tests {
             preimage: None,
             routing_fee: None,
             generation: 0,
+            route: None,
         })
     }
 
     const HASH: PaymentHash = PaymentHash::from_bytes([7; 32]);
 
+    fn route() -> AttemptRoute {
+        AttemptRoute::Invoice("lnbcrt1".into())
+    }
+
+    #[test]
+    fn a_due_attempt_without_destination_waits_and_is_sent_later() {
+        let mut a = attempt(AttemptStatus::Pending);
+        a.await_destination(false).expect("pending → awaiting_destination");
+        assert!(a.is_open() && !a.was_sent());
+        a.send(false, route(), HASH).expect("awaiting → in_flight, nothing was sent");
+        assert_eq!((a.payment_hash(), a.route()), (Some(HASH), Some(&route())));
+        let mut sent = attempt(AttemptStatus::InFlight);
+        assert_eq!(sent.await_destination(false), Err(AttemptError::NotReconciled));
+        sent.await_destination(true).expect("the node said the last try failed");
+        let mut paid = attempt(AttemptStatus::Succeeded);
+        assert!(paid.await_destination(true).is_err());
+    }
+
     #[test]
     fn a_pending_attempt_is_sent_without_asking_the_node() {
         let mut a = attempt(AttemptStatus::Pending);
-        a.send(false).expect("pending → in_flight");
+        a.send(false, route(), HASH).expect("pending → in_flight");
         assert_eq!((a.status(), a.attempts()), (AttemptStatus::InFlight, 1));
     }
 
@@ -351,9 +444,9 @@ mod tests {
     fn an_attempt_sent_before_is_sent_again_only_once_reconciled() {
         for status in [AttemptStatus::InFlight, AttemptStatus::Failed] {
             let mut a = attempt(status);
-            assert_eq!(a.send(false), Err(AttemptError::NotReconciled), "{status}");
+            assert_eq!(a.send(false, route(), HASH), Err(AttemptError::NotReconciled), "{status}");
             assert_eq!(a.status(), status, "a refused move changes nothing");
-            a.send(true).expect("reconciled");
+            a.send(true, route(), HASH).expect("reconciled");
             assert_eq!(a.status(), AttemptStatus::InFlight);
         }
     }
@@ -365,7 +458,7 @@ mod tests {
         assert_eq!(a.last_error(), None);
         assert_eq!((a.payment_hash(), a.preimage(), a.routing_fee()), (Some(HASH), Some("ab"), Some(Msat::new(3))));
         let before = a.clone();
-        assert!(matches!(a.send(true), Err(AttemptError::IllegalMove { .. })));
+        assert!(matches!(a.send(true, route(), HASH), Err(AttemptError::IllegalMove { .. })));
         assert!(matches!(a.succeed(HASH, "cd".into(), Msat::ZERO), Err(AttemptError::IllegalMove { .. })));
         assert!(matches!(a.fail("x"), Err(AttemptError::IllegalMove { .. })));
         assert!(matches!(a.die("x"), Err(AttemptError::IllegalMove { .. })));
@@ -398,12 +491,12 @@ mod tests {
         let mut a = attempt(AttemptStatus::Dead);
         let before = a.clone();
         assert_eq!(
-            a.send(true),
+            a.send(true, route(), HASH),
             Err(AttemptError::IllegalMove { from: AttemptStatus::Dead, to: AttemptStatus::InFlight }),
             "a worker that lost its lease cannot reopen a dead payout"
         );
         assert_eq!(
-            a.send(false),
+            a.send(false, route(), HASH),
             Err(AttemptError::IllegalMove { from: AttemptStatus::Dead, to: AttemptStatus::InFlight })
         );
         assert_eq!(a, before);
@@ -421,8 +514,12 @@ mod tests {
         a.die("no route").expect("dead");
         assert_eq!(a.reopen(), Ok(1));
         assert_eq!((a.status(), a.generation(), a.last_error()), (AttemptStatus::Failed, 1, Some("no route")));
-        assert_eq!(a.send(false), Err(AttemptError::NotReconciled), "the node is asked before paying again");
-        a.send(true).expect("reconciled");
+        assert_eq!(
+            a.send(false, route(), HASH),
+            Err(AttemptError::NotReconciled),
+            "the node is asked before paying again"
+        );
+        a.send(true, route(), HASH).expect("reconciled");
         a.fail("no route").expect("failed");
         a.die("again").expect("dead again");
         assert_eq!(a.reopen(), Ok(2));

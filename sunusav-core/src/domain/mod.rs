@@ -8,6 +8,7 @@
 //! - [`ledger`]: members' balances: money received that is not a contribution.
 //! - [`outcome`]: what became of a webhook delivery.
 //! - [`delivery`]: the body digest that tells a replayed delivery from a conflicting one.
+//! - [`payout`]: payout destinations, BOLT 11 invoices, keysend preimages, fee and time limits.
 //! - [`schedule`]: a group's calendar: due times, grace periods, calendar months.
 
 /// Implements `as_str` and `parse` for a fieldless enum from one table of
@@ -45,4 +46,5 @@ pub mod keys;
 pub mod ledger;
 pub mod money;
 pub mod outcome;
+pub mod payout;
 pub mod schedule;

@@ -20,10 +20,11 @@ use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::{Balance, LedgerEntry, LedgerReason, balances};
 use crate::domain::outcome::DeliveryOutcome;
+use crate::domain::payout::{Bolt11, PayoutDestination};
 use crate::ports::store::{
-    AttemptTx, Contribution, Delivery, DeliveryFilter, DeliveryPage, GroupReads, GroupTx, LedgerPage, LedgerTx,
-    OutboxMessage, OutboxTx, OutcomeFilter, Recorded, Store, StoreError, StoreTx, Unique, WebhookEvent, WebhookLog,
-    WebhookRecord, WebhookTx,
+    AttemptTx, Contribution, Delivery, DeliveryFilter, DeliveryPage, DestinationTx, GroupReads, GroupTx, LedgerPage,
+    LedgerTx, NodeCursors, OutboxMessage, OutboxTx, OutcomeFilter, Recorded, Store, StoreError, StoreTx, Unique,
+    WebhookEvent, WebhookLog, WebhookRecord, WebhookTx,
 };
 
 #[derive(Default)]
@@ -61,6 +62,15 @@ struct State {
     /// Per payment attempt: the order it was inserted in and when it last changed.
     attempt_meta: HashMap<IdempotencyKey, (u64, tokio::time::Instant)>,
     next_attempt: u64,
+    /// The attempt each payment hash was sent for (unique).
+    attempt_hashes: HashMap<PaymentHash, IdempotencyKey>,
+    /// Members' standing payout destinations.
+    destinations: HashMap<MemberId, PayoutDestination>,
+    /// Submitted payout invoices, in order: (group, cycle, hash, text).
+    payout_invoices: Vec<(GroupId, u32, PaymentHash, String)>,
+    payout_invoice_hashes: HashSet<PaymentHash>,
+    /// Settle indexes by source.
+    cursors: HashMap<String, u64>,
 }
 
 /// A recorded delivery with what the log shows of it.
@@ -312,6 +322,10 @@ impl GroupReads for MemoryStore {
         Ok(self.state().attempts.get(key).cloned())
     }
 
+    async fn payout_destination(&self, member: MemberId) -> Result<Option<PayoutDestination>, StoreError> {
+        Ok(self.state().destinations.get(&member).copied())
+    }
+
     async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
         let st = self.state();
         let now = tokio::time::Instant::now();
@@ -469,6 +483,8 @@ enum Op {
     WebhookProcessed(IdempotencyKey, DeliveryOutcome),
     InvoiceState(PaymentHash, InvoiceState),
     Ledger(LedgerEntry),
+    Destination(MemberId, Option<PayoutDestination>),
+    PayoutInvoice(GroupId, u32, PaymentHash, String),
 }
 
 struct MemoryTx {
@@ -552,6 +568,8 @@ impl MemoryTx {
         let mut hashes = HashSet::new();
         let mut member_cycle = HashSet::new();
         let mut keys = HashSet::new();
+        let mut attempt_hashes = HashMap::new();
+        let mut payout_hashes = HashSet::new();
         for op in &self.ops {
             match op {
                 Op::InsertGroup(g) => {
@@ -600,10 +618,17 @@ impl MemoryTx {
                     if st.attempts.contains_key(&a.key) || !keys.insert(a.key.clone()) {
                         return Err(StoreError::Duplicate(Unique::PaymentAttempt));
                     }
+                    check_attempt_hash(st, &mut attempt_hashes, a)?;
                 }
                 Op::UpdateAttempt(a) => {
                     if !st.attempts.contains_key(&a.key) && !keys.contains(&a.key) {
                         return Err(StoreError::NotFound);
+                    }
+                    check_attempt_hash(st, &mut attempt_hashes, a)?;
+                }
+                Op::PayoutInvoice(_, _, h, _) => {
+                    if st.payout_invoice_hashes.contains(h) || !payout_hashes.insert(*h) {
+                        return Err(StoreError::Duplicate(Unique::PayoutInvoice));
                     }
                 }
                 Op::WebhookProcessed(k, _) => {
@@ -611,11 +636,26 @@ impl MemoryTx {
                         return Err(StoreError::NotFound);
                     }
                 }
-                Op::Outbox(_) | Op::OutboxSent(_) => {}
+                Op::Outbox(_) | Op::OutboxSent(_) | Op::Destination(..) => {}
             }
         }
         Ok(())
     }
+}
+
+/// An attempt's payment hash is its own: no other attempt was sent with it.
+fn check_attempt_hash(
+    st: &State,
+    seen: &mut HashMap<PaymentHash, IdempotencyKey>,
+    a: &PaymentAttempt,
+) -> Result<(), StoreError> {
+    let Some(hash) = a.payment_hash() else { return Ok(()) };
+    let taken_by_other = |k: &IdempotencyKey| k != &a.key;
+    if st.attempt_hashes.get(&hash).is_some_and(taken_by_other) || seen.get(&hash).is_some_and(taken_by_other) {
+        return Err(StoreError::Duplicate(Unique::AttemptPaymentHash));
+    }
+    seen.insert(hash, a.key.clone());
+    Ok(())
 }
 
 fn invalid_attempt(a: &PaymentAttempt) -> Option<StoreError> {
@@ -863,6 +903,79 @@ impl WebhookTx for MemoryTx {
 }
 
 #[async_trait]
+impl DestinationTx for MemoryTx {
+    async fn set_payout_destination(
+        &mut self,
+        member: MemberId,
+        destination: Option<PayoutDestination>,
+    ) -> Result<(), StoreError> {
+        self.ops.push(Op::Destination(member, destination));
+        Ok(())
+    }
+
+    async fn payout_destination(&mut self, member: MemberId) -> Result<Option<PayoutDestination>, StoreError> {
+        let pending = self.ops.iter().rev().find_map(|op| match op {
+            Op::Destination(m, d) if *m == member => Some(*d),
+            _ => None,
+        });
+        Ok(match pending {
+            Some(d) => d,
+            None => lock_state(&self.shared).destinations.get(&member).copied(),
+        })
+    }
+
+    async fn insert_payout_invoice(&mut self, group: GroupId, cycle: u32, invoice: &Bolt11) -> Result<(), StoreError> {
+        let hash = invoice.payment_hash();
+        let pending = self.ops.iter().any(|op| matches!(op, Op::PayoutInvoice(_, _, h, _) if *h == hash));
+        if pending || lock_state(&self.shared).payout_invoice_hashes.contains(&hash) {
+            return Err(StoreError::Duplicate(Unique::PayoutInvoice));
+        }
+        self.ops.push(Op::PayoutInvoice(group, cycle, hash, invoice.as_str().to_owned()));
+        Ok(())
+    }
+
+    async fn payout_invoice(&mut self, group: GroupId, cycle: u32) -> Result<Option<String>, StoreError> {
+        let pending = self.ops.iter().rev().find_map(|op| match op {
+            Op::PayoutInvoice(g, c, _, text) if (*g, *c) == (group, cycle) => Some(text.clone()),
+            _ => None,
+        });
+        if pending.is_some() {
+            return Ok(pending);
+        }
+        let st = lock_state(&self.shared);
+        Ok(st.payout_invoices.iter().rev().find(|(g, c, _, _)| (*g, *c) == (group, cycle)).map(|i| i.3.clone()))
+    }
+
+    async fn attempts_awaiting_destination(&mut self, member: MemberId) -> Result<Vec<PaymentAttempt>, StoreError> {
+        let st = lock_state(&self.shared);
+        let mut found: Vec<_> = st
+            .attempts
+            .values()
+            .filter(|a| {
+                a.beneficiary == member && a.status() == crate::domain::attempt::AttemptStatus::AwaitingDestination
+            })
+            .cloned()
+            .collect();
+        found.sort_by_key(|a| st.attempt_meta.get(&a.key).map(|m| m.0));
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl NodeCursors for MemoryStore {
+    async fn settle_index(&self, source: &str) -> Result<u64, StoreError> {
+        Ok(self.state().cursors.get(source).copied().unwrap_or(0))
+    }
+
+    async fn advance_settle_index(&self, source: &str, index: u64) -> Result<(), StoreError> {
+        let mut st = self.state();
+        let at = st.cursors.entry(source.to_owned()).or_default();
+        *at = (*at).max(index);
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl StoreTx for MemoryTx {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         let shared = Arc::clone(&self.shared);
@@ -914,7 +1027,22 @@ impl StoreTx for MemoryTx {
                         st.next_attempt
                     };
                     st.attempt_meta.insert(a.key.clone(), (seq, tokio::time::Instant::now()));
+                    if let Some(hash) = a.payment_hash() {
+                        st.attempt_hashes.insert(hash, a.key.clone());
+                    }
                     st.attempts.insert(a.key.clone(), a);
+                }
+                Op::Destination(member, destination) => match destination {
+                    Some(d) => {
+                        st.destinations.insert(member, d);
+                    }
+                    None => {
+                        st.destinations.remove(&member);
+                    }
+                },
+                Op::PayoutInvoice(group, cycle, hash, text) => {
+                    st.payout_invoice_hashes.insert(hash);
+                    st.payout_invoices.push((group, cycle, hash, text));
                 }
                 Op::Outbox(mut m) => {
                     st.next_outbox += 1;

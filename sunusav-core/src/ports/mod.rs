@@ -23,16 +23,19 @@ pub mod queue;
 pub mod store;
 
 pub use error::BackendError;
-pub use payments::{CreatedInvoice, PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt, PayoutRequest};
+pub use payments::{
+    CreatedInvoice, NodeInvoice, NodeInvoiceState, PayError, PayTo, PaymentStatus, Payments, PaymentsError,
+    PayoutPolicy, PayoutReceipt, PayoutRequest, SettleEvents, SettledInvoice, SettledStream,
+};
 pub use queue::{
     Backoff, Consumer, ConsumerExt, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob,
     Producer, Queue, QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob,
     StallRecovery, StalledDead, Step,
 };
 pub use store::{
-    AttemptTx, Contribution, Delivery, DeliveryFilter, DeliveryPage, GroupReads, GroupTx, LedgerPage, LedgerTx,
-    OutboxMessage, OutboxTx, OutcomeFilter, Recorded, Store, StoreError, StoreTx, Unique, WebhookEvent, WebhookLog,
-    WebhookRecord, WebhookTx,
+    AttemptTx, Contribution, Delivery, DeliveryFilter, DeliveryPage, DestinationTx, GroupReads, GroupTx, LedgerPage,
+    LedgerTx, NodeCursors, OutboxMessage, OutboxTx, OutcomeFilter, Recorded, Store, StoreError, StoreTx, Unique,
+    WebhookEvent, WebhookLog, WebhookRecord, WebhookTx,
 };
 
 pub use crate::domain::attempt::{AttemptStatus, PaymentAttempt};
@@ -41,7 +44,10 @@ pub use crate::domain::attempt::{AttemptStatus, PaymentAttempt};
 /// (`use sunusav_core::ports::prelude::*;`): a method of a trait is callable
 /// only where the trait is in scope.
 pub mod prelude {
-    pub use super::payments::Payments;
+    pub use super::payments::{Payments, SettleEvents, SettledStream};
     pub use super::queue::{Consumer, ConsumerExt, Producer, Queue, QueueAdmin, QueueHealth, QueueName};
-    pub use super::store::{AttemptTx, GroupReads, GroupTx, LedgerTx, OutboxTx, Store, StoreTx, WebhookLog, WebhookTx};
+    pub use super::store::{
+        AttemptTx, DestinationTx, GroupReads, GroupTx, LedgerTx, NodeCursors, OutboxTx, Store, StoreTx, WebhookLog,
+        WebhookTx,
+    };
 }

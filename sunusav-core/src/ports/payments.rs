@@ -8,11 +8,13 @@ use serde::{Deserialize, Serialize};
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::money::Msat;
+pub use crate::domain::payout::{PayTo, PayoutPolicy};
 use crate::ports::BackendError;
 
-/// A payout to send: idempotent by `key`, from which the adapter derives one
-/// payment hash, so that the node's per-hash rules refuse a second payment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A payout to send. Its payment hash was fixed and stored with the attempt
+/// before this request was made, so that the node's per-hash rules refuse a
+/// second payment of it, and [`Payments::lookup`] finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PayoutRequest {
     /// `payout:<group>:<cycle>`.
     pub key: IdempotencyKey,
@@ -22,6 +24,12 @@ pub struct PayoutRequest {
     pub beneficiary: MemberId,
     /// The amount to deliver.
     pub amount: Msat,
+    /// The payment hash: of the keysend preimage, or of the invoice.
+    pub payment_hash: PaymentHash,
+    /// Where it goes.
+    pub pay_to: PayTo,
+    /// The fee and time limits.
+    pub policy: PayoutPolicy,
 }
 
 /// Proof that a payout succeeded.
@@ -81,6 +89,43 @@ pub enum PaymentsError {
     Invalid(String),
 }
 
+/// An invoice's state at the node (LND's `Invoice.state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeInvoiceState {
+    /// Payable.
+    Open,
+    /// Held: an HTLC is accepted but not settled (hold invoices).
+    Accepted,
+    /// Paid.
+    Settled,
+    /// Cancelled or expired.
+    Canceled,
+}
+
+/// What the node knows of an invoice it issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInvoice {
+    /// Its payment hash.
+    pub payment_hash: PaymentHash,
+    /// Its state.
+    pub state: NodeInvoiceState,
+    /// What the payer paid (zero until settled); may exceed the invoice's amount.
+    pub amount_paid: Msat,
+    /// Its place in the node's settle order (0 until settled).
+    pub settle_index: u64,
+}
+
+/// An invoice the node reports settled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettledInvoice {
+    /// Its payment hash.
+    pub payment_hash: PaymentHash,
+    /// What the payer paid.
+    pub amount_paid: Msat,
+    /// Its place in the node's settle order: increasing, from 1.
+    pub settle_index: u64,
+}
+
 /// A freshly created invoice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreatedInvoice {
@@ -110,22 +155,53 @@ pub trait Payments: Send + Sync + 'static {
     /// for a payment hash the node never issued.
     async fn cancel_invoice(&self, hash: &PaymentHash) -> Result<(), PaymentsError>;
 
-    /// Pays a payout, idempotently by its key.
+    /// Pays a payout, idempotently by its payment hash.
     ///
     /// # Errors
-    /// MUST return `AlreadyPaid` when the key's payment succeeded before, and
-    /// `InTransition` while one is in flight; MUST NOT pay twice for one key.
+    /// MUST return `AlreadyPaid` when a payment of the hash succeeded before,
+    /// and `InTransition` while one is in flight; MUST NOT pay one hash twice.
     async fn pay(&self, request: &PayoutRequest) -> Result<PayoutReceipt, PayError>;
 
-    /// What the node knows of the payout with this key.
+    /// What the node knows of the payment of this hash.
     ///
     /// # Errors
     /// MUST return `Unavailable` when the node cannot answer (never guess `Unknown`).
-    async fn lookup(&self, key: &IdempotencyKey) -> Result<PaymentStatus, PaymentsError>;
+    async fn lookup(&self, hash: &PaymentHash) -> Result<PaymentStatus, PaymentsError>;
+
+    /// What the node knows of an invoice it issued: `None` when it issued
+    /// none with this hash.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the node cannot answer.
+    async fn invoice(&self, hash: &PaymentHash) -> Result<Option<NodeInvoice>, PaymentsError>;
 
     /// Checks the node answers.
     ///
     /// # Errors
     /// MUST return `Unavailable` when it does not.
     async fn ping(&self) -> Result<(), PaymentsError>;
+}
+
+/// The node's stream of settled invoices (LND's `SubscribeInvoices`): a
+/// second source of settlements beside webhooks, resumable by settle index.
+#[async_trait]
+pub trait SettleEvents: Send + Sync + 'static {
+    /// Opens a stream of the invoices settled after `after_settle_index`
+    /// (those already settled first, in settle order), then of each one
+    /// settled from now on.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the node cannot be reached.
+    async fn subscribe_settled(&self, after_settle_index: u64) -> Result<Box<dyn SettledStream>, PaymentsError>;
+}
+
+/// An open stream of settled invoices.
+#[async_trait]
+pub trait SettledStream: Send {
+    /// The next settled invoice; `Ok(None)` when the node ended the stream.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the stream was cut or unreadable: the
+    /// caller opens a new one from the last index it stored.
+    async fn next(&mut self) -> Result<Option<SettledInvoice>, PaymentsError>;
 }

@@ -106,7 +106,9 @@ impl JobHandler for PayoutHandler {
             .map_err(|e| JobFailure::permanent(format!("invalid payout job payload: {e}")))?;
         match self.tontine.process_payout(&payload).await {
             // A stale job (an operator retried the payout since): the retry's job runs it.
-            Ok(PayoutStep::Paid | PayoutStep::AlreadyPaid | PayoutStep::Stale) => Ok(()),
+            Ok(PayoutStep::Paid | PayoutStep::AlreadyPaid | PayoutStep::Stale | PayoutStep::AwaitingDestination) => {
+                Ok(())
+            }
             Ok(PayoutStep::Dead(msg)) => Err(JobFailure::permanent(msg)),
             Err(e) => Err(failure(&e)),
         }

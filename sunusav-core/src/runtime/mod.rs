@@ -9,6 +9,7 @@
 //!   is what it runs, [`PayoutHandler`] and [`WebhookHandler`] the services'.
 //! - [`PoolMetrics`]: the pools' counters and latency histograms;
 //!   [`SettlementCounts`]: the webhook workers' settlements by outcome.
+//! - [`SettleStream`]: follows the node's settled invoices into settlement.
 //! - [`GroupCommit`]: the generic group-commit batcher (webhook ingestion).
 //!
 //! A pool batches its own acknowledgements with its next reservations, and
@@ -21,6 +22,7 @@ mod batch;
 mod handlers;
 mod metrics;
 mod pool;
+mod stream;
 pub(crate) mod unwind;
 mod workers;
 
@@ -28,4 +30,5 @@ pub use batch::{BatchError, BatchLimits, GroupCommit};
 pub use handlers::{PayoutHandler, WebhookHandler};
 pub use metrics::{BUCKETS_MICROS, Histogram, HistogramSnapshot, PoolMetrics, PoolSnapshot, SettlementCounts};
 pub use pool::{JobFailure, JobHandler, PoolConfig, WorkerPool};
+pub use stream::{SettleStream, SettleStreamConfig, SettleStreamStats};
 pub use workers::{RETENTION_BATCH, RETENTION_BATCHES, WorkerStats, Workers, WorkersConfig};

@@ -2,6 +2,7 @@
 
 use crate::domain::attempt::{AttemptError, AttemptStatus};
 use crate::domain::group::{ContributionError, GroupError};
+use crate::domain::payout::DestinationError;
 use crate::ports::{BackendError, PaymentsError, QueueError, StoreError};
 
 /// Why a use case failed.
@@ -45,6 +46,16 @@ pub enum ServiceError {
     /// A job's payload could not be encoded or decoded (the serde error is the source).
     #[error("invalid job payload: {0}")]
     InvalidPayload(#[source] BackendError),
+    /// A payout destination, invoice or policy was refused.
+    #[error(transparent)]
+    Destination(#[from] DestinationError),
+    /// The beneficiary is not a member of the group, or the cycle is not
+    /// one whose payout is still to come.
+    #[error("{0}")]
+    NotPayable(&'static str),
+    /// Stored state breaks a rule the code relies on: for an operator.
+    #[error("invariant broken: {0}")]
+    Invariant(String),
 }
 
 impl ServiceError {
@@ -62,7 +73,10 @@ impl ServiceError {
             | Self::NothingToRelease
             | Self::NotDead(_)
             | Self::BodyExpired
-            | Self::InvalidPayload(_) => false,
+            | Self::InvalidPayload(_)
+            | Self::Destination(_)
+            | Self::NotPayable(_)
+            | Self::Invariant(_) => false,
         }
     }
 }

@@ -5,6 +5,7 @@
 //!
 //! [`Tontine`] holds the ports; each concern lives in its own file.
 
+mod destination;
 mod error;
 mod event;
 mod groups;
@@ -14,16 +15,20 @@ mod payout;
 mod recovery;
 mod relay;
 mod settle;
+mod stream;
 
 use std::sync::Arc;
 
+pub use destination::AcceptedInvoice;
 pub use error::ServiceError;
 pub use event::{EventError, EventStatus, LightningEvent, PayoutJob, WebhookJob};
 pub use money::{Accounting, DEFAULT_INVOICE_EXPIRY, GroupLedger, NODE_OUTBOX, NodeAction};
 pub use payout::PayoutStep;
 pub use recovery::{PayoutRetry, WebhookReplay};
 pub use settle::{Ingested, SettleOutcome, WEBHOOK_JOB_OPTIONS};
+pub use stream::{NODE_SETTLE_SOURCE, StreamCut};
 
+use crate::domain::payout::{Network, PayoutPolicy, PreimageSecret};
 use crate::ports::{JobOptions, Payments, Producer, Queue, Store};
 
 /// Name of the payout queue.
@@ -52,6 +57,15 @@ pub struct Tontine {
     webhook_options: JobOptions,
     /// Set: concurrent webhook deliveries are written in batches.
     ingest: Option<Arc<ingest::IngestBatcher>>,
+    /// The secret keysend preimages are derived under.
+    preimage_secret: PreimageSecret,
+    /// The network invoices must be for.
+    network: Network,
+    /// The fee and time limits of every payout.
+    payout_policy: PayoutPolicy,
+    /// Set: a webhook's settlement is credited only once the node reports
+    /// the invoice settled, for the amount the node says was paid.
+    confirm_with_node: bool,
 }
 
 impl std::fmt::Debug for Tontine {
@@ -79,7 +93,49 @@ impl Tontine {
             payout_options: JobOptions::default(),
             webhook_options: WEBHOOK_JOB_OPTIONS,
             ingest: None,
+            preimage_secret: random_secret(),
+            network: Network::Regtest,
+            payout_policy: PayoutPolicy::default(),
+            confirm_with_node: false,
         }
+    }
+
+    /// Sets the secret keysend preimages are derived under
+    /// (`PAYOUT_PREIMAGE_SECRET`). The default is random per process: fine
+    /// for the in-memory default, whose payouts end with the process; any
+    /// durable store needs a secret that lives as long as it does, or a
+    /// payout in flight across a restart is resent with another preimage.
+    #[must_use]
+    pub fn with_preimage_secret(mut self, secret: PreimageSecret) -> Self {
+        self.preimage_secret = secret;
+        self
+    }
+
+    /// Sets the network beneficiaries' invoices must be for (default regtest).
+    #[must_use]
+    pub const fn with_network(mut self, network: Network) -> Self {
+        self.network = network;
+        self
+    }
+
+    /// Sets the fee and time limits of payouts (default [`PayoutPolicy::default`]).
+    #[must_use]
+    pub const fn with_payout_policy(mut self, policy: PayoutPolicy) -> Self {
+        self.payout_policy = policy;
+        self
+    }
+
+    /// Credits a webhook's settlement only once the node reports the invoice
+    /// settled, for the amount the node says was paid (default off).
+    #[must_use]
+    pub const fn with_confirm_with_node(mut self, on: bool) -> Self {
+        self.confirm_with_node = on;
+        self
+    }
+
+    /// The network invoices must be for.
+    pub const fn network(&self) -> Network {
+        self.network
     }
 
     /// Sets the options of payout jobs (default: [`JobOptions::default`], 5
@@ -125,4 +181,12 @@ impl Tontine {
     pub fn webhook_queue(&self) -> &Arc<dyn Queue> {
         &self.webhooks
     }
+}
+
+/// 32 random bytes from the OS (two v4 UUIDs: 244 random bits).
+fn random_secret() -> PreimageSecret {
+    let mut bytes = Vec::with_capacity(32);
+    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    PreimageSecret::new(bytes).expect("32 bytes")
 }

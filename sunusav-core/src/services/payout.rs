@@ -7,7 +7,12 @@
 //!    reopens a dead payout, never a worker holding a stale job. `in_flight`
 //!    or `failed` (an earlier run may have died after paying, or been
 //!    overtaken by another, or the node may still complete it): ask the node
-//!    first. Otherwise (`pending`: never sent) mark it `in_flight` and commit.
+//!    first, by the payment hash stored with the attempt. Otherwise
+//!    (`pending` or `awaiting_destination`: never sent) choose the route: the
+//!    invoice the beneficiary submitted last for this pot if it is still
+//!    usable, else the member's keysend node, else none (the attempt waits
+//!    as `awaiting_destination`, and setting a destination wakes it). Mark
+//!    it `in_flight` with the route and its payment hash, and commit.
 //! 2. Pay outside any transaction (never hold a transaction across the node).
 //! 3. Record the result and advance the cycle in a new transaction.
 //!
@@ -19,10 +24,14 @@
 //! marking a cycle `PayoutFailed`: a payout it completed is recorded as paid,
 //! and one still in flight there is not declared failed.
 
-use crate::domain::attempt::{AttemptError, AttemptStatus, PaymentAttempt};
+use std::time::SystemTime;
+
+use crate::domain::attempt::{AttemptError, AttemptRoute, AttemptStatus, PaymentAttempt};
 use crate::domain::group::PayoutApplied;
+use crate::domain::ids::PaymentHash;
 use crate::domain::keys::IdempotencyKey;
-use crate::ports::{PayError, PaymentStatus, PayoutReceipt, PayoutRequest};
+use crate::domain::payout::{Bolt11, PayTo, PayoutDestination};
+use crate::ports::{PayError, PaymentStatus, PayoutReceipt, PayoutRequest, StoreTx};
 
 use super::event::PayoutJob;
 use super::{ServiceError, Tontine};
@@ -39,31 +48,34 @@ pub enum PayoutStep {
     /// The job is of an older generation than its attempt: an operator
     /// retried the payout since, and the retry's job runs it. Nothing done.
     Stale,
+    /// The beneficiary has no usable destination: the attempt waits as
+    /// `awaiting_destination`; setting one queues it again.
+    AwaitingDestination,
 }
 
 enum Claim {
     Pay(PaymentAttempt),
     Done(PayoutStep),
-    Reconcile,
+    Reconcile(PaymentHash),
 }
 
 impl Tontine {
     /// Runs one payout job. `Err` with [`ServiceError::is_retryable`] means:
     /// retry with backoff; the attempt's state makes the retry safe.
     pub async fn process_payout(&self, job: &PayoutJob) -> Result<PayoutStep, ServiceError> {
-        match self.claim(job, false).await? {
+        let hash = match self.claim(job, None).await? {
             Claim::Done(step) => return Ok(step),
             Claim::Pay(attempt) => return self.pay(job, attempt).await,
-            Claim::Reconcile => {}
-        }
+            Claim::Reconcile(hash) => hash,
+        };
         // An earlier run sent it (or tried to) and we do not know how it ended.
-        match self.payments.lookup(&job.key).await? {
+        match self.payments.lookup(&hash).await? {
             PaymentStatus::Succeeded(receipt) => self.record_success(job, &receipt).await,
             PaymentStatus::InFlight => Err(ServiceError::RetryLater("payment in flight at the node".into())),
-            PaymentStatus::Failed(_) | PaymentStatus::Unknown => match self.claim(job, true).await? {
+            PaymentStatus::Failed(_) | PaymentStatus::Unknown => match self.claim(job, Some(hash)).await? {
                 Claim::Pay(attempt) => self.pay(job, attempt).await,
                 Claim::Done(step) => Ok(step),
-                Claim::Reconcile => Err(ServiceError::RetryLater("payout claimed concurrently".into())),
+                Claim::Reconcile(_) => Err(ServiceError::RetryLater("payout claimed concurrently".into())),
             },
         }
     }
@@ -79,7 +91,12 @@ impl Tontine {
     ///   since (a job of an older generation). An operator's retry asks the
     ///   node again before paying, so this never leads to a second payment.
     pub async fn payout_exhausted(&self, job: &PayoutJob, error: &str) -> Result<(), ServiceError> {
-        match self.payments.lookup(&job.key).await {
+        let attempt = self.store.payment_attempt(&job.key).await?;
+        let Some(hash) = attempt.and_then(|a| a.payment_hash()) else {
+            // Never sent with a hash: the node holds nothing of it.
+            return self.mark_dead(job, error).await;
+        };
+        match self.payments.lookup(&hash).await {
             Ok(PaymentStatus::Succeeded(receipt)) => self.record_success(job, &receipt).await.map(|_| ()),
             Ok(PaymentStatus::InFlight) => {
                 tracing::error!(
@@ -95,29 +112,53 @@ impl Tontine {
         }
     }
 
-    async fn claim(&self, job: &PayoutJob, after_lookup: bool) -> Result<Claim, ServiceError> {
+    /// Claims the attempt for a try. `reconciled`: the node said the try
+    /// sent with this hash failed or never arrived.
+    async fn claim(&self, job: &PayoutJob, reconciled: Option<PaymentHash>) -> Result<Claim, ServiceError> {
         let mut tx = self.store.begin().await?;
         tx.lock_group(job.group).await?;
         let mut attempt = tx.payment_attempt(&job.key).await?.ok_or(ServiceError::NotFound("payment attempt"))?;
         if attempt.generation() > job.generation {
             return Ok(Claim::Done(PayoutStep::Stale));
         }
-        match attempt.send(after_lookup) {
-            Ok(()) => {}
-            Err(AttemptError::IllegalMove { from: AttemptStatus::Succeeded, .. }) => {
-                return Ok(Claim::Done(PayoutStep::AlreadyPaid));
-            }
+        match attempt.status() {
+            AttemptStatus::Succeeded => return Ok(Claim::Done(PayoutStep::AlreadyPaid)),
             // Dead: a run of this generation gave it up (perhaps while this
             // one's lease was lost). Only an operator reopens it.
-            Err(AttemptError::IllegalMove { from: AttemptStatus::Dead, .. }) => {
+            AttemptStatus::Dead => {
                 let why = attempt.last_error().unwrap_or("given up");
                 return Ok(Claim::Done(PayoutStep::Dead(format!(
                     "the payout is dead ({why}); an operator retries it by its record"
                 ))));
             }
-            // Sent before (or being sent by a run that lost its lease): the
-            // node knows how it ended, or that it never arrived.
-            Err(AttemptError::NotReconciled) => return Ok(Claim::Reconcile),
+            _ => {}
+        }
+        // Sent before (or being sent by a run that lost its lease): the node
+        // knows how it ended, or that it never arrived. It is asked by the
+        // hash the attempt was sent with; only that hash's answer counts. An
+        // attempt marked sent that has no hash never reached the node with
+        // one (it died before its first try and an operator reopened it).
+        let is_reconciled = match attempt.payment_hash() {
+            Some(hash) if attempt.was_sent() => {
+                if reconciled != Some(hash) {
+                    return Ok(Claim::Reconcile(hash));
+                }
+                true
+            }
+            _ => attempt.was_sent(),
+        };
+        let Some((route, hash)) = self.route(&mut *tx, &attempt).await? else {
+            attempt.await_destination(is_reconciled)?;
+            tx.update_payment_attempt(&attempt).await?;
+            tx.commit().await?;
+            tracing::warn!(payout = %job.key, beneficiary = %attempt.beneficiary, "payout awaits a destination");
+            return Ok(Claim::Done(PayoutStep::AwaitingDestination));
+        };
+        match attempt.send(is_reconciled, route, hash) {
+            Ok(()) => {}
+            Err(AttemptError::NotReconciled) => {
+                return Err(ServiceError::RetryLater("payout claimed concurrently".into()));
+            }
             Err(e) => return Err(e.into()),
         }
         tx.update_payment_attempt(&attempt).await?;
@@ -125,16 +166,53 @@ impl Tontine {
         Ok(Claim::Pay(attempt))
     }
 
+    /// Where an attempt goes now, and its payment hash: the beneficiary's
+    /// last submitted invoice for this pot while it can pay it, else their
+    /// keysend node, else nowhere yet.
+    async fn route(
+        &self,
+        tx: &mut dyn StoreTx,
+        attempt: &PaymentAttempt,
+    ) -> Result<Option<(AttemptRoute, PaymentHash)>, ServiceError> {
+        if let Some(text) = tx.payout_invoice(attempt.group, attempt.cycle).await? {
+            match Bolt11::parse_for_payout(&text, attempt.amount, self.network, SystemTime::now()) {
+                Ok(invoice) => {
+                    return Ok(Some((AttemptRoute::Invoice(invoice.as_str().to_owned()), invoice.payment_hash())));
+                }
+                Err(e) => tracing::warn!(payout = %attempt.key, error = %e, "the submitted invoice can no longer pay"),
+            }
+        }
+        Ok(match tx.payout_destination(attempt.beneficiary).await? {
+            Some(PayoutDestination::Keysend(node)) => {
+                let hash = self.preimage_secret.keysend_preimage(&attempt.key).payment_hash();
+                Some((AttemptRoute::Keysend(node), hash))
+            }
+            None => None,
+        })
+    }
+
     async fn pay(&self, job: &PayoutJob, attempt: PaymentAttempt) -> Result<PayoutStep, ServiceError> {
+        let (Some(route), Some(payment_hash)) = (attempt.route(), attempt.payment_hash()) else {
+            return Err(ServiceError::Invariant("a claimed payment attempt has no route".into()));
+        };
+        let pay_to = match route {
+            AttemptRoute::Keysend(node) => {
+                PayTo::Keysend { node: *node, preimage: self.preimage_secret.keysend_preimage(&attempt.key) }
+            }
+            AttemptRoute::Invoice(bolt11) => PayTo::Invoice { bolt11: bolt11.clone() },
+        };
         let request = PayoutRequest {
             key: attempt.key.clone(),
             group: attempt.group,
             beneficiary: attempt.beneficiary,
             amount: attempt.amount,
+            payment_hash,
+            pay_to,
+            policy: self.payout_policy,
         };
         match self.payments.pay(&request).await {
             Ok(receipt) => self.record_success(job, &receipt).await,
-            Err(PayError::AlreadyPaid) => match self.payments.lookup(&job.key).await? {
+            Err(PayError::AlreadyPaid) => match self.payments.lookup(&payment_hash).await? {
                 PaymentStatus::Succeeded(receipt) => self.record_success(job, &receipt).await,
                 other => Err(ServiceError::RetryLater(format!("node says already paid, look-up says {other:?}"))),
             },

@@ -9,7 +9,9 @@ use crate::domain::ids::PaymentHash;
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::{LedgerEntry, LedgerReason, settlement_key};
 use crate::domain::outcome::DeliveryOutcome;
-use crate::ports::{BackendError, Backoff, Contribution, JobOptions, StoreError, StoreTx, WebhookEvent};
+use crate::ports::{
+    BackendError, Backoff, Contribution, JobOptions, NodeInvoiceState, StoreError, StoreTx, WebhookEvent,
+};
 
 /// Options of a webhook job. A contribution is money: its job outlives a long
 /// outage of the database (25 attempts, backoff from 0.5 s capped at 30 s with
@@ -171,9 +173,31 @@ impl Tontine {
     }
 
     /// Records a settled payment of one of our invoices, in one transaction.
+    /// With confirm-with-node, a webhook's word is checked with the node
+    /// first, and the amount is the node's.
     async fn settle_invoice(&self, job: &WebhookJob, invoice: Invoice) -> Result<SettleOutcome, ServiceError> {
+        let confirmed;
+        let event = if self.confirm_with_node && !super::stream::is_from_node(&job.key) {
+            match self.payments.invoice(&job.event.payment_hash).await? {
+                Some(found) if found.state == NodeInvoiceState::Settled => {
+                    confirmed = LightningEvent { amount_msat: found.amount_paid, ..job.event.clone() };
+                    &confirmed
+                }
+                Some(found) if matches!(found.state, NodeInvoiceState::Open | NodeInvoiceState::Accepted) => {
+                    return Err(ServiceError::RetryLater("the node does not report the invoice settled yet".into()));
+                }
+                _ => {
+                    tracing::warn!(payment_hash = %job.event.payment_hash, "a webhook says settled, the node says the invoice is cancelled or unknown: not credited");
+                    let outcome = SettleOutcome::IgnoredStatus;
+                    self.store.mark_webhook_processed(&job.key, outcome.outcome()).await?;
+                    return Ok(outcome);
+                }
+            }
+        } else {
+            &job.event
+        };
         let mut tx = self.store.begin().await?;
-        let outcome = settle_in(&mut *tx, &job.event, invoice).await?;
+        let outcome = settle_in(&mut *tx, event, invoice).await?;
         tx.mark_webhook_processed(&job.key, outcome.outcome()).await?;
         tx.commit().await?;
         if let SettleOutcome::CycleComplete(key) = &outcome {

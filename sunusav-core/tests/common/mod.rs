@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
+use sunusav_core::domain::payout::{PayoutDestination, PreimageSecret};
 use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
 use sunusav_core::ports::prelude::*;
-use sunusav_core::ports::{AttemptStatus, QueueConfig};
+use sunusav_core::ports::{AttemptStatus, PayTo, PaymentAttempt, PayoutPolicy, PayoutRequest, QueueConfig};
 use sunusav_core::services::{
     LightningEvent, PAYOUT_QUEUE, PayoutJob, ServiceError, SettleOutcome, Tontine, WEBHOOK_QUEUE, WebhookJob,
 };
@@ -19,11 +20,41 @@ pub struct App {
     pub payouts: Arc<MemoryQueue>,
 }
 
+/// The secret the tests' payouts derive keysend preimages under.
+pub fn secret() -> PreimageSecret {
+    PreimageSecret::new([9u8; 32]).unwrap()
+}
+
 pub fn app_with(payouts: Arc<dyn Queue>, node: SimulatedNode) -> (Tontine, MemoryStore) {
     let store = MemoryStore::new();
     let webhooks = Arc::new(MemoryQueue::new(WEBHOOK_QUEUE, QueueConfig::default()));
-    let tontine = Tontine::new(Arc::new(store.clone()), Arc::new(node), payouts, webhooks);
+    let tontine =
+        Tontine::new(Arc::new(store.clone()), Arc::new(node), payouts, webhooks).with_preimage_secret(secret());
     (tontine, store)
+}
+
+/// Creates a group whose members all have a keysend destination (the
+/// simulated node's payee).
+pub async fn create(t: &Tontine, spec: GroupSpec) -> sunusav_core::Group {
+    let g = t.create_group(spec).await.unwrap();
+    for m in g.members() {
+        t.set_payout_destination(*m, Some(PayoutDestination::Keysend(SimulatedNode::payee_node()))).await.unwrap();
+    }
+    g
+}
+
+/// The request the payout engine sends for an attempt it sent by keysend.
+pub fn keysend_request(at: &PaymentAttempt) -> PayoutRequest {
+    let preimage = secret().keysend_preimage(&at.key);
+    PayoutRequest {
+        key: at.key.clone(),
+        group: at.group,
+        beneficiary: at.beneficiary,
+        amount: at.amount,
+        payment_hash: preimage.payment_hash(),
+        pay_to: PayTo::Keysend { node: SimulatedNode::payee_node(), preimage },
+        policy: PayoutPolicy::default(),
+    }
 }
 
 pub fn app() -> App {
@@ -71,7 +102,7 @@ pub async fn deliver(t: &Tontine, inv: &Invoice, copy: usize) -> Result<SettleOu
 
 /// A group of `n` whose first cycle is complete; returns its payout job.
 pub async fn completed_cycle(t: &Tontine, n: usize) -> (GroupId, PayoutJob) {
-    let g = t.create_group(spec(n)).await.unwrap();
+    let g = create(t, spec(n)).await;
     t.start_group(g.id()).await.unwrap();
     let mut last = None;
     for (i, m) in g.members().iter().enumerate() {

@@ -21,6 +21,7 @@
 
 mod bolt11;
 mod cert;
+mod conformance;
 pub mod invoices;
 pub mod payments;
 mod respond;

@@ -131,6 +131,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, st
             return Ok(if is_stream(route) { respond::stream_error(&err) } else { respond::unary_error(&err) });
         }
         Some(RouteFault::SlowHeaders(d)) => tokio::time::sleep(d).await,
+        Some(RouteFault::CutAfter(0)) => {
+            return Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "cut before any answer"));
+        }
         Some(RouteFault::CutAfter(n)) => cut = Some(n),
         None => {}
     }

@@ -28,6 +28,10 @@ pub enum Unique {
     PaymentAttempt,
     /// A webhook delivery's key.
     Webhook,
+    /// A payout invoice's payment hash (one payment never pays two payouts).
+    PayoutInvoice,
+    /// A payment attempt's payment hash.
+    AttemptPaymentHash,
 }
 
 impl Unique {
@@ -43,6 +47,8 @@ impl Unique {
             Self::ContributionMemberCycle => "contribution_member_cycle",
             Self::PaymentAttempt => "payment_attempt",
             Self::Webhook => "webhook",
+            Self::PayoutInvoice => "payout_invoice",
+            Self::AttemptPaymentHash => "attempt_payment_hash",
         }
     }
 }

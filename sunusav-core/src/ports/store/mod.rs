@@ -4,8 +4,9 @@
 //! | --- | --- | --- |
 //! | [`Store`] | units of work ([`Store::begin`]) and health | every writing service |
 //! | [`GroupReads`] | groups, invoices and payment attempts, read outside a transaction | the group API, settlement's invoice look-up, the payout sweep, an operator's payout retry |
+//! | [`NodeCursors`] | where the node's settle stream stopped | the settle-stream task |
 //! | [`WebhookLog`] | recorded webhook deliveries, their outcomes and generations, conflicts, the delivery log, body retention | ingestion, settlement, the delivery sweep, the dead-letter hook, an operator's replay, retention |
-//! | [`StoreTx`] | one unit of work: [`GroupTx`] (lock, groups, invoices, contributions), [`AttemptTx`] (payment attempts), [`LedgerTx`] (members' balances), [`OutboxTx`] (the outbox), [`WebhookTx`] (outcomes) | settlement, payouts, the relay |
+//! | [`StoreTx`] | one unit of work: [`GroupTx`] (lock, groups, invoices, contributions), [`AttemptTx`] (payment attempts), [`LedgerTx`] (members' balances), [`OutboxTx`] (the outbox), [`WebhookTx`] (outcomes), [`DestinationTx`] (where payouts go) | settlement, payouts, the relay, destinations |
 //!
 //! A unit of work takes the group's lock ([`GroupTx::lock_group`]), loads the
 //! group for update, applies a pure rule, saves, records payment attempts and
@@ -32,10 +33,11 @@ use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::{Balance, LedgerEntry, LedgerReason};
 use crate::domain::outcome::DeliveryOutcome;
+use crate::domain::payout::{Bolt11, PayoutDestination};
 
 /// The transactional store: units of work, reads, and the webhook log.
 #[async_trait]
-pub trait Store: GroupReads + WebhookLog {
+pub trait Store: GroupReads + WebhookLog + NodeCursors {
     /// Begins a unit of work.
     ///
     /// # Errors
@@ -125,6 +127,12 @@ pub trait GroupReads: Send + Sync + 'static {
     /// MUST return `Unavailable` when the store cannot be reached, `Corrupt`
     /// when the row is not a valid attempt.
     async fn payment_attempt(&self, key: &IdempotencyKey) -> Result<Option<PaymentAttempt>, StoreError>;
+
+    /// A member's standing payout destination.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn payout_destination(&self, member: MemberId) -> Result<Option<PayoutDestination>, StoreError>;
 
     /// Payment attempts neither paid nor dead (`pending`, `in_flight`,
     /// `failed`) and unchanged for at least `older_than`, oldest first, at most
@@ -262,7 +270,7 @@ pub trait WebhookLog: Send + Sync + 'static {
 /// One unit of work: every concern's writes, committed as one. Dropped
 /// without [`StoreTx::commit`], it rolls back.
 #[async_trait]
-pub trait StoreTx: GroupTx + AttemptTx + LedgerTx + OutboxTx + WebhookTx {
+pub trait StoreTx: GroupTx + AttemptTx + LedgerTx + OutboxTx + WebhookTx + DestinationTx {
     /// Commits the unit of work.
     ///
     /// # Errors
@@ -436,4 +444,63 @@ pub trait WebhookTx: Send {
         key: &IdempotencyKey,
         outcome: DeliveryOutcome,
     ) -> Result<(), StoreError>;
+}
+
+/// Where payouts go: members' standing destinations and the invoices
+/// beneficiaries submit for one pot.
+#[async_trait]
+pub trait DestinationTx: Send {
+    /// Sets (or, with `None`, clears) a member's standing payout destination.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn set_payout_destination(
+        &mut self,
+        member: MemberId,
+        destination: Option<PayoutDestination>,
+    ) -> Result<(), StoreError>;
+
+    /// A member's standing payout destination.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn payout_destination(&mut self, member: MemberId) -> Result<Option<PayoutDestination>, StoreError>;
+
+    /// Records an invoice a beneficiary submitted for a cycle's payout.
+    ///
+    /// # Errors
+    /// MUST return `Duplicate(Unique::PayoutInvoice)` when an invoice with
+    /// its payment hash was submitted before (for any payout: one payment
+    /// must never count as two payouts).
+    async fn insert_payout_invoice(&mut self, group: GroupId, cycle: u32, invoice: &Bolt11) -> Result<(), StoreError>;
+
+    /// The invoice submitted last for a cycle's payout (BOLT 11 text).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn payout_invoice(&mut self, group: GroupId, cycle: u32) -> Result<Option<String>, StoreError>;
+
+    /// A member's payment attempts that await a destination, oldest first.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn attempts_awaiting_destination(&mut self, member: MemberId) -> Result<Vec<PaymentAttempt>, StoreError>;
+}
+
+/// Where the node's event streams stopped: the settle index of the last
+/// settled invoice whose settlement is durable, by source.
+#[async_trait]
+pub trait NodeCursors: Send + Sync + 'static {
+    /// The stored settle index of `source` (0 when none).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn settle_index(&self, source: &str) -> Result<u64, StoreError>;
+
+    /// Moves the settle index of `source` forward to `index`; an index not
+    /// past the stored one changes nothing (never backwards).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn advance_settle_index(&self, source: &str, index: u64) -> Result<(), StoreError>;
 }
