@@ -24,6 +24,7 @@ pub struct LndConfig {
     connect_timeout: Duration,
     request_timeout: Duration,
     pay_grace: Duration,
+    max_connections: usize,
 }
 
 impl LndConfig {
@@ -42,6 +43,7 @@ impl LndConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             pay_grace: Duration::from_secs(30),
+            max_connections: 32,
         }
     }
 
@@ -68,6 +70,21 @@ impl LndConfig {
     pub fn with_pay_grace(mut self, grace: Duration) -> Self {
         self.pay_grace = grace;
         self
+    }
+
+    /// How many calls may be in progress at once, each on its connection
+    /// (default 32); more wait their turn, within their own time limit.
+    /// A payment holds its turn until its final update. Invoice
+    /// subscriptions have connections of their own, outside this count.
+    #[must_use]
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// The most calls at once.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
     }
 
     /// The REST URL.

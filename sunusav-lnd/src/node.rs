@@ -44,8 +44,14 @@ impl LndNode {
             .map_err(|source| ConnectError::Certificate { path: config.tls_cert_path().to_owned(), source })?;
         let tls = tls::client_config(&pem).map_err(|e| ConnectError::Invalid(e.to_string()))?;
         let connector = Connector::new(tls, config.connect_timeout());
-        let rest = Rest::new(connector, config.rest_url(), &macaroon.to_hex(), config.request_timeout())
-            .map_err(ConnectError::Invalid)?;
+        let rest = Rest::new(
+            connector,
+            config.rest_url(),
+            &macaroon.to_hex(),
+            config.request_timeout(),
+            config.max_connections(),
+        )
+        .map_err(ConnectError::Invalid)?;
         Ok(Self { rest: LndRest::new(rest), config })
     }
 

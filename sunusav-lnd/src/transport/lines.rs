@@ -4,6 +4,7 @@ use bytes::{Buf, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::CallError;
 use crate::wire::StreamLine;
@@ -16,11 +17,13 @@ pub struct LineStream {
     body: Incoming,
     buf: BytesMut,
     done: bool,
+    /// The connection's turn, held while the stream is open.
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl LineStream {
-    pub(super) fn new(body: Incoming) -> Self {
-        Self { body, buf: BytesMut::new(), done: false }
+    pub(super) fn new(body: Incoming, permit: Option<OwnedSemaphorePermit>) -> Self {
+        Self { body, buf: BytesMut::new(), done: false, _permit: permit }
     }
 
     /// The next line; `Ok(None)` when the server ended the stream cleanly

@@ -6,6 +6,7 @@ mod connector;
 mod lines;
 pub mod tls;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use connector::Connector;
 pub use lines::LineStream;
@@ -89,15 +91,20 @@ pub struct Rest {
     base: String,
     macaroon: HeaderValue,
     request_timeout: Duration,
+    /// One per request in progress: at most this many connections.
+    permits: Arc<Semaphore>,
 }
 
 impl Rest {
-    /// A client of `base` (`https://host:port`), sending `macaroon_hex`.
+    /// A client of `base` (`https://host:port`), sending `macaroon_hex`,
+    /// with at most `max_connections` requests (hence connections) at once;
+    /// more wait their turn.
     pub fn new(
         connector: Connector,
         base: &str,
         macaroon_hex: &str,
         request_timeout: Duration,
+        max_connections: usize,
     ) -> Result<Self, String> {
         let uri: Uri = base.parse().map_err(|e| format!("invalid REST URL: {e}"))?;
         if uri.scheme_str() != Some("https") || uri.host().is_none() {
@@ -108,12 +115,17 @@ impl Rest {
         macaroon.set_sensitive(true);
         let client =
             Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector.clone());
-        Ok(Self { client, connector, base: base.trim_end_matches('/').to_owned(), macaroon, request_timeout })
+        let permits = Arc::new(Semaphore::new(max_connections.max(1)));
+        Ok(Self { client, connector, base: base.trim_end_matches('/').to_owned(), macaroon, request_timeout, permits })
     }
 
     /// The time limit of a unary call.
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, CallError> {
+        Arc::clone(&self.permits).acquire_owned().await.map_err(|_| CallError::NotSent("the client is closed".into()))
     }
 
     /// Sends a request and returns the response head, with no time limit.
@@ -144,6 +156,7 @@ impl Rest {
         let body = body.map(encode).transpose()?;
         let limit = self.request_timeout;
         tokio::time::timeout(limit, async {
+            let _permit = self.permit().await?;
             let response = self.send(method, path, body).await?;
             let status = response.status();
             let bytes = read_body(response.into_body()).await?;
@@ -167,9 +180,12 @@ impl Rest {
         head_timeout: Duration,
     ) -> Result<LineStream, CallError> {
         let body = body.map(encode).transpose()?;
-        let response = tokio::time::timeout(head_timeout, self.send(method, path, body))
-            .await
-            .map_err(|_| CallError::TimedOut(head_timeout))??;
+        let (permit, response) = tokio::time::timeout(head_timeout, async {
+            let permit = self.permit().await?;
+            Ok::<_, CallError>((permit, self.send(method, path, body).await?))
+        })
+        .await
+        .map_err(|_| CallError::TimedOut(head_timeout))??;
         let status = response.status();
         if !status.is_success() {
             let bytes = tokio::time::timeout(self.request_timeout, read_body(response.into_body()))
@@ -177,7 +193,7 @@ impl Rest {
                 .map_err(|_| CallError::TimedOut(self.request_timeout))??;
             return Err(error_of(status, &bytes));
         }
-        Ok(LineStream::new(response.into_body()))
+        Ok(LineStream::new(response.into_body(), Some(permit)))
     }
 }
 
@@ -217,7 +233,7 @@ impl Rest {
                     .map_err(|_| CallError::TimedOut(limit))??;
                 return Err(error_of(status, &bytes));
             }
-            Ok(LineStream::new(response.into_body()))
+            Ok(LineStream::new(response.into_body(), None))
         };
         Ok(LateStream { state: Late::Pending(Box::pin(head)) })
     }
