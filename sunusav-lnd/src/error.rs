@@ -93,6 +93,7 @@ fn refused_before_rpc(e: &CallError) -> bool {
 }
 
 /// A payment call's failure before a final update.
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(pay_error)`
 pub fn pay_error(e: CallError) -> PayError {
     match &e {
         CallError::NotSent(_) => PayError::Transient(format!("LND unreachable, nothing sent: {e}")),

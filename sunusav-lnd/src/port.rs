@@ -130,10 +130,6 @@ impl SettleEvents for LndNode {
 #[async_trait]
 impl SettledStream for SettledFeed {
     async fn next(&mut self) -> Result<Option<SettledInvoice>, PaymentsError> {
-        Ok(self.next_settled().await?.map(|s| SettledInvoice {
-            payment_hash: s.payment_hash,
-            amount_paid: s.amount_paid,
-            settle_index: s.settle_index,
-        }))
+        self.next_settled().await
     }
 }

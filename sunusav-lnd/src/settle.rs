@@ -23,22 +23,13 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use sunusav_core::domain::ids::PaymentHash;
 use sunusav_core::domain::money::Msat;
-use sunusav_core::ports::payments::PaymentsError;
+use sunusav_core::ports::payments::{PaymentsError, SettledInvoice};
 
 use crate::error::unavailable;
 use crate::node::{LndNode, hash_of};
 use crate::transport::{CallError, LateStream};
 use crate::wire::{Invoice, InvoiceState, StreamLine};
-
-/// An invoice LND reported settled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Settled {
-    pub payment_hash: PaymentHash,
-    pub amount_paid: Msat,
-    pub settle_index: u64,
-}
 
 /// The settled invoices of one subscription.
 pub(crate) struct SettledFeed {
@@ -46,7 +37,7 @@ pub(crate) struct SettledFeed {
     /// Live invoices at or below this index were delivered already.
     floor: u64,
     /// Listed invoices (after 0), to deliver first.
-    backlog: VecDeque<Settled>,
+    backlog: VecDeque<SettledInvoice>,
     /// The settle indexes listed, skipped live.
     listed: HashSet<u64>,
 }
@@ -65,7 +56,7 @@ impl LndNode {
         let m = first.iter().map(|s| s.settle_index).max().unwrap_or(0);
         let lines = self.subscribe(m).await?;
         let second = self.all_settled().await?;
-        let backlog: BTreeMap<u64, Settled> = first
+        let backlog: BTreeMap<u64, SettledInvoice> = first
             .into_iter()
             .chain(second)
             .filter(|s| m == 0 || s.settle_index <= m)
@@ -80,7 +71,7 @@ impl LndNode {
     }
 
     /// Every settled invoice, by `ListInvoices` pages.
-    async fn all_settled(&self) -> Result<Vec<Settled>, PaymentsError> {
+    async fn all_settled(&self) -> Result<Vec<SettledInvoice>, PaymentsError> {
         let (mut out, mut offset) = (Vec::new(), 0);
         loop {
             let page = self.rest.list_invoices(offset, PAGE).await.map_err(|e| unavailable("listing invoices", e))?;
@@ -97,7 +88,7 @@ impl LndNode {
 
 impl SettledFeed {
     /// The next settled invoice; `Ok(None)` when LND ended the stream.
-    pub(crate) async fn next_settled(&mut self) -> Result<Option<Settled>, PaymentsError> {
+    pub(crate) async fn next_settled(&mut self) -> Result<Option<SettledInvoice>, PaymentsError> {
         if let Some(listed) = self.backlog.pop_front() {
             return Ok(Some(listed));
         }
@@ -122,7 +113,7 @@ impl SettledFeed {
 
 /// The settlement an invoice update reports, if it is `SETTLED` (an added,
 /// open invoice or another change is none).
-fn settled_of(invoice: &Invoice) -> Result<Option<Settled>, PaymentsError> {
+fn settled_of(invoice: &Invoice) -> Result<Option<SettledInvoice>, PaymentsError> {
     if invoice.state != InvoiceState::Settled {
         return Ok(None);
     }
@@ -132,5 +123,5 @@ fn settled_of(invoice: &Invoice) -> Result<Option<Settled>, PaymentsError> {
     if invoice.settle_index.0 == 0 {
         return Err(bad("a settled invoice without a settle_index"));
     }
-    Ok(Some(Settled { payment_hash, amount_paid: Msat::new(paid), settle_index: invoice.settle_index.0 }))
+    Ok(Some(SettledInvoice { payment_hash, amount_paid: Msat::new(paid), settle_index: invoice.settle_index.0 }))
 }

@@ -194,7 +194,7 @@ async fn a_wrong_macaroon_is_transient_for_a_payment_and_unavailable_elsewhere()
     assert!(matches!(node.lookup(&req.payment_hash).await, Err(PaymentsError::Unavailable(_))));
     assert!(matches!(node.invoice(&req.payment_hash).await, Err(PaymentsError::Unavailable(_))));
     assert!(matches!(
-        node.create_invoice(Msat::new(1_000), "m", Duration::from_secs(60)).await,
+        node.create_invoice(Msat::new(1_000), "m", Duration::from_mins(1)).await,
         Err(PaymentsError::Unavailable(_))
     ));
     assert_eq!(lnd.sends(&hash(&req)), 0);
@@ -235,7 +235,7 @@ async fn a_node_not_synced_to_the_chain_is_unavailable() {
 #[tokio::test]
 async fn cancelling_a_settled_invoice_is_done_and_an_unknown_one_invalid() {
     let (lnd, node) = start().await;
-    let inv = node.create_invoice(Msat::new(2_000), "m", Duration::from_secs(60)).await.unwrap();
+    let inv = node.create_invoice(Msat::new(2_000), "m", Duration::from_mins(1)).await.unwrap();
     assert!(lnd.pay_invoice(inv.payment_hash.as_bytes(), None).is_some());
     node.cancel_invoice(&inv.payment_hash).await.expect("a settled invoice: its payment arrives as a settle event");
     assert!(matches!(node.cancel_invoice(&PaymentHash::from_bytes([5; 32])).await, Err(PaymentsError::Invalid(_))));

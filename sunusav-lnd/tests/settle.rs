@@ -17,7 +17,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn invoices(node: &LndNode, n: u64) -> Vec<PaymentHash> {
     let mut out = Vec::new();
     for i in 0..n {
-        out.push(node.create_invoice(Msat::new(1_000 + i), "s", Duration::from_secs(600)).await.unwrap().payment_hash);
+        out.push(node.create_invoice(Msat::new(1_000 + i), "s", Duration::from_mins(10)).await.unwrap().payment_hash);
     }
     out
 }

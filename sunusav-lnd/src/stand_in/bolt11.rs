@@ -102,7 +102,7 @@ mod tests {
     fn an_invoice_is_real_bolt11_on_regtest_and_decodes_back() {
         let key = NodeKey::random();
         let hash = [7u8; 32];
-        let s = key.invoice(&hash, Some(30_000), "memo", Duration::from_secs(600), SystemTime::now()).unwrap();
+        let s = key.invoice(&hash, Some(30_000), "memo", Duration::from_mins(10), SystemTime::now()).unwrap();
         assert!(s.starts_with("lnbcrt300n1"), "{s}");
         let d = decode(&s).unwrap();
         assert_eq!((d.hash, d.amount_msat, d.payee, d.regtest), (hash, Some(30_000), key.public(), true));

@@ -279,8 +279,7 @@ pub fn intent_of(req: &SendPaymentRequest, now_fee_limit: u64) -> Result<Intent,
             (Some(_), a) if a != 0 => {
                 return Err(RpcErr::unknown("amount must not be specified when paying a non-zero amount invoice"));
             }
-            (Some(a), _) => a,
-            (None, a) => a,
+            (Some(a), _) | (None, a) => a,
         };
         return Ok(Intent {
             hash: d.hash,

@@ -114,7 +114,7 @@ impl Rest {
             HeaderValue::from_str(macaroon_hex).map_err(|_| "the macaroon is not a valid header value".to_owned())?;
         macaroon.set_sensitive(true);
         let client =
-            Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector.clone());
+            Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_mins(1)).build(connector.clone());
         let permits = Arc::new(Semaphore::new(max_connections.max(1)));
         Ok(Self { client, connector, base: base.trim_end_matches('/').to_owned(), macaroon, request_timeout, permits })
     }

@@ -94,6 +94,7 @@ pub enum InvoiceState {
 /// the reading side: it is a secret until paid.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[allow(clippy::struct_excessive_bools)] // the message's own fields
 pub struct Invoice {
     /// `memo`.
     pub memo: String,
@@ -160,6 +161,7 @@ pub struct CancelInvoiceMsg {
 /// preimage is a secret until the payment succeeds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)] // the message's own fields
 pub struct SendPaymentRequest {
     /// `dest`: the payee's 33-byte key (keysend).
     #[serde(skip_serializing_if = "is_default")]

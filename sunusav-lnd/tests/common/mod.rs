@@ -44,7 +44,7 @@ pub fn keysend(lnd: &StandIn) -> PayoutRequest {
 
 /// A payout of an invoice the stand-in's payee minted.
 pub fn invoice_payout(lnd: &StandIn, amount: Option<u64>) -> PayoutRequest {
-    let (bolt11, _) = lnd.mint_payee_invoice(amount, Duration::from_secs(3600)).expect("mint");
+    let (bolt11, _) = lnd.mint_payee_invoice(amount, Duration::from_hours(1)).expect("mint");
     let invoice = Bolt11::parse(&bolt11).expect("BOLT 11");
     PayoutRequest { payment_hash: invoice.payment_hash(), pay_to: PayTo::Invoice { bolt11 }, ..keysend(lnd) }
 }
