@@ -43,7 +43,7 @@ section "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
 section "Libraries read no environment variables (only examples, tests and benches do)"
-if grep -rnE --include='*.rs' 'env::var(_os)?\b' sunusav-core/src sunusav-postgres/src sunusav-redis/src sunusav-axum/src |
+if grep -rnE --include='*.rs' 'env::var(_os)?\b' sunusav-core/src sunusav-postgres/src sunusav-redis/src sunusav-axum/src sunusav-lnd/src |
     grep -vE '^[^:]+:[0-9]+:[[:space:]]*//'; then
     echo "error: a library reads the environment (above); take the value as an argument" >&2
     exit 1
