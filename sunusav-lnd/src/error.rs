@@ -9,7 +9,7 @@
 //! | `AlreadyExists`, any other ("payment is in transition", "payment already exists") | `InTransition` |
 //! | final update `FAILED`: `NO_ROUTE`, `INSUFFICIENT_BALANCE`, `TIMEOUT`, `CANCELED` | `Transient` |
 //! | final update `FAILED`: `INCORRECT_PAYMENT_DETAILS`, `ERROR` | `Permanent` |
-//! | `Unknown` "invoice expired" (before sending), `InvalidArgument` (the gateway refused the request) | `Permanent` |
+//! | `Unknown` "invoice expired" or "not for current active network" (checked before sending), `InvalidArgument` (the gateway refused the request) | `Permanent` |
 //! | no connection: refused, TLS refused, connect time-out (nothing sent) | `Transient` |
 //! | refused before the RPC ran: HTTP 401/403, `Unauthenticated`, `PermissionDenied`, `Unavailable`, `Unknown` with "macaroon" or "verification failed" (LND's macaroon checks) | `Transient` |
 //! | after sending: a cut stream, an error line, a stream that ends without a final update, no answer in time, an unreadable answer or error | `Timeout` (the payout engine looks the payment up) |
@@ -99,7 +99,10 @@ pub fn pay_error(e: CallError) -> PayError {
         CallError::NotSent(_) => PayError::Transient(format!("LND unreachable, nothing sent: {e}")),
         _ if e.is_rpc(code::ALREADY_EXISTS, "already paid") => PayError::AlreadyPaid,
         _ if e.rpc_code() == Some(code::ALREADY_EXISTS) => PayError::InTransition,
-        _ if e.is_rpc(code::UNKNOWN, "invoice expired") || e.rpc_code() == Some(code::INVALID_ARGUMENT) => {
+        _ if e.is_rpc(code::UNKNOWN, "invoice expired")
+            || e.is_rpc(code::UNKNOWN, "not for current active network")
+            || e.rpc_code() == Some(code::INVALID_ARGUMENT) =>
+        {
             PayError::Permanent(e.to_string())
         }
         _ if refused_before_rpc(&e) => PayError::Transient(format!("LND refused the call: {e}")),

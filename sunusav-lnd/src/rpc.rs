@@ -24,6 +24,11 @@ impl LndRest {
         Self { rest }
     }
 
+    /// The REST client beneath, for endpoints this type does not cover.
+    pub fn raw(&self) -> &Rest {
+        &self.rest
+    }
+
     /// The unary calls' time limit.
     pub fn request_timeout(&self) -> Duration {
         self.rest.request_timeout()

@@ -163,6 +163,11 @@ async fn a_5xx_before_the_body_is_a_timeout_and_the_lookup_finds_nothing_sent() 
     assert_eq!(node.pay(&req).await, Err(PayError::Timeout), "the client cannot tell it from a lost answer");
     assert_eq!(node.lookup(&req.payment_hash).await, Ok(PaymentStatus::Unknown));
     node.pay(&req).await.expect("then it pays");
+
+    let per_hash = keysend(&lnd);
+    lnd.script_payment(&hash(&per_hash), SendScript::status_before(502));
+    assert_eq!(node.pay(&per_hash).await, Err(PayError::Timeout), "scripted for one hash");
+    assert_eq!(lnd.sends(&hash(&per_hash)), 0, "payment control was not reached");
 }
 
 #[tokio::test]
@@ -180,6 +185,10 @@ async fn a_401_is_transient_for_a_payment_and_unavailable_elsewhere() {
     let (lnd, node) = start().await;
     lnd.script_route(Route::SendPayment, RouteFault::Unauthorized);
     assert!(matches!(node.pay(&keysend(&lnd)).await, Err(PayError::Transient(_))));
+    let req = keysend(&lnd);
+    lnd.script_payment(&hash(&req), SendScript::unauthorized());
+    assert!(matches!(node.pay(&req).await, Err(PayError::Transient(_))));
+    assert_eq!(lnd.sends(&hash(&req)), 0);
     lnd.script_route(Route::GetInfo, RouteFault::Unauthorized);
     assert!(matches!(node.ping().await, Err(PaymentsError::Unavailable(_))));
 }

@@ -15,6 +15,8 @@
 //!   ("invoice already settled"); unknown is refused ("unable to locate
 //!   invoice"), both as plain errors (gRPC `Unknown`).
 //! - `LookupInvoice` of an unknown hash: `NotFound`, "unable to locate invoice".
+//! - An open invoice past its expiry is canceled (LND's invoice expiry
+//!   watcher); here, when the next call reads it.
 
 use std::time::{Duration, SystemTime};
 
@@ -59,6 +61,17 @@ impl State {
         self.invoices.insert(hash, OwnInvoice { preimage, wire: wire.clone() });
         let _ = self.invoice_events.send(wire.clone());
         Ok(wire)
+    }
+
+    /// Cancels the open invoices past their expiry.
+    pub fn expire_invoices(&mut self) {
+        let now = unix_secs(SystemTime::now());
+        for inv in self.invoices.values_mut() {
+            let w = &mut inv.wire;
+            if w.state == InvoiceState::Open && now > w.creation_date.0.saturating_add(w.expiry.0) {
+                w.state = InvoiceState::Canceled;
+            }
+        }
     }
 
     /// `LookupInvoice`.

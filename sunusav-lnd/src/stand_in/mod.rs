@@ -178,13 +178,16 @@ impl StandIn {
     /// `None`): the settle index it got, or `None` when LND would refuse.
     pub fn pay_invoice(&self, hash: &[u8; 32], paid_msat: Option<u64>) -> Option<u64> {
         let mut st = self.inner.shared.lock();
+        st.expire_invoices();
         let value = st.lookup_invoice(hash).ok().and_then(|i| u64::try_from(i.value_msat.0).ok())?;
         st.settle(hash, paid_msat.unwrap_or(value))
     }
 
     /// The state of one of this node's invoices.
     pub fn invoice_state(&self, hash: &[u8; 32]) -> Option<InvoiceState> {
-        self.inner.shared.lock().lookup_invoice(hash).ok().map(|i| i.state)
+        let mut st = self.inner.shared.lock();
+        st.expire_invoices();
+        st.lookup_invoice(hash).ok().map(|i| i.state)
     }
 
     /// How many payments of `hash` reached the payee.

@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use super::script::{Outcome, SendScript};
+use super::script::{Answer, Outcome, SendScript};
 use super::state::{RpcErr, State};
 use crate::wire::{FailureReason, I64, Payment, PaymentStatus, U64};
 
@@ -69,6 +69,16 @@ pub(crate) struct PaymentRecord {
 }
 
 impl State {
+    /// The answer scripted for the next send of `hash` if it comes before
+    /// the node does anything (a status, 401): taken from the script.
+    pub fn take_answer_before(&mut self, hash: &[u8; 32]) -> Option<Answer> {
+        let queue = self.hash_scripts.get_mut(hash)?;
+        if matches!(queue.front().map(|s| &s.answer), Some(Answer::StatusBefore(_) | Answer::Unauthorized)) {
+            return queue.pop_front().map(|s| s.answer);
+        }
+        None
+    }
+
     /// Payment control's `InitPayment`, then the payment itself as
     /// scripted: the script of its answer.
     pub fn init_payment(&mut self, intent: &Intent) -> Result<SendScript, RpcErr> {

@@ -25,6 +25,7 @@ pub async fn dispatch(
     req: Request<Incoming>,
     cut: Option<usize>,
 ) -> Result<Reply, std::io::Error> {
+    shared.lock().expire_invoices();
     let result = match route {
         Route::GetInfo => Ok(get_info(shared)),
         Route::AddInvoice => add_invoice(shared, req).await,

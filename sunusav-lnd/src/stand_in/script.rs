@@ -84,6 +84,11 @@ pub enum Answer {
     /// Once the payment is made (or failed), this status with a body that
     /// is not LND's: the answer is lost.
     StatusAfter(u16),
+    /// This status with a body that is not LND's, before the node does
+    /// anything (payment control is not reached; nothing is sent).
+    StatusBefore(u16),
+    /// `401 Unauthorized`, before the node does anything.
+    Unauthorized,
 }
 
 /// A payment's script: its outcome, its answer, and a delay before the
@@ -133,6 +138,16 @@ impl SendScript {
     pub fn status_after(mut self, status: u16) -> Self {
         self.answer = Answer::StatusAfter(status);
         self
+    }
+
+    /// The answer is this status, and nothing is sent.
+    pub fn status_before(status: u16) -> Self {
+        Self { answer: Answer::StatusBefore(status), ..Self::succeed() }
+    }
+
+    /// The answer is 401, and nothing is sent.
+    pub fn unauthorized() -> Self {
+        Self { answer: Answer::Unauthorized, ..Self::succeed() }
     }
 
     /// The headers come after `delay`.

@@ -36,6 +36,12 @@ pub async fn send_payment(
         Ok(i) => i,
         Err(e) => return Ok(respond::stream_error(&e)),
     };
+    let before = shared.lock().take_answer_before(&intent.hash);
+    match before {
+        Some(Answer::StatusBefore(code)) => return Ok(respond::foreign(code)),
+        Some(_) => return Ok(respond::unauthorized()),
+        None => {}
+    }
     let script = shared.lock().init_payment(&intent);
     shared.payments_changed();
     let script = match script {
@@ -52,7 +58,7 @@ pub async fn send_payment(
             });
             return reply.ready().await;
         }
-        Answer::Normal | Answer::CutAfter(_) => {}
+        Answer::Normal | Answer::CutAfter(_) | Answer::StatusBefore(_) | Answer::Unauthorized => {}
     }
     let (mut w, reply) = respond::stream();
     w.cut_after(answer_cut(&script.answer, cut));
