@@ -30,6 +30,7 @@ pub mod script;
 mod send;
 mod server;
 mod state;
+mod subscribe;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,21 +1,17 @@
 //! The stand-in's endpoints, each as LND's gateway answers it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::Request;
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 
-use super::bolt11;
-use super::payments::{Dest, Intent};
 use super::respond::{self, LineWriter, Reply};
-use super::script::{Answer, Route};
+use super::script::Route;
 use super::server::{Shared, body_of};
 use super::state::RpcErr;
 use crate::wire::{
-    AddInvoiceRequest, AddInvoiceResponse, CancelInvoiceMsg, KEYSEND_RECORD, ListInvoiceResponse, PaymentStatus,
-    SendPaymentRequest, U64, codec,
+    AddInvoiceRequest, AddInvoiceResponse, CancelInvoiceMsg, ListInvoiceResponse, PaymentStatus, U64, codec,
 };
 
 /// Serves `route`; `cut` cuts a stream after that many lines.
@@ -34,7 +30,7 @@ pub async fn dispatch(
         Route::CancelInvoice => cancel_invoice(shared, req).await,
         Route::SendPayment => return super::send::send_payment(shared, req, cut).await,
         Route::TrackPayment => return track_payment(shared, req.uri().path(), cut).await,
-        Route::SubscribeInvoices => return subscribe(shared, req.uri().query(), cut).await,
+        Route::SubscribeInvoices => return super::subscribe::subscribe(shared, req.uri().query(), cut).await,
     };
     Ok(result.unwrap_or_else(|e| respond::unary_error(&e)))
 }
@@ -211,111 +207,4 @@ pub fn payment_json(p: &crate::wire::Payment) -> serde_json::Value {
         o.insert("first_hop_custom_records".into(), serde_json::json!({}));
     }
     v
-}
-
-async fn subscribe(shared: &Arc<Shared>, query: Option<&str>, cut: Option<usize>) -> Result<Reply, std::io::Error> {
-    let mut settle_index = 0u64;
-    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let parsed = v.parse::<u64>();
-        match (k, parsed) {
-            ("settle_index", Ok(n)) => settle_index = n,
-            ("add_index", Ok(_)) => {}
-            _ => return Ok(respond::unary_error(&RpcErr::new(3, &format!("invalid query parameter {k:?}")))),
-        }
-    }
-    // The backlog and the live feed are taken under one lock: no gap, no double.
-    let (backlog, mut live) = {
-        let st = shared.lock();
-        (st.settled_since(settle_index), st.invoice_events.subscribe())
-    };
-    let mut cut_all = shared.cut_subscriptions.subscribe();
-    let (mut w, reply) = respond::stream();
-    w.cut_after(cut);
-    tokio::spawn(async move {
-        let Some(mut w) = w.start() else { return };
-        for inv in backlog {
-            let Some(next) = w.line(respond::result_line(&inv)).await else { return };
-            w = next;
-        }
-        loop {
-            tokio::select! {
-                ev = live.recv() => match ev {
-                    Ok(inv) => {
-                        let Some(next) = w.line(respond::result_line(&inv)).await else { return };
-                        w = next;
-                    }
-                    Err(_) => return w.cut(),
-                },
-                _ = cut_all.changed() => return w.cut(),
-            }
-        }
-    });
-    reply.ready().await
-}
-
-/// What `SendPaymentV2` reads of a request (`extractIntentFromSendRequest`).
-pub fn intent_of(req: &SendPaymentRequest, now_fee_limit: u64) -> Result<Intent, RpcErr> {
-    let amt = if req.amt.0 != 0 { req.amt.0.saturating_mul(1000) } else { req.amt_msat.0 };
-    if req.amt.0 != 0 && req.amt_msat.0 != 0 {
-        return Err(RpcErr::unknown("amount and amount_msat are mutually exclusive"));
-    }
-    let amt = u64::try_from(amt).map_err(|_| RpcErr::unknown("amount must be positive"))?;
-    if !req.payment_request.is_empty() {
-        if !req.dest.0.is_empty() {
-            return Err(RpcErr::unknown("dest and payment_request cannot appear together"));
-        }
-        if !req.payment_hash.0.is_empty() {
-            return Err(RpcErr::unknown("payment_hash and payment_request cannot appear together"));
-        }
-        let d = bolt11::decode(&req.payment_request).map_err(|e| RpcErr::unknown(&e))?;
-        if !d.regtest {
-            return Err(RpcErr::unknown("invoice not for current active network 'regtest'"));
-        }
-        if let Some(until) = d.expired_until {
-            return Err(RpcErr::unknown(&format!("invoice expired. Valid until {until}")));
-        }
-        let amount_msat = match (d.amount_msat, amt) {
-            (None, 0) => return Err(RpcErr::unknown("amount must be specified when paying a zero amount invoice")),
-            (Some(_), a) if a != 0 => {
-                return Err(RpcErr::unknown("amount must not be specified when paying a non-zero amount invoice"));
-            }
-            (Some(a), _) | (None, a) => a,
-        };
-        return Ok(Intent {
-            hash: d.hash,
-            amount_msat,
-            fee_limit_msat: now_fee_limit,
-            dest: Dest::Invoice { payee: d.payee, amount_msat: d.amount_msat },
-            payment_request: req.payment_request.clone(),
-        });
-    }
-    let node: [u8; 33] = req.dest.0.as_slice().try_into().map_err(|_| RpcErr::unknown("invalid vertex length"))?;
-    if amt == 0 {
-        return Err(RpcErr::unknown("amount must be specified"));
-    }
-    let hash = make_hash(&req.payment_hash.0)?;
-    let preimage = req.dest_custom_records.get(&KEYSEND_RECORD.to_string()).map(|r| r.0.0.clone());
-    Ok(Intent {
-        hash,
-        amount_msat: amt,
-        fee_limit_msat: now_fee_limit,
-        dest: Dest::Keysend { node, preimage },
-        payment_request: String::new(),
-    })
-}
-
-/// The HTTP answer of a scripted send, once the payment is decided.
-pub fn answer_cut(answer: &Answer, route_cut: Option<usize>) -> Option<usize> {
-    match answer {
-        Answer::CutAfter(n) => Some(*n),
-        _ => route_cut,
-    }
-}
-
-/// A payment's wait before the headers.
-pub async fn delay(d: Duration) {
-    if !d.is_zero() {
-        tokio::time::sleep(d).await;
-    }
 }

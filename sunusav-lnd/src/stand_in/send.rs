@@ -8,11 +8,15 @@ use http::Request;
 use hyper::body::Incoming;
 
 use super::respond::{self, Reply};
-use super::routes::{answer_cut, decode, delay, intent_of, stream_payment};
+use std::time::Duration;
+
+use super::bolt11;
+use super::payments::{Dest, Intent};
+use super::routes::{decode, make_hash, stream_payment};
 use super::script::Answer;
 use super::server::Shared;
 use super::state::RpcErr;
-use crate::wire::{I64, SendPaymentRequest};
+use crate::wire::{I64, KEYSEND_RECORD, SendPaymentRequest};
 
 /// Serves one `SendPaymentV2` call.
 pub async fn send_payment(
@@ -64,4 +68,70 @@ pub async fn send_payment(
     w.cut_after(answer_cut(&script.answer, cut));
     tokio::spawn(stream_payment(Arc::clone(shared), intent.hash, w, !send.no_inflight_updates));
     reply.ready().await
+}
+
+/// What `SendPaymentV2` reads of a request (`extractIntentFromSendRequest`).
+fn intent_of(req: &SendPaymentRequest, now_fee_limit: u64) -> Result<Intent, RpcErr> {
+    let amt = if req.amt.0 != 0 { req.amt.0.saturating_mul(1000) } else { req.amt_msat.0 };
+    if req.amt.0 != 0 && req.amt_msat.0 != 0 {
+        return Err(RpcErr::unknown("amount and amount_msat are mutually exclusive"));
+    }
+    let amt = u64::try_from(amt).map_err(|_| RpcErr::unknown("amount must be positive"))?;
+    if !req.payment_request.is_empty() {
+        if !req.dest.0.is_empty() {
+            return Err(RpcErr::unknown("dest and payment_request cannot appear together"));
+        }
+        if !req.payment_hash.0.is_empty() {
+            return Err(RpcErr::unknown("payment_hash and payment_request cannot appear together"));
+        }
+        let d = bolt11::decode(&req.payment_request).map_err(|e| RpcErr::unknown(&e))?;
+        if !d.regtest {
+            return Err(RpcErr::unknown("invoice not for current active network 'regtest'"));
+        }
+        if let Some(until) = d.expired_until {
+            return Err(RpcErr::unknown(&format!("invoice expired. Valid until {until}")));
+        }
+        let amount_msat = match (d.amount_msat, amt) {
+            (None, 0) => return Err(RpcErr::unknown("amount must be specified when paying a zero amount invoice")),
+            (Some(_), a) if a != 0 => {
+                return Err(RpcErr::unknown("amount must not be specified when paying a non-zero amount invoice"));
+            }
+            (Some(a), _) | (None, a) => a,
+        };
+        return Ok(Intent {
+            hash: d.hash,
+            amount_msat,
+            fee_limit_msat: now_fee_limit,
+            dest: Dest::Invoice { payee: d.payee, amount_msat: d.amount_msat },
+            payment_request: req.payment_request.clone(),
+        });
+    }
+    let node: [u8; 33] = req.dest.0.as_slice().try_into().map_err(|_| RpcErr::unknown("invalid vertex length"))?;
+    if amt == 0 {
+        return Err(RpcErr::unknown("amount must be specified"));
+    }
+    let hash = make_hash(&req.payment_hash.0)?;
+    let preimage = req.dest_custom_records.get(&KEYSEND_RECORD.to_string()).map(|r| r.0.0.clone());
+    Ok(Intent {
+        hash,
+        amount_msat: amt,
+        fee_limit_msat: now_fee_limit,
+        dest: Dest::Keysend { node, preimage },
+        payment_request: String::new(),
+    })
+}
+
+/// The HTTP answer of a scripted send, once the payment is decided.
+fn answer_cut(answer: &Answer, route_cut: Option<usize>) -> Option<usize> {
+    match answer {
+        Answer::CutAfter(n) => Some(*n),
+        _ => route_cut,
+    }
+}
+
+/// A payment's wait before the headers.
+async fn delay(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
 }
