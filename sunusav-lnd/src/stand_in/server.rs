@@ -162,4 +162,4 @@ pub async fn body_of(req: Request<Incoming>) -> Result<bytes::Bytes, RpcErr> {
 }
 
 /// How long to let clients see their connections close.
-pub const SETTLE: Duration = Duration::from_millis(30);
+pub const SETTLE: Duration = Duration::from_millis(100);

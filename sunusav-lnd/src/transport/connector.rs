@@ -1,6 +1,9 @@
 //! The connector of the hyper client: TCP, then the TLS handshake, both
 //! within the connect timeout. Any failure here is a connect error
 //! (`hyper_util` says `is_connect`): nothing of the request was sent.
+//!
+//! TCP keepalive is on: an invoice subscription may be quiet for hours,
+//! and a peer that vanished must not leave it waiting forever.
 
 use std::future::Future;
 use std::io;
@@ -65,6 +68,14 @@ impl hyper::rt::Write for Conn {
     }
 }
 
+/// Probes after 30 s of silence (every 10 s, 3 times, where the system lets us say).
+fn keepalive() -> socket2::TcpKeepalive {
+    let k = socket2::TcpKeepalive::new().with_time(Duration::from_secs(30));
+    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "freebsd"))]
+    let k = k.with_interval(Duration::from_secs(10)).with_retries(3);
+    k
+}
+
 type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<Conn>> + Send>>;
 
 impl tower::Service<Uri> for Connector {
@@ -87,6 +98,7 @@ impl tower::Service<Uri> for Connector {
             let connect = async {
                 let tcp = TcpStream::connect((host.as_str(), port)).await?;
                 tcp.set_nodelay(true)?;
+                socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive())?;
                 tls.connect(name, tcp).await
             };
             let stream = tokio::time::timeout(timeout, connect)
