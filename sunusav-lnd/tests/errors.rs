@@ -74,9 +74,9 @@ async fn incorrect_payment_details_and_errors_are_permanent() {
 }
 
 #[tokio::test]
-async fn the_receiver_refuses_a_keysend_whose_preimage_does_not_match_as_permanent() {
-    // Sent as is, below the adapter's own check: the stand-in's payee
-    // checks sha256(preimage record) == payment hash, as LND does.
+async fn a_keysend_preimage_that_does_not_match_the_hash_is_permanent_and_never_sent() {
+    // The adapter checks it before sending; the receiver's own check (as
+    // LND's) is in `stand_in.rs`.
     let (lnd, node) = start().await;
     let req = keysend(&lnd);
     let other = PreimageSecret::new([9; 32]).unwrap().keysend_preimage(&req.key);

@@ -55,6 +55,17 @@ async fn a_keysend_to_an_unknown_node_or_under_the_route_fee_fails_with_no_route
 }
 
 #[tokio::test]
+async fn the_receiver_refuses_a_keysend_whose_preimage_record_does_not_hash_to_the_payment_hash() {
+    let lnd = StandIn::start().await.unwrap();
+    let rest = rest(&lnd).await;
+    let mut req = keysend_to(lnd.payee_pubkey(), [4; 32], 5_000);
+    req.payment_hash = B64(Sha256::digest([5u8; 32]).to_vec());
+    let p = final_update(&rest, &req).await;
+    assert_eq!((p.status, p.failure_reason), (PaymentStatus::Failed, FailureReason::IncorrectPaymentDetails));
+    assert_eq!(lnd.max_payments_made(), 0);
+}
+
+#[tokio::test]
 async fn the_gateway_refuses_unknown_fields_with_invalid_argument() {
     let lnd = StandIn::start().await.unwrap();
     let node = LndNode::connect(lnd.config()).await.unwrap();
