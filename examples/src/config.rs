@@ -1,5 +1,7 @@
 //! The server's configuration: the original's environment variables, plus flags.
 
+use anyhow::Context as _;
+
 use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
@@ -139,6 +141,40 @@ pub struct ServerArgs {
     /// Simulated node latency per call, in milliseconds.
     #[arg(long, env = "SIM_NODE_LATENCY_MS", default_value_t = 0)]
     pub node_latency_ms: u64,
+    /// The secret keysend preimages are derived under (at least 32 bytes);
+    /// required with a real node. Without it, a random one per process.
+    #[arg(long, env = "PAYOUT_PREIMAGE_SECRET", hide_env_values = true)]
+    pub payout_preimage_secret: Option<String>,
+    /// The Lightning network beneficiaries' invoices must be for.
+    #[arg(long, env = "LIGHTNING_NETWORK", default_value = "regtest")]
+    pub lightning_network: sunusav_core::domain::payout::Network,
+    /// The routing fee limit of a payout, in basis points of its amount.
+    #[arg(long, env = "PAYOUT_FEE_LIMIT_BPS", default_value_t = 100, value_parser = clap::value_parser!(u16).range(0..=10_000))]
+    pub payout_fee_limit_bps: u16,
+    /// The least routing fee limit of a payout, in msat (never 0: LND reads 0
+    /// as "zero-fee routes only").
+    #[arg(long, env = "PAYOUT_FEE_LIMIT_MIN_MSAT", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub payout_fee_limit_min_msat: u64,
+    /// How long the node may try to pay, in seconds.
+    #[arg(long, env = "PAYOUT_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub payout_timeout_secs: u64,
+    /// Credit a webhook's settlement only once the node reports the invoice
+    /// settled, for the amount the node says was paid.
+    #[arg(long, env = "CONFIRM_WITH_NODE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub confirm_with_node: bool,
+    /// LND's REST address (`https://host:8080`): with the macaroon and the
+    /// certificate, payouts go through this LND instead of the simulated node.
+    #[arg(long, env = "LND_REST_URL")]
+    pub lnd_rest_url: Option<String>,
+    /// The macaroon file LND's REST calls are authorised with.
+    #[arg(long, env = "LND_MACAROON_PATH")]
+    pub lnd_macaroon_path: Option<std::path::PathBuf>,
+    /// LND's `tls.cert`: the only certificate trusted for it.
+    #[arg(long, env = "LND_TLS_CERT_PATH")]
+    pub lnd_tls_cert_path: Option<std::path::PathBuf>,
+    /// Follow the node's stream of settled invoices (on by default with LND).
+    #[arg(long, env = "NODE_SETTLE_STREAM", action = clap::ArgAction::Set)]
+    pub node_settle_stream: Option<bool>,
 }
 
 impl std::fmt::Debug for ServerArgs {
@@ -158,11 +194,55 @@ impl std::fmt::Debug for ServerArgs {
             .field("webhook_linger_ms", &self.webhook_linger_ms)
             .field("webhook_retention_days", &self.webhook_retention_days)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("payout_preimage_secret", &self.payout_preimage_secret.as_ref().map(|_| "<redacted>"))
+            .field("lightning_network", &self.lightning_network)
+            .field("confirm_with_node", &self.confirm_with_node)
+            .field("lnd_rest_url", &self.lnd_rest_url)
             .finish_non_exhaustive()
     }
 }
 
 impl ServerArgs {
+    /// The LND settings, when all three are set.
+    ///
+    /// # Errors
+    /// When some but not all of them are set.
+    pub fn lnd(&self) -> anyhow::Result<Option<sunusav_lnd::LndConfig>> {
+        match (&self.lnd_rest_url, &self.lnd_macaroon_path, &self.lnd_tls_cert_path) {
+            (Some(url), Some(macaroon), Some(cert)) => {
+                Ok(Some(sunusav_lnd::LndConfig::new(url.as_str(), macaroon.as_path(), cert.as_path())))
+            }
+            (None, None, None) => Ok(None),
+            _ => anyhow::bail!(
+                "LND_REST_URL, LND_MACAROON_PATH and LND_TLS_CERT_PATH go together: set all three or none"
+            ),
+        }
+    }
+
+    /// The payout policy from the fee and time settings.
+    ///
+    /// # Errors
+    /// A setting out of bounds.
+    pub fn payout_policy(&self) -> anyhow::Result<sunusav_core::domain::payout::PayoutPolicy> {
+        Ok(sunusav_core::domain::payout::PayoutPolicy::new(
+            self.payout_fee_limit_bps,
+            sunusav_core::Msat::new(self.payout_fee_limit_min_msat),
+            std::time::Duration::from_secs(self.payout_timeout_secs),
+        )?)
+    }
+
+    /// The keysend preimage secret, when one is set.
+    ///
+    /// # Errors
+    /// A secret shorter than 32 bytes.
+    pub fn preimage_secret(&self) -> anyhow::Result<Option<sunusav_core::domain::payout::PreimageSecret>> {
+        self.payout_preimage_secret
+            .as_deref()
+            .map(|s| sunusav_core::domain::payout::PreimageSecret::new(s.as_bytes()).map_err(anyhow::Error::msg))
+            .transpose()
+            .context("PAYOUT_PREIMAGE_SECRET")
+    }
+
     /// How long processed webhook bodies are kept (`None`: for ever).
     pub fn webhook_retention(&self) -> Option<std::time::Duration> {
         (self.webhook_retention_days > 0).then(|| std::time::Duration::from_hours(24 * self.webhook_retention_days))

@@ -4,7 +4,8 @@
 //! example server simulates one. On the real backends the simulation must
 //! behave like an external node: one node shared by every server process,
 //! whose payments outlive a process that dies mid-payment. Its state is kept in
-//! two tables of its own (`sim_node_payments`, `sim_node_invoices`), apart from
+//! tables of its own (`sim_node_hash_payments`, `sim_node_invoices`,
+//! `sim_node_payee_invoices`), apart from
 //! the application's schema, and it follows LND's per-hash rules (channeldb's
 //! payment control):
 //!
@@ -66,15 +67,6 @@ use sunusav_core::ports::{
 use sunusav_core::{IdempotencyKey, Msat, PaymentHash};
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS sim_node_payments (
-    key TEXT PRIMARY KEY,
-    status TEXT NOT NULL CHECK (status IN ('in_flight', 'succeeded', 'failed')),
-    amount_msat BIGINT NOT NULL CHECK (amount_msat > 0),
-    times_paid INTEGER NOT NULL DEFAULT 0,
-    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
-);
-ALTER TABLE sim_node_payments ADD COLUMN IF NOT EXISTS held BOOLEAN NOT NULL DEFAULT false;
-ALTER TABLE sim_node_payments ADD COLUMN IF NOT EXISTS failure TEXT;
 CREATE TABLE IF NOT EXISTS sim_node_invoices (
     payment_hash TEXT PRIMARY KEY,
     amount_msat BIGINT NOT NULL CHECK (amount_msat > 0),
@@ -118,7 +110,7 @@ const INCORRECT_DETAILS: &str = "incorrect payment details";
 #[cfg(feature = "conformance")]
 const IN_FLIGHT_FAILED: &str = "in-flight payment failed";
 
-/// The `status` column of `sim_node_payments`.
+/// The `status` column of `sim_node_hash_payments`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Status {
     InFlight,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
-use sunusav_core::ports::{Payments, Queue, QueueConfig, Store};
+use sunusav_core::ports::{Payments, Queue, QueueConfig, SettleEvents, Store};
 use sunusav_core::services::{PAYOUT_QUEUE, Tontine, WEBHOOK_QUEUE};
 use sunusav_core::webhook::{Secret, Verifier};
 use sunusav_postgres::{PgStore, PgStoreOptions, Schema};
@@ -41,8 +41,10 @@ impl Backend {
     /// A sentence for the first log line.
     pub const fn describe(self) -> &'static str {
         match self {
-            Self::Embedded => "the embedded default (in-memory store and queue, simulated Lightning node)",
-            Self::Real => "PostgreSQL + Redis (simulated Lightning node state in PostgreSQL)",
+            Self::Embedded => {
+                "the embedded default (in-memory store and queue; simulated Lightning node unless LND is set)"
+            }
+            Self::Real => "PostgreSQL + Redis (simulated Lightning node state in PostgreSQL unless LND is set)",
         }
     }
 }
@@ -55,6 +57,8 @@ pub struct Wired {
     pub backend: Backend,
     /// The Redis connection, to close at shutdown.
     pub redis: Option<RedisConnection>,
+    /// The node's settle stream, when the server follows it.
+    pub settle_events: Option<Arc<dyn SettleEvents>>,
 }
 
 /// Connects to PostgreSQL, its tables in `schema`, and applies the migrations.
@@ -88,30 +92,76 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
                 Arc::new(q) as Arc<dyn Queue>
             };
             let store: Arc<dyn Store> = Arc::new(memory_store);
-            let node: Arc<dyn Payments> = Arc::new(SimulatedNode::new().with_latency(latency));
+            let (node, events) = if let Some(lnd) = lnd_node(args).await? {
+                lnd
+            } else {
+                let sim = SimulatedNode::new().with_latency(latency);
+                let events =
+                    args.node_settle_stream.unwrap_or(false).then(|| Arc::new(sim.clone()) as Arc<dyn SettleEvents>);
+                (Arc::new(sim) as Arc<dyn Payments>, events)
+            };
             let (payouts, webhooks) = (bounded(PAYOUT_QUEUE), bounded(WEBHOOK_QUEUE));
-            let tontine = Tontine::new(store, node, payouts, webhooks).with_invoice_expiry(expiry);
-            Ok(Wired { tontine, backend, redis: None })
+            let tontine =
+                payout_settings(args, Tontine::new(store, node, payouts, webhooks).with_invoice_expiry(expiry))?;
+            Ok(Wired { tontine, backend, redis: None, settle_events: events })
         }
         Backend::Real => {
             let url = args.database_url.as_deref().context("DATABASE_URL")?;
             let store = connect_postgres(url, &args.database_schema).await?;
-            let crash = std::env::var("SIM_NODE_CRASH_AFTER_PAY").is_ok_and(|v| v == "1");
-            let node = PgSimulatedNode::new(store.pool().clone(), latency)
-                .await
-                .context("simulated node tables")?
-                .crash_after_pay(crash);
+            let (node, events) = if let Some(lnd) = lnd_node(args).await? {
+                lnd
+            } else {
+                let crash = std::env::var("SIM_NODE_CRASH_AFTER_PAY").is_ok_and(|v| v == "1");
+                let sim = PgSimulatedNode::new(store.pool().clone(), latency)
+                    .await
+                    .context("simulated node tables")?
+                    .crash_after_pay(crash);
+                let events =
+                    args.node_settle_stream.unwrap_or(false).then(|| Arc::new(sim.clone()) as Arc<dyn SettleEvents>);
+                (Arc::new(sim) as Arc<dyn Payments>, events)
+            };
             let redis_config = RedisConfig::from_lookup(|k| std::env::var(k).ok()).context("Redis configuration")?;
             let redis = RedisConnection::connect(redis_config).await.context("connecting to Redis")?;
             let payouts = redis.queue(PAYOUT_QUEUE, &args.queue_prefix, QueueConfig::default())?;
             let webhooks = redis.queue(WEBHOOK_QUEUE, &args.queue_prefix, QueueConfig::default())?;
             // Concurrent deliveries share one INSERT and one bulk enqueue.
-            let tontine = Tontine::new(Arc::new(store), Arc::new(node), Arc::new(payouts), Arc::new(webhooks))
+            let tontine = Tontine::new(Arc::new(store), node, Arc::new(payouts), Arc::new(webhooks))
                 .with_batched_ingest()
                 .with_invoice_expiry(expiry);
-            Ok(Wired { tontine, backend, redis: Some(redis) })
+            let tontine = payout_settings(args, tontine)?;
+            Ok(Wired { tontine, backend, redis: Some(redis), settle_events: events })
         }
     }
+}
+
+/// LND, when configured: the node and its settle stream (followed unless
+/// `NODE_SETTLE_STREAM=false`). A real node needs `PAYOUT_PREIMAGE_SECRET`.
+async fn lnd_node(args: &ServerArgs) -> anyhow::Result<Option<(Arc<dyn Payments>, Option<Arc<dyn SettleEvents>>)>> {
+    let Some(config) = args.lnd()? else { return Ok(None) };
+    if args.payout_preimage_secret.is_none() {
+        bail!("PAYOUT_PREIMAGE_SECRET is required with LND: keysend preimages must outlive a restart");
+    }
+    let node = sunusav_lnd::LndNode::connect(config).await.context("LND")?;
+    let events = args.node_settle_stream.unwrap_or(true).then(|| Arc::new(node.clone()) as Arc<dyn SettleEvents>);
+    tracing::info!(url = %args.lnd_rest_url.as_deref().unwrap_or_default(), "payouts go through LND");
+    Ok(Some((Arc::new(node), events)))
+}
+
+/// Applies the payout settings: the preimage secret, network, fee and time
+/// limits, and confirm-with-node.
+fn payout_settings(args: &ServerArgs, tontine: Tontine) -> anyhow::Result<Tontine> {
+    let tontine = tontine
+        .with_network(args.lightning_network)
+        .with_payout_policy(args.payout_policy()?)
+        .with_confirm_with_node(args.confirm_with_node);
+    if let Some(secret) = args.preimage_secret()? {
+        return Ok(tontine.with_preimage_secret(secret));
+    }
+    tracing::warn!(
+        "PAYOUT_PREIMAGE_SECRET is not set: keysend preimages use a random secret of this process; \
+         a keysend payout retried after a restart is refused by the receiver (set it on any durable deployment)"
+    );
+    Ok(tontine)
 }
 
 /// The webhook verifier from the configured secrets and scheme, reading the

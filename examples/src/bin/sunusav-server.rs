@@ -17,7 +17,7 @@ use sunusav_axum::routes::not_found;
 use sunusav_axum::{
     AdminToken, AppState, RouterLayers as _, admin_router, group_router, ops_router, router, webhook_router,
 };
-use sunusav_core::runtime::{Workers, WorkersConfig};
+use sunusav_core::runtime::{SettleStream, SettleStreamConfig, Workers, WorkersConfig};
 use sunusav_examples::config::{Cli, Command, MigrateAction, ServerArgs, WebhookScheme};
 use sunusav_examples::serve::{self, HttpLimits};
 use sunusav_examples::wiring::{Backend, connect_postgres, verifier, wire};
@@ -97,6 +97,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .with_sweep_after(Duration::from_millis(args.sweep_after_ms))
             .with_webhook_retention(args.webhook_retention()),
     );
+    let settle_stream = wired.settle_events.clone().map(|events| {
+        tracing::info!("following the node's stream of settled invoices");
+        SettleStream::start(&wired.tontine, events, SettleStreamConfig::default())
+    });
     let mut state = AppState::new(wired.tontine.clone(), Arc::new(verifier))
         .with_workers(workers.stats())
         .with_body_limit(args.body_limit);
@@ -150,6 +154,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
         "shutting down: no new jobs, waiting for running ones"
     );
+    if let Some(stream) = settle_stream {
+        stream.shutdown().await;
+    }
     let clean = workers.shutdown(left).await;
     tracing::info!(clean, "workers drained");
     if let Some(redis) = wired.redis {

@@ -62,7 +62,8 @@ pub async fn fresh_database(admin_url: &str) -> String {
 pub async fn paid_counts(database_url: &str) -> (i64, i32) {
     let mut conn = sqlx::PgConnection::connect(database_url).await.expect("connect");
     sqlx::query_as(
-        "SELECT count(*), COALESCE(max(times_paid), 0) FROM sunusav.sim_node_payments WHERE status = 'succeeded'",
+        "SELECT count(*), COALESCE(max(n), 0)::int FROM (SELECT sum(times_paid) AS n FROM sunusav.sim_node_hash_payments \
+         GROUP BY payout_key HAVING sum(times_paid) > 0) paid",
     )
     .fetch_one(&mut conn)
     .await

@@ -122,3 +122,15 @@ pub async fn cycle_state(t: &Tontine, group: GroupId) -> (u32, CycleStatus) {
 pub async fn attempt_status(t: &Tontine, group: GroupId) -> AttemptStatus {
     t.store().payment_attempts(group).await.unwrap()[0].status()
 }
+
+/// Settles every queued webhook job as the workers would; returns how many.
+pub async fn settle_queued_webhooks(t: &Tontine) -> usize {
+    let mut n = 0;
+    while let Some(job) = t.webhook_queue().reserve(std::time::Duration::from_secs(30)).await.unwrap() {
+        let payload: WebhookJob = serde_json::from_slice(&job.payload).unwrap();
+        t.settle(&payload).await.unwrap();
+        t.webhook_queue().ack(&job.id, &job.token).await.unwrap();
+        n += 1;
+    }
+    n
+}
