@@ -37,8 +37,8 @@ use crate::domain::outcome::DeliveryOutcome;
 use crate::domain::payout::{Bolt11, Network, PayoutDestination};
 use crate::memory::{InvoiceSigner, SimulatedNode};
 use crate::ports::store::{
-    Contribution, DeliveryFilter, OutboxMessage, OutcomeFilter, Recorded, Store, StoreError, Unique, WebhookEvent,
-    WebhookRecord,
+    AuditAction, AuditOutcome, AuditRole, Contribution, DeliveryFilter, MAX_AUDIT_TARGET, NewAuditEntry, OutboxMessage,
+    OutcomeFilter, Recorded, Store, StoreError, Unique, WebhookEvent, WebhookRecord,
 };
 
 /// A boxed case future.
@@ -98,6 +98,7 @@ pub fn cases() -> Vec<Case> {
         case!(a_payout_invoice_hash_is_used_once_and_the_last_one_wins),
         case!(two_attempts_never_share_a_payment_hash),
         case!(the_settle_index_only_moves_forward),
+        case!(the_audit_log_appends_and_pages_newest_first),
     ]
 }
 
@@ -186,6 +187,7 @@ macro_rules! store_conformance_tests {
             a_payout_invoice_hash_is_used_once_and_the_last_one_wins,
             two_attempts_never_share_a_payment_hash,
             the_settle_index_only_moves_forward,
+            the_audit_log_appends_and_pages_newest_first,
         );
     };
     (@cases $make:expr; $guard:block; $($case:ident),* $(,)?) => {
@@ -1250,4 +1252,54 @@ pub async fn the_settle_index_only_moves_forward(store: Arc<dyn Store>) {
     store.advance_settle_index(&source, 9).await.expect("advance");
     assert_eq!(store.settle_index(&source).await.expect("read"), 9);
     assert_eq!(store.settle_index("another").await.expect("read"), 0, "per source");
+}
+
+/// The audit log keeps each entry as given, numbers them in the order
+/// recorded, and reads them newest first a page at a time; a target or a
+/// detail too long is refused.
+pub async fn the_audit_log_appends_and_pages_newest_first(store: Arc<dyn Store>) {
+    let empty = store.audit_entries(None, 10).await.expect("read");
+    assert_eq!((empty.entries.len(), empty.next), (0, None));
+    let entry = |i: u64| {
+        NewAuditEntry::new(
+            1_700_000_000_000 + i,
+            if i % 2 == 0 { AuditRole::Admin } else { AuditRole::Operator },
+            AuditAction::ALL[usize::try_from(i).expect("small") % AuditAction::ALL.len()],
+            format!("payouts/payout:<script>alert({i})</script>"),
+            if i % 2 == 0 { AuditOutcome::Succeeded } else { AuditOutcome::Refused },
+            (i % 3 == 0).then(|| format!("generation {i}")),
+        )
+    };
+    let mut positions = Vec::new();
+    for i in 0..5 {
+        positions.push(store.record_audit(&entry(i)).await.expect("record"));
+    }
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "ascending: {positions:?}");
+
+    let all = store.audit_entries(None, 10).await.expect("read");
+    assert_eq!(
+        all.entries.iter().map(|e| e.entry.clone()).collect::<Vec<_>>(),
+        (0..5).rev().map(entry).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        all.entries.iter().map(|e| e.position).collect::<Vec<_>>(),
+        positions.iter().rev().copied().collect::<Vec<_>>()
+    );
+    assert_eq!(all.next, None, "not a full page: nothing older");
+
+    // Pages of two, newest first.
+    let p1 = store.audit_entries(None, 2).await.expect("read");
+    let p2 = store.audit_entries(p1.next, 2).await.expect("read");
+    let p3 = store.audit_entries(p2.next, 2).await.expect("read");
+    let seen: Vec<u64> = [&p1, &p2, &p3].iter().flat_map(|p| p.entries.iter().map(|e| e.position)).collect();
+    assert_eq!(seen, positions.iter().rev().copied().collect::<Vec<_>>());
+    assert_eq!(p3.next, None);
+    assert_eq!(p1.next, Some(positions[3]));
+    assert!(store.audit_entries(Some(positions[0]), 10).await.expect("read").entries.is_empty());
+    assert!(store.audit_entries(None, 0).await.expect("read").entries.is_empty());
+
+    let mut long = entry(9);
+    long.target = "x".repeat(MAX_AUDIT_TARGET + 1);
+    assert!(matches!(store.record_audit(&long).await, Err(StoreError::Invalid(_))));
+    assert_eq!(store.audit_entries(None, 10).await.expect("read").entries.len(), 5, "nothing recorded");
 }

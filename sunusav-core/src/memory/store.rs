@@ -22,9 +22,10 @@ use crate::domain::ledger::{Balance, LedgerEntry, LedgerReason, balances};
 use crate::domain::outcome::DeliveryOutcome;
 use crate::domain::payout::{Bolt11, PayoutDestination};
 use crate::ports::store::{
-    AttemptTx, Contribution, Delivery, DeliveryFilter, DeliveryPage, DestinationTx, GroupReads, GroupTx, LedgerPage,
-    LedgerTx, NodeCursors, OutboxMessage, OutboxTx, OutcomeFilter, Recorded, Store, StoreError, StoreTx, Unique,
-    WebhookEvent, WebhookLog, WebhookRecord, WebhookTx,
+    AttemptTx, AuditEntry, AuditLog, AuditPage, Contribution, Delivery, DeliveryFilter, DeliveryPage, DestinationTx,
+    GroupReads, GroupTx, LedgerPage, LedgerTx, NewAuditEntry, NodeCursors, OutboxMessage, OutboxTx, OutcomeFilter,
+    Recorded, Store, StoreError, StoreTx, Unique, WebhookEvent, WebhookLog, WebhookRecord, WebhookTx, audit_page,
+    check_audit_entry,
 };
 
 #[derive(Default)]
@@ -71,6 +72,8 @@ struct State {
     payout_invoice_hashes: HashSet<PaymentHash>,
     /// Settle indexes by source.
     cursors: HashMap<String, u64>,
+    /// The audit log, oldest first (position = index + 1).
+    audit: Vec<AuditEntry>,
 }
 
 /// A recorded delivery with what the log shows of it.
@@ -958,6 +961,26 @@ impl DestinationTx for MemoryTx {
             .collect();
         found.sort_by_key(|a| st.attempt_meta.get(&a.key).map(|m| m.0));
         Ok(found)
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn record_audit(&self, entry: &NewAuditEntry) -> Result<u64, StoreError> {
+        check_audit_entry(entry)?;
+        let mut st = self.state();
+        let position = u64::try_from(st.audit.len()).unwrap_or(u64::MAX).saturating_add(1);
+        st.audit.push(AuditEntry { position, entry: entry.clone() });
+        Ok(position)
+    }
+
+    async fn audit_entries(&self, before: Option<u64>, limit: u32) -> Result<AuditPage, StoreError> {
+        let st = self.state();
+        let end = before
+            .map_or(st.audit.len(), |b| usize::try_from(b.saturating_sub(1)).unwrap_or(usize::MAX).min(st.audit.len()));
+        let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        let entries = st.audit[..end].iter().rev().take(take).cloned().collect();
+        Ok(audit_page(entries, limit))
     }
 }
 

@@ -33,9 +33,10 @@ pub use queue::{
     StallRecovery, StalledDead, Step,
 };
 pub use store::{
-    AttemptTx, Contribution, Delivery, DeliveryFilter, DeliveryPage, DestinationTx, GroupReads, GroupTx, LedgerPage,
-    LedgerTx, NodeCursors, OutboxMessage, OutboxTx, OutcomeFilter, Recorded, Store, StoreError, StoreTx, Unique,
-    WebhookEvent, WebhookLog, WebhookRecord, WebhookTx,
+    AttemptTx, AuditAction, AuditEntry, AuditLog, AuditOutcome, AuditPage, AuditRole, Contribution, Delivery,
+    DeliveryFilter, DeliveryPage, DestinationTx, GroupReads, GroupTx, LedgerPage, LedgerTx, NewAuditEntry, NodeCursors,
+    OutboxMessage, OutboxTx, OutcomeFilter, Recorded, Store, StoreError, StoreTx, Unique, WebhookEvent, WebhookLog,
+    WebhookRecord, WebhookTx,
 };
 
 pub use crate::domain::attempt::{AttemptStatus, PaymentAttempt};
@@ -47,7 +48,7 @@ pub mod prelude {
     pub use super::payments::{Payments, SettleEvents, SettledStream};
     pub use super::queue::{Consumer, ConsumerExt, Producer, Queue, QueueAdmin, QueueHealth, QueueName};
     pub use super::store::{
-        AttemptTx, DestinationTx, GroupReads, GroupTx, LedgerTx, NodeCursors, OutboxTx, Store, StoreTx, WebhookLog,
-        WebhookTx,
+        AttemptTx, AuditLog, DestinationTx, GroupReads, GroupTx, LedgerTx, NodeCursors, OutboxTx, Store, StoreTx,
+        WebhookLog, WebhookTx,
     };
 }

@@ -5,6 +5,7 @@
 //! | [`Store`] | units of work ([`Store::begin`]) and health | every writing service |
 //! | [`GroupReads`] | groups, invoices and payment attempts, read outside a transaction | the group API, settlement's invoice look-up, the payout sweep, an operator's payout retry |
 //! | [`NodeCursors`] | where the node's settle stream stopped | the settle-stream task |
+//! | [`AuditLog`] | every operator action, who took it and what came of it | the admin routes and the console |
 //! | [`WebhookLog`] | recorded webhook deliveries, their outcomes and generations, conflicts, the delivery log, body retention | ingestion, settlement, the delivery sweep, the dead-letter hook, an operator's replay, retention |
 //! | [`StoreTx`] | one unit of work: [`GroupTx`] (lock, groups, invoices, contributions), [`AttemptTx`] (payment attempts), [`LedgerTx`] (members' balances), [`OutboxTx`] (the outbox), [`WebhookTx`] (outcomes), [`DestinationTx`] (where payouts go) | settlement, payouts, the relay, destinations |
 //!
@@ -14,6 +15,7 @@
 //! committing rolls it back. An adapter implements every trait here; the
 //! conformance suite (`conformance::store`) checks each rule.
 
+mod audit;
 mod error;
 mod records;
 
@@ -21,6 +23,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use audit::{
+    AuditAction, AuditEntry, AuditLog, AuditOutcome, AuditPage, AuditRole, MAX_AUDIT_DETAIL, MAX_AUDIT_TARGET,
+    NewAuditEntry, audit_page, check_audit_entry,
+};
 pub use error::{StoreError, Unique};
 pub use records::{
     Contribution, Delivery, DeliveryFilter, DeliveryPage, LedgerPage, OutboxMessage, OutcomeFilter, Recorded,
@@ -35,9 +41,10 @@ use crate::domain::ledger::{Balance, LedgerEntry, LedgerReason};
 use crate::domain::outcome::DeliveryOutcome;
 use crate::domain::payout::{Bolt11, PayoutDestination};
 
-/// The transactional store: units of work, reads, and the webhook log.
+/// The transactional store: units of work, reads, the webhook log and the
+/// audit log.
 #[async_trait]
-pub trait Store: GroupReads + WebhookLog + NodeCursors {
+pub trait Store: GroupReads + WebhookLog + NodeCursors + AuditLog {
     /// Begins a unit of work.
     ///
     /// # Errors
