@@ -37,8 +37,9 @@
 //!   and [`PgStoreOptions`].
 //! - [`tx`][mod@tx]: [`PgTx`], the unit of work.
 //! - `groups`, `contributions` (and invoices), `ledger`, `attempts`, `outbox`,
-//!   `webhooks`: the SQL of each table family; `convert`: checked integer
-//!   conversions; `error`: the sqlx → [`StoreError`] mapping.
+//!   `webhooks`, `audit` (the operators' audit log): the SQL of each table
+//!   family; `convert`: checked integer conversions; `error`: the sqlx →
+//!   [`StoreError`] mapping.
 //!
 //! ## Example
 //!
@@ -61,6 +62,7 @@
 //! [`StoreError`]: sunusav_core::ports::store::StoreError
 
 mod attempts;
+mod audit;
 mod contributions;
 mod convert;
 mod destinations;

@@ -26,15 +26,15 @@ use sunusav_core::domain::ledger::{Balance, LedgerEntry, LedgerReason};
 use sunusav_core::domain::outcome::DeliveryOutcome;
 use sunusav_core::domain::payout::PayoutDestination;
 use sunusav_core::ports::store::{
-    Contribution, DeliveryFilter, DeliveryPage, GroupReads, LedgerPage, NodeCursors, Recorded, Store, StoreError,
-    StoreTx, WebhookEvent, WebhookLog, WebhookRecord,
+    AuditLog, AuditPage, Contribution, DeliveryFilter, DeliveryPage, GroupReads, LedgerPage, NewAuditEntry,
+    NodeCursors, Recorded, Store, StoreError, StoreTx, WebhookEvent, WebhookLog, WebhookRecord,
 };
 
 use crate::error::map_err;
 use crate::groups::{self, Lock};
 use crate::schema::Schema;
 use crate::tx::PgTx;
-use crate::{attempts, contributions, destinations, ledger, webhooks};
+use crate::{attempts, audit, contributions, destinations, ledger, webhooks};
 
 /// Settings of the pool and of every connection in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -300,6 +300,21 @@ impl Store for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditLog for PgStore {
+    async fn record_audit(&self, entry: &NewAuditEntry) -> Result<u64, StoreError> {
+        let mut c = self.scoped().await?;
+        let out = audit::record(&mut *c, entry).await?;
+        c.done(out).await
+    }
+
+    async fn audit_entries(&self, before: Option<u64>, limit: u32) -> Result<AuditPage, StoreError> {
+        let mut c = self.scoped().await?;
+        let out = audit::entries(&mut *c, before, limit).await?;
+        c.done(out).await
     }
 }
 
