@@ -49,6 +49,7 @@
 //! | [`group_router`] | `/groups…` (no authentication: add the host's, e.g. a `route_layer`) |
 //! | [`ops_router`] | `/health`, `/health/detailed`, `/health/workers`, `/metrics` (e.g. on an internal port) |
 //! | [`admin_router`] | `/admin/…` behind the state's admin token; empty without one |
+//! | [`console_router`] | the operations console's HTML pages (nest it, e.g. at `/admin/console`): admin and read-only operator roles; empty without a token |
 //!
 //! The layers of the all-in-one are opt-in methods of [`RouterLayers`]:
 //! `with_json_errors()`, `with_request_ids()`, and `with_request_timeout(d)`
@@ -91,6 +92,8 @@
 //!   admin handlers.
 //! - [`layers`]: [`RouterLayers`], the opt-in layers (JSON errors, request ids,
 //!   request timeout).
+//! - [`console`]: [`console_router`], the server-rendered operations console
+//!   (maud) with its login, roles, live counts and audited actions.
 //! - [`state`]: [`AppState`]. [`error`]: [`ApiError`]. [`extract`]: extractors
 //!   with JSON rejections. [`auth`]: [`AdminToken`]. [`metrics`]: [`HttpMetrics`].
 //!   [`request_id`]: request ids and spans. [`clock`]: the injectable [`Clock`].
@@ -118,8 +121,10 @@
 //! # let _ = app;
 //! ```
 
+mod audit;
 pub mod auth;
 pub mod clock;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod layers;
@@ -131,6 +136,7 @@ pub mod verify;
 
 pub use auth::AdminToken;
 pub use clock::{Clock, fixed_clock, system_clock};
+pub use console::console_router;
 pub use error::ApiError;
 pub use layers::RouterLayers;
 pub use metrics::HttpMetrics;

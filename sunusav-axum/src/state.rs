@@ -29,6 +29,7 @@ pub(crate) struct Shared {
     pub(crate) tontine: Tontine,
     pub(crate) verifier: Arc<Verifier>,
     pub(crate) admin_token: Option<AdminToken>,
+    pub(crate) operator_token: Option<AdminToken>,
     pub(crate) workers: WorkerStats,
     pub(crate) metrics: Arc<HttpMetrics>,
     pub(crate) body_limit: usize,
@@ -43,6 +44,7 @@ impl AppState {
             tontine,
             verifier,
             admin_token: None,
+            operator_token: None,
             workers: WorkerStats::default(),
             metrics: Arc::new(HttpMetrics::default()),
             body_limit: DEFAULT_BODY_LIMIT,
@@ -61,6 +63,16 @@ impl AppState {
     #[must_use]
     pub fn with_admin_token(mut self, token: AdminToken) -> Self {
         self.fields().admin_token = Some(token);
+        self
+    }
+
+    /// Opens the operations console ([`console_router`](crate::console_router))
+    /// read-only to this bearer token (the operator role: pages without
+    /// action buttons; actions answer 403 `forbidden`). The admin token opens
+    /// it too, with the actions.
+    #[must_use]
+    pub fn with_operator_token(mut self, token: AdminToken) -> Self {
+        self.fields().operator_token = Some(token);
         self
     }
 
@@ -108,6 +120,7 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("verifier", &self.inner.verifier)
             .field("admin_routes", &self.inner.admin_token.is_some())
+            .field("operator_role", &self.inner.operator_token.is_some())
             .field("body_limit", &self.inner.body_limit)
             .finish_non_exhaustive()
     }

@@ -1,7 +1,9 @@
 //! Admin routes, mounted only when an admin token is configured, behind
 //! `Authorization: Bearer <token>`: the queues (`payouts`, `webhooks`), the
 //! money held for members, and dead work recovered by its store record (a
-//! payout's retry, a delivery's replay, the delivery log).
+//! payout's retry, a delivery's replay, the delivery log). Every action
+//! (retry, retry-dead, remove, promote, pause, resume, payout retry, replay,
+//! release) is written to the store's audit log with the admin role.
 
 use std::sync::Arc;
 
@@ -12,10 +14,11 @@ use axum::routing::{get, post};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sunusav_core::ports::{DeliveryFilter, JobInfo, JobState, OutcomeFilter, QueueAdmin};
+use sunusav_core::ports::{AuditAction, AuditRole, DeliveryFilter, JobInfo, JobState, OutcomeFilter, QueueAdmin};
 use sunusav_core::services::{PayoutRetry, ServiceError, WebhookReplay};
 use sunusav_core::{DeliveryOutcome, GroupId, IdempotencyKey, LedgerReason, MemberId, PaymentHash};
 
+use crate::audit::audited;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
@@ -125,7 +128,9 @@ async fn remove(
     State(state): State<AppState>,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    queue(&state, &name)?.remove(&job_id(id)?).await?;
+    let target = format!("{name}/{id}");
+    let act = async { Ok(queue(&state, &name)?.remove(&job_id(id)?).await?) };
+    audited(&state, AuditRole::Admin, AuditAction::QueueRemove, &target, act, |()| None).await?;
     Ok(Json(json!({ "status": "removed" })))
 }
 
@@ -133,7 +138,9 @@ async fn retry(
     State(state): State<AppState>,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    queue(&state, &name)?.retry_dead(&job_id(id)?).await?;
+    let target = format!("{name}/{id}");
+    let act = async { Ok(queue(&state, &name)?.retry_dead(&job_id(id)?).await?) };
+    audited(&state, AuditRole::Admin, AuditAction::QueueRetry, &target, act, |()| None).await?;
     Ok(Json(json!({ "status": "retried" })))
 }
 
@@ -141,22 +148,29 @@ async fn promote(
     State(state): State<AppState>,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    queue(&state, &name)?.promote(&job_id(id)?).await?;
+    let target = format!("{name}/{id}");
+    let act = async { Ok(queue(&state, &name)?.promote(&job_id(id)?).await?) };
+    audited(&state, AuditRole::Admin, AuditAction::QueuePromote, &target, act, |()| None).await?;
     Ok(Json(json!({ "status": "promoted" })))
 }
 
 async fn retry_dead(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<Value>, ApiError> {
-    let retried = queue(&state, &name)?.retry_all_dead().await?;
+    let act = async { Ok(queue(&state, &name)?.retry_all_dead().await?) };
+    let retried =
+        audited(&state, AuditRole::Admin, AuditAction::QueueRetryAllDead, &name, act, |n| Some(format!("{n} retried")))
+            .await?;
     Ok(Json(json!({ "retried": retried })))
 }
 
 async fn pause(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<Value>, ApiError> {
-    queue(&state, &name)?.pause().await?;
+    let act = async { Ok(queue(&state, &name)?.pause().await?) };
+    audited(&state, AuditRole::Admin, AuditAction::QueuePause, &name, act, |()| None).await?;
     Ok(Json(json!({ "paused": true })))
 }
 
 async fn resume(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> Result<Json<Value>, ApiError> {
-    queue(&state, &name)?.resume().await?;
+    let act = async { Ok(queue(&state, &name)?.resume().await?) };
+    audited(&state, AuditRole::Admin, AuditAction::QueueResume, &name, act, |()| None).await?;
     Ok(Json(json!({ "paused": false })))
 }
 
@@ -193,7 +207,11 @@ async fn release(
     State(state): State<AppState>,
     ApiPath((id, member)): ApiPath<(GroupId, MemberId)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let entry = state.inner.tontine.release_balance(id, member).await?;
+    let target = format!("{id}/{member}");
+    let act = async { Ok(state.inner.tontine.release_balance(id, member).await?) };
+    let entry =
+        audited(&state, AuditRole::Admin, AuditAction::BalanceRelease, &target, act, |e| Some(e.amount.to_string()))
+            .await?;
     Ok((StatusCode::CREATED, Json(json!(entry))))
 }
 
@@ -211,7 +229,12 @@ async fn retry_payout(
     ApiPath(key): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let key = record_key(key)?;
-    Ok(match state.inner.tontine.retry_payout(&key).await? {
+    let act = async { Ok(state.inner.tontine.retry_payout(&key).await?) };
+    let retried = audited(&state, AuditRole::Admin, AuditAction::PayoutRetry, key.as_str(), act, |r| {
+        Some(crate::audit::payout_retry_detail(*r))
+    })
+    .await?;
+    Ok(match retried {
         PayoutRetry::Retrying { generation } => {
             (StatusCode::ACCEPTED, Json(json!({ "status": "retrying", "key": key, "generation": generation })))
         }
@@ -237,7 +260,12 @@ async fn replay_webhook(
     ApiPath(key): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let key = record_key(key)?;
-    Ok(match state.inner.tontine.replay_webhook(&key).await? {
+    let act = async { Ok(state.inner.tontine.replay_webhook(&key).await?) };
+    let replayed = audited(&state, AuditRole::Admin, AuditAction::WebhookReplay, key.as_str(), act, |r| {
+        Some(crate::audit::replay_detail(*r))
+    })
+    .await?;
+    Ok(match replayed {
         WebhookReplay::Replaying { generation } => {
             (StatusCode::ACCEPTED, Json(json!({ "status": "replaying", "key": key, "generation": generation })))
         }

@@ -1263,11 +1263,11 @@ pub async fn the_audit_log_appends_and_pages_newest_first(store: Arc<dyn Store>)
     let entry = |i: u64| {
         NewAuditEntry::new(
             1_700_000_000_000 + i,
-            if i % 2 == 0 { AuditRole::Admin } else { AuditRole::Operator },
+            if i.is_multiple_of(2) { AuditRole::Admin } else { AuditRole::Operator },
             AuditAction::ALL[usize::try_from(i).expect("small") % AuditAction::ALL.len()],
             format!("payouts/payout:<script>alert({i})</script>"),
-            if i % 2 == 0 { AuditOutcome::Succeeded } else { AuditOutcome::Refused },
-            (i % 3 == 0).then(|| format!("generation {i}")),
+            if i.is_multiple_of(2) { AuditOutcome::Succeeded } else { AuditOutcome::Refused },
+            i.is_multiple_of(3).then(|| format!("generation {i}")),
         )
     };
     let mut positions = Vec::new();

@@ -1,0 +1,81 @@
+//! The operations console: server-rendered HTML pages over the queues, the
+//! delivery log, groups and their payouts, money held for members and the
+//! audit log, for an operator on call.
+//!
+//! [`console_router`] is a `Router` with its state applied and no fallback;
+//! a host nests it under any prefix (the example server: `/admin/console`).
+//! Links, the login cookie's path and the live-update URL follow the prefix
+//! the request came through.
+//!
+//! ## Roles
+//!
+//! The state's admin token ([`AppState::with_admin_token`]) is the admin
+//! role: every page, with the action buttons. Its operator token
+//! ([`AppState::with_operator_token`]) is the read-only operator role: the
+//! same pages without buttons; an action it posts answers 403 `forbidden`
+//! (and is written to the audit log as refused). Without credentials a page
+//! answers 401 `unauthorized` with the login form.
+//!
+//! Credentials are `Authorization: Bearer <token>` (scripts, tests), or the
+//! cookie the login form sets (`HttpOnly`, `SameSite=Strict`, the token
+//! hex-encoded; `Secure` when the request came over HTTPS or says so in
+//! `X-Forwarded-Proto`). A POST authenticated by the cookie must also carry
+//! the page's form token (`csrf`), derived from the token; a POST with the
+//! header needs none (a browser never adds it by itself).
+//!
+//! ## Pages
+//!
+//! | route | shows |
+//! | --- | --- |
+//! | `GET /` | each queue's counts by state, oldest waiting job's age, worker pools (busy / concurrency, rates); live through `GET /events` (server-sent events, every second) |
+//! | `GET /jobs?queue=&state=&after=&q=` | jobs by state, a page at a time; `q`: a job id, a payment hash (its invoice's payout and the deliveries naming it, by the store's indexes), or free text (a bounded scan that says where it stopped) |
+//! | `GET /jobs/{queue}/{id}` | a job, with retry / promote / remove |
+//! | `GET /deliveries?outcome=&payment_hash=&after=` | the webhook delivery log, with replay |
+//! | `GET /groups/{id}` (`/groups?id=`) | a group's cycles, contributions, ledger and payout attempts (payment hash, route, status, their jobs), with a dead payout's retry |
+//! | `GET /unapplied?refunds_after=` | balances held for members, with release; refunds released |
+//! | `GET /audit?before=` | the audit log, newest first |
+//!
+//! Actions are `POST`s that answer 303 to the page they came from:
+//! `/jobs/{queue}/{id}/retry|promote|remove`, `/queues/{queue}/pause|resume|retry-dead`,
+//! `/deliveries/{key}/replay`, `/payouts/{key}/retry`,
+//! `/unapplied/{group}/{member}/release`. Each is written to the audit log.
+//! Every list pages by cursor, never by offset. Every value that came from a
+//! webhook or a node is HTML-escaped (maud escapes whatever it renders).
+
+mod actions;
+mod auth;
+mod events;
+mod layout;
+mod pages;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+/// The console's routes (see the module docs), with the state applied and
+/// no fallback; empty when the state has neither an admin nor an operator
+/// token.
+pub fn console_router(state: AppState) -> Router {
+    if state.inner.admin_token.is_none() && state.inner.operator_token.is_none() {
+        return Router::new();
+    }
+    Router::new()
+        .route("/", get(pages::overview::page))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/events", get(events::stream))
+        .route("/jobs", get(pages::jobs::list))
+        .route("/jobs/{queue}/{id}", get(pages::jobs::detail))
+        .route("/jobs/{queue}/{id}/{action}", post(actions::job))
+        .route("/queues/{queue}/{action}", post(actions::queue_action))
+        .route("/deliveries", get(pages::deliveries::list))
+        .route("/deliveries/{key}/replay", post(actions::replay))
+        .route("/groups", get(pages::groups::lookup))
+        .route("/groups/{id}", get(pages::groups::page_of))
+        .route("/payouts/{key}/retry", post(actions::payout_retry))
+        .route("/unapplied", get(pages::unapplied::page_of))
+        .route("/unapplied/{group}/{member}/release", post(actions::release))
+        .route("/audit", get(pages::audit::page_of))
+        .with_state(state)
+}

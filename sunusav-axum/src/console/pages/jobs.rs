@@ -1,0 +1,351 @@
+//! `GET /jobs`: jobs by state a page at a time, and search; `GET
+//! /jobs/{queue}/{id}`: one job.
+//!
+//! The queue port lists a state by position; the page's cursor is the last
+//! job shown and its position then (`<position>~<job id>`). The next page
+//! starts after that job wherever it now is (looked for around its old
+//! position), so jobs that leave the state ahead of it (retried, removed)
+//! never make a page skip one; when the job itself has left, the page goes
+//! on from its old position and says so.
+//!
+//! Search (`q`): a job id (each queue's `get`); a payment hash (the invoice's
+//! payout by its key, and the deliveries naming the hash by the delivery
+//! log's index); and, for any text, a scan of at most [`SCAN_BUDGET`] jobs
+//! (ids, payloads, errors) that says where it stopped.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use http::StatusCode;
+use maud::{Markup, html};
+use serde::Deserialize;
+use sunusav_core::ports::{DeliveryFilter, JobInfo, JobState, Queue};
+use sunusav_core::{IdempotencyKey, PaymentHash};
+
+use super::overview::STATES;
+use super::{queue, queues};
+use crate::console::auth::Viewer;
+use crate::console::layout::{action, enc, error_page, page, time};
+use crate::extract::ApiPath;
+use crate::state::AppState;
+
+/// Jobs on one page.
+pub(crate) const PAGE: u64 = 50;
+
+/// The most jobs a free-text search reads.
+pub(crate) const SCAN_BUDGET: u64 = 2_000;
+
+/// Jobs read per call of a scan.
+const SCAN_CHUNK: u64 = 200;
+
+/// The query of `GET /jobs`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub(crate) struct JobsQuery {
+    queue: Option<String>,
+    state: Option<String>,
+    after: Option<String>,
+    q: Option<String>,
+}
+
+/// One job found, and why.
+struct Hit {
+    queue: String,
+    job: JobInfo,
+    why: &'static str,
+}
+
+/// `GET /jobs`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    v: Viewer,
+    query: Result<Query<JobsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return error_page(Some(&v), StatusCode::BAD_REQUEST, "invalid_query", "the query was not understood");
+    };
+    let name = query.queue.clone().unwrap_or_else(|| "payouts".into());
+    let Some(q) = queue(&state, &name) else {
+        return error_page(Some(&v), StatusCode::NOT_FOUND, "not_found", "no such queue");
+    };
+    let job_state = match query.state.as_deref() {
+        None => JobState::Dead,
+        Some(s) => match JobState::parse(s) {
+            Some(js) => js,
+            None => return error_page(Some(&v), StatusCode::BAD_REQUEST, "invalid_query", "unknown job state"),
+        },
+    };
+    let search = query.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let filters = html! {
+        form.filters method="get" action=(v.url("/jobs")) {
+            select name="queue" { @for each in queues(&state) {
+                option value=(each.name()) selected[each.name() == name] { (each.name()) }
+            } }
+            " "
+            select name="state" { @for s in STATES {
+                option value=(s.as_str()) selected[s == job_state] { (s.as_str()) }
+            } }
+            " "
+            input type="text" name="q" value=[search] placeholder="job id, payment hash or any text (error, payload)";
+            " "
+            button type="submit" { "Show" }
+        }
+    };
+    let body = match search {
+        Some(text) => search_results(&state, &v, text).await,
+        None => state_page(&v, q, job_state, query.after.as_deref()).await,
+    };
+    let content = html! { (filters) (body) };
+    page(&v, "Jobs", None, &content)
+}
+
+async fn state_page(v: &Viewer, q: &Arc<dyn Queue>, job_state: JobState, after: Option<&str>) -> Markup {
+    let cursor = after.and_then(|c| c.split_once('~')).and_then(|(pos, id)| Some((pos.parse::<u64>().ok()?, id)));
+    let mut note = None;
+    let start = match cursor {
+        None => 0,
+        Some((pos, id)) => {
+            let from = pos.saturating_sub(PAGE);
+            match q.list(job_state, from, PAGE * 3).await {
+                Ok(window) => {
+                    if let Some(i) = window.iter().position(|j| j.id.as_str() == id) {
+                        from + u64::try_from(i).unwrap_or(0) + 1
+                    } else {
+                        note = Some("The job the last page ended at has left this state: going on from its place.");
+                        pos + 1
+                    }
+                }
+                Err(e) => return unavailable(&e),
+            }
+        }
+    };
+    let jobs = match q.list(job_state, start, PAGE).await {
+        Ok(jobs) => jobs,
+        Err(e) => return unavailable(&e),
+    };
+    let next = (u64::try_from(jobs.len()).unwrap_or(0) == PAGE)
+        .then(|| jobs.last().map(|j| format!("{}~{}", start + PAGE - 1, j.id)))
+        .flatten();
+    let hits: Vec<Hit> =
+        jobs.into_iter().map(|job| Hit { queue: q.name().to_owned(), job, why: job_state.as_str() }).collect();
+    html! {
+        @if let Some(n) = note { p.notice { (n) } }
+        (table(v, &hits, false))
+        nav.pager {
+            a href={ (v.url("/jobs")) "?queue=" (enc(q.name())) "&state=" (job_state.as_str()) } { "First page" }
+            @if let Some(next) = next {
+                a href={ (v.url("/jobs")) "?queue=" (enc(q.name())) "&state=" (job_state.as_str()) "&after=" (enc(&next)) } { "Next page →" }
+            }
+        }
+    }
+}
+
+fn unavailable(e: &dyn std::fmt::Display) -> Markup {
+    tracing::warn!(error = %e, "console: queue unavailable");
+    html! { p.notice.bad data-code="unavailable" { "The queue is unavailable; retry later." } }
+}
+
+async fn search_results(state: &AppState, v: &Viewer, text: &str) -> Markup {
+    let mut hits: Vec<Hit> = Vec::new();
+    let mut notes: Vec<Markup> = Vec::new();
+    let push = |hits: &mut Vec<Hit>, hit: Hit| {
+        if !hits.iter().any(|h| h.queue == hit.queue && h.job.id == hit.job.id) {
+            hits.push(hit);
+        }
+    };
+    if let Ok(key) = IdempotencyKey::parse(text) {
+        for q in queues(state) {
+            if let Ok(Some(job)) = q.get(&key).await {
+                push(&mut hits, Hit { queue: q.name().to_owned(), job, why: "job id" });
+            }
+        }
+    }
+    if let Ok(hash) = text.parse::<PaymentHash>() {
+        let store = state.inner.tontine.store();
+        match store.invoice(&hash).await {
+            Ok(Some(inv)) => {
+                notes.push(html! {
+                    "An invoice of cycle " (inv.cycle) " of group "
+                    a href=(v.url(&format!("/groups/{}", inv.group))) { code { (inv.group) } }
+                    " (member " code { (inv.member) } ", " (inv.amount) ", " (inv.state) ")."
+                });
+                let key = IdempotencyKey::payout(inv.group, inv.cycle);
+                if let Ok(Some(attempt)) = store.payment_attempt(&key).await {
+                    let id = key.for_generation(attempt.generation());
+                    if let Ok(Some(job)) = state.inner.tontine.payout_queue().get(&id).await {
+                        push(&mut hits, Hit { queue: "payouts".into(), job, why: "the payout of its cycle" });
+                    }
+                }
+            }
+            Ok(None) => notes.push(html! { "No invoice of ours has this payment hash." }),
+            Err(e) => notes.push(unavailable(&e)),
+        }
+        let filter = DeliveryFilter { payment_hash: Some(hash), ..DeliveryFilter::all(50) };
+        match store.webhook_deliveries(&filter).await {
+            Ok(page) => {
+                notes.push(html! {
+                    (page.deliveries.len()) " deliveries name it: "
+                    a href={ (v.url("/deliveries")) "?payment_hash=" (hash) } { "see the delivery log" } "."
+                });
+                for d in page.deliveries {
+                    let id = d.key.for_generation(d.generation);
+                    if let Ok(Some(job)) = state.inner.tontine.webhook_queue().get(&id).await {
+                        push(&mut hits, Hit { queue: "webhooks".into(), job, why: "a delivery naming it" });
+                    }
+                }
+            }
+            Err(e) => notes.push(unavailable(&e)),
+        }
+    }
+    let scan = scan(state, text).await;
+    for hit in scan.hits {
+        push(&mut hits, hit);
+    }
+    html! {
+        @for n in &notes { p.notice { (n) } }
+        p.notice data-scan=(if scan.complete { "complete" } else { "stopped" }) {
+            "Text scan: read " (scan.read) " jobs"
+            @if let Some(at) = &scan.stopped_at { ", stopped at the budget of " (SCAN_BUDGET) " at " (at) "; narrow the search (a job id or payment hash uses the indexes)." }
+            @else { ", every retained job of every queue and state." }
+        }
+        (table(v, &hits, true))
+    }
+}
+
+struct Scan {
+    hits: Vec<Hit>,
+    read: u64,
+    complete: bool,
+    stopped_at: Option<String>,
+}
+
+/// Reads at most [`SCAN_BUDGET`] jobs of every queue and state, keeping
+/// those whose id, payload or last error contains `text`.
+async fn scan(state: &AppState, text: &str) -> Scan {
+    let mut out = Scan { hits: Vec::new(), read: 0, complete: true, stopped_at: None };
+    for q in queues(state) {
+        for s in STATES {
+            let mut offset = 0;
+            loop {
+                if out.read >= SCAN_BUDGET {
+                    out.complete = false;
+                    out.stopped_at = Some(format!("{} / {} position {offset}", q.name(), s.as_str()));
+                    return out;
+                }
+                let chunk = SCAN_CHUNK.min(SCAN_BUDGET - out.read);
+                let Ok(jobs) = q.list(s, offset, chunk).await else {
+                    out.complete = false;
+                    out.stopped_at = Some(format!("{} / {}: the queue is unavailable", q.name(), s.as_str()));
+                    return out;
+                };
+                let n = u64::try_from(jobs.len()).unwrap_or(0);
+                out.read += n;
+                for job in jobs {
+                    let matches = job.id.as_str().contains(text)
+                        || String::from_utf8_lossy(&job.payload).contains(text)
+                        || job.last_error.as_deref().is_some_and(|e| e.contains(text));
+                    if matches {
+                        out.hits.push(Hit { queue: q.name().to_owned(), job, why: "text" });
+                    }
+                }
+                if n < chunk {
+                    break;
+                }
+                offset += n;
+            }
+        }
+    }
+    out
+}
+
+fn job_url(queue: &str, id: &str) -> String {
+    format!("/jobs/{}/{}", enc(queue), enc(id))
+}
+
+fn buttons(v: &Viewer, queue: &str, job: &JobInfo) -> Markup {
+    let url = job_url(queue, job.id.as_str());
+    html! {
+        @if job.state == JobState::Dead { (action(v, &format!("{url}/retry"), "Retry", false)) }
+        @if matches!(job.state, JobState::Delayed | JobState::Failed) { (action(v, &format!("{url}/promote"), "Promote", false)) }
+        @if job.state != JobState::Active { (action(v, &format!("{url}/remove"), "Remove", true)) }
+    }
+}
+
+fn short(s: &str, max: usize) -> String {
+    if s.chars().count() <= max { s.to_owned() } else { format!("{}…", s.chars().take(max).collect::<String>()) }
+}
+
+fn table(v: &Viewer, hits: &[Hit], with_why: bool) -> Markup {
+    html! {
+        @if hits.is_empty() { p { "No job." } } @else {
+            table.jobs {
+                thead { tr {
+                    @if with_why { th { "found by" } th { "queue" } }
+                    th { "job id" } th { "state" } th { "attempts" } th { "created" } th { "due / finished" } th { "last error" } th { "actions" }
+                } }
+                tbody { @for h in hits {
+                    tr data-job=(h.job.id.as_str()) {
+                        @if with_why { td { (h.why) } td { (h.queue) } }
+                        td.mono { a href=(v.url(&job_url(&h.queue, h.job.id.as_str()))) { (h.job.id.as_str()) } }
+                        td class=(h.job.state.as_str()) { (h.job.state.as_str()) }
+                        td.num { (h.job.attempts) " / " (h.job.max_attempts) }
+                        td { (time(h.job.created_at_ms)) }
+                        td { (h.job.finished_at_ms.map_or_else(|| time(h.job.due_at_ms), time)) }
+                        td.mono { (short(h.job.last_error.as_deref().unwrap_or(""), 160)) }
+                        td { (buttons(v, &h.queue, &h.job)) }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+/// `GET /jobs/{queue}/{id}`.
+pub(crate) async fn detail(
+    State(state): State<AppState>,
+    v: Viewer,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+) -> Response {
+    let Some(q) = queue(&state, &name) else {
+        return error_page(Some(&v), StatusCode::NOT_FOUND, "not_found", "no such queue");
+    };
+    let Ok(key) = IdempotencyKey::parse(id) else {
+        return error_page(Some(&v), StatusCode::BAD_REQUEST, "invalid_job_id", "not a job id");
+    };
+    let job = match q.get(&key).await {
+        Ok(Some(job)) => job,
+        Ok(None) => {
+            return error_page(Some(&v), StatusCode::NOT_FOUND, "not_found", "no such job (or no longer retained)");
+        }
+        Err(e) => return crate::console::layout::api_error_page(&v, &e.into()),
+    };
+    let payload = serde_json::from_slice::<serde_json::Value>(&job.payload).map_or_else(
+        |_| String::from_utf8_lossy(&job.payload).into_owned(),
+        |p| serde_json::to_string_pretty(&p).unwrap_or_default(),
+    );
+    let group = serde_json::from_slice::<serde_json::Value>(&job.payload)
+        .ok()
+        .and_then(|p| p.get("group").and_then(|g| g.as_str().map(str::to_owned)))
+        .and_then(|g| g.parse::<sunusav_core::GroupId>().ok());
+    let content = html! {
+        table {
+            tr { th { "queue" } td { (name) } }
+            tr { th { "id" } td.mono { (job.id.as_str()) } }
+            tr { th { "state" } td class=(job.state.as_str()) { (job.state.as_str()) } }
+            tr { th { "attempts" } td { (job.attempts) " / " (job.max_attempts) } }
+            tr { th { "priority" } td { (job.priority) } }
+            tr { th { "stalls" } td { (job.stalls) } }
+            tr { th { "created" } td { (time(job.created_at_ms)) } }
+            tr { th { "due" } td { (time(job.due_at_ms)) } }
+            tr { th { "finished" } td { (job.finished_at_ms.map(time).unwrap_or_default()) } }
+            @if let Some(g) = group { tr { th { "group" } td { a href=(v.url(&format!("/groups/{g}"))) { code { (g) } } } } }
+        }
+        h2 { "Last error" }
+        pre.error { (job.last_error.as_deref().unwrap_or("none")) }
+        p.hint { "The queue keeps the last attempt's error; the payout's own record (group page) keeps its last error too." }
+        h2 { "Payload" }
+        pre { (payload) }
+        p { (buttons(&v, &name, &job)) }
+    };
+    page(&v, "Job", None, &content)
+}

@@ -1,0 +1,278 @@
+//! The operations console, in process: roles (401 without credentials, 403
+//! for the read-only operator's actions, 200 pages), the login cookie and
+//! its form token, escaping of hostile values from webhooks and nodes, and
+//! the audit entry every action writes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use sunusav_axum::{AdminToken, AppState, console_router, fixed_clock, router};
+use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
+use sunusav_core::ports::prelude::*;
+use sunusav_core::ports::{AuditAction, AuditOutcome, AuditRole, FailKind, NewJob, QueueConfig, WebhookEvent};
+use sunusav_core::services::{PAYOUT_QUEUE, Tontine, WEBHOOK_QUEUE};
+use sunusav_core::webhook::{Secret, Verifier};
+use sunusav_core::{IdempotencyKey, PaymentHash};
+use tower::ServiceExt as _;
+
+const ADMIN: &str = "console-admin-token-0001";
+const OPERATOR: &str = "console-operator-token-01";
+const HOSTILE: &str = "<script>alert('pwned')</script>";
+const NOW: i64 = 1_796_656_000;
+
+struct Console {
+    app: Router,
+    tontine: Tontine,
+    store: Arc<MemoryStore>,
+}
+
+fn console() -> Console {
+    let store = Arc::new(MemoryStore::new());
+    let tontine = Tontine::new(
+        store.clone(),
+        Arc::new(SimulatedNode::new()),
+        Arc::new(MemoryQueue::new(PAYOUT_QUEUE, QueueConfig::default())),
+        Arc::new(MemoryQueue::new(WEBHOOK_QUEUE, QueueConfig::default())),
+    );
+    let verifier = Verifier::hex_sha256([Secret::from_text("console-test-secret-0123").unwrap()]).unwrap();
+    let state = AppState::new(tontine.clone(), Arc::new(verifier))
+        .with_clock(fixed_clock(NOW))
+        .with_admin_token(AdminToken::new(ADMIN).unwrap())
+        .with_operator_token(AdminToken::new(OPERATOR).unwrap());
+    let app = Router::new().nest("/admin/console", console_router(state.clone())).merge(router(state));
+    Console { app, tontine, store }
+}
+
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, String) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn get(uri: &str, token: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(uri);
+    if let Some(t) = token {
+        b = b.header(AUTHORIZATION, format!("Bearer {t}"));
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+fn post(uri: &str, token: Option<&str>) -> Request<Body> {
+    let mut b = Request::post(uri).header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(t) = token {
+        b = b.header(AUTHORIZATION, format!("Bearer {t}"));
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+/// A dead payout job whose error is hostile HTML; returns its id.
+async fn dead_job(c: &Console, id: &str) -> IdempotencyKey {
+    let q = c.tontine.payout_queue();
+    let key = IdempotencyKey::parse(id).unwrap();
+    q.enqueue(NewJob::new(key.clone(), br#"{"note":"<b>bold</b>"}"#.to_vec())).await.unwrap();
+    let job = q.reserve(Duration::from_secs(30)).await.unwrap().expect("a job");
+    q.fail(&job.id, &job.token, &format!("node said {HOSTILE}"), FailKind::Permanent).await.unwrap();
+    key
+}
+
+#[tokio::test]
+async fn pages_answer_401_without_credentials_and_200_to_either_role() {
+    let c = console();
+    for path in ["", "/jobs", "/deliveries", "/groups", "/unapplied", "/audit", "/events"] {
+        let uri = format!("/admin/console{path}");
+        let (status, _, body) = send(&c.app, get(&uri, None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(body.contains(r#"data-code="unauthorized""#), "{path}: {body}");
+        let (status, _, _) = send(&c.app, get(&uri, Some("not-a-token-of-ours-000"))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} with a wrong token");
+        if path == "/events" {
+            continue; // an endless stream
+        }
+        for token in [ADMIN, OPERATOR] {
+            let (status, headers, body) = send(&c.app, get(&uri, Some(token))).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            assert!(headers[http::header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+            assert!(headers[http::header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("default-src 'none'"));
+            assert!(body.contains(r#"href="/admin/console/jobs"#), "links follow the mount prefix: {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_operator_sees_no_buttons_and_is_refused_with_403_and_an_audit_entry() {
+    let c = console();
+    let id = dead_job(&c, "payout:operator-test").await;
+    let page = format!("/admin/console/jobs/payouts/{id}");
+    let (_, _, admin_view) = send(&c.app, get(&page, Some(ADMIN))).await;
+    assert!(admin_view.contains(r#"data-action="Retry""#), "{admin_view}");
+    let (_, _, operator_view) = send(&c.app, get(&page, Some(OPERATOR))).await;
+    assert!(!operator_view.contains("data-action="), "no action button for the operator: {operator_view}");
+    assert!(operator_view.contains(r#"data-role="operator""#));
+
+    let (status, _, body) = send(&c.app, post(&format!("{page}/retry"), Some(OPERATOR))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains(r#"data-code="forbidden""#), "{body}");
+    let job = c.tontine.payout_queue().get(&id).await.unwrap().unwrap();
+    assert_eq!(job.state.as_str(), "dead", "nothing was done");
+    let log = c.store.audit_entries(None, 10).await.unwrap();
+    let e = &log.entries[0].entry;
+    assert_eq!((e.role, e.action, e.outcome), (AuditRole::Operator, AuditAction::QueueRetry, AuditOutcome::Refused));
+    assert_eq!(e.target, format!("payouts/{id}"));
+}
+
+#[tokio::test]
+async fn an_admin_retry_moves_the_job_and_writes_the_audit_log_shown_on_its_page() {
+    let c = console();
+    let id = dead_job(&c, "payout:admin-test").await;
+    let (status, headers, _) =
+        send(&c.app, post(&format!("/admin/console/jobs/payouts/{id}/retry"), Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], format!("/admin/console/jobs/payouts/{id}").as_str());
+    assert_eq!(c.tontine.payout_queue().get(&id).await.unwrap().unwrap().state.as_str(), "waiting");
+
+    // Retrying again fails (not dead): recorded as failed with the code.
+    let (status, _, body) = send(&c.app, post(&format!("/admin/console/jobs/payouts/{id}/retry"), Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains(r#"data-code="wrong_state""#), "{body}");
+
+    let log = c.store.audit_entries(None, 10).await.unwrap();
+    let outcomes: Vec<_> = log.entries.iter().map(|e| (e.entry.action, e.entry.outcome, e.entry.role)).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (AuditAction::QueueRetry, AuditOutcome::Failed, AuditRole::Admin),
+            (AuditAction::QueueRetry, AuditOutcome::Succeeded, AuditRole::Admin),
+        ]
+    );
+    assert_eq!(log.entries[1].entry.at_ms, u64::try_from(NOW).unwrap() * 1_000, "the state's clock");
+    let (_, _, audit_page) = send(&c.app, get("/admin/console/audit", Some(OPERATOR))).await;
+    assert!(audit_page.contains(&format!("payouts/{id}")) && audit_page.contains("queue_retry"), "{audit_page}");
+}
+
+#[tokio::test]
+async fn the_json_admin_routes_write_the_audit_log_too() {
+    let c = console();
+    let (status, _, _) = send(&c.app, post("/admin/queues/webhooks/pause", Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send(&c.app, post("/admin/payouts/payout:nothing-here/retry", Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let log = c.store.audit_entries(None, 10).await.unwrap();
+    let seen: Vec<_> = log.entries.iter().map(|e| (e.entry.action, e.entry.outcome, e.entry.target.clone())).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (AuditAction::PayoutRetry, AuditOutcome::Failed, "payout:nothing-here".to_owned()),
+            (AuditAction::QueuePause, AuditOutcome::Succeeded, "webhooks".to_owned()),
+        ]
+    );
+    assert_eq!(log.entries[0].entry.detail.as_deref(), Some("not_found"));
+}
+
+#[tokio::test]
+async fn hostile_values_from_webhooks_and_nodes_are_escaped() {
+    let c = console();
+    let id = dead_job(&c, "payout:hostile").await;
+    let hash = PaymentHash::from_bytes([0xab; 32]);
+    let key = IdempotencyKey::webhook(Some(HOSTILE), b"");
+    assert!(key.as_str().contains("<script>"), "the event id is kept as sent: {key}");
+    c.store.record_webhook(&WebhookEvent::new(key.clone(), b"{}".to_vec()).with_payment_hash(hash)).await.unwrap();
+
+    let pages = [
+        format!("/admin/console/jobs/payouts/{id}"),
+        "/admin/console/jobs?queue=payouts&state=dead".to_owned(),
+        "/admin/console/jobs?q=pwned".to_owned(),
+        "/admin/console/deliveries".to_owned(),
+    ];
+    for uri in pages {
+        let (status, _, body) = send(&c.app, get(&uri, Some(ADMIN))).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert!(!body.contains("<script>alert"), "{uri} renders a raw script: {body}");
+        assert!(!body.contains("<b>bold"), "{uri}");
+        assert!(body.contains("&lt;script&gt;alert("), "{uri} shows the value escaped: {body}");
+    }
+    let (_, _, by_hash) = send(&c.app, get(&format!("/admin/console/jobs?q={hash}"), Some(ADMIN))).await;
+    assert!(by_hash.contains("1 deliveries name it") && !by_hash.contains("<script>alert"), "{by_hash}");
+}
+
+#[tokio::test]
+async fn search_finds_a_job_by_id_by_payment_hash_and_by_text_and_says_how_far_it_read() {
+    let c = console();
+    let id = dead_job(&c, "payout:search-me").await;
+    let (_, _, by_id) = send(&c.app, get(&format!("/admin/console/jobs?q={id}"), Some(OPERATOR))).await;
+    assert!(by_id.contains("<td>job id</td>"), "{by_id}");
+    let (_, _, by_text) = send(&c.app, get("/admin/console/jobs?q=node+said", Some(OPERATOR))).await;
+    assert!(by_text.contains(&format!(r#"data-job="{id}""#)), "{by_text}");
+    assert!(by_text.contains(r#"data-scan="complete""#), "{by_text}");
+
+    let hash = PaymentHash::from_bytes([0x11; 32]);
+    let key = IdempotencyKey::webhook(Some("evt-hash"), b"");
+    c.store.record_webhook(&WebhookEvent::new(key.clone(), b"{}".to_vec()).with_payment_hash(hash)).await.unwrap();
+    c.tontine.webhook_queue().enqueue(NewJob::new(key.clone(), b"{}".to_vec())).await.unwrap();
+    let (_, _, by_hash) = send(&c.app, get(&format!("/admin/console/jobs?q={hash}"), Some(OPERATOR))).await;
+    assert!(by_hash.contains("a delivery naming it") && by_hash.contains("evt-hash"), "{by_hash}");
+}
+
+#[tokio::test]
+async fn a_login_sets_a_strict_http_only_cookie_and_cookie_posts_need_the_form_token() {
+    let c = console();
+    let login = Request::post("/admin/console/login")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={ADMIN}")))
+        .unwrap();
+    let (status, headers, _) = send(&c.app, login).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let set = headers[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/admin/console"),
+        "{set}"
+    );
+    assert!(!set.contains(ADMIN), "the token is not in the cookie as text");
+    let cookie = set.split(';').next().unwrap().to_owned();
+
+    let page = Request::get("/admin/console").header(COOKIE, &cookie).body(Body::empty()).unwrap();
+    let (status, _, body) = send(&c.app, page).await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = body.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+
+    let pause = |form: String| {
+        Request::post("/admin/console/queues/payouts/pause")
+            .header(COOKIE, &cookie)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap()
+    };
+    let (status, _, body) = send(&c.app, pause(String::new())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains(r#"data-code="csrf_mismatch""#));
+    assert!(!c.tontine.payout_queue().stats().await.unwrap().paused);
+    let (status, _, _) = send(&c.app, pause(format!("csrf={csrf}"))).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(c.tontine.payout_queue().stats().await.unwrap().paused);
+
+    let wrong = Request::post("/admin/console/login")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("token=wrong-wrong-wrong-wrong"))
+        .unwrap();
+    let (status, headers, _) = send(&c.app, wrong).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(headers.get(SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn the_live_updates_stream_sends_the_overview_figures() {
+    let c = console();
+    dead_job(&c, "payout:live").await;
+    let res = c.app.clone().oneshot(get("/admin/console/events", Some(OPERATOR))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[CONTENT_TYPE], "text/event-stream");
+    let mut body = res.into_body();
+    let frame = tokio::time::timeout(Duration::from_secs(5), body.frame()).await.unwrap().unwrap().unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert!(text.starts_with("data: {") && text.contains(r#""q-payouts-dead":"1""#), "{text}");
+}
