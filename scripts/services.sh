@@ -65,8 +65,10 @@ services_install() {
     # openssl, for the TLS services' certificates.
     command -v promtool >/dev/null 2>&1 || pkgs+=(prometheus)
     command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
+    # chromium, for the console's headless browser test (examples/tests/console_browser.rs).
+    command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
     if ((${#pkgs[@]} == 0)); then
-        _svc_log "postgres, redis, promtool and openssl already installed"
+        _svc_log "postgres, redis, promtool, openssl and chromium already installed"
         return 0
     fi
 
@@ -97,6 +99,7 @@ services_install() {
     command -v redis-cli >/dev/null 2>&1 || _svc_die "redis-cli still not found"
     command -v promtool >/dev/null 2>&1 || _svc_die "promtool still not found"
     command -v openssl >/dev/null 2>&1 || _svc_die "openssl still not found"
+    command -v chromium >/dev/null 2>&1 || _svc_die "chromium still not found"
 }
 
 # --------------------------------------------------------------------------

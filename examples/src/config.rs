@@ -91,6 +91,10 @@ pub struct ServerArgs {
     /// Bearer token of the admin routes (off when unset).
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Bearer token of the read-only operator role of the console at
+    /// `/admin/console` (the admin token opens it with the actions).
+    #[arg(long, env = "OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
     /// Largest webhook body accepted, in bytes (1 KiB to 10 MiB).
     #[arg(long, env = "WEBHOOK_BODY_LIMIT", default_value_t = 256 * 1024, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1024..=10 * 1024 * 1024), |v| usize::try_from(v).unwrap_or(usize::MAX)))]
     pub body_limit: usize,
@@ -194,6 +198,7 @@ impl std::fmt::Debug for ServerArgs {
             .field("webhook_linger_ms", &self.webhook_linger_ms)
             .field("webhook_retention_days", &self.webhook_retention_days)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("operator_token", &self.operator_token.as_ref().map(|_| "<redacted>"))
             .field("payout_preimage_secret", &self.payout_preimage_secret.as_ref().map(|_| "<redacted>"))
             .field("lightning_network", &self.lightning_network)
             .field("confirm_with_node", &self.confirm_with_node)

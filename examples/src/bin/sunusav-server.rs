@@ -5,7 +5,9 @@
 //! With no `DATABASE_URL` / `REDIS_URL` it runs on the embedded default
 //! (in-memory store and queue, simulated Lightning node); with both, on
 //! PostgreSQL and Redis, applying migrations first. `migrate run` and
-//! `migrate revert` manage the schema.
+//! `migrate revert` manage the schema. With `ADMIN_TOKEN` (and, for the
+//! read-only operator role, `OPERATOR_TOKEN`) the operations console is at
+//! `/admin/console`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,8 @@ use axum::Router;
 use clap::Parser;
 use sunusav_axum::routes::not_found;
 use sunusav_axum::{
-    AdminToken, AppState, RouterLayers as _, admin_router, group_router, ops_router, router, webhook_router,
+    AdminToken, AppState, RouterLayers as _, admin_router, console_router, group_router, ops_router, router,
+    webhook_router,
 };
 use sunusav_core::runtime::{SettleStream, SettleStreamConfig, Workers, WorkersConfig};
 use sunusav_examples::config::{Cli, Command, MigrateAction, ServerArgs, WebhookScheme};
@@ -107,6 +110,11 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(token) = &args.admin_token {
         state = state.with_admin_token(AdminToken::new(token).context("ADMIN_TOKEN")?);
     }
+    if let Some(token) = &args.operator_token {
+        state = state.with_operator_token(AdminToken::new(token).context("OPERATOR_TOKEN")?);
+    }
+    // The console's HTML pages, outside the JSON error layer.
+    let console = console_router(state.clone());
     let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     let addr = listener.local_addr()?;
     let ops_listener = match args.ops_bind {
@@ -133,8 +141,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .merge(group_router(state.clone()))
             .merge(admin_router(state.clone()));
         let ops = ops_router(state);
-        let [public, ops] =
-            [public, ops].map(|r| limits.apply(r.fallback(not_found).with_json_errors().with_request_ids()));
+        let [public, ops] = [public, ops].map(|r| r.fallback(not_found).with_json_errors().with_request_ids());
+        let (public, ops) = (limits.apply(public.nest("/admin/console", console)), limits.apply(ops));
         tracing::info!(%addr, %ops_addr, "listening");
         println!("ops listening on http://{ops_addr}");
         println!("listening on http://{addr}");
@@ -146,7 +154,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     } else {
         tracing::info!(%addr, "listening");
         println!("listening on http://{addr}");
-        serve::serve(listener, limits.apply(router(state)), limits, until_signal(signalled), deadline / 2).await
+        let app = router(state).nest("/admin/console", console);
+        serve::serve(listener, limits.apply(app), limits, until_signal(signalled), deadline / 2).await
     };
 
     let left = deadline.saturating_sub(stopped.signalled_at.elapsed());
