@@ -323,10 +323,12 @@ pub(crate) async fn detail(
         |_| String::from_utf8_lossy(&job.payload).into_owned(),
         |p| serde_json::to_string_pretty(&p).unwrap_or_default(),
     );
-    let group = serde_json::from_slice::<serde_json::Value>(&job.payload)
-        .ok()
-        .and_then(|p| p.get("group").and_then(|g| g.as_str().map(str::to_owned)))
-        .and_then(|g| g.parse::<sunusav_core::GroupId>().ok());
+    let parsed = serde_json::from_slice::<serde_json::Value>(&job.payload).ok();
+    let field = |name: &str| parsed.as_ref().and_then(|p| p.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
+    let group = field("group").and_then(|g| g.parse::<sunusav_core::GroupId>().ok());
+    // A payout job carries its attempt's key: a dead payout is retried by
+    // its record (a new generation), which the queue's retry cannot do.
+    let payout_key = if name == "payouts" { field("key").and_then(|k| IdempotencyKey::parse(k).ok()) } else { None };
     let content = html! {
         table {
             tr { th { "queue" } td { (name) } }
@@ -345,7 +347,15 @@ pub(crate) async fn detail(
         p.hint { "The queue keeps the last attempt's error; the payout's own record (group page) keeps its last error too." }
         h2 { "Payload" }
         pre { (payload) }
-        p { (buttons(&v, &name, &job)) }
+        p {
+            (buttons(&v, &name, &job))
+            @if let (Some(key), JobState::Dead) = (&payout_key, job.state) {
+                (action(&v, &format!("/payouts/{}/retry", enc(key.as_str())), "Retry payout by its record", false))
+            }
+        }
+        @if payout_key.is_some() && job.state == JobState::Dead {
+            p.hint { "A dead payout's job runs again only to find its record dead: retry the payout by its record (a new generation) once the cause is fixed." }
+        }
     };
     page(&v, "Job", None, &content)
 }
