@@ -15,6 +15,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -57,9 +58,9 @@ async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], bo
     let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
+        let _ = write!(req, "{k}: {v}\r\n");
     }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    let _ = write!(req, "Content-Length: {}\r\n\r\n{body}", body.len());
     conn.write_all(req.as_bytes()).await.expect("send");
     let mut raw = Vec::new();
     conn.read_to_end(&mut raw).await.expect("read");
@@ -182,18 +183,10 @@ fn tempdir() -> PathBuf {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_logs_in_searches_by_payment_hash_retries_a_dead_job_and_finds_it_in_the_audit_log() {
-    let Some(bin) = chromium() else { return };
-
-    // Arrange: the example server with both roles.
-    let env = ServerEnv {
-        extra: vec![("ADMIN_TOKEN".into(), ADMIN.into()), ("OPERATOR_TOKEN".into(), OPERATOR.into())],
-        ..ServerEnv::default()
-    };
-    let server = start_server(&env).await;
-    let addr = server.url.trim_start_matches("http://").to_owned();
-
+/// A group of two whose first pot goes to an invoice the node cannot pay:
+/// (group id, the contributions' payment hashes, the dead payout job's id).
+async fn dead_payout(addr: &str) -> (String, Vec<String>, String) {
+    let addr = addr.to_owned();
     // A group of two whose first pot goes to an invoice the node cannot pay.
     let members = [uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string()];
     let (status, group) =
@@ -241,6 +234,39 @@ async fn chromium_logs_in_searches_by_payment_hash_retries_a_dead_job_and_finds_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    (id, hashes, dead_job)
+}
+
+/// Posts an action as the browser's form would: the session's cookie and
+/// the form token of the page it came from.
+async fn post_form(addr: &str, cookie: &str, page: &str, action: &str) -> (u16, String) {
+    let (_, _, html) = http(addr, "GET", page, &[("Cookie", cookie)], "").await;
+    let csrf = html.split(r#"name="csrf" value=""#).nth(1).and_then(|s| s.split('"').next()).expect("a form token");
+    let (status, head, _) = http(
+        addr,
+        "POST",
+        action,
+        &[("Cookie", cookie), ("Content-Type", "application/x-www-form-urlencoded")],
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    (status, head)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_logs_in_searches_by_payment_hash_retries_a_dead_job_and_finds_it_in_the_audit_log() {
+    let Some(bin) = chromium() else { return };
+
+    // Arrange: the example server with both roles.
+    let env = ServerEnv {
+        extra: vec![("ADMIN_TOKEN".into(), ADMIN.into()), ("OPERATOR_TOKEN".into(), OPERATOR.into())],
+        ..ServerEnv::default()
+    };
+    let server = start_server(&env).await;
+    let addr = server.url.trim_start_matches("http://").to_owned();
+
+    let (id, hashes, dead_job) = dead_payout(&addr).await;
+
     // Log in through the form, as each role; Chromium goes through a proxy
     // that presents the session's cookie.
     let admin_cookie = login(&addr, ADMIN).await;
@@ -284,19 +310,9 @@ async fn chromium_logs_in_searches_by_payment_hash_retries_a_dead_job_and_finds_
 
     // The operator's retry is refused; the admin's, with the form token, goes through.
     let retry = format!("/admin/console/jobs/payouts/{dead_job}/retry");
+    let detail_page = format!("/admin/console/jobs/payouts/{dead_job}");
     for (cookie, expected) in [(&operator_cookie, 403), (&admin_cookie, 303)] {
-        let (_, _, detail) =
-            http(&addr, "GET", &format!("/admin/console/jobs/payouts/{dead_job}"), &[("Cookie", cookie)], "").await;
-        let csrf =
-            detail.split(r#"name="csrf" value=""#).nth(1).and_then(|s| s.split('"').next()).expect("a form token");
-        let (status, head, _) = http(
-            &addr,
-            "POST",
-            &retry,
-            &[("Cookie", cookie), ("Content-Type", "application/x-www-form-urlencoded")],
-            &format!("csrf={csrf}"),
-        )
-        .await;
+        let (status, head) = post_form(&addr, cookie, &detail_page, &retry).await;
         assert_eq!(status, expected, "{head}");
     }
     // The job ran again, and the payout's record (dead) turned it away:
@@ -310,18 +326,10 @@ async fn chromium_logs_in_searches_by_payment_hash_retries_a_dead_job_and_finds_
         assert!(tokio::time::Instant::now() < deadline, "the retried job did not run: {job}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (_, _, detail) =
-        http(&addr, "GET", &format!("/admin/console/jobs/payouts/{dead_job}"), &[("Cookie", &admin_cookie)], "").await;
+    let (_, _, detail) = http(&addr, "GET", &detail_page, &[("Cookie", &admin_cookie)], "").await;
     assert!(detail.contains(r#"data-action="Retry payout by its record""#), "{detail}");
-    let csrf = detail.split(r#"name="csrf" value=""#).nth(1).and_then(|s| s.split('"').next()).expect("a form token");
-    let (status, head, _) = http(
-        &addr,
-        "POST",
-        &format!("/admin/console/payouts/{dead_job}/retry"),
-        &[("Cookie", &admin_cookie), ("Content-Type", "application/x-www-form-urlencoded")],
-        &format!("csrf={csrf}"),
-    )
-    .await;
+    let (status, head) =
+        post_form(&addr, &admin_cookie, &detail_page, &format!("/admin/console/payouts/{dead_job}/retry")).await;
     assert_eq!(status, 303, "{head}");
     assert!(head.contains(&format!("/admin/console/groups/{id}")), "{head}");
 

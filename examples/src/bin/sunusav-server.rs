@@ -104,15 +104,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         tracing::info!("following the node's stream of settled invoices");
         SettleStream::start(&wired.tontine, events, SettleStreamConfig::default())
     });
-    let mut state = AppState::new(wired.tontine.clone(), Arc::new(verifier))
+    let state = AppState::new(wired.tontine.clone(), Arc::new(verifier))
         .with_workers(workers.stats())
         .with_body_limit(args.body_limit);
-    if let Some(token) = &args.admin_token {
-        state = state.with_admin_token(AdminToken::new(token).context("ADMIN_TOKEN")?);
-    }
-    if let Some(token) = &args.operator_token {
-        state = state.with_operator_token(AdminToken::new(token).context("OPERATOR_TOKEN")?);
-    }
+    let state = with_tokens(state, &args)?;
     // The console's HTML pages, outside the JSON error layer.
     let console = console_router(state.clone());
     let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
@@ -176,6 +171,17 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     tracing::info!(clean, dropped_connections = stopped.dropped, "stopped");
     Ok(())
+}
+
+/// The admin routes' and the console's tokens (`ADMIN_TOKEN`, `OPERATOR_TOKEN`).
+fn with_tokens(mut state: AppState, args: &ServerArgs) -> anyhow::Result<AppState> {
+    if let Some(token) = &args.admin_token {
+        state = state.with_admin_token(AdminToken::new(token).context("ADMIN_TOKEN")?);
+    }
+    if let Some(token) = &args.operator_token {
+        state = state.with_operator_token(AdminToken::new(token).context("OPERATOR_TOKEN")?);
+    }
+    Ok(state)
 }
 
 fn generate_secret(scheme: WebhookScheme) -> String {
