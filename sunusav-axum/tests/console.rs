@@ -17,7 +17,7 @@ use sunusav_core::ports::prelude::*;
 use sunusav_core::ports::{AuditAction, AuditOutcome, AuditRole, FailKind, NewJob, QueueConfig, WebhookEvent};
 use sunusav_core::services::{PAYOUT_QUEUE, Tontine, WEBHOOK_QUEUE};
 use sunusav_core::webhook::{Secret, Verifier};
-use sunusav_core::{IdempotencyKey, PaymentHash};
+use sunusav_core::{GroupPolicy, GroupSpec, IdempotencyKey, MemberId, Msat, PaymentHash};
 use tower::ServiceExt as _;
 
 const ADMIN: &str = "console-admin-token-0001";
@@ -201,7 +201,7 @@ async fn hostile_values_from_webhooks_and_nodes_are_escaped() {
 }
 
 #[tokio::test]
-async fn search_finds_a_job_by_id_by_payment_hash_and_by_text_and_says_how_far_it_read() {
+async fn search_finds_jobs_by_id_payment_hash_group_and_text_and_says_how_far_it_read() {
     let c = console();
     let id = dead_job(&c, "payout:search-me").await;
     let (_, _, by_id) = send(&c.app, get(&format!("/admin/console/jobs?q={id}"), Some(OPERATOR))).await;
@@ -216,6 +216,19 @@ async fn search_finds_a_job_by_id_by_payment_hash_and_by_text_and_says_how_far_i
     c.tontine.webhook_queue().enqueue(NewJob::new(key.clone(), b"{}".to_vec())).await.unwrap();
     let (_, _, by_hash) = send(&c.app, get(&format!("/admin/console/jobs?q={hash}"), Some(OPERATOR))).await;
     assert!(by_hash.contains("a delivery naming it") && by_hash.contains("evt-hash"), "{by_hash}");
+
+    let spec = GroupSpec {
+        contribution: Msat::new(1_000),
+        fee_bps: 0,
+        members: vec![MemberId::random(), MemberId::random()],
+        policy: GroupPolicy::default(),
+    };
+    let group = c.tontine.create_group(spec).await.unwrap();
+    let (_, _, by_group) = send(&c.app, get(&format!("/admin/console/jobs?q={}", group.id()), Some(OPERATOR))).await;
+    assert!(by_group.contains(&format!(r#"href="/admin/console/groups/{}""#, group.id())), "{by_group}");
+    let (status, _, page) = send(&c.app, get(&format!("/admin/console/groups/{}", group.id()), Some(OPERATOR))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(r#"data-cycle="2""#) && page.contains("forming"), "{page}");
 }
 
 #[tokio::test]

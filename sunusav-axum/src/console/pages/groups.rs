@@ -48,7 +48,10 @@ fn route_text(route: Option<&AttemptRoute>) -> String {
     match route {
         None => String::new(),
         Some(AttemptRoute::Keysend(node)) => format!("keysend to {node}"),
-        Some(AttemptRoute::Invoice(bolt11)) => format!("invoice {bolt11}"),
+        Some(AttemptRoute::Invoice(bolt11)) => {
+            let head: String = bolt11.chars().take(32).collect();
+            if head.len() < bolt11.len() { format!("invoice {head}…") } else { format!("invoice {bolt11}") }
+        }
     }
 }
 
@@ -102,7 +105,7 @@ pub(crate) async fn page_of(State(state): State<AppState>, v: Viewer, ApiPath(id
                         @if let Some(a) = attempt_of(k) {
                             td class=(a.status().as_str()) { (a.status()) }
                             td.mono { @if let Some(h) = a.payment_hash() { a href={ (v.url("/jobs")) "?q=" (h) } { (h) } } }
-                            td.mono { (route_text(a.route())) }
+                            td.mono title=[a.route().map(|r| match r { AttemptRoute::Invoice(b) => b.clone(), AttemptRoute::Keysend(n) => n.to_string() })] { (route_text(a.route())) }
                             td.num { (a.attempts()) }
                             td.num { (a.generation()) }
                             td.mono { (a.last_error().unwrap_or("")) }

@@ -21,7 +21,7 @@ use http::StatusCode;
 use maud::{Markup, html};
 use serde::Deserialize;
 use sunusav_core::ports::{DeliveryFilter, JobInfo, JobState, Queue};
-use sunusav_core::{IdempotencyKey, PaymentHash};
+use sunusav_core::{GroupId, IdempotencyKey, PaymentHash};
 
 use super::overview::STATES;
 use super::{queue, queues};
@@ -160,6 +160,9 @@ async fn search_results(state: &AppState, v: &Viewer, text: &str) -> Markup {
             }
         }
     }
+    if let Ok(group) = text.parse::<GroupId>() {
+        group_hits(state, v, group, &mut hits, &mut notes).await;
+    }
     if let Ok(hash) = text.parse::<PaymentHash>() {
         let store = state.inner.tontine.store();
         match store.invoice(&hash).await {
@@ -209,6 +212,31 @@ async fn search_results(state: &AppState, v: &Viewer, text: &str) -> Markup {
             @else { ", every retained job of every queue and state." }
         }
         (table(v, &hits, true))
+    }
+}
+
+/// A group id: a link to its page and the jobs of its payouts.
+async fn group_hits(state: &AppState, v: &Viewer, group: GroupId, hits: &mut Vec<Hit>, notes: &mut Vec<Markup>) {
+    match state.inner.tontine.group_view(group).await {
+        Ok((_, attempts)) => {
+            notes.push(html! {
+                "Group " a href=(v.url(&format!("/groups/{group}"))) { code { (group) } } ": "
+                (attempts.len()) " payouts so far."
+            });
+            for attempt in attempts {
+                let id = attempt.key.for_generation(attempt.generation());
+                if let Ok(Some(job)) = state.inner.tontine.payout_queue().get(&id).await
+                    && !hits.iter().any(|h| h.job.id == job.id)
+                {
+                    hits.push(Hit { queue: "payouts".into(), job, why: "a payout of the group" });
+                }
+            }
+        }
+        Err(sunusav_core::services::ServiceError::NotFound(_)) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "console: group search unavailable");
+            notes.push(html! { p.notice.bad data-code="unavailable" { "The store is unavailable; retry later." } });
+        }
     }
 }
 

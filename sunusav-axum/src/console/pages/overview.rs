@@ -81,8 +81,11 @@ pub(crate) async fn page(State(state): State<AppState>, v: Viewer) -> Response {
                         @let paused = format!("q-{name}-paused");
                         td id=(paused) { (fig(&paused)) }
                         td {
-                            (action(v, &format!("/queues/{}/pause", enc(name)), "Pause", true))
-                            (action(v, &format!("/queues/{}/resume", enc(name)), "Resume", false))
+                            @if fig(&paused) == "paused" {
+                                (action(v, &format!("/queues/{}/resume", enc(name)), "Resume", false))
+                            } @else {
+                                (action(v, &format!("/queues/{}/pause", enc(name)), "Pause", true))
+                            }
                             (action(v, &format!("/queues/{}/retry-dead", enc(name)), "Retry all dead", false))
                         }
                     }
