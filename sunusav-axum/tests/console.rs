@@ -289,3 +289,37 @@ async fn the_live_updates_stream_sends_the_overview_figures() {
     let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
     assert!(text.starts_with("data: {") && text.contains(r#""q-payouts-dead":"1""#), "{text}");
 }
+
+#[tokio::test]
+async fn a_bulk_retry_of_a_search_result_retries_each_job_and_audits_each() {
+    let c = console();
+    let a = dead_job(&c, "payout:bulk-a").await;
+    let b = dead_job(&c, "payout:bulk-b").await;
+    let (_, _, found) = send(&c.app, get("/admin/console/jobs?q=node+said", Some(ADMIN))).await;
+    assert!(found.contains(r#"data-action="bulk-retry""#), "{found}");
+    let (_, _, read_only) = send(&c.app, get("/admin/console/jobs?q=node+said", Some(OPERATOR))).await;
+    assert!(!read_only.contains("data-action="), "no bulk buttons for the operator");
+
+    let body = format!("verb=retry&jobs=payouts%2F{a}%0Apayouts%2F{b}%0Apayouts%2Fpayout%3Anone");
+    let req = Request::post("/admin/console/jobs/bulk")
+        .header(AUTHORIZATION, format!("Bearer {ADMIN}"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    let (status, _, page) = send(&c.app, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(r#"data-failed="1""#), "the unknown job fails, the others go through: {page}");
+    for id in [&a, &b] {
+        assert_eq!(c.tontine.payout_queue().get(id).await.unwrap().unwrap().state.as_str(), "waiting");
+    }
+    let log = c.store.audit_entries(None, 10).await.unwrap();
+    let outcomes: Vec<_> = log.entries.iter().map(|e| (e.entry.target.clone(), e.entry.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("payouts/payout:none".to_owned(), AuditOutcome::Failed),
+            (format!("payouts/{b}"), AuditOutcome::Succeeded),
+            (format!("payouts/{a}"), AuditOutcome::Succeeded),
+        ]
+    );
+}

@@ -7,11 +7,13 @@ use axum::extract::State;
 use axum::extract::rejection::FormRejection;
 use axum::response::Response;
 use http::StatusCode;
+use maud::html;
+use serde::Deserialize;
 use sunusav_core::ports::{AuditAction, AuditRole};
 use sunusav_core::{GroupId, IdempotencyKey, MemberId};
 
-use super::auth::{ActionForm, Viewer, see_other};
-use super::layout::{api_error_page, enc, error_page};
+use super::auth::{ActionForm, Viewer, csrf_field, see_other};
+use super::layout::{api_error_page, enc, error_page, page};
 use super::pages::queue;
 use crate::audit::{audited, payout_retry_detail, replay_detail};
 use crate::error::ApiError;
@@ -45,7 +47,7 @@ pub(crate) async fn job(
         _ => return error_page(Some(&v), StatusCode::NOT_FOUND, "not_found", "no such action"),
     };
     let target = format!("{name}/{id}");
-    if let Err(refused) = v.authorize(&state, &form, act, &target).await {
+    if let Err(refused) = v.authorize(&state, csrf_field(&form), act, &target).await {
         return refused;
     }
     let run = async {
@@ -80,7 +82,7 @@ pub(crate) async fn queue_action(
         "retry-dead" => AuditAction::QueueRetryAllDead,
         _ => return error_page(Some(&v), StatusCode::NOT_FOUND, "not_found", "no such action"),
     };
-    if let Err(refused) = v.authorize(&state, &form, act, &name).await {
+    if let Err(refused) = v.authorize(&state, csrf_field(&form), act, &name).await {
         return refused;
     }
     let run = async {
@@ -102,7 +104,7 @@ pub(crate) async fn replay(
     ApiPath(raw): ApiPath<String>,
     form: ActionBody,
 ) -> Response {
-    if let Err(refused) = v.authorize(&state, &form, AuditAction::WebhookReplay, &raw).await {
+    if let Err(refused) = v.authorize(&state, csrf_field(&form), AuditAction::WebhookReplay, &raw).await {
         return refused;
     }
     let run = async { Ok(state.inner.tontine.replay_webhook(&key(raw.clone())?).await?) };
@@ -118,7 +120,7 @@ pub(crate) async fn payout_retry(
     ApiPath(raw): ApiPath<String>,
     form: ActionBody,
 ) -> Response {
-    if let Err(refused) = v.authorize(&state, &form, AuditAction::PayoutRetry, &raw).await {
+    if let Err(refused) = v.authorize(&state, csrf_field(&form), AuditAction::PayoutRetry, &raw).await {
         return refused;
     }
     let mut group = None;
@@ -141,7 +143,7 @@ pub(crate) async fn release(
     form: ActionBody,
 ) -> Response {
     let target = format!("{group}/{member}");
-    if let Err(refused) = v.authorize(&state, &form, AuditAction::BalanceRelease, &target).await {
+    if let Err(refused) = v.authorize(&state, csrf_field(&form), AuditAction::BalanceRelease, &target).await {
         return refused;
     }
     let run = async { Ok(state.inner.tontine.release_balance(group, member).await?) };
@@ -149,4 +151,70 @@ pub(crate) async fn release(
         audited(&state, AuditRole::Admin, AuditAction::BalanceRelease, &target, run, |e| Some(e.amount.to_string()))
             .await;
     done(&v, result.map(|_| ()), "/unapplied")
+}
+
+/// The most jobs one bulk action takes.
+pub(crate) const MAX_BULK: usize = 500;
+
+/// The body of `POST /jobs/bulk`: the verb, and the jobs as lines of
+/// `<queue>/<job id>` (a search result's).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub(crate) struct BulkForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    verb: String,
+    jobs: String,
+}
+
+/// `POST /jobs/bulk`: retries (`verb=retry`) or removes (`verb=remove`) up
+/// to [`MAX_BULK`] jobs, each audited on its own; answers a page with what
+/// came of each.
+pub(crate) async fn bulk(
+    State(state): State<AppState>,
+    v: Viewer,
+    form: Result<Form<BulkForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return error_page(Some(&v), StatusCode::BAD_REQUEST, "invalid_form", "the form was not understood");
+    };
+    let act = match form.verb.as_str() {
+        "retry" => AuditAction::QueueRetry,
+        "remove" => AuditAction::QueueRemove,
+        _ => return error_page(Some(&v), StatusCode::BAD_REQUEST, "invalid_form", "verb is `retry` or `remove`"),
+    };
+    let jobs: Vec<(&str, &str)> = form.jobs.lines().filter_map(|l| l.trim().split_once('/')).take(MAX_BULK).collect();
+    let summary = format!("{} jobs", jobs.len());
+    if let Err(refused) = v.authorize(&state, form.csrf.as_deref(), act, &summary).await {
+        return refused;
+    }
+    let mut results = Vec::with_capacity(jobs.len());
+    for (name, id) in jobs {
+        let target = format!("{name}/{id}");
+        let run = async {
+            let q = queue(&state, name).ok_or_else(|| ApiError::not_found("queue"))?;
+            let id = key(id.to_owned())?;
+            if act == AuditAction::QueueRetry {
+                q.retry_dead(&id).await?;
+            } else {
+                q.remove(&id).await?;
+            }
+            Ok(())
+        };
+        let outcome = audited(&state, AuditRole::Admin, act, &target, run, |()| None).await;
+        results.push((target, outcome.err().map(|e| e.code())));
+    }
+    let failed = results.iter().filter(|(_, e)| e.is_some()).count();
+    let content = html! {
+        p.notice class=[(failed > 0).then_some("bad")] data-failed=(failed) {
+            (act.as_str()) ": " (results.len() - failed) " done, " (failed) " failed (each in the audit log)."
+        }
+        table {
+            thead { tr { th { "job" } th { "outcome" } } }
+            tbody { @for (target, error) in &results {
+                tr { td.mono { (target) } td class=(if error.is_some() { "failed" } else { "succeeded" }) { (error.unwrap_or("done")) } }
+            } }
+        }
+        p { a href=(v.url("/audit")) { "See the audit log" } }
+    };
+    page(&v, "Bulk action", None, &content)
 }

@@ -56,7 +56,7 @@ impl Viewer {
     pub(crate) async fn authorize(
         &self,
         state: &AppState,
-        form: &Result<Form<ActionForm>, FormRejection>,
+        csrf: Option<&str>,
         action: AuditAction,
         target: &str,
     ) -> Result<(), Response> {
@@ -70,7 +70,7 @@ impl Viewer {
             ));
         }
         if self.via_cookie {
-            let presented = form.as_ref().ok().and_then(|Form(f)| f.csrf.as_deref()).unwrap_or("");
+            let presented = csrf.unwrap_or("");
             if !bool::from(presented.as_bytes().ct_eq(self.csrf.as_bytes())) {
                 return Err(error_page(
                     Some(self),
@@ -89,6 +89,11 @@ impl Viewer {
 pub(crate) struct ActionForm {
     #[serde(default)]
     pub(crate) csrf: Option<String>,
+}
+
+/// The form token of an action's body, if it has one.
+pub(crate) fn csrf_field(form: &Result<Form<ActionForm>, FormRejection>) -> Option<&str> {
+    form.as_ref().ok().and_then(|Form(f)| f.csrf.as_deref())
 }
 
 /// `path` under the mount prefix `base`; `/` is the prefix itself (a nested

@@ -37,6 +37,7 @@
 //!
 //! Actions are `POST`s that answer 303 to the page they came from:
 //! `/jobs/{queue}/{id}/retry|promote|remove`, `/queues/{queue}/pause|resume|retry-dead`,
+//! `/jobs/bulk` (retry or remove the jobs of a search result),
 //! `/deliveries/{key}/replay`, `/payouts/{key}/retry`,
 //! `/unapplied/{group}/{member}/release`. Each is written to the audit log.
 //! Every list pages by cursor, never by offset. Every value that came from a
@@ -66,6 +67,7 @@ pub fn console_router(state: AppState) -> Router {
         .route("/logout", post(auth::logout))
         .route("/events", get(events::stream))
         .route("/jobs", get(pages::jobs::list))
+        .route("/jobs/bulk", post(actions::bulk))
         .route("/jobs/{queue}/{id}", get(pages::jobs::detail))
         .route("/jobs/{queue}/{id}/{action}", post(actions::job))
         .route("/queues/{queue}/{action}", post(actions::queue_action))

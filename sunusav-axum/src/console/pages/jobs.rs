@@ -212,6 +212,35 @@ async fn search_results(state: &AppState, v: &Viewer, text: &str) -> Markup {
             @else { ", every retained job of every queue and state." }
         }
         (table(v, &hits, true))
+        (bulk_form(v, &hits))
+    }
+}
+
+/// Retry or remove every job of a search result, for the admin role.
+fn bulk_form(v: &Viewer, hits: &[Hit]) -> Markup {
+    let lines = |keep: fn(JobState) -> bool| {
+        hits.iter().filter(|h| keep(h.job.state)).map(|h| format!("{}/{}", h.queue, h.job.id)).collect::<Vec<_>>()
+    };
+    let dead = lines(|s| s == JobState::Dead);
+    let removable = lines(|s| s != JobState::Active);
+    html! {
+        @if v.can_act() && !removable.is_empty() {
+            @if !dead.is_empty() {
+                form.inline method="post" action=(v.url("/jobs/bulk")) {
+                    input type="hidden" name="csrf" value=(v.csrf);
+                    input type="hidden" name="verb" value="retry";
+                    input type="hidden" name="jobs" value=(dead.join("\n"));
+                    button type="submit" data-action="bulk-retry" { "Retry the " (dead.len()) " dead jobs found" }
+                }
+                " "
+            }
+            form.inline method="post" action=(v.url("/jobs/bulk")) {
+                input type="hidden" name="csrf" value=(v.csrf);
+                input type="hidden" name="verb" value="remove";
+                input type="hidden" name="jobs" value=(removable.join("\n"));
+                button.danger type="submit" data-action="bulk-remove" { "Remove the " (removable.len()) " jobs found (not active)" }
+            }
+        }
     }
 }
 
