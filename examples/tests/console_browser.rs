@@ -10,6 +10,10 @@
 //! finds both in the audit log. Screenshots of each page are written under
 //! `target/console-screenshots/`.
 //!
+//! A second test, without Chromium, checks the server's mount on both
+//! listener layouts (with and without `OPS_BIND_ADDR`): HTML, not the JSON
+//! error layer's bodies.
+//!
 //! Without `chromium` on PATH (or `CHROMIUM_BIN`) the test is skipped, and
 //! fails under `SUNUSAV_REQUIRE_SERVICES=1` (scripts/test.sh installs it).
 
@@ -339,4 +343,29 @@ async fn chromium_logs_in_searches_by_payment_hash_retries_a_dead_job_and_finds_
     assert!(audit.contains("queue_retry") && audit.contains("payout_retry"), "{audit}");
     render(&bin, &format!("http://{as_admin}/admin/console/jobs/payouts/{dead_job}"), &dir.join("09-job-retried.png"))
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_server_serves_the_console_as_html_on_either_listener_layout() {
+    for ops in [false, true] {
+        let mut extra = vec![("ADMIN_TOKEN".to_owned(), ADMIN.to_owned()), ("OPERATOR_TOKEN".into(), OPERATOR.into())];
+        if ops {
+            extra.push(("OPS_BIND_ADDR".into(), "127.0.0.1:0".into()));
+        }
+        let server = start_server(&ServerEnv { extra, ..ServerEnv::default() }).await;
+        let addr = server.url.trim_start_matches("http://").to_owned();
+        let (status, head, body) = http(&addr, "GET", "/admin/console", &[], "").await;
+        assert_eq!(status, 401, "ops listener {ops}: {head}");
+        assert!(head.to_ascii_lowercase().contains("content-type: text/html"), "not the JSON error layer's: {head}");
+        assert!(body.contains(r#"data-code="unauthorized""#) && body.contains(r#"action="/admin/console/login""#));
+        let auth = format!("Bearer {OPERATOR}");
+        let (status, _, body) = http(&addr, "GET", "/admin/console/audit", &[("Authorization", &auth)], "").await;
+        assert_eq!(status, 200, "ops listener {ops}: {body}");
+        let (status, _, body) =
+            http(&addr, "POST", "/admin/console/queues/payouts/pause", &[("Authorization", &auth)], "").await;
+        assert_eq!(status, 403, "ops listener {ops}: {body}");
+        // The JSON routes keep their JSON errors.
+        let (status, _, body) = http(&addr, "GET", "/admin/queues/payouts/counts", &[], "").await;
+        assert_eq!((status, body.contains(r#""code":"unauthorized""#)), (401, true), "{body}");
+    }
 }
