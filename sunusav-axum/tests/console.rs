@@ -201,7 +201,7 @@ async fn hostile_values_from_webhooks_and_nodes_are_escaped() {
 }
 
 #[tokio::test]
-async fn search_finds_jobs_by_id_payment_hash_group_and_text_and_says_how_far_it_read() {
+async fn search_finds_jobs_by_id_payment_hash_group_text_and_time_and_says_how_far_it_read() {
     let c = console();
     let id = dead_job(&c, "payout:search-me").await;
     let (_, _, by_id) = send(&c.app, get(&format!("/admin/console/jobs?q={id}"), Some(OPERATOR))).await;
@@ -209,6 +209,14 @@ async fn search_finds_jobs_by_id_payment_hash_group_and_text_and_says_how_far_it
     let (_, _, by_text) = send(&c.app, get("/admin/console/jobs?q=node+said", Some(OPERATOR))).await;
     assert!(by_text.contains(&format!(r#"data-job="{id}""#)), "{by_text}");
     assert!(by_text.contains(r#"data-scan="complete""#), "{by_text}");
+    let (_, _, later) =
+        send(&c.app, get("/admin/console/jobs?q=node+said&from=2999-01-01T00:00", Some(OPERATOR))).await;
+    assert!(!later.contains(&format!(r#"data-job="{id}""#)), "created before the range: {later}");
+    let (_, _, since) =
+        send(&c.app, get("/admin/console/jobs?from=2000-01-01T00:00&to=2999-01-01T00:00", Some(OPERATOR))).await;
+    assert!(since.contains(&format!(r#"data-job="{id}""#)), "a range alone lists what it holds: {since}");
+    let (status, _, _) = send(&c.app, get("/admin/console/jobs?from=yesterday", Some(OPERATOR))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let hash = PaymentHash::from_bytes([0x11; 32]);
     let key = IdempotencyKey::webhook(Some("evt-hash"), b"");

@@ -176,6 +176,40 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
+/// A time as unix ms: all digits (unix ms), or `YYYY-MM-DDTHH:MM[:SS]`
+/// (a `datetime-local` field; a space for the `T` too), read as UTC.
+pub(crate) fn parse_time(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok();
+    }
+    let (date, clock) = text.split_once(['T', ' '])?;
+    let mut date_parts = date.splitn(3, '-').map(str::parse::<u64>);
+    let mut next_date = || date_parts.next()?.ok();
+    let (year, month, day) = (next_date()?, next_date()?, next_date()?);
+    let mut clock_parts = clock.trim_end_matches('Z').splitn(3, ':').map(str::parse::<u64>);
+    let (hour, minute) = (clock_parts.next()?.ok()?, clock_parts.next()?.ok()?);
+    let second = clock_parts.next().transpose().ok()?.unwrap_or(0);
+    let valid = (1970..=9999).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && hour <= 23
+        && minute <= 59
+        && second <= 59;
+    valid.then(|| ((days_from_civil(year, month, day) * 86_400) + hour * 3_600 + minute * 60 + second) * 1_000)
+}
+
+/// A date as days since 1970-01-01 (Howard Hinnant's algorithm, years ≥ 1970).
+fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// A duration in ms as `1h 02m`, `3m 04s` or `5s`.
 pub(crate) fn age(ms: u64) -> String {
     let s = ms / 1_000;
@@ -198,5 +232,15 @@ mod tests {
         assert_eq!(age(184_000), "3m 04s");
         assert_eq!(age(3_720_000), "1h 02m");
         assert_eq!(enc("webhook:a/b?<c>"), "webhook:a%2Fb%3F%3Cc%3E");
+        assert_eq!(parse_time("2026-12-07T15:07:02"), Some(1_796_656_022_000));
+        assert_eq!(parse_time("2026-12-07 15:07"), Some(1_796_656_020_000));
+        assert_eq!(parse_time("1970-01-01T00:00"), Some(0));
+        assert_eq!(parse_time("1796656022000"), Some(1_796_656_022_000));
+        for bad in ["", "2026-13-01T00:00", "yesterday", "2026-12-07"] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+        for ms in [0, 951_782_400_000, 1_796_656_022_000] {
+            assert_eq!(parse_time(&time(ms).replace('Z', "")), Some(ms));
+        }
     }
 }

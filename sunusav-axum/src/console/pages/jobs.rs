@@ -8,10 +8,12 @@
 //! never make a page skip one; when the job itself has left, the page goes
 //! on from its old position and says so.
 //!
-//! Search (`q`): a job id (each queue's `get`); a payment hash (the invoice's
-//! payout by its key, and the deliveries naming the hash by the delivery
-//! log's index); and, for any text, a scan of at most [`SCAN_BUDGET`] jobs
-//! (ids, payloads, errors) that says where it stopped.
+//! Search (`q`): a job id (each queue's `get`); a group id (its payouts'
+//! jobs, by their keys); a payment hash (the invoice's payout by its key, and
+//! the deliveries naming the hash by the delivery log's index); and, for any
+//! text, a scan of at most [`SCAN_BUDGET`] jobs (ids, payloads, errors) that
+//! says where it stopped. `from` and `to` (UTC, or unix ms) keep the jobs
+//! created in that range.
 
 use std::sync::Arc;
 
@@ -26,7 +28,7 @@ use sunusav_core::{GroupId, IdempotencyKey, PaymentHash};
 use super::overview::STATES;
 use super::{queue, queues};
 use crate::console::auth::Viewer;
-use crate::console::layout::{action, enc, error_page, page, time};
+use crate::console::layout::{action, enc, error_page, page, parse_time, time};
 use crate::extract::ApiPath;
 use crate::state::AppState;
 
@@ -46,6 +48,25 @@ pub(crate) struct JobsQuery {
     state: Option<String>,
     after: Option<String>,
     q: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// A time range of creation (unix ms, both ends included).
+#[derive(Clone, Copy, Debug, Default)]
+struct Range {
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+impl Range {
+    fn contains(self, ms: u64) -> bool {
+        self.from.is_none_or(|f| ms >= f) && self.to.is_none_or(|t| ms <= t)
+    }
+
+    fn is_set(self) -> bool {
+        self.from.is_some() || self.to.is_some()
+    }
 }
 
 /// One job found, and why.
@@ -76,6 +97,19 @@ pub(crate) async fn list(
         },
     };
     let search = query.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let time = |s: &Option<String>| match s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(t) => parse_time(t).map(Some).ok_or(()),
+    };
+    let (Ok(from), Ok(to)) = (time(&query.from), time(&query.to)) else {
+        return error_page(
+            Some(&v),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "from and to are YYYY-MM-DDTHH:MM (UTC) or unix ms",
+        );
+    };
+    let range = Range { from, to };
     let filters = html! {
         form.filters method="get" action=(v.url("/jobs")) {
             select name="queue" { @for each in queues(&state) {
@@ -86,13 +120,18 @@ pub(crate) async fn list(
                 option value=(s.as_str()) selected[s == job_state] { (s.as_str()) }
             } }
             " "
-            input type="text" name="q" value=[search] placeholder="job id, payment hash or any text (error, payload)";
+            input type="text" name="q" value=[search] placeholder="job id, group id, payment hash or any text (error, payload)";
+            " created (UTC) from "
+            input type="datetime-local" name="from" step="1" value=[query.from.as_deref().filter(|s| !s.is_empty())];
+            " to "
+            input type="datetime-local" name="to" step="1" value=[query.to.as_deref().filter(|s| !s.is_empty())];
             " "
             button type="submit" { "Show" }
         }
     };
     let body = match search {
-        Some(text) => search_results(&state, &v, text).await,
+        Some(text) => search_results(&state, &v, text, range).await,
+        None if range.is_set() => search_results(&state, &v, "", range).await,
         None => state_page(&v, q, job_state, query.after.as_deref()).await,
     };
     let content = html! { (filters) (body) };
@@ -145,9 +184,14 @@ fn unavailable(e: &dyn std::fmt::Display) -> Markup {
     html! { p.notice.bad data-code="unavailable" { "The queue is unavailable; retry later." } }
 }
 
-async fn search_results(state: &AppState, v: &Viewer, text: &str) -> Markup {
+async fn search_results(state: &AppState, v: &Viewer, text: &str, range: Range) -> Markup {
     let mut hits: Vec<Hit> = Vec::new();
     let mut notes: Vec<Markup> = Vec::new();
+    if range.is_set() {
+        notes.push(html! {
+            "Created " @if let Some(f) = range.from { "from " (time(f)) " " } @if let Some(t) = range.to { "to " (time(t)) } "."
+        });
+    }
     let push = |hits: &mut Vec<Hit>, hit: Hit| {
         if !hits.iter().any(|h| h.queue == hit.queue && h.job.id == hit.job.id) {
             hits.push(hit);
@@ -200,10 +244,11 @@ async fn search_results(state: &AppState, v: &Viewer, text: &str) -> Markup {
             Err(e) => notes.push(unavailable(&e)),
         }
     }
-    let scan = scan(state, text).await;
+    let scan = scan(state, text, range).await;
     for hit in scan.hits {
         push(&mut hits, hit);
     }
+    hits.retain(|h| range.contains(h.job.created_at_ms));
     html! {
         @for n in &notes { p.notice { (n) } }
         p.notice data-scan=(if scan.complete { "complete" } else { "stopped" }) {
@@ -277,8 +322,8 @@ struct Scan {
 }
 
 /// Reads at most [`SCAN_BUDGET`] jobs of every queue and state, keeping
-/// those whose id, payload or last error contains `text`.
-async fn scan(state: &AppState, text: &str) -> Scan {
+/// those created in `range` whose id, payload or last error contains `text`.
+async fn scan(state: &AppState, text: &str, range: Range) -> Scan {
     let mut out = Scan { hits: Vec::new(), read: 0, complete: true, stopped_at: None };
     for q in queues(state) {
         for s in STATES {
@@ -298,9 +343,10 @@ async fn scan(state: &AppState, text: &str) -> Scan {
                 let n = u64::try_from(jobs.len()).unwrap_or(0);
                 out.read += n;
                 for job in jobs {
-                    let matches = job.id.as_str().contains(text)
-                        || String::from_utf8_lossy(&job.payload).contains(text)
-                        || job.last_error.as_deref().is_some_and(|e| e.contains(text));
+                    let matches = range.contains(job.created_at_ms)
+                        && (job.id.as_str().contains(text)
+                            || String::from_utf8_lossy(&job.payload).contains(text)
+                            || job.last_error.as_deref().is_some_and(|e| e.contains(text)));
                     if matches {
                         out.hits.push(Hit { queue: q.name().to_owned(), job, why: "text" });
                     }
