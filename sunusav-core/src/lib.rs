@@ -39,8 +39,8 @@
 //! ## Where a new adapter goes
 //!
 //! An adapter is a crate of its own that depends on this one: a store
-//! implements [`ports::Store`], [`ports::GroupReads`], [`ports::WebhookLog`]
-//! and, for its transaction type, [`ports::StoreTx`] with its four parts; a
+//! implements [`ports::Store`], [`ports::GroupReads`], [`ports::WebhookLog`],
+//! [`ports::NodeCursors`], [`ports::AuditLog`] and, for its transaction type, [`ports::StoreTx`] with its four parts; a
 //! queue implements [`ports::QueueName`], [`ports::Producer`],
 //! [`ports::Consumer`], [`ports::QueueAdmin`] and [`ports::QueueHealth`]; a
 //! node implements [`ports::Payments`]. Its tests expand the port's

@@ -5,8 +5,9 @@
 //! contributions, the members' ledger, payment attempts (with their
 //! generation), outbox and webhook events (with their body's digest,
 //! generation, conflicting bodies, the delivery log and body retention), and
-//! the per-group advisory lock. [`PgStore`] implements [`Store`],
-//! `GroupReads` and `WebhookLog`; its unit of work [`PgTx`] implements
+//! the per-group advisory lock, and the operators' audit log. [`PgStore`]
+//! implements [`Store`], `GroupReads`, `WebhookLog`, `NodeCursors` and
+//! `AuditLog`; its unit of work [`PgTx`] implements
 //! [`StoreTx`] and its five parts (`GroupTx`, `AttemptTx`, `LedgerTx`,
 //! `OutboxTx`, `WebhookTx`). Its tests run the store conformance suite
 //! (`store_conformance_tests!`), one database per case.

@@ -5,7 +5,8 @@
 //! and each is cut into small traits by capability so that a service asks only
 //! for what it uses:
 //!
-//! - [`store`]: [`Store`] ([`GroupReads`], [`WebhookLog`]) and its unit of
+//! - [`store`]: [`Store`] ([`GroupReads`], [`WebhookLog`], [`NodeCursors`],
+//!   [`AuditLog`]) and its unit of
 //!   work [`StoreTx`] ([`GroupTx`], [`AttemptTx`], [`LedgerTx`], [`OutboxTx`],
 //!   [`WebhookTx`]).
 //! - [`queue`]: [`Producer`], [`Consumer`], [`QueueAdmin`], [`QueueHealth`];
