@@ -12,7 +12,7 @@
 //! jobs, by their keys); a payment hash (the invoice's payout by its key, and
 //! the deliveries naming the hash by the delivery log's index); and, for any
 //! text, a scan of at most [`SCAN_BUDGET`] jobs (ids, payloads, errors) that
-//! says where it stopped. `from` and `to` (UTC, or unix ms) keep the jobs
+//! says where it stopped, run when the indexes found nothing. `from` and `to` (UTC, or unix ms) keep the jobs
 //! created in that range.
 
 use std::sync::Arc;
@@ -244,17 +244,21 @@ async fn search_results(state: &AppState, v: &Viewer, text: &str, range: Range) 
             Err(e) => notes.push(unavailable(&e)),
         }
     }
-    let scan = scan(state, text, range).await;
-    for hit in scan.hits {
+    // The scan is the fallback of what the indexes did not find.
+    let mut scan = if hits.is_empty() { Some(scan(state, text, range).await) } else { None };
+    for hit in scan.as_mut().map(|s| std::mem::take(&mut s.hits)).unwrap_or_default() {
         push(&mut hits, hit);
     }
     hits.retain(|h| range.contains(h.job.created_at_ms));
     html! {
         @for n in &notes { p.notice { (n) } }
-        p.notice data-scan=(if scan.complete { "complete" } else { "stopped" }) {
-            "Text scan: read " (scan.read) " jobs"
-            @if let Some(at) = &scan.stopped_at { ", stopped at the budget of " (SCAN_BUDGET) " at " (at) "; narrow the search (a job id or payment hash uses the indexes)." }
-            @else { ", every retained job of every queue and state." }
+        @match &scan {
+            None => p.notice data-scan="skipped" { "Found by id, group or payment hash: no text scan." }
+            Some(scan) => p.notice data-scan=(if scan.complete { "complete" } else { "stopped" }) {
+                "Text scan: read " (scan.read) " jobs"
+                @if let Some(at) = &scan.stopped_at { ", stopped at the budget of " (SCAN_BUDGET) " at " (at) "; narrow the search (a job id, group id or payment hash uses the indexes)." }
+                @else { ", every retained job of every queue and state." }
+            }
         }
         (table(v, &hits, true))
         (bulk_form(v, &hits))
