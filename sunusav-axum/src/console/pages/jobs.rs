@@ -41,6 +41,10 @@ pub(crate) const SCAN_BUDGET: u64 = 2_000;
 /// Jobs read per call of a scan.
 const SCAN_CHUNK: u64 = 200;
 
+/// The order a scan reads the states in: where errors are first.
+const SCAN_ORDER: [JobState; 6] =
+    [JobState::Dead, JobState::Failed, JobState::Delayed, JobState::Active, JobState::Waiting, JobState::Completed];
+
 /// The query of `GET /jobs`.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub(crate) struct JobsQuery {
@@ -325,12 +329,13 @@ struct Scan {
     stopped_at: Option<String>,
 }
 
-/// Reads at most [`SCAN_BUDGET`] jobs of every queue and state, keeping
+/// Reads at most [`SCAN_BUDGET`] jobs of every queue and state (dead and
+/// failed ones first: they hold the errors), keeping
 /// those created in `range` whose id, payload or last error contains `text`.
 async fn scan(state: &AppState, text: &str, range: Range) -> Scan {
     let mut out = Scan { hits: Vec::new(), read: 0, complete: true, stopped_at: None };
     for q in queues(state) {
-        for s in STATES {
+        for s in SCAN_ORDER {
             let mut offset = 0;
             loop {
                 if out.read >= SCAN_BUDGET {
