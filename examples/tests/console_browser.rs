@@ -6,8 +6,9 @@
 //! page as the admin and as the operator (a small proxy adds the session's
 //! cookie to each request: Chromium takes no cookie on its command line),
 //! searches by a contribution's payment hash, reads the live counts,
-//! retries the dead job with the form token (the operator is refused), and
-//! finds both in the audit log. Screenshots of each page are written under
+//! retries the dead job with the form token (the operator is refused),
+//! finds both in the audit log, and sees the overview change live (a queue
+//! paused while the page is open). Screenshots of each page are written under
 //! `target/console-screenshots/`.
 //!
 //! A second test, without Chromium, checks the server's mount on both
@@ -21,19 +22,25 @@ mod common;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use common::{SECRET, ServerEnv, start_server};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
+use http_body_util::BodyExt as _;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use sunusav_core::domain::payout::Network;
 use sunusav_core::memory::InvoiceSigner;
 use sunusav_core::{Msat, PaymentHash};
 use sunusav_examples::demo::sign;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 
 const ADMIN: &str = "browser-admin-token-0001";
 const OPERATOR: &str = "browser-operator-token-01";
@@ -122,6 +129,66 @@ async fn cookie_proxy(upstream: String, cookie: String) -> String {
         }
     });
     serve(app).await
+}
+
+/// A proxy for the live updates: the session's cookie added, every
+/// response streamed (the server-sent events included), an image that
+/// takes 4 s added to each HTML page so that the page's load (when Chromium
+/// dumps its DOM) waits for live updates to arrive; `served` is notified
+/// once an HTML page has gone out.
+async fn live_proxy(upstream: String, cookie: String, served: Arc<Notify>) -> String {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
+    let app = Router::new().fallback(move |req: Request| {
+        let (upstream, cookie, served, client) = (upstream.clone(), cookie.clone(), served.clone(), client.clone());
+        async move {
+            let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+            if path == "/slow" {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                return StatusCode::NOT_FOUND.into_response();
+            }
+            let up = http::Request::get(format!("http://{upstream}{path}"))
+                .header(http::header::COOKIE, cookie)
+                .body(Body::empty())
+                .expect("request");
+            let (mut parts, body) = client.request(up).await.expect("upstream").into_parts();
+            let html =
+                parts.headers.get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+            if !html {
+                return Response::from_parts(parts, Body::new(body));
+            }
+            let page = body.collect().await.expect("page").to_bytes();
+            let page = String::from_utf8_lossy(&page).replace("</body>", r#"<img src="/slow"></body>"#);
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            served.notify_one();
+            Response::from_parts(parts, Body::from(page))
+        }
+    });
+    serve(app).await
+}
+
+/// The overview's figures change in Chromium without a reload: the page is
+/// served (the webhooks queue running), then the admin pauses the queue
+/// through the console, and the page's DOM shows it paused.
+async fn assert_live_update(bin: &str, addr: &str, cookie: &str) {
+    let served = Arc::new(Notify::new());
+    let live = live_proxy(addr.to_owned(), cookie.to_owned(), served.clone()).await;
+    let url = format!("http://{live}/admin/console");
+    let profile = tempdir();
+    let dump = tokio::process::Command::new(bin)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dump-dom"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&url)
+        .kill_on_drop(true)
+        .output();
+    let pause = async {
+        tokio::time::timeout(Duration::from_mins(1), served.notified()).await.expect("the page was never served");
+        let (status, head) = post_form(addr, cookie, "/admin/console", "/admin/console/queues/webhooks/pause").await;
+        assert_eq!(status, 303, "{head}");
+    };
+    let (out, ()) = tokio::join!(tokio::time::timeout(Duration::from_secs(90), dump), pause);
+    let dom = String::from_utf8_lossy(&out.expect("chromium timed out").expect("run chromium").stdout).into_owned();
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(dom.contains(r#"id="q-webhooks-paused">paused"#), "the live update did not arrive: {dom}");
 }
 
 async fn serve(app: Router) -> String {
@@ -343,6 +410,7 @@ async fn chromium_logs_in_searches_by_payment_hash_retries_a_dead_job_and_finds_
     assert!(audit.contains("queue_retry") && audit.contains("payout_retry"), "{audit}");
     render(&bin, &format!("http://{as_admin}/admin/console/jobs/payouts/{dead_job}"), &dir.join("09-job-retried.png"))
         .await;
+    assert_live_update(&bin, &addr, &admin_cookie).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
