@@ -229,7 +229,10 @@ impl Tontine {
     }
 
     /// Releases a member's whole balance in a group for a refund: a debit
-    /// entry records the obligation (paying it out needs a destination).
+    /// entry records the obligation, and a refund attempt keyed by the entry
+    /// pays it through the payout engine (to the member's keysend
+    /// destination; it waits as `awaiting_destination` without one), its job
+    /// written to the outbox in the same transaction.
     pub async fn release_balance(&self, id: GroupId, member: MemberId) -> Result<LedgerEntry, ServiceError> {
         let mut tx = self.store.begin().await?;
         tx.lock_group(id).await?;
@@ -247,8 +250,17 @@ impl Tontine {
             entries.iter().filter(|e| e.member == member && e.reason == LedgerReason::RefundReleased).count() as u64;
         let entry = LedgerEntry::released(id, member, group.cycle(), n + 1, amount);
         tx.insert_ledger_entry(&entry).await?;
+        let refund = PaymentAttempt::refund(entry.key.clone(), id, group.cycle().max(1), member, amount);
+        tx.insert_payment_attempt(&refund).await?;
+        let job = PayoutJob::of(&refund);
+        let payload =
+            serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
+        tx.insert_outbox(&OutboxMessage { id: 0, queue: PAYOUT_QUEUE.into(), job_id: job.job_id(), payload }).await?;
         tx.commit().await?;
-        tracing::info!(group = %id, member = %member, amount = %amount, "balance released for a refund");
+        tracing::info!(group = %id, member = %member, amount = %amount, refund = %entry.key, "balance released for a refund");
+        if let Err(e) = self.relay_outbox(64).await {
+            tracing::warn!(error = %e, "outbox relay after a release failed; the relay loop retries");
+        }
         Ok(entry)
     }
 }
