@@ -1162,6 +1162,10 @@ pub async fn payout_destinations_are_set_cleared_and_wake_waiting_attempts(store
     assert_eq!(store.payout_destination(member).await.expect("read"), Some(PayoutDestination::Keysend(node)));
     assert_eq!(store.payout_destination(g.members()[1]).await.expect("read"), None, "per member");
 
+    assert!(
+        store.open_payment_attempts(Duration::ZERO, 10).await.expect("open").is_empty(),
+        "one awaiting a destination is no work for the payout sweep"
+    );
     let mut tx = store.begin().await.expect("begin");
     assert_eq!(tx.attempts_awaiting_destination(member).await.expect("list"), vec![waiting.clone()]);
     assert_eq!(tx.attempts_awaiting_destination(g.members()[1]).await.expect("list"), vec![]);

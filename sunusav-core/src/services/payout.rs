@@ -92,6 +92,11 @@ impl Tontine {
     ///   node again before paying, so this never leads to a second payment.
     pub async fn payout_exhausted(&self, job: &PayoutJob, error: &str) -> Result<(), ServiceError> {
         let attempt = self.store.payment_attempt(&job.key).await?;
+        if attempt.as_ref().is_some_and(|a| a.status() == AttemptStatus::AwaitingDestination) {
+            // Waiting for a member, not for a worker: setting a destination
+            // queues it again.
+            return Ok(());
+        }
         let Some(hash) = attempt.and_then(|a| a.payment_hash()) else {
             // Never sent with a hash: the node holds nothing of it.
             return self.mark_dead(job, error).await;
