@@ -144,6 +144,17 @@ async fn payouts_go_through_lnd_and_settlements_come_only_from_its_stream() {
         assert!(d["key"].as_str().is_some_and(|k| k.starts_with("node-settle:")), "{d}");
     }
 
+    // The stream was really cut, and resumed each time.
+    let metrics = String::from_utf8(client.get("/metrics").await.expect("metrics").body.to_vec()).expect("UTF-8");
+    let sample = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    assert!(sample("sunusav_settle_stream_cuts_total ") >= 10, "the stream was cut: {metrics}");
+    assert!(sample("sunusav_settle_stream_received_total ") >= deliveries.len() as u64);
+
     server.signal("TERM");
     assert!(server.wait(Duration::from_secs(15)).await, "graceful exit");
     let logs = server.logs.lock().expect("logs").clone();

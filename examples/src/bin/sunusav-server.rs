@@ -97,13 +97,13 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .with_sweep_after(Duration::from_millis(args.sweep_after_ms))
             .with_webhook_retention(args.webhook_retention()),
     );
-    let settle_stream = wired.settle_events.clone().map(|events| {
-        tracing::info!("following the node's stream of settled invoices");
-        SettleStream::start(&wired.tontine, events, SettleStreamConfig::default())
-    });
+    let settle_stream = start_settle_stream(&wired);
     let mut state = AppState::new(wired.tontine.clone(), Arc::new(verifier))
         .with_workers(workers.stats())
         .with_body_limit(args.body_limit);
+    if let Some(stream) = &settle_stream {
+        state = state.with_settle_stream(stream.stats());
+    }
     if let Some(token) = &args.admin_token {
         state = state.with_admin_token(AdminToken::new(token).context("ADMIN_TOKEN")?);
     }
@@ -167,6 +167,13 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     tracing::info!(clean, dropped_connections = stopped.dropped, "stopped");
     Ok(())
+}
+
+/// Follows the node's stream of settled invoices, when the wiring has one.
+fn start_settle_stream(wired: &sunusav_examples::wiring::Wired) -> Option<SettleStream> {
+    let events = wired.settle_events.clone()?;
+    tracing::info!("following the node's stream of settled invoices");
+    Some(SettleStream::start(&wired.tontine, events, SettleStreamConfig::default()))
 }
 
 fn generate_secret(scheme: WebhookScheme) -> String {
