@@ -14,7 +14,18 @@
 #                        forbids unsafe code, so panics are what we hunt)
 #   FUZZ_MERGE=1         merge the inputs that add coverage back into the
 #                        committed corpus (sunusav-core/fuzz/corpus/<target>)
+#   FUZZ_CMIN=1          do not fuzz: minimise the committed corpus of each target
+#                        in place (`cargo fuzz cmin`: the smallest set of inputs
+#                        with the same coverage), then print its size. Run it
+#                        after a FUZZ_MERGE=1 run, before committing the corpus.
+#                        FUZZ_ARGS go to the merge too: "-use_counters=0" keeps
+#                        one input per new edge only (a smaller corpus, but it
+#                        drops the inputs that only reach new hit counts).
 #   FUZZ_ARGS="..."      extra libFuzzer flags (e.g. "-runs=1000000")
+#
+# The committed corpus is also replayed by `cargo test` (sunusav-core's
+# tests/fuzz_corpus.rs runs every input through the same checks as the target,
+# fuzz/checks/<target>.rs), so keep it minimised and small.
 #
 # The committed corpus seeds each run; the run itself works on a temp copy, so
 # the repository is not modified (unless FUZZ_MERGE=1). Crashing inputs are
@@ -66,6 +77,31 @@ build_flags=(-a -s "$SANITIZER" --fuzz-dir "$FUZZ_DIR")
 
 echo "==== building fuzz targets (sanitizer: $SANITIZER)"
 (cd "$ROOT/sunusav-core" && cargo fuzz build "${build_flags[@]}")
+
+corpus_size() { # files and bytes of a corpus dir
+    printf '%s files, %s bytes' "$(find "$1" -type f | wc -l)" "$(find "$1" -type f -printf '%s\n' | awk '{ n += $1 } END { print n + 0 }')"
+}
+
+if [[ "${FUZZ_CMIN:-}" == 1 ]]; then
+    for target in "${targets[@]}"; do
+        corpus="$FUZZ_DIR/corpus/$target"
+        [[ -d "$corpus" ]] || { echo "error: no corpus for $target ($corpus)" >&2; exit 1; }
+        echo "==== minimising the corpus of $target ($(corpus_size "$corpus"))"
+        log="$(mktemp "${TMPDIR:-/tmp}/sunusav-cmin.XXXXXX")"
+        # cargo fuzz cmin merges the corpus into an empty temp dir (libFuzzer
+        # -merge=1) and puts the result in its place; it keeps the old corpus
+        # when the merge fails, but says so only on its output.
+        # shellcheck disable=SC2086 # word splitting of the extra flags is wanted
+        (cd "$ROOT/sunusav-core" && cargo fuzz cmin "${build_flags[@]}" "$target" "$corpus" -- "-rss_limit_mb=$RSS_MB" $EXTRA_ARGS) \
+            >"$log" 2>&1 || { tail -n 40 "$log"; rm -f "$log"; exit 1; }
+        if grep -q 'Failed to minimize corpus' "$log"; then
+            tail -n 40 "$log"; rm -f "$log"; exit 1
+        fi
+        rm -f "$log"
+        echo "     now $(corpus_size "$corpus")"
+    done
+    exit 0
+fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/sunusav-fuzz.XXXXXX")"
 trap 'rm -rf "$work"' EXIT

@@ -62,9 +62,6 @@ RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --all-featur
 section "Monitoring assets: alert rules, their tests, dashboard queries (scripts/promtool.sh)"
 bash "$ROOT/scripts/promtool.sh"
 
-section "Fuzzing: a short bounded run of every target (scripts/fuzz.sh)"
-FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash "$ROOT/scripts/fuzz.sh"
-
 section "cargo test --locked --workspace $*"
 services_exec cargo test --locked --workspace "$@"
 

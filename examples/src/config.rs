@@ -57,6 +57,13 @@ pub struct ServerArgs {
     /// for a deployment made before schemas, until it moves).
     #[arg(long, env = "DATABASE_SCHEMA", default_value = sunusav_postgres::schema::DEFAULT_SCHEMA)]
     pub database_schema: sunusav_postgres::Schema,
+    /// Most PostgreSQL connections of the main pool (reads, settlements, payouts).
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: u32,
+    /// PostgreSQL connections kept for webhook intake alone (0: intake shares
+    /// the main pool), so that a busy main pool cannot starve it.
+    #[arg(long, env = "INTAKE_DB_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub intake_db_connections: u32,
     /// The webhook HMAC secret (at least 16 bytes).
     #[arg(long, env = "WEBHOOK_HMAC_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,

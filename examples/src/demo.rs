@@ -51,6 +51,17 @@ pub struct DemoConfig {
     pub cycle_timeout: Duration,
     /// The keysend node every member is paid at (66 hex characters).
     pub payee_node: String,
+    /// Pays invoices at the node instead of sending webhooks for them (the
+    /// server then learns of payments from the node's settle stream only;
+    /// forgeries are still sent, and still refused).
+    pub payer: Option<Arc<dyn Payer>>,
+}
+
+/// A payer's wallet: pays an invoice at the node.
+pub trait Payer: Send + Sync + std::fmt::Debug {
+    /// Pays `amount_msat` for the invoice with this payment hash (hex);
+    /// whether the node settled it.
+    fn pay(&self, payment_hash: &str, amount_msat: u64) -> bool;
 }
 
 impl Default for DemoConfig {
@@ -66,6 +77,7 @@ impl Default for DemoConfig {
             fee_bps: 100,
             cycle_timeout: Duration::from_mins(1),
             payee_node: sunusav_core::memory::SimulatedNode::payee_node().to_hex(),
+            payer: None,
         }
     }
 }
@@ -281,6 +293,12 @@ async fn member_payment(
         // Overpaid: LND settles an invoice paid above its amount.
         amount *= 2;
     }
+    if let Some(payer) = &config.payer {
+        if !payer.pay(&hash, amount) {
+            report.failures.push(format!("cycle {cycle}: the node refused the payment of {hash}"));
+        }
+        return Ok(u128::from(amount));
+    }
     let body = |event: &str| {
         serde_json::to_vec(&json!({
             "payment_hash": hash, "status": "settled", "amount_msat": amount, "event_id": event
@@ -457,7 +475,20 @@ async fn cancelled_group(client: &Servers, config: &DemoConfig, report: &mut Dem
     let late = pay.pop().context("two payments")?;
     let counters = Arc::new(Counters::default());
     let latencies = Arc::new(Mutex::new(Vec::new()));
-    report.failures.extend(send_all(client, pay, 1, &counters, &latencies).await);
+    let settle = |d: Delivery| {
+        let (client, counters, latencies) = (client.clone(), Arc::clone(&counters), Arc::clone(&latencies));
+        let payer = config.payer.clone();
+        async move {
+            let Some(payer) = payer else { return send_all(&client, vec![d], 1, &counters, &latencies).await };
+            let event: serde_json::Value = serde_json::from_slice(&d.body).unwrap_or_default();
+            let hash = event["payment_hash"].as_str().unwrap_or_default();
+            let amount = event["amount_msat"].as_u64().unwrap_or_default();
+            if payer.pay(hash, amount) { vec![] } else { vec![format!("the node refused the payment of {hash}")] }
+        }
+    };
+    for d in pay {
+        report.failures.extend(settle(d).await);
+    }
     received += u128::from(config.contribution_msat);
     // The first payment is settled before the cancellation.
     check_ledger(client, &group, received, config.cycle_timeout, report).await?;
@@ -466,7 +497,7 @@ async fn cancelled_group(client: &Servers, config: &DemoConfig, report: &mut Dem
     if !cancelled.status.is_success() {
         bail!("cancel answered {}", cancelled.status);
     }
-    report.failures.extend(send_all(client, vec![late], 1, &counters, &latencies).await);
+    report.failures.extend(settle(late).await);
     received += u128::from(config.contribution_msat);
     check_ledger(client, &group, received, config.cycle_timeout, report).await?;
     let ledger = client.get(&format!("/groups/{group}/ledger")).await?.json();

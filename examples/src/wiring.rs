@@ -66,7 +66,15 @@ pub struct Wired {
 /// # Errors
 /// When the database cannot be reached or a migration fails.
 pub async fn connect_postgres(url: &str, schema: &Schema) -> anyhow::Result<PgStore> {
-    let options = PgStoreOptions { schema: schema.clone(), ..PgStoreOptions::default() };
+    connect_postgres_with(url, schema, PgStoreOptions::default().max_connections).await
+}
+
+/// As [`connect_postgres`], with a pool of at most `max_connections`.
+///
+/// # Errors
+/// When the database cannot be reached or a migration fails.
+pub async fn connect_postgres_with(url: &str, schema: &Schema, max_connections: u32) -> anyhow::Result<PgStore> {
+    let options = PgStoreOptions { schema: schema.clone(), max_connections, ..PgStoreOptions::default() };
     let store = PgStore::connect_with(url, &options).await.context("connecting to PostgreSQL")?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
@@ -107,7 +115,17 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
         }
         Backend::Real => {
             let url = args.database_url.as_deref().context("DATABASE_URL")?;
-            let store = connect_postgres(url, &args.database_schema).await?;
+            let store = connect_postgres_with(url, &args.database_schema, args.database_max_connections).await?;
+            let intake = if args.intake_db_connections > 0 {
+                let options = PgStoreOptions {
+                    schema: args.database_schema.clone(),
+                    max_connections: args.intake_db_connections,
+                    ..PgStoreOptions::default()
+                };
+                Some(PgStore::connect_with(url, &options).await.context("connecting the intake pool to PostgreSQL")?)
+            } else {
+                None
+            };
             let (node, events) = if let Some(lnd) = lnd_node(args).await? {
                 lnd
             } else {
@@ -128,6 +146,10 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
             let tontine = Tontine::new(Arc::new(store), node, Arc::new(payouts), Arc::new(webhooks))
                 .with_batched_ingest()
                 .with_invoice_expiry(expiry);
+            let tontine = match intake {
+                Some(intake) => tontine.with_intake_store(Arc::new(intake)),
+                None => tontine,
+            };
             let tontine = payout_settings(args, tontine)?;
             Ok(Wired { tontine, backend, redis: Some(redis), settle_events: events })
         }

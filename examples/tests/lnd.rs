@@ -6,10 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ServerEnv, fresh_database, fresh_prefix, services, start_server};
+use common::{SECRET, ServerEnv, fresh_database, fresh_prefix, services, start_server};
 use http::Method;
 use serde_json::{Value, json};
 use sunusav_examples::client::HttpClient;
+use sunusav_examples::demo::{DemoConfig, Payer, run};
 use sunusav_lnd::stand_in::StandIn;
 
 const PREIMAGE_SECRET: &str = "e2e-payout-preimage-secret-0123456789abcdef";
@@ -28,6 +29,48 @@ async fn wait_for(client: &HttpClient, path: &str, what: &str, done: impl Fn(&Va
     panic!("{what}: not within 40 s: {v}");
 }
 
+/// The payer's wallet: pays invoices at the stand-in.
+struct StandInPayer(StandIn);
+
+impl std::fmt::Debug for StandInPayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StandInPayer")
+    }
+}
+
+impl Payer for StandInPayer {
+    fn pay(&self, payment_hash: &str, amount_msat: u64) -> bool {
+        self.0.pay_invoice(&hash_bytes(payment_hash), Some(amount_msat)).is_some()
+    }
+}
+
+/// The server's environment for LND (the stand-in) on PostgreSQL + Redis.
+fn lnd_env(lnd: &StandIn, db: &str, redis: &str) -> ServerEnv {
+    let config = lnd.config();
+    let mut env = ServerEnv::real(db, redis, &fresh_prefix());
+    env.extra.extend([
+        ("LND_REST_URL".into(), lnd.url()),
+        ("LND_MACAROON_PATH".into(), config.macaroon_path().display().to_string()),
+        ("LND_TLS_CERT_PATH".into(), config.tls_cert_path().display().to_string()),
+        ("PAYOUT_PREIMAGE_SECRET".into(), PREIMAGE_SECRET.into()),
+        ("ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+        // Every line the server writes is searched for secrets.
+        ("RUST_LOG".into(), "debug,sqlx=warn,hyper=info,hyper_util=info,h2=info,rustls=info,fred=info".into()),
+    ]);
+    env
+}
+
+/// Cuts the stand-in's invoice streams `n` times, every 150 ms.
+fn cut_streams(lnd: &StandIn, n: usize) -> tokio::task::JoinHandle<()> {
+    let lnd = lnd.clone();
+    tokio::spawn(async move {
+        for _ in 0..n {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            lnd.cut_subscriptions();
+        }
+    })
+}
+
 fn hash_bytes(hex_hash: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     hex::decode_to_slice(hex_hash, &mut out).expect("a hex payment hash");
@@ -39,19 +82,8 @@ async fn payouts_go_through_lnd_and_settlements_come_only_from_its_stream() {
     let Some((admin, redis)) = services() else { return };
     let db = fresh_database(&admin).await;
     let lnd = StandIn::start().await.expect("start the LND stand-in");
-    let config = lnd.config();
-    let macaroon = std::fs::read(config.macaroon_path()).expect("the stand-in's macaroon");
-    let mut env = ServerEnv::real(&db, &redis, &fresh_prefix());
-    env.extra.extend([
-        ("LND_REST_URL".into(), lnd.url()),
-        ("LND_MACAROON_PATH".into(), config.macaroon_path().display().to_string()),
-        ("LND_TLS_CERT_PATH".into(), config.tls_cert_path().display().to_string()),
-        ("PAYOUT_PREIMAGE_SECRET".into(), PREIMAGE_SECRET.into()),
-        ("ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
-        // Every line the server writes is searched for secrets below.
-        ("RUST_LOG".into(), "debug,sqlx=warn,hyper=info,hyper_util=info,h2=info,rustls=info,fred=info".into()),
-    ]);
-    let mut server = start_server(&env).await;
+    let macaroon = std::fs::read(lnd.config().macaroon_path()).expect("the stand-in's macaroon");
+    let mut server = start_server(&lnd_env(&lnd, &db, &redis)).await;
     let client = HttpClient::new(&server.url);
 
     let health = client.get("/health/detailed").await.expect("health").json();
@@ -66,15 +98,7 @@ async fn payouts_go_through_lnd_and_settlements_come_only_from_its_stream() {
     assert!(client.post_json(&format!("/groups/{group}/start"), &json!({})).await.expect("start").status.is_success());
 
     // 20 cuts of the invoice stream while the group runs.
-    let cutter = {
-        let lnd = lnd.clone();
-        tokio::spawn(async move {
-            for _ in 0..20 {
-                tokio::time::sleep(Duration::from_millis(150)).await;
-                lnd.cut_subscriptions();
-            }
-        })
-    };
+    let cutter = cut_streams(&lnd, 20);
     let mut received = 0u64;
     for cycle in 1..=members.len() as u64 {
         for (i, m) in members.iter().enumerate() {
@@ -120,10 +144,54 @@ async fn payouts_go_through_lnd_and_settlements_come_only_from_its_stream() {
         assert!(d["key"].as_str().is_some_and(|k| k.starts_with("node-settle:")), "{d}");
     }
 
+    // The stream was really cut, and resumed each time.
+    let metrics = String::from_utf8(client.get("/metrics").await.expect("metrics").body.to_vec()).expect("UTF-8");
+    let sample = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    assert!(sample("sunusav_settle_stream_cuts_total ") >= 10, "the stream was cut: {metrics}");
+    assert!(sample("sunusav_settle_stream_received_total ") >= deliveries.len() as u64);
+
     server.signal("TERM");
     assert!(server.wait(Duration::from_secs(15)).await, "graceful exit");
     let logs = server.logs.lock().expect("logs").clone();
     assert!(!logs.is_empty(), "the server logged");
+    assert!(!logs.contains(&hex::encode(&macaroon)), "a log line holds the macaroon");
+    assert!(!logs.contains(PREIMAGE_SECRET), "a log line holds the preimage secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_holds_its_invariants_through_lnd_with_settlements_from_the_stream_only() {
+    let Some((admin, redis)) = services() else { return };
+    let db = fresh_database(&admin).await;
+    let lnd = StandIn::start().await.expect("start the LND stand-in");
+    let macaroon = std::fs::read(lnd.config().macaroon_path()).expect("the stand-in's macaroon");
+    let mut server = start_server(&lnd_env(&lnd, &db, &redis)).await;
+    let cutter = cut_streams(&lnd, 20);
+    let config = DemoConfig {
+        urls: vec![server.url.clone()],
+        secret: SECRET.into(),
+        members: 5,
+        concurrency: 4,
+        duplicates: 0,
+        forgeries: 2,
+        cycle_timeout: Duration::from_secs(40),
+        payee_node: hex::encode(lnd.payee_pubkey()),
+        payer: Some(std::sync::Arc::new(StandInPayer(lnd.clone()))),
+        ..DemoConfig::default()
+    };
+    let report = run(&config).await.expect("the demo runs");
+    cutter.await.expect("cutter");
+    assert!(report.ok(), "{report}");
+    assert_eq!(report.payouts, 5);
+    assert_eq!(report.accepted, 0, "no genuine webhook was sent");
+    assert_eq!(lnd.max_payments_made(), 1, "no payout paid twice");
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(15)).await, "graceful exit");
+    let logs = server.logs.lock().expect("logs").clone();
     assert!(!logs.contains(&hex::encode(&macaroon)), "a log line holds the macaroon");
     assert!(!logs.contains(PREIMAGE_SECRET), "a log line holds the preimage secret");
 }

@@ -153,6 +153,12 @@ async fn the_cases(url: &str) {
         (ledger["accounting"]["balances"].clone(), ledger["accounting"]["released"].clone()),
         (json!(0), json!(C))
     );
+    // The release is paid out through the payout engine, once.
+    let g = wait_for(&client, &format!("/groups/{g3}"), "the refund paid", |g| {
+        g["payouts"].as_array().is_some_and(|p| p.iter().any(|p| p["kind"] == "refund" && p["status"] == "succeeded"))
+    })
+    .await;
+    assert_eq!(g["status"], "cancelled", "a refund changes no cycle: {g}");
 }
 
 #[tokio::test]
@@ -169,7 +175,7 @@ async fn every_msat_is_accounted_for_on_postgres_and_redis() {
     let db = fresh_database(&admin).await;
     let mut server = start_server(&env(ServerEnv::real(&db, &redis, &fresh_prefix()))).await;
     the_cases(&server.url).await;
-    assert_eq!(paid_counts(&db).await, (4, 1), "four payouts, none paid twice");
+    assert_eq!(paid_counts(&db).await, (5, 1), "four payouts and a refund, none paid twice");
     server.signal("TERM");
     assert!(server.wait(Duration::from_secs(15)).await, "graceful exit with status 0");
 }

@@ -35,6 +35,7 @@ pub(crate) struct Shared {
     pub(crate) body_limit: usize,
     pub(crate) clock: Clock,
     pub(crate) check_timeout: Duration,
+    pub(crate) settle_stream: Option<Arc<sunusav_core::runtime::SettleStreamStats>>,
 }
 
 impl AppState {
@@ -50,6 +51,7 @@ impl AppState {
             body_limit: DEFAULT_BODY_LIMIT,
             clock: system_clock(),
             check_timeout: Duration::from_secs(2),
+            settle_stream: None,
         };
         Self { inner: Arc::new(inner) }
     }
@@ -101,6 +103,14 @@ impl AppState {
     #[must_use]
     pub fn with_check_timeout(mut self, timeout: Duration) -> Self {
         self.fields().check_timeout = timeout;
+        self
+    }
+
+    /// Reports this settle-stream task in `/metrics`
+    /// (`sunusav_settle_stream_connected`, `_received_total`, `_cuts_total`).
+    #[must_use]
+    pub fn with_settle_stream(mut self, stats: Arc<sunusav_core::runtime::SettleStreamStats>) -> Self {
+        self.fields().settle_stream = Some(stats);
         self
     }
 

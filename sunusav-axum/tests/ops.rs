@@ -97,6 +97,8 @@ async fn a_queue_down_fails_worker_health_with_503() {
 async fn metrics_expose_every_series_in_prometheus_text() {
     let app = app();
     send(&app.router, signed_webhook(&some_event())).await;
+    let unknown = format!("/groups/{}", sunusav_core::GroupId::random());
+    assert_eq!(send(&app.router, empty_request("GET", &unknown)).await.status, StatusCode::NOT_FOUND);
     let workers = Workers::start(&app.tontine, WorkersConfig::default().with_idle_wait(Duration::from_millis(20)));
     // Let the webhook pool process the job.
     for _ in 0..100 {
@@ -133,9 +135,16 @@ async fn metrics_expose_every_series_in_prometheus_text() {
         "sunusav_store_up 1",
         "sunusav_node_up 1",
         r#"sunusav_payouts_open_stale{status="in_flight"} 0"#,
+        r#"sunusav_http_requests_total{route="/webhook/lightning",method="POST",status="2xx"} 1"#,
+        r#"sunusav_http_requests_total{route="/groups/{id}",method="GET",status="4xx"} 1"#,
+        "# TYPE sunusav_http_request_duration_seconds histogram",
+        r#"sunusav_http_request_duration_seconds_count{route="/webhook/lightning"} 1"#,
+        r#"sunusav_http_request_duration_seconds_bucket{route="/groups/{id}",le="+Inf"} 1"#,
     ] {
         assert!(text.contains(series), "missing {series} in\n{text}");
     }
+    let build = format!(r#"sunusav_build_info{{version="{}"}} 1"#, env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&build), "missing {build} in\n{text}");
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let value = line.rsplit(' ').next().unwrap();
         assert!(value.parse::<f64>().is_ok(), "sample value of {line}");

@@ -201,3 +201,36 @@ async fn with_confirm_with_node_a_webhook_counts_only_what_the_node_settled() {
     assert_eq!(t.settle(&forged).await.unwrap(), sunusav_core::services::SettleOutcome::IgnoredStatus);
     assert_eq!(t.store().contributions(g.id()).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_released_balance_is_refunded_through_the_payout_engine_once() {
+    let a = app();
+    let g = a.tontine.create_group(spec(2)).await.unwrap();
+    a.tontine.start_group(g.id()).await.unwrap();
+    let m0 = g.members()[0];
+    let inv = a.tontine.issue_invoice(g.id(), m0).await.unwrap();
+    deliver(&a.tontine, &inv, 0).await.unwrap();
+    // Cancelled mid-cycle: m0's contribution returns to their balance.
+    a.tontine.cancel_group(g.id()).await.unwrap();
+    let entry = a.tontine.release_balance(g.id(), m0).await.unwrap();
+    let job = queued_payout(&a.tontine).await;
+    assert_eq!(job.key, entry.key, "the refund is keyed by its ledger entry");
+    // No destination yet: it waits, and the group is left alone.
+    assert_eq!(a.tontine.process_payout(&job).await.unwrap(), PayoutStep::AwaitingDestination);
+    let refund = a.tontine.store().payment_attempt(&entry.key).await.unwrap().unwrap();
+    assert_eq!((refund.kind, refund.amount), (sunusav_core::domain::attempt::AttemptKind::Refund, entry.amount));
+    let woken = a
+        .tontine
+        .set_payout_destination(m0, Some(PayoutDestination::Keysend(SimulatedNode::payee_node())))
+        .await
+        .unwrap();
+    assert_eq!(woken, vec![entry.key.clone()]);
+    let woken_job = queued_payout(&a.tontine).await;
+    assert_eq!(a.tontine.process_payout(&woken_job).await.unwrap(), PayoutStep::Paid);
+    assert_eq!(a.tontine.process_payout(&woken_job).await.unwrap(), PayoutStep::AlreadyPaid);
+    assert_eq!(a.node.times_paid(&entry.key), 1);
+    let group = a.tontine.store().group(g.id()).await.unwrap().unwrap();
+    assert_eq!(group.status(), sunusav_core::GroupStatus::Cancelled, "a refund changes no cycle");
+    let acc = a.tontine.accounting(g.id()).await.unwrap();
+    assert_eq!((acc.released, acc.balances), (u128::from(entry.amount.get()), 0));
+}

@@ -1,7 +1,7 @@
 //! Payment attempts: one per idempotency key (`payout:<group>:<cycle>`).
 
 use sqlx::{PgConnection, PgExecutor};
-use sunusav_core::domain::attempt::{AttemptRoute, AttemptStatus, PaymentAttempt, StoredAttempt};
+use sunusav_core::domain::attempt::{AttemptKind, AttemptRoute, AttemptStatus, PaymentAttempt, StoredAttempt};
 use sunusav_core::domain::ids::GroupId;
 use sunusav_core::domain::keys::IdempotencyKey;
 use sunusav_core::ports::store::StoreError;
@@ -16,7 +16,7 @@ use crate::error::map_err;
 macro_rules! columns {
     () => {
         "idempotency_key, group_id, cycle, beneficiary_id, amount_msat, fee_msat, status, \
-         attempt_count, last_error, payment_hash, preimage, routing_fee_msat, generation, route"
+         attempt_count, last_error, payment_hash, preimage, routing_fee_msat, generation, route, kind"
     };
 }
 
@@ -36,6 +36,7 @@ struct AttemptRow {
     routing_fee_msat: Option<i64>,
     generation: i32,
     route: Option<String>,
+    kind: String,
 }
 
 impl TryFrom<AttemptRow> for PaymentAttempt {
@@ -71,6 +72,8 @@ impl TryFrom<AttemptRow> for PaymentAttempt {
                         .map_err(|e| StoreError::Corrupt(format!("payment_attempts.route: {e}")))
                 })
                 .transpose()?,
+            kind: AttemptKind::parse(&r.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown attempt kind {:?}", r.kind)))?,
         }))
     }
 }
@@ -80,8 +83,8 @@ impl TryFrom<AttemptRow> for PaymentAttempt {
 pub(crate) async fn insert(conn: &mut PgConnection, a: &PaymentAttempt) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "INSERT INTO payment_attempts (idempotency_key, group_id, cycle, beneficiary_id, amount_msat, fee_msat, \
-           status, attempt_count, last_error, payment_hash, preimage, routing_fee_msat, generation, route) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+           status, attempt_count, last_error, payment_hash, preimage, routing_fee_msat, generation, route, kind) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(a.key.as_str())
@@ -98,6 +101,7 @@ pub(crate) async fn insert(conn: &mut PgConnection, a: &PaymentAttempt) -> Resul
     .bind(a.routing_fee().map(msat_to_db).transpose()?)
     .bind(u32_to_db(a.generation(), "generation")?)
     .bind(route_to_db(a)?)
+    .bind(a.kind.as_str())
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;

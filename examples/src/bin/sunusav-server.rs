@@ -100,13 +100,13 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .with_sweep_after(Duration::from_millis(args.sweep_after_ms))
             .with_webhook_retention(args.webhook_retention()),
     );
-    let settle_stream = wired.settle_events.clone().map(|events| {
-        tracing::info!("following the node's stream of settled invoices");
-        SettleStream::start(&wired.tontine, events, SettleStreamConfig::default())
-    });
-    let state = AppState::new(wired.tontine.clone(), Arc::new(verifier))
+    let settle_stream = start_settle_stream(&wired);
+    let mut state = AppState::new(wired.tontine.clone(), Arc::new(verifier))
         .with_workers(workers.stats())
         .with_body_limit(args.body_limit);
+    if let Some(stream) = &settle_stream {
+        state = state.with_settle_stream(stream.stats());
+    }
     let state = with_tokens(state, &args)?;
     // The console's HTML pages, outside the JSON error layer.
     let console = console_router(state.clone());
@@ -182,6 +182,13 @@ fn with_tokens(mut state: AppState, args: &ServerArgs) -> anyhow::Result<AppStat
         state = state.with_operator_token(AdminToken::new(token).context("OPERATOR_TOKEN")?);
     }
     Ok(state)
+}
+
+/// Follows the node's stream of settled invoices, when the wiring has one.
+fn start_settle_stream(wired: &sunusav_examples::wiring::Wired) -> Option<SettleStream> {
+    let events = wired.settle_events.clone()?;
+    tracing::info!("following the node's stream of settled invoices");
+    Some(SettleStream::start(&wired.tontine, events, SettleStreamConfig::default()))
 }
 
 fn generate_secret(scheme: WebhookScheme) -> String {

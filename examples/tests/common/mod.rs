@@ -187,6 +187,9 @@ pub async fn start_server(env: &ServerEnv) -> Server {
     cmd.env_clear()
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("WEBHOOK_HMAC_SECRET", SECRET)
+        // Fixed, as a deployment's is: a keysend payout retried after a
+        // restart is sent with the same preimage.
+        .env("PAYOUT_PREIMAGE_SECRET", "e2e-payout-preimage-secret-0123456789abcdef")
         .env("RUST_LOG", "error")
         .env("JOB_LEASE_MS", "2000")
         .env("STALLED_INTERVAL_MS", "250")

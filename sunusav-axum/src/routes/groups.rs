@@ -61,6 +61,10 @@ pub struct GroupBody {
 /// A payout (payment attempt), as answered by the API.
 #[derive(Clone, Debug, Serialize)]
 pub struct PayoutBody {
+    /// `payout` (a cycle's pot) or `refund` (a released balance).
+    kind: &'static str,
+    /// The attempt's idempotency key.
+    key: String,
     cycle: u32,
     beneficiary: MemberId,
     amount_msat: u64,
@@ -111,6 +115,8 @@ impl GroupBody {
 impl From<&PaymentAttempt> for PayoutBody {
     fn from(a: &PaymentAttempt) -> Self {
         Self {
+            kind: a.kind.as_str(),
+            key: a.key.as_str().to_owned(),
             cycle: a.cycle,
             beneficiary: a.beneficiary,
             amount_msat: a.amount.get(),

@@ -14,7 +14,11 @@
 //! `sunusav_payouts_open_stale{status}` (payouts neither paid nor dead whose
 //! attempt has not changed for [`STALE_PAYOUT`], counted up to
 //! [`STALE_PAYOUT_CAP`]). The alert rules and the dashboard in `ops/` read
-//! these series.
+//! these series. The HTTP layer adds `sunusav_build_info{version}`,
+//! `sunusav_http_requests_total{route,method,status}` (route templates and
+//! status classes: bounded) and `sunusav_http_request_duration_seconds{route}`;
+//! with a settle stream, `sunusav_settle_stream_connected`,
+//! `sunusav_settle_stream_received_total` and `sunusav_settle_stream_cuts_total`.
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -59,12 +63,39 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 fn histogram(out: &mut String, name: &str, queue: &str, h: &HistogramSnapshot) {
+    labelled_histogram(out, name, "queue", queue, h);
+}
+
+/// A histogram's samples with one label (`value` already escaped).
+fn labelled_histogram(out: &mut String, name: &str, label: &str, value: &str, h: &HistogramSnapshot) {
     for (le, count) in &h.buckets {
-        let _ = writeln!(out, "{name}_bucket{{queue=\"{queue}\",le=\"{}\"}} {count}", seconds(*le));
+        let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"{}\"}} {count}", seconds(*le));
     }
-    let _ = writeln!(out, "{name}_bucket{{queue=\"{queue}\",le=\"+Inf\"}} {}", h.count);
-    let _ = writeln!(out, "{name}_sum{{queue=\"{queue}\"}} {}", seconds(h.sum_micros));
-    let _ = writeln!(out, "{name}_count{{queue=\"{queue}\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum{{{label}=\"{value}\"}} {}", seconds(h.sum_micros));
+    let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {}", h.count);
+}
+
+/// `sunusav_build_info`, `sunusav_http_requests_total{route,method,status}`
+/// and `sunusav_http_request_duration_seconds{route}`.
+fn http(out: &mut String, metrics: &crate::metrics::HttpMetrics) {
+    family(out, "sunusav_build_info", "gauge", "The running build: 1, labelled with its version.");
+    let _ = writeln!(out, "sunusav_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    let routes = metrics.requests();
+    family(out, "sunusav_http_requests_total", "counter", "HTTP requests answered, by route, method and status class.");
+    for r in &routes {
+        for (method, status, n) in &r.requests {
+            let route = escape(&r.route);
+            let _ = writeln!(
+                out,
+                "sunusav_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+            );
+        }
+    }
+    family(out, "sunusav_http_request_duration_seconds", "histogram", "Time to answer an HTTP request, by route.");
+    for r in &routes {
+        labelled_histogram(out, "sunusav_http_request_duration_seconds", "route", &escape(&r.route), &r.duration);
+    }
 }
 
 /// A queue's counts, and the age in milliseconds of the job it hands out
@@ -219,6 +250,16 @@ pub async fn render_text(state: &AppState) -> String {
     family(&mut out, "sunusav_settlements_total", "counter", "Webhook deliveries settled by the workers, by outcome.");
     for (outcome, n) in state.inner.workers.settlements() {
         let _ = writeln!(out, "sunusav_settlements_total{{outcome=\"{outcome}\"}} {n}");
+    }
+    http(&mut out, &state.inner.metrics);
+    if let Some(stream) = &state.inner.settle_stream {
+        family(&mut out, "sunusav_settle_stream_connected", "gauge", "Whether the node's settle stream is open.");
+        let _ = writeln!(out, "sunusav_settle_stream_connected {}", u8::from(stream.connected()));
+        let help = "Settled invoices the node's stream reported (replays included).";
+        family(&mut out, "sunusav_settle_stream_received_total", "counter", help);
+        let _ = writeln!(out, "sunusav_settle_stream_received_total {}", stream.received());
+        family(&mut out, "sunusav_settle_stream_cuts_total", "counter", "Settle streams cut, failed or refused.");
+        let _ = writeln!(out, "sunusav_settle_stream_cuts_total {}", stream.cuts());
     }
     dependencies(&mut out, state).await;
     out

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use crate::auth::require_admin;
 use crate::error::ApiError;
 use crate::layers::RouterLayers as _;
-use crate::metrics::count_webhooks;
+use crate::metrics::{count_requests, count_webhooks};
 use crate::state::AppState;
 use crate::verify::VerifyWebhookLayer;
 
@@ -45,7 +45,10 @@ pub fn webhook_router(state: AppState) -> Router {
     let webhook = post(webhook::lightning)
         .route_layer(verify)
         .route_layer(from_fn_with_state(state.inner.metrics.clone(), count_webhooks));
-    Router::new().route("/webhook/lightning", webhook).with_state(state)
+    Router::new()
+        .route("/webhook/lightning", webhook)
+        .route_layer(from_fn_with_state(state.inner.metrics.clone(), count_requests))
+        .with_state(state)
 }
 
 /// The group API: `POST /groups`, `GET /groups/{id}`, `POST
@@ -67,6 +70,7 @@ pub fn group_router(state: AppState) -> Router {
             "/members/{member}/payout-destination",
             get(destinations::show).put(destinations::set).delete(destinations::clear),
         )
+        .route_layer(from_fn_with_state(state.inner.metrics.clone(), count_requests))
         .with_state(state)
 }
 
@@ -78,6 +82,7 @@ pub fn ops_router(state: AppState) -> Router {
         .route("/health/detailed", get(health::detailed))
         .route("/health/workers", get(health::workers))
         .route("/metrics", get(metrics::render))
+        .route_layer(from_fn_with_state(state.inner.metrics.clone(), count_requests))
         .with_state(state)
 }
 
@@ -85,7 +90,10 @@ pub fn ops_router(state: AppState) -> Router {
 /// router when the state has no admin token (admin off).
 pub fn admin_router(state: AppState) -> Router {
     match state.inner.admin_token.clone() {
-        Some(token) => admin::routes().route_layer(from_fn_with_state(token, require_admin)).with_state(state),
+        Some(token) => admin::routes()
+            .route_layer(from_fn_with_state(token, require_admin))
+            .route_layer(from_fn_with_state(state.inner.metrics.clone(), count_requests))
+            .with_state(state),
         None => Router::new(),
     }
 }

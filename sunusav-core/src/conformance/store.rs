@@ -98,6 +98,7 @@ pub fn cases() -> Vec<Case> {
         case!(a_payout_invoice_hash_is_used_once_and_the_last_one_wins),
         case!(two_attempts_never_share_a_payment_hash),
         case!(the_settle_index_only_moves_forward),
+        case!(a_refund_attempt_keeps_its_kind),
         case!(the_audit_log_appends_and_pages_newest_first),
     ]
 }
@@ -187,6 +188,7 @@ macro_rules! store_conformance_tests {
             a_payout_invoice_hash_is_used_once_and_the_last_one_wins,
             two_attempts_never_share_a_payment_hash,
             the_settle_index_only_moves_forward,
+            a_refund_attempt_keeps_its_kind,
             the_audit_log_appends_and_pages_newest_first,
         );
     };
@@ -264,6 +266,7 @@ fn stored_first_payout(g: &Group, amount: Msat, status: AttemptStatus) -> Stored
         routing_fee: None,
         generation: 0,
         route: None,
+        kind: crate::domain::attempt::AttemptKind::Payout,
     }
 }
 
@@ -1161,6 +1164,10 @@ pub async fn payout_destinations_are_set_cleared_and_wake_waiting_attempts(store
     assert_eq!(store.payout_destination(member).await.expect("read"), Some(PayoutDestination::Keysend(node)));
     assert_eq!(store.payout_destination(g.members()[1]).await.expect("read"), None, "per member");
 
+    assert!(
+        store.open_payment_attempts(Duration::ZERO, 10).await.expect("open").is_empty(),
+        "one awaiting a destination is no work for the payout sweep"
+    );
     let mut tx = store.begin().await.expect("begin");
     assert_eq!(tx.attempts_awaiting_destination(member).await.expect("list"), vec![waiting.clone()]);
     assert_eq!(tx.attempts_awaiting_destination(g.members()[1]).await.expect("list"), vec![]);
@@ -1252,6 +1259,22 @@ pub async fn the_settle_index_only_moves_forward(store: Arc<dyn Store>) {
     store.advance_settle_index(&source, 9).await.expect("advance");
     assert_eq!(store.settle_index(&source).await.expect("read"), 9);
     assert_eq!(store.settle_index("another").await.expect("read"), 0, "per source");
+}
+
+/// A refund attempt (keyed by its ledger entry) round-trips with its kind
+/// and is listed with the group's attempts.
+pub async fn a_refund_attempt_keeps_its_kind(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    insert(&store, &g).await;
+    let key = IdempotencyKey::parse(format!("refund:{}:{}:1", g.id(), g.members()[1])).expect("key");
+    let refund = PaymentAttempt::refund(key.clone(), g.id(), 1, g.members()[1], Msat::new(700));
+    let mut tx = store.begin().await.expect("begin");
+    assert!(tx.insert_payment_attempt(&refund).await.expect("insert"));
+    tx.commit().await.expect("commit");
+    let read = store.payment_attempt(&key).await.expect("read").expect("found");
+    assert_eq!(read.kind, crate::domain::attempt::AttemptKind::Refund);
+    assert_eq!(read, refund, "every field round-trips");
+    assert_eq!(store.payment_attempts(g.id()).await.expect("list"), vec![refund]);
 }
 
 /// The audit log keeps each entry as given, numbers them in the order

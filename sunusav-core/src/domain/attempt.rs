@@ -51,6 +51,23 @@ pub enum AttemptRoute {
     Invoice(String),
 }
 
+/// What a payment attempt pays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptKind {
+    /// A cycle's pot to its beneficiary (`payout:<group>:<cycle>`).
+    #[default]
+    Payout,
+    /// A member's released balance (`refund:<group>:<member>:<n>`): paid
+    /// through the same engine, with no effect on the group's cycle.
+    Refund,
+}
+
+str_enum!(AttemptKind {
+    Payout => "payout",
+    Refund => "refund",
+});
+
 /// Status of a payment attempt: `pending → in_flight → succeeded`, or `failed`
 /// (retryable) and `dead` (given up).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,6 +145,8 @@ pub struct StoredAttempt {
     pub generation: u32,
     /// Where it was last sent.
     pub route: Option<AttemptRoute>,
+    /// What it pays.
+    pub kind: AttemptKind,
 }
 
 /// One payout's attempt record, unique by idempotency key.
@@ -155,6 +174,9 @@ pub struct PaymentAttempt {
     generation: u32,
     #[serde(default)]
     route: Option<AttemptRoute>,
+    /// What it pays.
+    #[serde(default)]
+    pub kind: AttemptKind,
 }
 
 impl PaymentAttempt {
@@ -175,6 +197,28 @@ impl PaymentAttempt {
             routing_fee: None,
             generation: 0,
             route: None,
+            kind: AttemptKind::Payout,
+        }
+    }
+
+    /// A pending refund of a released balance, keyed by its ledger entry.
+    pub fn refund(key: IdempotencyKey, group: GroupId, cycle: u32, member: MemberId, amount: Msat) -> Self {
+        Self {
+            key,
+            group,
+            cycle,
+            beneficiary: member,
+            amount,
+            fee: Msat::ZERO,
+            status: AttemptStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            payment_hash: None,
+            preimage: None,
+            routing_fee: None,
+            generation: 0,
+            route: None,
+            kind: AttemptKind::Refund,
         }
     }
 
@@ -195,6 +239,7 @@ impl PaymentAttempt {
             routing_fee,
             generation,
             route,
+            kind,
         } = stored;
         Self {
             key,
@@ -211,6 +256,7 @@ impl PaymentAttempt {
             routing_fee,
             generation,
             route,
+            kind,
         }
     }
 
@@ -410,6 +456,7 @@ mod tests {
             routing_fee: None,
             generation: 0,
             route: None,
+            kind: AttemptKind::Payout,
         })
     }
 

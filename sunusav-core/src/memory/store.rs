@@ -335,7 +335,9 @@ impl GroupReads for MemoryStore {
         let mut open: Vec<(u64, &PaymentAttempt)> = st
             .attempts
             .values()
-            .filter(|a| a.is_open())
+            // Open and with work for a job: one awaiting a destination waits
+            // for a member, not for a worker.
+            .filter(|a| a.is_open() && a.status() != crate::domain::attempt::AttemptStatus::AwaitingDestination)
             .filter_map(|a| {
                 let (seq, touched) = st.attempt_meta.get(&a.key)?;
                 (now.saturating_duration_since(*touched) >= older_than).then_some((*seq, a))

@@ -57,6 +57,9 @@ pub struct Tontine {
     webhook_options: JobOptions,
     /// Set: concurrent webhook deliveries are written in batches.
     ingest: Option<Arc<ingest::IngestBatcher>>,
+    /// The store webhook intake records deliveries in: the store itself
+    /// unless set apart ([`Tontine::with_intake_store`]).
+    intake: Arc<dyn Store>,
     /// The secret keysend preimages are derived under.
     preimage_secret: PreimageSecret,
     /// The network invoices must be for.
@@ -84,6 +87,7 @@ impl Tontine {
     ) -> Self {
         let webhook_producer: Arc<dyn Producer> = webhooks.clone();
         Self {
+            intake: Arc::clone(&store),
             store,
             payments,
             payouts,
@@ -162,6 +166,17 @@ impl Tontine {
     #[must_use]
     pub fn with_batched_ingest(mut self) -> Self {
         self.ingest = Some(Arc::default());
+        self
+    }
+
+    /// Records webhook deliveries through `intake`, the same store on
+    /// connections of its own (e.g. a second PostgreSQL pool), so that reads
+    /// and settlements holding every connection of the main one cannot
+    /// starve the intake: a provider's delivery is answered while the rest
+    /// waits.
+    #[must_use]
+    pub fn with_intake_store(mut self, intake: Arc<dyn Store>) -> Self {
+        self.intake = intake;
         self
     }
 

@@ -189,47 +189,76 @@ impl Tontine {
     /// A group's ledger: its entries and the balances they leave.
     pub async fn group_ledger(&self, id: GroupId) -> Result<GroupLedger, ServiceError> {
         self.store.group(id).await?.ok_or(ServiceError::NotFound("group"))?;
-        let entries = self.store.ledger(id).await?;
+        let (contributions, entries) = self.money_snapshot(id).await?;
         let balances = balances(&entries).map_err(|e| StoreError::Corrupt(format!("ledger of group {id}: {e}")))?;
-        let accounting = self.accounting(id).await?;
+        let accounting = accounting_of(id, &contributions, &entries)?;
         Ok(GroupLedger { balances, entries, accounting })
     }
 
     /// Where a group's money is: received, contributions in force, balances,
     /// released refunds (see [`Accounting`]).
     pub async fn accounting(&self, id: GroupId) -> Result<Accounting, ServiceError> {
-        let contributions = self.store.contributions(id).await?;
-        let entries = self.store.ledger(id).await?;
-        let mut a = Accounting::default();
-        for c in &contributions {
-            a.contributions += u128::from(c.amount.get());
-            if c.payment_hash != balance_payment_hash(c.group, c.cycle, c.member) {
-                a.received += u128::from(c.amount.get());
-            }
-        }
-        let mut balance: i128 = 0;
-        for e in &entries {
-            let amount = u128::from(e.amount.get());
-            if e.is_settlement() {
-                a.received += amount;
-            }
-            if e.returns_contribution() {
-                a.contributions = a.contributions.checked_sub(amount).ok_or_else(|| {
-                    StoreError::Corrupt(format!("ledger of group {id}: returns more than was contributed"))
-                })?;
-            }
-            if e.reason == LedgerReason::RefundReleased {
-                a.released += amount;
-            }
-            balance += e.signed();
-        }
-        a.balances =
-            u128::try_from(balance).map_err(|_| StoreError::Corrupt(format!("ledger of group {id}: below zero")))?;
-        Ok(a)
+        let (contributions, entries) = self.money_snapshot(id).await?;
+        accounting_of(id, &contributions, &entries)
     }
 
+    /// A group's contributions and ledger entries as of one moment: both are
+    /// append-only, so when the entries read before and after the
+    /// contributions are the same, the pair is the state at the moment the
+    /// contributions were read (a settlement writes both in one commit).
+    async fn money_snapshot(&self, id: GroupId) -> Result<(Vec<Contribution>, Vec<LedgerEntry>), ServiceError> {
+        for _ in 0..8 {
+            let before = self.store.ledger(id).await?;
+            let contributions = self.store.contributions(id).await?;
+            let after = self.store.ledger(id).await?;
+            if before.len() == after.len() {
+                return Ok((contributions, after));
+            }
+        }
+        Err(ServiceError::RetryLater("the group's ledger kept changing while it was read".into()))
+    }
+}
+
+/// The accounting of a group from its contributions and ledger entries.
+fn accounting_of(
+    id: GroupId,
+    contributions: &[Contribution],
+    entries: &[LedgerEntry],
+) -> Result<Accounting, ServiceError> {
+    let mut a = Accounting::default();
+    for c in contributions {
+        a.contributions += u128::from(c.amount.get());
+        if c.payment_hash != balance_payment_hash(c.group, c.cycle, c.member) {
+            a.received += u128::from(c.amount.get());
+        }
+    }
+    let mut balance: i128 = 0;
+    for e in entries {
+        let amount = u128::from(e.amount.get());
+        if e.is_settlement() {
+            a.received += amount;
+        }
+        if e.returns_contribution() {
+            a.contributions = a.contributions.checked_sub(amount).ok_or_else(|| {
+                StoreError::Corrupt(format!("ledger of group {id}: returns more than was contributed"))
+            })?;
+        }
+        if e.reason == LedgerReason::RefundReleased {
+            a.released += amount;
+        }
+        balance += e.signed();
+    }
+    a.balances =
+        u128::try_from(balance).map_err(|_| StoreError::Corrupt(format!("ledger of group {id}: below zero")))?;
+    Ok(a)
+}
+
+impl Tontine {
     /// Releases a member's whole balance in a group for a refund: a debit
-    /// entry records the obligation (paying it out needs a destination).
+    /// entry records the obligation, and a refund attempt keyed by the entry
+    /// pays it through the payout engine (to the member's keysend
+    /// destination; it waits as `awaiting_destination` without one), its job
+    /// written to the outbox in the same transaction.
     pub async fn release_balance(&self, id: GroupId, member: MemberId) -> Result<LedgerEntry, ServiceError> {
         let mut tx = self.store.begin().await?;
         tx.lock_group(id).await?;
@@ -247,8 +276,17 @@ impl Tontine {
             entries.iter().filter(|e| e.member == member && e.reason == LedgerReason::RefundReleased).count() as u64;
         let entry = LedgerEntry::released(id, member, group.cycle(), n + 1, amount);
         tx.insert_ledger_entry(&entry).await?;
+        let refund = PaymentAttempt::refund(entry.key.clone(), id, group.cycle().max(1), member, amount);
+        tx.insert_payment_attempt(&refund).await?;
+        let job = PayoutJob::of(&refund);
+        let payload =
+            serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
+        tx.insert_outbox(&OutboxMessage { id: 0, queue: PAYOUT_QUEUE.into(), job_id: job.job_id(), payload }).await?;
         tx.commit().await?;
-        tracing::info!(group = %id, member = %member, amount = %amount, "balance released for a refund");
+        tracing::info!(group = %id, member = %member, amount = %amount, refund = %entry.key, "balance released for a refund");
+        if let Err(e) = self.relay_outbox(64).await {
+            tracing::warn!(error = %e, "outbox relay after a release failed; the relay loop retries");
+        }
         Ok(entry)
     }
 }

@@ -26,7 +26,7 @@
 
 use std::time::SystemTime;
 
-use crate::domain::attempt::{AttemptError, AttemptRoute, AttemptStatus, PaymentAttempt};
+use crate::domain::attempt::{AttemptError, AttemptKind, AttemptRoute, AttemptStatus, PaymentAttempt};
 use crate::domain::group::PayoutApplied;
 use crate::domain::ids::PaymentHash;
 use crate::domain::keys::IdempotencyKey;
@@ -92,6 +92,11 @@ impl Tontine {
     ///   node again before paying, so this never leads to a second payment.
     pub async fn payout_exhausted(&self, job: &PayoutJob, error: &str) -> Result<(), ServiceError> {
         let attempt = self.store.payment_attempt(&job.key).await?;
+        if attempt.as_ref().is_some_and(|a| a.status() == AttemptStatus::AwaitingDestination) {
+            // Waiting for a member, not for a worker: setting a destination
+            // queues it again.
+            return Ok(());
+        }
         let Some(hash) = attempt.and_then(|a| a.payment_hash()) else {
             // Never sent with a hash: the node holds nothing of it.
             return self.mark_dead(job, error).await;
@@ -174,7 +179,13 @@ impl Tontine {
         tx: &mut dyn StoreTx,
         attempt: &PaymentAttempt,
     ) -> Result<Option<(AttemptRoute, PaymentHash)>, ServiceError> {
-        if let Some(text) = tx.payout_invoice(attempt.group, attempt.cycle).await? {
+        // A cycle's pot may be paid to the invoice its beneficiary submitted;
+        // a refund goes to the member's standing destination.
+        let invoice = match attempt.kind {
+            AttemptKind::Payout => tx.payout_invoice(attempt.group, attempt.cycle).await?,
+            AttemptKind::Refund => None,
+        };
+        if let Some(text) = invoice {
             match Bolt11::parse_for_payout(&text, attempt.amount, self.network, SystemTime::now()) {
                 Ok(invoice) => {
                     return Ok(Some((AttemptRoute::Invoice(invoice.as_str().to_owned()), invoice.payment_hash())));
@@ -240,6 +251,12 @@ impl Tontine {
             return Ok(PayoutStep::AlreadyPaid);
         }
         tx.update_payment_attempt(&attempt).await?;
+        if attempt.kind == AttemptKind::Refund {
+            // A refund leaves the group's cycle alone.
+            tx.commit().await?;
+            tracing::info!(refund = %job.key, "refund paid");
+            return Ok(PayoutStep::Paid);
+        }
         let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
         let applied = group.record_payout_success(job.cycle)?;
         if let PayoutApplied::NextCycle(_) = applied {
@@ -276,6 +293,11 @@ impl Tontine {
             return Ok(());
         }
         tx.update_payment_attempt(&attempt).await?;
+        if attempt.kind == AttemptKind::Refund {
+            tx.commit().await?;
+            tracing::error!(refund = %job.key, error, "refund dead; an operator retries it");
+            return Ok(());
+        }
         let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
         group.record_payout_failure(job.cycle)?;
         tx.save_group(&group).await?;

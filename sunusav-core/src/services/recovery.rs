@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::attempt::AttemptStatus;
+use crate::domain::attempt::{AttemptKind, AttemptStatus};
 use crate::domain::group::CycleStatus;
 use crate::domain::keys::IdempotencyKey;
 use crate::ports::{BackendError, NewJob, OutboxMessage};
@@ -96,7 +96,10 @@ impl Tontine {
         let generation = attempt.reopen()?;
         tx.update_payment_attempt(&attempt).await?;
         let mut group = tx.load_group(attempt.group).await?.ok_or(ServiceError::NotFound("group"))?;
-        if group.cycle() == attempt.cycle && group.cycle_status() == CycleStatus::PayoutFailed {
+        if attempt.kind == AttemptKind::Payout
+            && group.cycle() == attempt.cycle
+            && group.cycle_status() == CycleStatus::PayoutFailed
+        {
             group.retry_payout()?;
             tx.save_group(&group).await?;
         }

@@ -101,10 +101,10 @@ impl Tontine {
             serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
         let options = self.webhook_options;
         if let Some(batcher) = &self.ingest {
-            return batcher.ingest(&self.store, &self.webhook_producer, options, (record, job, payload)).await;
+            return batcher.ingest(&self.intake, &self.webhook_producer, options, (record, job, payload)).await;
         }
         let mut answers =
-            super::ingest::ingest_all(&*self.store, &*self.webhook_producer, options, vec![(record, job, payload)])
+            super::ingest::ingest_all(&*self.intake, &*self.webhook_producer, options, vec![(record, job, payload)])
                 .await;
         answers.pop().unwrap_or_else(|| unreachable!("one answer per delivery"))
     }
