@@ -14,9 +14,7 @@ use anyhow::Context;
 use axum::Router;
 use clap::Parser;
 use sunusav_axum::routes::not_found;
-use sunusav_axum::{
-    AdminToken, AppState, RouterLayers as _, admin_router, group_router, ops_router, router, webhook_router,
-};
+use sunusav_axum::{AdminToken, AppState, RouterLayers as _, admin_router, group_router, ops_router, webhook_router};
 use sunusav_core::runtime::{SettleStream, SettleStreamConfig, Workers, WorkersConfig};
 use sunusav_examples::config::{Cli, Command, MigrateAction, ServerArgs, WebhookScheme};
 use sunusav_examples::serve::{self, HttpLimits};
@@ -125,16 +123,12 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let until_signal = |mut signalled: tokio::sync::watch::Receiver<bool>| async move {
         let _ = signalled.wait_for(|s| *s).await;
     };
+    let public = public_router(&args, &state)?;
+    let finish = |r: Router| limits.apply(r.fallback(not_found).with_json_errors().with_request_ids());
     let stopped = if let Some(ops_listener) = ops_listener {
         // The ops routes on the internal listener only.
         let ops_addr = ops_listener.local_addr()?;
-        let public = Router::new()
-            .merge(webhook_router(state.clone()))
-            .merge(group_router(state.clone()))
-            .merge(admin_router(state.clone()));
-        let ops = ops_router(state);
-        let [public, ops] =
-            [public, ops].map(|r| limits.apply(r.fallback(not_found).with_json_errors().with_request_ids()));
+        let (public, ops) = (finish(public), finish(ops_router(state)));
         tracing::info!(%addr, %ops_addr, "listening");
         println!("ops listening on http://{ops_addr}");
         println!("listening on http://{addr}");
@@ -146,7 +140,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     } else {
         tracing::info!(%addr, "listening");
         println!("listening on http://{addr}");
-        serve::serve(listener, limits.apply(router(state)), limits, until_signal(signalled), deadline / 2).await
+        let app = finish(public.merge(ops_router(state)));
+        serve::serve(listener, app, limits, until_signal(signalled), deadline / 2).await
     };
 
     let left = deadline.saturating_sub(stopped.signalled_at.elapsed());
@@ -167,6 +162,16 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     tracing::info!(clean, dropped_connections = stopped.dropped, "stopped");
     Ok(())
+}
+
+/// The webhook, group and admin routes. The group API is open to anyone:
+/// each client is rate limited there.
+fn public_router(args: &ServerArgs, state: &AppState) -> anyhow::Result<Router> {
+    let groups = match args.rate_limit()? {
+        Some(limit) => group_router(state.clone()).with_rate_limit(limit),
+        None => group_router(state.clone()),
+    };
+    Ok(Router::new().merge(webhook_router(state.clone())).merge(groups).merge(admin_router(state.clone())))
 }
 
 /// Follows the node's stream of settled invoices, when the wiring has one.
