@@ -183,6 +183,16 @@ pub struct ServerArgs {
     /// LND's `tls.cert`: the only certificate trusted for it.
     #[arg(long, env = "LND_TLS_CERT_PATH")]
     pub lnd_tls_cert_path: Option<std::path::PathBuf>,
+    /// Requests a second each client may make to the group API (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 200)]
+    pub rate_limit_per_second: u32,
+    /// Requests a client may make to the group API at once, in a burst.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+    /// Take the client's address from `x-forwarded-for`/`x-real-ip`/`forwarded`
+    /// (only behind a proxy that sets them).
+    #[arg(long, env = "RATE_LIMIT_BEHIND_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub rate_limit_behind_proxy: bool,
     /// Follow the node's stream of settled invoices (on by default with LND).
     #[arg(long, env = "NODE_SETTLE_STREAM", action = clap::ArgAction::Set)]
     pub node_settle_stream: Option<bool>,
@@ -215,6 +225,18 @@ impl std::fmt::Debug for ServerArgs {
 }
 
 impl ServerArgs {
+    /// The group API's per-client rate limit (`None` when turned off).
+    ///
+    /// # Errors
+    /// Never for values the flags accept; kept for the builder's contract.
+    pub fn rate_limit(&self) -> anyhow::Result<Option<sunusav_axum::rate_limit::RateLimit>> {
+        if self.rate_limit_per_second == 0 {
+            return Ok(None);
+        }
+        let limit = sunusav_axum::rate_limit::RateLimit::new(self.rate_limit_per_second, self.rate_limit_burst)?;
+        Ok(Some(if self.rate_limit_behind_proxy { limit.behind_proxy() } else { limit }))
+    }
+
     /// The LND settings, when all three are set.
     ///
     /// # Errors

@@ -96,8 +96,8 @@ pub async fn serve(
             biased;
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(connection(stream, app.clone(), builder.clone(), stopping.clone()));
+                Ok((stream, peer)) => {
+                    connections.spawn(connection(stream, peer, app.clone(), builder.clone(), stopping.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors, say: wait rather than spin.
@@ -125,9 +125,19 @@ pub async fn serve(
 
 /// One connection, until it ends or, after `stopping`, until its request in
 /// flight is answered.
-async fn connection(stream: TcpStream, app: Router, builder: http1::Builder, mut stopping: watch::Receiver<bool>) {
+async fn connection(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    app: Router,
+    builder: http1::Builder,
+    mut stopping: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| app.clone().oneshot(request));
+    // The client's address, for handlers and layers that ask (the rate limit).
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        app.clone().oneshot(request)
+    });
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {

@@ -202,3 +202,23 @@ async fn ops_bind_addr_moves_health_and_metrics_to_an_internal_listener() {
     server.signal("TERM");
     assert!(server.wait(Duration::from_secs(15)).await, "both listeners stop at SIGTERM");
 }
+
+#[tokio::test]
+async fn each_client_is_rate_limited_on_the_group_api_only() {
+    let server = start_server(&env(&[("RATE_LIMIT_PER_SECOND", "1"), ("RATE_LIMIT_BURST", "2")])).await;
+    let client = sunusav_examples::client::HttpClient::new(&server.url);
+    let path = format!("/groups/{}", uuid::Uuid::new_v4());
+    for _ in 0..2 {
+        assert_eq!(client.get(&path).await.expect("get").status, 404);
+    }
+    let refused = client.get(&path).await.expect("get");
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.json()["error"]["code"], "rate_limited");
+    // The webhook route (signed) and the ops routes are not limited.
+    for _ in 0..5 {
+        let headers = [("content-type", "application/json"), ("x-sunu-signature", "sha256=00")];
+        let r = client.send(http::Method::POST, "/webhook/lightning", &headers, b"{}".to_vec()).await.expect("post");
+        assert_eq!(r.status, 401);
+        assert_eq!(client.get("/health").await.expect("health").status, 200);
+    }
+}

@@ -65,6 +65,12 @@ pub trait RouterLayers: Sized {
     /// included, is not answered within `timeout` (see [`request_timeout`]).
     #[must_use]
     fn with_request_timeout(self, timeout: Duration) -> Self;
+
+    /// Limits each client to `limit` on these routes (see
+    /// [`crate::rate_limit`]): 429 `rate_limited` with `retry-after` past
+    /// it. A `route_layer`: apply it to a router of parts before merging.
+    #[must_use]
+    fn with_rate_limit(self, limit: crate::rate_limit::RateLimit) -> Self;
 }
 
 impl<S: Clone + Send + Sync + 'static> RouterLayers for Router<S> {
@@ -78,6 +84,10 @@ impl<S: Clone + Send + Sync + 'static> RouterLayers for Router<S> {
 
     fn with_request_timeout(self, timeout: Duration) -> Self {
         self.layer(from_fn_with_state(timeout, request_timeout))
+    }
+
+    fn with_rate_limit(self, limit: crate::rate_limit::RateLimit) -> Self {
+        limit.apply(self)
     }
 }
 

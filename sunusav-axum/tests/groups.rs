@@ -204,3 +204,53 @@ async fn an_unreachable_node_answers_503_on_invoice() {
         send(&app.router, json_request("POST", &format!("/groups/{id}/invoices"), &json!({ "member": m[0] }))).await;
     assert_eq!((reply.status, reply.code().as_str()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
 }
+
+#[tokio::test]
+async fn payout_destinations_are_set_read_and_cleared_for_members_only() {
+    let app = app();
+    let m = members(2);
+    create(&app.router, &m).await;
+    let node = sunusav_core::memory::SimulatedNode::payee_node().to_hex();
+    let path = format!("/members/{}/payout-destination", m[0]);
+    let set = send(&app.router, json_request("PUT", &path, &json!({ "keysend": node }))).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text());
+    assert_eq!(set.json()["keysend"], node);
+    assert_eq!(send(&app.router, empty_request("GET", &path)).await.json()["keysend"], node);
+    // Not a point of the curve; not a member of any group; unknown fields.
+    let bad =
+        send(&app.router, json_request("PUT", &path, &json!({ "keysend": format!("02{}", "00".repeat(32)) }))).await;
+    assert_eq!((bad.status, bad.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_node_key".to_owned()));
+    let stranger = format!("/members/{}/payout-destination", Uuid::new_v4());
+    let unknown = send(&app.router, json_request("PUT", &stranger, &json!({ "keysend": node }))).await;
+    assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "not_found".to_owned()));
+    let extra = send(&app.router, json_request("PUT", &path, &json!({ "keysend": node, "x": 1 }))).await;
+    assert_eq!(extra.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let cleared = send(&app.router, empty_request("DELETE", &path)).await;
+    assert_eq!(cleared.status, StatusCode::NO_CONTENT);
+    assert_eq!(send(&app.router, empty_request("GET", &path)).await.json()["keysend"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_payout_invoice_is_refused_with_a_code_for_each_reason() {
+    let app = app();
+    let m = members(2);
+    let group = create(&app.router, &m).await;
+    let id = group["id"].as_str().unwrap().to_owned();
+    let path = format!("/groups/{id}/payout-invoice");
+    // Not active yet: no pot to come.
+    let node = sunusav_core::memory::SimulatedNode::new();
+    let invoice = node.mint_payee_invoice(None, std::time::Duration::from_hours(1));
+    let early = send(&app.router, json_request("POST", &path, &json!({ "bolt11": invoice }))).await;
+    assert_eq!((early.status, early.code()), (StatusCode::CONFLICT, "not_payable".to_owned()));
+    send(&app.router, empty_request("POST", &format!("/groups/{id}/start"))).await;
+    let garbage = send(&app.router, json_request("POST", &path, &json!({ "bolt11": "lnbcrt1nope" }))).await;
+    assert_eq!((garbage.status, garbage.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_invoice".to_owned()));
+    let wrong_amount = node.mint_payee_invoice(Some(sunusav_core::Msat::new(1)), std::time::Duration::from_hours(1));
+    let refused = send(&app.router, json_request("POST", &path, &json!({ "bolt11": wrong_amount }))).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "wrong_amount".to_owned()));
+    let accepted = send(&app.router, json_request("POST", &path, &json!({ "bolt11": invoice }))).await;
+    assert_eq!(accepted.status, StatusCode::CREATED, "{}", accepted.text());
+    assert_eq!(accepted.json()["cycle"], 1);
+    let again = send(&app.router, json_request("POST", &path, &json!({ "bolt11": invoice }))).await;
+    assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "not_payable".to_owned()));
+}

@@ -12,3 +12,4 @@ ALTER TABLE payment_attempts
     DROP COLUMN IF EXISTS route;
 DROP TABLE IF EXISTS payout_invoices;
 DROP TABLE IF EXISTS payout_destinations;
+DROP INDEX IF EXISTS group_members_member_idx;

@@ -47,3 +47,6 @@ CREATE TABLE node_cursors (
     CONSTRAINT node_cursors_pkey PRIMARY KEY (source),
     CONSTRAINT node_cursors_settle_index_nonnegative CHECK (settle_index >= 0)
 );
+
+-- Destinations are kept for members of a group only: looked up by member.
+CREATE INDEX group_members_member_idx ON group_members (member_id);

@@ -57,6 +57,15 @@ pub(crate) async fn get(conn: &mut PgConnection, member: MemberId) -> Result<Opt
     .transpose()
 }
 
+/// Whether the member belongs to any group (`group_members_member_idx`).
+pub(crate) async fn is_group_member(conn: &mut PgConnection, member: MemberId) -> Result<bool, StoreError> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM group_members WHERE member_id = $1)")
+        .bind(member.as_uuid())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_err)
+}
+
 /// Records a submitted invoice; a payment hash submitted before breaks
 /// `payout_invoices_payment_hash_key` (→ `Duplicate(PayoutInvoice)`).
 pub(crate) async fn insert_invoice(

@@ -151,6 +151,10 @@ impl DestinationTx for PgTx {
         destinations::get(&mut self.tx, member).await
     }
 
+    async fn is_group_member(&mut self, member: MemberId) -> Result<bool, StoreError> {
+        destinations::is_group_member(&mut self.tx, member).await
+    }
+
     async fn insert_payout_invoice(&mut self, group: GroupId, cycle: u32, invoice: &Bolt11) -> Result<(), StoreError> {
         destinations::insert_invoice(&mut self.tx, group, cycle, invoice).await
     }

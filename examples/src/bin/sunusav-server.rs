@@ -17,8 +17,7 @@ use axum::Router;
 use clap::Parser;
 use sunusav_axum::routes::not_found;
 use sunusav_axum::{
-    AdminToken, AppState, RouterLayers as _, admin_router, console_router, group_router, ops_router, router,
-    webhook_router,
+    AdminToken, AppState, RouterLayers as _, admin_router, console_router, group_router, ops_router, webhook_router,
 };
 use sunusav_core::runtime::{SettleStream, SettleStreamConfig, Workers, WorkersConfig};
 use sunusav_examples::config::{Cli, Command, MigrateAction, ServerArgs, WebhookScheme};
@@ -108,7 +107,6 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         state = state.with_settle_stream(stream.stats());
     }
     let state = with_tokens(state, &args)?;
-    // The console's HTML pages, outside the JSON error layer.
     let console = console_router(state.clone());
     let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     let addr = listener.local_addr()?;
@@ -128,16 +126,12 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let until_signal = |mut signalled: tokio::sync::watch::Receiver<bool>| async move {
         let _ = signalled.wait_for(|s| *s).await;
     };
+    let public = public_router(&args, &state)?;
+    let finish = |r: Router, console: Option<Router>| finish_router(r, console, limits);
     let stopped = if let Some(ops_listener) = ops_listener {
         // The ops routes on the internal listener only.
         let ops_addr = ops_listener.local_addr()?;
-        let public = Router::new()
-            .merge(webhook_router(state.clone()))
-            .merge(group_router(state.clone()))
-            .merge(admin_router(state.clone()));
-        let ops = ops_router(state);
-        let [public, ops] = [public, ops].map(|r| r.fallback(not_found).with_json_errors().with_request_ids());
-        let (public, ops) = (limits.apply(public.nest("/admin/console", console)), limits.apply(ops));
+        let (public, ops) = (finish(public, Some(console)), finish(ops_router(state), None));
         tracing::info!(%addr, %ops_addr, "listening");
         println!("ops listening on http://{ops_addr}");
         println!("listening on http://{addr}");
@@ -149,8 +143,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     } else {
         tracing::info!(%addr, "listening");
         println!("listening on http://{addr}");
-        let app = router(state).nest("/admin/console", console);
-        serve::serve(listener, limits.apply(app), limits, until_signal(signalled), deadline / 2).await
+        let app = finish(public.merge(ops_router(state)), Some(console));
+        serve::serve(listener, app, limits, until_signal(signalled), deadline / 2).await
     };
 
     let left = deadline.saturating_sub(stopped.signalled_at.elapsed());
@@ -173,6 +167,17 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A listener's router with its layers: a JSON 404 fallback, JSON errors,
+/// request ids and the HTTP limits. The console (`/admin/console`) is nested
+/// after the JSON error layer, which would turn its error pages into JSON.
+fn finish_router(router: Router, console: Option<Router>, limits: HttpLimits) -> Router {
+    let router = router.fallback(not_found).with_json_errors().with_request_ids();
+    limits.apply(match console {
+        Some(console) => router.nest("/admin/console", console),
+        None => router,
+    })
+}
+
 /// The admin routes' and the console's tokens (`ADMIN_TOKEN`, `OPERATOR_TOKEN`).
 fn with_tokens(mut state: AppState, args: &ServerArgs) -> anyhow::Result<AppState> {
     if let Some(token) = &args.admin_token {
@@ -182,6 +187,16 @@ fn with_tokens(mut state: AppState, args: &ServerArgs) -> anyhow::Result<AppStat
         state = state.with_operator_token(AdminToken::new(token).context("OPERATOR_TOKEN")?);
     }
     Ok(state)
+}
+
+/// The webhook, group and admin routes. The group API is open to anyone:
+/// each client is rate limited there.
+fn public_router(args: &ServerArgs, state: &AppState) -> anyhow::Result<Router> {
+    let groups = match args.rate_limit()? {
+        Some(limit) => group_router(state.clone()).with_rate_limit(limit),
+        None => group_router(state.clone()),
+    };
+    Ok(Router::new().merge(webhook_router(state.clone())).merge(groups).merge(admin_router(state.clone())))
 }
 
 /// Follows the node's stream of settled invoices, when the wiring has one.

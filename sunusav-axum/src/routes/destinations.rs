@@ -14,11 +14,11 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 /// The body of `PUT /members/{member}/payout-destination`.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetDestination {
     /// The node to pay by keysend: its public key, 66 hex characters.
-    pub keysend: NodePubkey,
+    pub keysend: String,
 }
 
 /// A member's destination, as answered by the API.
@@ -57,7 +57,8 @@ pub async fn set(
     ApiPath(member): ApiPath<MemberId>,
     ApiJson(request): ApiJson<SetDestination>,
 ) -> Result<Json<DestinationBody>, ApiError> {
-    let destination = Some(PayoutDestination::Keysend(request.keysend));
+    let node: NodePubkey = request.keysend.parse().map_err(sunusav_core::services::ServiceError::from)?;
+    let destination = Some(PayoutDestination::Keysend(node));
     let queued = state.inner.tontine.set_payout_destination(member, destination).await?;
     Ok(Json(body(member, destination, queued)))
 }

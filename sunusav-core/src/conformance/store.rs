@@ -1155,6 +1155,8 @@ pub async fn payout_destinations_are_set_cleared_and_wake_waiting_attempts(store
     let other = InvoiceSigner::from_bytes([0x33; 32]).node();
     assert_eq!(store.payout_destination(member).await.expect("read"), None);
     let mut tx = store.begin().await.expect("begin");
+    assert!(tx.is_group_member(member).await.expect("member"), "a member of a group");
+    assert!(!tx.is_group_member(MemberId::random()).await.expect("member"), "an id of no group");
     tx.set_payout_destination(member, Some(PayoutDestination::Keysend(node))).await.expect("set");
     assert_eq!(tx.payout_destination(member).await.expect("read in tx"), Some(PayoutDestination::Keysend(node)));
     let mut waiting = first_payout(&g, Msat::new(9_900), AttemptStatus::Pending);

@@ -929,6 +929,11 @@ impl DestinationTx for MemoryTx {
         })
     }
 
+    async fn is_group_member(&mut self, member: MemberId) -> Result<bool, StoreError> {
+        let pending = self.ops.iter().any(|op| matches!(op, Op::InsertGroup(g) if g.is_member(member)));
+        Ok(pending || lock_state(&self.shared).groups.values().any(|g| g.is_member(member)))
+    }
+
     async fn insert_payout_invoice(&mut self, group: GroupId, cycle: u32, invoice: &Bolt11) -> Result<(), StoreError> {
         let hash = invoice.payment_hash();
         let pending = self.ops.iter().any(|op| matches!(op, Op::PayoutInvoice(_, _, h, _) if *h == hash));

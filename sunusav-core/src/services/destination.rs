@@ -37,12 +37,18 @@ pub struct AcceptedInvoice {
 impl Tontine {
     /// Sets (or clears) a member's standing payout destination, and queues
     /// the member's payouts that were waiting for one.
+    ///
+    /// # Errors
+    /// `NotFound("member")` for an id that is no group's member.
     pub async fn set_payout_destination(
         &self,
         member: MemberId,
         destination: Option<PayoutDestination>,
     ) -> Result<Vec<IdempotencyKey>, ServiceError> {
         let mut tx = self.store.begin().await?;
+        if !tx.is_group_member(member).await? {
+            return Err(ServiceError::NotFound("member"));
+        }
         tx.set_payout_destination(member, destination).await?;
         let waiting = if destination.is_some() { tx.attempts_awaiting_destination(member).await? } else { vec![] };
         tx.commit().await?;

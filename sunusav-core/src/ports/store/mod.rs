@@ -473,6 +473,13 @@ pub trait DestinationTx: Send {
     /// MUST return `Unavailable` on a connection failure.
     async fn payout_destination(&mut self, member: MemberId) -> Result<Option<PayoutDestination>, StoreError>;
 
+    /// Whether the member belongs to any group (a destination is kept only
+    /// for members, so that anyone calling cannot fill the store).
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` on a connection failure.
+    async fn is_group_member(&mut self, member: MemberId) -> Result<bool, StoreError>;
+
     /// Records an invoice a beneficiary submitted for a cycle's payout.
     ///
     /// # Errors
