@@ -1,7 +1,8 @@
 //! A per-client rate limit (`tower_governor`, a token bucket per client IP),
-//! for the routes anyone can call: [`RateLimit::layer`] answers 429
-//! `rate_limited` with `retry-after` once a client spends its burst faster
-//! than its rate refills it.
+//! for the routes anyone can call:
+//! [`RouterLayers::with_rate_limit`](crate::layers::RouterLayers::with_rate_limit)
+//! answers 429 `rate_limited` with `retry-after` once a client spends its
+//! burst faster than its rate refills it.
 //!
 //! The client is the TCP peer (`axum::extract::ConnectInfo<SocketAddr>`,
 //! which the server must provide); behind a reverse proxy,
@@ -9,7 +10,7 @@
 //! `forwarded` instead (only when the proxy sets them: any client could).
 //! A request without a client address is refused with 500, never let
 //! through unlimited. The limiter's memory holds one entry per client seen
-//! recently: [`RateLimit::layer`] spawns a task that forgets idle clients
+//! recently: applying the limit spawns a task that forgets idle clients
 //! every minute (it needs a Tokio runtime).
 
 use std::sync::Arc;
