@@ -60,13 +60,23 @@ fn lnd_env(lnd: &StandIn, db: &str, redis: &str) -> ServerEnv {
     env
 }
 
-/// Cuts the stand-in's invoice streams `n` times, every 150 ms.
-fn cut_streams(lnd: &StandIn, n: usize) -> tokio::task::JoinHandle<()> {
-    let lnd = lnd.clone();
+/// Cuts the server's open invoice stream `n` times: each time once the
+/// server says it is connected again (`sunusav_settle_stream_connected`).
+fn cut_streams(lnd: &StandIn, server: &str, n: usize) -> tokio::task::JoinHandle<()> {
+    let (lnd, client) = (lnd.clone(), HttpClient::new(server));
     tokio::spawn(async move {
-        for _ in 0..n {
-            tokio::time::sleep(Duration::from_millis(150)).await;
+        for i in 0..n {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let metrics = client.get("/metrics").await.expect("metrics");
+                if String::from_utf8_lossy(&metrics.body).contains("sunusav_settle_stream_connected 1") {
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "the stream did not reconnect after cut {i}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             lnd.cut_subscriptions();
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
 }
@@ -98,7 +108,7 @@ async fn payouts_go_through_lnd_and_settlements_come_only_from_its_stream() {
     assert!(client.post_json(&format!("/groups/{group}/start"), &json!({})).await.expect("start").status.is_success());
 
     // 20 cuts of the invoice stream while the group runs.
-    let cutter = cut_streams(&lnd, 20);
+    let cutter = cut_streams(&lnd, &server.url, 20);
     let mut received = 0u64;
     for cycle in 1..=members.len() as u64 {
         for (i, m) in members.iter().enumerate() {
@@ -152,7 +162,7 @@ async fn payouts_go_through_lnd_and_settlements_come_only_from_its_stream() {
             .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
             .unwrap_or_else(|| panic!("no {name} in /metrics"))
     };
-    assert!(sample("sunusav_settle_stream_cuts_total ") >= 10, "the stream was cut: {metrics}");
+    assert!(sample("sunusav_settle_stream_cuts_total ") >= 20, "20 cuts of an open stream: {metrics}");
     assert!(sample("sunusav_settle_stream_received_total ") >= deliveries.len() as u64);
 
     server.signal("TERM");
@@ -170,7 +180,7 @@ async fn the_demo_holds_its_invariants_through_lnd_with_settlements_from_the_str
     let lnd = StandIn::start().await.expect("start the LND stand-in");
     let macaroon = std::fs::read(lnd.config().macaroon_path()).expect("the stand-in's macaroon");
     let mut server = start_server(&lnd_env(&lnd, &db, &redis)).await;
-    let cutter = cut_streams(&lnd, 20);
+    let cutter = cut_streams(&lnd, &server.url, 20);
     let config = DemoConfig {
         urls: vec![server.url.clone()],
         secret: SECRET.into(),

@@ -4,9 +4,9 @@
 //!
 //! Each run opens a stream after the stored settle index; a cut, an error or
 //! a failed ingestion ends the run, and the next one (after a backoff from
-//! 100 ms doubling to [`SettleStreamConfig::max_backoff`], reset by an event
-//! received) resumes from the index stored last: nothing is skipped, and
-//! what is seen twice is a replay.
+//! 100 ms doubling to [`SettleStreamConfig::max_backoff`] while the node
+//! refuses, reset once a stream opens) resumes from the index stored last:
+//! nothing is skipped, and what is seen twice is a replay.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -143,6 +143,9 @@ async fn run_stream(
     stats: &SettleStreamStats,
     backoff: &mut Duration,
 ) -> Result<StreamCut, String> {
+    // The node answered: a cut from now on is retried soon again (a node
+    // that keeps refusing backs off; one that keeps cutting is followed).
+    *backoff = Duration::from_millis(100);
     loop {
         let Some(invoice) = stream.next().await.map_err(|e| e.to_string())? else {
             return Ok(StreamCut::Ended);
