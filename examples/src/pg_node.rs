@@ -58,7 +58,7 @@ use sqlx::{PgPool, Row};
 #[cfg(feature = "conformance")]
 use sunusav_core::conformance::payments::NodeScript;
 use sunusav_core::domain::group::InvoiceState;
-use sunusav_core::domain::payout::{Bolt11, Network, NodePubkey, PayTo};
+use sunusav_core::domain::payout::{Network, NodePubkey, PayTo};
 use sunusav_core::memory::{InvoiceSigner, NodeFault};
 use sunusav_core::ports::{
     CreatedInvoice, NodeInvoice, NodeInvoiceState, PayError, PaymentStatus, Payments, PaymentsError, PayoutReceipt,
@@ -318,24 +318,10 @@ impl PgSimulatedNode {
     /// The preimage the payee reveals, as the receiving node would: keysend
     /// carries it (checked against the hash); an invoice's is its payee's.
     async fn preimage_for(&self, request: &PayoutRequest) -> Result<String, PayError> {
+        request.check(SystemTime::now())?;
         match &request.pay_to {
-            PayTo::Keysend { preimage, .. } => {
-                if preimage.payment_hash() != request.payment_hash {
-                    return Err(PayError::Permanent("incorrect payment details: keysend preimage mismatch".into()));
-                }
-                Ok(hex::encode(preimage.expose_bytes()))
-            }
-            PayTo::Invoice { bolt11 } => {
-                let invoice = Bolt11::parse(bolt11).map_err(|e| PayError::Permanent(e.to_string()))?;
-                if invoice.payment_hash() != request.payment_hash {
-                    return Err(PayError::Permanent("the payment hash is not the invoice's".into()));
-                }
-                if invoice.amount().is_some_and(|a| a != request.amount) {
-                    return Err(PayError::Permanent("the amount is not the invoice's".into()));
-                }
-                if invoice.is_expired(SystemTime::now(), Duration::ZERO) {
-                    return Err(PayError::Permanent("invoice expired".into()));
-                }
+            PayTo::Keysend { preimage, .. } => Ok(hex::encode(preimage.expose_bytes())),
+            PayTo::Invoice { .. } => {
                 let found: Option<String> =
                     sqlx::query_scalar("SELECT preimage FROM sim_node_payee_invoices WHERE payment_hash = $1")
                         .bind(request.payment_hash.to_hex())

@@ -5,7 +5,6 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use sunusav_core::domain::ids::PaymentHash;
 use sunusav_core::domain::money::Msat;
-use sunusav_core::domain::payout::Bolt11;
 use sunusav_core::ports::payments::{
     CreatedInvoice, NodeInvoice, NodeInvoiceState, PayError, PayTo, PaymentStatus, Payments, PaymentsError,
     PayoutReceipt, PayoutRequest, SettleEvents, SettledInvoice, SettledStream,
@@ -77,10 +76,7 @@ impl Payments for LndNode {
 /// must be of that hash, for the payout's amount (or amount-less) and
 /// still payable.
 fn send_request(request: &PayoutRequest) -> Result<SendPaymentRequest, PayError> {
-    let refuse = |why: &str| Err(PayError::Permanent(why.to_owned()));
-    if request.amount.is_zero() {
-        return refuse("amount must be more than zero");
-    }
+    let invoice = request.check(SystemTime::now())?;
     let amt_msat = i64::try_from(request.amount.get()).map_err(|_| PayError::Permanent("amount too large".into()))?;
     let fee_limit = request.policy.fee_limit(request.amount).get().max(1);
     let fee_limit_msat = I64(i64::try_from(fee_limit).unwrap_or(i64::MAX));
@@ -88,9 +84,6 @@ fn send_request(request: &PayoutRequest) -> Result<SendPaymentRequest, PayError>
     let base = SendPaymentRequest { fee_limit_msat, timeout_seconds, no_inflight_updates: true, ..Default::default() };
     match &request.pay_to {
         PayTo::Keysend { node, preimage } => {
-            if preimage.payment_hash() != request.payment_hash {
-                return refuse("the keysend preimage does not hash to the payout's payment hash");
-            }
             let records = [(KEYSEND_RECORD.to_string(), SecretB64(B64(preimage.expose_bytes().to_vec())))];
             Ok(SendPaymentRequest {
                 dest: B64(node.as_bytes().to_vec()),
@@ -100,21 +93,10 @@ fn send_request(request: &PayoutRequest) -> Result<SendPaymentRequest, PayError>
                 ..base
             })
         }
-        PayTo::Invoice { bolt11 } => {
-            let invoice = Bolt11::parse(bolt11).map_err(|e| PayError::Permanent(e.to_string()))?;
-            if invoice.payment_hash() != request.payment_hash {
-                return refuse("the invoice's payment hash is not the payout's");
-            }
-            let amt_msat = match invoice.amount() {
-                Some(a) if a != request.amount => {
-                    return refuse("the invoice asks for another amount than the payout's");
-                }
-                Some(_) => I64(0), // LND refuses an amount beside the invoice's own
-                None => I64(amt_msat),
-            };
-            if invoice.is_expired(SystemTime::now(), Duration::ZERO) {
-                return refuse("the invoice has expired");
-            }
+        PayTo::Invoice { .. } => {
+            let invoice = invoice.ok_or_else(|| PayError::Permanent("an invoice payout without its invoice".into()))?;
+            // LND refuses an amount beside the invoice's own.
+            let amt_msat = if invoice.amount().is_some() { I64(0) } else { I64(amt_msat) };
             Ok(SendPaymentRequest { payment_request: invoice.as_str().to_owned(), amt_msat, ..base })
         }
     }

@@ -182,23 +182,10 @@ pub struct PaymentAttempt {
 impl PaymentAttempt {
     /// A pending attempt for a due payout.
     pub fn pending(due: &PayoutDue) -> Self {
-        Self {
-            key: due.key.clone(),
-            group: due.group,
-            cycle: due.cycle,
-            beneficiary: due.beneficiary,
-            amount: due.amount,
-            fee: due.fee,
-            status: AttemptStatus::Pending,
-            attempts: 0,
-            last_error: None,
-            payment_hash: None,
-            preimage: None,
-            routing_fee: None,
-            generation: 0,
-            route: None,
-            kind: AttemptKind::Payout,
-        }
+        let mut attempt = Self::refund(due.key.clone(), due.group, due.cycle, due.beneficiary, due.amount);
+        attempt.fee = due.fee;
+        attempt.kind = AttemptKind::Payout;
+        attempt
     }
 
     /// A pending refund of a released balance, keyed by its ledger entry.

@@ -27,7 +27,7 @@ use crate::conformance::payments::NodeScript;
 use crate::domain::ids::PaymentHash;
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::money::Msat;
-use crate::domain::payout::{Bolt11, Network, NodePubkey, PayTo};
+use crate::domain::payout::{Network, NodePubkey, PayTo};
 use crate::memory::bolt11::InvoiceSigner;
 use crate::ports::payments::{
     CreatedInvoice, NodeInvoice as PortInvoice, NodeInvoiceState as PortInvoiceState, PayError, PaymentStatus,
@@ -262,30 +262,15 @@ impl SimulatedNode {
     /// would: keysend carries it (and the receiver checks it hashes to the
     /// payment hash: LND's keysend acceptance); an invoice's is its payee's.
     fn preimage_for(&self, request: &PayoutRequest) -> Result<[u8; 32], PayError> {
+        request.check(SystemTime::now())?;
         match &request.pay_to {
-            PayTo::Keysend { preimage, .. } => {
-                if preimage.payment_hash() != request.payment_hash {
-                    return Err(PayError::Permanent("incorrect payment details: keysend preimage mismatch".into()));
-                }
-                Ok(*preimage.expose_bytes())
-            }
-            PayTo::Invoice { bolt11 } => {
-                let invoice = Bolt11::parse(bolt11).map_err(|e| PayError::Permanent(e.to_string()))?;
-                if invoice.payment_hash() != request.payment_hash {
-                    return Err(PayError::Permanent("the payment hash is not the invoice's".into()));
-                }
-                if invoice.amount().is_some_and(|a| a != request.amount) {
-                    return Err(PayError::Permanent("the amount is not the invoice's".into()));
-                }
-                if invoice.is_expired(SystemTime::now(), Duration::ZERO) {
-                    return Err(PayError::Permanent("invoice expired".into()));
-                }
-                self.lock()
-                    .payee_preimages
-                    .get(&request.payment_hash)
-                    .copied()
-                    .ok_or_else(|| PayError::Permanent("incorrect payment details: unknown payee invoice".into()))
-            }
+            PayTo::Keysend { preimage, .. } => Ok(*preimage.expose_bytes()),
+            PayTo::Invoice { .. } => self
+                .lock()
+                .payee_preimages
+                .get(&request.payment_hash)
+                .copied()
+                .ok_or_else(|| PayError::Permanent("incorrect payment details: unknown payee invoice".into())),
         }
     }
 }

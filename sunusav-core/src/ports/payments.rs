@@ -1,6 +1,6 @@
 //! The payments port: the Lightning node.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::money::Msat;
+use crate::domain::payout::Bolt11;
 pub use crate::domain::payout::{PayTo, PayoutPolicy};
 use crate::ports::BackendError;
 
@@ -30,6 +31,44 @@ pub struct PayoutRequest {
     pub pay_to: PayTo,
     /// The fee and time limits.
     pub policy: PayoutPolicy,
+}
+
+impl PayoutRequest {
+    /// What a node checks before sending anything, and the receiver would
+    /// refuse otherwise: an amount above zero; a keysend preimage that hashes
+    /// to the payment hash; an invoice (parsed, signature checked) of that
+    /// hash, amount-less or for the payout's amount, still payable at `now`.
+    /// Returns the parsed invoice of an invoice payout.
+    ///
+    /// # Errors
+    /// `Permanent` with the reason: paying again would fail the same way.
+    pub fn check(&self, now: SystemTime) -> Result<Option<Bolt11>, PayError> {
+        let refuse = |why: &str| Err(PayError::Permanent(why.to_owned()));
+        if self.amount.is_zero() {
+            return refuse("amount must be more than zero");
+        }
+        match &self.pay_to {
+            PayTo::Keysend { preimage, .. } => {
+                if preimage.payment_hash() != self.payment_hash {
+                    return refuse("incorrect payment details: the keysend preimage does not hash to the payment hash");
+                }
+                Ok(None)
+            }
+            PayTo::Invoice { bolt11 } => {
+                let invoice = Bolt11::parse(bolt11).map_err(|e| PayError::Permanent(e.to_string()))?;
+                if invoice.payment_hash() != self.payment_hash {
+                    return refuse("the invoice's payment hash is not the payout's");
+                }
+                if invoice.amount().is_some_and(|a| a != self.amount) {
+                    return refuse("the invoice asks for another amount than the payout's");
+                }
+                if invoice.is_expired(now, Duration::ZERO) {
+                    return refuse("the invoice has expired");
+                }
+                Ok(Some(invoice))
+            }
+        }
+    }
 }
 
 /// Proof that a payout succeeded.
