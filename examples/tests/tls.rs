@@ -38,8 +38,13 @@ fn var(name: &str) -> Option<String> {
 
 fn active_group() -> Group {
     let members = (0..2).map(|_| MemberId::random()).collect();
-    let spec =
-        GroupSpec { contribution: Msat::new(5_000), fee_bps: 0, members, policy: sunusav_core::GroupPolicy::default() };
+    let spec = GroupSpec {
+        contribution: Msat::new(5_000),
+        fee_bps: 0,
+        members,
+        policy: sunusav_core::GroupPolicy::default(),
+        organizer: None,
+    };
     let mut g = Group::new(GroupId::random(), spec).expect("valid spec");
     g.start().expect("start");
     g

@@ -110,6 +110,7 @@ impl ApiError {
         let code = match status {
             StatusCode::BAD_REQUEST => "bad_request",
             StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::FORBIDDEN => "forbidden",
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::REQUEST_TIMEOUT => "request_timeout",
             StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
@@ -170,6 +171,7 @@ impl From<GroupError> for ApiError {
             GroupError::FeeTooHigh => (StatusCode::UNPROCESSABLE_ENTITY, "fee_too_high"),
             GroupError::PotOverflow => (StatusCode::UNPROCESSABLE_ENTITY, "pot_overflow"),
             GroupError::InvalidTransition(_) => (StatusCode::CONFLICT, "invalid_transition"),
+            GroupError::OrganizerNotMember => (StatusCode::UNPROCESSABLE_ENTITY, "organizer_not_member"),
             // `Corrupt`, and whatever a later version adds: a bug to look at.
             _ => return Self::internal(&e),
         };
@@ -224,6 +226,7 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
             }
             ServiceError::NotPayable(why) => Self::new(StatusCode::CONFLICT, "not_payable", why),
+            ServiceError::Forbidden(denied) => Self::new(StatusCode::FORBIDDEN, denied.code(), denied.to_string()),
             other => Self::internal(&other),
         }
     }

@@ -9,6 +9,7 @@ use sunusav_core::webhook::Verifier;
 
 use crate::auth::AdminToken;
 use crate::clock::{Clock, system_clock};
+use crate::identity::{Authenticate, MemberTokens};
 use crate::metrics::HttpMetrics;
 use crate::verify::DEFAULT_BODY_LIMIT;
 
@@ -30,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) verifier: Arc<Verifier>,
     pub(crate) admin_token: Option<AdminToken>,
     pub(crate) operator_token: Option<AdminToken>,
+    pub(crate) identity: Option<Arc<dyn Authenticate>>,
+    pub(crate) member_tokens: Option<MemberTokens>,
     pub(crate) workers: WorkerStats,
     pub(crate) metrics: Arc<HttpMetrics>,
     pub(crate) body_limit: usize,
@@ -46,6 +49,8 @@ impl AppState {
             verifier,
             admin_token: None,
             operator_token: None,
+            identity: None,
+            member_tokens: None,
             workers: WorkerStats::default(),
             metrics: Arc::new(HttpMetrics::default()),
             body_limit: DEFAULT_BODY_LIMIT,
@@ -75,6 +80,26 @@ impl AppState {
     #[must_use]
     pub fn with_operator_token(mut self, token: AdminToken) -> Self {
         self.fields().operator_token = Some(token);
+        self
+    }
+
+    /// Tells the group API who is calling ([`Authenticate`], e.g.
+    /// [`BearerTokens`](crate::identity::BearerTokens)). Without one, the
+    /// group API answers 401 `unauthorized` to every request that carries no
+    /// [`Caller`](sunusav_core::Caller) set by the host's own middleware.
+    #[must_use]
+    pub fn with_identity(mut self, identity: impl Authenticate) -> Self {
+        self.fields().identity = Some(Arc::new(identity));
+        self
+    }
+
+    /// Issues member tokens with these keys from `POST
+    /// /admin/members/{member}/token` (an admin route). The state's
+    /// [`Authenticate`] must accept them (e.g. [`BearerTokens::with_members`](crate::identity::BearerTokens::with_members)
+    /// with the same [`MemberTokens`]).
+    #[must_use]
+    pub fn with_member_tokens(mut self, tokens: MemberTokens) -> Self {
+        self.fields().member_tokens = Some(tokens);
         self
     }
 
@@ -131,6 +156,8 @@ impl std::fmt::Debug for AppState {
             .field("verifier", &self.inner.verifier)
             .field("admin_routes", &self.inner.admin_token.is_some())
             .field("operator_role", &self.inner.operator_token.is_some())
+            .field("identity", &self.inner.identity.is_some())
+            .field("member_tokens", &self.inner.member_tokens.is_some())
             .field("body_limit", &self.inner.body_limit)
             .finish_non_exhaustive()
     }

@@ -18,9 +18,12 @@ use serde_json::json;
 use sunusav_axum::{RouterLayers as _, admin_router, group_router, ops_router, webhook_router};
 use tower::ServiceExt as _;
 
-/// The host's own authentication, in front of the group API only.
-async fn host_auth(request: Request, next: Next) -> Response {
+/// The host's own authentication, in front of the group API only: it tells
+/// sunusav who is calling by a [`Caller`](sunusav_core::Caller) in the
+/// request's extensions (its user `u1` is an operator here).
+async fn host_auth(mut request: Request, next: Next) -> Response {
     if request.headers().get("x-host-user").is_some() {
+        request.extensions_mut().insert(sunusav_core::Caller::Operator);
         next.run(request).await
     } else {
         (StatusCode::FORBIDDEN, "the host says no").into_response()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{app, empty_request, event_body, json_request, send, settle_webhooks, signed_webhook};
+use common::{app, as_member, empty_request, event_body, json_request, send, settle_webhooks, signed_webhook};
 use http::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -237,20 +237,26 @@ async fn a_payout_invoice_is_refused_with_a_code_for_each_reason() {
     let group = create(&app.router, &m).await;
     let id = group["id"].as_str().unwrap().to_owned();
     let path = format!("/groups/{id}/payout-invoice");
-    // Not active yet: no pot to come.
+    // Not active yet: no pot to come, so nobody is its beneficiary.
     let node = sunusav_core::memory::SimulatedNode::new();
     let invoice = node.mint_payee_invoice(None, std::time::Duration::from_hours(1));
-    let early = send(&app.router, json_request("POST", &path, &json!({ "bolt11": invoice }))).await;
-    assert_eq!((early.status, early.code()), (StatusCode::CONFLICT, "not_payable".to_owned()));
+    let early = send(&app.router, as_member_0(&m, json_request("POST", &path, &json!({ "bolt11": invoice })))).await;
+    assert_eq!((early.status, early.code()), (StatusCode::FORBIDDEN, "beneficiary_only".to_owned()));
     send(&app.router, empty_request("POST", &format!("/groups/{id}/start"))).await;
-    let garbage = send(&app.router, json_request("POST", &path, &json!({ "bolt11": "lnbcrt1nope" }))).await;
+    let garbage =
+        send(&app.router, as_member_0(&m, json_request("POST", &path, &json!({ "bolt11": "lnbcrt1nope" })))).await;
     assert_eq!((garbage.status, garbage.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_invoice".to_owned()));
     let wrong_amount = node.mint_payee_invoice(Some(sunusav_core::Msat::new(1)), std::time::Duration::from_hours(1));
-    let refused = send(&app.router, json_request("POST", &path, &json!({ "bolt11": wrong_amount }))).await;
+    let refused =
+        send(&app.router, as_member_0(&m, json_request("POST", &path, &json!({ "bolt11": wrong_amount })))).await;
     assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "wrong_amount".to_owned()));
-    let accepted = send(&app.router, json_request("POST", &path, &json!({ "bolt11": invoice }))).await;
+    let accepted = send(&app.router, as_member_0(&m, json_request("POST", &path, &json!({ "bolt11": invoice })))).await;
     assert_eq!(accepted.status, StatusCode::CREATED, "{}", accepted.text());
     assert_eq!(accepted.json()["cycle"], 1);
-    let again = send(&app.router, json_request("POST", &path, &json!({ "bolt11": invoice }))).await;
+    let again = send(&app.router, as_member_0(&m, json_request("POST", &path, &json!({ "bolt11": invoice })))).await;
     assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "not_payable".to_owned()));
+}
+
+fn as_member_0(m: &[String], request: http::Request<axum::body::Body>) -> http::Request<axum::body::Body> {
+    as_member(request, &m[0])
 }

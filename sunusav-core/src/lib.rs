@@ -58,6 +58,7 @@
 //!     fee_bps: 0,
 //!     members: members.clone(),
 //!     policy: GroupPolicy::default(),
+//!     organizer: Some(members[0]),
 //! };
 //! let mut group = Group::new(GroupId::random(), spec).unwrap();
 //! group.start().unwrap();
@@ -67,6 +68,7 @@
 pub mod domain;
 pub mod webhook;
 
+pub use domain::access::{Caller, Denied};
 pub use domain::attempt::{AttemptError, AttemptStatus, PaymentAttempt, StoredAttempt};
 pub use domain::delivery::BodyDigest;
 pub use domain::group::{

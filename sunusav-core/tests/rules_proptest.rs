@@ -134,7 +134,7 @@ proptest! {
         payout_every in 1u64..=5,
     ) {
         let members: Vec<MemberId> = (0..n).map(member).collect();
-        let spec = GroupSpec { contribution: Msat::new(contribution), fee_bps, members: members.clone(), policy: sunusav_core::GroupPolicy::default() };
+        let spec = GroupSpec { contribution: Msat::new(contribution), fee_bps, members: members.clone(), policy: sunusav_core::GroupPolicy::default(), organizer: None };
         let mut group = Group::new(GroupId::random(), spec).unwrap();
         group.start().unwrap();
 
@@ -229,6 +229,7 @@ fn group_rules_refuse_bad_specs() {
         fee_bps: fee,
         members,
         policy: sunusav_core::GroupPolicy::default(),
+        organizer: None,
     };
     let id = GroupId::random();
     assert_eq!(Group::new(id, spec(vec![m], 1, 0)).unwrap_err(), sunusav_core::GroupError::TooFewMembers);
@@ -264,6 +265,7 @@ fn a_forming_group_takes_no_contribution_and_fees_are_kept() {
             fee_bps: 250,
             members: members.clone(),
             policy: sunusav_core::GroupPolicy::default(),
+            organizer: None,
         },
     )
     .unwrap();

@@ -28,6 +28,7 @@ struct GroupRow {
     current_cycle: i32,
     cycle_status: String,
     apply_balance: bool,
+    organizer: Option<Uuid>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -37,9 +38,9 @@ struct MemberRow {
     payment_hash: Option<Vec<u8>>,
 }
 
-const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance \
+const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer \
      FROM tontine_groups WHERE id = $1 FOR UPDATE";
-const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance \
+const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer \
      FROM tontine_groups WHERE id = $1";
 /// Members in payout order, each with its contribution to cycle `$2`.
 const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash \
@@ -53,8 +54,8 @@ const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash \
 pub(crate) async fn insert(conn: &mut PgConnection, group: &Group) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tontine_groups \
-         (id, contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         (id, contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(group.id().as_uuid())
     .bind(msat_to_db(group.contribution())?)
@@ -63,6 +64,7 @@ pub(crate) async fn insert(conn: &mut PgConnection, group: &Group) -> Result<(),
     .bind(u32_to_db(group.cycle(), "cycle")?)
     .bind(group.cycle_status().as_str())
     .bind(group.policy().apply_balance)
+    .bind(group.organizer().map(|m| m.as_uuid()))
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
@@ -119,6 +121,7 @@ fn restore(id: GroupId, row: &GroupRow, members: Vec<MemberRow>) -> Result<Group
         fee_bps,
         members: order,
         policy: GroupPolicy { apply_balance: row.apply_balance },
+        organizer: row.organizer.map(member_id),
     };
     let cycle = u32_from_db(row.current_cycle, "current_cycle")?;
     Group::restore(id, spec, status, cycle, cycle_status, paid)

@@ -45,6 +45,20 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/payouts/{key}/retry", post(retry_payout))
         .route("/admin/webhooks", get(deliveries))
         .route("/admin/webhooks/{key}/replay", post(replay_webhook))
+        .route("/admin/members/{member}/token", post(member_token))
+}
+
+/// `POST /admin/members/{member}/token` → 201 `{"token", "member",
+/// "expires_at"}`: a bearer token the member uses on the group API; 404
+/// `not_found` when the state issues no member tokens.
+pub async fn member_token(
+    State(state): State<AppState>,
+    ApiPath(member): ApiPath<MemberId>,
+) -> Result<(StatusCode, Json<crate::identity::IssuedToken>), ApiError> {
+    let tokens = state.inner.member_tokens.as_ref().ok_or_else(|| ApiError::not_found("member tokens"))?;
+    let issued = tokens.issue(member);
+    tracing::info!(member = %member, expires_at = issued.expires_at, "member token issued");
+    Ok((StatusCode::CREATED, Json(issued)))
 }
 
 /// The admin side of the queue named `name`.

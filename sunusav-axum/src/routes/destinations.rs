@@ -11,6 +11,7 @@ use sunusav_core::{GroupId, IdempotencyKey, MemberId};
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
+use crate::identity::Identity;
 use crate::state::AppState;
 
 /// The body of `PUT /members/{member}/payout-destination`.
@@ -54,12 +55,13 @@ fn body(member: MemberId, destination: Option<PayoutDestination>, queued: Vec<Id
 /// that is not a point of the curve.
 pub async fn set(
     State(state): State<AppState>,
+    Identity(caller): Identity,
     ApiPath(member): ApiPath<MemberId>,
     ApiJson(request): ApiJson<SetDestination>,
 ) -> Result<Json<DestinationBody>, ApiError> {
     let node: NodePubkey = request.keysend.parse().map_err(sunusav_core::services::ServiceError::from)?;
     let destination = Some(PayoutDestination::Keysend(node));
-    let queued = state.inner.tontine.set_payout_destination(member, destination).await?;
+    let queued = state.inner.tontine.acting_as(caller).set_payout_destination(member, destination).await?;
     Ok(Json(body(member, destination, queued)))
 }
 
@@ -67,16 +69,21 @@ pub async fn set(
 /// null when none is set).
 pub async fn show(
     State(state): State<AppState>,
+    Identity(caller): Identity,
     ApiPath(member): ApiPath<MemberId>,
 ) -> Result<Json<DestinationBody>, ApiError> {
-    let destination = state.inner.tontine.payout_destination(member).await?;
+    let destination = state.inner.tontine.acting_as(caller).payout_destination(member).await?;
     Ok(Json(body(member, destination, Vec::new())))
 }
 
 /// `DELETE /members/{member}/payout-destination` → 204; payouts due to the
 /// member then wait for a destination.
-pub async fn clear(State(state): State<AppState>, ApiPath(member): ApiPath<MemberId>) -> Result<StatusCode, ApiError> {
-    state.inner.tontine.set_payout_destination(member, None).await?;
+pub async fn clear(
+    State(state): State<AppState>,
+    Identity(caller): Identity,
+    ApiPath(member): ApiPath<MemberId>,
+) -> Result<StatusCode, ApiError> {
+    state.inner.tontine.acting_as(caller).set_payout_destination(member, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -86,9 +93,10 @@ pub async fn clear(State(state): State<AppState>, ApiPath(member): ApiPath<Membe
 /// no pot to come or the invoice was submitted before.
 pub async fn submit_invoice(
     State(state): State<AppState>,
+    Identity(caller): Identity,
     ApiPath(id): ApiPath<GroupId>,
     ApiJson(request): ApiJson<SubmitInvoice>,
 ) -> Result<(StatusCode, Json<AcceptedInvoice>), ApiError> {
-    let accepted = state.inner.tontine.submit_payout_invoice(id, &request.bolt11).await?;
+    let accepted = state.inner.tontine.acting_as(caller).submit_payout_invoice(id, &request.bolt11).await?;
     Ok((StatusCode::CREATED, Json(accepted)))
 }

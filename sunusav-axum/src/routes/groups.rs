@@ -9,6 +9,7 @@ use sunusav_core::{Group, GroupId, GroupPolicy, GroupSpec, Invoice, MemberId, Ms
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
+use crate::identity::Identity;
 use crate::state::AppState;
 
 /// The body of `POST /groups`.
@@ -26,6 +27,11 @@ pub struct CreateGroup {
     /// true); when false, balances wait for an operator to release them.
     #[serde(default = "default_true")]
     pub apply_balance: bool,
+    /// The member who organizes the group (starts and cancels it): one of
+    /// the members. A member creating a group is its organizer (naming
+    /// another is refused); an operator may name one or none.
+    #[serde(default)]
+    pub organizer: Option<MemberId>,
 }
 
 const fn default_true() -> bool {
@@ -49,6 +55,7 @@ pub struct GroupBody {
     cycle_count: u32,
     cycle_status: &'static str,
     members: Vec<MemberId>,
+    organizer: Option<MemberId>,
     contribution_msat: u64,
     fee_bps: u16,
     apply_balance: bool,
@@ -102,6 +109,7 @@ impl GroupBody {
             cycle_count: group.cycle_count(),
             cycle_status: group.cycle_status().as_str(),
             members: group.members().to_vec(),
+            organizer: group.organizer(),
             contribution_msat: group.contribution().get(),
             fee_bps: group.fee_bps(),
             apply_balance: group.policy().apply_balance,
@@ -151,27 +159,42 @@ impl From<Invoice> for InvoiceBody {
 /// `POST /groups` → 201 with the group; 422 with the rule's code for invalid input.
 pub async fn create(
     State(state): State<AppState>,
+    Identity(caller): Identity,
     ApiJson(body): ApiJson<CreateGroup>,
 ) -> Result<(StatusCode, Json<GroupBody>), ApiError> {
+    // A member who names no organizer organizes the group they create.
+    let organizer = match (body.organizer, caller) {
+        (None, sunusav_core::Caller::Member(m)) => Some(m),
+        (organizer, _) => organizer,
+    };
     let spec = GroupSpec {
         contribution: Msat::new(body.contribution_msat),
         fee_bps: body.fee_bps,
         members: body.members,
         policy: GroupPolicy { apply_balance: body.apply_balance },
+        organizer,
     };
-    let group = state.inner.tontine.create_group(spec).await?;
+    let group = state.inner.tontine.acting_as(caller).create_group(spec).await?;
     Ok((StatusCode::CREATED, Json(GroupBody::new(&group, None))))
 }
 
 /// `POST /groups/{id}/start` → the group, 409 `invalid_transition` when it cannot start.
-pub async fn start(State(state): State<AppState>, ApiPath(id): ApiPath<GroupId>) -> Result<Json<GroupBody>, ApiError> {
-    let group = state.inner.tontine.start_group(id).await?;
+pub async fn start(
+    State(state): State<AppState>,
+    Identity(caller): Identity,
+    ApiPath(id): ApiPath<GroupId>,
+) -> Result<Json<GroupBody>, ApiError> {
+    let group = state.inner.tontine.acting_as(caller).start_group(id).await?;
     Ok(Json(GroupBody::new(&group, None)))
 }
 
 /// `POST /groups/{id}/cancel` → the group, 409 `invalid_transition` when it cannot be cancelled.
-pub async fn cancel(State(state): State<AppState>, ApiPath(id): ApiPath<GroupId>) -> Result<Json<GroupBody>, ApiError> {
-    let group = state.inner.tontine.cancel_group(id).await?;
+pub async fn cancel(
+    State(state): State<AppState>,
+    Identity(caller): Identity,
+    ApiPath(id): ApiPath<GroupId>,
+) -> Result<Json<GroupBody>, ApiError> {
+    let group = state.inner.tontine.acting_as(caller).cancel_group(id).await?;
     Ok(Json(GroupBody::new(&group, None)))
 }
 
@@ -180,23 +203,29 @@ pub async fn cancel(State(state): State<AppState>, ApiPath(id): ApiPath<GroupId>
 /// (`not_a_member`, `group_not_active`, `already_contributed`, …).
 pub async fn invoice(
     State(state): State<AppState>,
+    Identity(caller): Identity,
     ApiPath(id): ApiPath<GroupId>,
     ApiJson(body): ApiJson<IssueInvoice>,
 ) -> Result<(StatusCode, Json<InvoiceBody>), ApiError> {
-    let invoice = state.inner.tontine.issue_invoice(id, body.member).await?;
+    let invoice = state.inner.tontine.acting_as(caller).issue_invoice(id, body.member).await?;
     Ok((StatusCode::CREATED, Json(invoice.into())))
 }
 
 /// `GET /groups/{id}/ledger` → the members' balances and every ledger entry.
 pub async fn ledger(
     State(state): State<AppState>,
+    Identity(caller): Identity,
     ApiPath(id): ApiPath<GroupId>,
 ) -> Result<Json<sunusav_core::services::GroupLedger>, ApiError> {
-    Ok(Json(state.inner.tontine.group_ledger(id).await?))
+    Ok(Json(state.inner.tontine.acting_as(caller).group_ledger(id).await?))
 }
 
 /// `GET /groups/{id}` → the group's state and its payouts.
-pub async fn show(State(state): State<AppState>, ApiPath(id): ApiPath<GroupId>) -> Result<Json<GroupBody>, ApiError> {
-    let (group, attempts) = state.inner.tontine.group_view(id).await?;
+pub async fn show(
+    State(state): State<AppState>,
+    Identity(caller): Identity,
+    ApiPath(id): ApiPath<GroupId>,
+) -> Result<Json<GroupBody>, ApiError> {
+    let (group, attempts) = state.inner.tontine.acting_as(caller).group_view(id).await?;
     Ok(Json(GroupBody::new(&group, Some(&attempts))))
 }

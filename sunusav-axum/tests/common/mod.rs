@@ -16,7 +16,7 @@ use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use sha2::Sha256;
-use sunusav_axum::{AdminToken, AppState, fixed_clock, router};
+use sunusav_axum::{AdminToken, AppState, BearerTokens, MemberTokens, fixed_clock, router};
 use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
 use sunusav_core::ports::{ConsumerExt, Queue, QueueConfig};
 use sunusav_core::services::{PAYOUT_QUEUE, Tontine, WEBHOOK_QUEUE, WebhookJob};
@@ -29,6 +29,32 @@ pub const SECRET: &str = "test-webhook-secret-0123456789";
 pub const OLD_SECRET: &str = "old-webhook-secret-9876543210";
 /// The admin token.
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests-0001";
+/// The secret member tokens are signed with.
+pub const MEMBER_TOKEN_SECRET: &str = "member-token-secret-for-tests-0123456789";
+/// A header that keeps [`send`] from adding default credentials.
+pub const ANONYMOUS: &str = "x-test-anonymous";
+
+/// The member tokens of the test apps.
+pub fn member_tokens() -> MemberTokens {
+    MemberTokens::new(MEMBER_TOKEN_SECRET.as_bytes()).unwrap()
+}
+
+/// `Bearer <token>` of a member token for `member` (a UUID).
+pub fn member_bearer(member: &str) -> String {
+    format!("Bearer {}", member_tokens().issue(member.parse().unwrap()).token)
+}
+
+/// `request` with member `member`'s token.
+pub fn as_member(mut request: Request<Body>, member: &str) -> Request<Body> {
+    request.headers_mut().insert("authorization", member_bearer(member).parse().unwrap());
+    request
+}
+
+/// `Bearer <the operator's token>` (the admin token).
+pub fn operator_bearer() -> String {
+    format!("Bearer {ADMIN_TOKEN}")
+}
+
 /// The fixed "now" of the Standard Webhooks apps.
 pub const NOW: i64 = 1_700_000_000;
 /// The Standard Webhooks key bytes.
@@ -51,11 +77,18 @@ pub struct Options {
     pub body_limit: Option<usize>,
     pub payouts: Option<Arc<dyn Queue>>,
     pub webhooks: Option<Arc<dyn Queue>>,
+    /// No [`sunusav_axum::Authenticate`] in the state.
+    pub no_identity: bool,
 }
 
 /// The default app: hex scheme (two secrets), no admin token.
 pub fn app() -> TestApp {
     app_with(Options::default())
+}
+
+/// An app whose state has no [`sunusav_axum::Authenticate`].
+pub fn app_without_identity() -> TestApp {
+    app_with(Options { no_identity: true, ..Options::default() })
 }
 
 pub fn app_with(options: Options) -> TestApp {
@@ -74,6 +107,11 @@ pub fn app_with(options: Options) -> TestApp {
     let mut state = AppState::new(tontine.clone(), Arc::new(verifier))
         .with_clock(fixed_clock(NOW))
         .with_check_timeout(Duration::from_millis(500));
+    if !options.no_identity {
+        state = state
+            .with_identity(BearerTokens::operator(AdminToken::new(ADMIN_TOKEN).unwrap()).with_members(member_tokens()))
+            .with_member_tokens(member_tokens());
+    }
     if options.admin {
         state = state.with_admin_token(AdminToken::new(ADMIN_TOKEN).unwrap());
     }
@@ -144,8 +182,43 @@ impl Reply {
     }
 }
 
-/// Sends one request through the router; panics on any 5xx but 503.
+/// Adds the credentials a group API request is expected to carry unless it
+/// has some or is marked [`ANONYMOUS`], so that the tests of other topics
+/// read as before: a member's own token for their invoices and payout
+/// destination (the member named in the path or the body), the operator's
+/// for the rest of the group API. The rules themselves are tested with
+/// explicit credentials (`tests/authorization.rs`).
+pub async fn with_default_credentials(request: Request<Body>) -> Request<Body> {
+    let (mut parts, body) = request.into_parts();
+    if parts.headers.contains_key("authorization") || parts.headers.remove(ANONYMOUS).is_some() {
+        return Request::from_parts(parts, body);
+    }
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let path = parts.uri.path().to_owned();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let bearer = match segments.as_slice() {
+        ["members", member, "payout-destination"] => Some(member_bearer(member)),
+        ["groups", _, "invoices"] => {
+            let member =
+                serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v["member"].as_str().map(str::to_owned));
+            match member.filter(|m| m.parse::<uuid::Uuid>().is_ok()) {
+                Some(m) => Some(member_bearer(&m)),
+                None => Some(operator_bearer()),
+            }
+        }
+        ["groups", ..] => Some(operator_bearer()),
+        _ => None,
+    };
+    if let Some(b) = bearer {
+        parts.headers.insert("authorization", b.parse().unwrap());
+    }
+    Request::from_parts(parts, Body::from(bytes))
+}
+
+/// Sends one request through the router (with [`with_default_credentials`]);
+/// panics on any 5xx but 503.
 pub async fn send(router: &Router, request: Request<Body>) -> Reply {
+    let request = with_default_credentials(request).await;
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();

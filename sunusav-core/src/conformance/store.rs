@@ -220,6 +220,7 @@ fn active_group(n: usize) -> Group {
         fee_bps: 100,
         members,
         policy: crate::domain::group::GroupPolicy::default(),
+        organizer: None,
     };
     let mut g = Group::new(GroupId::random(), spec).expect("valid spec");
     g.start().expect("start");
@@ -310,14 +311,16 @@ pub async fn a_group_round_trips_and_its_id_is_unique(store: Arc<dyn Store>) {
     drop(tx);
     assert_eq!(store.group(GroupId::random()).await.expect("read"), None);
 
-    // The group's policy is part of what round-trips.
+    // The group's policy and organizer are part of what round-trips.
     let mut spec = active_group(2).spec();
     spec.policy.apply_balance = false;
+    spec.organizer = Some(spec.members[1]);
     let mut kept = Group::new(GroupId::random(), spec).expect("valid spec");
     kept.start().expect("start");
     insert(&store, &kept).await;
     let loaded = store.group(kept.id()).await.expect("read").expect("found");
     assert!(!loaded.policy().apply_balance, "apply_balance = false was lost");
+    assert_eq!(loaded.organizer(), kept.organizer(), "the organizer was lost");
     assert_eq!(loaded, kept);
 }
 

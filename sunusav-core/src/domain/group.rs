@@ -71,6 +71,10 @@ pub struct GroupSpec {
     /// The rules the group chose (defaults when absent).
     #[serde(default)]
     pub policy: GroupPolicy,
+    /// The member who organizes the group (starts and cancels it, with an
+    /// operator), one of its members; none for a group only operators manage.
+    #[serde(default)]
+    pub organizer: Option<MemberId>,
 }
 
 /// Rules a group chooses when it is created.
@@ -115,6 +119,9 @@ pub enum GroupError {
     /// The transition is not allowed from the group's status.
     #[error("the group is {0:?}")]
     InvalidTransition(GroupStatus),
+    /// The organizer is not one of the group's members.
+    #[error("the organizer must be one of the group's members")]
+    OrganizerNotMember,
     /// Stored state is inconsistent (a corrupt row).
     #[error("inconsistent group state: {0}")]
     Corrupt(&'static str),
@@ -287,6 +294,8 @@ pub struct Group {
     cycle_status: CycleStatus,
     paid: BTreeMap<MemberId, PaymentHash>,
     policy: GroupPolicy,
+    #[serde(default)]
+    organizer: Option<MemberId>,
 }
 
 impl Group {
@@ -305,6 +314,9 @@ impl Group {
                 return Err(GroupError::DuplicateMember(*m));
             }
         }
+        if spec.organizer.is_some_and(|o| !seen.contains(&o)) {
+            return Err(GroupError::OrganizerNotMember);
+        }
         if spec.contribution.is_zero() {
             return Err(GroupError::ZeroContribution);
         }
@@ -321,6 +333,7 @@ impl Group {
             fee_bps: spec.fee_bps,
             members: spec.members,
             policy: spec.policy,
+            organizer: spec.organizer,
             status: GroupStatus::Forming,
             cycle: 0,
             cycle_status: CycleStatus::Collecting,
@@ -362,6 +375,10 @@ impl Group {
     pub const fn id(&self) -> GroupId {
         self.id
     }
+    /// The member who organizes the group, if one does.
+    pub const fn organizer(&self) -> Option<MemberId> {
+        self.organizer
+    }
     /// What each member pays per cycle.
     pub const fn contribution(&self) -> Msat {
         self.contribution
@@ -397,6 +414,7 @@ impl Group {
             fee_bps: self.fee_bps,
             members: self.members.clone(),
             policy: self.policy,
+            organizer: self.organizer,
         }
     }
     /// The rules the group chose.

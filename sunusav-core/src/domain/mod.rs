@@ -1,5 +1,6 @@
 //! The domain: pure types and rules, no IO and no clock.
 //!
+//! - [`access`]: who may do what: the caller (operator or member) and the group API's rules.
 //! - [`money`]: [`Msat`](money::Msat), millisatoshis with checked arithmetic.
 //! - [`ids`]: group, member and payment-hash identifiers.
 //! - [`keys`]: idempotency keys (job ids, attempt keys) and lock keys.
@@ -38,6 +39,7 @@ macro_rules! str_enum {
     };
 }
 
+pub mod access;
 pub mod attempt;
 pub mod delivery;
 pub mod group;

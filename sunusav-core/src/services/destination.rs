@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::domain::access::Caller;
 use crate::domain::attempt::{AttemptStatus, PaymentAttempt};
 use crate::domain::group::{CycleStatus, GroupStatus};
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
@@ -75,9 +76,23 @@ impl Tontine {
     /// unknown group, `Store(Duplicate(PayoutInvoice))` for an invoice
     /// submitted before.
     pub async fn submit_payout_invoice(&self, id: GroupId, bolt11: &str) -> Result<AcceptedInvoice, ServiceError> {
+        self.submit_payout_invoice_as(id, bolt11, None).await
+    }
+
+    /// [`Tontine::submit_payout_invoice`], checking `caller` (when set) is
+    /// the beneficiary of the pot, under the group's lock.
+    pub(super) async fn submit_payout_invoice_as(
+        &self,
+        id: GroupId,
+        bolt11: &str,
+        caller: Option<Caller>,
+    ) -> Result<AcceptedInvoice, ServiceError> {
         let mut tx = self.store.begin().await?;
         tx.lock_group(id).await?;
         let group = tx.load_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
+        if let Some(caller) = caller {
+            caller.may_submit_payout_invoice(&group)?;
+        }
         if group.status() != GroupStatus::Active {
             return Err(ServiceError::NotPayable("the group has no pot to come: it is not active"));
         }

@@ -1,5 +1,6 @@
 //! The services' error.
 
+use crate::domain::access::Denied;
 use crate::domain::attempt::{AttemptError, AttemptStatus};
 use crate::domain::group::{ContributionError, GroupError};
 use crate::domain::payout::DestinationError;
@@ -53,6 +54,9 @@ pub enum ServiceError {
     /// one whose payout is still to come.
     #[error("{0}")]
     NotPayable(&'static str),
+    /// The caller may not do this (a rule of [`access`](crate::domain::access)).
+    #[error(transparent)]
+    Forbidden(#[from] Denied),
     /// Stored state breaks a rule the code relies on: for an operator.
     #[error("invariant broken: {0}")]
     Invariant(String),
@@ -76,6 +80,7 @@ impl ServiceError {
             | Self::InvalidPayload(_)
             | Self::Destination(_)
             | Self::NotPayable(_)
+            | Self::Forbidden(_)
             | Self::Invariant(_) => false,
         }
     }

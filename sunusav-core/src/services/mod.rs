@@ -5,6 +5,7 @@
 //!
 //! [`Tontine`] holds the ports; each concern lives in its own file.
 
+mod acting;
 mod destination;
 mod error;
 mod event;
@@ -19,6 +20,7 @@ mod stream;
 
 use std::sync::Arc;
 
+pub use acting::Acting;
 pub use destination::AcceptedInvoice;
 pub use error::ServiceError;
 pub use event::{EventError, EventStatus, LightningEvent, PayoutJob, WebhookJob};

@@ -70,6 +70,7 @@ pub fn spec(n: usize) -> GroupSpec {
         fee_bps: 100,
         members: (0..n).map(|_| MemberId::random()).collect(),
         policy: sunusav_core::GroupPolicy::default(),
+        organizer: None,
     }
 }
 

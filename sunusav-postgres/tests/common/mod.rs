@@ -108,6 +108,7 @@ pub fn active_group(n: usize) -> Group {
         fee_bps: 100,
         members,
         policy: sunusav_core::GroupPolicy::default(),
+        organizer: None,
     };
     let mut g = Group::new(GroupId::random(), spec).expect("valid spec");
     g.start().expect("start");
