@@ -19,6 +19,33 @@ pub struct Servers {
     clients: Vec<HttpClient>,
     next: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     patience: Duration,
+    tokens: TokenCache,
+}
+
+/// Member tokens already issued, by member id (shared by clones).
+type TokenCache = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>;
+
+/// A bearer token, redacted in `Debug`.
+#[derive(Clone)]
+struct Bearer(std::sync::Arc<str>);
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bearer(<redacted>)")
+    }
+}
+
+/// Issues (or takes from `cache`) member `member`'s token through `admin`
+/// (a client holding the admin token): `POST /admin/members/{member}/token`.
+async fn member_token(admin: &HttpClient, cache: &TokenCache, member: &str) -> anyhow::Result<String> {
+    if let Some(token) = cache.lock().map_err(|_| anyhow::anyhow!("token cache poisoned"))?.get(member) {
+        return Ok(token.clone());
+    }
+    let r = admin.send(Method::POST, &format!("/admin/members/{member}/token"), &[], Bytes::new()).await?;
+    anyhow::ensure!(r.status == StatusCode::CREATED, "issuing a member token answered {}", r.status);
+    let token = r.json()["token"].as_str().context("no token in the answer")?.to_owned();
+    cache.lock().map_err(|_| anyhow::anyhow!("token cache poisoned"))?.insert(member.to_owned(), token.clone());
+    Ok(token)
 }
 
 impl Servers {
@@ -28,7 +55,45 @@ impl Servers {
             clients: urls.iter().map(HttpClient::new).collect(),
             next: std::sync::Arc::default(),
             patience: Duration::from_secs(30),
+            tokens: TokenCache::default(),
         }
+    }
+
+    /// These clients, sending `Authorization: Bearer <token>` (the admin
+    /// token: the operator on the group API, and the issuer of member tokens).
+    #[must_use]
+    pub fn with_bearer(mut self, token: &str) -> Self {
+        self.clients = self.clients.into_iter().map(|c| c.with_bearer(token)).collect();
+        self
+    }
+
+    /// These clients acting as member `member`, with a member token issued
+    /// through this client's (admin) bearer token by any server that
+    /// answers (the servers share their admin token, so each accepts it);
+    /// cached per member.
+    ///
+    /// # Errors
+    /// When the token cannot be issued.
+    pub async fn as_member(&self, member: &str) -> anyhow::Result<Self> {
+        let cached = self.tokens.lock().map_err(|_| anyhow::anyhow!("token cache poisoned"))?.get(member).cloned();
+        let token = if let Some(token) = cached {
+            token
+        } else {
+            let r = self.send(Method::POST, &format!("/admin/members/{member}/token"), &[], Bytes::new()).await?;
+            anyhow::ensure!(r.status == StatusCode::CREATED, "issuing a member token answered {}", r.status);
+            let token = r.json()["token"].as_str().context("no token in the answer")?.to_owned();
+            self.tokens
+                .lock()
+                .map_err(|_| anyhow::anyhow!("token cache poisoned"))?
+                .insert(member.to_owned(), token.clone());
+            token
+        };
+        Ok(Self {
+            clients: self.clients.iter().map(|c| c.clone().with_bearer(&token)).collect(),
+            next: std::sync::Arc::clone(&self.next),
+            patience: self.patience,
+            tokens: std::sync::Arc::clone(&self.tokens),
+        })
     }
 
     /// Sends to the next server, failing over to the others on a connection error.
@@ -98,6 +163,8 @@ pub struct HttpClient {
     inner: Client<HttpConnector, Full<Bytes>>,
     base: String,
     timeout: Duration,
+    bearer: Option<Bearer>,
+    tokens: TokenCache,
 }
 
 /// A response: status and body bytes.
@@ -122,7 +189,30 @@ impl HttpClient {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let inner = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(connector);
-        Self { inner, base: base.into().trim_end_matches('/').to_owned(), timeout: Duration::from_secs(30) }
+        Self {
+            inner,
+            base: base.into().trim_end_matches('/').to_owned(),
+            timeout: Duration::from_secs(30),
+            bearer: None,
+            tokens: TokenCache::default(),
+        }
+    }
+
+    /// This client, sending `Authorization: Bearer <token>` with every request.
+    #[must_use]
+    pub fn with_bearer(mut self, token: &str) -> Self {
+        self.bearer = Some(Bearer(token.into()));
+        self
+    }
+
+    /// This client acting as member `member`: a member token issued through
+    /// this client's (admin) bearer token, cached per member.
+    ///
+    /// # Errors
+    /// When the token cannot be issued.
+    pub async fn as_member(&self, member: &str) -> anyhow::Result<Self> {
+        let token = member_token(self, &self.tokens, member).await?;
+        Ok(self.clone().with_bearer(&token))
     }
 
     /// Sends one request.
@@ -137,6 +227,9 @@ impl HttpClient {
         body: impl Into<Bytes>,
     ) -> anyhow::Result<Response> {
         let mut req = Request::builder().method(method).uri(format!("{}{path}", self.base));
+        if let Some(Bearer(token)) = &self.bearer {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -183,6 +276,8 @@ impl HttpClient {
     pub async fn set_destinations(&self, members: &[String], node: &str) -> anyhow::Result<()> {
         for m in members {
             let r = self
+                .as_member(m)
+                .await?
                 .put_json(&format!("/members/{m}/payout-destination"), &serde_json::json!({ "keysend": node }))
                 .await?;
             anyhow::ensure!(

@@ -102,6 +102,14 @@ pub struct ServerArgs {
     /// `/admin/console` (the admin token opens it with the actions).
     #[arg(long, env = "OPERATOR_TOKEN", hide_env_values = true)]
     pub operator_token: Option<String>,
+    /// Secret the member tokens of the group API are signed with (at least
+    /// 32 bytes); derived from `ADMIN_TOKEN` when unset, so that changing
+    /// either revokes every member token.
+    #[arg(long, env = "MEMBER_TOKEN_SECRET", hide_env_values = true)]
+    pub member_token_secret: Option<String>,
+    /// How long a member token is valid, in seconds (1 minute to 1 year).
+    #[arg(long, env = "MEMBER_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600, value_parser = clap::value_parser!(u64).range(60..=366 * 24 * 3600))]
+    pub member_token_ttl_secs: u64,
     /// Largest webhook body accepted, in bytes (1 KiB to 10 MiB).
     #[arg(long, env = "WEBHOOK_BODY_LIMIT", default_value_t = 256 * 1024, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1024..=10 * 1024 * 1024), |v| usize::try_from(v).unwrap_or(usize::MAX)))]
     pub body_limit: usize,
@@ -216,6 +224,7 @@ impl std::fmt::Debug for ServerArgs {
             .field("webhook_retention_days", &self.webhook_retention_days)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("operator_token", &self.operator_token.as_ref().map(|_| "<redacted>"))
+            .field("member_token_secret", &self.member_token_secret.as_ref().map(|_| "<redacted>"))
             .field("payout_preimage_secret", &self.payout_preimage_secret.as_ref().map(|_| "<redacted>"))
             .field("lightning_network", &self.lightning_network)
             .field("confirm_with_node", &self.confirm_with_node)

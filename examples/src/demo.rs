@@ -55,6 +55,10 @@ pub struct DemoConfig {
     /// server then learns of payments from the node's settle stream only;
     /// forgeries are still sent, and still refused).
     pub payer: Option<Arc<dyn Payer>>,
+    /// The servers' admin token: the driver creates and starts groups as
+    /// the operator, and acts as each member (invoices, payout
+    /// destinations) with a member token issued through it.
+    pub admin_token: Option<String>,
 }
 
 /// A payer's wallet: pays an invoice at the node.
@@ -78,6 +82,7 @@ impl Default for DemoConfig {
             cycle_timeout: Duration::from_mins(1),
             payee_node: sunusav_core::memory::SimulatedNode::payee_node().to_hex(),
             payer: None,
+            admin_token: None,
         }
     }
 }
@@ -180,7 +185,10 @@ struct Counters {
 /// broken invariants are reported in [`DemoReport::failures`] instead.
 pub async fn run(config: &DemoConfig) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
-    let client = Servers::new(&config.urls);
+    let client = match &config.admin_token {
+        Some(token) => Servers::new(&config.urls).with_bearer(token),
+        None => Servers::new(&config.urls),
+    };
     let members: Vec<String> = (0..config.members).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let created = client
         .post_json(
@@ -270,7 +278,11 @@ async fn member_payment(
     deliveries: &mut Vec<Delivery>,
     report: &mut DemoReport,
 ) -> anyhow::Result<u128> {
-    let inv = client.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": member })).await?;
+    let inv = client
+        .as_member(member)
+        .await?
+        .post_json(&format!("/groups/{group}/invoices"), &json!({ "member": member }))
+        .await?;
     if inv.status == StatusCode::CONFLICT && inv.json()["error"]["code"] == "already_contributed" {
         // Paid from the member's balance (its overpayment of cycle 1).
         report.paid_from_balance += 1;
@@ -283,7 +295,11 @@ async fn member_payment(
     let hash = inv["payment_hash"].as_str().context("payment_hash")?.to_owned();
     if i == 0 {
         // Asked twice: the same open invoice.
-        let again = client.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": member })).await?;
+        let again = client
+            .as_member(member)
+            .await?
+            .post_json(&format!("/groups/{group}/invoices"), &json!({ "member": member }))
+            .await?;
         if again.json()["payment_hash"].as_str() != Some(hash.as_str()) {
             report.failures.push(format!("cycle {cycle}: a second invoice request gave another invoice"));
         }
@@ -464,7 +480,12 @@ async fn cancelled_group(client: &Servers, config: &DemoConfig, report: &mut Dem
     let mut received = 0u128;
     let mut pay = Vec::new();
     for m in &members[..2] {
-        let inv = client.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": m })).await?.json();
+        let inv = client
+            .as_member(m)
+            .await?
+            .post_json(&format!("/groups/{group}/invoices"), &json!({ "member": m }))
+            .await?
+            .json();
         let hash = inv["payment_hash"].as_str().context("payment_hash")?.to_owned();
         let body = serde_json::to_vec(&json!({
             "payment_hash": hash, "status": "settled", "amount_msat": config.contribution_msat, "event_id": format!("evt-{hash}")
@@ -529,7 +550,11 @@ fn shuffle<T>(v: &mut [T], state: &mut u64) {
 /// Gives each member a keysend destination.
 async fn set_destinations(client: &Servers, members: &[String], node: &str) -> anyhow::Result<()> {
     for m in members {
-        let r = client.put_json(&format!("/members/{m}/payout-destination"), &json!({ "keysend": node })).await?;
+        let r = client
+            .as_member(m)
+            .await?
+            .put_json(&format!("/members/{m}/payout-destination"), &json!({ "keysend": node }))
+            .await?;
         if !r.status.is_success() {
             bail!("set destination answered {}: {}", r.status, String::from_utf8_lossy(&r.body));
         }

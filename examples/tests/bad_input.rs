@@ -73,6 +73,7 @@ async fn every_malformed_request_gets_its_documented_4xx_and_the_server_keeps_se
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
     let replay = signed(&event(7, r#","event_id":"evt-replayed""#), b"application/json");
+    let auth = format!("Bearer {ADMIN_TOKEN}");
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("no signature header", post("/webhook/lightning", &[("content-type", b"application/json")], &event(1, "")), 401, "missing_signature"),
         ("sha1= prefix", unsigned(b"sha1=0123"), 401, "malformed_signature"),
@@ -104,10 +105,11 @@ async fn every_malformed_request_gets_its_documented_4xx_and_the_server_keeps_se
         ("the same payment re-signed", signed(&event(7, r#","event_id":"evt-resent""#), b"application/json"), 202, ""),
         ("GET on the webhook", b"GET /webhook/lightning HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(), 405, "method_not_allowed"),
         ("unknown path", b"GET /nope HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(), 404, "not_found"),
-        ("malformed group id", b"GET /groups/not-a-uuid HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(), 400, "invalid_path"),
-        ("unknown group", format!("GET /groups/{} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n", uuid::Uuid::nil()).into_bytes(), 404, "not_found"),
-        ("group with one member", post("/groups", &[("content-type", b"application/json")], format!(r#"{{"members":["{}"],"contribution_msat":1}}"#, uuid::Uuid::new_v4()).as_bytes()), 422, "too_few_members"),
-        ("group body not JSON", post("/groups", &[("content-type", b"application/json")], b"members=1"), 400, "invalid_json"),
+        ("malformed group id", format!("GET /groups/not-a-uuid HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer {ADMIN_TOKEN}\r\n\r\n").into_bytes(), 400, "invalid_path"),
+        ("a group without credentials", b"GET /groups/not-a-uuid HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(), 401, "unauthorized"),
+        ("unknown group", format!("GET /groups/{} HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer {ADMIN_TOKEN}\r\n\r\n", uuid::Uuid::nil()).into_bytes(), 404, "not_found"),
+        ("group with one member", post("/groups", &[("content-type", b"application/json"), ("authorization", auth.as_bytes())], format!(r#"{{"members":["{}"],"contribution_msat":1}}"#, uuid::Uuid::new_v4()).as_bytes()), 422, "too_few_members"),
+        ("group body not JSON", post("/groups", &[("content-type", b"application/json"), ("authorization", auth.as_bytes())], b"members=1"), 400, "invalid_json"),
         ("admin without a token", b"GET /admin/queues/payouts/counts HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(), 401, "unauthorized"),
         ("admin with a wrong token", b"GET /admin/queues/payouts/counts HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer nope-nope-nope-nope-nope\r\n\r\n".to_vec(), 401, "unauthorized"),
         ("garbage instead of HTTP", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n".to_vec(), 400, ""),

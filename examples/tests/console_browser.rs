@@ -83,7 +83,19 @@ async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], bo
 
 /// A JSON request with the admin token: (status, body).
 async fn api(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let auth = format!("Bearer {ADMIN}");
+    api_as(addr, ADMIN, method, path, body).await
+}
+
+/// [`api`] as member `member` (a member token issued by the admin route).
+async fn api_member(addr: &str, member: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let (status, issued) = api(addr, "POST", &format!("/admin/members/{member}/token"), None).await;
+    assert_eq!(status, 201, "{issued}");
+    let token = issued["token"].as_str().expect("token").to_owned();
+    api_as(addr, &token, method, path, body).await
+}
+
+async fn api_as(addr: &str, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
     let text = body.map(Value::to_string).unwrap_or_default();
     let (status, _, out) =
         http(addr, method, path, &[("Authorization", &auth), ("Content-Type", "application/json")], &text).await;
@@ -272,13 +284,20 @@ async fn dead_payout(addr: &str) -> (String, Vec<String>, String) {
         Network::Regtest,
         SystemTime::now(),
     );
-    let (status, accepted) =
-        api(&addr, "POST", &format!("/groups/{id}/payout-invoice"), Some(&json!({ "bolt11": unpayable }))).await;
+    let (status, accepted) = api_member(
+        &addr,
+        &members[0],
+        "POST",
+        &format!("/groups/{id}/payout-invoice"),
+        Some(&json!({ "bolt11": unpayable })),
+    )
+    .await;
     assert!(status < 300, "{status} {accepted}");
     let mut hashes = Vec::new();
     for (i, member) in members.iter().enumerate() {
         let (status, invoice) =
-            api(&addr, "POST", &format!("/groups/{id}/invoices"), Some(&json!({ "member": member }))).await;
+            api_member(&addr, member, "POST", &format!("/groups/{id}/invoices"), Some(&json!({ "member": member })))
+                .await;
         assert_eq!(status, 201, "{invoice}");
         let hash = invoice["payment_hash"].as_str().expect("hash").to_owned();
         let event = json!({ "payment_hash": hash, "status": "settled", "amount_msat": CONTRIBUTION, "event_id": format!("evt-browser-{i}") }).to_string();

@@ -31,7 +31,7 @@ use sunusav_examples::wiring::verifier;
 use sunusav_postgres::{PgStore, PgStoreOptions};
 use sunusav_redis::{RedisConfig, RedisConnection};
 
-const ADMIN: &str = "an-admin-token-for-the-dead-work-tests";
+const ADMIN: &str = common::ADMIN_TOKEN;
 const SIXTY: usize = 60;
 
 /// The application on PostgreSQL + Redis, served on a free port.
@@ -75,13 +75,18 @@ impl Stack {
                 .with_stalled_interval(Duration::from_millis(250)),
         );
         let verifier = verifier(WebhookScheme::Sha256, SECRET, None, None).expect("verifier");
-        let state = AppState::new(tontine, Arc::new(verifier)).with_admin_token(AdminToken::new(ADMIN).expect("token"));
+        let admin = AdminToken::new(ADMIN).expect("token");
+        let members = sunusav_axum::MemberTokens::new(b"dead-work-member-token-secret-0123456789").expect("secret");
+        let state = AppState::new(tontine, Arc::new(verifier))
+            .with_identity(sunusav_axum::BearerTokens::operator(admin.clone()).with_members(members.clone()))
+            .with_member_tokens(members)
+            .with_admin_token(admin);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let server = tokio::spawn(async move {
             axum::serve(listener, router(state)).await.expect("serve");
         });
-        Self { client: HttpClient::new(url), node, db, workers, redis, server }
+        Self { client: common::client(&url), node, db, workers, redis, server }
     }
 
     async fn stop(self) {
@@ -129,6 +134,9 @@ impl Stack {
         for m in members {
             let inv = self
                 .client
+                .as_member(m)
+                .await
+                .expect("member token")
                 .post_json(&format!("/groups/{group}/invoices"), &json!({ "member": m }))
                 .await
                 .expect("invoice")

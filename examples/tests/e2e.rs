@@ -18,6 +18,7 @@ fn demo(urls: Vec<String>, members: usize) -> DemoConfig {
         duplicates: 3,
         forgeries: 3,
         cycle_timeout: Duration::from_secs(30),
+        admin_token: Some(common::ADMIN_TOKEN.into()),
         ..DemoConfig::default()
     }
 }

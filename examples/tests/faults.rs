@@ -25,13 +25,14 @@ fn demo(url: &str, members: usize) -> DemoConfig {
         duplicates: 2,
         forgeries: 1,
         cycle_timeout: Duration::from_secs(40),
+        admin_token: Some(common::ADMIN_TOKEN.into()),
         ..DemoConfig::default()
     }
 }
 
 /// Waits until no job is waiting, active, delayed or failed, and none is dead.
 async fn assert_drained(url: &str) {
-    let client = HttpClient::new(url);
+    let client = common::client(url);
     let mut last = serde_json::Value::Null;
     for _ in 0..200 {
         last = client.get("/health/workers").await.expect("health/workers").json();
@@ -192,7 +193,7 @@ async fn postgres_backends_terminated_mid_run_leave_no_partial_state() {
     );
 }
 
-const ADMIN: &str = "an-admin-token-for-the-fault-tests";
+const ADMIN: &str = common::ADMIN_TOKEN;
 
 /// `POST` to an admin route; panics unless it succeeds.
 async fn admin_post(client: &HttpClient, path: &str) {
@@ -212,7 +213,8 @@ async fn counts(client: &HttpClient, queue: &str) -> Value {
 /// every delivery must be answered 202.
 async fn pay_cycle(client: &HttpClient, group: &str, members: &[String]) {
     for m in members {
-        let inv = client.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": m })).await.unwrap().json();
+        let member = client.as_member(m).await.expect("member token");
+        let inv = member.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": m })).await.unwrap().json();
         let body = serde_json::to_vec(&json!({
             "payment_hash": inv["payment_hash"], "status": "settled", "amount_msat": inv["amount_msat"],
             "event_id": format!("evt-{}", inv["payment_hash"].as_str().unwrap()),
@@ -251,7 +253,7 @@ async fn a_redis_that_loses_its_data_loses_no_contribution_and_no_payout() {
         env.extra.push((k.into(), v.into()));
     }
     let server = start_server(&env).await;
-    let client = HttpClient::new(&server.url);
+    let client = common::client(&server.url);
     let members: Vec<String> = (0..2).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let created = client
         .post_json("/groups", &json!({"members": members, "contribution_msat": 10_000, "fee_bps": 100}))

@@ -23,8 +23,9 @@ fn addr(url: &str) -> String {
 /// The headers of a POST with a 100-byte JSON body, and its first byte only.
 fn stalled_post(path: &str) -> Vec<u8> {
     format!(
-        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-sunu-signature: sha256={}\r\ncontent-length: 100\r\n\r\n{{",
-        "00".repeat(32)
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-sunu-signature: sha256={}\r\nauthorization: Bearer {}\r\ncontent-length: 100\r\n\r\n{{",
+        "00".repeat(32),
+        common::ADMIN_TOKEN
     )
     .into_bytes()
 }
@@ -206,7 +207,7 @@ async fn ops_bind_addr_moves_health_and_metrics_to_an_internal_listener() {
 #[tokio::test]
 async fn each_client_is_rate_limited_on_the_group_api_only() {
     let server = start_server(&env(&[("RATE_LIMIT_PER_SECOND", "1"), ("RATE_LIMIT_BURST", "2")])).await;
-    let client = sunusav_examples::client::HttpClient::new(&server.url);
+    let client = common::client(&server.url);
     let path = format!("/groups/{}", uuid::Uuid::new_v4());
     for _ in 0..2 {
         assert_eq!(client.get(&path).await.expect("get").status, 404);

@@ -14,7 +14,6 @@ use serde_json::json;
 use sqlx::Connection as _;
 use sunusav_core::GroupId;
 use sunusav_core::domain::keys::LockKey;
-use sunusav_examples::client::HttpClient;
 use sunusav_examples::demo::sign;
 
 /// Starts a server whose main pool has 2 connections and whose intake has
@@ -30,7 +29,7 @@ async fn deliver_while_the_main_pool_is_held(intake: &str) -> (StatusCode, bool)
     env.extra
         .extend([("DATABASE_MAX_CONNECTIONS".into(), "2".into()), ("INTAKE_DB_CONNECTIONS".into(), intake.into())]);
     let mut server = start_server(&env).await;
-    let client = HttpClient::new(&server.url);
+    let client = common::client(&server.url);
     let members: Vec<String> = (0..2).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let created = client.post_json("/groups", &json!({ "members": members, "contribution_msat": 1_000 })).await;
     let id = created.expect("create").json()["id"].as_str().expect("id").to_owned();
@@ -43,6 +42,7 @@ async fn deliver_while_the_main_pool_is_held(intake: &str) -> (StatusCode, bool)
         .map(|i| {
             let (client, id, member) = (client.clone(), id.clone(), members[i % 2].clone());
             tokio::spawn(async move {
+                let client = client.as_member(&member).await?;
                 client.post_json(&format!("/groups/{id}/invoices"), &json!({ "member": member })).await
             })
         })

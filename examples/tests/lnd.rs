@@ -63,7 +63,7 @@ fn lnd_env(lnd: &StandIn, db: &str, redis: &str) -> ServerEnv {
 /// Cuts the server's open invoice stream `n` times: each time once the
 /// server says it is connected again (`sunusav_settle_stream_connected`).
 fn cut_streams(lnd: &StandIn, server: &str, n: usize) -> tokio::task::JoinHandle<()> {
-    let (lnd, client) = (lnd.clone(), HttpClient::new(server));
+    let (lnd, client) = (lnd.clone(), common::client(server));
     tokio::spawn(async move {
         for i in 0..n {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -94,7 +94,7 @@ async fn payouts_go_through_lnd_and_settlements_come_only_from_its_stream() {
     let lnd = StandIn::start().await.expect("start the LND stand-in");
     let macaroon = std::fs::read(lnd.config().macaroon_path()).expect("the stand-in's macaroon");
     let mut server = start_server(&lnd_env(&lnd, &db, &redis)).await;
-    let client = HttpClient::new(&server.url);
+    let client = common::client(&server.url);
 
     let health = client.get("/health/detailed").await.expect("health").json();
     assert_eq!(health["checks"]["payments:ping"][0]["status"], "pass", "{health}");
@@ -112,7 +112,8 @@ async fn payouts_go_through_lnd_and_settlements_come_only_from_its_stream() {
     let mut received = 0u64;
     for cycle in 1..=members.len() as u64 {
         for (i, m) in members.iter().enumerate() {
-            let inv = client.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": m })).await;
+            let member = client.as_member(m).await.expect("member token");
+            let inv = member.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": m })).await;
             let inv = inv.expect("invoice").json();
             let hash = hash_bytes(inv["payment_hash"].as_str().expect("payment_hash"));
             // The last member overpays: the node's amount is what counts.
@@ -191,6 +192,7 @@ async fn the_demo_holds_its_invariants_through_lnd_with_settlements_from_the_str
         cycle_timeout: Duration::from_secs(40),
         payee_node: hex::encode(lnd.payee_pubkey()),
         payer: Some(std::sync::Arc::new(StandInPayer(lnd.clone()))),
+        admin_token: Some(ADMIN_TOKEN.into()),
         ..DemoConfig::default()
     };
     let report = run(&config).await.expect("the demo runs");

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sunusav_examples::client::HttpClient;
 use sunusav_examples::demo::sign;
 
-const ADMIN: &str = "an-admin-token-for-the-money-tests";
+const ADMIN: &str = common::ADMIN_TOKEN;
 const C: u64 = 10_000;
 
 /// The server's settings for these tests: invoices expire after a second,
@@ -36,6 +36,7 @@ async fn group(client: &HttpClient, n: usize) -> (String, Vec<String>) {
 }
 
 async fn invoice(client: &HttpClient, group: &str, member: &str) -> Value {
+    let client = client.as_member(member).await.expect("member token");
     let res = client.post_json(&format!("/groups/{group}/invoices"), &json!({ "member": member })).await.unwrap();
     assert_eq!(res.status, 201, "{}", String::from_utf8_lossy(&res.body));
     res.json()
@@ -92,7 +93,7 @@ fn reasons(ledger: &Value) -> Vec<String> {
 }
 
 async fn the_cases(url: &str) {
-    let client = HttpClient::new(url);
+    let client = common::client(url);
 
     // Case 2, an overpayment; case 3, a payment after its cycle moved on.
     let (g1, m) = group(&client, 2).await;

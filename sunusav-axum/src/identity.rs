@@ -291,8 +291,7 @@ mod tests {
 
     #[test]
     fn a_token_names_its_member_until_it_expires() {
-        let tokens =
-            MemberTokens::new(SECRET).unwrap().with_ttl(Duration::from_mins(1)).with_clock(fixed_clock(1_000));
+        let tokens = MemberTokens::new(SECRET).unwrap().with_ttl(Duration::from_mins(1)).with_clock(fixed_clock(1_000));
         let m = MemberId::random();
         let issued = tokens.issue(m);
         assert_eq!(issued.expires_at, 1_060);

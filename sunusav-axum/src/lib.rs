@@ -7,7 +7,9 @@
 //! Every error is JSON, `{"error": {"code": "...", "message": "..."}}`, with a
 //! stable code: 401 `missing_signature` / `malformed_signature` /
 //! `invalid_signature` / `timestamp_out_of_tolerance` / `invalid_timestamp` /
-//! `unauthorized`, 413 `body_too_large`, 400 `invalid_json` / `invalid_event` /
+//! `unauthorized` / `token_expired`, 403 for a caller the group API's rules
+//! refuse (`organizer_only`, `members_only`, `self_only`, `beneficiary_only`,
+//! `create_as_organizer`), 413 `body_too_large`, 400 `invalid_json` / `invalid_event` /
 //! `invalid_path` / `invalid_query` / `invalid_key`, 415
 //! `unsupported_media_type`, 404 `not_found`, 405 `method_not_allowed`, 409
 //! for a domain conflict (the rule's code, e.g. `not_a_member`,
@@ -46,7 +48,7 @@
 //! | part | routes |
 //! | --- | --- |
 //! | [`webhook_router`] | `POST /webhook/lightning` (verification layer included) |
-//! | [`group_router`] | `/groups…` (no authentication: add the host's, e.g. a `route_layer`) |
+//! | [`group_router`] | `/groups…`, `/members/…`: the caller from the state's [`Authenticate`] or a [`Caller`](sunusav_core::Caller) in the request's extensions ([`identity`]) |
 //! | [`ops_router`] | `/health`, `/health/detailed`, `/health/workers`, `/metrics` (e.g. on an internal port) |
 //! | [`admin_router`] | `/admin/…` behind the state's admin token; empty without one |
 //! | [`console_router`] | the operations console's HTML pages (nest it, e.g. at `/admin/console`): admin and read-only operator roles; empty without a token |
@@ -94,6 +96,8 @@
 //!   request timeout).
 //! - [`console`]: [`console_router`], the server-rendered operations console
 //!   (maud) with its login, roles, live counts and audited actions.
+//! - [`identity`]: who calls the group API: [`Authenticate`], [`Identity`],
+//!   [`BearerTokens`], [`MemberTokens`].
 //! - [`state`]: [`AppState`]. [`error`]: [`ApiError`]. [`extract`]: extractors
 //!   with JSON rejections. [`auth`]: [`AdminToken`]. [`metrics`]: [`HttpMetrics`].
 //!   [`request_id`]: request ids and spans. [`clock`]: the injectable [`Clock`].

@@ -38,6 +38,10 @@ struct Args {
     /// The keysend node members are paid at (default: the simulated node's payee).
     #[arg(long)]
     payee_node: Option<String>,
+    /// The server's admin token: groups are created as the operator, and
+    /// each member acts with a member token issued through it.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
 }
 
 #[tokio::main]
@@ -52,6 +56,7 @@ async fn main() -> ExitCode {
         forgeries: a.forgeries,
         cycle_timeout: Duration::from_secs(a.cycle_timeout),
         payee_node: a.payee_node.unwrap_or_else(|| DemoConfig::default().payee_node),
+        admin_token: Some(a.admin_token),
         ..DemoConfig::default()
     };
     match run(&config).await {

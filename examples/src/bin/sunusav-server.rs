@@ -17,7 +17,8 @@ use axum::Router;
 use clap::Parser;
 use sunusav_axum::routes::not_found;
 use sunusav_axum::{
-    AdminToken, AppState, RouterLayers as _, admin_router, console_router, group_router, ops_router, webhook_router,
+    AdminToken, AppState, BearerTokens, MemberTokens, RouterLayers as _, admin_router, console_router, group_router,
+    ops_router, webhook_router,
 };
 use sunusav_core::runtime::{SettleStream, SettleStreamConfig, Workers, WorkersConfig};
 use sunusav_examples::config::{Cli, Command, MigrateAction, ServerArgs, WebhookScheme};
@@ -178,10 +179,33 @@ fn finish_router(router: Router, console: Option<Router>, limits: HttpLimits) ->
     })
 }
 
-/// The admin routes' and the console's tokens (`ADMIN_TOKEN`, `OPERATOR_TOKEN`).
+/// The admin routes' and the console's tokens (`ADMIN_TOKEN`,
+/// `OPERATOR_TOKEN`), and who may call the group API: the admin token is the
+/// operator's, and member tokens (issued by `POST
+/// /admin/members/{member}/token`) are members'. Without `ADMIN_TOKEN`
+/// nobody can authenticate and the group API answers 401.
 fn with_tokens(mut state: AppState, args: &ServerArgs) -> anyhow::Result<AppState> {
     if let Some(token) = &args.admin_token {
-        state = state.with_admin_token(AdminToken::new(token).context("ADMIN_TOKEN")?);
+        let admin = AdminToken::new(token).context("ADMIN_TOKEN")?;
+        let secret = args.member_token_secret.as_ref().map_or_else(
+            || {
+                use sha2::Digest as _;
+                let mut derived = sha2::Sha256::new();
+                derived.update(b"sunusav example server: member token secret\0");
+                derived.update(token.as_bytes());
+                hex::encode(derived.finalize()).into_bytes()
+            },
+            |secret| secret.clone().into_bytes(),
+        );
+        let members = MemberTokens::new(&secret)
+            .context("MEMBER_TOKEN_SECRET")?
+            .with_ttl(std::time::Duration::from_secs(args.member_token_ttl_secs));
+        state = state
+            .with_identity(BearerTokens::operator(admin.clone()).with_members(members.clone()))
+            .with_member_tokens(members)
+            .with_admin_token(admin);
+    } else {
+        tracing::warn!("ADMIN_TOKEN is unset: the group API answers 401 to everyone (nobody can authenticate)");
     }
     if let Some(token) = &args.operator_token {
         state = state.with_operator_token(AdminToken::new(token).context("OPERATOR_TOKEN")?);
@@ -189,8 +213,9 @@ fn with_tokens(mut state: AppState, args: &ServerArgs) -> anyhow::Result<AppStat
     Ok(state)
 }
 
-/// The webhook, group and admin routes. The group API is open to anyone:
-/// each client is rate limited there.
+/// The webhook, group and admin routes. Each client is rate limited on the
+/// group API (its callers are authenticated by bearer tokens, but a refusal
+/// costs a request too).
 fn public_router(args: &ServerArgs, state: &AppState) -> anyhow::Result<Router> {
     let groups = match args.rate_limit()? {
         Some(limit) => group_router(state.clone()).with_rate_limit(limit),

@@ -11,6 +11,14 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub const SECRET: &str = "e2e-webhook-secret-0123456789";
+/// The servers' admin token (set by [`start_server`] unless a test sets its
+/// own): the operator on the group API and the issuer of member tokens.
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789abcdef";
+
+/// A client of `url` holding [`ADMIN_TOKEN`].
+pub fn client(url: &str) -> sunusav_examples::client::HttpClient {
+    sunusav_examples::client::HttpClient::new(url).with_bearer(ADMIN_TOKEN)
+}
 
 /// The services the README's test command starts, or `None` (and a note)
 /// when they are not configured; under `SUNUSAV_REQUIRE_SERVICES=1` a
@@ -194,6 +202,7 @@ pub async fn start_server(env: &ServerEnv) -> Server {
         .env("JOB_LEASE_MS", "2000")
         .env("STALLED_INTERVAL_MS", "250")
         .env("SHUTDOWN_DEADLINE_SECS", "10")
+        .env("ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);

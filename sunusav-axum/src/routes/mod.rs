@@ -55,8 +55,12 @@ pub fn webhook_router(state: AppState) -> Router {
 /// /groups/{id}/start`, `/cancel`, `/invoices`, `GET /groups/{id}/ledger`,
 /// `POST /groups/{id}/payout-invoice`, and `GET`, `PUT`, `DELETE
 /// /members/{member}/payout-destination`.
-/// Unauthenticated: a host puts its own authentication in front of it (a
-/// `route_layer` on this router before merging or nesting it).
+/// Each handler takes the caller ([`Identity`](crate::identity::Identity):
+/// the state's [`Authenticate`](crate::identity::Authenticate), or a
+/// [`Caller`](sunusav_core::Caller) the host's middleware put in the
+/// request's extensions) and runs the use case through
+/// [`Tontine::acting_as`](sunusav_core::services::Tontine::acting_as): 401
+/// without an identity, 403 with the rule's code for the wrong caller.
 pub fn group_router(state: AppState) -> Router {
     Router::new()
         .route("/groups", post(groups::create))
