@@ -81,6 +81,13 @@ async fn an_operator_retries_a_dead_payout_by_its_record_once() {
     assert!(matches!(run_payout(&app).await, PayoutStep::Dead(_)));
     let g = send(&app.router, empty_request("GET", &format!("/groups/{id}"))).await.json();
     assert_eq!(g["cycle_status"], "payout_failed");
+    // The node's error text is for operators; a member sees the status only.
+    assert!(g["payouts"][0]["last_error"].is_string(), "the operator sees the node's error: {g}");
+    let member = g["members"][0].as_str().unwrap();
+    let seen =
+        send(&app.router, common::as_member(empty_request("GET", &format!("/groups/{id}")), member)).await.json();
+    assert_eq!(seen["payouts"][0]["status"], "dead", "{seen}");
+    assert_eq!(seen["payouts"][0]["last_error"], Value::Null, "a member sees no node error text: {seen}");
 
     let reply = send(&app.router, admin("POST", &retry)).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED);

@@ -78,6 +78,7 @@ pub struct PayoutBody {
     fee_msat: u64,
     status: &'static str,
     attempts: u32,
+    /// The node's last error: shown to operators only (null for members).
     last_error: Option<String>,
     /// The payment hash it was sent with (fixed before sending).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -227,5 +228,13 @@ pub async fn show(
     ApiPath(id): ApiPath<GroupId>,
 ) -> Result<Json<GroupBody>, ApiError> {
     let (group, attempts) = state.inner.tontine.acting_as(caller).group_view(id).await?;
-    Ok(Json(GroupBody::new(&group, Some(&attempts))))
+    let mut body = GroupBody::new(&group, Some(&attempts));
+    if caller != sunusav_core::Caller::Operator {
+        // The node's error texts are for operators: they can tell of the
+        // platform's node (its channels, its liquidity).
+        for payout in body.payouts.iter_mut().flatten() {
+            payout.last_error = None;
+        }
+    }
+    Ok(Json(body))
 }
