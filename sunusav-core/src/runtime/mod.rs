@@ -9,6 +9,7 @@
 //!   is what it runs, [`PayoutHandler`] and [`WebhookHandler`] the services'.
 //! - [`PoolMetrics`]: the pools' counters and latency histograms;
 //!   [`SettlementCounts`]: the webhook workers' settlements by outcome.
+//! - [`EventHandler`]: delivers domain events to an [`EventSubscriber`].
 //! - [`SettleStream`]: follows the node's settled invoices into settlement.
 //! - [`GroupCommit`]: the generic group-commit batcher (webhook ingestion).
 //!
@@ -19,6 +20,7 @@
 
 mod attempt;
 mod batch;
+mod events;
 mod handlers;
 mod metrics;
 mod pool;
@@ -27,6 +29,7 @@ pub(crate) mod unwind;
 mod workers;
 
 pub use batch::{BatchError, BatchLimits, GroupCommit};
+pub use events::{EventHandler, EventSubscriber, SubscriberError};
 pub use handlers::{PayoutHandler, WebhookHandler};
 pub use metrics::{BUCKETS_MICROS, Histogram, HistogramSnapshot, PoolMetrics, PoolSnapshot, SettlementCounts};
 pub use pool::{JobFailure, JobHandler, PoolConfig, WorkerPool};

@@ -12,6 +12,7 @@ mod event;
 mod groups;
 mod ingest;
 mod money;
+mod notify;
 mod payout;
 mod recovery;
 mod relay;
@@ -25,6 +26,7 @@ pub use destination::AcceptedInvoice;
 pub use error::ServiceError;
 pub use event::{EventError, EventStatus, LightningEvent, PayoutJob, WebhookJob};
 pub use money::{Accounting, DEFAULT_INVOICE_EXPIRY, GroupLedger, NODE_OUTBOX, NodeAction};
+pub use notify::{DomainEvent, EVENT_JOB_OPTIONS, EVENTS_QUEUE, EventKind};
 pub use payout::PayoutStep;
 pub use recovery::{PayoutRetry, WebhookReplay};
 pub use settle::{Ingested, SettleOutcome, WEBHOOK_JOB_OPTIONS};
@@ -71,6 +73,8 @@ pub struct Tontine {
     /// Set: a webhook's settlement is credited only once the node reports
     /// the invoice settled, for the amount the node says was paid.
     confirm_with_node: bool,
+    /// Set: domain events are written to the outbox and published here.
+    events: Option<Arc<dyn Queue>>,
 }
 
 impl std::fmt::Debug for Tontine {
@@ -103,7 +107,29 @@ impl Tontine {
             network: Network::Regtest,
             payout_policy: PayoutPolicy::default(),
             confirm_with_node: false,
+            events: None,
         }
+    }
+
+    /// Tells the host what happens ([`DomainEvent`]s: contributions recorded,
+    /// cycles completed, payouts paid or dead): each is written to the
+    /// outbox with the change it tells of and published on `queue` (named
+    /// [`EVENTS_QUEUE`]), whose consumer delivers it
+    /// ([`crate::runtime::EventHandler`]). Without it, no event is written.
+    #[must_use]
+    pub fn with_events(mut self, queue: Arc<dyn Queue>) -> Self {
+        self.events = Some(queue);
+        self
+    }
+
+    /// The events queue, when events are on.
+    pub fn events_queue(&self) -> Option<&Arc<dyn Queue>> {
+        self.events.as_ref()
+    }
+
+    /// Whether domain events are written.
+    pub(crate) const fn events_on(&self) -> bool {
+        self.events.is_some()
     }
 
     /// Sets the secret keysend preimages are derived under

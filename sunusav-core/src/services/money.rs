@@ -104,8 +104,9 @@ pub(super) async fn cancel_open_invoices(tx: &mut dyn StoreTx, group: GroupId, c
 /// The work a completed cycle owes, in the same unit of work: its payment
 /// attempt, the outbox row that queues its payout, and the cancellation of
 /// the cycle's invoices still open.
-pub(super) async fn cycle_completed(tx: &mut dyn StoreTx, due: &PayoutDue) -> Result<(), ServiceError> {
+pub(super) async fn cycle_completed(tx: &mut dyn StoreTx, due: &PayoutDue, events: bool) -> Result<(), ServiceError> {
     tx.insert_payment_attempt(&PaymentAttempt::pending(due)).await?;
+    super::notify::emit(tx, events, super::DomainEvent::cycle_completed(due)).await?;
     let job = PayoutJob { key: due.key.clone(), group: due.group, cycle: due.cycle, generation: 0 };
     let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
     tx.insert_outbox(&OutboxMessage { id: 0, queue: PAYOUT_QUEUE.into(), job_id: due.key.clone(), payload }).await?;
@@ -121,6 +122,7 @@ pub(super) async fn apply_balances(
     tx: &mut dyn StoreTx,
     group: &mut Group,
     members: &[MemberId],
+    events: bool,
 ) -> Result<Option<PayoutDue>, ServiceError> {
     if !group.policy().apply_balance || !members.iter().any(|m| group.owes(*m)) {
         return Ok(None);
@@ -151,9 +153,11 @@ pub(super) async fn apply_balances(
         let outcome = group.record_contribution(&invoice, contribution)?;
         let c = Contribution { payment_hash: hash, group: group.id(), cycle, member: *member, amount: contribution };
         tx.insert_contribution(&c).await?;
+        let told = super::DomainEvent::contribution(group.id(), cycle, *member, contribution, hash);
+        super::notify::emit(tx, events, told).await?;
         tracing::info!(group = %group.id(), cycle, member = %member, "balance applied to a contribution");
         if let ContributionOutcome::CycleComplete(due) = outcome {
-            cycle_completed(tx, &due).await?;
+            cycle_completed(tx, &due, events).await?;
             return Ok(Some(due));
         }
     }

@@ -34,7 +34,7 @@ use crate::domain::payout::{Bolt11, PayTo, PayoutDestination};
 use crate::ports::{PayError, PaymentStatus, PayoutReceipt, PayoutRequest, StoreTx};
 
 use super::event::PayoutJob;
-use super::{ServiceError, Tontine};
+use super::{DomainEvent, ServiceError, Tontine};
 
 /// What one run of a payout job did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,10 +259,18 @@ impl Tontine {
         }
         let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
         let applied = group.record_payout_success(job.cycle)?;
+        let told = DomainEvent::payout_succeeded(
+            job.group,
+            job.cycle,
+            attempt.beneficiary,
+            attempt.amount,
+            receipt.payment_hash,
+        );
+        super::notify::emit(&mut *tx, self.events_on(), told).await?;
         if let PayoutApplied::NextCycle(_) = applied {
             // Balances that cover a contribution pay the new cycle at once.
             let members = group.members().to_vec();
-            super::money::apply_balances(&mut *tx, &mut group, &members).await?;
+            super::money::apply_balances(&mut *tx, &mut group, &members, self.events_on()).await?;
         }
         tx.save_group(&group).await?;
         tx.commit().await?;
@@ -300,6 +308,9 @@ impl Tontine {
         }
         let mut group = tx.load_group(job.group).await?.ok_or(ServiceError::NotFound("group"))?;
         group.record_payout_failure(job.cycle)?;
+        let told =
+            DomainEvent::payout_failed(job.group, job.cycle, attempt.beneficiary, attempt.amount, attempt.generation());
+        super::notify::emit(&mut *tx, self.events_on(), told).await?;
         tx.save_group(&group).await?;
         tx.commit().await?;
         tracing::error!(payout = %job.key, error, "payout dead; the cycle needs an operator");

@@ -10,7 +10,7 @@ use crate::ports::{BackendError, Enqueued, JobOptions, JobState, NewJob, Queue};
 
 use super::event::{LightningEvent, PayoutJob, WebhookJob};
 use super::money::{NODE_OUTBOX, NodeAction};
-use super::{PAYOUT_QUEUE, ServiceError, Tontine, WEBHOOK_QUEUE};
+use super::{EVENT_JOB_OPTIONS, EVENTS_QUEUE, PAYOUT_QUEUE, ServiceError, Tontine, WEBHOOK_QUEUE};
 
 impl Tontine {
     /// Publishes up to `limit` unsent outbox rows; returns how many were published.
@@ -26,18 +26,24 @@ impl Tontine {
         }
         let mut payouts = Vec::new();
         let mut webhooks = Vec::new();
+        let mut events = Vec::new();
         let mut node = Vec::new();
         let mut ids = Vec::with_capacity(messages.len());
         for m in messages {
             let options = match m.queue.as_str() {
                 PAYOUT_QUEUE => self.payout_options,
                 WEBHOOK_QUEUE => self.webhook_options,
+                EVENTS_QUEUE => EVENT_JOB_OPTIONS,
                 _ => JobOptions::default(),
             };
             let job = NewJob { id: m.job_id, payload: m.payload, options };
             match m.queue.as_str() {
                 PAYOUT_QUEUE => payouts.push(job),
                 WEBHOOK_QUEUE => webhooks.push(job),
+                EVENTS_QUEUE if self.events.is_some() => events.push(job),
+                EVENTS_QUEUE => {
+                    tracing::warn!(event = %job.id, "an event row, and events are off now: dropped");
+                }
                 NODE_OUTBOX => {
                     node.push((m.id, job));
                     continue;
@@ -63,6 +69,9 @@ impl Tontine {
         }
         if !webhooks.is_empty() {
             self.webhooks.enqueue_bulk(webhooks).await?;
+        }
+        if let Some(queue) = self.events.as_ref().filter(|_| !events.is_empty()) {
+            queue.enqueue_bulk(events).await?;
         }
         tx.mark_outbox_sent(&ids).await?;
         tx.commit().await?;

@@ -25,7 +25,7 @@ pub const WEBHOOK_JOB_OPTIONS: JobOptions = JobOptions {
 };
 
 use super::event::{LightningEvent, WebhookJob};
-use super::{ServiceError, Tontine};
+use super::{DomainEvent, ServiceError, Tontine};
 
 /// What ingestion did with a verified delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,11 +197,14 @@ impl Tontine {
             &job.event
         };
         let mut tx = self.store.begin().await?;
-        let outcome = settle_in(&mut *tx, event, invoice).await?;
+        let outcome = settle_in(&mut *tx, event, invoice, self.events_on()).await?;
         tx.mark_webhook_processed(&job.key, outcome.outcome()).await?;
         tx.commit().await?;
+        let told = self.events_on() && matches!(outcome, SettleOutcome::Recorded);
         if let SettleOutcome::CycleComplete(key) = &outcome {
             tracing::info!(payout = %key, "cycle complete, payout queued");
+        }
+        if told || matches!(outcome, SettleOutcome::CycleComplete(_)) {
             // Publish now rather than at the relay's next tick; a failure here is
             // harmless, the relay publishes the committed row later.
             if let Err(e) = self.relay_outbox(64).await {
@@ -230,6 +233,7 @@ async fn settle_in(
     tx: &mut dyn StoreTx,
     event: &LightningEvent,
     invoice: Invoice,
+    events: bool,
 ) -> Result<SettleOutcome, ServiceError> {
     let hash = event.payment_hash;
     tx.lock_group(invoice.group).await?;
@@ -251,7 +255,7 @@ async fn settle_in(
             tx.insert_ledger_entry(&entry).await?;
             tracing::warn!(payment_hash = %hash, reason = reason.as_str(), amount = %amount, "payment credited to the member's balance");
             // A late payment may cover the cycle the member owes now.
-            let due = super::money::apply_balances(tx, &mut group, &[invoice.member]).await?;
+            let due = super::money::apply_balances(tx, &mut group, &[invoice.member], events).await?;
             tx.save_group(&group).await?;
             Ok(match due {
                 Some(due) => SettleOutcome::CycleComplete(due.key),
@@ -269,6 +273,9 @@ async fn settle_in(
             if !tx.insert_contribution(&contribution).await? {
                 return Ok(SettleOutcome::Replay);
             }
+            let told =
+                DomainEvent::contribution(invoice.group, invoice.cycle, invoice.member, contribution.amount, hash);
+            super::notify::emit(tx, events, told).await?;
             if !overpaid.is_zero() {
                 let entry = LedgerEntry::settlement(
                     invoice.group,
@@ -283,7 +290,7 @@ async fn settle_in(
             tx.save_group(&group).await?;
             match outcome {
                 ContributionOutcome::CycleComplete(due) => {
-                    super::money::cycle_completed(tx, &due).await?;
+                    super::money::cycle_completed(tx, &due, events).await?;
                     Ok(SettleOutcome::CycleComplete(due.key))
                 }
                 ContributionOutcome::Recorded => Ok(SettleOutcome::Recorded),

@@ -1,0 +1,74 @@
+//! Delivering domain events: the [`EventSubscriber`] a host implements (an
+//! HTTP endpoint, a message bus…) and the [`EventHandler`] a worker pool
+//! runs on the events queue ([`crate::services::EVENTS_QUEUE`]).
+//!
+//! A delivery the subscriber refuses for now is retried with the job's
+//! backoff ([`crate::services::EVENT_JOB_OPTIONS`]) and reaches the dead
+//! letters when its attempts are used up, where an operator retries it. The
+//! same event may be delivered more than once (a lost answer); its id tells.
+
+use async_trait::async_trait;
+
+use crate::ports::ReservedJob;
+use crate::services::DomainEvent;
+
+use super::pool::{JobFailure, JobHandler};
+
+/// Why a subscriber did not take an event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscriberError {
+    /// Not now (unreachable, a 5xx, a timeout): retried with backoff.
+    #[error("retry later: {0}")]
+    Retry(String),
+    /// Never (the subscriber refuses it for good): dead letters at once.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+/// Where events go. Implementations must be idempotent by
+/// [`DomainEvent::id`] or pass the id on (e.g. as `webhook-id`).
+#[async_trait]
+pub trait EventSubscriber: Send + Sync + 'static {
+    /// Delivers one event; `body` is its JSON, as signed and sent.
+    ///
+    /// # Errors
+    /// [`SubscriberError`]: retry later, or never.
+    async fn deliver(&self, event: &DomainEvent, body: &[u8]) -> Result<(), SubscriberError>;
+}
+
+/// Runs event jobs: decodes the event and hands it to the subscriber.
+#[derive(Clone)]
+pub struct EventHandler {
+    subscriber: std::sync::Arc<dyn EventSubscriber>,
+}
+
+impl EventHandler {
+    /// A handler delivering to `subscriber`.
+    pub fn new(subscriber: std::sync::Arc<dyn EventSubscriber>) -> Self {
+        Self { subscriber }
+    }
+}
+
+impl std::fmt::Debug for EventHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHandler").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl JobHandler for EventHandler {
+    async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
+        let event: DomainEvent = serde_json::from_slice(&job.payload)
+            .map_err(|e| JobFailure::permanent(format!("invalid event payload: {e}")))?;
+        match self.subscriber.deliver(&event, &job.payload).await {
+            Ok(()) => Ok(()),
+            Err(SubscriberError::Retry(why)) => Err(JobFailure::retry(why)),
+            Err(SubscriberError::Refused(why)) => Err(JobFailure::permanent(why)),
+        }
+    }
+
+    async fn dead(&self, job: &ReservedJob, error: &str) {
+        tracing::error!(event = %job.id, error, "event delivery dead: an operator retries it from the dead letters");
+    }
+}
