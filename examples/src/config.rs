@@ -204,6 +204,17 @@ pub struct ServerArgs {
     /// Follow the node's stream of settled invoices (on by default with LND).
     #[arg(long, env = "NODE_SETTLE_STREAM", action = clap::ArgAction::Set)]
     pub node_settle_stream: Option<bool>,
+    /// Where domain events are delivered, as Standard Webhooks (`http://…`;
+    /// off when unset).
+    #[arg(long, env = "EVENTS_WEBHOOK_URL")]
+    pub events_webhook_url: Option<String>,
+    /// The Standard Webhooks secret events are signed with (`whsec_<base64>`,
+    /// or the base64 alone); required with `EVENTS_WEBHOOK_URL`.
+    #[arg(long, env = "EVENTS_WEBHOOK_SECRET", hide_env_values = true)]
+    pub events_webhook_secret: Option<String>,
+    /// Event delivery workers.
+    #[arg(long, env = "EVENTS_CONCURRENCY", default_value_t = 2, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=256), usize::from))]
+    pub events_concurrency: usize,
 }
 
 impl std::fmt::Debug for ServerArgs {
@@ -225,6 +236,8 @@ impl std::fmt::Debug for ServerArgs {
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("operator_token", &self.operator_token.as_ref().map(|_| "<redacted>"))
             .field("member_token_secret", &self.member_token_secret.as_ref().map(|_| "<redacted>"))
+            .field("events_webhook_url", &self.events_webhook_url)
+            .field("events_webhook_secret", &self.events_webhook_secret.as_ref().map(|_| "<redacted>"))
             .field("payout_preimage_secret", &self.payout_preimage_secret.as_ref().map(|_| "<redacted>"))
             .field("lightning_network", &self.lightning_network)
             .field("confirm_with_node", &self.confirm_with_node)
@@ -250,6 +263,24 @@ impl ServerArgs {
     ///
     /// # Errors
     /// When some but not all of them are set.
+    /// The events subscriber, when `EVENTS_WEBHOOK_URL` is set.
+    ///
+    /// # Errors
+    /// A URL without a secret (or the reverse), a bad URL or secret.
+    pub fn events_subscriber(&self) -> anyhow::Result<Option<crate::events::HttpSubscriber>> {
+        match (&self.events_webhook_url, &self.events_webhook_secret) {
+            (Some(url), Some(secret)) => {
+                let secret = sunusav_core::webhook::Secret::from_standard_webhooks(secret)
+                    .map_err(|e| anyhow::anyhow!("EVENTS_WEBHOOK_SECRET: {e}"))?;
+                Ok(Some(crate::events::HttpSubscriber::new(url, secret)?))
+            }
+            (None, None) => Ok(None),
+            (Some(_), None) => anyhow::bail!("EVENTS_WEBHOOK_SECRET is required with EVENTS_WEBHOOK_URL"),
+            (None, Some(_)) => anyhow::bail!("EVENTS_WEBHOOK_SECRET is set without EVENTS_WEBHOOK_URL"),
+        }
+    }
+
+    /// LND, when `LND_REST_URL`, `LND_MACAROON_PATH` and `LND_TLS_CERT_PATH` are set.
     pub fn lnd(&self) -> anyhow::Result<Option<sunusav_lnd::LndConfig>> {
         match (&self.lnd_rest_url, &self.lnd_macaroon_path, &self.lnd_tls_cert_path) {
             (Some(url), Some(macaroon), Some(cert)) => {

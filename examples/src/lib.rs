@@ -10,6 +10,7 @@
 //! - [`pg_node`]: a simulated Lightning node whose state lives in PostgreSQL,
 //!   shared by every server process and surviving restarts, as a real node's does.
 //! - [`client`]: a small HTTP client for the demo and the tests.
+//! - [`events`]: domain events delivered to `EVENTS_WEBHOOK_URL` as Standard Webhooks.
 //! - [`demo`]: the demo/load driver: a group's whole life through the HTTP API.
 //!
 //! Run the server with `cargo run -p sunusav-examples --bin sunusav-server`.
@@ -17,6 +18,7 @@
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod events;
 pub mod pg_node;
 pub mod serve;
 pub mod wiring;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
 use sunusav_core::ports::{Payments, Queue, QueueConfig, SettleEvents, Store};
-use sunusav_core::services::{PAYOUT_QUEUE, Tontine, WEBHOOK_QUEUE};
+use sunusav_core::services::{EVENTS_QUEUE, PAYOUT_QUEUE, Tontine, WEBHOOK_QUEUE};
 use sunusav_core::webhook::{Secret, Verifier};
 use sunusav_postgres::{PgStore, PgStoreOptions, Schema};
 use sunusav_redis::{RedisConfig, RedisConnection};
@@ -111,6 +111,10 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
             let (payouts, webhooks) = (bounded(PAYOUT_QUEUE), bounded(WEBHOOK_QUEUE));
             let tontine =
                 payout_settings(args, Tontine::new(store, node, payouts, webhooks).with_invoice_expiry(expiry))?;
+            let tontine = match args.events_webhook_url {
+                Some(_) => tontine.with_events(bounded(EVENTS_QUEUE)),
+                None => tontine,
+            };
             Ok(Wired { tontine, backend, redis: None, settle_events: events })
         }
         Backend::Real => {
@@ -151,6 +155,14 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
                 None => tontine,
             };
             let tontine = payout_settings(args, tontine)?;
+            let tontine = match args.events_webhook_url {
+                Some(_) => tontine.with_events(Arc::new(redis.queue(
+                    EVENTS_QUEUE,
+                    &args.queue_prefix,
+                    QueueConfig::default(),
+                )?)),
+                None => tontine,
+            };
             Ok(Wired { tontine, backend, redis: Some(redis), settle_events: events })
         }
     }

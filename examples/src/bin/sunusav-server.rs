@@ -85,8 +85,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         args.webhook_previous_secrets.as_deref(),
         args.webhook_signature_header.as_ref(),
     )?;
+    let subscriber = args.events_subscriber()?;
     let wired = wire(&args, backend).await?;
-    let workers = Workers::start(
+    let workers = Workers::start_with_events(
         &wired.tontine,
         WorkersConfig::default()
             .with_payout_concurrency(args.payout_concurrency)
@@ -98,7 +99,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             .with_stalled_interval(Duration::from_millis(args.stalled_interval_ms.max(50)))
             .with_sweep_interval(Duration::from_millis(args.sweep_interval_ms))
             .with_sweep_after(Duration::from_millis(args.sweep_after_ms))
-            .with_webhook_retention(args.webhook_retention()),
+            .with_webhook_retention(args.webhook_retention())
+            .with_event_concurrency(args.events_concurrency),
+        subscriber.map(|s| Arc::new(s) as Arc<dyn sunusav_core::runtime::EventSubscriber>),
     );
     let settle_stream = start_settle_stream(&wired);
     let mut state = AppState::new(wired.tontine.clone(), Arc::new(verifier))

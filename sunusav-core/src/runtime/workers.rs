@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::attempt;
+use super::events::{EventHandler, EventSubscriber};
 use super::handlers::{PayoutHandler, WebhookHandler};
 use super::metrics::{PoolMetrics, PoolSnapshot, SettlementCounts};
 use super::pool::{JobHandler, PoolConfig, WorkerPool};
@@ -46,6 +47,9 @@ pub struct WorkersConfig {
     /// How long a webhook worker woken on an idle queue waits for more jobs
     /// to settle with the first ([`PoolConfig::linger`]; default 2 ms).
     pub webhook_linger: Duration,
+    /// Event delivery workers, when events are delivered
+    /// ([`Workers::start_with_events`]; default 2).
+    pub event_concurrency: usize,
     /// Lease of a reserved job.
     pub lease: Duration,
     /// How long a blocking reserve waits before looking at shutdown again.
@@ -86,6 +90,7 @@ impl Default for WorkersConfig {
             webhook_prefetch: 0,
             webhook_batch: 16,
             webhook_linger: Duration::from_millis(2),
+            event_concurrency: 2,
             lease: Duration::from_secs(30),
             idle_wait: Duration::from_secs(1),
             relay_interval: Duration::from_millis(500),
@@ -133,6 +138,13 @@ impl WorkersConfig {
     #[must_use]
     pub const fn with_webhook_linger(mut self, webhook_linger: Duration) -> Self {
         self.webhook_linger = webhook_linger;
+        self
+    }
+
+    /// This config with [`event_concurrency`](Self::event_concurrency) set to `event_concurrency`.
+    #[must_use]
+    pub const fn with_event_concurrency(mut self, event_concurrency: usize) -> Self {
+        self.event_concurrency = event_concurrency;
         self
     }
 
@@ -228,6 +240,19 @@ impl Workers {
     /// Starts the payout and webhook pools, the outbox relay, stalled recovery,
     /// the sweep and, with [`WorkersConfig::webhook_retention`], the retention task.
     pub fn start(tontine: &Tontine, config: WorkersConfig) -> Self {
+        Self::start_with_events(tontine, config, None)
+    }
+
+    /// [`Workers::start`], and, when the application has an events queue
+    /// ([`Tontine::with_events`]) and `subscriber` is set, a pool delivering
+    /// its events to `subscriber` ([`EventHandler`]), whose stalled leases
+    /// are recovered with the others'. Without a subscriber the events wait
+    /// in their queue for a consumer of the host's.
+    pub fn start_with_events(
+        tontine: &Tontine,
+        config: WorkersConfig,
+        subscriber: Option<Arc<dyn EventSubscriber>>,
+    ) -> Self {
         let (tx, rx) = watch::channel(false);
         let base = PoolConfig { lease: config.lease, idle_wait: config.idle_wait, ..PoolConfig::default() };
         let pool = |q: &Arc<dyn Queue>, h: Arc<dyn JobHandler>, settings: PoolConfig| {
@@ -238,7 +263,7 @@ impl Workers {
         let settlements = Arc::new(SettlementCounts::default());
         let webhooks: Arc<dyn JobHandler> =
             Arc::new(WebhookHandler::new(tontine.clone()).with_counts(Arc::clone(&settlements)));
-        let pools = vec![
+        let mut pools = vec![
             pool(
                 tontine.payout_queue(),
                 Arc::clone(&payouts),
@@ -256,6 +281,15 @@ impl Workers {
                 },
             ),
         ];
+        let events = tontine.events_queue().cloned().zip(subscriber).map(|(queue, subscriber)| {
+            let handler: Arc<dyn JobHandler> = Arc::new(EventHandler::new(subscriber));
+            pools.push(pool(
+                &queue,
+                Arc::clone(&handler),
+                PoolConfig { concurrency: config.event_concurrency, ..base },
+            ));
+            (queue, handler)
+        });
         let stats = WorkerStats {
             pools: pools
                 .iter()
@@ -273,14 +307,14 @@ impl Workers {
             .map(|keep| tokio::spawn(retention_loop(tontine.clone(), config.retention_interval, keep, rx.clone())));
         // Each queue with the handler of its pool: a job that recovery
         // dead-letters gets the same `dead` hook as one that fails for good.
-        let stalled = tokio::spawn(stalled_loop(
-            vec![
-                Recovered { queue: tontine.payout_queue().clone(), handler: payouts, metrics: pools[0].metrics() },
-                Recovered { queue: tontine.webhook_queue().clone(), handler: webhooks, metrics: pools[1].metrics() },
-            ],
-            config.stalled_interval,
-            rx,
-        ));
+        let mut recovered = vec![
+            Recovered { queue: tontine.payout_queue().clone(), handler: payouts, metrics: pools[0].metrics() },
+            Recovered { queue: tontine.webhook_queue().clone(), handler: webhooks, metrics: pools[1].metrics() },
+        ];
+        if let Some((queue, handler)) = events {
+            recovered.push(Recovered { queue, handler, metrics: pools[2].metrics() });
+        }
+        let stalled = tokio::spawn(stalled_loop(recovered, config.stalled_interval, rx));
         Self { pools, relay, sweep, retention, stalled, shutdown: tx, stats }
     }
 
