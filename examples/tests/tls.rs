@@ -44,6 +44,7 @@ fn active_group() -> Group {
         members,
         policy: sunusav_core::GroupPolicy::default(),
         organizer: None,
+        schedule: None,
     };
     let mut g = Group::new(GroupId::random(), spec).expect("valid spec");
     g.start().expect("start");

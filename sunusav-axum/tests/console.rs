@@ -231,6 +231,7 @@ async fn search_finds_jobs_by_id_payment_hash_group_text_and_time_and_says_how_f
         members: vec![MemberId::random(), MemberId::random()],
         policy: GroupPolicy::default(),
         organizer: None,
+        schedule: None,
     };
     let group = c.tontine.create_group(spec).await.unwrap();
     let (_, _, by_group) = send(&c.app, get(&format!("/admin/console/jobs?q={}", group.id()), Some(OPERATOR))).await;

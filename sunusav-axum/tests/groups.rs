@@ -260,3 +260,30 @@ async fn a_payout_invoice_is_refused_with_a_code_for_each_reason() {
 fn as_member_0(m: &[String], request: http::Request<axum::body::Body>) -> http::Request<axum::body::Body> {
     as_member(request, &m[0])
 }
+
+#[tokio::test]
+async fn a_scheduled_group_shows_each_cycles_due_time_and_grace_end() {
+    let app = app();
+    let m = members(2);
+    // 2026-01-31 09:00 UTC, monthly, a day of grace.
+    let schedule = json!({ "first_due_ms": 1_769_850_000_000_u64, "period": { "months": 1 }, "grace_ms": 86_400_000 });
+    let body = json!({ "members": m, "contribution_msat": 10_000, "schedule": schedule });
+    let reply = send(&app.router, json_request("POST", "/groups", &body)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let g = reply.json();
+    assert_eq!(g["schedule"], schedule);
+    assert!(g.get("cycle_due_ms").is_none(), "no cycle before it starts: {g}");
+    let id = g["id"].as_str().unwrap();
+    let started = send(&app.router, empty_request("POST", &format!("/groups/{id}/start"))).await.json();
+    assert_eq!(started["cycle_due_ms"], 1_769_850_000_000_u64);
+    assert_eq!(started["cycle_grace_end_ms"], 1_769_850_000_000_u64 + 86_400_000);
+    // Refused schedules: a grace as long as the period, a zero period.
+    for bad in [
+        json!({ "first_due_ms": 0, "period": { "days": 1 }, "grace_ms": 86_400_000 }),
+        json!({ "first_due_ms": 0, "period": { "weeks": 0 } }),
+    ] {
+        let body = json!({ "members": members(2), "contribution_msat": 10_000, "schedule": bad });
+        let reply = send(&app.router, json_request("POST", "/groups", &body)).await;
+        assert_eq!((reply.status, reply.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"), "{bad}");
+    }
+}

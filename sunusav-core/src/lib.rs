@@ -59,6 +59,7 @@
 //!     members: members.clone(),
 //!     policy: GroupPolicy::default(),
 //!     organizer: Some(members[0]),
+//!     schedule: None,
 //! };
 //! let mut group = Group::new(GroupId::random(), spec).unwrap();
 //! group.start().unwrap();

@@ -134,7 +134,7 @@ proptest! {
         payout_every in 1u64..=5,
     ) {
         let members: Vec<MemberId> = (0..n).map(member).collect();
-        let spec = GroupSpec { contribution: Msat::new(contribution), fee_bps, members: members.clone(), policy: sunusav_core::GroupPolicy::default(), organizer: None };
+        let spec = GroupSpec { contribution: Msat::new(contribution), fee_bps, members: members.clone(), policy: sunusav_core::GroupPolicy::default(), organizer: None, schedule: None };
         let mut group = Group::new(GroupId::random(), spec).unwrap();
         group.start().unwrap();
 
@@ -230,6 +230,7 @@ fn group_rules_refuse_bad_specs() {
         members,
         policy: sunusav_core::GroupPolicy::default(),
         organizer: None,
+        schedule: None,
     };
     let id = GroupId::random();
     assert_eq!(Group::new(id, spec(vec![m], 1, 0)).unwrap_err(), sunusav_core::GroupError::TooFewMembers);
@@ -266,6 +267,7 @@ fn a_forming_group_takes_no_contribution_and_fees_are_kept() {
             members: members.clone(),
             policy: sunusav_core::GroupPolicy::default(),
             organizer: None,
+            schedule: None,
         },
     )
     .unwrap();

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use sqlx::PgConnection;
 use sunusav_core::domain::group::{CycleStatus, Group, GroupPolicy, GroupSpec, GroupStatus};
 use sunusav_core::domain::ids::GroupId;
+use sunusav_core::domain::schedule::Schedule;
 use sunusav_core::ports::store::StoreError;
 use uuid::Uuid;
 
@@ -29,6 +30,7 @@ struct GroupRow {
     cycle_status: String,
     apply_balance: bool,
     organizer: Option<Uuid>,
+    schedule: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -38,9 +40,9 @@ struct MemberRow {
     payment_hash: Option<Vec<u8>>,
 }
 
-const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer \
+const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule \
      FROM tontine_groups WHERE id = $1 FOR UPDATE";
-const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer \
+const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule \
      FROM tontine_groups WHERE id = $1";
 /// Members in payout order, each with its contribution to cycle `$2`.
 const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash \
@@ -54,8 +56,8 @@ const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash \
 pub(crate) async fn insert(conn: &mut PgConnection, group: &Group) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tontine_groups \
-         (id, contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         (id, contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(group.id().as_uuid())
     .bind(msat_to_db(group.contribution())?)
@@ -65,6 +67,13 @@ pub(crate) async fn insert(conn: &mut PgConnection, group: &Group) -> Result<(),
     .bind(group.cycle_status().as_str())
     .bind(group.policy().apply_balance)
     .bind(group.organizer().map(|m| m.as_uuid()))
+    .bind(
+        group
+            .schedule()
+            .map(|s| serde_json::to_string(&s))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("schedule: {e}")))?,
+    )
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
@@ -122,10 +131,16 @@ fn restore(id: GroupId, row: &GroupRow, members: Vec<MemberRow>) -> Result<Group
         members: order,
         policy: GroupPolicy { apply_balance: row.apply_balance },
         organizer: row.organizer.map(member_id),
+        schedule: schedule_from_db(row.schedule.as_deref())?,
     };
     let cycle = u32_from_db(row.current_cycle, "current_cycle")?;
     Group::restore(id, spec, status, cycle, cycle_status, paid)
         .map_err(|e| StoreError::Corrupt(format!("group {id}: {e}")))
+}
+
+/// A stored schedule, checked as the domain checks one.
+fn schedule_from_db(text: Option<&str>) -> Result<Option<Schedule>, StoreError> {
+    text.map(|t| serde_json::from_str(t).map_err(|e| StoreError::Corrupt(format!("schedule {t:?}: {e}")))).transpose()
 }
 
 /// Saves a group's status, cycle and cycle status.

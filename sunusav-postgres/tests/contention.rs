@@ -61,6 +61,7 @@ async fn concurrent_redelivered_settlements_from_two_processes_pay_each_cycle_on
             members: members.clone(),
             policy: sunusav_core::GroupPolicy::default(),
             organizer: None,
+            schedule: None,
         };
         let g = a.create_group(spec).await.expect("create");
         a.start_group(g.id()).await.expect("start");

@@ -32,6 +32,10 @@ pub struct CreateGroup {
     /// another is refused); an operator may name one or none.
     #[serde(default)]
     pub organizer: Option<MemberId>,
+    /// The group's calendar: `{"first_due_ms", "period": {"days"|"weeks"|"months": n}, "grace_ms"}`;
+    /// none for a group that runs at its members' pace.
+    #[serde(default)]
+    pub schedule: Option<sunusav_core::domain::schedule::Schedule>,
 }
 
 const fn default_true() -> bool {
@@ -56,6 +60,14 @@ pub struct GroupBody {
     cycle_status: &'static str,
     members: Vec<MemberId>,
     organizer: Option<MemberId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule: Option<sunusav_core::domain::schedule::Schedule>,
+    /// When the current cycle is due (unix ms), with a schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cycle_due_ms: Option<u64>,
+    /// When the current cycle's grace period ends (unix ms), with a schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cycle_grace_end_ms: Option<u64>,
     contribution_msat: u64,
     fee_bps: u16,
     apply_balance: bool,
@@ -111,6 +123,9 @@ impl GroupBody {
             cycle_status: group.cycle_status().as_str(),
             members: group.members().to_vec(),
             organizer: group.organizer(),
+            schedule: group.schedule(),
+            cycle_due_ms: group.cycle_due_ms(),
+            cycle_grace_end_ms: group.cycle_grace_end_ms(),
             contribution_msat: group.contribution().get(),
             fee_bps: group.fee_bps(),
             apply_balance: group.policy().apply_balance,
@@ -174,6 +189,7 @@ pub async fn create(
         members: body.members,
         policy: GroupPolicy { apply_balance: body.apply_balance },
         organizer,
+        schedule: body.schedule,
     };
     let group = state.inner.tontine.acting_as(caller).create_group(spec).await?;
     Ok((StatusCode::CREATED, Json(GroupBody::new(&group, None))))

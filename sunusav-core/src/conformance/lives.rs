@@ -97,6 +97,7 @@ pub async fn run_life(store: Arc<dyn Store>, life: &Life) {
         members: members.clone(),
         policy: crate::domain::group::GroupPolicy { apply_balance: life.apply_balance },
         organizer: None,
+        schedule: None,
     };
     let group = t.create_group(spec).await.expect("create");
     let id = group.id();

@@ -221,6 +221,7 @@ fn active_group(n: usize) -> Group {
         members,
         policy: crate::domain::group::GroupPolicy::default(),
         organizer: None,
+        schedule: None,
     };
     let mut g = Group::new(GroupId::random(), spec).expect("valid spec");
     g.start().expect("start");
@@ -311,16 +312,21 @@ pub async fn a_group_round_trips_and_its_id_is_unique(store: Arc<dyn Store>) {
     drop(tx);
     assert_eq!(store.group(GroupId::random()).await.expect("read"), None);
 
-    // The group's policy and organizer are part of what round-trips.
+    // The group's policy, organizer and schedule are part of what round-trips.
     let mut spec = active_group(2).spec();
     spec.policy.apply_balance = false;
     spec.organizer = Some(spec.members[1]);
+    let every_month = crate::domain::schedule::Period::Months(1);
+    spec.schedule =
+        Some(crate::domain::schedule::Schedule::new(1_767_225_600_000, every_month, 86_400_000).expect("schedule"));
     let mut kept = Group::new(GroupId::random(), spec).expect("valid spec");
     kept.start().expect("start");
     insert(&store, &kept).await;
     let loaded = store.group(kept.id()).await.expect("read").expect("found");
     assert!(!loaded.policy().apply_balance, "apply_balance = false was lost");
     assert_eq!(loaded.organizer(), kept.organizer(), "the organizer was lost");
+    assert_eq!(loaded.schedule(), kept.schedule(), "the schedule was lost");
+    assert_eq!(loaded.cycle_due_ms(), Some(1_767_225_600_000), "cycle 1 is due at the first due time");
     assert_eq!(loaded, kept);
 }
 

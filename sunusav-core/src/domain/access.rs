@@ -161,6 +161,7 @@ mod tests {
             members: members.to_vec(),
             policy: crate::domain::group::GroupPolicy::default(),
             organizer,
+            schedule: None,
         };
         Group::new(GroupId::random(), spec).unwrap()
     }
@@ -209,6 +210,7 @@ mod tests {
             members: ms.clone(),
             policy: crate::domain::group::GroupPolicy::default(),
             organizer,
+            schedule: None,
         };
         assert_eq!(Caller::Member(ms[0]).may_create(&spec(Some(ms[0]))), Ok(()));
         assert_eq!(Caller::Member(ms[0]).may_create(&spec(Some(ms[1]))), Err(Denied::CreateAsOrganizer));

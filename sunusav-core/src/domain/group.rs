@@ -13,6 +13,7 @@ use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::LedgerReason;
 use crate::domain::money::{BPS_PER_WHOLE, Msat};
+use crate::domain::schedule::Schedule;
 
 /// The most members one group may have.
 pub const MAX_MEMBERS: usize = 1_000;
@@ -75,6 +76,10 @@ pub struct GroupSpec {
     /// operator), one of its members; none for a group only operators manage.
     #[serde(default)]
     pub organizer: Option<MemberId>,
+    /// The group's calendar: when each cycle is due and its grace period
+    /// ends; none for a group that runs at its members' pace.
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
 }
 
 /// Rules a group chooses when it is created.
@@ -296,6 +301,8 @@ pub struct Group {
     policy: GroupPolicy,
     #[serde(default)]
     organizer: Option<MemberId>,
+    #[serde(default)]
+    schedule: Option<Schedule>,
 }
 
 impl Group {
@@ -334,6 +341,7 @@ impl Group {
             members: spec.members,
             policy: spec.policy,
             organizer: spec.organizer,
+            schedule: spec.schedule,
             status: GroupStatus::Forming,
             cycle: 0,
             cycle_status: CycleStatus::Collecting,
@@ -379,6 +387,19 @@ impl Group {
     pub const fn organizer(&self) -> Option<MemberId> {
         self.organizer
     }
+    /// The group's calendar, if it has one.
+    pub const fn schedule(&self) -> Option<Schedule> {
+        self.schedule
+    }
+    /// When the current cycle is due (unix ms): none without a schedule or
+    /// before the group starts.
+    pub fn cycle_due_ms(&self) -> Option<u64> {
+        self.schedule?.due_ms(self.cycle)
+    }
+    /// When the current cycle's grace period ends (unix ms).
+    pub fn cycle_grace_end_ms(&self) -> Option<u64> {
+        self.schedule?.grace_end_ms(self.cycle)
+    }
     /// What each member pays per cycle.
     pub const fn contribution(&self) -> Msat {
         self.contribution
@@ -415,6 +436,7 @@ impl Group {
             members: self.members.clone(),
             policy: self.policy,
             organizer: self.organizer,
+            schedule: self.schedule,
         }
     }
     /// The rules the group chose.

@@ -71,6 +71,7 @@ pub fn spec(n: usize) -> GroupSpec {
         members: (0..n).map(|_| MemberId::random()).collect(),
         policy: sunusav_core::GroupPolicy::default(),
         organizer: None,
+        schedule: None,
     }
 }
 

@@ -109,6 +109,7 @@ pub fn active_group(n: usize) -> Group {
         members,
         policy: sunusav_core::GroupPolicy::default(),
         organizer: None,
+        schedule: None,
     };
     let mut g = Group::new(GroupId::random(), spec).expect("valid spec");
     g.start().expect("start");

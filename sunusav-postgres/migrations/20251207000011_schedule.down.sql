@@ -1,0 +1,2 @@
+ALTER TABLE tontine_groups
+    DROP COLUMN IF EXISTS schedule;
