@@ -88,7 +88,7 @@ impl RedisQueue {
         &self.config
     }
 
-    async fn call(&self, op: Op, args: Vec<Value>) -> Result<Value, QueueError> {
+    pub(crate) async fn call(&self, op: Op, args: Vec<Value>) -> Result<Value, QueueError> {
         let shared = &self.conn.shared;
         shared.scripts.call(&shared.client, op, &self.base, args).await.map_err(|e| to_queue_error(&e))
     }

@@ -10,6 +10,8 @@
 //! - [`PoolMetrics`]: the pools' counters and latency histograms;
 //!   [`SettlementCounts`]: the webhook workers' settlements by outcome.
 //! - [`SettleStream`]: follows the node's settled invoices into settlement.
+//! - [`ScheduleFiring`]: enqueues the due runs of recurring schedules
+//!   ([`Scheduler::fire_due`](crate::ports::queue::Scheduler::fire_due)) every interval.
 //! - [`GroupCommit`]: the generic group-commit batcher (webhook ingestion).
 //!
 //! A pool batches its own acknowledgements with its next reservations, and
@@ -22,6 +24,7 @@ mod batch;
 mod handlers;
 mod metrics;
 mod pool;
+mod scheduler;
 mod stream;
 pub(crate) mod unwind;
 mod workers;
@@ -30,5 +33,6 @@ pub use batch::{BatchError, BatchLimits, GroupCommit};
 pub use handlers::{PayoutHandler, WebhookHandler};
 pub use metrics::{BUCKETS_MICROS, Histogram, HistogramSnapshot, PoolMetrics, PoolSnapshot, SettlementCounts};
 pub use pool::{JobFailure, JobHandler, PoolConfig, WorkerPool};
+pub use scheduler::{Clock, ScheduleFiring, ScheduleFiringConfig, ScheduleFiringStats, fire_loop, system_clock};
 pub use stream::{SettleStream, SettleStreamConfig, SettleStreamStats};
 pub use workers::{RETENTION_BATCH, RETENTION_BATCHES, WorkerStats, Workers, WorkersConfig};
