@@ -163,9 +163,9 @@ const MIN: u64 = 60 * SEC;
 const T0: u64 = 1_767_571_200_000;
 
 /// Unix ms of a UTC date and hour.
-fn utc_ms(y: i32, m: u32, d: u32, h: u32) -> u64 {
-    let t = NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(h, 0, 0)).expect("a valid date");
-    u64::try_from(t.and_utc().timestamp_millis()).expect("after 1970")
+fn utc_ms(year: i32, month: u32, day: u32, hour: u32) -> u64 {
+    let at = NaiveDate::from_ymd_opt(year, month, day).and_then(|d| d.and_hms_opt(hour, 0, 0)).expect("a valid date");
+    u64::try_from(at.and_utc().timestamp_millis()).expect("after 1970")
 }
 
 fn sid(s: &str) -> ScheduleId {

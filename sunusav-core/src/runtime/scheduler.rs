@@ -185,7 +185,7 @@ mod tests {
         assert_eq!(stats.errors(), 0);
 
         firing.shutdown().await;
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        tokio::time::sleep(Duration::from_mins(1)).await;
         assert_eq!(waiting_ids(&q).await.len(), 4, "no run fires after shutdown");
         assert_eq!(stats.ticks(), 36);
     }

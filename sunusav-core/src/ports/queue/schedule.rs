@@ -29,341 +29,22 @@
 //!   change: the next run is the new rule's first at or after `now_ms` (and
 //!   after the last fired run); a run of the old rule that was due but not yet
 //!   fired is dropped, and a run already fired is not fired again.
-//! - **Remove** stops future runs; jobs already enqueued stay.
+//! - **Remove** stops future runs; jobs already enqueued stay. A schedule
+//!   made again under the same id starts afresh: a run it fires again within
+//!   the queue's dedup window is reported `Duplicate` and not enqueued twice.
+//! - **Lateness**: a run is enqueued by the first `fire_due` at or after its
+//!   time (the runtime's `ScheduleFiring` calls it every interval), as a job
+//!   due at once.
 
-use std::fmt;
-use std::str::FromStr;
-use std::time::Duration;
+mod spec;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Backoff, Enqueued, JobOptions, NewJob, QueueError, QueueName};
+pub use spec::{CronRule, JobTemplate, MAX_SCHEDULE_ID_LEN, Repeat, ScheduleId, ScheduleSpec, ScheduleSpecError};
+
+use super::{Enqueued, NewJob, QueueError, QueueName};
 use crate::domain::keys::IdempotencyKey;
-
-/// Longest schedule id: its runs' job ids (`schedule:<id>:<run_ms>`) stay keys.
-pub const MAX_SCHEDULE_ID_LEN: usize = 128;
-
-/// Why a schedule cannot be made.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ScheduleSpecError {
-    /// An id that is empty, longer than [`MAX_SCHEDULE_ID_LEN`], or with a
-    /// character outside `A-Z a-z 0-9 . _ : -`.
-    #[error("a schedule id is 1 to {MAX_SCHEDULE_ID_LEN} characters of A-Z a-z 0-9 . _ : -")]
-    InvalidId,
-    /// A cron expression that does not parse (the parser's reason).
-    #[error("invalid cron expression: {0}")]
-    InvalidCron(String),
-    /// A time zone that is not an IANA name (`Europe/Paris`, `UTC`).
-    #[error("unknown time zone")]
-    UnknownTimeZone,
-    /// An interval of zero.
-    #[error("an interval must be at least one millisecond")]
-    ZeroInterval,
-    /// A job template with zero attempts.
-    #[error("a job needs at least one attempt")]
-    ZeroAttempts,
-}
-
-impl ScheduleSpecError {
-    /// The stable code (an API's error code).
-    pub const fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidId => "invalid_schedule_id",
-            Self::InvalidCron(_) => "invalid_cron",
-            Self::UnknownTimeZone => "unknown_time_zone",
-            Self::ZeroInterval => "zero_interval",
-            Self::ZeroAttempts => "zero_attempts",
-        }
-    }
-}
-
-/// A schedule's id, checked.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ScheduleId(String);
-
-impl ScheduleId {
-    /// Parses an id.
-    ///
-    /// # Errors
-    /// [`ScheduleSpecError::InvalidId`].
-    pub fn parse(s: impl Into<String>) -> Result<Self, ScheduleSpecError> {
-        let s = s.into();
-        let ok = !s.is_empty()
-            && s.len() <= MAX_SCHEDULE_ID_LEN
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-        if ok { Ok(Self(s)) } else { Err(ScheduleSpecError::InvalidId) }
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The job id of this schedule's run at `run_ms`: `schedule:<id>:<run_ms>`.
-    pub fn run_job_id(&self, run_ms: u64) -> IdempotencyKey {
-        IdempotencyKey::parse(format!("schedule:{}:{run_ms}", self.0))
-            .expect("a schedule id of printable ASCII within 128 bytes makes a valid key")
-    }
-}
-
-impl TryFrom<String> for ScheduleId {
-    type Error = ScheduleSpecError;
-    fn try_from(s: String) -> Result<Self, ScheduleSpecError> {
-        Self::parse(s)
-    }
-}
-
-impl From<ScheduleId> for String {
-    fn from(id: ScheduleId) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for ScheduleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for ScheduleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ScheduleId({})", self.0)
-    }
-}
-
-/// A cron expression (5 fields, or 6 with seconds first, as the `croner`
-/// crate reads them) evaluated in an IANA time zone: `0 9 * * *` in
-/// `Europe/Paris` is 09:00 Paris time, 08:00 UTC in winter and 07:00 in
-/// summer. A local time that a DST change skips or repeats is handled as
-/// `croner` does.
-#[derive(Clone)]
-pub struct CronRule {
-    expr: String,
-    tz_name: String,
-    cron: croner::Cron,
-    tz: chrono_tz::Tz,
-}
-
-impl CronRule {
-    /// Parses an expression and a time zone.
-    ///
-    /// # Errors
-    /// [`ScheduleSpecError::InvalidCron`], [`ScheduleSpecError::UnknownTimeZone`].
-    pub fn new(expr: &str, time_zone: &str) -> Result<Self, ScheduleSpecError> {
-        let cron = croner::Cron::from_str(expr).map_err(|e| ScheduleSpecError::InvalidCron(e.to_string()))?;
-        let tz = chrono_tz::Tz::from_str(time_zone).map_err(|_| ScheduleSpecError::UnknownTimeZone)?;
-        Ok(Self { expr: expr.to_owned(), tz_name: time_zone.to_owned(), cron, tz })
-    }
-
-    /// The expression, as given.
-    pub fn expr(&self) -> &str {
-        &self.expr
-    }
-
-    /// The time zone's name, as given.
-    pub fn time_zone(&self) -> &str {
-        &self.tz_name
-    }
-
-    /// The first matching instant at or after `t_ms` (whole seconds); `None`
-    /// when there is none within the parser's search limit.
-    fn first_at_or_after(&self, t_ms: u64) -> Option<u64> {
-        let secs = i64::try_from(t_ms.div_ceil(1000)).ok()?;
-        let start = self.tz.from_utc_datetime(&DateTime::<Utc>::from_timestamp(secs, 0)?.naive_utc());
-        let next = self.cron.find_next_occurrence(&start, true).ok()?;
-        u64::try_from(next.timestamp()).ok()?.checked_mul(1000)
-    }
-}
-
-impl PartialEq for CronRule {
-    fn eq(&self, other: &Self) -> bool {
-        self.expr == other.expr && self.tz_name == other.tz_name
-    }
-}
-
-impl Eq for CronRule {}
-
-impl fmt::Debug for CronRule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CronRule").field("expr", &self.expr).field("time_zone", &self.tz_name).finish()
-    }
-}
-
-/// How a schedule repeats.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "RawRepeat", into = "RawRepeat")]
-pub enum Repeat {
-    /// Runs at `anchor_ms + k × every` for every whole `k ≥ 0`.
-    Every {
-        /// The interval (at least one millisecond).
-        every_ms: u64,
-        /// A run time: runs are aligned on it.
-        anchor_ms: u64,
-    },
-    /// Runs when a cron expression matches, in its time zone.
-    Cron(CronRule),
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum RawRepeat {
-    Every { every_ms: u64, anchor_ms: u64 },
-    Cron { expr: String, time_zone: String },
-}
-
-impl TryFrom<RawRepeat> for Repeat {
-    type Error = ScheduleSpecError;
-    fn try_from(raw: RawRepeat) -> Result<Self, ScheduleSpecError> {
-        match raw {
-            RawRepeat::Every { every_ms, anchor_ms } => Self::every(Duration::from_millis(every_ms), anchor_ms),
-            RawRepeat::Cron { expr, time_zone } => Ok(Self::Cron(CronRule::new(&expr, &time_zone)?)),
-        }
-    }
-}
-
-impl From<Repeat> for RawRepeat {
-    fn from(r: Repeat) -> Self {
-        match r {
-            Repeat::Every { every_ms, anchor_ms } => Self::Every { every_ms, anchor_ms },
-            Repeat::Cron(c) => Self::Cron { expr: c.expr, time_zone: c.tz_name },
-        }
-    }
-}
-
-impl Repeat {
-    /// Every `every`, aligned on `anchor_ms`.
-    ///
-    /// # Errors
-    /// [`ScheduleSpecError::ZeroInterval`] for an interval under a millisecond.
-    pub fn every(every: Duration, anchor_ms: u64) -> Result<Self, ScheduleSpecError> {
-        let every_ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
-        if every_ms == 0 {
-            return Err(ScheduleSpecError::ZeroInterval);
-        }
-        Ok(Self::Every { every_ms, anchor_ms })
-    }
-
-    /// A cron expression in a time zone ([`CronRule::new`]).
-    ///
-    /// # Errors
-    /// As [`CronRule::new`].
-    pub fn cron(expr: &str, time_zone: &str) -> Result<Self, ScheduleSpecError> {
-        Ok(Self::Cron(CronRule::new(expr, time_zone)?))
-    }
-
-    /// The first run at or after `t_ms`; `None` when there is none.
-    pub fn first_at_or_after(&self, t_ms: u64) -> Option<u64> {
-        match self {
-            Self::Every { every_ms, anchor_ms } => {
-                let every = (*every_ms).max(1);
-                if t_ms <= *anchor_ms {
-                    return Some(*anchor_ms);
-                }
-                let k = (t_ms - anchor_ms).div_ceil(every);
-                anchor_ms.checked_add(k.checked_mul(every)?)
-            }
-            Self::Cron(c) => c.first_at_or_after(t_ms),
-        }
-    }
-}
-
-/// What each run enqueues: a job with this payload and these options (no
-/// delay: a run is due when fired).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobTemplate {
-    /// Opaque payload (JSON by convention).
-    pub payload: Vec<u8>,
-    /// Higher runs first.
-    pub priority: i32,
-    /// Attempts before the job is dead (at least 1).
-    pub max_attempts: u32,
-    /// Delay between attempts.
-    pub backoff: Backoff,
-}
-
-impl JobTemplate {
-    /// A template with the default options of [`JobOptions`].
-    pub fn new(payload: impl Into<Vec<u8>>) -> Self {
-        let o = JobOptions::default();
-        Self { payload: payload.into(), priority: o.priority, max_attempts: o.max_attempts, backoff: o.backoff }
-    }
-
-    /// The job of one run.
-    pub fn job(&self, id: IdempotencyKey) -> NewJob {
-        NewJob {
-            id,
-            payload: self.payload.clone(),
-            options: JobOptions {
-                priority: self.priority,
-                delay: Duration::ZERO,
-                max_attempts: self.max_attempts,
-                backoff: self.backoff,
-            },
-        }
-    }
-}
-
-/// A recurring schedule: an id, what each run enqueues, and when runs are.
-/// Deserializing checks it as [`ScheduleSpec::new`] does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "RawSpec", into = "RawSpec")]
-pub struct ScheduleSpec {
-    id: ScheduleId,
-    job: JobTemplate,
-    repeat: Repeat,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSpec {
-    id: ScheduleId,
-    job: JobTemplate,
-    repeat: Repeat,
-}
-
-impl TryFrom<RawSpec> for ScheduleSpec {
-    type Error = ScheduleSpecError;
-    fn try_from(raw: RawSpec) -> Result<Self, ScheduleSpecError> {
-        Self::new(raw.id, raw.job, raw.repeat)
-    }
-}
-
-impl From<ScheduleSpec> for RawSpec {
-    fn from(s: ScheduleSpec) -> Self {
-        Self { id: s.id, job: s.job, repeat: s.repeat }
-    }
-}
-
-impl ScheduleSpec {
-    /// A schedule, checked.
-    ///
-    /// # Errors
-    /// [`ScheduleSpecError::ZeroAttempts`] for a template of zero attempts.
-    pub fn new(id: ScheduleId, job: JobTemplate, repeat: Repeat) -> Result<Self, ScheduleSpecError> {
-        if job.max_attempts == 0 {
-            return Err(ScheduleSpecError::ZeroAttempts);
-        }
-        Ok(Self { id, job, repeat })
-    }
-
-    /// The id.
-    pub fn id(&self) -> &ScheduleId {
-        &self.id
-    }
-    /// What each run enqueues.
-    pub fn job(&self) -> &JobTemplate {
-        &self.job
-    }
-    /// When runs are.
-    pub fn repeat(&self) -> &Repeat {
-        &self.repeat
-    }
-}
 
 /// A schedule as an adapter stores it: the rules of upsert and fire, said
 /// once here, that every adapter applies (the backend only stores the result,
@@ -405,22 +86,22 @@ impl StoredSchedule {
     pub fn plan_upsert(existing: Option<&Self>, spec: &ScheduleSpec, now_ms: u64) -> UpsertPlan {
         match existing {
             Some(old) if old.spec == *spec => UpsertPlan { outcome: Upserted::Unchanged, next_run_ms: old.next_run_ms },
-            Some(old) if old.spec.repeat == spec.repeat => {
+            Some(old) if old.spec.repeat() == spec.repeat() => {
                 UpsertPlan { outcome: Upserted::Updated, next_run_ms: old.next_run_ms }
             }
             Some(old) => {
                 let from = old.last_run_ms.map_or(now_ms, |last| now_ms.max(last.saturating_add(1)));
-                UpsertPlan { outcome: Upserted::Updated, next_run_ms: spec.repeat.first_at_or_after(from) }
+                UpsertPlan { outcome: Upserted::Updated, next_run_ms: spec.repeat().first_at_or_after(from) }
             }
-            None => UpsertPlan { outcome: Upserted::Created, next_run_ms: spec.repeat.first_at_or_after(now_ms) },
+            None => UpsertPlan { outcome: Upserted::Created, next_run_ms: spec.repeat().first_at_or_after(now_ms) },
         }
     }
 
     /// The run to fire at `now_ms`, if one is due.
     pub fn plan_fire(&self, now_ms: u64) -> Option<FirePlan> {
         let run_ms = self.next_run_ms.filter(|next| *next <= now_ms)?;
-        let next_run_ms = self.spec.repeat.first_at_or_after(now_ms.saturating_add(1));
-        Some(FirePlan { run_ms, next_run_ms, job: self.spec.job.job(self.spec.id.run_job_id(run_ms)) })
+        let next_run_ms = self.spec.repeat().first_at_or_after(now_ms.saturating_add(1));
+        Some(FirePlan { run_ms, next_run_ms, job: self.spec.job().job(self.spec.id().run_job_id(run_ms)) })
     }
 
     /// What [`Scheduler::schedules`] reports of it.
@@ -505,4 +186,93 @@ pub trait Scheduler: QueueName {
     /// MUST return `Unavailable` when the backend cannot be reached. After an
     /// error some runs may have been fired; none is fired twice.
     async fn fire_due(&self, now_ms: u64) -> Result<FiredRuns, QueueError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn every(ms: u64, anchor: u64) -> Repeat {
+        Repeat::every(Duration::from_millis(ms), anchor).unwrap()
+    }
+
+    fn stored(repeat: Repeat, payload: &str, next: Option<u64>, last: Option<u64>) -> StoredSchedule {
+        let spec = ScheduleSpec::new(ScheduleId::parse("s").unwrap(), JobTemplate::new(payload), repeat).unwrap();
+        StoredSchedule { spec, revision: 7, next_run_ms: next, last_run_ms: last }
+    }
+
+    #[test]
+    fn an_interval_runs_on_its_anchor_and_every_interval_after() {
+        let r = every(10, 100);
+        for (t, first) in [(0, 100), (100, 100), (101, 110), (110, 110), (111, 120), (1_000_005, 1_000_010)] {
+            assert_eq!(r.first_at_or_after(t), Some(first), "at {t}");
+        }
+        assert_eq!(every(10, u64::MAX - 5).first_at_or_after(u64::MAX), None, "past the last representable run");
+    }
+
+    #[test]
+    fn a_cron_rule_matches_whole_seconds_at_or_after_the_time() {
+        let r = Repeat::cron("*/30 * * * * *", "UTC").unwrap();
+        assert_eq!(r.first_at_or_after(60_000), Some(60_000), "a match at that very second");
+        assert_eq!(r.first_at_or_after(60_001), Some(90_000), "within a second that matched: the next");
+        let five = Repeat::cron("0 * * * *", "UTC").unwrap();
+        assert_eq!(five.first_at_or_after(1), Some(3_600_000), "5 fields: minutes first");
+    }
+
+    #[test]
+    fn upsert_keeps_the_next_run_unless_the_rule_changes() {
+        let spec = |repeat, payload| stored(repeat, payload, None, None).spec;
+        let old = stored(every(60, 0), "a", Some(120), Some(60));
+        let cases = [
+            (spec(every(60, 0), "a"), Upserted::Unchanged, Some(120)),
+            (spec(every(60, 0), "b"), Upserted::Updated, Some(120)),
+            // New rule from now (500), after the last run (60).
+            (spec(every(100, 0), "a"), Upserted::Updated, Some(500)),
+        ];
+        for (new, outcome, next) in cases {
+            let plan = StoredSchedule::plan_upsert(Some(&old), &new, 500);
+            assert_eq!((plan.outcome, plan.next_run_ms), (outcome, next), "{new:?}");
+        }
+        // A clock behind the last run: the new rule starts after it.
+        let plan = StoredSchedule::plan_upsert(Some(&old), &spec(every(30, 0), "a"), 10);
+        assert_eq!(plan.next_run_ms, Some(90));
+        let created = StoredSchedule::plan_upsert(None, &spec(every(60, 0), "a"), 61);
+        assert_eq!((created.outcome, created.next_run_ms), (Upserted::Created, Some(120)));
+    }
+
+    #[test]
+    fn fire_takes_the_stored_run_and_continues_after_now() {
+        let s = stored(every(60, 0), "p", Some(120), Some(60));
+        assert_eq!(s.plan_fire(119), None);
+        let plan = s.plan_fire(500).unwrap();
+        assert_eq!((plan.run_ms, plan.next_run_ms), (120, Some(540)));
+        assert_eq!(plan.job.id.as_str(), "schedule:s:120");
+        assert_eq!((plan.job.payload.as_slice(), plan.job.options.delay), (b"p".as_slice(), Duration::ZERO));
+        assert_eq!(s.plan_fire(540).unwrap().next_run_ms, Some(600), "a run at now is not the next");
+        assert_eq!(stored(every(60, 0), "p", None, Some(60)).plan_fire(1_000), None, "no run left");
+    }
+
+    #[test]
+    fn a_spec_round_trips_through_json_and_is_checked_when_read() {
+        let spec = stored(Repeat::cron("0 9 * * MON-FRI", "Europe/Paris").unwrap(), "p", None, None).spec;
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<ScheduleSpec>(&json).unwrap(), spec);
+        for bad in [
+            json.replace("Europe/Paris", "Mars/Olympus"),
+            json.replace(r#""id":"s""#, r#""id":"a b""#),
+            json.replace(r#""max_attempts":5"#, r#""max_attempts":0"#),
+        ] {
+            assert_ne!(bad, json);
+            assert!(serde_json::from_str::<ScheduleSpec>(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn run_job_ids_fit_a_key_for_the_longest_id() {
+        let id = ScheduleId::parse("x".repeat(MAX_SCHEDULE_ID_LEN)).unwrap();
+        assert!(id.run_job_id(u64::MAX).as_str().ends_with(&u64::MAX.to_string()));
+        assert_eq!(ScheduleId::parse("x".repeat(MAX_SCHEDULE_ID_LEN + 1)), Err(ScheduleSpecError::InvalidId));
+    }
 }
