@@ -47,6 +47,7 @@ const MIN_BLOCK: Duration = Duration::from_millis(10);
 /// | `:c`, `:x` | list | completed, dead: newest first, trimmed to the retention |
 /// | `:claims` | zset | claimed ids: `+inf` while the job exists, then the end of its dedup window |
 /// | `:seq`, `:paused`, `:n` | string, string, list | sequence, pause flag, bounded wake-up list |
+/// | `:sched:<id>`, `:schedules:*` | hash, zsets, string | recurring schedules (the `Scheduler` capability, `schedule.rs`) |
 #[derive(Clone, Debug)]
 pub struct RedisQueue {
     conn: RedisConnection,

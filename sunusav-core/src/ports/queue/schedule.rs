@@ -275,4 +275,23 @@ mod tests {
         assert!(id.run_job_id(u64::MAX).as_str().ends_with(&u64::MAX.to_string()));
         assert_eq!(ScheduleId::parse("x".repeat(MAX_SCHEDULE_ID_LEN + 1)), Err(ScheduleSpecError::InvalidId));
     }
+
+    #[test]
+    fn a_local_time_skipped_by_dst_runs_after_the_gap_and_a_repeated_one_runs_once() {
+        let r = Repeat::cron("30 2 * * *", "Europe/Paris").unwrap();
+        let runs = |mut t: u64| {
+            (0..3)
+                .map(|_| {
+                    let n = r.first_at_or_after(t).unwrap();
+                    t = n + 1;
+                    n
+                })
+                .collect::<Vec<_>>()
+        };
+        // 02:30 does not exist in Paris on 2026-03-29: that day's run is at
+        // 03:00 CEST (01:00 UTC).
+        assert_eq!(runs(1_774_612_800_000), [1_774_661_400_000, 1_774_746_000_000, 1_774_830_600_000]);
+        // 02:30 happens twice on 2026-10-25: one run, at the first (00:30 UTC).
+        assert_eq!(runs(1_792_756_800_000), [1_792_801_800_000, 1_792_888_200_000, 1_792_978_200_000]);
+    }
 }

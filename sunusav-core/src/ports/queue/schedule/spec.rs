@@ -108,8 +108,9 @@ impl fmt::Debug for ScheduleId {
 /// A cron expression (5 fields, or 6 with seconds first, as the `croner`
 /// crate reads them) evaluated in an IANA time zone: `0 9 * * *` in
 /// `Europe/Paris` is 09:00 Paris time, 08:00 UTC in winter and 07:00 in
-/// summer. A local time that a DST change skips or repeats is handled as
-/// `croner` does.
+/// summer. A local time that a DST change skips runs at the first instant
+/// after the gap (02:30 on the spring day runs at 03:00), and one that it
+/// repeats runs once, at its first occurrence.
 #[derive(Clone)]
 pub struct CronRule {
     expr: String,
