@@ -18,7 +18,7 @@ use sunusav_core::ports::queue::{
 };
 
 use crate::decode::{bytes, corrupt, ms, num, text};
-use crate::queue::RedisQueue;
+use crate::queue::{MAX_PAYLOAD_BYTES, RedisQueue};
 use crate::scripts::Op;
 
 /// Schedules read (and fired) per script call.
@@ -100,6 +100,9 @@ impl RedisQueue {
 #[async_trait]
 impl Scheduler for RedisQueue {
     async fn upsert_schedule(&self, spec: ScheduleSpec, now_ms: u64) -> Result<Upserted, QueueError> {
+        if spec.job().payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(QueueError::Invalid(format!("schedule {}: payload over {MAX_PAYLOAD_BYTES} bytes", spec.id())));
+        }
         let json = serde_json::to_string(&spec).map_err(|e| QueueError::Invalid(format!("schedule spec: {e}")))?;
         for _ in 0..MAX_ROUNDS {
             let existing = self.stored(spec.id()).await?;

@@ -38,3 +38,16 @@ async fn redis_cluster_passes_the_schedule_conformance_suite() {
     let Some(nodes) = common::service_var("REDIS_CLUSTER_NODES") else { return };
     run_all(factory(RedisConfig::from_cluster_nodes(&nodes).unwrap())).await;
 }
+
+#[tokio::test]
+async fn a_template_over_the_payload_limit_is_refused_and_nothing_is_stored() {
+    use sunusav_core::ports::queue::{JobTemplate, QueueError, Repeat, ScheduleId, ScheduleSpec, Scheduler};
+    use sunusav_redis::queue::MAX_PAYLOAD_BYTES;
+
+    let Some(q) = common::queue(QueueConfig::default()).await else { return };
+    let job = JobTemplate::new(vec![0u8; MAX_PAYLOAD_BYTES + 1]);
+    let repeat = Repeat::every(std::time::Duration::from_mins(1), 0).unwrap();
+    let spec = ScheduleSpec::new(ScheduleId::parse("big").unwrap(), job, repeat).unwrap();
+    assert!(matches!(q.upsert_schedule(spec, 0).await, Err(QueueError::Invalid(_))));
+    assert!(q.schedules().await.unwrap().is_empty());
+}

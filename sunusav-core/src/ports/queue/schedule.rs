@@ -163,7 +163,9 @@ pub trait Scheduler: QueueName {
     /// Creates or replaces the schedule `spec.id()`, at `now_ms`.
     ///
     /// # Errors
-    /// MUST return `Unavailable` when the backend cannot be reached.
+    /// MUST return `Unavailable` when the backend cannot be reached, and
+    /// `Invalid` for a template the adapter's `enqueue` would refuse (a
+    /// payload over its limit).
     async fn upsert_schedule(&self, spec: ScheduleSpec, now_ms: u64) -> Result<Upserted, QueueError>;
 
     /// Removes a schedule; `false` when there was none.
