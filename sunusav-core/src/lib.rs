@@ -21,7 +21,8 @@
 //! - [`ports`]: the traits adapters implement, cut by capability:
 //!   the store ([`ports::Store`] and its unit of work [`ports::StoreTx`]), the
 //!   queue ([`ports::Producer`], [`ports::Consumer`], [`ports::QueueAdmin`],
-//!   [`ports::QueueHealth`]) and the Lightning node ([`ports::Payments`]).
+//!   [`ports::QueueHealth`], and recurring scheduled jobs [`ports::Scheduler`])
+//!   and the Lightning node ([`ports::Payments`]).
 //! - [`services`]: the use cases over the ports ([`services::Tontine`]),
 //!   among them the recovery of dead work from the store: an operator's
 //!   payout retry and webhook replay by record, as a new generation of the
@@ -29,8 +30,9 @@
 //! - [`runtime`]: what runs the services over time: the worker pools
 //!   ([`runtime::Workers`], [`runtime::WorkerPool`]) with the outbox relay,
 //!   stalled-job recovery, the sweeps and the retention of webhook bodies,
-//!   graceful shutdown, and the generic group-commit batcher
-//!   ([`runtime::GroupCommit`]).
+//!   graceful shutdown, the generic group-commit batcher
+//!   ([`runtime::GroupCommit`]), and the task that fires due scheduled runs
+//!   ([`runtime::ScheduleFiring`]).
 //! - `memory` (feature `embedded`): the in-memory adapters of every port, the
 //!   example server's embedded default.
 //! - `conformance` (feature `conformance`): one suite per port, which every

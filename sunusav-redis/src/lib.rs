@@ -26,7 +26,8 @@
 //!   queues: connected from a [`RedisConfig`], or the host's own `fred`
 //!   client ([`RedisConnection::from_client`]; [`fred`] is re-exported).
 //! - `tls` (feature `tls`): the rustls connector.
-//! - [`queue`]: [`RedisQueue`], the `Queue` adapter, and its batch API.
+//! - [`queue`]: [`RedisQueue`], the `Queue` adapter, and its batch API;
+//!   `schedule`: its `Scheduler` capability (recurring schedules, `schedule.lua`).
 //! - [`error`]: [`ConnectError`], and the mapping of Redis errors to `QueueError`.
 //! - `scripts` and `src/lua/*.lua`: the Lua scripts; `codes`: the state and
 //!   job hash field codes they store, the same table as `common.lua`'s.
@@ -59,6 +60,7 @@ pub mod connection;
 mod decode;
 pub mod error;
 pub mod queue;
+mod schedule;
 mod scripts;
 #[cfg(feature = "tls")]
 mod tls;

@@ -47,6 +47,7 @@ const MIN_BLOCK: Duration = Duration::from_millis(10);
 /// | `:c`, `:x` | list | completed, dead: newest first, trimmed to the retention |
 /// | `:claims` | zset | claimed ids: `+inf` while the job exists, then the end of its dedup window |
 /// | `:seq`, `:paused`, `:n` | string, string, list | sequence, pause flag, bounded wake-up list |
+/// | `:sched:<id>`, `:schedules:*` | hash, zsets, string | recurring schedules (the `Scheduler` capability, `schedule.rs`) |
 #[derive(Clone, Debug)]
 pub struct RedisQueue {
     conn: RedisConnection,
@@ -88,7 +89,7 @@ impl RedisQueue {
         &self.config
     }
 
-    async fn call(&self, op: Op, args: Vec<Value>) -> Result<Value, QueueError> {
+    pub(crate) async fn call(&self, op: Op, args: Vec<Value>) -> Result<Value, QueueError> {
         let shared = &self.conn.shared;
         shared.scripts.call(&shared.client, op, &self.base, args).await.map_err(|e| to_queue_error(&e))
     }

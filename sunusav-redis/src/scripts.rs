@@ -9,6 +9,8 @@ use fred::types::scripts::Script;
 use fred::types::{FromValue, Value};
 
 const COMMON: &str = include_str!("lua/common.lua");
+/// `add_job`, placed after [`COMMON`] in the scripts that add jobs.
+const JOB: &str = include_str!("lua/job.lua");
 
 /// One script of the queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,10 +21,20 @@ pub(crate) enum Op {
     Heartbeat,
     Recover,
     Admin,
+    Schedule,
 }
 
 impl Op {
-    const ALL: [Self; 6] = [Self::Enqueue, Self::Step, Self::Fail, Self::Heartbeat, Self::Recover, Self::Admin];
+    const ALL: [Self; 7] =
+        [Self::Enqueue, Self::Step, Self::Fail, Self::Heartbeat, Self::Recover, Self::Admin, Self::Schedule];
+
+    /// The helpers placed between [`COMMON`] and the body.
+    fn helpers(self) -> &'static str {
+        match self {
+            Self::Enqueue | Self::Schedule => JOB,
+            _ => "",
+        }
+    }
 
     fn body(self) -> &'static str {
         match self {
@@ -32,6 +44,7 @@ impl Op {
             Self::Heartbeat => include_str!("lua/heartbeat.lua"),
             Self::Recover => include_str!("lua/recover.lua"),
             Self::Admin => include_str!("lua/admin.lua"),
+            Self::Schedule => include_str!("lua/schedule.lua"),
         }
     }
 }
@@ -39,7 +52,7 @@ impl Op {
 /// The common helpers then each script, each with a name, as loaded (for tests).
 #[cfg(test)]
 pub(crate) fn sources() -> Vec<(String, &'static str)> {
-    let mut out = vec![("common".to_string(), COMMON)];
+    let mut out = vec![("common".to_string(), COMMON), ("job".to_string(), JOB)];
     out.extend(Op::ALL.iter().map(|op| (format!("{op:?}").to_lowercase(), op.body())));
     out
 }
@@ -53,7 +66,8 @@ pub(crate) struct Scripts {
 
 impl Scripts {
     pub(crate) fn new(cluster: bool) -> Self {
-        let scripts = Op::ALL.iter().map(|op| Script::from_lua(format!("{COMMON}\n{}", op.body()))).collect();
+        let scripts =
+            Op::ALL.iter().map(|op| Script::from_lua(format!("{COMMON}\n{}\n{}", op.helpers(), op.body()))).collect();
         Self { scripts, cluster }
     }
 

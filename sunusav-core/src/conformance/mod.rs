@@ -12,6 +12,7 @@ mod harness;
 pub mod lives;
 pub mod payments;
 pub mod queue;
+pub mod schedule;
 pub mod store;
 
 pub use faulty::FaultyQueue;

@@ -23,6 +23,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+mod schedule;
+
 use crate::domain::keys::IdempotencyKey;
 use crate::ports::queue::{
     Consumer, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Producer, QueueAdmin,
@@ -86,6 +88,8 @@ struct State {
     claim_limit: Option<usize>,
     paused: bool,
     seq: u64,
+    /// Recurring schedules (the [`Scheduler`](crate::ports::queue::Scheduler) capability, in `schedule.rs`).
+    schedules: BTreeMap<crate::ports::queue::ScheduleId, crate::ports::queue::StoredSchedule>,
 }
 
 struct Job {

@@ -10,7 +10,8 @@
 //!   work [`StoreTx`] ([`GroupTx`], [`AttemptTx`], [`LedgerTx`], [`OutboxTx`],
 //!   [`WebhookTx`]).
 //! - [`queue`]: [`Producer`], [`Consumer`], [`QueueAdmin`], [`QueueHealth`];
-//!   [`Queue`] is all four.
+//!   [`Queue`] is all four; [`Scheduler`], recurring scheduled jobs, is a
+//!   capability apart.
 //! - [`payments`]: [`Payments`], the Lightning node.
 //!
 //! A new adapter of a port implements every trait of that port and runs the
@@ -30,8 +31,8 @@ pub use payments::{
 };
 pub use queue::{
     Backoff, Consumer, ConsumerExt, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob,
-    Producer, Queue, QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob,
-    StallRecovery, StalledDead, Step,
+    Producer, Queue, QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, ScheduleId,
+    ScheduleInfo, ScheduleSpec, ScheduleSpecError, Scheduler, StallRecovery, StalledDead, Step,
 };
 pub use store::{
     AttemptTx, AuditAction, AuditEntry, AuditLog, AuditOutcome, AuditPage, AuditRole, Contribution, Delivery,
@@ -47,7 +48,7 @@ pub use crate::domain::attempt::{AttemptStatus, PaymentAttempt};
 /// only where the trait is in scope.
 pub mod prelude {
     pub use super::payments::{Payments, SettleEvents, SettledStream};
-    pub use super::queue::{Consumer, ConsumerExt, Producer, Queue, QueueAdmin, QueueHealth, QueueName};
+    pub use super::queue::{Consumer, ConsumerExt, Producer, Queue, QueueAdmin, QueueHealth, QueueName, Scheduler};
     pub use super::store::{
         AttemptTx, AuditLog, DestinationTx, GroupReads, GroupTx, LedgerTx, NodeCursors, OutboxTx, Store, StoreTx,
         WebhookLog, WebhookTx,

@@ -11,6 +11,8 @@
 //!   [`SettlementCounts`]: the webhook workers' settlements by outcome.
 //! - [`EventHandler`]: delivers domain events to an [`EventSubscriber`].
 //! - [`SettleStream`]: follows the node's settled invoices into settlement.
+//! - [`ScheduleFiring`]: enqueues the due runs of recurring schedules
+//!   ([`Scheduler::fire_due`](crate::ports::queue::Scheduler::fire_due)) every interval.
 //! - [`GroupCommit`]: the generic group-commit batcher (webhook ingestion).
 //!
 //! A pool batches its own acknowledgements with its next reservations, and
@@ -24,6 +26,7 @@ mod events;
 mod handlers;
 mod metrics;
 mod pool;
+mod scheduler;
 mod stream;
 pub(crate) mod unwind;
 mod workers;
@@ -33,5 +36,6 @@ pub use events::{EventHandler, EventSubscriber, SubscriberError};
 pub use handlers::{PayoutHandler, WebhookHandler};
 pub use metrics::{BUCKETS_MICROS, Histogram, HistogramSnapshot, PoolMetrics, PoolSnapshot, SettlementCounts};
 pub use pool::{JobFailure, JobHandler, PoolConfig, WorkerPool};
+pub use scheduler::{Clock, ScheduleFiring, ScheduleFiringConfig, ScheduleFiringStats, fire_loop, system_clock};
 pub use stream::{SettleStream, SettleStreamConfig, SettleStreamStats};
 pub use workers::{RETENTION_BATCH, RETENTION_BATCHES, WorkerStats, Workers, WorkersConfig};

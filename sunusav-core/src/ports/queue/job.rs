@@ -83,6 +83,16 @@ impl NewJob {
     pub fn new(id: IdempotencyKey, payload: impl Into<Vec<u8>>) -> Self {
         Self { id, payload: payload.into(), options: JobOptions::default() }
     }
+
+    /// This job, due at `due_at_ms` (Unix ms) by a clock that reads `now_ms`:
+    /// a job at a time is a delayed job whose delay is `due_at_ms - now_ms`
+    /// (none when that time has passed). The delay runs on the backend's
+    /// clock from enqueue, so enqueue it soon after reading `now_ms`.
+    #[must_use]
+    pub fn due_at(mut self, due_at_ms: u64, now_ms: u64) -> Self {
+        self.options.delay = Duration::from_millis(due_at_ms.saturating_sub(now_ms));
+        self
+    }
 }
 
 /// The result of an enqueue.

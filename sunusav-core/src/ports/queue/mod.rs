@@ -7,6 +7,7 @@
 //! | [`Consumer`] | worker pools | `reserve_wait`, `ack_many_and_reserve`, `heartbeat`, `fail`, `recover_stalled` |
 //! | [`QueueAdmin`] | operators (admin routes, health counts) | `stats`, `list`, `get`, `retry_dead`, `retry_all_dead`, `remove`, `promote`, `pause`, `resume` |
 //! | [`QueueHealth`] | health checks | `ping` |
+//! | [`Scheduler`] | the scheduler task, services that keep recurring work | `upsert_schedule`, `remove_schedule`, `schedules`, `fire_due` |
 //!
 //! Each extends [`QueueName`]. [`Queue`] is all of them at once, implemented
 //! for every type that implements each: an adapter implements the four
@@ -28,9 +29,18 @@
 //!
 //! A job id stays claimed after the job is gone, for a dedup window: enqueueing
 //! the same id again within it is [`Enqueued::Duplicate`].
+//!
+//! Scheduled jobs: a job at a time is a delayed job ([`NewJob::due_at`]); a
+//! recurring schedule by id (a fixed interval, or a cron expression in a time
+//! zone) is the [`Scheduler`] capability, which an adapter offers apart from
+//! [`Queue`]: its runs are enqueued by [`Scheduler::fire_due`], each once even
+//! with several processes, surviving restarts, on the caller's clock. The
+//! semantics (missed runs, clock jumps, a schedule changed while a run is
+//! due) are in the [`schedule`] module's docs.
 
 mod error;
 mod job;
+pub mod schedule;
 
 use std::time::Duration;
 
@@ -40,6 +50,10 @@ pub use error::QueueError;
 pub use job::{
     Backoff, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, QueueConfig,
     QueueStats, ReservedJob, StallRecovery, StalledDead, Step,
+};
+pub use schedule::{
+    CronRule, FirePlan, FiredRun, FiredRuns, JobTemplate, Repeat, ScheduleId, ScheduleInfo, ScheduleSpec,
+    ScheduleSpecError, Scheduler, StoredSchedule, UpsertPlan, Upserted,
 };
 
 use crate::domain::keys::IdempotencyKey;
