@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
 use sunusav_core::ports::{Payments, Queue, QueueConfig, SettleEvents, Store};
-use sunusav_core::services::{EVENTS_QUEUE, PAYOUT_QUEUE, Tontine, WEBHOOK_QUEUE};
+use sunusav_core::services::{EVENTS_QUEUE, PAYOUT_QUEUE, TIMERS_QUEUE, Tontine, WEBHOOK_QUEUE};
 use sunusav_core::webhook::{Secret, Verifier};
 use sunusav_postgres::{PgStore, PgStoreOptions, Schema};
 use sunusav_redis::{RedisConfig, RedisConnection};
@@ -114,7 +114,8 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
             let tontine = match args.events_webhook_url {
                 Some(_) => tontine.with_events(bounded(EVENTS_QUEUE)),
                 None => tontine,
-            };
+            }
+            .with_timers(bounded(TIMERS_QUEUE));
             Ok(Wired { tontine, backend, redis: None, settle_events: events })
         }
         Backend::Real => {
@@ -162,7 +163,12 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
                     QueueConfig::default(),
                 )?)),
                 None => tontine,
-            };
+            }
+            .with_timers(Arc::new(redis.queue(
+                TIMERS_QUEUE,
+                &args.queue_prefix,
+                QueueConfig::default(),
+            )?));
             Ok(Wired { tontine, backend, redis: Some(redis), settle_events: events })
         }
     }

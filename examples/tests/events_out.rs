@@ -177,3 +177,47 @@ async fn the_server_refuses_an_events_url_without_a_secret() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("EVENTS_WEBHOOK_SECRET is required"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_scheduled_groups_deadline_fires_through_the_timers_queue_and_tells_each_late_member() {
+    let Some((admin, redis)) = services() else { return };
+    let db = fresh_database(&admin).await;
+    let (url, receiver) = receiver().await;
+    let mut server = start_server(&with_events(ServerEnv::real(&db, &redis, &fresh_prefix()), &url)).await;
+    let client = common::client(&server.url);
+    let members: Vec<String> = (0..3).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let now = u64::try_from(sunusav_axum::clock::now_unix_secs()).unwrap() * 1000;
+    // Cycle 1 was due 10 days ago with a day of grace: its deadline has passed.
+    let day = 86_400_000_u64;
+    let schedule = json!({ "first_due_ms": now - 10 * day, "period": { "days": 30 }, "grace_ms": day });
+    let body = json!({ "members": members, "contribution_msat": 10_000, "schedule": schedule });
+    let id = client.post_json("/groups", &body).await.expect("create").json()["id"].as_str().expect("id").to_owned();
+    assert!(client.post_json(&format!("/groups/{id}/start"), &json!({})).await.unwrap().status.is_success());
+    let mut late = Vec::new();
+    for _ in 0..300 {
+        late = receiver
+            .seen
+            .lock()
+            .unwrap()
+            .accepted
+            .iter()
+            .filter(|(_, (_, kind))| kind == "member_late")
+            .map(|(id, _)| id.clone())
+            .collect::<Vec<_>>();
+        if late.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut expected: Vec<String> = members.iter().map(|m| format!("member_late:{id}:1:{m}")).collect();
+    expected.sort();
+    assert_eq!(late, expected, "each member told late once");
+    let g = client.get(&format!("/groups/{id}")).await.unwrap().json();
+    assert_eq!(
+        (g["cycle"].as_u64(), g["cycle_status"].as_str()),
+        (Some(1), Some("collecting")),
+        "the cycle waits: {g}"
+    );
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(15)).await, "graceful exit with status 0");
+}

@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 
 use crate::ports::ReservedJob;
-use crate::services::DomainEvent;
+use crate::services::{DeadlineOutcome, DomainEvent, TimerJob, Tontine};
 
 use super::pool::{JobFailure, JobHandler};
 
@@ -70,5 +70,37 @@ impl JobHandler for EventHandler {
 
     async fn dead(&self, job: &ReservedJob, error: &str) {
         tracing::error!(event = %job.id, error, "event delivery dead: an operator retries it from the dead letters");
+    }
+}
+
+/// Runs timer jobs ([`crate::services::TIMERS_QUEUE`]): a scheduled group's
+/// deadlines ([`Tontine::run_timer`]).
+#[derive(Clone, Debug)]
+pub struct TimerHandler {
+    tontine: Tontine,
+}
+
+impl TimerHandler {
+    /// A handler running `tontine`'s timers.
+    pub const fn new(tontine: Tontine) -> Self {
+        Self { tontine }
+    }
+}
+
+#[async_trait]
+impl JobHandler for TimerHandler {
+    async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
+        let timer: TimerJob = serde_json::from_slice(&job.payload)
+            .map_err(|e| JobFailure::permanent(format!("invalid timer payload: {e}")))?;
+        let now = u64::try_from(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis(),
+        )
+        .unwrap_or(u64::MAX);
+        match self.tontine.run_timer(&timer, now).await {
+            Ok(DeadlineOutcome::Early) => Err(JobFailure::retry("the timer fired before its time")),
+            Ok(_) => Ok(()),
+            Err(e) if e.is_retryable() => Err(JobFailure::retry(e.to_string())),
+            Err(e) => Err(JobFailure::permanent(e.to_string())),
+        }
     }
 }

@@ -32,7 +32,7 @@ pub(crate) mod unwind;
 mod workers;
 
 pub use batch::{BatchError, BatchLimits, GroupCommit};
-pub use events::{EventHandler, EventSubscriber, SubscriberError};
+pub use events::{EventHandler, EventSubscriber, SubscriberError, TimerHandler};
 pub use handlers::{PayoutHandler, WebhookHandler};
 pub use metrics::{BUCKETS_MICROS, Histogram, HistogramSnapshot, PoolMetrics, PoolSnapshot, SettlementCounts};
 pub use pool::{JobFailure, JobHandler, PoolConfig, WorkerPool};

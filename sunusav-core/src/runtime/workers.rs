@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::attempt;
-use super::events::{EventHandler, EventSubscriber};
+use super::events::{EventHandler, EventSubscriber, TimerHandler};
 use super::handlers::{PayoutHandler, WebhookHandler};
 use super::metrics::{PoolMetrics, PoolSnapshot, SettlementCounts};
 use super::pool::{JobHandler, PoolConfig, WorkerPool};
@@ -237,7 +237,8 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts the payout and webhook pools, the outbox relay, stalled recovery,
+    /// Starts the payout and webhook pools (and the timers' when the
+    /// application has a timers queue), the outbox relay, stalled recovery,
     /// the sweep and, with [`WorkersConfig::webhook_retention`], the retention task.
     pub fn start(tontine: &Tontine, config: WorkersConfig) -> Self {
         Self::start_with_events(tontine, config, None)
@@ -281,15 +282,21 @@ impl Workers {
                 },
             ),
         ];
-        let events = tontine.events_queue().cloned().zip(subscriber).map(|(queue, subscriber)| {
+        let mut extra = Vec::new();
+        if let Some((queue, subscriber)) = tontine.events_queue().cloned().zip(subscriber) {
             let handler: Arc<dyn JobHandler> = Arc::new(EventHandler::new(subscriber));
             pools.push(pool(
                 &queue,
                 Arc::clone(&handler),
                 PoolConfig { concurrency: config.event_concurrency, ..base },
             ));
-            (queue, handler)
-        });
+            extra.push((queue, handler));
+        }
+        if let Some(queue) = tontine.timers_queue().cloned() {
+            let handler: Arc<dyn JobHandler> = Arc::new(TimerHandler::new(tontine.clone()));
+            pools.push(pool(&queue, Arc::clone(&handler), PoolConfig { concurrency: 1, ..base }));
+            extra.push((queue, handler));
+        }
         let stats = WorkerStats {
             pools: pools
                 .iter()
@@ -311,8 +318,8 @@ impl Workers {
             Recovered { queue: tontine.payout_queue().clone(), handler: payouts, metrics: pools[0].metrics() },
             Recovered { queue: tontine.webhook_queue().clone(), handler: webhooks, metrics: pools[1].metrics() },
         ];
-        if let Some((queue, handler)) = events {
-            recovered.push(Recovered { queue, handler, metrics: pools[2].metrics() });
+        for (i, (queue, handler)) in extra.into_iter().enumerate() {
+            recovered.push(Recovered { queue, handler, metrics: pools[2 + i].metrics() });
         }
         let stalled = tokio::spawn(stalled_loop(recovered, config.stalled_interval, rx));
         Self { pools, relay, sweep, retention, stalled, shutdown: tx, stats }

@@ -18,7 +18,14 @@ impl Tontine {
 
     /// Starts a group: cycle 1 opens.
     pub async fn start_group(&self, id: GroupId) -> Result<Group, ServiceError> {
-        self.change_group(id, Group::start).await
+        let mut tx = self.store.begin().await?;
+        tx.lock_group(id).await?;
+        let mut group = tx.load_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
+        group.start()?;
+        tx.save_group(&group).await?;
+        super::timers::schedule_deadline(&mut *tx, self.timers.is_some(), &group).await?;
+        tx.commit().await?;
+        Ok(group)
     }
 
     /// Cancels a group. The contributions of a cycle still collecting go
@@ -31,20 +38,6 @@ impl Tontine {
         let before = group.clone();
         group.cancel()?;
         super::money::refund_cancelled_cycle(&mut *tx, &before).await?;
-        tx.save_group(&group).await?;
-        tx.commit().await?;
-        Ok(group)
-    }
-
-    async fn change_group(
-        &self,
-        id: GroupId,
-        change: impl FnOnce(&mut Group) -> Result<(), crate::domain::group::GroupError> + Send,
-    ) -> Result<Group, ServiceError> {
-        let mut tx = self.store.begin().await?;
-        tx.lock_group(id).await?;
-        let mut group = tx.load_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
-        change(&mut group)?;
         tx.save_group(&group).await?;
         tx.commit().await?;
         Ok(group)

@@ -18,6 +18,7 @@ mod recovery;
 mod relay;
 mod settle;
 mod stream;
+mod timers;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub use payout::PayoutStep;
 pub use recovery::{PayoutRetry, WebhookReplay};
 pub use settle::{Ingested, SettleOutcome, WEBHOOK_JOB_OPTIONS};
 pub use stream::{NODE_SETTLE_SOURCE, StreamCut};
+pub use timers::{DeadlineOutcome, TIMERS_QUEUE, TimerJob, TimerKind};
 
 use crate::domain::payout::{Network, PayoutPolicy, PreimageSecret};
 use crate::ports::{JobOptions, Payments, Producer, Queue, Store};
@@ -75,6 +77,8 @@ pub struct Tontine {
     confirm_with_node: bool,
     /// Set: domain events are written to the outbox and published here.
     events: Option<Arc<dyn Queue>>,
+    /// Set: a scheduled group's deadlines run as timed jobs here.
+    timers: Option<Arc<dyn Queue>>,
 }
 
 impl std::fmt::Debug for Tontine {
@@ -108,7 +112,23 @@ impl Tontine {
             payout_policy: PayoutPolicy::default(),
             confirm_with_node: false,
             events: None,
+            timers: None,
         }
+    }
+
+    /// Runs scheduled groups' deadlines as timed jobs on `queue` (named
+    /// [`TIMERS_QUEUE`]; a worker pool runs them with
+    /// [`crate::runtime::TimerHandler`]). Without it, groups keep their
+    /// schedule but no deadline fires.
+    #[must_use]
+    pub fn with_timers(mut self, queue: Arc<dyn Queue>) -> Self {
+        self.timers = Some(queue);
+        self
+    }
+
+    /// The timers queue, when deadlines run.
+    pub fn timers_queue(&self) -> Option<&Arc<dyn Queue>> {
+        self.timers.as_ref()
     }
 
     /// Tells the host what happens ([`DomainEvent`]s: contributions recorded,

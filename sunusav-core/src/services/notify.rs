@@ -52,12 +52,20 @@ pub enum EventKind {
     /// A cycle's payout is dead (a permanent failure, or its retries used
     /// up): an operator acts.
     PayoutFailed,
+    /// A member had not paid the cycle when its grace period ended (a
+    /// scheduled group); the cycle waits for them.
+    MemberLate,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: &'static [Self] =
-        &[Self::ContributionRecorded, Self::CycleCompleted, Self::PayoutSucceeded, Self::PayoutFailed];
+    pub const ALL: &'static [Self] = &[
+        Self::ContributionRecorded,
+        Self::CycleCompleted,
+        Self::PayoutSucceeded,
+        Self::PayoutFailed,
+        Self::MemberLate,
+    ];
 
     /// The stable name (the `type` of a delivered event).
     pub const fn as_str(self) -> &'static str {
@@ -66,6 +74,7 @@ impl EventKind {
             Self::CycleCompleted => "cycle_completed",
             Self::PayoutSucceeded => "payout_succeeded",
             Self::PayoutFailed => "payout_failed",
+            Self::MemberLate => "member_late",
         }
     }
 
@@ -164,6 +173,23 @@ impl DomainEvent {
             member: Some(beneficiary),
             amount_msat: Some(amount),
             ..Self::new(EventKind::PayoutFailed, format!("payout_failed:{group}:{cycle}:{generation}"), group, cycle)
+        }
+    }
+
+    /// A member late for a cycle of a scheduled group:
+    /// `member_late:<group>:<cycle>:<member>`, with the contribution owed and
+    /// `at_ms` the grace end that passed.
+    pub fn member_late(group: &crate::domain::group::Group, member: MemberId, grace_end_ms: u64) -> Self {
+        Self {
+            member: Some(member),
+            amount_msat: Some(group.contribution()),
+            at_ms: grace_end_ms,
+            ..Self::new(
+                EventKind::MemberLate,
+                format!("member_late:{}:{}:{member}", group.id(), group.cycle()),
+                group.id(),
+                group.cycle(),
+            )
         }
     }
 

@@ -10,7 +10,9 @@ use crate::ports::{BackendError, Enqueued, JobOptions, JobState, NewJob, Queue};
 
 use super::event::{LightningEvent, PayoutJob, WebhookJob};
 use super::money::{NODE_OUTBOX, NodeAction};
-use super::{EVENT_JOB_OPTIONS, EVENTS_QUEUE, PAYOUT_QUEUE, ServiceError, Tontine, WEBHOOK_QUEUE};
+use super::{
+    EVENT_JOB_OPTIONS, EVENTS_QUEUE, PAYOUT_QUEUE, ServiceError, TIMERS_QUEUE, TimerJob, Tontine, WEBHOOK_QUEUE,
+};
 
 impl Tontine {
     /// Publishes up to `limit` unsent outbox rows; returns how many were published.
@@ -27,6 +29,8 @@ impl Tontine {
         let mut payouts = Vec::new();
         let mut webhooks = Vec::new();
         let mut events = Vec::new();
+        let mut timers = Vec::new();
+        let now = super::money::now_ms();
         let mut node = Vec::new();
         let mut ids = Vec::with_capacity(messages.len());
         for m in messages {
@@ -34,6 +38,8 @@ impl Tontine {
                 PAYOUT_QUEUE => self.payout_options,
                 WEBHOOK_QUEUE => self.webhook_options,
                 EVENTS_QUEUE => EVENT_JOB_OPTIONS,
+                TIMERS_QUEUE => serde_json::from_slice::<TimerJob>(&m.payload)
+                    .map_or_else(|_| JobOptions::default(), |t| t.options(now)),
                 _ => JobOptions::default(),
             };
             let job = NewJob { id: m.job_id, payload: m.payload, options };
@@ -41,6 +47,10 @@ impl Tontine {
                 PAYOUT_QUEUE => payouts.push(job),
                 WEBHOOK_QUEUE => webhooks.push(job),
                 EVENTS_QUEUE if self.events.is_some() => events.push(job),
+                TIMERS_QUEUE if self.timers.is_some() => timers.push(job),
+                TIMERS_QUEUE => {
+                    tracing::warn!(timer = %job.id, "a timer row, and timers are off now: dropped");
+                }
                 EVENTS_QUEUE => {
                     tracing::warn!(event = %job.id, "an event row, and events are off now: dropped");
                 }
@@ -72,6 +82,9 @@ impl Tontine {
         }
         if let Some(queue) = self.events.as_ref().filter(|_| !events.is_empty()) {
             queue.enqueue_bulk(events).await?;
+        }
+        if let Some(queue) = self.timers.as_ref().filter(|_| !timers.is_empty()) {
+            queue.enqueue_bulk(timers).await?;
         }
         tx.mark_outbox_sent(&ids).await?;
         tx.commit().await?;

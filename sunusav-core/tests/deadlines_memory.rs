@@ -1,0 +1,119 @@
+//! A scheduled group's deadlines, on the in-memory adapters: each cycle's
+//! deadline is a timed job written with the cycle's opening, due at its
+//! grace end; when it fires, every member still owing is told late once
+//! and the cycle waits (the `wait` policy); a deadline that fires after its
+//! cycle completed, or before its time, does nothing.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{create, deliver};
+use sunusav_core::domain::schedule::{Period, Schedule};
+use sunusav_core::memory::MemoryQueue;
+use sunusav_core::ports::{ConsumerExt, JobState, QueueAdmin, QueueConfig};
+use sunusav_core::services::{
+    DeadlineOutcome, DomainEvent, EVENTS_QUEUE, PayoutJob, PayoutStep, TIMERS_QUEUE, TimerJob, Tontine,
+};
+use sunusav_core::{GroupSpec, IdempotencyKey};
+
+const DAY: u64 = 86_400_000;
+
+fn now_ms() -> u64 {
+    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+/// Three members, every 30 days, a day of grace; cycle 1 was due 10 days ago.
+fn scheduled() -> GroupSpec {
+    let mut spec = common::spec(3);
+    spec.schedule = Some(Schedule::new(now_ms() - 10 * DAY, Period::Days(30), DAY).unwrap());
+    spec
+}
+
+async fn events(queue: &Arc<MemoryQueue>) -> Vec<DomainEvent> {
+    let mut out = Vec::new();
+    while let Some(job) = queue.reserve(Duration::from_secs(30)).await.unwrap() {
+        out.push(serde_json::from_slice(&job.payload).unwrap());
+        queue.ack(&job.id, &job.token).await.unwrap();
+    }
+    out
+}
+
+async fn timer(queue: &Arc<MemoryQueue>, id: &str) -> Option<(JobState, TimerJob)> {
+    let job = queue.get(&IdempotencyKey::parse(id).unwrap()).await.unwrap()?;
+    Some((job.state, serde_json::from_slice(&job.payload).unwrap()))
+}
+
+async fn run_payouts(t: &Tontine) {
+    while let Some(job) = t.payout_queue().reserve(Duration::from_secs(30)).await.unwrap() {
+        let payload: PayoutJob = serde_json::from_slice(&job.payload).unwrap();
+        assert_eq!(t.process_payout(&payload).await.unwrap(), PayoutStep::Paid);
+        t.payout_queue().ack(&job.id, &job.token).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_deadline_tells_each_unpaid_member_late_once_and_the_cycle_waits() {
+    let app = common::app();
+    let (timers, told) = (
+        Arc::new(MemoryQueue::new(TIMERS_QUEUE, QueueConfig::default())),
+        Arc::new(MemoryQueue::new(EVENTS_QUEUE, QueueConfig::default())),
+    );
+    let t = app.tontine.clone().with_timers(timers.clone()).with_events(told.clone());
+    let g = create(&t, scheduled()).await;
+    t.start_group(g.id()).await.unwrap();
+    t.relay_outbox(100).await.unwrap();
+
+    // Cycle 1's grace ended 9 days ago: its deadline is due now.
+    let id = format!("deadline:{}:1", g.id());
+    let (state, job) = timer(&timers, &id).await.expect("cycle 1's deadline is queued");
+    assert_eq!(state, JobState::Waiting);
+    assert_eq!(job.at_ms, g.spec().schedule.unwrap().grace_end_ms(1).unwrap());
+    assert_eq!(t.run_timer(&job, job.at_ms - 1).await.unwrap(), DeadlineOutcome::Early);
+
+    // One member paid before the deadline: the other two are late.
+    let inv = t.issue_invoice(g.id(), g.members()[0]).await.unwrap();
+    deliver(&t, &inv, 0).await.unwrap();
+    let late = t.run_timer(&job, now_ms()).await.unwrap();
+    assert_eq!(late, DeadlineOutcome::Waiting(g.members()[1..].to_vec()));
+    // Run again (a job delivered twice): the same events, absorbed by their ids.
+    t.run_timer(&job, now_ms()).await.unwrap();
+    t.relay_outbox(100).await.unwrap();
+    let lates: Vec<_> = events(&told).await.into_iter().filter(|e| e.kind.as_str() == "member_late").collect();
+    assert_eq!(lates.len(), 2, "{lates:#?}");
+    assert_eq!(lates[0].id, format!("member_late:{}:1:{}", g.id(), g.members()[1]));
+    assert_eq!(t.store().group(g.id()).await.unwrap().unwrap().cycle(), 1, "the cycle waits");
+
+    // The late members pay: the cycle completes and pays out; cycle 2's
+    // deadline is queued, delayed to its grace end (20 days ahead).
+    for (i, m) in g.members()[1..].iter().enumerate() {
+        let inv = t.issue_invoice(g.id(), *m).await.unwrap();
+        deliver(&t, &inv, i + 1).await.unwrap();
+    }
+    t.relay_outbox(100).await.unwrap();
+    run_payouts(&t).await;
+    t.relay_outbox(100).await.unwrap();
+    let (state, next) = timer(&timers, &format!("deadline:{}:2", g.id())).await.expect("cycle 2's deadline");
+    assert_eq!(state, JobState::Delayed);
+    assert_eq!(next.at_ms, g.spec().schedule.unwrap().grace_end_ms(2).unwrap());
+
+    // Cycle 1's deadline firing now (a late or repeated run) does nothing.
+    assert_eq!(t.run_timer(&job, now_ms()).await.unwrap(), DeadlineOutcome::Nothing);
+}
+
+#[tokio::test]
+async fn groups_without_a_schedule_or_without_timers_queue_no_deadline() {
+    let app = common::app();
+    let timers = Arc::new(MemoryQueue::new(TIMERS_QUEUE, QueueConfig::default()));
+    let t = app.tontine.clone().with_timers(timers.clone());
+    let plain = create(&t, common::spec(2)).await;
+    t.start_group(plain.id()).await.unwrap();
+    t.relay_outbox(100).await.unwrap();
+    assert!(timer(&timers, &format!("deadline:{}:1", plain.id())).await.is_none(), "no schedule, no deadline");
+
+    // A scheduled group on an application without a timers queue: none either.
+    let g = create(&app.tontine, scheduled()).await;
+    app.tontine.start_group(g.id()).await.unwrap();
+    assert_eq!(app.tontine.relay_outbox(100).await.unwrap(), 0, "nothing in the outbox");
+}
