@@ -121,6 +121,10 @@
 //! # let _ = app;
 //! ```
 
+// Every dependency is used (tests excepted: they see the dev-dependencies
+// too); scripts/unused-deps.sh checks the binaries.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
+
 mod audit;
 pub mod auth;
 pub mod clock;

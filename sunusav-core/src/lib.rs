@@ -64,6 +64,10 @@
 //! assert_eq!(group.beneficiary(), Some(members[0]));
 //! ```
 
+// Every dependency is used (tests excepted: they see the dev-dependencies
+// too); scripts/unused-deps.sh checks the binaries.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
+
 pub mod domain;
 pub mod webhook;
 
