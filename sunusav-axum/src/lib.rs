@@ -51,6 +51,13 @@
 //! | [`admin_router`] | `/admin/…` behind the state's admin token; empty without one |
 //! | [`console_router`] | the operations console's HTML pages (nest it, e.g. at `/admin/console`): admin and read-only operator roles; empty without a token |
 //!
+//! **Metrics in the host's registry.** With the feature `metrics-facade`,
+//! every series of `/metrics` also goes through the `metrics` facade to the
+//! recorder the host installed, same names and labels: counters and
+//! histograms when they happen, the gauges when the host calls
+//! [`metrics::publish`] (or from [`metrics::spawn_publisher`], on an
+//! interval). See [`metrics`].
+//!
 //! The layers of the all-in-one are opt-in methods of [`RouterLayers`]:
 //! `with_json_errors()`, `with_request_ids()`, and `with_request_timeout(d)`
 //! (408 `request_timeout`).
@@ -95,7 +102,8 @@
 //! - [`console`]: [`console_router`], the server-rendered operations console
 //!   (maud) with its login, roles, live counts and audited actions.
 //! - [`state`]: [`AppState`]. [`error`]: [`ApiError`]. [`extract`]: extractors
-//!   with JSON rejections. [`auth`]: [`AdminToken`]. [`metrics`]: [`HttpMetrics`].
+//!   with JSON rejections. [`auth`]: [`AdminToken`]. [`metrics`]: [`HttpMetrics`],
+//!   and the facade's [`metrics::publish`] / [`metrics::spawn_publisher`].
 //!   [`request_id`]: request ids and spans. [`clock`]: the injectable [`Clock`].
 //!
 //! ## Example

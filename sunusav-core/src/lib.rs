@@ -29,8 +29,10 @@
 //! - [`runtime`]: what runs the services over time: the worker pools
 //!   ([`runtime::Workers`], [`runtime::WorkerPool`]) with the outbox relay,
 //!   stalled-job recovery, the sweeps and the retention of webhook bodies,
-//!   graceful shutdown, and the generic group-commit batcher
-//!   ([`runtime::GroupCommit`]).
+//!   graceful shutdown, the generic group-commit batcher
+//!   ([`runtime::GroupCommit`]), and the name of every metric series
+//!   ([`runtime::series`]); with feature `metrics-facade`, the runtime's
+//!   counters and histograms also go to the `metrics` facade.
 //! - `memory` (feature `embedded`): the in-memory adapters of every port, the
 //!   example server's embedded default.
 //! - `conformance` (feature `conformance`): one suite per port, which every

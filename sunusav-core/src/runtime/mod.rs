@@ -9,6 +9,8 @@
 //!   is what it runs, [`PayoutHandler`] and [`WebhookHandler`] the services'.
 //! - [`PoolMetrics`]: the pools' counters and latency histograms;
 //!   [`SettlementCounts`]: the webhook workers' settlements by outcome.
+//! - [`series`]: the name of every metric series, and the `metrics` facade
+//!   calls (feature `metrics-facade`) that send them to the host's recorder.
 //! - [`SettleStream`]: follows the node's settled invoices into settlement.
 //! - [`GroupCommit`]: the generic group-commit batcher (webhook ingestion).
 //!
@@ -22,6 +24,7 @@ mod batch;
 mod handlers;
 mod metrics;
 mod pool;
+pub mod series;
 mod stream;
 pub(crate) mod unwind;
 mod workers;
