@@ -114,7 +114,7 @@ async fn every_series_reaches_the_hosts_recorder_with_the_names_and_labels_of_th
 
     let state = app.state.clone().with_workers(workers.stats()).with_settle_stream(stream.stats());
     sunusav_axum::metrics::publish(&state).await;
-    let text = send(&router(state), empty_request("GET", "/metrics")).await.text();
+    let text = send(&router(state.clone()), empty_request("GET", "/metrics")).await.text();
 
     let _ = stop.send(true);
     pool.join(Duration::from_secs(2)).await;
@@ -134,6 +134,19 @@ async fn every_series_reaches_the_hosts_recorder_with_the_names_and_labels_of_th
     }
 
     assert_values(&samples);
+
+    // The publisher task publishes on its interval, and stops when told.
+    let job = NewJob::new(IdempotencyKey::parse("waiting:1").unwrap(), "{}");
+    app.tontine.payout_queue().enqueue(job).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let publisher = sunusav_axum::metrics::spawn_publisher(state, Duration::from_millis(10), stopped);
+    let waiting = "sunusav_queue_jobs{queue=payouts,state=waiting}";
+    until("the publisher published the waiting job", async || {
+        matches!(recorded(&snapshotter).1.get(waiting), Some(DebugValue::Gauge(v)) if v.into_inner().to_bits() == 1.0f64.to_bits())
+    })
+    .await;
+    stop.send(true).unwrap();
+    publisher.await.expect("the publisher stops cleanly");
 }
 
 /// A payout pool whose jobs succeed, fail for good, and fail once, run
