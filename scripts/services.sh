@@ -67,8 +67,10 @@ services_install() {
     command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
     # chromium, for the console's headless browser test (examples/tests/console_browser.rs).
     command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
+    # jq, for the unused-dependency check's cargo JSON (scripts/unused-deps.sh).
+    command -v jq >/dev/null 2>&1 || pkgs+=(jq)
     if ((${#pkgs[@]} == 0)); then
-        _svc_log "postgres, redis, promtool, openssl and chromium already installed"
+        _svc_log "postgres, redis, promtool, openssl, chromium and jq already installed"
         return 0
     fi
 

@@ -49,6 +49,9 @@ if grep -rnE --include='*.rs' 'env::var(_os)?\b' sunusav-core/src sunusav-postgr
     exit 1
 fi
 
+section "No unused dependencies (rustc's unused_crate_dependencies; scripts/unused-deps.sh)"
+bash "$ROOT/scripts/unused-deps.sh"
+
 section "Starting services (PostgreSQL, Redis, Redis Cluster, and a PostgreSQL and a Redis over TLS)"
 services_start
 services_print_env

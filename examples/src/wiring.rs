@@ -14,7 +14,8 @@ use sunusav_redis::{RedisConfig, RedisConnection};
 use crate::config::{ServerArgs, WebhookScheme, redis_configured};
 use crate::pg_node::PgSimulatedNode;
 
-/// Processed webhook records and gone job ids the embedded default keeps.
+/// Ids of gone jobs the embedded default's queues keep claimed (its store
+/// keeps as many processed webhook records: `MemoryStore::bounded`).
 pub const EMBEDDED_RETENTION: usize = 10_000;
 
 /// Which backends the server runs on.
@@ -89,11 +90,11 @@ pub async fn wire(args: &ServerArgs, backend: Backend) -> anyhow::Result<Wired> 
     let expiry = Duration::from_secs(args.invoice_expiry_secs);
     match backend {
         Backend::Embedded => {
-            // Memory stays bounded under any load: the oldest processed webhook
-            // records and the oldest ids of gone jobs are released first (a
-            // replay of one is settled again, as a no-op).
-            let memory_store = MemoryStore::new();
-            memory_store.set_webhook_retention(EMBEDDED_RETENTION);
+            // Memory stays bounded under any load (see `MemoryStore::bounded`):
+            // the oldest processed webhook records and the oldest ids of gone
+            // jobs are released first (a replay of one is settled again, as a
+            // no-op), and new groups are refused past the group limit.
+            let memory_store = MemoryStore::bounded();
             let bounded = |name| {
                 let q = MemoryQueue::new(name, QueueConfig::default());
                 q.set_claim_limit(EMBEDDED_RETENTION);

@@ -53,6 +53,13 @@
 //! | [`admin_router`] | `/admin/…` behind the state's admin token; empty without one |
 //! | [`console_router`] | the operations console's HTML pages (nest it, e.g. at `/admin/console`): admin and read-only operator roles; empty without a token |
 //!
+//! **Metrics in the host's registry.** With the feature `metrics-facade`,
+//! every series of `/metrics` also goes through the `metrics` facade to the
+//! recorder the host installed, same names and labels: counters and
+//! histograms when they happen, the gauges when the host calls
+//! [`metrics::publish`] (or from [`metrics::spawn_publisher`], on an
+//! interval). See [`metrics`].
+//!
 //! The layers of the all-in-one are opt-in methods of [`RouterLayers`]:
 //! `with_json_errors()`, `with_request_ids()`, and `with_request_timeout(d)`
 //! (408 `request_timeout`).
@@ -99,7 +106,8 @@
 //! - [`identity`]: who calls the group API: [`Authenticate`], [`Identity`],
 //!   [`BearerTokens`], [`MemberTokens`].
 //! - [`state`]: [`AppState`]. [`error`]: [`ApiError`]. [`extract`]: extractors
-//!   with JSON rejections. [`auth`]: [`AdminToken`]. [`metrics`]: [`HttpMetrics`].
+//!   with JSON rejections. [`auth`]: [`AdminToken`]. [`metrics`]: [`HttpMetrics`],
+//!   and the facade's [`metrics::publish`] / [`metrics::spawn_publisher`].
 //!   [`request_id`]: request ids and spans. [`clock`]: the injectable [`Clock`].
 //!
 //! ## Example
@@ -124,6 +132,10 @@
 //! let app: axum::Router = router(state);
 //! # let _ = app;
 //! ```
+
+// Every dependency is used (tests excepted: they see the dev-dependencies
+// too); scripts/unused-deps.sh checks the binaries.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 mod audit;
 pub mod auth;

@@ -1,6 +1,30 @@
 //! [`HttpMetrics`]: the counters kept by the HTTP layer (webhook outcomes,
 //! requests by route, method and status class, their durations), and the
 //! middleware that feeds them.
+//!
+//! ## To the host's registry: the `metrics` facade
+//!
+//! With the feature `metrics-facade`, every series of `GET /metrics` also
+//! goes through the [`metrics`](https://docs.rs/metrics) facade to whatever
+//! recorder the host installed (its Prometheus exporter, say), under the same
+//! names and labels ([`sunusav_core::runtime::series`], one list for both):
+//! counters and histograms when they happen (HTTP requests and webhook
+//! answers here; jobs, payouts, settlements and the settle stream in the
+//! runtime), and the gauges read at scrape time (queue depths and ages,
+//! pools, store, node and settle stream up, stale payouts, build info) when
+//! the host calls [`publish`], or every interval from [`spawn_publisher`].
+//! Histograms are in seconds. Without the feature, both only read.
+//!
+//! ```
+//! # async fn run(state: sunusav_axum::AppState) {
+//! use std::time::Duration;
+//! let (stop, stopped) = tokio::sync::watch::channel(false);
+//! let publisher = sunusav_axum::metrics::spawn_publisher(state, Duration::from_secs(15), stopped);
+//! // ... on shutdown:
+//! let _ = stop.send(true);
+//! let _ = publisher.await;
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,9 +36,15 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::StatusCode;
 
+use sunusav_core::ports::JobState;
+use sunusav_core::runtime::series;
 use sunusav_core::runtime::{Histogram, HistogramSnapshot};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::error::ErrorCode;
+use crate::routes::metrics::read;
+use crate::state::AppState;
 
 /// Every `method` label of `sunusav_http_requests_total` (a closed set).
 pub const METHODS: [&str; 8] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "other"];
@@ -74,6 +104,7 @@ impl HttpMetrics {
     /// Counts one delivery; an outcome outside [`WEBHOOK_OUTCOMES`] counts as `other`.
     pub fn record_webhook(&self, outcome: &str) {
         let i = WEBHOOK_OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(WEBHOOK_OUTCOMES.len() - 1);
+        series::counter(series::WEBHOOKS_TOTAL, &[("outcome", WEBHOOK_OUTCOMES[i])], 1);
         self.webhooks[i].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -94,6 +125,9 @@ impl HttpMetrics {
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         figures.requests[m][class].fetch_add(1, Ordering::Relaxed);
         figures.duration.observe(took);
+        let labels = [("route", route), ("method", METHODS[m]), ("status", STATUS_CLASSES[class])];
+        series::counter(series::HTTP_REQUESTS_TOTAL, &labels, 1);
+        series::histogram(series::HTTP_REQUEST_DURATION_SECONDS, &[("route", route)], took);
     }
 
     fn route(&self, route: &str) -> Arc<RouteFigures> {
@@ -154,4 +188,67 @@ pub async fn count_webhooks(State(metrics): State<Arc<HttpMetrics>>, request: Re
     };
     metrics.record_webhook(outcome);
     response
+}
+
+/// Publishes the gauges through the `metrics` facade (feature
+/// `metrics-facade`; without it, this only reads): the values a scrape of
+/// `GET /metrics` reads now (queue depths and the oldest waiting job's age,
+/// the pools' concurrency and busy workers, store and node up, stale open
+/// payouts, the settle stream's state, the build). Counters and histograms
+/// need no call: they are recorded when they happen.
+///
+/// Each dependency is read within the health checks' timeout; a queue that
+/// cannot be read publishes `sunusav_queue_up{queue} 0` and no counts.
+pub async fn publish(state: &AppState) {
+    let r = read(state).await;
+    series::gauge(series::BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))], 1);
+    for q in &r.queues {
+        let queue = [("queue", q.name.as_str())];
+        series::gauge(series::QUEUE_UP, &queue, u64::from(q.stats.is_some()));
+        if let Some(stats) = &q.stats {
+            for state in JobState::ALL {
+                let labels = [("queue", q.name.as_str()), ("state", state.as_str())];
+                series::gauge(series::QUEUE_JOBS, &labels, stats.count(state));
+            }
+            series::gauge(series::QUEUE_PAUSED, &queue, u64::from(stats.paused));
+        }
+        if let Some(ms) = q.oldest_waiting_ms {
+            series::gauge_seconds(series::QUEUE_OLDEST_WAITING_SECONDS, &queue, std::time::Duration::from_millis(ms));
+        }
+    }
+    for p in &r.pools {
+        let queue = [("queue", p.queue.as_str())];
+        series::gauge(series::WORKERS_CONCURRENCY, &queue, p.concurrency);
+        series::gauge(series::WORKERS_BUSY, &queue, p.busy);
+    }
+    series::gauge(series::NODE_UP, &[], u64::from(r.node_up));
+    series::gauge(series::STORE_UP, &[], u64::from(r.store_up));
+    for (status, n) in r.stale.iter().flatten() {
+        series::gauge(series::PAYOUTS_OPEN_STALE, &[("status", status.as_str())], *n);
+    }
+    if let Some(connected) = r.settle_stream_connected {
+        series::gauge(series::SETTLE_STREAM_CONNECTED, &[], u64::from(connected));
+    }
+}
+
+/// Runs [`publish`] now and then every `every` until `shutdown` turns true
+/// (or its sender is dropped), on the current tokio runtime.
+pub fn spawn_publisher(
+    state: AppState,
+    every: std::time::Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            tokio::select! {
+                _ = ticks.tick() => publish(&state).await,
+                changed = shutdown.changed() => if changed.is_err() { return },
+            }
+        }
+    })
 }

@@ -31,8 +31,10 @@
 //!   ([`runtime::Workers`], [`runtime::WorkerPool`]) with the outbox relay,
 //!   stalled-job recovery, the sweeps and the retention of webhook bodies,
 //!   graceful shutdown, the generic group-commit batcher
-//!   ([`runtime::GroupCommit`]), and the task that fires due scheduled runs
-//!   ([`runtime::ScheduleFiring`]).
+//!   ([`runtime::GroupCommit`]), the task that fires due scheduled runs
+//!   ([`runtime::ScheduleFiring`]), and the name of every metric series
+//!   ([`runtime::series`]); with feature `metrics-facade`, the runtime's
+//!   counters and histograms also go to the `metrics` facade.
 //! - `memory` (feature `embedded`): the in-memory adapters of every port, the
 //!   example server's embedded default.
 //! - `conformance` (feature `conformance`): one suite per port, which every
@@ -67,6 +69,10 @@
 //! group.start().unwrap();
 //! assert_eq!(group.beneficiary(), Some(members[0]));
 //! ```
+
+// Every dependency is used (tests excepted: they see the dev-dependencies
+// too); scripts/unused-deps.sh checks the binaries.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
 pub mod domain;
 pub mod webhook;

@@ -47,6 +47,10 @@
 //! # Ok(()) }
 //! ```
 
+// Every dependency is used (tests excepted: they see the dev-dependencies
+// too); scripts/unused-deps.sh checks the binaries.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
+
 pub mod config;
 pub mod error;
 mod node;

@@ -62,6 +62,10 @@
 //! [`StoreTx`]: sunusav_core::ports::store::StoreTx
 //! [`StoreError`]: sunusav_core::ports::store::StoreError
 
+// Every dependency is used (tests excepted: they see the dev-dependencies
+// too); scripts/unused-deps.sh checks the binaries.
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
+
 mod attempts;
 mod audit;
 mod contributions;

@@ -19,6 +19,10 @@
 //! status classes: bounded) and `sunusav_http_request_duration_seconds{route}`;
 //! with a settle stream, `sunusav_settle_stream_connected`,
 //! `sunusav_settle_stream_received_total` and `sunusav_settle_stream_cuts_total`.
+//!
+//! The names come from [`sunusav_core::runtime::series`], the one list the
+//! `metrics` facade uses too ([`crate::metrics::publish`]); the gauges' values
+//! are read once per scrape for either.
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,6 +32,13 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
 use sunusav_core::ports::{AttemptStatus, JobState, QueueStats};
+use sunusav_core::runtime::series::{
+    BUILD_INFO, HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_TOTAL, JOB_DURATION_SECONDS, JOB_WAIT_SECONDS,
+    JOBS_DEAD_LETTERED_TOTAL, JOBS_PROCESSED_TOTAL, JOBS_RETRIED_TOTAL, NODE_UP, PAYOUTS_OPEN_STALE, PAYOUTS_TOTAL,
+    QUEUE_JOBS, QUEUE_OLDEST_WAITING_SECONDS, QUEUE_PAUSED, QUEUE_UP, SETTLE_STREAM_CONNECTED,
+    SETTLE_STREAM_CUTS_TOTAL, SETTLE_STREAM_RECEIVED_TOTAL, SETTLEMENTS_TOTAL, STORE_UP, WEBHOOKS_TOTAL, WORKERS_BUSY,
+    WORKERS_CONCURRENCY,
+};
 use sunusav_core::runtime::{HistogramSnapshot, PoolSnapshot};
 use sunusav_core::services::PAYOUT_QUEUE;
 
@@ -79,57 +90,57 @@ fn labelled_histogram(out: &mut String, name: &str, label: &str, value: &str, h:
 /// `sunusav_build_info`, `sunusav_http_requests_total{route,method,status}`
 /// and `sunusav_http_request_duration_seconds{route}`.
 fn http(out: &mut String, metrics: &crate::metrics::HttpMetrics) {
-    family(out, "sunusav_build_info", "gauge", "The running build: 1, labelled with its version.");
-    let _ = writeln!(out, "sunusav_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    family(out, BUILD_INFO, "gauge", "The running build: 1, labelled with its version.");
+    let _ = writeln!(out, "{BUILD_INFO}{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
     let routes = metrics.requests();
-    family(out, "sunusav_http_requests_total", "counter", "HTTP requests answered, by route, method and status class.");
+    family(out, HTTP_REQUESTS_TOTAL, "counter", "HTTP requests answered, by route, method and status class.");
     for r in &routes {
         for (method, status, n) in &r.requests {
             let route = escape(&r.route);
-            let _ = writeln!(
-                out,
-                "sunusav_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
-            );
+            let _ =
+                writeln!(out, "{HTTP_REQUESTS_TOTAL}{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}");
         }
     }
-    family(out, "sunusav_http_request_duration_seconds", "histogram", "Time to answer an HTTP request, by route.");
+    family(out, HTTP_REQUEST_DURATION_SECONDS, "histogram", "Time to answer an HTTP request, by route.");
     for r in &routes {
-        labelled_histogram(out, "sunusav_http_request_duration_seconds", "route", &escape(&r.route), &r.duration);
+        labelled_histogram(out, HTTP_REQUEST_DURATION_SECONDS, "route", &escape(&r.route), &r.duration);
     }
 }
 
 /// A queue's counts, and the age in milliseconds of the job it hands out
 /// next (`None` when it could not be read).
-struct QueueFigures {
-    name: String,
-    stats: Option<QueueStats>,
-    oldest_waiting_ms: Option<u64>,
+pub(crate) struct QueueFigures {
+    /// The queue's name, unescaped.
+    pub(crate) name: String,
+    pub(crate) stats: Option<QueueStats>,
+    pub(crate) oldest_waiting_ms: Option<u64>,
 }
 
 fn queues(out: &mut String, figures: &[QueueFigures]) {
-    let stats: Vec<(&str, Option<&QueueStats>)> = figures.iter().map(|f| (f.name.as_str(), f.stats.as_ref())).collect();
-    family(out, "sunusav_queue_up", "gauge", "Whether the queue's counts could be read.");
+    let stats: Vec<(String, Option<&QueueStats>)> =
+        figures.iter().map(|f| (escape(&f.name), f.stats.as_ref())).collect();
+    family(out, QUEUE_UP, "gauge", "Whether the queue's counts could be read.");
     for (q, s) in &stats {
-        let _ = writeln!(out, "sunusav_queue_up{{queue=\"{q}\"}} {}", u8::from(s.is_some()));
+        let _ = writeln!(out, "{QUEUE_UP}{{queue=\"{q}\"}} {}", u8::from(s.is_some()));
     }
-    family(out, "sunusav_queue_jobs", "gauge", "Jobs per queue and state.");
+    family(out, QUEUE_JOBS, "gauge", "Jobs per queue and state.");
     for (q, s) in &stats {
         for state in s.iter().flat_map(|s| JobState::ALL.map(|st| (st, s.count(st)))) {
-            let _ = writeln!(out, "sunusav_queue_jobs{{queue=\"{q}\",state=\"{}\"}} {}", state.0.as_str(), state.1);
+            let _ = writeln!(out, "{QUEUE_JOBS}{{queue=\"{q}\",state=\"{}\"}} {}", state.0.as_str(), state.1);
         }
     }
-    family(out, "sunusav_queue_paused", "gauge", "Whether the queue is paused.");
+    family(out, QUEUE_PAUSED, "gauge", "Whether the queue is paused.");
     for (q, s) in &stats {
         if let Some(s) = s {
-            let _ = writeln!(out, "sunusav_queue_paused{{queue=\"{q}\"}} {}", u8::from(s.paused));
+            let _ = writeln!(out, "{QUEUE_PAUSED}{{queue=\"{q}\"}} {}", u8::from(s.paused));
         }
     }
     let help = "Seconds the job a worker takes next has waited (0 when none waits).";
-    family(out, "sunusav_queue_oldest_waiting_seconds", "gauge", help);
+    family(out, QUEUE_OLDEST_WAITING_SECONDS, "gauge", help);
     for f in figures {
         if let Some(ms) = f.oldest_waiting_ms {
-            let _ =
-                writeln!(out, "sunusav_queue_oldest_waiting_seconds{{queue=\"{}\"}} {}", f.name, seconds(ms * 1_000));
+            let q = escape(&f.name);
+            let _ = writeln!(out, "{QUEUE_OLDEST_WAITING_SECONDS}{{queue=\"{q}\"}} {}", seconds(ms * 1_000));
         }
     }
 }
@@ -151,31 +162,30 @@ fn per_pool(
 
 fn pools(out: &mut String, pools: &[PoolSnapshot]) {
     let q = |p: &PoolSnapshot| escape(&p.queue);
-    per_pool(out, pools, "sunusav_workers_concurrency", "gauge", "Workers in the pool.", |p| p.concurrency);
-    per_pool(out, pools, "sunusav_workers_busy", "gauge", "Workers running a job now.", |p| p.busy);
-    family(out, "sunusav_jobs_processed_total", "counter", "Job attempts finished, by outcome.");
+    per_pool(out, pools, WORKERS_CONCURRENCY, "gauge", "Workers in the pool.", |p| p.concurrency);
+    per_pool(out, pools, WORKERS_BUSY, "gauge", "Workers running a job now.", |p| p.busy);
+    family(out, JOBS_PROCESSED_TOTAL, "counter", "Job attempts finished, by outcome.");
     for p in pools {
-        let _ =
-            writeln!(out, "sunusav_jobs_processed_total{{queue=\"{}\",outcome=\"succeeded\"}} {}", q(p), p.processed);
-        let _ = writeln!(out, "sunusav_jobs_processed_total{{queue=\"{}\",outcome=\"failed\"}} {}", q(p), p.failed);
+        let _ = writeln!(out, "{JOBS_PROCESSED_TOTAL}{{queue=\"{}\",outcome=\"succeeded\"}} {}", q(p), p.processed);
+        let _ = writeln!(out, "{JOBS_PROCESSED_TOTAL}{{queue=\"{}\",outcome=\"failed\"}} {}", q(p), p.failed);
     }
     let retried = "Failed attempts scheduled for a retry.";
-    per_pool(out, pools, "sunusav_jobs_retried_total", "counter", retried, |p| p.retried);
+    per_pool(out, pools, JOBS_RETRIED_TOTAL, "counter", retried, |p| p.retried);
     let dead = "Jobs moved to the dead letters.";
-    per_pool(out, pools, "sunusav_jobs_dead_lettered_total", "counter", dead, |p| p.dead_lettered);
-    family(out, "sunusav_job_duration_seconds", "histogram", "Time spent running a job.");
+    per_pool(out, pools, JOBS_DEAD_LETTERED_TOTAL, "counter", dead, |p| p.dead_lettered);
+    family(out, JOB_DURATION_SECONDS, "histogram", "Time spent running a job.");
     for p in pools {
-        histogram(out, "sunusav_job_duration_seconds", &q(p), &p.duration);
+        histogram(out, JOB_DURATION_SECONDS, &q(p), &p.duration);
     }
-    family(out, "sunusav_job_wait_seconds", "histogram", "Time from due to reserved.");
+    family(out, JOB_WAIT_SECONDS, "histogram", "Time from due to reserved.");
     for p in pools {
-        histogram(out, "sunusav_job_wait_seconds", &q(p), &p.wait);
+        histogram(out, JOB_WAIT_SECONDS, &q(p), &p.wait);
     }
-    family(out, "sunusav_payouts_total", "counter", "Payout attempts, by outcome.");
+    family(out, PAYOUTS_TOTAL, "counter", "Payout attempts, by outcome.");
     if let Some(p) = pools.iter().find(|p| p.queue == PAYOUT_QUEUE) {
-        let _ = writeln!(out, "sunusav_payouts_total{{outcome=\"succeeded\"}} {}", p.processed);
-        let _ = writeln!(out, "sunusav_payouts_total{{outcome=\"retried\"}} {}", p.retried);
-        let _ = writeln!(out, "sunusav_payouts_total{{outcome=\"dead_lettered\"}} {}", p.dead_lettered);
+        let _ = writeln!(out, "{PAYOUTS_TOTAL}{{outcome=\"succeeded\"}} {}", p.processed);
+        let _ = writeln!(out, "{PAYOUTS_TOTAL}{{outcome=\"retried\"}} {}", p.retried);
+        let _ = writeln!(out, "{PAYOUTS_TOTAL}{{outcome=\"dead_lettered\"}} {}", p.dead_lettered);
     }
 }
 
@@ -202,66 +212,103 @@ async fn queue_figures(app: &AppState, queue: &dyn sunusav_core::ports::Queue) -
         },
         None => None,
     };
-    QueueFigures { name: escape(queue.name()), stats, oldest_waiting_ms }
+    QueueFigures { name: queue.name().to_owned(), stats, oldest_waiting_ms }
 }
 
-/// `sunusav_node_up`, `sunusav_store_up` and `sunusav_payouts_open_stale{status}`.
-async fn dependencies(out: &mut String, state: &AppState) {
+/// What a scrape reads from the dependencies and the worker pools: the
+/// gauges' values, for the text and for the facade alike.
+pub(crate) struct Readings {
+    pub(crate) queues: Vec<QueueFigures>,
+    pub(crate) pools: Vec<PoolSnapshot>,
+    pub(crate) node_up: bool,
+    pub(crate) store_up: bool,
+    /// Stale open payouts per status; `None` when the store is down or
+    /// they could not be read.
+    pub(crate) stale: Option<Vec<(AttemptStatus, u64)>>,
+    /// Whether the settle stream is open (`None`: no settle stream).
+    pub(crate) settle_stream_connected: Option<bool>,
+}
+
+/// Reads the gauges' values: the queues, the pools, a ping of the store and
+/// of the node, the stale payouts; each read within the health checks' timeout.
+pub(crate) async fn read(state: &AppState) -> Readings {
     let t = &state.inner.tontine;
+    let mut queues = Vec::new();
+    for queue in [t.payout_queue(), t.webhook_queue()] {
+        queues.push(queue_figures(state, queue.as_ref()).await);
+    }
     let within = state.inner.check_timeout;
     let (node, store) =
         tokio::join!(tokio::time::timeout(within, t.payments().ping()), tokio::time::timeout(within, t.store().ping()));
-    family(out, "sunusav_node_up", "gauge", "Whether the Lightning node answered a ping.");
-    let _ = writeln!(out, "sunusav_node_up {}", u8::from(matches!(node, Ok(Ok(())))));
-    let up = matches!(store, Ok(Ok(())));
-    family(out, "sunusav_store_up", "gauge", "Whether the store answered a ping.");
-    let _ = writeln!(out, "sunusav_store_up {}", u8::from(up));
-    if !up {
+    let store_up = matches!(store, Ok(Ok(())));
+    let stale_payouts = if store_up {
+        match tokio::time::timeout(within, t.store().open_payment_attempts(STALE_PAYOUT, STALE_PAYOUT_CAP)).await {
+            Ok(Ok(open)) => Some(
+                [AttemptStatus::Pending, AttemptStatus::InFlight, AttemptStatus::Failed]
+                    .into_iter()
+                    .map(|status| (status, open.iter().filter(|a| a.status() == status).count() as u64))
+                    .collect(),
+            ),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "open payouts could not be read");
+                None
+            }
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    Readings {
+        queues,
+        pools: state.inner.workers.snapshots(),
+        node_up: matches!(node, Ok(Ok(()))),
+        store_up,
+        stale: stale_payouts,
+        settle_stream_connected: state.inner.settle_stream.as_ref().map(|s| s.connected()),
+    }
+}
+
+/// `sunusav_node_up`, `sunusav_store_up` and `sunusav_payouts_open_stale{status}`.
+fn dependencies(out: &mut String, readings: &Readings) {
+    family(out, NODE_UP, "gauge", "Whether the Lightning node answered a ping.");
+    let _ = writeln!(out, "{NODE_UP} {}", u8::from(readings.node_up));
+    family(out, STORE_UP, "gauge", "Whether the store answered a ping.");
+    let _ = writeln!(out, "{STORE_UP} {}", u8::from(readings.store_up));
+    if !readings.store_up {
         return;
     }
     let help = "Payouts neither paid nor dead whose attempt has not changed for 30 minutes, by status.";
-    family(out, "sunusav_payouts_open_stale", "gauge", help);
-    match tokio::time::timeout(within, t.store().open_payment_attempts(STALE_PAYOUT, STALE_PAYOUT_CAP)).await {
-        Ok(Ok(open)) => {
-            for status in [AttemptStatus::Pending, AttemptStatus::InFlight, AttemptStatus::Failed] {
-                let n = open.iter().filter(|a| a.status() == status).count();
-                let _ = writeln!(out, "sunusav_payouts_open_stale{{status=\"{}\"}} {n}", status.as_str());
-            }
-        }
-        Ok(Err(e)) => tracing::warn!(error = %e, "open payouts could not be read"),
-        Err(_) => {}
+    family(out, PAYOUTS_OPEN_STALE, "gauge", help);
+    for (status, n) in readings.stale.iter().flatten() {
+        let _ = writeln!(out, "{PAYOUTS_OPEN_STALE}{{status=\"{}\"}} {n}", status.as_str());
     }
 }
 
 /// The whole exposition text.
 pub async fn render_text(state: &AppState) -> String {
-    let t = &state.inner.tontine;
-    let mut figures = Vec::new();
-    for queue in [t.payout_queue(), t.webhook_queue()] {
-        figures.push(queue_figures(state, queue.as_ref()).await);
-    }
+    let readings = read(state).await;
     let mut out = String::with_capacity(8 * 1024);
-    queues(&mut out, &figures);
-    pools(&mut out, &state.inner.workers.snapshots());
-    family(&mut out, "sunusav_webhooks_total", "counter", "Webhook deliveries answered, by outcome.");
+    queues(&mut out, &readings.queues);
+    pools(&mut out, &readings.pools);
+    family(&mut out, WEBHOOKS_TOTAL, "counter", "Webhook deliveries answered, by outcome.");
     for (outcome, n) in state.inner.metrics.webhooks() {
-        let _ = writeln!(out, "sunusav_webhooks_total{{outcome=\"{outcome}\"}} {n}");
+        let _ = writeln!(out, "{WEBHOOKS_TOTAL}{{outcome=\"{outcome}\"}} {n}");
     }
-    family(&mut out, "sunusav_settlements_total", "counter", "Webhook deliveries settled by the workers, by outcome.");
+    family(&mut out, SETTLEMENTS_TOTAL, "counter", "Webhook deliveries settled by the workers, by outcome.");
     for (outcome, n) in state.inner.workers.settlements() {
-        let _ = writeln!(out, "sunusav_settlements_total{{outcome=\"{outcome}\"}} {n}");
+        let _ = writeln!(out, "{SETTLEMENTS_TOTAL}{{outcome=\"{outcome}\"}} {n}");
     }
     http(&mut out, &state.inner.metrics);
-    if let Some(stream) = &state.inner.settle_stream {
-        family(&mut out, "sunusav_settle_stream_connected", "gauge", "Whether the node's settle stream is open.");
-        let _ = writeln!(out, "sunusav_settle_stream_connected {}", u8::from(stream.connected()));
+    if let (Some(stream), Some(connected)) = (&state.inner.settle_stream, readings.settle_stream_connected) {
+        family(&mut out, SETTLE_STREAM_CONNECTED, "gauge", "Whether the node's settle stream is open.");
+        let _ = writeln!(out, "{SETTLE_STREAM_CONNECTED} {}", u8::from(connected));
         let help = "Settled invoices the node's stream reported (replays included).";
-        family(&mut out, "sunusav_settle_stream_received_total", "counter", help);
-        let _ = writeln!(out, "sunusav_settle_stream_received_total {}", stream.received());
-        family(&mut out, "sunusav_settle_stream_cuts_total", "counter", "Settle streams cut, failed or refused.");
-        let _ = writeln!(out, "sunusav_settle_stream_cuts_total {}", stream.cuts());
+        family(&mut out, SETTLE_STREAM_RECEIVED_TOTAL, "counter", help);
+        let _ = writeln!(out, "{SETTLE_STREAM_RECEIVED_TOTAL} {}", stream.received());
+        family(&mut out, SETTLE_STREAM_CUTS_TOTAL, "counter", "Settle streams cut, failed or refused.");
+        let _ = writeln!(out, "{SETTLE_STREAM_CUTS_TOTAL} {}", stream.cuts());
     }
-    dependencies(&mut out, state).await;
+    dependencies(&mut out, &readings);
     out
 }
 

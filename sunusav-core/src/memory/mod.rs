@@ -10,4 +10,4 @@ pub mod store;
 pub use bolt11::InvoiceSigner;
 pub use node::{NodeFault, SimulatedNode};
 pub use queue::MemoryQueue;
-pub use store::MemoryStore;
+pub use store::{MemoryStore, MemoryStoreStats};

@@ -164,6 +164,14 @@ impl MemoryQueue {
         }
     }
 
+    /// How many jobs the queue holds, in any state, and how many ids of
+    /// gone jobs it keeps claimed: `(jobs, claimed gone ids)`, to check its
+    /// bounds.
+    pub fn sizes(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.jobs.len(), st.gone.len())
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.shared.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -4,6 +4,18 @@
 //! critical section, so a dropped transaction leaves nothing behind. Reads inside
 //! a transaction see its own writes first. Unique keys are checked again at
 //! commit, as a database's constraints would.
+//!
+//! ## Memory bounds
+//!
+//! Nothing here grows with requests that change nothing: a group's lock
+//! lives in the lock table only while a transaction holds or awaits it (a
+//! lookup of an unknown id leaves no entry). What does grow is bounded by
+//! [`MemoryStore::bounded`] (the embedded server's store): processed webhook
+//! records beyond a retention limit are dropped oldest first (never an
+//! unprocessed or dead one), a recorded delivery keeps at most
+//! [`MAX_CONFLICT_BODIES`] conflicting bodies, and new groups are refused
+//! past a group limit (`Unavailable`: money state is never dropped to make
+//! room). [`MemoryStore::stats`] reports the sizes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -49,6 +61,8 @@ struct State {
     processed: std::collections::VecDeque<(IdempotencyKey, u32)>,
     /// At most this many processed webhook records are kept (`None`: all).
     webhook_retention: Option<usize>,
+    /// At most this many groups are held (`None`: no limit).
+    group_limit: Option<usize>,
     /// Recorded deliveries without an outcome: their position, and when they
     /// were recorded (or reopened).
     unprocessed: HashMap<IdempotencyKey, (u64, tokio::time::Instant)>,
@@ -121,12 +135,15 @@ impl State {
             if w.digest == digest {
                 return Recorded::Replay { outcome: w.record.outcome, generation: w.record.generation };
             }
-            if let std::collections::hash_map::Entry::Vacant(slot) =
-                self.webhook_conflicts.entry((event.key().clone(), digest))
-            {
-                slot.insert(Some(event.body().to_vec()));
-                w.conflicts = w.conflicts.saturating_add(1);
+            let key = (event.key().clone(), digest);
+            if self.webhook_conflicts.contains_key(&key) {
+                return Recorded::Conflict;
             }
+            // Bounded per key: past the cap a conflict is counted, its body not kept.
+            if usize::try_from(w.conflicts).unwrap_or(usize::MAX) < MAX_CONFLICT_BODIES {
+                self.webhook_conflicts.insert(key, Some(event.body().to_vec()));
+            }
+            w.conflicts = w.conflicts.saturating_add(1);
             return Recorded::Conflict;
         }
         self.next_webhook += 1;
@@ -174,10 +191,45 @@ impl State {
     }
 }
 
+/// Conflicting bodies kept per recorded delivery key; further conflicts are
+/// counted (in the record's conflict count) but their bodies are not kept.
+pub const MAX_CONFLICT_BODIES: usize = 8;
+
+/// Processed webhook records [`MemoryStore::bounded`] keeps.
+pub const BOUNDED_WEBHOOK_RETENTION: usize = 10_000;
+
+/// Groups [`MemoryStore::bounded`] holds at most.
+pub const BOUNDED_GROUP_LIMIT: usize = 100_000;
+
+/// The sizes of what a [`MemoryStore`] keeps, to check its bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemoryStoreStats {
+    /// Entries in the group lock table (held or awaited locks).
+    pub lock_entries: usize,
+    /// Groups.
+    pub groups: usize,
+    /// Contribution invoices.
+    pub invoices: usize,
+    /// Recorded webhook deliveries (processed, unprocessed and dead).
+    pub webhooks: usize,
+    /// Conflicting webhook bodies kept.
+    pub webhook_conflicts: usize,
+    /// Entries of the processed-records order (for the retention limit).
+    pub processed_order: usize,
+}
+
+/// One group's lock in the table, with the transactions holding or awaiting it.
+#[derive(Default)]
+struct LockEntry {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    users: usize,
+}
+
 #[derive(Default)]
 struct Shared {
     state: Mutex<State>,
-    locks: Mutex<HashMap<GroupId, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<GroupId, LockEntry>>,
     skip_commits: AtomicU32,
     fail_commits: AtomicU32,
 }
@@ -223,6 +275,37 @@ impl MemoryStore {
         let mut st = self.state();
         st.webhook_retention = Some(limit);
         st.trim_webhooks();
+    }
+
+    /// A store with the embedded server's bounds: at most
+    /// [`BOUNDED_WEBHOOK_RETENTION`] processed webhook records and
+    /// [`BOUNDED_GROUP_LIMIT`] groups.
+    pub fn bounded() -> Self {
+        let store = Self::new();
+        store.set_webhook_retention(BOUNDED_WEBHOOK_RETENTION);
+        store.set_group_limit(BOUNDED_GROUP_LIMIT);
+        store
+    }
+
+    /// Refuses a new group once `limit` are held: its commit fails with
+    /// `Unavailable` (503 over HTTP). Groups are money state: none is ever
+    /// dropped to make room.
+    pub fn set_group_limit(&self, limit: usize) {
+        self.state().group_limit = Some(limit);
+    }
+
+    /// The sizes of what the store keeps now.
+    pub fn stats(&self) -> MemoryStoreStats {
+        let lock_entries = self.shared.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len();
+        let st = self.state();
+        MemoryStoreStats {
+            lock_entries,
+            groups: st.groups.len(),
+            invoices: st.invoices.len(),
+            webhooks: st.webhooks.len(),
+            webhook_conflicts: st.webhook_conflicts.len(),
+            processed_order: st.processed.len(),
+        }
     }
 
     /// Every recorded contribution (for tests and reports).
@@ -492,9 +575,46 @@ enum Op {
     PayoutInvoice(GroupId, u32, PaymentHash, String),
 }
 
+/// A group lock held by a transaction. Fields drop in order: the guard
+/// first, then the ticket, which removes the table entry once no
+/// transaction holds or awaits it.
+struct HeldLock {
+    id: GroupId,
+    _guard: OwnedMutexGuard<()>,
+    _ticket: LockTicket,
+}
+
+/// A transaction's use of a group's lock-table entry (held or awaited).
+struct LockTicket {
+    shared: Arc<Shared>,
+    id: GroupId,
+}
+
+impl LockTicket {
+    /// Counts one more user of `id`'s entry (creating it) and returns its lock.
+    fn take(shared: &Arc<Shared>, id: GroupId) -> (Self, Arc<tokio::sync::Mutex<()>>) {
+        let mut locks = shared.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = locks.entry(id).or_default();
+        entry.users += 1;
+        (Self { shared: Arc::clone(shared), id }, Arc::clone(&entry.lock))
+    }
+}
+
+impl Drop for LockTicket {
+    fn drop(&mut self) {
+        let mut locks = self.shared.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = locks.get_mut(&self.id) {
+            entry.users = entry.users.saturating_sub(1);
+            if entry.users == 0 {
+                locks.remove(&self.id);
+            }
+        }
+    }
+}
+
 struct MemoryTx {
     shared: Arc<Shared>,
-    guards: Vec<(GroupId, OwnedMutexGuard<()>)>,
+    guards: Vec<HeldLock>,
     ops: Vec<Op>,
     claimed: Vec<u64>,
 }
@@ -580,6 +700,9 @@ impl MemoryTx {
                 Op::InsertGroup(g) => {
                     if st.groups.contains_key(&g.id()) || !groups.insert(g.id()) {
                         return Err(StoreError::Duplicate(Unique::Group));
+                    }
+                    if st.group_limit.is_some_and(|limit| st.groups.len() + groups.len() > limit) {
+                        return Err(StoreError::Unavailable("the in-memory store holds its most groups".into()));
                     }
                 }
                 Op::SaveGroup(g) => {
@@ -670,15 +793,13 @@ fn invalid_attempt(a: &PaymentAttempt) -> Option<StoreError> {
 #[async_trait]
 impl GroupTx for MemoryTx {
     async fn lock_group(&mut self, id: GroupId) -> Result<(), StoreError> {
-        if self.guards.iter().any(|(g, _)| *g == id) {
+        if self.guards.iter().any(|held| held.id == id) {
             return Ok(());
         }
-        let lock = {
-            let mut locks = self.shared.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            Arc::clone(locks.entry(id).or_default())
-        };
+        // The ticket is dropped with this future if the wait is cancelled.
+        let (ticket, lock) = LockTicket::take(&self.shared, id);
         let guard = lock.lock_owned().await;
-        self.guards.push((id, guard));
+        self.guards.push(HeldLock { id, _guard: guard, _ticket: ticket });
         Ok(())
     }
 

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::domain::outcome::DeliveryOutcome;
+use crate::runtime::series;
+use crate::services::PAYOUT_QUEUE;
 
 /// Upper bounds of the histogram buckets, in microseconds (Prometheus' default
 /// seconds buckets from 1 ms to 10 s, plus 100 µs and 500 µs).
@@ -119,7 +121,57 @@ pub struct PoolSnapshot {
     pub wait: HistogramSnapshot,
 }
 
+/// The facade is fed before the atomics: whoever sees an atomic's count
+/// finds the facade's at least as high.
 impl PoolMetrics {
+    /// A job of `queue` waited `d` from due to reserved.
+    pub(crate) fn waited(&self, queue: &str, d: Duration) {
+        self.wait.observe(d);
+        series::histogram(series::JOB_WAIT_SECONDS, &[("queue", queue)], d);
+    }
+
+    /// A job of `queue` ran for `d`.
+    pub(crate) fn ran(&self, queue: &str, d: Duration) {
+        self.duration.observe(d);
+        series::histogram(series::JOB_DURATION_SECONDS, &[("queue", queue)], d);
+    }
+
+    /// `n` jobs of `queue` succeeded (the queue took their acknowledgements).
+    pub(crate) fn count_processed(&self, queue: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        series::counter(series::JOBS_PROCESSED_TOTAL, &[("queue", queue), ("outcome", "succeeded")], n);
+        if queue == PAYOUT_QUEUE {
+            series::counter(series::PAYOUTS_TOTAL, &[("outcome", "succeeded")], n);
+        }
+        self.processed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// An attempt of a job of `queue` failed.
+    pub(crate) fn count_failed(&self, queue: &str) {
+        series::counter(series::JOBS_PROCESSED_TOTAL, &[("queue", queue), ("outcome", "failed")], 1);
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A failed job of `queue` will be retried.
+    pub(crate) fn count_retried(&self, queue: &str) {
+        series::counter(series::JOBS_RETRIED_TOTAL, &[("queue", queue)], 1);
+        if queue == PAYOUT_QUEUE {
+            series::counter(series::PAYOUTS_TOTAL, &[("outcome", "retried")], 1);
+        }
+        self.retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A job of `queue` moved to the dead letters.
+    pub(crate) fn count_dead_lettered(&self, queue: &str) {
+        series::counter(series::JOBS_DEAD_LETTERED_TOTAL, &[("queue", queue)], 1);
+        if queue == PAYOUT_QUEUE {
+            series::counter(series::PAYOUTS_TOTAL, &[("outcome", "dead_lettered")], 1);
+        }
+        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The current figures.
     pub fn snapshot(&self, queue: &str, concurrency: u64) -> PoolSnapshot {
         let processed = self.processed.load(Ordering::Relaxed);
@@ -178,6 +230,7 @@ impl Default for SettlementCounts {
 impl SettlementCounts {
     /// Counts one settled delivery.
     pub fn record(&self, outcome: DeliveryOutcome) {
+        series::counter(series::SETTLEMENTS_TOTAL, &[("outcome", outcome.as_str())], 1);
         if let Some(i) = DeliveryOutcome::ALL.iter().position(|o| *o == outcome) {
             self.counts[i].fetch_add(1, Ordering::Relaxed);
         }

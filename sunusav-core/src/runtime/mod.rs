@@ -10,6 +10,8 @@
 //! - [`PoolMetrics`]: the pools' counters and latency histograms;
 //!   [`SettlementCounts`]: the webhook workers' settlements by outcome.
 //! - [`EventHandler`]: delivers domain events to an [`EventSubscriber`].
+//! - [`series`]: the name of every metric series, and the `metrics` facade
+//!   calls (feature `metrics-facade`) that send them to the host's recorder.
 //! - [`SettleStream`]: follows the node's settled invoices into settlement.
 //! - [`ScheduleFiring`]: enqueues the due runs of recurring schedules
 //!   ([`Scheduler::fire_due`](crate::ports::queue::Scheduler::fire_due)) every interval.
@@ -27,6 +29,7 @@ mod handlers;
 mod metrics;
 mod pool;
 mod scheduler;
+pub mod series;
 mod stream;
 pub(crate) mod unwind;
 mod workers;

@@ -339,7 +339,7 @@ impl Worker {
     async fn attempt(&mut self, jobs: Vec<ReservedJob>) -> Vec<(IdempotencyKey, LeaseToken)> {
         let now = now_ms();
         for job in &jobs {
-            self.metrics.wait.observe(Duration::from_millis(now.saturating_sub(job.due_at_ms)));
+            self.metrics.waited(self.queue.name(), Duration::from_millis(now.saturating_sub(job.due_at_ms)));
         }
         self.metrics.busy.fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let started = Instant::now();
@@ -360,7 +360,7 @@ impl Worker {
         let mut results = results.into_iter();
         let batch = jobs.len() > 1;
         for job in jobs {
-            self.metrics.duration.observe(elapsed);
+            self.metrics.ran(self.queue.name(), elapsed);
             let result =
                 results.next().unwrap_or_else(|| Err(JobFailure::retry("the handler returned no result for this job")));
             let settled = if batch && result.is_err() {
@@ -383,14 +383,14 @@ impl Worker {
             // Counted as processed once the queue took its acknowledgement.
             Ok(()) => Some((job.id, job.token)),
             Err(failure) => {
-                self.metrics.failed.fetch_add(1, Ordering::Relaxed);
+                self.metrics.count_failed(self.queue.name());
                 match self.queue.fail(&job.id, &job.token, &failure.message, failure.kind).await {
                     Ok(FailOutcome::Retrying { delay }) => {
-                        self.metrics.retried.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.count_retried(self.queue.name());
                         tracing::info!(queue = self.queue.name(), job = %job.id, attempt = job.attempt, ?delay, error = %failure.message, "job failed; will retry");
                     }
                     Ok(FailOutcome::Dead) => {
-                        self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.count_dead_lettered(self.queue.name());
                         tracing::error!(queue = self.queue.name(), job = %job.id, attempt = job.attempt, error = %failure.message, "job dead-lettered");
                         attempt::dead(&*self.handler, &job, &failure.message).await;
                     }
@@ -619,7 +619,7 @@ impl Batcher {
                             log_lost(&*self.queue, id, &QueueError::LeaseLost);
                         }
                     }
-                    self.metrics.processed.fetch_add(processed, Ordering::Relaxed);
+                    self.metrics.count_processed(self.queue.name(), processed);
                     step.jobs.into_iter()
                 }
                 Err(e) => {

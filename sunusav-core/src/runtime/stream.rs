@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::ports::{SettleEvents, SettledStream};
+use crate::runtime::series;
 use crate::services::{StreamCut, Tontine};
 
 /// Settings of the settle-stream task.
@@ -121,6 +122,7 @@ async fn follow(
             cut = run => cut,
         };
         stats.connected.store(false, Ordering::Relaxed);
+        series::counter(series::SETTLE_STREAM_CUTS_TOTAL, &[], 1);
         stats.cuts.fetch_add(1, Ordering::Relaxed);
         match cut {
             Ok(StreamCut::Ended) => tracing::info!("the node ended the settle stream; resuming"),
@@ -150,6 +152,7 @@ async fn run_stream(
         let Some(invoice) = stream.next().await.map_err(|e| e.to_string())? else {
             return Ok(StreamCut::Ended);
         };
+        series::counter(series::SETTLE_STREAM_RECEIVED_TOTAL, &[], 1);
         stats.received.fetch_add(1, Ordering::Relaxed);
         *backoff = Duration::from_millis(100);
         if invoice.settle_index <= after {

@@ -12,7 +12,6 @@
 //! [`PoolConfig::job_timeout`] fails its jobs for a retry; its worker goes on.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -440,7 +439,7 @@ impl Recovered {
                     );
                 }
                 for d in r.dead {
-                    self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.count_dead_lettered(q.name());
                     tracing::error!(queue = q.name(), job = %d.job.id, attempt = d.job.attempt, error = %d.error, "stalled job dead-lettered");
                     attempt::dead_in_span(&*self.handler, q.name(), &d.job, &d.error).await;
                 }
