@@ -23,6 +23,8 @@ use tower::ServiceExt as _;
 const ADMIN: &str = "console-admin-token-0001";
 const OPERATOR: &str = "console-operator-token-01";
 const HOSTILE: &str = "<script>alert('pwned')</script>";
+/// The first attempt's error: seen only in the job's error history.
+const HOSTILE_FIRST: &str = "<img src=x onerror=alert(1)>";
 const NOW: i64 = 1_796_656_000;
 
 struct Console {
@@ -71,12 +73,15 @@ fn post(uri: &str, token: Option<&str>) -> Request<Body> {
     b.body(Body::empty()).unwrap()
 }
 
-/// A dead payout job whose error is hostile HTML; returns its id.
+/// A dead payout job whose two attempts' errors are hostile HTML; returns its id.
 async fn dead_job(c: &Console, id: &str) -> IdempotencyKey {
     let q = c.tontine.payout_queue();
     let key = IdempotencyKey::parse(id).unwrap();
     q.enqueue(NewJob::new(key.clone(), br#"{"note":"<b>bold</b>"}"#.to_vec())).await.unwrap();
     let job = q.reserve(Duration::from_secs(30)).await.unwrap().expect("a job");
+    let first = format!("first try: {HOSTILE_FIRST}");
+    q.fail(&job.id, &job.token, &first, FailKind::RetryAfter(Duration::ZERO)).await.unwrap();
+    let job = q.reserve(Duration::from_secs(30)).await.unwrap().expect("the retry");
     q.fail(&job.id, &job.token, &format!("node said {HOSTILE}"), FailKind::Permanent).await.unwrap();
     key
 }
@@ -198,6 +203,12 @@ async fn hostile_values_from_webhooks_and_nodes_are_escaped() {
     }
     let (_, _, by_hash) = send(&c.app, get(&format!("/admin/console/jobs?q={hash}"), Some(ADMIN))).await;
     assert!(by_hash.contains("1 deliveries name it") && !by_hash.contains("<script>alert"), "{by_hash}");
+    // The error history: each attempt's error, escaped.
+    let (_, _, detail) = send(&c.app, get(&format!("/admin/console/jobs/payouts/{id}"), Some(OPERATOR))).await;
+    assert!(detail.contains(r#"data-errors="2""#), "both attempts' errors: {detail}");
+    assert!(!detail.contains("<img src=x"), "the history renders a raw tag: {detail}");
+    assert!(detail.contains("first try: &lt;img src=x onerror=alert(1)&gt;"), "{detail}");
+    assert!(detail.contains(r#"data-attempt="1""#) && detail.contains(r#"data-attempt="2""#), "{detail}");
 }
 
 #[tokio::test]

@@ -40,6 +40,7 @@ const MIN_BLOCK: Duration = Duration::from_millis(10);
 /// | key | type | holds |
 /// | --- | --- | --- |
 /// | `:j:<id>` | hash | the job: payload, attempts, options, state, token, timestamps, last error |
+/// | `:e:<id>` | list | the job's error history, newest first (`attempt:at_ms:error`), trimmed to `error_history` by the script that pushes, deleted with the hash |
 /// | `:w` | zset | waiting: score −priority, member 16-digit sequence + id (FIFO within a priority) |
 /// | `:a` | zset | active, by lease expiry; member = lease token (36 chars) + id, so one `ZREM` checks and releases a lease |
 /// | `:d`, `:f` | zset | delayed, failed (waiting for a retry), by due time |
@@ -291,6 +292,7 @@ impl Consumer for RedisQueue {
             num(u64::from(rand::random::<u32>())),
             num(self.config.keep_dead),
             num(ms(self.config.dedup_window)),
+            num(u64::from(self.config.error_history)),
         ];
         decode::fail_outcome(self.call(Op::Fail, args).await?)
     }
@@ -300,8 +302,12 @@ impl Consumer for RedisQueue {
     /// that succeeded ends the pass with what was done (the rest waits for
     /// the next pass), so that the jobs already dead-lettered are reported.
     async fn recover_stalled(&self) -> Result<StallRecovery, QueueError> {
-        let args =
-            vec![num(u64::from(self.config.max_stalls)), num(self.config.keep_dead), num(ms(self.config.dedup_window))];
+        let args = vec![
+            num(u64::from(self.config.max_stalls)),
+            num(self.config.keep_dead),
+            num(ms(self.config.dedup_window)),
+            num(u64::from(self.config.error_history)),
+        ];
         let mut total = StallRecovery::default();
         loop {
             let batch = match self.call(Op::Recover, args.clone()).await.and_then(decode::stall_recovery) {

@@ -255,6 +255,11 @@ async fn retention_keeps_the_last_completed_and_dead_and_deletes_the_rest() {
     // Nothing else is left behind: job hashes = retained jobs.
     let keys: Vec<String> = redis_keys(&q, &format!("{}:j:*", q.base_key())).await;
     assert_eq!(keys.len(), 5, "{keys:?}");
+    // Error histories: only the two retained dead jobs' (k6 and k7's went with them).
+    let mut histories: Vec<String> = redis_keys(&q, &format!("{}:e:*", q.base_key())).await;
+    histories.sort();
+    let expected: Vec<String> = ["k8", "k9"].iter().map(|id| format!("{}:e:{id}", q.base_key())).collect();
+    assert_eq!(histories, expected);
 }
 
 async fn redis_keys(q: &RedisQueue, pattern: &str) -> Vec<String> {

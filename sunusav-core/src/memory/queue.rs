@@ -15,7 +15,7 @@
 //! they finished.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,8 +25,9 @@ use tokio::time::Instant;
 
 use crate::domain::keys::IdempotencyKey;
 use crate::ports::queue::{
-    Consumer, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Producer, QueueAdmin,
-    QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, StalledDead, Step,
+    Consumer, Enqueued, FailKind, FailOutcome, JobError, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Producer,
+    QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, StalledDead,
+    Step,
 };
 
 /// An in-memory queue, with every capability of the queue port. Cloning gives another handle to the same queue.
@@ -102,11 +103,32 @@ struct Job {
     token: Option<LeaseToken>,
     finished: Option<Instant>,
     last_error: Option<String>,
+    /// The last `error_history` errors, oldest first.
+    errors: VecDeque<JobError>,
+}
+
+impl Job {
+    /// Records the error of the current attempt, dropping the oldest beyond `keep`.
+    fn record_error(&mut self, at_ms: u64, error: &str, keep: u32) {
+        let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+        if keep == 0 {
+            return;
+        }
+        while self.errors.len() >= keep {
+            self.errors.pop_front();
+        }
+        self.errors.push_back(JobError { attempt: self.attempts, at_ms, error: error.to_owned() });
+    }
 }
 
 /// `now + d`, saturating at a century from now (a `Duration::MAX` wait or lease never panics).
 fn after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d).unwrap_or_else(|| now + Duration::from_hours(24 * 365 * 100))
+}
+
+/// The error-history entry of a stall (as the Redis adapter's `recover.lua` writes it).
+fn stall_error(stalls: u32) -> String {
+    format!("{} without an ack (stall {stalls})", JobError::LEASE_EXPIRED)
 }
 
 /// This queue's tokens: 32 lowercase hex digits of randomness.
@@ -195,6 +217,7 @@ impl MemoryQueue {
             due_at_ms: self.unix_ms(job.due),
             finished_at_ms: job.finished.map(|f| self.unix_ms(f)),
             last_error: job.last_error.clone(),
+            errors: job.errors.iter().cloned().collect(),
         }
     }
 
@@ -247,6 +270,7 @@ impl MemoryQueue {
             token: None,
             finished: None,
             last_error: None,
+            errors: VecDeque::new(),
         };
         if delayed {
             st.delayed.insert((due, seq, job.id.clone()));
@@ -508,12 +532,14 @@ impl Consumer for MemoryQueue {
         kind: FailKind,
     ) -> Result<FailOutcome, QueueError> {
         let now = Instant::now();
+        let now_ms = self.unix_ms(now);
         let outcome = {
             let mut st = self.lock();
             let key = Self::held(&st, id, token)?;
             st.active.remove(&key);
             let job = st.jobs.get_mut(id).expect("a held job exists");
             job.last_error = Some(error.to_owned());
+            job.record_error(now_ms, error, self.shared.config.error_history);
             let exhausted = job.attempts >= job.options.max_attempts;
             let delay = match kind {
                 FailKind::Permanent => None,
@@ -548,6 +574,7 @@ impl Consumer for MemoryQueue {
 
     async fn recover_stalled(&self) -> Result<StallRecovery, QueueError> {
         let now = Instant::now();
+        let now_ms = self.unix_ms(now);
         let config = self.shared.config;
         let mut recovery = StallRecovery::default();
         let mut requeued = false;
@@ -564,12 +591,14 @@ impl Consumer for MemoryQueue {
                 if job.stalls > config.max_stalls || job.attempts >= job.options.max_attempts {
                     let error = format!("stalled {} times: its lease expired without an ack", job.stalls);
                     job.last_error = Some(error.clone());
+                    job.record_error(now_ms, &stall_error(job.stalls), config.error_history);
                     // Read before `finish`, which may trim the job at once (`keep_dead` 0).
                     let token = job.token.clone().unwrap_or_else(random_token);
                     let held = self.reserved_job(&id, job, token);
                     st.finish(&id, JobState::Dead, now, &config);
                     recovery.dead.push(StalledDead { job: held, error });
                 } else {
+                    job.record_error(now_ms, &stall_error(job.stalls), config.error_history);
                     st.make_waiting(&id, Some(now));
                     requeued = true;
                 }

@@ -5,8 +5,9 @@
 -- retry_all), or { 'err', code, state? } with code 'not_found' | 'wrong_state'.
 local op = ARGV[1]
 -- A job's info: flat name/value pairs (as HGETALL's), `id` then the fields of
--- INFO by name (`finished` and `error` only when set), or false when there is
--- no such job. Mirrored in src/codes.rs.
+-- INFO by name (`finished` and `error` only when set), then `errors`: the
+-- error history, oldest first (each 'attempt:at_ms:error'); or false when
+-- there is no such job. Mirrored in src/codes.rs.
 local INFO = { 'state', 'data', 'attempts', 'max_attempts', 'priority', 'stalls', 'created', 'due', 'finished',
   'error' }
 local INFO_CODES = {}
@@ -21,6 +22,11 @@ local function info(id)
       out[#out + 1] = h[i]
     end
   end
+  local hist = redis.call('LRANGE', ekey(id), 0, -1)
+  local errors = {}
+  for i = #hist, 1, -1 do errors[#errors + 1] = hist[i] end
+  out[#out + 1] = 'errors'
+  out[#out + 1] = errors
   return out
 end
 local function state_of(id)
@@ -103,7 +109,7 @@ elseif op == 'remove' then
   if st == ST.waiting then redis.call('ZREM', K .. ':' .. ST.waiting, h[2])
   elseif st == ST.delayed or st == ST.failed then redis.call('ZREM', K .. ':' .. st, id)
   else redis.call('LREM', K .. ':' .. st, 0, id) end
-  redis.call('DEL', jkey(id))
+  redis.call('DEL', jkey(id), ekey(id))
   redis.call('ZADD', K .. ':claims', 'XX', now_ms() + tonumber(ARGV[3]), id)
   return { 'ok' }
 elseif op == 'promote' then

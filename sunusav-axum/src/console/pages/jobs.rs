@@ -456,7 +456,20 @@ pub(crate) async fn detail(
         }
         h2 { "Last error" }
         pre.error { (job.last_error.as_deref().unwrap_or("none")) }
-        p.hint { "The queue keeps the last attempt's error; the payout's own record (group page) keeps its last error too." }
+        h2 { "Error history" }
+        @if job.errors.is_empty() { p data-errors="0" { "No failed attempt." } } @else {
+            table.errors data-errors=(job.errors.len()) {
+                thead { tr { th { "attempt" } th { "at" } th { "error" } } }
+                tbody { @for e in job.errors.iter().rev() {
+                    tr data-attempt=(e.attempt) {
+                        td.num { (e.attempt) }
+                        td { (time(e.at_ms)) }
+                        td { pre.error { (e.error) } }
+                    }
+                } }
+            }
+        }
+        p.hint { "Newest first; the queue keeps the last few errors of a job (an expired lease counts as one), across retries; the payout's own record (group page) keeps its last error too." }
         h2 { "Payload" }
         pre { (payload) }
         p {

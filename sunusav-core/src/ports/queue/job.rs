@@ -274,6 +274,29 @@ pub struct JobInfo {
     pub finished_at_ms: Option<u64>,
     /// The last error.
     pub last_error: Option<String>,
+    /// The errors of its failed attempts (and its stalls), oldest first: at
+    /// most the queue's [`QueueConfig::error_history`] most recent ones. Kept
+    /// across retries (an operator's retry of a dead job too), gone with the job.
+    pub errors: Vec<JobError>,
+}
+
+/// One failed attempt of a job, as kept in its error history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    /// The attempt that failed (1-based; counted again from 1 after an
+    /// operator's retry of a dead job).
+    pub attempt: u32,
+    /// When it failed (unix ms): the fail call, or the recovery that found its lease expired.
+    pub at_ms: u64,
+    /// The error the worker gave, or [`JobError::LEASE_EXPIRED`] (with the
+    /// stall count) for an attempt whose lease expired without an ack.
+    pub error: String,
+}
+
+impl JobError {
+    /// How every adapter's stall entries begin: the attempt's lease expired
+    /// without an ack (its worker died or hung).
+    pub const LEASE_EXPIRED: &'static str = "lease expired";
 }
 
 /// Counts per state.
@@ -321,11 +344,25 @@ pub struct QueueConfig {
     pub max_stalls: u32,
     /// How long a job id stays claimed after the job is gone.
     pub dedup_window: Duration,
+    /// Errors kept per job ([`JobInfo::errors`]): the most recent ones, the
+    /// oldest dropped first. 0 keeps none.
+    pub error_history: u32,
+}
+
+impl QueueConfig {
+    /// The default of [`error_history`](Self::error_history): the last 10 errors of a job.
+    pub const DEFAULT_ERROR_HISTORY: u32 = 10;
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        Self { keep_completed: 10, keep_dead: 50, max_stalls: 1, dedup_window: Duration::from_hours(24) }
+        Self {
+            keep_completed: 10,
+            keep_dead: 50,
+            max_stalls: 1,
+            dedup_window: Duration::from_hours(24),
+            error_history: Self::DEFAULT_ERROR_HISTORY,
+        }
     }
 }
 
@@ -357,6 +394,13 @@ impl QueueConfig {
     #[must_use]
     pub const fn with_dedup_window(mut self, dedup_window: Duration) -> Self {
         self.dedup_window = dedup_window;
+        self
+    }
+
+    /// This config with [`error_history`](Self::error_history) set to `error_history`.
+    #[must_use]
+    pub const fn with_error_history(mut self, error_history: u32) -> Self {
+        self.error_history = error_history;
         self
     }
 }

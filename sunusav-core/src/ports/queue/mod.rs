@@ -38,7 +38,7 @@ use async_trait::async_trait;
 
 pub use error::QueueError;
 pub use job::{
-    Backoff, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, QueueConfig,
+    Backoff, Enqueued, FailKind, FailOutcome, JobError, JobInfo, JobOptions, JobState, LeaseToken, NewJob, QueueConfig,
     QueueStats, ReservedJob, StallRecovery, StalledDead, Step,
 };
 
