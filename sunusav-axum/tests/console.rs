@@ -12,6 +12,8 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use sunusav_axum::{AdminToken, AppState, console_router, fixed_clock, router};
+use sunusav_core::domain::attempt::{AttemptKind, PaymentAttempt};
+use sunusav_core::domain::group::{Invoice, InvoiceState};
 use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
 use sunusav_core::ports::prelude::*;
 use sunusav_core::ports::{AuditAction, AuditOutcome, AuditRole, FailKind, NewJob, QueueConfig, WebhookEvent};
@@ -248,6 +250,66 @@ async fn search_finds_jobs_by_id_payment_hash_group_text_and_time_and_says_how_f
     let (status, _, page) = send(&c.app, get(&format!("/admin/console/groups/{}", group.id()), Some(OPERATOR))).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(r#"data-cycle="2""#) && page.contains("forming"), "{page}");
+}
+
+#[tokio::test]
+async fn search_by_member_finds_the_jobs_of_their_payouts_refunds_and_the_deliveries_paying_their_invoices() {
+    let c = console();
+    let (m, other) = (MemberId::random(), MemberId::random());
+    let spec = GroupSpec {
+        contribution: Msat::new(1_000),
+        fee_bps: 0,
+        members: vec![m, other],
+        policy: GroupPolicy::default(),
+    };
+    let group = c.tontine.create_group(spec).await.unwrap().id();
+    let mut payout = PaymentAttempt::refund(IdempotencyKey::payout(group, 1), group, 1, m, Msat::new(2_000));
+    payout.kind = AttemptKind::Payout;
+    let refund_key = IdempotencyKey::parse(format!("refund:{group}:{m}:1")).unwrap();
+    let refund = PaymentAttempt::refund(refund_key.clone(), group, 1, m, Msat::new(300));
+    let theirs = PaymentAttempt::refund(IdempotencyKey::payout(group, 2), group, 2, other, Msat::new(2_000));
+    let invoice = |member, byte| Invoice {
+        payment_hash: PaymentHash::from_bytes([byte; 32]),
+        group,
+        cycle: 1,
+        member,
+        amount: Msat::new(1_000),
+        bolt11: "lnbcrt-test".into(),
+        expires_at_ms: 4_102_444_800_000,
+        state: InvoiceState::Open,
+    };
+    let (mine, not_mine) = (invoice(m, 0x21), invoice(other, 0x22));
+    let mut tx = c.store.begin().await.unwrap();
+    for a in [&payout, &refund, &theirs] {
+        assert!(tx.insert_payment_attempt(a).await.unwrap());
+    }
+    tx.insert_invoice(&mine).await.unwrap();
+    tx.insert_invoice(&not_mine).await.unwrap();
+    tx.commit().await.unwrap();
+    for a in [&payout, &refund, &theirs] {
+        c.tontine.payout_queue().enqueue(NewJob::new(a.key.clone(), b"{}".to_vec())).await.unwrap();
+    }
+    for (event, inv) in [("evt-mine", &mine), ("evt-not-mine", &not_mine)] {
+        let key = IdempotencyKey::webhook(Some(event), b"");
+        let delivery = WebhookEvent::new(key.clone(), b"{}".to_vec()).with_payment_hash(inv.payment_hash);
+        c.store.record_webhook(&delivery).await.unwrap();
+        c.tontine.webhook_queue().enqueue(NewJob::new(key, b"{}".to_vec())).await.unwrap();
+    }
+
+    let (status, _, found) = send(&c.app, get(&format!("/admin/console/jobs?q={m}"), Some(OPERATOR))).await;
+    assert_eq!(status, StatusCode::OK);
+    for (job, why) in [
+        (payout.key.to_string(), "a payout to the member"),
+        (refund_key.to_string(), "a refund to the member"),
+        (IdempotencyKey::webhook(Some("evt-mine"), b"").to_string(), "a delivery paying the member"),
+    ] {
+        let row = found.split(&format!(r#"data-job="{job}""#)).nth(1).unwrap_or_else(|| panic!("{job}: {found}"));
+        assert!(row.split("</tr>").next().unwrap().contains(why), "{job} found as {why}: {found}");
+    }
+    assert!(!found.contains(&format!(r#"data-job="{}""#, theirs.key)), "another member's payout: {found}");
+    assert!(!found.contains("evt-not-mine"), "a delivery paying another member: {found}");
+    assert!(found.contains("2 payouts and refunds, 1 invoices"), "{found}");
+    assert!(found.contains(r#"data-scan="skipped""#), "found through the indexes, no scan: {found}");
 }
 
 #[tokio::test]

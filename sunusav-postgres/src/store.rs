@@ -406,6 +406,18 @@ impl GroupReads for PgStore {
         c.done(out).await
     }
 
+    async fn member_attempts(&self, member: MemberId, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
+        let mut c = self.scoped().await?;
+        let out = attempts::of_member(&mut *c, member, limit).await?;
+        c.done(out).await
+    }
+
+    async fn member_invoices(&self, member: MemberId, limit: u32) -> Result<Vec<Invoice>, StoreError> {
+        let mut c = self.scoped().await?;
+        let out = contributions::of_member(&mut *c, member, limit).await?;
+        c.done(out).await
+    }
+
     async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
         let mut c = self.scoped().await?;
         let out = attempts::open(&mut *c, older_than, limit).await?;

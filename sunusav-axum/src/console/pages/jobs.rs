@@ -9,7 +9,9 @@
 //! on from its old position and says so.
 //!
 //! Search (`q`): a job id (each queue's `get`); a group id (its payouts'
-//! jobs, by their keys); a payment hash (the invoice's payout by its key, and
+//! jobs, by their keys); a member id (the jobs of the payouts and refunds
+//! paying the member and of the deliveries paying the member's invoices, by
+//! the store's indexes by member, bounded); a payment hash (the invoice's payout by its key, and
 //! the deliveries naming the hash by the delivery log's index); and, for any
 //! text, a scan of at most [`SCAN_BUDGET`] jobs (ids, payloads, errors) that
 //! says where it stopped, run when the indexes found nothing. `from` and `to` (UTC, or unix ms) keep the jobs
@@ -22,8 +24,9 @@ use axum::response::Response;
 use http::StatusCode;
 use maud::{Markup, html};
 use serde::Deserialize;
+use sunusav_core::domain::attempt::AttemptKind;
 use sunusav_core::ports::{DeliveryFilter, JobInfo, JobState, Queue};
-use sunusav_core::{GroupId, IdempotencyKey, PaymentHash};
+use sunusav_core::{GroupId, IdempotencyKey, MemberId, PaymentHash};
 
 use super::overview::STATES;
 use super::{queue, queues};
@@ -37,6 +40,15 @@ pub(crate) const PAGE: u64 = 50;
 
 /// The most jobs a free-text search reads.
 pub(crate) const SCAN_BUDGET: u64 = 2_000;
+
+/// The most payment attempts a search by member reads (newest first).
+pub(crate) const MEMBER_ATTEMPTS: u32 = 50;
+
+/// The most invoices a search by member reads (newest first).
+pub(crate) const MEMBER_INVOICES: u32 = 20;
+
+/// The most deliveries read per invoice of a search by member.
+const DELIVERIES_PER_INVOICE: u32 = 10;
 
 /// Jobs read per call of a scan.
 const SCAN_CHUNK: u64 = 200;
@@ -124,7 +136,7 @@ pub(crate) async fn list(
                 option value=(s.as_str()) selected[s == job_state] { (s.as_str()) }
             } }
             " "
-            input type="text" name="q" value=[search] placeholder="job id, group id, payment hash or any text (error, payload)";
+            input type="text" name="q" value=[search] placeholder="job id, group id, member id, payment hash or any text (error, payload)";
             " created (UTC) from "
             input type="datetime-local" name="from" step="1" value=[query.from.as_deref().filter(|s| !s.is_empty())];
             " to "
@@ -211,6 +223,9 @@ async fn search_results(state: &AppState, v: &Viewer, text: &str, range: Range) 
     if let Ok(group) = text.parse::<GroupId>() {
         group_hits(state, v, group, &mut hits, &mut notes).await;
     }
+    if let Ok(member) = text.parse::<MemberId>() {
+        member_hits(state, v, member, &mut hits, &mut notes).await;
+    }
     if let Ok(hash) = text.parse::<PaymentHash>() {
         let store = state.inner.tontine.store();
         match store.invoice(&hash).await {
@@ -257,10 +272,10 @@ async fn search_results(state: &AppState, v: &Viewer, text: &str, range: Range) 
     html! {
         @for n in &notes { p.notice { (n) } }
         @match &scan {
-            None => p.notice data-scan="skipped" { "Found by id, group or payment hash: no text scan." }
+            None => p.notice data-scan="skipped" { "Found by id, group, member or payment hash: no text scan." }
             Some(scan) => p.notice data-scan=(if scan.complete { "complete" } else { "stopped" }) {
                 "Text scan: read " (scan.read) " jobs"
-                @if let Some(at) = &scan.stopped_at { ", stopped at the budget of " (SCAN_BUDGET) " at " (at) "; narrow the search (a job id, group id or payment hash uses the indexes)." }
+                @if let Some(at) = &scan.stopped_at { ", stopped at the budget of " (SCAN_BUDGET) " at " (at) "; narrow the search (a job id, group id, member id or payment hash uses the indexes)." }
                 @else { ", every retained job of every queue and state." }
             }
         }
@@ -292,6 +307,73 @@ fn bulk_form(v: &Viewer, hits: &[Hit]) -> Markup {
                 input type="hidden" name="verb" value="remove";
                 input type="hidden" name="jobs" value=(removable.join("\n"));
                 button.danger type="submit" data-action="bulk-remove" { "Remove the " (removable.len()) " jobs found (not active)" }
+            }
+        }
+    }
+}
+
+/// A member id: the jobs of the payouts and refunds paying the member (the
+/// store's index by beneficiary, at most [`MEMBER_ATTEMPTS`]), and of the
+/// deliveries that paid the member's invoices (the store's index by member,
+/// at most [`MEMBER_INVOICES`] invoices, then the delivery log's index by
+/// payment hash, at most [`DELIVERIES_PER_INVOICE`] each).
+async fn member_hits(state: &AppState, v: &Viewer, member: MemberId, hits: &mut Vec<Hit>, notes: &mut Vec<Markup>) {
+    let store = state.inner.tontine.store();
+    let push = |hits: &mut Vec<Hit>, hit: Hit| {
+        if !hits.iter().any(|h| h.queue == hit.queue && h.job.id == hit.job.id) {
+            hits.push(hit);
+        }
+    };
+    let (attempts, invoices) = match (
+        store.member_attempts(member, MEMBER_ATTEMPTS).await,
+        store.member_invoices(member, MEMBER_INVOICES).await,
+    ) {
+        (Ok(a), Ok(i)) => (a, i),
+        (Err(e), _) | (_, Err(e)) => {
+            notes.push(unavailable(&e));
+            return;
+        }
+    };
+    if attempts.is_empty() && invoices.is_empty() {
+        return;
+    }
+    let groups: std::collections::BTreeSet<GroupId> =
+        attempts.iter().map(|a| a.group).chain(invoices.iter().map(|i| i.group)).collect();
+    notes.push(html! {
+        "Member " code { (member) } ": " (attempts.len()) " payouts and refunds, " (invoices.len()) " invoices"
+        @if u32::try_from(attempts.len()).is_ok_and(|n| n == MEMBER_ATTEMPTS) || u32::try_from(invoices.len()).is_ok_and(|n| n == MEMBER_INVOICES) {
+            " (the most recent only)"
+        }
+        "; groups: "
+        @for (i, g) in groups.iter().enumerate() {
+            @if i > 0 { ", " }
+            a href=(v.url(&format!("/groups/{g}"))) { code { (g) } }
+        }
+        "."
+    });
+    for attempt in attempts {
+        let id = attempt.key.for_generation(attempt.generation());
+        if let Ok(Some(job)) = state.inner.tontine.payout_queue().get(&id).await {
+            let why =
+                if attempt.kind == AttemptKind::Refund { "a refund to the member" } else { "a payout to the member" };
+            push(hits, Hit { queue: "payouts".into(), job, why });
+        }
+    }
+    for invoice in invoices {
+        let filter =
+            DeliveryFilter { payment_hash: Some(invoice.payment_hash), ..DeliveryFilter::all(DELIVERIES_PER_INVOICE) };
+        match store.webhook_deliveries(&filter).await {
+            Ok(page) => {
+                for d in page.deliveries {
+                    let id = d.key.for_generation(d.generation);
+                    if let Ok(Some(job)) = state.inner.tontine.webhook_queue().get(&id).await {
+                        push(hits, Hit { queue: "webhooks".into(), job, why: "a delivery paying the member" });
+                    }
+                }
+            }
+            Err(e) => {
+                notes.push(unavailable(&e));
+                return;
             }
         }
     }

@@ -141,6 +141,23 @@ pub trait GroupReads: Send + Sync + 'static {
     /// MUST return `Unavailable` when the store cannot be reached.
     async fn payout_destination(&self, member: MemberId) -> Result<Option<PayoutDestination>, StoreError>;
 
+    /// The payment attempts paying `member` (payouts and refunds, of every
+    /// group), newest first, at most `limit`: an operator's "what did we pay
+    /// this member?", read through an index, never a scan.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached, `Corrupt`
+    /// when a row is not a valid attempt.
+    async fn member_attempts(&self, member: MemberId, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError>;
+
+    /// The invoices issued to `member` (of every group, in any state), newest
+    /// first, at most `limit`, read through an index: with the delivery log's
+    /// payment-hash index, the deliveries that paid the member.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn member_invoices(&self, member: MemberId, limit: u32) -> Result<Vec<Invoice>, StoreError>;
+
     /// Payment attempts neither paid nor dead (`pending`, `in_flight`,
     /// `failed`) and unchanged for at least `older_than`, oldest first, at most
     /// `limit`: payouts whose job a queue may have lost, or that were left in
