@@ -313,6 +313,35 @@ async fn search_by_member_finds_the_jobs_of_their_payouts_refunds_and_the_delive
 }
 
 #[tokio::test]
+async fn job_pages_follow_the_queues_cursor_and_skip_nothing_when_jobs_leave_ahead() {
+    let c = console();
+    let q = c.tontine.payout_queue();
+    let ids: Vec<String> = (0..60).map(|i| format!("payout:page-{i:02}")).collect();
+    q.enqueue_bulk(ids.iter().map(|id| NewJob::new(IdempotencyKey::parse(id).unwrap(), b"{}".to_vec())).collect())
+        .await
+        .unwrap();
+    let shown = |body: &str| {
+        body.split(r#"<tr data-job=""#).skip(1).map(|r| r.split('"').next().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let (_, _, first) = send(&c.app, get("/admin/console/jobs?queue=payouts&state=waiting", Some(OPERATOR))).await;
+    assert_eq!(shown(&first), ids[..50]);
+    let next = first.split("&amp;after=").nth(1).expect("a next page").split('"').next().unwrap().to_owned();
+    assert!(!next.contains("~"), "a cursor, not a position: {next}");
+    // The first ten leave waiting (and the cursor's own job too).
+    for id in ids[..10].iter().chain([&ids[49]]) {
+        q.remove(&IdempotencyKey::parse(id).unwrap()).await.unwrap();
+    }
+    let uri = format!("/admin/console/jobs?queue=payouts&state=waiting&after={next}");
+    let (_, _, second) = send(&c.app, get(&uri, Some(OPERATOR))).await;
+    assert_eq!(shown(&second), ids[50..], "nothing skipped: {second}");
+    assert!(!second.contains("Next page"), "the last page: {second}");
+    let (status, _, bad) =
+        send(&c.app, get("/admin/console/jobs?queue=payouts&state=dead&after=nonsense", Some(OPERATOR))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(bad.contains(r#"data-code="invalid_cursor""#), "{bad}");
+}
+
+#[tokio::test]
 async fn a_login_sets_a_strict_http_only_cookie_and_cookie_posts_need_the_form_token() {
     let c = console();
     let login = Request::post("/admin/console/login")

@@ -16,8 +16,8 @@ use fred::bytes::Bytes;
 use fred::types::Value;
 use sunusav_core::IdempotencyKey;
 use sunusav_core::ports::queue::{
-    Enqueued, FailOutcome, JobError, JobInfo, JobState, LeaseToken, QueueError, QueueStats, ReservedJob, StallRecovery,
-    StalledDead, Step,
+    Enqueued, FailOutcome, JobCursor, JobError, JobInfo, JobPage, JobState, LeaseToken, QueueError, QueueStats,
+    ReservedJob, StallRecovery, StalledDead, Step,
 };
 
 use crate::codes::{self, Field, INFO, INFO_ERRORS, INFO_ID, STATES, STATS_PAUSED, field};
@@ -402,6 +402,29 @@ pub(crate) fn job_infos(v: Value, limit: u64) -> Result<Vec<JobInfo>, QueueError
         return Err(corrupt(format_args!("list reply: {} jobs, {limit} asked", items.len())));
     }
     items.into_iter().map(job_info).collect()
+}
+
+/// The admin script's `list_after` reply: `{infos (at most limit), next
+/// cursor or nil, resumed (0/1)}`, or `{'err', 'invalid_cursor'}`.
+pub(crate) fn job_page(v: Value, limit: u64) -> Result<JobPage, QueueError> {
+    let reply = read::array(v, "list_after reply")?;
+    if let [Value::String(e), Value::String(code)] = reply.as_slice()
+        && &**e == "err"
+        && &**code == "invalid_cursor"
+    {
+        return Err(QueueError::Invalid("not a cursor of this queue and state".into()));
+    }
+    let [jobs, next, resumed] = read::tuple(Value::Array(reply), "list_after reply")?;
+    let jobs = job_infos(jobs, limit)?;
+    let next = match next {
+        Value::Null => None,
+        v => {
+            let text = read::string(v, "list_after reply: next cursor")?;
+            Some(JobCursor::parse(text).map_err(|_| corrupt("list_after reply: a malformed cursor"))?)
+        }
+    };
+    let resumed = read::flag(&resumed, "list_after reply: resumed")?;
+    Ok(JobPage { jobs, next, resumed })
 }
 
 /// The admin script's `stats` reply: name/value pairs, one count per state

@@ -8,8 +8,8 @@ use fred::types::config::Options;
 use fred::types::{ClusterHash, CustomCommand, Value};
 use sunusav_core::IdempotencyKey;
 use sunusav_core::ports::queue::{
-    Consumer, Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Producer, QueueAdmin,
-    QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, Step,
+    Consumer, Enqueued, FailKind, FailOutcome, JobCursor, JobInfo, JobPage, JobState, LeaseToken, NewJob, Producer,
+    QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, Step,
 };
 
 use crate::codes::state_code;
@@ -339,6 +339,18 @@ impl QueueAdmin for RedisQueue {
         let offset = offset.min(1 << 50);
         let args = vec![text("list"), text(state_code(state).code), num(offset), num(limit)];
         decode::job_infos(self.call(Op::Admin, args).await?, limit)
+    }
+
+    /// Waiting, delayed and failed jobs have exact cursors (the sorted set's
+    /// score and member, placed for the script's time when the member has
+    /// left); active jobs (whose members carry lease tokens, which never go
+    /// into a cursor) and completed and dead jobs (lists) page by position
+    /// and job id, the job looked for around its old place.
+    async fn list_after(&self, state: JobState, after: Option<&JobCursor>, limit: u64) -> Result<JobPage, QueueError> {
+        let limit = limit.min(MAX_BATCH as u64);
+        let cursor = after.map_or("", JobCursor::as_str);
+        let args = vec![text("list_after"), text(state_code(state).code), text(cursor), num(limit)];
+        decode::job_page(self.call(Op::Admin, args).await?, limit)
     }
 
     async fn get(&self, id: &IdempotencyKey) -> Result<Option<JobInfo>, QueueError> {

@@ -40,8 +40,8 @@ use tokio::time::{Instant, sleep};
 
 use crate::domain::keys::IdempotencyKey;
 use crate::ports::queue::{
-    Backoff, ConsumerExt, Enqueued, FailKind, FailOutcome, JobError, JobOptions, JobState, LeaseToken, NewJob, Queue,
-    QueueConfig, QueueError, ReservedJob,
+    Backoff, ConsumerExt, Enqueued, FailKind, FailOutcome, JobCursor, JobError, JobOptions, JobState, LeaseToken,
+    NewJob, Queue, QueueConfig, QueueError, ReservedJob,
 };
 
 /// A lease long enough never to expire during a case.
@@ -132,6 +132,7 @@ pub fn cases() -> Vec<Case> {
         case!(ack_and_reserve_returns_the_next_job),
         case!(ack_many_and_reserve_acks_each_and_reserves_in_order),
         case!(concurrent_consumers_take_each_job_once),
+        case!(list_after_pages_by_a_cursor_that_holds_when_jobs_leave),
         case!(
             error_history_keeps_each_failure_in_order_bounded_across_retries,
             QueueConfig { error_history: 3, max_stalls: 5, ..base() }
@@ -250,6 +251,7 @@ macro_rules! queue_conformance_tests {
             ack_and_reserve_returns_the_next_job,
             ack_many_and_reserve_acks_each_and_reserves_in_order,
             concurrent_consumers_take_each_job_once,
+            list_after_pages_by_a_cursor_that_holds_when_jobs_leave,
             error_history_keeps_each_failure_in_order_bounded_across_retries,
             error_history_is_gone_with_the_job,
         );
@@ -986,5 +988,71 @@ pub async fn error_history_is_gone_with_the_job(q: Arc<dyn Queue>) {
         add(&q, job(id)).await;
         let info = q.get(&key(id)).await.unwrap().expect("job");
         assert!(info.errors.is_empty(), "{id} came back with its old history: {:?}", info.errors);
+    }
+}
+
+/// The ids of one page of `list_after`, and its cursor.
+async fn page_after(
+    q: &Arc<dyn Queue>,
+    state: JobState,
+    after: Option<&JobCursor>,
+    limit: u64,
+) -> (Vec<String>, Option<JobCursor>) {
+    let page = q.list_after(state, after, limit).await.expect("list_after");
+    assert!(!page.resumed, "an exact cursor: {page:?}");
+    assert!(page.jobs.iter().all(|j| j.state == state), "{page:?}");
+    (page.jobs.into_iter().map(|j| j.id.to_string()).collect(), page.next)
+}
+
+/// `list_after` pages through a state by cursor, in `list`'s order: the last
+/// page has no next cursor; jobs that leave the state ahead of the cursor,
+/// the cursor's own job included, make no page skip or repeat a job (waiting,
+/// failed); a cursor of another state or of no adapter is `Invalid`.
+pub async fn list_after_pages_by_a_cursor_that_holds_when_jobs_leave(q: Arc<dyn Queue>) {
+    let all = ["j0", "j1", "j2", "j3", "j4"];
+    q.enqueue_bulk(all.iter().map(|id| job(id)).collect()).await.unwrap();
+    let (p, c1) = page_after(&q, JobState::Waiting, None, 2).await;
+    assert_eq!(p, ["j0", "j1"]);
+    let c1 = c1.expect("more after the first page");
+    // j0 and j1 (the cursor's own job) leave waiting.
+    let held = [take(&q, LONG).await, take(&q, LONG).await];
+    let (p, c2) = page_after(&q, JobState::Waiting, Some(&c1), 2).await;
+    assert_eq!(p, ["j2", "j3"], "the cursor holds after its job left");
+    let (p, end) = page_after(&q, JobState::Waiting, c2.as_ref(), 2).await;
+    assert_eq!((p.as_slice(), end), (&["j4".to_owned()][..], None), "the last page has no next cursor");
+    let (p, end) = page_after(&q, JobState::Waiting, None, 10).await;
+    assert_eq!((p.len(), end), (3, None));
+    let text = c1.as_str().to_owned();
+    assert_eq!(JobCursor::parse(text).unwrap(), c1, "a cursor round-trips through its text");
+
+    // Failed jobs, by due time: the cursor's job is promoted out of the state.
+    for (j, secs) in held.iter().zip([60, 61]) {
+        q.fail(&j.id, &j.token, "later", FailKind::RetryAfter(Duration::from_secs(secs))).await.unwrap();
+    }
+    let j = take(&q, LONG).await;
+    assert_eq!(j.id, key("j2"));
+    q.fail(&j.id, &j.token, "later", FailKind::RetryAfter(Duration::from_secs(62))).await.unwrap();
+    let (p, c) = page_after(&q, JobState::Failed, None, 1).await;
+    assert_eq!(p, ["j0"]);
+    let c = c.expect("more failed jobs");
+    q.promote(&key("j0")).await.unwrap();
+    let (p, c) = page_after(&q, JobState::Failed, Some(&c), 1).await;
+    assert_eq!(p, ["j1"]);
+    let (p, end) = page_after(&q, JobState::Failed, c.as_ref(), 1).await;
+    assert_eq!((p.as_slice(), end), (&["j2".to_owned()][..], None));
+
+    // Completed jobs.
+    while let Some(j) = q.reserve(LONG).await.unwrap() {
+        q.ack(&j.id, &j.token).await.unwrap();
+    }
+    let (first, c) = page_after(&q, JobState::Completed, None, 2).await;
+    let (rest, end) = page_after(&q, JobState::Completed, c.as_ref(), 2).await;
+    assert_eq!((first.len(), rest.len(), end), (2, 1, None), "{first:?} {rest:?}");
+    assert_eq!([first, rest].concat(), ids(&q, JobState::Completed).await, "the pages are list's order");
+
+    assert!(matches!(q.list_after(JobState::Failed, Some(&c1), 2).await, Err(QueueError::Invalid(_))));
+    let forged = JobCursor::parse("no cursor of ours").unwrap();
+    for state in JobState::ALL {
+        assert!(matches!(q.list_after(state, Some(&forged), 2).await, Err(QueueError::Invalid(_))), "{state:?}");
     }
 }

@@ -25,9 +25,9 @@ use tokio::time::Instant;
 
 use crate::domain::keys::IdempotencyKey;
 use crate::ports::queue::{
-    Consumer, Enqueued, FailKind, FailOutcome, JobError, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Producer,
-    QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, StalledDead,
-    Step,
+    Consumer, Enqueued, FailKind, FailOutcome, JobCursor, JobError, JobInfo, JobOptions, JobPage, JobState, LeaseToken,
+    NewJob, Producer, QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob,
+    StallRecovery, StalledDead, Step,
 };
 
 /// An in-memory queue, with every capability of the queue port. Cloning gives another handle to the same queue.
@@ -642,6 +642,51 @@ impl QueueAdmin for MemoryQueue {
         Ok(ids.into_iter().filter_map(|id| st.jobs.get(id).map(|job| self.info(id, job))).collect())
     }
 
+    async fn list_after(&self, state: JobState, after: Option<&JobCursor>, limit: u64) -> Result<JobPage, QueueError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let take = usize::try_from(limit).unwrap_or(usize::MAX).saturating_add(1);
+        let after = after.map(|c| self.parse_cursor(state, c)).transpose()?;
+        let st = self.lock();
+        let keys: Vec<CursorKey> = match (state, after) {
+            (JobState::Waiting, after) => {
+                let from = match after {
+                    Some(CursorKey::Waiting(p, seq, id)) => Excluded((Reverse(p), seq, id)),
+                    _ => Unbounded,
+                };
+                st.waiting
+                    .range((from, Unbounded))
+                    .take(take)
+                    .map(|k| CursorKey::Waiting(k.0.0, k.1, k.2.clone()))
+                    .collect()
+            }
+            (JobState::Completed | JobState::Dead, after) => {
+                let set = if state == JobState::Dead { &st.dead } else { &st.completed };
+                let from = match after {
+                    Some(CursorKey::Finished(seq, _)) => Excluded(seq),
+                    _ => Unbounded,
+                };
+                set.range((from, Unbounded)).take(take).map(|(seq, id)| CursorKey::Finished(*seq, id.clone())).collect()
+            }
+            (timed, after) => {
+                let set = match timed {
+                    JobState::Active => &st.active,
+                    JobState::Delayed => &st.delayed,
+                    _ => &st.failed,
+                };
+                let from = match after {
+                    Some(CursorKey::Timed(at, seq, id)) => Excluded((at, seq, id)),
+                    _ => Unbounded,
+                };
+                set.range((from, Unbounded)).take(take).map(|k| CursorKey::Timed(k.0, k.1, k.2.clone())).collect()
+            }
+        };
+        let more = keys.len() == take;
+        let shown = &keys[..keys.len().min(take - 1)];
+        let next = if more { shown.last().map(|k| self.mint_cursor(state, k)) } else { None };
+        let jobs = shown.iter().filter_map(|k| st.jobs.get(k.id()).map(|job| self.info(k.id(), job))).collect();
+        Ok(JobPage { jobs, next, resumed: false })
+    }
+
     async fn get(&self, id: &IdempotencyKey) -> Result<Option<JobInfo>, QueueError> {
         let st = self.lock();
         Ok(st.jobs.get(id).map(|job| self.info(id, job)))
@@ -730,6 +775,68 @@ impl State {
             job.finished = None;
         }
         self.make_waiting(id, Some(now));
+    }
+}
+
+/// A position in one state's set, as a cursor names it: every key holds the
+/// job's sequence number, unique in the queue, so a cursor stays exact after
+/// its job has left the state.
+enum CursorKey {
+    /// Waiting: priority, sequence, id.
+    Waiting(i32, u64, IdempotencyKey),
+    /// Active, delayed, failed: lease expiry or due time, sequence, id.
+    Timed(Instant, u64, IdempotencyKey),
+    /// Completed, dead: finish sequence, id.
+    Finished(u64, IdempotencyKey),
+}
+
+impl CursorKey {
+    fn id(&self) -> &IdempotencyKey {
+        match self {
+            Self::Waiting(_, _, id) | Self::Timed(_, _, id) | Self::Finished(_, id) => id,
+        }
+    }
+}
+
+impl MemoryQueue {
+    /// `<state>:<priority or time (ns since the queue's start)>:<sequence>:<id>`,
+    /// or `<state>:<sequence>:<id>` for completed and dead jobs.
+    fn mint_cursor(&self, state: JobState, key: &CursorKey) -> JobCursor {
+        let text = match key {
+            CursorKey::Waiting(p, seq, id) => format!("{}:{p}:{seq}:{id}", state.as_str()),
+            CursorKey::Timed(at, seq, id) => {
+                let ns = at.saturating_duration_since(self.shared.base_instant).as_nanos();
+                format!("{}:{ns}:{seq}:{id}", state.as_str())
+            }
+            CursorKey::Finished(seq, id) => format!("{}:{seq}:{id}", state.as_str()),
+        };
+        JobCursor::parse(text).expect("a state, numbers and a job id make a valid cursor")
+    }
+
+    fn parse_cursor(&self, state: JobState, cursor: &JobCursor) -> Result<CursorKey, QueueError> {
+        let invalid = || QueueError::Invalid(format!("not a cursor of this queue's {} jobs", state.as_str()));
+        let rest =
+            cursor.as_str().strip_prefix(state.as_str()).and_then(|r| r.strip_prefix(':')).ok_or_else(invalid)?;
+        let id = |s: &str| IdempotencyKey::parse(s).map_err(|_| invalid());
+        match state {
+            JobState::Completed | JobState::Dead => {
+                let (seq, key) = rest.split_once(':').ok_or_else(invalid)?;
+                Ok(CursorKey::Finished(seq.parse().map_err(|_| invalid())?, id(key)?))
+            }
+            _ => {
+                let mut parts = rest.splitn(3, ':');
+                let (Some(first), Some(seq), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+                    return Err(invalid());
+                };
+                let seq: u64 = seq.parse().map_err(|_| invalid())?;
+                if state == JobState::Waiting {
+                    return Ok(CursorKey::Waiting(first.parse().map_err(|_| invalid())?, seq, id(key)?));
+                }
+                let ns: u64 = first.parse().map_err(|_| invalid())?;
+                let at = self.shared.base_instant.checked_add(Duration::from_nanos(ns)).ok_or_else(invalid)?;
+                Ok(CursorKey::Timed(at, seq, id(key)?))
+            }
+        }
     }
 }
 

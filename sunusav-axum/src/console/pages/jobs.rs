@@ -1,12 +1,15 @@
 //! `GET /jobs`: jobs by state a page at a time, and search; `GET
 //! /jobs/{queue}/{id}`: one job.
 //!
-//! The queue port lists a state by position; the page's cursor is the last
-//! job shown and its position then (`<position>~<job id>`). The next page
-//! starts after that job wherever it now is (looked for around its old
-//! position), so jobs that leave the state ahead of it (retried, removed)
-//! never make a page skip one; when the job itself has left, the page goes
-//! on from its old position and says so.
+//! A state's pages follow the queue port's cursors
+//! ([`QueueAdmin::list_after`](sunusav_core::ports::QueueAdmin::list_after)),
+//! never an offset: the next page starts after the last job shown, so jobs
+//! that leave the state ahead of it (retried, removed, reserved) never make a
+//! page skip one. The memory queue's cursors are exact in every state, the
+//! Redis queue's in waiting, delayed and failed (sorted sets); its active
+//! jobs (whose set members carry lease tokens, which no URL may hold) and its
+//! completed and dead jobs (lists) go by position and job id, and when that
+//! job has left, the page goes on from its old place and says so.
 //!
 //! Search (`q`): a job id (each queue's `get`); a group id (its payouts'
 //! jobs, by their keys); a member id (the jobs of the payouts and refunds
@@ -25,7 +28,7 @@ use http::StatusCode;
 use maud::{Markup, html};
 use serde::Deserialize;
 use sunusav_core::domain::attempt::AttemptKind;
-use sunusav_core::ports::{DeliveryFilter, JobInfo, JobState, Queue};
+use sunusav_core::ports::{DeliveryFilter, JobCursor, JobInfo, JobState, Queue, QueueError};
 use sunusav_core::{GroupId, IdempotencyKey, MemberId, PaymentHash};
 
 use super::overview::STATES;
@@ -155,41 +158,29 @@ pub(crate) async fn list(
 }
 
 async fn state_page(v: &Viewer, q: &Arc<dyn Queue>, job_state: JobState, after: Option<&str>) -> Markup {
-    let cursor = after.and_then(|c| c.split_once('~')).and_then(|(pos, id)| Some((pos.parse::<u64>().ok()?, id)));
-    let mut note = None;
-    let start = match cursor {
-        None => 0,
-        Some((pos, id)) => {
-            let from = pos.saturating_sub(PAGE);
-            match q.list(job_state, from, PAGE * 3).await {
-                Ok(window) => {
-                    if let Some(i) = window.iter().position(|j| j.id.as_str() == id) {
-                        from + u64::try_from(i).unwrap_or(0) + 1
-                    } else {
-                        note = Some("The job the last page ended at has left this state: going on from its place.");
-                        pos + 1
-                    }
-                }
-                Err(e) => return unavailable(&e),
-            }
+    let cursor = match after.map(JobCursor::parse).transpose() {
+        Ok(c) => c,
+        Err(_) => {
+            return html! { p.notice.bad data-code="invalid_cursor" { "That page link is not valid: start from the first page." } };
         }
     };
-    let jobs = match q.list(job_state, start, PAGE).await {
-        Ok(jobs) => jobs,
+    let page = match q.list_after(job_state, cursor.as_ref(), PAGE).await {
+        Ok(page) => page,
+        Err(QueueError::Invalid(_)) => {
+            return html! { p.notice.bad data-code="invalid_cursor" { "That page link is not valid: start from the first page." } };
+        }
         Err(e) => return unavailable(&e),
     };
-    let next = (u64::try_from(jobs.len()).unwrap_or(0) == PAGE)
-        .then(|| jobs.last().map(|j| format!("{}~{}", start + PAGE - 1, j.id)))
-        .flatten();
+    let note = page.resumed.then_some("The job the last page ended at has left this state: going on from its place.");
     let hits: Vec<Hit> =
-        jobs.into_iter().map(|job| Hit { queue: q.name().to_owned(), job, why: job_state.as_str() }).collect();
+        page.jobs.into_iter().map(|job| Hit { queue: q.name().to_owned(), job, why: job_state.as_str() }).collect();
     html! {
         @if let Some(n) = note { p.notice { (n) } }
         (table(v, &hits, false))
         nav.pager {
             a href={ (v.url("/jobs")) "?queue=" (enc(q.name())) "&state=" (job_state.as_str()) } { "First page" }
-            @if let Some(next) = next {
-                a href={ (v.url("/jobs")) "?queue=" (enc(q.name())) "&state=" (job_state.as_str()) "&after=" (enc(&next)) } { "Next page →" }
+            @if let Some(next) = &page.next {
+                a href={ (v.url("/jobs")) "?queue=" (enc(q.name())) "&state=" (job_state.as_str()) "&after=" (enc(next.as_str())) } { "Next page →" }
             }
         }
     }
@@ -412,40 +403,40 @@ struct Scan {
 }
 
 /// Reads at most [`SCAN_BUDGET`] jobs of every queue and state (dead and
-/// failed ones first: they hold the errors), keeping
-/// those created in `range` whose id, payload or last error contains `text`.
+/// failed ones first: they hold the errors), by cursor, keeping those
+/// created in `range` whose id, payload or an error of its history contains `text`.
 async fn scan(state: &AppState, text: &str, range: Range) -> Scan {
     let mut out = Scan { hits: Vec::new(), read: 0, complete: true, stopped_at: None };
     for q in queues(state) {
         for s in SCAN_ORDER {
-            let mut offset = 0;
+            let mut cursor: Option<JobCursor> = None;
             loop {
                 if out.read >= SCAN_BUDGET {
                     out.complete = false;
-                    out.stopped_at = Some(format!("{} / {} position {offset}", q.name(), s.as_str()));
+                    out.stopped_at = Some(format!("{} / {} after {} jobs", q.name(), s.as_str(), out.read));
                     return out;
                 }
                 let chunk = SCAN_CHUNK.min(SCAN_BUDGET - out.read);
-                let Ok(jobs) = q.list(s, offset, chunk).await else {
+                let Ok(page) = q.list_after(s, cursor.as_ref(), chunk).await else {
                     out.complete = false;
                     out.stopped_at = Some(format!("{} / {}: the queue is unavailable", q.name(), s.as_str()));
                     return out;
                 };
-                let n = u64::try_from(jobs.len()).unwrap_or(0);
-                out.read += n;
-                for job in jobs {
+                out.read += u64::try_from(page.jobs.len()).unwrap_or(0);
+                for job in page.jobs {
                     let matches = range.contains(job.created_at_ms)
                         && (job.id.as_str().contains(text)
                             || String::from_utf8_lossy(&job.payload).contains(text)
+                            || job.errors.iter().any(|e| e.error.contains(text))
                             || job.last_error.as_deref().is_some_and(|e| e.contains(text)));
                     if matches {
                         out.hits.push(Hit { queue: q.name().to_owned(), job, why: "text" });
                     }
                 }
-                if n < chunk {
-                    break;
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
                 }
-                offset += n;
             }
         }
     }

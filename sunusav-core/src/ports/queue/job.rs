@@ -299,6 +299,57 @@ impl JobError {
     pub const LEASE_EXPIRED: &'static str = "lease expired";
 }
 
+/// Where a page of one state's jobs ended: [`QueueAdmin::list_after`](super::QueueAdmin::list_after)
+/// goes on after it.
+///
+/// Opaque: an adapter mints it for one state, a caller hands it back as is
+/// (a URL can carry it; it holds no secret). [`JobCursor::parse`] takes one
+/// back from text; the adapter refuses one it did not mint for that state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct JobCursor(String);
+
+impl JobCursor {
+    /// Longest cursor any adapter may mint (a job id and a little more).
+    pub const MAX_LEN: usize = crate::domain::keys::MAX_KEY_LEN + 64;
+
+    /// A cursor from its text, as [`JobCursor::as_str`] gave it.
+    ///
+    /// # Errors
+    /// `Invalid` when `raw` is empty, longer than [`Self::MAX_LEN`] or holds a
+    /// control character.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, super::QueueError> {
+        let raw = raw.into();
+        if raw.is_empty() || raw.len() > Self::MAX_LEN || raw.chars().any(char::is_control) {
+            return Err(super::QueueError::Invalid("not a job cursor".into()));
+        }
+        Ok(Self(raw))
+    }
+
+    /// The cursor's text, to hand back later.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for JobCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One page of a state's jobs, from [`QueueAdmin::list_after`](super::QueueAdmin::list_after).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobPage {
+    /// The jobs, in the state's order (oldest first).
+    pub jobs: Vec<JobInfo>,
+    /// Where the next page starts: `None` when this page holds the state's last job.
+    pub next: Option<JobCursor>,
+    /// The cursor's own job had left the state and the adapter went on from
+    /// where it was (only adapters that keep a state by position do; the page
+    /// may then repeat or miss a job around that place).
+    pub resumed: bool,
+}
+
 /// Counts per state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueStats {
