@@ -49,7 +49,7 @@
 //! | [`group_router`] | `/groups…` (no authentication: add the host's, e.g. a `route_layer`) |
 //! | [`ops_router`] | `/health`, `/health/detailed`, `/health/workers`, `/metrics` (e.g. on an internal port) |
 //! | [`admin_router`] | `/admin/…` behind the state's admin token; empty without one |
-//! | [`console_router`] | the operations console's HTML pages (nest it, e.g. at `/admin/console`): admin and read-only operator roles; empty without a token |
+//! | [`console_router`] | the operations console's HTML pages (nest it, e.g. at `/admin/console`, or let [`nest_console`] nest it and redirect the root's trailing slash): admin and read-only operator roles; empty without a token |
 //!
 //! The layers of the all-in-one are opt-in methods of [`RouterLayers`]:
 //! `with_json_errors()`, `with_request_ids()`, and `with_request_timeout(d)`
@@ -137,10 +137,10 @@ pub mod verify;
 
 pub use auth::AdminToken;
 pub use clock::{Clock, fixed_clock, system_clock};
-pub use console::console_router;
+pub use console::{console_router, nest_console};
 pub use error::ApiError;
 pub use layers::RouterLayers;
 pub use metrics::HttpMetrics;
 pub use routes::{admin_router, group_router, ops_router, router, webhook_router};
-pub use state::AppState;
+pub use state::{AppState, CONSOLE_LOGIN_LIMIT};
 pub use verify::{DEFAULT_BODY_LIMIT, VerifiedWebhook, VerifyWebhook, VerifyWebhookLayer};

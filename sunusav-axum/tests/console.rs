@@ -6,12 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use sunusav_axum::{AdminToken, AppState, console_router, fixed_clock, router};
+use sunusav_axum::{AdminToken, AppState, fixed_clock, nest_console, router};
 use sunusav_core::domain::attempt::{AttemptKind, PaymentAttempt};
 use sunusav_core::domain::group::{Invoice, InvoiceState};
 use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
@@ -48,7 +51,7 @@ fn console() -> Console {
         .with_clock(fixed_clock(NOW))
         .with_admin_token(AdminToken::new(ADMIN).unwrap())
         .with_operator_token(AdminToken::new(OPERATOR).unwrap());
-    let app = Router::new().nest("/admin/console", console_router(state.clone())).merge(router(state));
+    let app = nest_console(Router::new(), "/admin/console", state.clone()).merge(router(state));
     Console { app, tontine, store }
 }
 
@@ -73,6 +76,17 @@ fn post(uri: &str, token: Option<&str>) -> Request<Body> {
         b = b.header(AUTHORIZATION, format!("Bearer {t}"));
     }
     b.body(Body::empty()).unwrap()
+}
+
+/// The login form posted with `token` by the client at `ip` (as the server's
+/// `ConnectInfo` gives it).
+fn login_form(token: &str, ip: [u8; 4]) -> Request<Body> {
+    let mut req = Request::post("/admin/console/login")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={token}")))
+        .unwrap();
+    req.extensions_mut().insert(ConnectInfo(SocketAddr::from((ip, 40_000))));
+    req
 }
 
 /// A dead payout job whose two attempts' errors are hostile HTML; returns its id.
@@ -342,12 +356,25 @@ async fn job_pages_follow_the_queues_cursor_and_skip_nothing_when_jobs_leave_ahe
 }
 
 #[tokio::test]
+async fn the_console_root_with_a_trailing_slash_redirects_permanently_to_the_root() {
+    let c = console();
+    for (uri, to) in
+        [("/admin/console/", "/admin/console"), ("/admin/console/?queue=payouts", "/admin/console?queue=payouts")]
+    {
+        let (status, headers, _) = send(&c.app, get(uri, None)).await;
+        assert_eq!(status, StatusCode::PERMANENT_REDIRECT, "{uri}");
+        assert_eq!(headers[LOCATION], to, "{uri}");
+    }
+    let (status, _, _) = send(&c.app, get("/admin/console", Some(OPERATOR))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send(&c.app, get("/admin/console/jobs", Some(OPERATOR))).await;
+    assert_eq!(status, StatusCode::OK, "the other pages are unchanged");
+}
+
+#[tokio::test]
 async fn a_login_sets_a_strict_http_only_cookie_and_cookie_posts_need_the_form_token() {
     let c = console();
-    let login = Request::post("/admin/console/login")
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(format!("token={ADMIN}")))
-        .unwrap();
+    let login = login_form(ADMIN, [10, 0, 0, 1]);
     let (status, headers, _) = send(&c.app, login).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let set = headers[SET_COOKIE].to_str().unwrap().to_owned();
@@ -378,12 +405,41 @@ async fn a_login_sets_a_strict_http_only_cookie_and_cookie_posts_need_the_form_t
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(c.tontine.payout_queue().stats().await.unwrap().paused);
 
-    let wrong = Request::post("/admin/console/login")
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from("token=wrong-wrong-wrong-wrong"))
-        .unwrap();
+    let wrong = login_form("wrong-wrong-wrong-wrong", [10, 0, 0, 1]);
     let (status, headers, _) = send(&c.app, wrong).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(headers.get(SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn the_login_form_is_rate_limited_per_client_with_a_429_page_that_says_so() {
+    let c = console();
+    // A burst of 10 attempts (wrong tokens) from one client is answered...
+    for i in 0..10 {
+        let (status, _, _) = send(&c.app, login_form("wrong-wrong-wrong-wrong", [10, 0, 0, 7])).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    // ...then even the right token is refused, with a page saying when to retry.
+    let (status, headers, body) = send(&c.app, login_form(ADMIN, [10, 0, 0, 7])).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(headers[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"), "{headers:?}");
+    let wait: u64 = headers[http::header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=12).contains(&wait), "one attempt every 12 s: {wait}");
+    assert!(body.contains(r#"data-code="rate_limited""#) && body.contains("too many login attempts"), "{body}");
+    assert!(headers.get(SET_COOKIE).is_none());
+    // Another client is not limited; the pages are not either.
+    let (status, headers, _) = send(&c.app, login_form(ADMIN, [10, 0, 0, 8])).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(headers.get(SET_COOKIE).is_some());
+    let (status, _, _) = send(&c.app, get("/admin/console/login", None)).await;
+    assert_eq!(status, StatusCode::OK, "the login page itself is not limited");
+    // A request without a client address is never let through unlimited.
+    let bare = Request::post("/admin/console/login")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={ADMIN}")))
+        .unwrap();
+    let (status, headers, _) = send(&c.app, bare).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(headers.get(SET_COOKIE).is_none());
 }
 
