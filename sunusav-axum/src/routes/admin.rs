@@ -75,6 +75,7 @@ fn job_json(job: &JobInfo) -> Value {
         "due_at_ms": job.due_at_ms,
         "finished_at_ms": job.finished_at_ms,
         "last_error": job.last_error,
+        "errors": job.errors,
     })
 }
 
