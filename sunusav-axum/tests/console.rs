@@ -340,7 +340,7 @@ async fn job_pages_follow_the_queues_cursor_and_skip_nothing_when_jobs_leave_ahe
     let (_, _, first) = send(&c.app, get("/admin/console/jobs?queue=payouts&state=waiting", Some(OPERATOR))).await;
     assert_eq!(shown(&first), ids[..50]);
     let next = first.split("&amp;after=").nth(1).expect("a next page").split('"').next().unwrap().to_owned();
-    assert!(!next.contains("~"), "a cursor, not a position: {next}");
+    assert!(!next.contains('~'), "a cursor, not a position: {next}");
     // The first ten leave waiting (and the cursor's own job too).
     for id in ids[..10].iter().chain([&ids[49]]) {
         q.remove(&IdempotencyKey::parse(id).unwrap()).await.unwrap();

@@ -12,7 +12,10 @@
 //! Orders used by [`QueueAdmin::list`] ("oldest first" in each state): waiting jobs in
 //! the order they will be reserved (priority, then FIFO); delayed and failed jobs
 //! by due time; active jobs by lease expiry; completed and dead jobs by the time
-//! they finished.
+//! they finished. [`QueueAdmin::list_after`]'s cursors name a job's key in its
+//! state's set (which holds its unique sequence number), so they are exact in
+//! every state, also after the job has left it. Each job keeps its last
+//! [`QueueConfig::error_history`] errors.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};

@@ -158,17 +158,13 @@ pub(crate) async fn list(
 }
 
 async fn state_page(v: &Viewer, q: &Arc<dyn Queue>, job_state: JobState, after: Option<&str>) -> Markup {
-    let cursor = match after.map(JobCursor::parse).transpose() {
-        Ok(c) => c,
-        Err(_) => {
-            return html! { p.notice.bad data-code="invalid_cursor" { "That page link is not valid: start from the first page." } };
-        }
+    let invalid = || {
+        html! { p.notice.bad data-code="invalid_cursor" { "That page link is not valid: start from the first page." } }
     };
+    let Ok(cursor) = after.map(JobCursor::parse).transpose() else { return invalid() };
     let page = match q.list_after(job_state, cursor.as_ref(), PAGE).await {
         Ok(page) => page,
-        Err(QueueError::Invalid(_)) => {
-            return html! { p.notice.bad data-code="invalid_cursor" { "That page link is not valid: start from the first page." } };
-        }
+        Err(QueueError::Invalid(_)) => return invalid(),
         Err(e) => return unavailable(&e),
     };
     let note = page.resumed.then_some("The job the last page ended at has left this state: going on from its place.");
