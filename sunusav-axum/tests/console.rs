@@ -17,12 +17,13 @@ use http_body_util::BodyExt;
 use sunusav_axum::{AdminToken, AppState, fixed_clock, nest_console, router};
 use sunusav_core::domain::attempt::{AttemptKind, PaymentAttempt};
 use sunusav_core::domain::group::{Invoice, InvoiceState};
+use sunusav_core::domain::ledger::{LedgerEntry, LedgerReason};
 use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
 use sunusav_core::ports::prelude::*;
 use sunusav_core::ports::{AuditAction, AuditOutcome, AuditRole, FailKind, NewJob, QueueConfig, WebhookEvent};
 use sunusav_core::services::{PAYOUT_QUEUE, Tontine, WEBHOOK_QUEUE};
 use sunusav_core::webhook::{Secret, Verifier};
-use sunusav_core::{GroupPolicy, GroupSpec, IdempotencyKey, MemberId, Msat, PaymentHash};
+use sunusav_core::{GroupId, GroupPolicy, GroupSpec, IdempotencyKey, MemberId, Msat, PaymentHash};
 use tower::ServiceExt as _;
 
 const ADMIN: &str = "console-admin-token-0001";
@@ -369,6 +370,30 @@ async fn the_console_root_with_a_trailing_slash_redirects_permanently_to_the_roo
     assert_eq!(status, StatusCode::OK);
     let (status, _, _) = send(&c.app, get("/admin/console/jobs", Some(OPERATOR))).await;
     assert_eq!(status, StatusCode::OK, "the other pages are unchanged");
+}
+
+#[tokio::test]
+async fn balances_held_for_members_page_by_the_last_group_and_member_shown() {
+    let c = console();
+    let group = GroupId::random();
+    let mut tx = c.store.begin().await.unwrap();
+    for _ in 0..201 {
+        let hash = PaymentHash::from_bytes(rand::random());
+        let entry = LedgerEntry::settlement(group, MemberId::random(), 1, hash, LedgerReason::Late, Msat::new(5));
+        assert!(tx.insert_ledger_entry(&entry).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    let rows = |body: &str| body.matches(r#"data-action="Release for refund""#).count();
+    let (_, _, first) = send(&c.app, get("/admin/console/unapplied", Some(ADMIN))).await;
+    assert_eq!(rows(&first), 200, "one page");
+    let next = first.split("?balances_after=").nth(1).expect("a next page").split('"').next().unwrap().to_owned();
+    let (status, _, second) =
+        send(&c.app, get(&format!("/admin/console/unapplied?balances_after={next}"), Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rows(&second), 1, "the rest: {second}");
+    assert!(!second.contains("More balances"), "{second}");
+    let (status, _, _) = send(&c.app, get("/admin/console/unapplied?balances_after=nonsense", Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

@@ -388,9 +388,13 @@ impl GroupReads for PgStore {
         c.done(out).await
     }
 
-    async fn unapplied_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError> {
+    async fn unapplied_balances(
+        &self,
+        after: Option<(GroupId, MemberId)>,
+        limit: u32,
+    ) -> Result<Vec<Balance>, StoreError> {
         let mut c = self.scoped().await?;
-        let out = ledger::unapplied_balances(&mut *c, limit).await?;
+        let out = ledger::unapplied_balances(&mut *c, after, limit).await?;
         c.done(out).await
     }
 

@@ -36,11 +36,11 @@
 //! | route | shows |
 //! | --- | --- |
 //! | `GET /` | each queue's counts by state, oldest waiting job's age, worker pools (busy / concurrency, rates); live through `GET /events` (server-sent events, every second) |
-//! | `GET /jobs?queue=&state=&after=&q=` | jobs by state, a page at a time; `q`: a job id, a payment hash (its invoice's payout and the deliveries naming it, by the store's indexes), or free text (a bounded scan that says where it stopped) |
-//! | `GET /jobs/{queue}/{id}` | a job, with retry / promote / remove |
+//! | `GET /jobs?queue=&state=&after=&q=` | jobs by state, a page at a time (the queue's cursor); `q`: a job id, a group id, a member id (the jobs of their payouts, refunds and the deliveries paying their invoices), a payment hash (its invoice's payout and the deliveries naming it), all by the store's indexes, or free text (a bounded scan that says where it stopped) |
+//! | `GET /jobs/{queue}/{id}` | a job and its error history (each failed attempt's error, newest first), with retry / promote / remove |
 //! | `GET /deliveries?outcome=&payment_hash=&after=` | the webhook delivery log, with replay |
 //! | `GET /groups/{id}` (`/groups?id=`) | a group's cycles, contributions, ledger and payout attempts (payment hash, route, status, their jobs), with a dead payout's retry |
-//! | `GET /unapplied?refunds_after=` | balances held for members, with release; refunds released |
+//! | `GET /unapplied?balances_after=&refunds_after=` | balances held for members, with release; refunds released (each by cursor) |
 //! | `GET /audit?before=` | the audit log, newest first |
 //!
 //! Actions are `POST`s that answer 303 to the page they came from:

@@ -875,14 +875,19 @@ pub async fn ledger_entries_are_unique_by_key_and_balances_follow(store: Arc<dyn
     let held = crate::domain::ledger::balances(&ledger).expect("valid");
     assert_eq!(held.iter().find(|b| b.member == m0).map(|b| b.amount), Some(Msat::new(500)));
     assert_eq!(held.iter().find(|b| b.member == m1).map(|b| b.amount), Some(Msat::ZERO));
-    let unapplied = store.unapplied_balances(100).await.expect("read");
+    let unapplied = store.unapplied_balances(None, 100).await.expect("read");
     let mut expected = vec![
         Balance { group: g.id(), member: m0, amount: Msat::new(500) },
         Balance { group: other.id(), member: other.members()[0], amount: Msat::new(9) },
     ];
     expected.sort_by_key(|b| (b.group, b.member));
     assert_eq!(unapplied, expected, "only balances above zero, by group then member");
-    assert_eq!(store.unapplied_balances(1).await.expect("read").len(), 1);
+    let first = store.unapplied_balances(None, 1).await.expect("read");
+    assert_eq!(first, expected[..1].to_vec());
+    let after = first.last().map(|b| (b.group, b.member));
+    assert_eq!(store.unapplied_balances(after, 1).await.expect("read"), expected[1..].to_vec(), "after the cursor");
+    let last = expected.last().map(|b| (b.group, b.member));
+    assert!(store.unapplied_balances(last, 10).await.expect("read").is_empty(), "nothing after the last");
 
     let credits = [LedgerReason::Overpaid, LedgerReason::Late, LedgerReason::DuplicateInvoice];
     let page = store.ledger_entries(&credits, 0, 2).await.expect("read");

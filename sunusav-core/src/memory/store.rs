@@ -286,10 +286,14 @@ impl GroupReads for MemoryStore {
         Ok(self.state().ledger.iter().filter(|e| e.group == group).cloned().collect())
     }
 
-    async fn unapplied_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError> {
+    async fn unapplied_balances(
+        &self,
+        after: Option<(GroupId, MemberId)>,
+        limit: u32,
+    ) -> Result<Vec<Balance>, StoreError> {
         let st = self.state();
         let mut all = balances(&st.ledger).map_err(|e| StoreError::Corrupt(e.into()))?;
-        all.retain(|b| !b.amount.is_zero());
+        all.retain(|b| !b.amount.is_zero() && after.is_none_or(|a| (b.group, b.member) > a));
         all.sort_by_key(|b| (b.group, b.member));
         all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(all)

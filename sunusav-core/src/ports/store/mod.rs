@@ -113,12 +113,17 @@ pub trait GroupReads: Send + Sync + 'static {
     async fn ledger(&self, group: GroupId) -> Result<Vec<LedgerEntry>, StoreError>;
 
     /// The members' balances above zero, of every group, by group then
-    /// member, at most `limit`: money held for members, not yet applied to a
-    /// contribution nor released.
+    /// member, after `after` (a (group, member) pair, the last of the
+    /// previous page: a cursor), at most `limit`: money held for members, not
+    /// yet applied to a contribution nor released.
     ///
     /// # Errors
     /// MUST return `Unavailable` when the store cannot be reached.
-    async fn unapplied_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError>;
+    async fn unapplied_balances(
+        &self,
+        after: Option<(GroupId, MemberId)>,
+        limit: u32,
+    ) -> Result<Vec<Balance>, StoreError>;
 
     /// Ledger entries of every group with one of `reasons`, in the order they
     /// were recorded, after the entry at `after` (a position returned as
