@@ -1,19 +1,23 @@
 //! The operations console in headless Chromium (Debian's `chromium`),
-//! against a running example server (the embedded default, its console at
-//! `/admin/console`, admin and operator tokens): a group's payout dies at
+//! against a running example server (its console at `/admin/console`, admin
+//! and operator tokens): a group's payout dies at
 //! the node (the beneficiary's invoice is one the node cannot pay); the
 //! test logs in through the form (its cookie), has Chromium render every
 //! page as the admin and as the operator (a small proxy adds the session's
 //! cookie to each request: Chromium takes no cookie on its command line),
 //! searches by a contribution's payment hash, reads the live counts,
 //! retries the dead job with the form token (the operator is refused),
-//! finds both in the audit log, and sees the overview change live (a queue
-//! paused while the page is open). Screenshots of each page are written under
+//! finds both in the audit log, reads the dead job's error history before
+//! and after the retry, searches by the beneficiary's member id, and sees
+//! the overview change live (a queue paused while the page is open). The
+//! server runs on PostgreSQL and Redis when `DATABASE_URL` and `REDIS_URL`
+//! are set (`scripts/services.sh run ...`), on its embedded default
+//! otherwise. Screenshots of each page are written under
 //! `target/console-screenshots/`.
 //!
 //! A second test, without Chromium, checks the server's mount on both
 //! listener layouts (with and without `OPS_BIND_ADDR`): HTML, not the JSON
-//! error layer's bodies.
+//! error layer's bodies, and `/admin/console/` redirected (308) to the root.
 //!
 //! Without `chromium` on PATH (or `CHROMIUM_BIN`) the test is skipped, and
 //! fails under `SUNUSAV_REQUIRE_SERVICES=1` (scripts/test.sh installs it).
@@ -267,8 +271,9 @@ fn tempdir() -> PathBuf {
 }
 
 /// A group of two whose first pot goes to an invoice the node cannot pay:
-/// (group id, the contributions' payment hashes, the dead payout job's id).
-async fn dead_payout(addr: &str) -> (String, Vec<String>, String) {
+/// (group id, its members in payout order, the contributions' payment
+/// hashes, the dead payout job's id).
+async fn dead_payout(addr: &str) -> (String, [String; 2], Vec<String>, String) {
     let addr = addr.to_owned();
     // A group of two whose first pot goes to an invoice the node cannot pay.
     let members = [uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string()];
@@ -324,7 +329,18 @@ async fn dead_payout(addr: &str) -> (String, Vec<String>, String) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    (id, hashes, dead_job)
+    (id, members, hashes, dead_job)
+}
+
+/// The errors of a job's history, as the JSON admin route reports them.
+async fn job_errors(addr: &str, job: &str) -> Vec<String> {
+    let (_, info) = api(addr, "GET", &format!("/admin/queues/payouts/jobs/{job}"), None).await;
+    info["errors"]
+        .as_array()
+        .expect("an error history")
+        .iter()
+        .map(|e| e["error"].as_str().expect("text").to_owned())
+        .collect()
 }
 
 /// Posts an action as the browser's form would: the session's cookie and
@@ -347,15 +363,18 @@ async fn post_form(addr: &str, cookie: &str, page: &str, action: &str) -> (u16, 
 async fn chromium_logs_in_searches_by_payment_hash_retries_a_dead_job_and_finds_it_in_the_audit_log() {
     let Some(bin) = chromium() else { return };
 
-    // Arrange: the example server with both roles.
-    let env = ServerEnv {
-        extra: vec![("ADMIN_TOKEN".into(), ADMIN.into()), ("OPERATOR_TOKEN".into(), OPERATOR.into())],
-        ..ServerEnv::default()
+    // Arrange: the example server with both roles, on PostgreSQL and Redis
+    // when they are configured (a fresh database and key prefix), on its
+    // embedded default otherwise.
+    let mut env = match common::services() {
+        Some((db, redis)) => ServerEnv::real(&common::fresh_database(&db).await, &redis, &common::fresh_prefix()),
+        None => ServerEnv::default(),
     };
+    env.extra = vec![("ADMIN_TOKEN".into(), ADMIN.into()), ("OPERATOR_TOKEN".into(), OPERATOR.into())];
     let server = start_server(&env).await;
     let addr = server.url.trim_start_matches("http://").to_owned();
 
-    let (id, hashes, dead_job) = dead_payout(&addr).await;
+    let (id, members, hashes, dead_job) = dead_payout(&addr).await;
 
     // Log in through the form, as each role; Chromium goes through a proxy
     // that presents the session's cookie.
@@ -378,6 +397,7 @@ async fn chromium_logs_in_searches_by_payment_hash_retries_a_dead_job_and_finds_
         ("05-deliveries.png", "/admin/console/deliveries".to_owned(), "evt-browser-1"),
         ("06-group.png", format!("/admin/console/groups/{id}"), "unknown payee invoice"),
         ("07-unapplied.png", "/admin/console/unapplied".to_owned(), "Balances held for members"),
+        ("11-search-member.png", format!("/admin/console/jobs?q={}", members[0]), "a payout to the member"),
     ];
     for (shot, path, expect) in &pages {
         let dom = render(&bin, &format!("http://{as_admin}{path}"), &dir.join(shot)).await;
@@ -390,6 +410,16 @@ async fn chromium_logs_in_searches_by_payment_hash_retries_a_dead_job_and_finds_
     )
     .await;
     assert!(search.contains(&format!(r#"data-job="{dead_job}""#)), "{search}");
+    // The dead job's error history, on its page: each attempt's error.
+    let errors = job_errors(&addr, &dead_job).await;
+    assert!(!errors.is_empty(), "a dead job has an error history");
+    let detail = render(
+        &bin,
+        &format!("http://{as_admin}/admin/console/jobs/payouts/{dead_job}"),
+        &dir.join("04-job-detail.png"),
+    )
+    .await;
+    assert!(detail.contains(&format!(r#"data-errors="{}""#, errors.len())), "{errors:?}: {detail}");
     let read_only = render(
         &bin,
         &format!("http://{as_operator}/admin/console/jobs/payouts/{dead_job}"),
@@ -427,8 +457,18 @@ async fn chromium_logs_in_searches_by_payment_hash_retries_a_dead_job_and_finds_
     assert!(audit.contains(&format!("payouts/{dead_job}")), "{audit}");
     assert!(audit.contains(r#"class="succeeded""#) && audit.contains(r#"class="refused""#), "{audit}");
     assert!(audit.contains("queue_retry") && audit.contains("payout_retry"), "{audit}");
-    render(&bin, &format!("http://{as_admin}/admin/console/jobs/payouts/{dead_job}"), &dir.join("09-job-retried.png"))
-        .await;
+    // The retried job's page: its history holds the first run's errors and the retry's.
+    let retried = render(
+        &bin,
+        &format!("http://{as_admin}/admin/console/jobs/payouts/{dead_job}"),
+        &dir.join("09-job-retried.png"),
+    )
+    .await;
+    let after = job_errors(&addr, &dead_job).await;
+    assert!(after.len() > errors.len(), "the retry's failure joins the history: {after:?}");
+    assert!(after.last().is_some_and(|e| e.contains("retries it by its record")), "{after:?}");
+    assert!(retried.contains(&format!(r#"data-errors="{}""#, after.len())), "{retried}");
+    assert!(retried.contains("retries it by its record") && retried.contains(&errors[0]), "{retried}");
     assert_live_update(&bin, &addr, &admin_cookie).await;
 }
 
@@ -445,6 +485,9 @@ async fn the_example_server_serves_the_console_as_html_on_either_listener_layout
         assert_eq!(status, 401, "ops listener {ops}: {head}");
         assert!(head.to_ascii_lowercase().contains("content-type: text/html"), "not the JSON error layer's: {head}");
         assert!(body.contains(r#"data-code="unauthorized""#) && body.contains(r#"action="/admin/console/login""#));
+        let (status, head, _) = http(&addr, "GET", "/admin/console/", &[], "").await;
+        assert_eq!(status, 308, "ops listener {ops}: the root with a slash: {head}");
+        assert!(head.lines().any(|l| l.eq_ignore_ascii_case("location: /admin/console")), "{head}");
         let auth = format!("Bearer {OPERATOR}");
         let (status, _, body) = http(&addr, "GET", "/admin/console/audit", &[("Authorization", &auth)], "").await;
         assert_eq!(status, 200, "ops listener {ops}: {body}");

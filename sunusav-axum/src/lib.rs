@@ -51,7 +51,7 @@
 //! | [`group_router`] | `/groups…`, `/members/…`: the caller from the state's [`Authenticate`] or a [`Caller`](sunusav_core::Caller) in the request's extensions ([`identity`]) |
 //! | [`ops_router`] | `/health`, `/health/detailed`, `/health/workers`, `/metrics` (e.g. on an internal port) |
 //! | [`admin_router`] | `/admin/…` behind the state's admin token; empty without one |
-//! | [`console_router`] | the operations console's HTML pages (nest it, e.g. at `/admin/console`): admin and read-only operator roles; empty without a token |
+//! | [`console_router`] | the operations console's HTML pages (nest it, e.g. at `/admin/console`, or let [`nest_console`] nest it and redirect the root's trailing slash): admin and read-only operator roles; empty without a token |
 //!
 //! **Metrics in the host's registry.** With the feature `metrics-facade`,
 //! every series of `/metrics` also goes through the `metrics` facade to the
@@ -154,11 +154,11 @@ pub mod verify;
 
 pub use auth::AdminToken;
 pub use clock::{Clock, fixed_clock, system_clock};
-pub use console::console_router;
+pub use console::{console_router, nest_console};
 pub use error::ApiError;
 pub use identity::{Authenticate, BearerTokens, Identity, MemberTokens};
 pub use layers::RouterLayers;
 pub use metrics::HttpMetrics;
 pub use routes::{admin_router, group_router, ops_router, router, webhook_router};
-pub use state::AppState;
+pub use state::{AppState, CONSOLE_LOGIN_LIMIT};
 pub use verify::{DEFAULT_BODY_LIMIT, VerifiedWebhook, VerifyWebhook, VerifyWebhookLayer};

@@ -43,11 +43,11 @@ impl std::fmt::Display for RateLimitError {
 
 impl std::error::Error for RateLimitError {}
 
-/// A per-client rate limit: `per_second` requests a second, in bursts of up
-/// to `burst`.
+/// A per-client rate limit: one request per `period` on average (`per_second`
+/// a second, or `per_minute` a minute), in bursts of up to `burst`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
-    per_second: u32,
+    period: Duration,
     burst: u32,
     behind_proxy: bool,
 }
@@ -58,7 +58,18 @@ impl RateLimit {
         if per_second == 0 || burst == 0 {
             return Err(RateLimitError);
         }
-        Ok(Self { per_second, burst, behind_proxy: false })
+        // One token every 1/per_second seconds.
+        let nanos = 1_000_000_000 / per_second as u64;
+        Ok(Self { period: Duration::from_nanos(if nanos == 0 { 1 } else { nanos }), burst, behind_proxy: false })
+    }
+
+    /// `per_minute` requests a minute per client, bursts of `burst`: for rare
+    /// requests that must stay rare (the console's login form).
+    pub const fn per_minute(per_minute: u32, burst: u32) -> Result<Self, RateLimitError> {
+        if per_minute == 0 || burst == 0 {
+            return Err(RateLimitError);
+        }
+        Ok(Self { period: Duration::from_millis(60_000 / per_minute as u64), burst, behind_proxy: false })
     }
 
     /// Takes the client from the proxy's headers (`x-forwarded-for`,
@@ -70,12 +81,19 @@ impl RateLimit {
     }
 
     /// The limit on `router`'s routes (a `route_layer`: requests that match
-    /// no route are not counted).
+    /// no route are not counted), refused as JSON 429 `rate_limited`.
     pub(crate) fn apply<S: Clone + Send + Sync + 'static>(self, router: Router<S>) -> Router<S> {
-        // One token every 1/per_second seconds.
-        let period = Duration::from_nanos((1_000_000_000 / u64::from(self.per_second)).max(1));
+        self.apply_with(router, refused)
+    }
+
+    /// As [`RateLimit::apply`], answering a refusal with `refused`.
+    pub(crate) fn apply_with<S: Clone + Send + Sync + 'static>(
+        self,
+        router: Router<S>,
+        refused: fn(GovernorError) -> Response<Body>,
+    ) -> Router<S> {
         let mut builder = GovernorConfigBuilder::default();
-        builder.period(period).burst_size(self.burst);
+        builder.period(self.period).burst_size(self.burst);
         if self.behind_proxy {
             let config =
                 Arc::new(builder.key_extractor(SmartIpKeyExtractor).finish().expect("period and burst above 0"));
@@ -106,21 +124,26 @@ fn spawn_cleanup(forget_idle: impl Fn() -> bool + Send + 'static) {
     });
 }
 
+/// Sets `retry-after` (whole seconds, at least 1).
+pub(crate) fn with_retry_after(mut response: Response<Body>, wait_secs: u64) -> Response<Body> {
+    if let Ok(value) = HeaderValue::from_str(&wait_secs.max(1).to_string()) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
+}
+
 /// 429 `rate_limited` with `retry-after`; a request without a client address: 500.
 #[allow(clippy::needless_pass_by_value)] // tower_governor hands the error over by value
 fn refused(error: GovernorError) -> Response<Body> {
     match error {
         GovernorError::TooManyRequests { wait_time, .. } => {
-            let mut response = ApiError::new(
+            let response = ApiError::new(
                 http::StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!("too many requests from this client; retry in {wait_time} s"),
             )
             .into_response();
-            if let Ok(value) = HeaderValue::from_str(&wait_time.max(1).to_string()) {
-                response.headers_mut().insert(RETRY_AFTER, value);
-            }
-            response
+            with_retry_after(response, wait_time)
         }
         GovernorError::UnableToExtractKey | GovernorError::Other { .. } => {
             ApiError::internal(&"the client's address is unknown: the server must provide it").into_response()

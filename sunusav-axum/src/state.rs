@@ -39,7 +39,14 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) check_timeout: Duration,
     pub(crate) settle_stream: Option<Arc<sunusav_core::runtime::SettleStreamStats>>,
+    pub(crate) console_login_limit: crate::rate_limit::RateLimit,
 }
+
+/// The console login form's default limit per client: 5 a minute, bursts of 10.
+pub const CONSOLE_LOGIN_LIMIT: crate::rate_limit::RateLimit = match crate::rate_limit::RateLimit::per_minute(5, 10) {
+    Ok(limit) => limit,
+    Err(_) => panic!("5 a minute, bursts of 10, is a valid limit"),
+};
 
 impl AppState {
     /// The application and the webhook verifier.
@@ -57,6 +64,7 @@ impl AppState {
             clock: system_clock(),
             check_timeout: Duration::from_secs(2),
             settle_stream: None,
+            console_login_limit: CONSOLE_LOGIN_LIMIT,
         };
         Self { inner: Arc::new(inner) }
     }
@@ -100,6 +108,18 @@ impl AppState {
     #[must_use]
     pub fn with_member_tokens(mut self, tokens: MemberTokens) -> Self {
         self.fields().member_tokens = Some(tokens);
+        self
+    }
+
+    /// Limits the console's login form (`POST /login`) per client to `limit`
+    /// (default [`CONSOLE_LOGIN_LIMIT`]: 5 a minute, bursts of 10; use
+    /// [`RateLimit::behind_proxy`](crate::rate_limit::RateLimit::behind_proxy)
+    /// behind a reverse proxy). Past it the form answers 429 `rate_limited`
+    /// with `retry-after`. The limit needs the client's address (the server's
+    /// `ConnectInfo`, or the proxy's headers).
+    #[must_use]
+    pub fn with_console_login_limit(mut self, limit: crate::rate_limit::RateLimit) -> Self {
+        self.fields().console_login_limit = limit;
         self
     }
 

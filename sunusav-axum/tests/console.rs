@@ -6,23 +6,31 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use sunusav_axum::{AdminToken, AppState, console_router, fixed_clock, router};
+use sunusav_axum::{AdminToken, AppState, fixed_clock, nest_console, router};
+use sunusav_core::domain::attempt::{AttemptKind, PaymentAttempt};
+use sunusav_core::domain::group::{Invoice, InvoiceState};
+use sunusav_core::domain::ledger::{LedgerEntry, LedgerReason};
 use sunusav_core::memory::{MemoryQueue, MemoryStore, SimulatedNode};
 use sunusav_core::ports::prelude::*;
 use sunusav_core::ports::{AuditAction, AuditOutcome, AuditRole, FailKind, NewJob, QueueConfig, WebhookEvent};
 use sunusav_core::services::{PAYOUT_QUEUE, Tontine, WEBHOOK_QUEUE};
 use sunusav_core::webhook::{Secret, Verifier};
-use sunusav_core::{GroupPolicy, GroupSpec, IdempotencyKey, MemberId, Msat, PaymentHash};
+use sunusav_core::{GroupId, GroupPolicy, GroupSpec, IdempotencyKey, MemberId, Msat, PaymentHash};
 use tower::ServiceExt as _;
 
 const ADMIN: &str = "console-admin-token-0001";
 const OPERATOR: &str = "console-operator-token-01";
 const HOSTILE: &str = "<script>alert('pwned')</script>";
+/// The first attempt's error: seen only in the job's error history.
+const HOSTILE_FIRST: &str = "<img src=x onerror=alert(1)>";
 const NOW: i64 = 1_796_656_000;
 
 struct Console {
@@ -44,7 +52,7 @@ fn console() -> Console {
         .with_clock(fixed_clock(NOW))
         .with_admin_token(AdminToken::new(ADMIN).unwrap())
         .with_operator_token(AdminToken::new(OPERATOR).unwrap());
-    let app = Router::new().nest("/admin/console", console_router(state.clone())).merge(router(state));
+    let app = nest_console(Router::new(), "/admin/console", state.clone()).merge(router(state));
     Console { app, tontine, store }
 }
 
@@ -71,12 +79,26 @@ fn post(uri: &str, token: Option<&str>) -> Request<Body> {
     b.body(Body::empty()).unwrap()
 }
 
-/// A dead payout job whose error is hostile HTML; returns its id.
+/// The login form posted with `token` by the client at `ip` (as the server's
+/// `ConnectInfo` gives it).
+fn login_form(token: &str, ip: [u8; 4]) -> Request<Body> {
+    let mut req = Request::post("/admin/console/login")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={token}")))
+        .unwrap();
+    req.extensions_mut().insert(ConnectInfo(SocketAddr::from((ip, 40_000))));
+    req
+}
+
+/// A dead payout job whose two attempts' errors are hostile HTML; returns its id.
 async fn dead_job(c: &Console, id: &str) -> IdempotencyKey {
     let q = c.tontine.payout_queue();
     let key = IdempotencyKey::parse(id).unwrap();
     q.enqueue(NewJob::new(key.clone(), br#"{"note":"<b>bold</b>"}"#.to_vec())).await.unwrap();
     let job = q.reserve(Duration::from_secs(30)).await.unwrap().expect("a job");
+    let first = format!("first try: {HOSTILE_FIRST}");
+    q.fail(&job.id, &job.token, &first, FailKind::RetryAfter(Duration::ZERO)).await.unwrap();
+    let job = q.reserve(Duration::from_secs(30)).await.unwrap().expect("the retry");
     q.fail(&job.id, &job.token, &format!("node said {HOSTILE}"), FailKind::Permanent).await.unwrap();
     key
 }
@@ -198,6 +220,12 @@ async fn hostile_values_from_webhooks_and_nodes_are_escaped() {
     }
     let (_, _, by_hash) = send(&c.app, get(&format!("/admin/console/jobs?q={hash}"), Some(ADMIN))).await;
     assert!(by_hash.contains("1 deliveries name it") && !by_hash.contains("<script>alert"), "{by_hash}");
+    // The error history: each attempt's error, escaped.
+    let (_, _, detail) = send(&c.app, get(&format!("/admin/console/jobs/payouts/{id}"), Some(OPERATOR))).await;
+    assert!(detail.contains(r#"data-errors="2""#), "both attempts' errors: {detail}");
+    assert!(!detail.contains("<img src=x"), "the history renders a raw tag: {detail}");
+    assert!(detail.contains("first try: &lt;img src=x onerror=alert(1)&gt;"), "{detail}");
+    assert!(detail.contains(r#"data-attempt="1""#) && detail.contains(r#"data-attempt="2""#), "{detail}");
 }
 
 #[tokio::test]
@@ -242,12 +270,140 @@ async fn search_finds_jobs_by_id_payment_hash_group_text_and_time_and_says_how_f
 }
 
 #[tokio::test]
+async fn search_by_member_finds_the_jobs_of_their_payouts_refunds_and_the_deliveries_paying_their_invoices() {
+    let c = console();
+    let (m, other) = (MemberId::random(), MemberId::random());
+    let spec = GroupSpec {
+        contribution: Msat::new(1_000),
+        fee_bps: 0,
+        members: vec![m, other],
+        policy: GroupPolicy::default(),
+        organizer: None,
+        schedule: None,
+    };
+    let group = c.tontine.create_group(spec).await.unwrap().id();
+    let mut payout = PaymentAttempt::refund(IdempotencyKey::payout(group, 1), group, 1, m, Msat::new(2_000));
+    payout.kind = AttemptKind::Payout;
+    let refund_key = IdempotencyKey::parse(format!("refund:{group}:{m}:1")).unwrap();
+    let refund = PaymentAttempt::refund(refund_key.clone(), group, 1, m, Msat::new(300));
+    let theirs = PaymentAttempt::refund(IdempotencyKey::payout(group, 2), group, 2, other, Msat::new(2_000));
+    let invoice = |member, byte| Invoice {
+        payment_hash: PaymentHash::from_bytes([byte; 32]),
+        group,
+        cycle: 1,
+        member,
+        amount: Msat::new(1_000),
+        bolt11: "lnbcrt-test".into(),
+        expires_at_ms: 4_102_444_800_000,
+        state: InvoiceState::Open,
+    };
+    let (mine, not_mine) = (invoice(m, 0x21), invoice(other, 0x22));
+    let mut tx = c.store.begin().await.unwrap();
+    for a in [&payout, &refund, &theirs] {
+        assert!(tx.insert_payment_attempt(a).await.unwrap());
+    }
+    tx.insert_invoice(&mine).await.unwrap();
+    tx.insert_invoice(&not_mine).await.unwrap();
+    tx.commit().await.unwrap();
+    for a in [&payout, &refund, &theirs] {
+        c.tontine.payout_queue().enqueue(NewJob::new(a.key.clone(), b"{}".to_vec())).await.unwrap();
+    }
+    for (event, inv) in [("evt-mine", &mine), ("evt-not-mine", &not_mine)] {
+        let key = IdempotencyKey::webhook(Some(event), b"");
+        let delivery = WebhookEvent::new(key.clone(), b"{}".to_vec()).with_payment_hash(inv.payment_hash);
+        c.store.record_webhook(&delivery).await.unwrap();
+        c.tontine.webhook_queue().enqueue(NewJob::new(key, b"{}".to_vec())).await.unwrap();
+    }
+
+    let (status, _, found) = send(&c.app, get(&format!("/admin/console/jobs?q={m}"), Some(OPERATOR))).await;
+    assert_eq!(status, StatusCode::OK);
+    for (job, why) in [
+        (payout.key.to_string(), "a payout to the member"),
+        (refund_key.to_string(), "a refund to the member"),
+        (IdempotencyKey::webhook(Some("evt-mine"), b"").to_string(), "a delivery paying the member"),
+    ] {
+        let row = found.split(&format!(r#"data-job="{job}""#)).nth(1).unwrap_or_else(|| panic!("{job}: {found}"));
+        assert!(row.split("</tr>").next().unwrap().contains(why), "{job} found as {why}: {found}");
+    }
+    assert!(!found.contains(&format!(r#"data-job="{}""#, theirs.key)), "another member's payout: {found}");
+    assert!(!found.contains("evt-not-mine"), "a delivery paying another member: {found}");
+    assert!(found.contains("2 payouts and refunds, 1 invoices"), "{found}");
+    assert!(found.contains(r#"data-scan="skipped""#), "found through the indexes, no scan: {found}");
+}
+
+#[tokio::test]
+async fn job_pages_follow_the_queues_cursor_and_skip_nothing_when_jobs_leave_ahead() {
+    let c = console();
+    let q = c.tontine.payout_queue();
+    let ids: Vec<String> = (0..60).map(|i| format!("payout:page-{i:02}")).collect();
+    q.enqueue_bulk(ids.iter().map(|id| NewJob::new(IdempotencyKey::parse(id).unwrap(), b"{}".to_vec())).collect())
+        .await
+        .unwrap();
+    let shown = |body: &str| {
+        body.split(r#"<tr data-job=""#).skip(1).map(|r| r.split('"').next().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let (_, _, first) = send(&c.app, get("/admin/console/jobs?queue=payouts&state=waiting", Some(OPERATOR))).await;
+    assert_eq!(shown(&first), ids[..50]);
+    let next = first.split("&amp;after=").nth(1).expect("a next page").split('"').next().unwrap().to_owned();
+    assert!(!next.contains('~'), "a cursor, not a position: {next}");
+    // The first ten leave waiting (and the cursor's own job too).
+    for id in ids[..10].iter().chain([&ids[49]]) {
+        q.remove(&IdempotencyKey::parse(id).unwrap()).await.unwrap();
+    }
+    let uri = format!("/admin/console/jobs?queue=payouts&state=waiting&after={next}");
+    let (_, _, second) = send(&c.app, get(&uri, Some(OPERATOR))).await;
+    assert_eq!(shown(&second), ids[50..], "nothing skipped: {second}");
+    assert!(!second.contains("Next page"), "the last page: {second}");
+    let (status, _, bad) =
+        send(&c.app, get("/admin/console/jobs?queue=payouts&state=dead&after=nonsense", Some(OPERATOR))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(bad.contains(r#"data-code="invalid_cursor""#), "{bad}");
+}
+
+#[tokio::test]
+async fn the_console_root_with_a_trailing_slash_redirects_permanently_to_the_root() {
+    let c = console();
+    for (uri, to) in
+        [("/admin/console/", "/admin/console"), ("/admin/console/?queue=payouts", "/admin/console?queue=payouts")]
+    {
+        let (status, headers, _) = send(&c.app, get(uri, None)).await;
+        assert_eq!(status, StatusCode::PERMANENT_REDIRECT, "{uri}");
+        assert_eq!(headers[LOCATION], to, "{uri}");
+    }
+    let (status, _, _) = send(&c.app, get("/admin/console", Some(OPERATOR))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send(&c.app, get("/admin/console/jobs", Some(OPERATOR))).await;
+    assert_eq!(status, StatusCode::OK, "the other pages are unchanged");
+}
+
+#[tokio::test]
+async fn balances_held_for_members_page_by_the_last_group_and_member_shown() {
+    let c = console();
+    let group = GroupId::random();
+    let mut tx = c.store.begin().await.unwrap();
+    for _ in 0..201 {
+        let hash = PaymentHash::from_bytes(rand::random());
+        let entry = LedgerEntry::settlement(group, MemberId::random(), 1, hash, LedgerReason::Late, Msat::new(5));
+        assert!(tx.insert_ledger_entry(&entry).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    let rows = |body: &str| body.matches(r#"data-action="Release for refund""#).count();
+    let (_, _, first) = send(&c.app, get("/admin/console/unapplied", Some(ADMIN))).await;
+    assert_eq!(rows(&first), 200, "one page");
+    let next = first.split("?balances_after=").nth(1).expect("a next page").split('"').next().unwrap().to_owned();
+    let (status, _, second) =
+        send(&c.app, get(&format!("/admin/console/unapplied?balances_after={next}"), Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rows(&second), 1, "the rest: {second}");
+    assert!(!second.contains("More balances"), "{second}");
+    let (status, _, _) = send(&c.app, get("/admin/console/unapplied?balances_after=nonsense", Some(ADMIN))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn a_login_sets_a_strict_http_only_cookie_and_cookie_posts_need_the_form_token() {
     let c = console();
-    let login = Request::post("/admin/console/login")
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(format!("token={ADMIN}")))
-        .unwrap();
+    let login = login_form(ADMIN, [10, 0, 0, 1]);
     let (status, headers, _) = send(&c.app, login).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let set = headers[SET_COOKIE].to_str().unwrap().to_owned();
@@ -278,12 +434,41 @@ async fn a_login_sets_a_strict_http_only_cookie_and_cookie_posts_need_the_form_t
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(c.tontine.payout_queue().stats().await.unwrap().paused);
 
-    let wrong = Request::post("/admin/console/login")
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from("token=wrong-wrong-wrong-wrong"))
-        .unwrap();
+    let wrong = login_form("wrong-wrong-wrong-wrong", [10, 0, 0, 1]);
     let (status, headers, _) = send(&c.app, wrong).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(headers.get(SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn the_login_form_is_rate_limited_per_client_with_a_429_page_that_says_so() {
+    let c = console();
+    // A burst of 10 attempts (wrong tokens) from one client is answered...
+    for i in 0..10 {
+        let (status, _, _) = send(&c.app, login_form("wrong-wrong-wrong-wrong", [10, 0, 0, 7])).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    // ...then even the right token is refused, with a page saying when to retry.
+    let (status, headers, body) = send(&c.app, login_form(ADMIN, [10, 0, 0, 7])).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(headers[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"), "{headers:?}");
+    let wait: u64 = headers[http::header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=12).contains(&wait), "one attempt every 12 s: {wait}");
+    assert!(body.contains(r#"data-code="rate_limited""#) && body.contains("too many login attempts"), "{body}");
+    assert!(headers.get(SET_COOKIE).is_none());
+    // Another client is not limited; the pages are not either.
+    let (status, headers, _) = send(&c.app, login_form(ADMIN, [10, 0, 0, 8])).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(headers.get(SET_COOKIE).is_some());
+    let (status, _, _) = send(&c.app, get("/admin/console/login", None)).await;
+    assert_eq!(status, StatusCode::OK, "the login page itself is not limited");
+    // A request without a client address is never let through unlimited.
+    let bare = Request::post("/admin/console/login")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={ADMIN}")))
+        .unwrap();
+    let (status, headers, _) = send(&c.app, bare).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(headers.get(SET_COOKIE).is_none());
 }
 

@@ -2,7 +2,7 @@
 
 use sqlx::{PgConnection, PgExecutor};
 use sunusav_core::domain::attempt::{AttemptKind, AttemptRoute, AttemptStatus, PaymentAttempt, StoredAttempt};
-use sunusav_core::domain::ids::GroupId;
+use sunusav_core::domain::ids::{GroupId, MemberId};
 use sunusav_core::domain::keys::IdempotencyKey;
 use sunusav_core::ports::store::StoreError;
 use uuid::Uuid;
@@ -140,6 +140,26 @@ pub(crate) async fn of_group(exec: impl PgExecutor<'_>, group: GroupId) -> Resul
     const SQL: &str = concat!("SELECT ", columns!(), " FROM payment_attempts WHERE group_id = $1 ORDER BY cycle, id");
     sqlx::query_as::<_, AttemptRow>(SQL)
         .bind(group.as_uuid())
+        .fetch_all(exec)
+        .await
+        .map_err(map_err)?
+        .into_iter()
+        .map(PaymentAttempt::try_from)
+        .collect()
+}
+
+/// The attempts paying `member`, newest first, at most `limit` (by the
+/// index on beneficiary and id).
+pub(crate) async fn of_member(
+    exec: impl PgExecutor<'_>,
+    member: MemberId,
+    limit: u32,
+) -> Result<Vec<PaymentAttempt>, StoreError> {
+    const SQL: &str =
+        concat!("SELECT ", columns!(), " FROM payment_attempts WHERE beneficiary_id = $1 ORDER BY id DESC LIMIT $2");
+    sqlx::query_as::<_, AttemptRow>(SQL)
+        .bind(member.as_uuid())
+        .bind(i64::from(limit))
         .fetch_all(exec)
         .await
         .map_err(map_err)?

@@ -109,6 +109,28 @@ pub(crate) async fn invoice(exec: impl PgExecutor<'_>, hash: &PaymentHash) -> Re
         .transpose()
 }
 
+/// The invoices issued to `member`, newest first, at most `limit` (by the
+/// index on member and sequence).
+pub(crate) async fn of_member(
+    exec: impl PgExecutor<'_>,
+    member: MemberId,
+    limit: u32,
+) -> Result<Vec<Invoice>, StoreError> {
+    sqlx::query_as::<_, InvoiceRow>(concat!(
+        "SELECT ",
+        invoice_columns!(),
+        " FROM invoices WHERE member_id = $1 ORDER BY seq DESC LIMIT $2"
+    ))
+    .bind(member.as_uuid())
+    .bind(i64::from(limit))
+    .fetch_all(exec)
+    .await
+    .map_err(map_err)?
+    .into_iter()
+    .map(Invoice::try_from)
+    .collect()
+}
+
 /// The invoices among `hashes` that exist, in one statement.
 pub(crate) async fn invoices(exec: impl PgExecutor<'_>, hashes: &[PaymentHash]) -> Result<Vec<Invoice>, StoreError> {
     let hashes: Vec<&[u8]> = hashes.iter().map(|h| h.as_bytes().as_slice()).collect();

@@ -6,7 +6,7 @@
 //! The debit reasons are bound from the domain, never spelled in SQL.
 
 use sqlx::{PgConnection, PgExecutor};
-use sunusav_core::domain::ids::GroupId;
+use sunusav_core::domain::ids::{GroupId, MemberId};
 use sunusav_core::domain::keys::IdempotencyKey;
 use sunusav_core::domain::ledger::{Balance, LedgerEntry, LedgerReason};
 use sunusav_core::ports::store::{LedgerPage, StoreError};
@@ -124,16 +124,23 @@ struct BalanceRow {
 
 /// The balances above zero of every group, by group then member, at most
 /// `limit`: one `GROUP BY` over the ledger, credits less debits.
-pub(crate) async fn unapplied_balances(exec: impl PgExecutor<'_>, limit: u32) -> Result<Vec<Balance>, StoreError> {
+pub(crate) async fn unapplied_balances(
+    exec: impl PgExecutor<'_>,
+    after: Option<(GroupId, MemberId)>,
+    limit: u32,
+) -> Result<Vec<Balance>, StoreError> {
     let rows = sqlx::query_as::<_, BalanceRow>(
         "SELECT group_id, member_id, \
            sum(CASE WHEN reason = ANY($1::text[]) THEN -amount_msat ELSE amount_msat END)::bigint AS amount_msat \
-         FROM ledger_entries GROUP BY group_id, member_id \
+         FROM ledger_entries WHERE $3::uuid IS NULL OR (group_id, member_id) > ($3::uuid, $4::uuid) \
+         GROUP BY group_id, member_id \
          HAVING sum(CASE WHEN reason = ANY($1::text[]) THEN -amount_msat ELSE amount_msat END) > 0 \
          ORDER BY group_id, member_id LIMIT $2",
     )
     .bind(debit_reasons())
     .bind(i64::from(limit))
+    .bind(after.map(|(g, _)| g.as_uuid()))
+    .bind(after.map(|(_, m)| m.as_uuid()))
     .fetch_all(exec)
     .await
     .map_err(map_err)?;

@@ -388,9 +388,13 @@ impl GroupReads for PgStore {
         c.done(out).await
     }
 
-    async fn unapplied_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError> {
+    async fn unapplied_balances(
+        &self,
+        after: Option<(GroupId, MemberId)>,
+        limit: u32,
+    ) -> Result<Vec<Balance>, StoreError> {
         let mut c = self.scoped().await?;
-        let out = ledger::unapplied_balances(&mut *c, limit).await?;
+        let out = ledger::unapplied_balances(&mut *c, after, limit).await?;
         c.done(out).await
     }
 
@@ -403,6 +407,18 @@ impl GroupReads for PgStore {
     async fn payment_attempt(&self, key: &IdempotencyKey) -> Result<Option<PaymentAttempt>, StoreError> {
         let mut c = self.scoped().await?;
         let out = attempts::get(&mut *c, key).await?;
+        c.done(out).await
+    }
+
+    async fn member_attempts(&self, member: MemberId, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
+        let mut c = self.scoped().await?;
+        let out = attempts::of_member(&mut *c, member, limit).await?;
+        c.done(out).await
+    }
+
+    async fn member_invoices(&self, member: MemberId, limit: u32) -> Result<Vec<Invoice>, StoreError> {
+        let mut c = self.scoped().await?;
+        let out = contributions::of_member(&mut *c, member, limit).await?;
         c.done(out).await
     }
 

@@ -244,9 +244,11 @@ async fn unapplied_balances_are_signed_sums_above_zero_by_group_then_member() {
     tx.commit().await.expect("commit");
 
     expected.sort_by_key(|b| (b.group, b.member));
-    assert_eq!(store.unapplied_balances(100).await.expect("read"), expected);
-    assert_eq!(store.unapplied_balances(2).await.expect("read"), expected[..2].to_vec());
-    assert!(store.unapplied_balances(0).await.expect("read").is_empty());
+    assert_eq!(store.unapplied_balances(None, 100).await.expect("read"), expected);
+    assert_eq!(store.unapplied_balances(None, 2).await.expect("read"), expected[..2].to_vec());
+    assert!(store.unapplied_balances(None, 0).await.expect("read").is_empty());
+    let after = expected.get(1).map(|b| (b.group, b.member));
+    assert_eq!(store.unapplied_balances(after, 100).await.expect("read"), expected[2..].to_vec(), "after a cursor");
     db.drop_db().await;
 }
 

@@ -126,6 +126,10 @@ pub(crate) const INFO: [Field; 10] = [
 /// The name of the id in the job info reply.
 pub(crate) const INFO_ID: &str = "id";
 
+/// The name of a job info reply's error history (after [`INFO`]'s fields):
+/// an array of `attempt:at_ms:error`, oldest first.
+pub(crate) const INFO_ERRORS: &str = "errors";
+
 /// The name of the pause flag in the stats reply (besides one count per state).
 pub(crate) const STATS_PAUSED: &str = "paused";
 

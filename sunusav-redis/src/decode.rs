@@ -16,11 +16,11 @@ use fred::bytes::Bytes;
 use fred::types::Value;
 use sunusav_core::IdempotencyKey;
 use sunusav_core::ports::queue::{
-    Enqueued, FailOutcome, JobInfo, JobState, LeaseToken, QueueError, QueueStats, ReservedJob, StallRecovery,
-    StalledDead, Step,
+    Enqueued, FailOutcome, JobCursor, JobError, JobInfo, JobPage, JobState, LeaseToken, QueueError, QueueStats,
+    ReservedJob, StallRecovery, StalledDead, Step,
 };
 
-use crate::codes::{self, Field, INFO, INFO_ID, STATES, STATS_PAUSED, field};
+use crate::codes::{self, Field, INFO, INFO_ERRORS, INFO_ID, STATES, STATS_PAUSED, field};
 
 /// Largest millisecond count handed to Lua (whose numbers are doubles): ~285 years.
 const MAX_MS: u64 = 1 << 53;
@@ -295,6 +295,24 @@ struct InfoFields {
     values: [Option<Value>; INFO.len()],
 }
 
+/// A job's error history: entries `attempt:at_ms:error`, oldest first.
+fn job_errors(v: Value, id: &IdempotencyKey) -> Result<Vec<JobError>, QueueError> {
+    let what = format!("job info of {id}: {INFO_ERRORS}");
+    read::array(v, what.as_str())?
+        .into_iter()
+        .map(|entry| {
+            let entry = read::string(entry, what.as_str())?;
+            let mut parts = entry.splitn(3, ':');
+            let (Some(attempt), Some(at), Some(error)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(corrupt(format_args!("{what}: an entry is not attempt:at_ms:error")));
+            };
+            let attempt = attempt.parse().map_err(|_| corrupt(format_args!("{what}: attempt {attempt:?}")))?;
+            let at_ms = at.parse().map_err(|_| corrupt(format_args!("{what}: time {at:?}")))?;
+            Ok(JobError { attempt, at_ms, error: error.to_owned() })
+        })
+        .collect()
+}
+
 impl InfoFields {
     /// A field's value if given, and its description for errors.
     fn optional(&mut self, f: Field) -> (Option<Value>, String) {
@@ -321,14 +339,18 @@ impl InfoFields {
 }
 
 /// One job of the admin script's `get` and `list` replies: the name/value
-/// pairs `id` and [`INFO`] (`finished` and `error` only when set).
+/// pairs `id`, [`INFO`] (`finished` and `error` only when set) and
+/// [`INFO_ERRORS`] (the error history, oldest first).
 pub(crate) fn job_info(v: Value) -> Result<JobInfo, QueueError> {
-    let mut names = [INFO_ID; INFO.len() + 1];
-    for (name, f) in names[1..].iter_mut().zip(INFO) {
+    let mut names = [INFO_ID; INFO.len() + 2];
+    for (name, f) in names[1..=INFO.len()].iter_mut().zip(INFO) {
         *name = f.name;
     }
-    let [id, values @ ..] = read::named(v, "job info", names)?;
+    names[INFO.len() + 1] = INFO_ERRORS;
+    let [id, rest @ ..] = read::named(v, "job info", names)?;
     let id = to_id(id.ok_or_else(|| corrupt("job info: no id"))?, "job info: id")?;
+    let [values @ .., errors] = rest;
+    let errors = job_errors(errors.ok_or_else(|| corrupt(format_args!("job info of {id}: no {INFO_ERRORS}")))?, &id)?;
     let mut f = InfoFields { id, values };
     let (state, what) = f.required(field::STATE)?;
     let state = to_state(state, &what)?;
@@ -361,6 +383,7 @@ pub(crate) fn job_info(v: Value) -> Result<JobInfo, QueueError> {
         due_at_ms,
         finished_at_ms,
         last_error,
+        errors,
     })
 }
 
@@ -379,6 +402,29 @@ pub(crate) fn job_infos(v: Value, limit: u64) -> Result<Vec<JobInfo>, QueueError
         return Err(corrupt(format_args!("list reply: {} jobs, {limit} asked", items.len())));
     }
     items.into_iter().map(job_info).collect()
+}
+
+/// The admin script's `list_after` reply: `{infos (at most limit), next
+/// cursor or nil, resumed (0/1)}`, or `{'err', 'invalid_cursor'}`.
+pub(crate) fn job_page(v: Value, limit: u64) -> Result<JobPage, QueueError> {
+    let reply = read::array(v, "list_after reply")?;
+    if let [Value::String(e), Value::String(code)] = reply.as_slice()
+        && &**e == "err"
+        && &**code == "invalid_cursor"
+    {
+        return Err(QueueError::Invalid("not a cursor of this queue and state".into()));
+    }
+    let [jobs, next, resumed] = read::tuple(Value::Array(reply), "list_after reply")?;
+    let jobs = job_infos(jobs, limit)?;
+    let next = match next {
+        Value::Null => None,
+        v => {
+            let text = read::string(v, "list_after reply: next cursor")?;
+            Some(JobCursor::parse(text).map_err(|_| corrupt("list_after reply: a malformed cursor"))?)
+        }
+    };
+    let resumed = read::flag(&resumed, "list_after reply: resumed")?;
+    Ok(JobPage { jobs, next, resumed })
 }
 
 /// The admin script's `stats` reply: name/value pairs, one count per state
@@ -594,6 +640,7 @@ mod tests {
             ("stalls", s("1")),
             ("created", s("1000")),
             ("due", s("9008911600419892")),
+            ("errors", arr([s("1:1500:first"), s("2:2500:second: a:b")])),
         ];
         for (name, v) in fields.into_iter().filter(|(name, _)| *name != skip).chain(extra.iter().cloned()) {
             out.push(s(name));
@@ -609,6 +656,9 @@ mod tests {
         assert_eq!((info.attempts, info.max_attempts, info.priority, info.stalls), (3, 3, -2, 1));
         assert_eq!((info.created_at_ms, info.due_at_ms), (1_000, 9_008_911_600_419_892));
         assert_eq!((info.finished_at_ms, info.last_error.as_deref()), (None, None));
+        let errors: Vec<(u32, u64, &str)> =
+            info.errors.iter().map(|e| (e.attempt, e.at_ms, e.error.as_str())).collect();
+        assert_eq!(errors, [(1, 1_500, "first"), (2, 2_500, "second: a:b")], "oldest first, colons kept");
         let done = job_info(info_pairs("", &[("error", s("boom")), ("finished", s("5000"))])).unwrap();
         assert_eq!((done.finished_at_ms, done.last_error.as_deref()), (Some(5_000), Some("boom")));
         // Order does not matter.
@@ -633,6 +683,11 @@ mod tests {
         corrupt_saying(job_info(info_pairs("priority", &[("priority", s("4294967296"))])), "a 32-bit integer");
         corrupt_saying(job_info(info_pairs("", &[("finished", s("1.5"))])), "finished (hash field \"f\")");
         corrupt_saying(job_info(info_pairs("", &[("error", Value::Null)])), "error (hash field \"e\")");
+        corrupt_saying(job_info(info_pairs("errors", &[])), "job info of job-1: no errors");
+        corrupt_saying(job_info(info_pairs("errors", &[("errors", s("1:2:x"))])), "errors: expected an array");
+        corrupt_saying(job_info(info_pairs("errors", &[("errors", arr([s("1:2")]))])), "not attempt:at_ms:error");
+        corrupt_saying(job_info(info_pairs("errors", &[("errors", arr([s("one:2:x")]))])), "errors: attempt \"one\"");
+        corrupt_saying(job_info(info_pairs("errors", &[("errors", arr([s("1:-2:x")]))])), "errors: time \"-2\"");
         corrupt_saying(job_info(arr([s("id")])), "job info: 1 values, not name/value pairs");
         corrupt_saying(job_info(arr([i(1), s("job-1")])), "job info: a field name: expected a string");
         corrupt_saying(job_info(s("job-1")), "job info: expected an array");

@@ -3,8 +3,12 @@
 //! A durable job queue on Redis implementing every capability of the queue port ([`sunusav_core::ports::Queue`]):
 //! id dedup with a claim window, priorities (FIFO within one), delays, leases
 //! with heartbeats and stalled-job recovery, retries with exponential backoff,
-//! dead letters, retention of the last completed / dead jobs, pause/resume and
-//! admin operations. It runs on standalone Redis and on Redis Cluster.
+//! dead letters, retention of the last completed / dead jobs, a bounded error
+//! history per job (a list beside its hash, trimmed by the script that
+//! pushes and deleted with the job), pause/resume and admin operations
+//! (listing by cursor: exact in the waiting, delayed and failed sorted sets,
+//! by position and id in the active set and the completed and dead lists).
+//! It runs on standalone Redis and on Redis Cluster.
 //!
 //! Every state change is one Lua script, loaded once and called by SHA
 //! (reloaded on `NOSCRIPT`); scripts take due times and leases from the

@@ -8,8 +8,8 @@ use fred::types::config::Options;
 use fred::types::{ClusterHash, CustomCommand, Value};
 use sunusav_core::IdempotencyKey;
 use sunusav_core::ports::queue::{
-    Consumer, Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Producer, QueueAdmin,
-    QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, Step,
+    Consumer, Enqueued, FailKind, FailOutcome, JobCursor, JobInfo, JobPage, JobState, LeaseToken, NewJob, Producer,
+    QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, Step,
 };
 
 use crate::codes::state_code;
@@ -40,6 +40,7 @@ const MIN_BLOCK: Duration = Duration::from_millis(10);
 /// | key | type | holds |
 /// | --- | --- | --- |
 /// | `:j:<id>` | hash | the job: payload, attempts, options, state, token, timestamps, last error |
+/// | `:e:<id>` | list | the job's error history, newest first (`attempt:at_ms:error`), trimmed to `error_history` by the script that pushes, deleted with the hash |
 /// | `:w` | zset | waiting: score −priority, member 16-digit sequence + id (FIFO within a priority) |
 /// | `:a` | zset | active, by lease expiry; member = lease token (36 chars) + id, so one `ZREM` checks and releases a lease |
 /// | `:d`, `:f` | zset | delayed, failed (waiting for a retry), by due time |
@@ -292,6 +293,7 @@ impl Consumer for RedisQueue {
             num(u64::from(rand::random::<u32>())),
             num(self.config.keep_dead),
             num(ms(self.config.dedup_window)),
+            num(u64::from(self.config.error_history)),
         ];
         decode::fail_outcome(self.call(Op::Fail, args).await?)
     }
@@ -301,8 +303,12 @@ impl Consumer for RedisQueue {
     /// that succeeded ends the pass with what was done (the rest waits for
     /// the next pass), so that the jobs already dead-lettered are reported.
     async fn recover_stalled(&self) -> Result<StallRecovery, QueueError> {
-        let args =
-            vec![num(u64::from(self.config.max_stalls)), num(self.config.keep_dead), num(ms(self.config.dedup_window))];
+        let args = vec![
+            num(u64::from(self.config.max_stalls)),
+            num(self.config.keep_dead),
+            num(ms(self.config.dedup_window)),
+            num(u64::from(self.config.error_history)),
+        ];
         let mut total = StallRecovery::default();
         loop {
             let batch = match self.call(Op::Recover, args.clone()).await.and_then(decode::stall_recovery) {
@@ -334,6 +340,18 @@ impl QueueAdmin for RedisQueue {
         let offset = offset.min(1 << 50);
         let args = vec![text("list"), text(state_code(state).code), num(offset), num(limit)];
         decode::job_infos(self.call(Op::Admin, args).await?, limit)
+    }
+
+    /// Waiting, delayed and failed jobs have exact cursors (the sorted set's
+    /// score and member, placed for the script's time when the member has
+    /// left); active jobs (whose members carry lease tokens, which never go
+    /// into a cursor) and completed and dead jobs (lists) page by position
+    /// and job id, the job looked for around its old place.
+    async fn list_after(&self, state: JobState, after: Option<&JobCursor>, limit: u64) -> Result<JobPage, QueueError> {
+        let limit = limit.min(MAX_BATCH as u64);
+        let cursor = after.map_or("", JobCursor::as_str);
+        let args = vec![text("list_after"), text(state_code(state).code), text(cursor), num(limit)];
+        decode::job_page(self.call(Op::Admin, args).await?, limit)
     }
 
     async fn get(&self, id: &IdempotencyKey) -> Result<Option<JobInfo>, QueueError> {

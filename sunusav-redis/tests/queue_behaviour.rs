@@ -255,6 +255,11 @@ async fn retention_keeps_the_last_completed_and_dead_and_deletes_the_rest() {
     // Nothing else is left behind: job hashes = retained jobs.
     let keys: Vec<String> = redis_keys(&q, &format!("{}:j:*", q.base_key())).await;
     assert_eq!(keys.len(), 5, "{keys:?}");
+    // Error histories: only the two retained dead jobs' (k6 and k7's went with them).
+    let mut histories: Vec<String> = redis_keys(&q, &format!("{}:e:*", q.base_key())).await;
+    histories.sort();
+    let expected: Vec<String> = ["k8", "k9"].iter().map(|id| format!("{}:e:{id}", q.base_key())).collect();
+    assert_eq!(histories, expected);
 }
 
 async fn redis_keys(q: &RedisQueue, pattern: &str) -> Vec<String> {
@@ -517,4 +522,33 @@ async fn a_corrupted_job_hash_is_reported_corrupt_not_unavailable_and_not_read_a
     let failed = q.reserve(LEASE).await;
     corrupt_saying(failed.clone(), "a queue script failed");
     assert!(!failed.unwrap_err().is_retryable());
+}
+
+#[tokio::test]
+async fn list_after_is_exact_on_sorted_sets_and_says_when_a_list_cursor_lost_its_job() {
+    let Some(q) = queue(QueueConfig::default().with_keep_dead(100)).await else { return };
+    let ids =
+        |page: &sunusav_core::ports::queue::JobPage| page.jobs.iter().map(|j| j.id.to_string()).collect::<Vec<_>>();
+    q.enqueue_bulk((0..5).map(|i| job(&format!("w{i}"))).collect()).await.unwrap();
+    let first = q.list_after(JobState::Waiting, None, 2).await.unwrap();
+    assert_eq!(ids(&first), ["w0", "w1"]);
+    let cursor = first.next.expect("more");
+    q.remove(&key("w1")).await.unwrap();
+    q.remove(&key("w0")).await.unwrap();
+    q.enqueue(job("w5")).await.unwrap();
+    let second = q.list_after(JobState::Waiting, Some(&cursor), 2).await.unwrap();
+    assert_eq!((ids(&second), second.resumed), (vec!["w2".to_owned(), "w3".to_owned()], false));
+    // The cursor's member was put back as it was: nothing of it is left in the set.
+    assert_eq!(q.stats().await.unwrap().waiting, 4);
+    assert!(q.get(&key("w1")).await.unwrap().is_none());
+
+    // Dead jobs are a list: by position; a cursor whose job left says so.
+    while let Some(r) = q.reserve(LEASE).await.unwrap() {
+        q.fail(&r.id, &r.token, "no", FailKind::Permanent).await.unwrap();
+    }
+    let first = q.list_after(JobState::Dead, None, 2).await.unwrap();
+    assert_eq!(ids(&first), ["w2", "w3"]);
+    q.remove(&key("w3")).await.unwrap();
+    let second = q.list_after(JobState::Dead, first.next.as_ref(), 2).await.unwrap();
+    assert_eq!((ids(&second), second.resumed, second.next), (vec!["w4".to_owned(), "w5".to_owned()], true, None));
 }

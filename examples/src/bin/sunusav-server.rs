@@ -17,8 +17,8 @@ use axum::Router;
 use clap::Parser;
 use sunusav_axum::routes::not_found;
 use sunusav_axum::{
-    AdminToken, AppState, BearerTokens, MemberTokens, RouterLayers as _, admin_router, console_router, group_router,
-    ops_router, webhook_router,
+    AdminToken, AppState, BearerTokens, CONSOLE_LOGIN_LIMIT, MemberTokens, RouterLayers as _, admin_router,
+    group_router, nest_console, ops_router, webhook_router,
 };
 use sunusav_core::runtime::{SettleStream, SettleStreamConfig, Workers, WorkersConfig};
 use sunusav_examples::config::{Cli, Command, MigrateAction, ServerArgs, WebhookScheme};
@@ -110,8 +110,11 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(stream) = &settle_stream {
         state = state.with_settle_stream(stream.stats());
     }
-    let state = with_tokens(state, &args)?;
-    let console = console_router(state.clone());
+    let mut state = with_tokens(state, &args)?;
+    if args.rate_limit_behind_proxy {
+        // The console's login form is limited per client: behind a proxy, by the proxy's headers.
+        state = state.with_console_login_limit(CONSOLE_LOGIN_LIMIT.behind_proxy());
+    }
     let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     let addr = listener.local_addr()?;
     let ops_listener = match args.ops_bind {
@@ -131,11 +134,11 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         let _ = signalled.wait_for(|s| *s).await;
     };
     let public = public_router(&args, &state)?;
-    let finish = |r: Router, console: Option<Router>| finish_router(r, console, limits);
+    let finish = |r: Router, console: Option<&AppState>| finish_router(r, console, limits);
     let stopped = if let Some(ops_listener) = ops_listener {
         // The ops routes on the internal listener only.
         let ops_addr = ops_listener.local_addr()?;
-        let (public, ops) = (finish(public, Some(console)), finish(ops_router(state), None));
+        let (public, ops) = (finish(public, Some(&state)), finish(ops_router(state.clone()), None));
         tracing::info!(%addr, %ops_addr, "listening");
         println!("ops listening on http://{ops_addr}");
         println!("listening on http://{addr}");
@@ -147,7 +150,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     } else {
         tracing::info!(%addr, "listening");
         println!("listening on http://{addr}");
-        let app = finish(public.merge(ops_router(state)), Some(console));
+        let app = finish(public.merge(ops_router(state.clone())), Some(&state));
         serve::serve(listener, app, limits, until_signal(signalled), deadline / 2).await
     };
 
@@ -172,12 +175,13 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 /// A listener's router with its layers: a JSON 404 fallback, JSON errors,
-/// request ids and the HTTP limits. The console (`/admin/console`) is nested
-/// after the JSON error layer, which would turn its error pages into JSON.
-fn finish_router(router: Router, console: Option<Router>, limits: HttpLimits) -> Router {
+/// request ids and the HTTP limits. The console (`/admin/console`, and
+/// `/admin/console/` redirected there) is nested after the JSON error layer,
+/// which would turn its error pages into JSON.
+fn finish_router(router: Router, console: Option<&AppState>, limits: HttpLimits) -> Router {
     let router = router.fallback(not_found).with_json_errors().with_request_ids();
     limits.apply(match console {
-        Some(console) => router.nest("/admin/console", console),
+        Some(state) => nest_console(router, "/admin/console", state.clone()),
         None => router,
     })
 }

@@ -240,6 +240,26 @@ pub(crate) async fn login(
     response
 }
 
+/// The login form's answer past its rate limit: 429 `rate_limited` with
+/// `retry-after`, a page that says when to try again; a request without a
+/// client address: 500 (never let through unlimited).
+#[allow(clippy::needless_pass_by_value)] // tower_governor hands the error over by value
+pub(crate) fn login_refused(error: tower_governor::GovernorError) -> Response {
+    match error {
+        tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
+            let message = format!("too many login attempts from this client; try again in {} s", wait_time.max(1));
+            let page = error_page(None, StatusCode::TOO_MANY_REQUESTS, "rate_limited", &message);
+            crate::rate_limit::with_retry_after(page, wait_time)
+        }
+        _ => error_page(
+            None,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the client's address is unknown: the server must provide it",
+        ),
+    }
+}
+
 /// `POST /logout`: clears the cookie, 303 to the login form.
 pub(crate) async fn logout(parts: Parts) -> Response {
     let base = base_of(&parts);

@@ -89,6 +89,7 @@ fn job_json(job: &JobInfo) -> Value {
         "due_at_ms": job.due_at_ms,
         "finished_at_ms": job.finished_at_ms,
         "last_error": job.last_error,
+        "errors": job.errors,
     })
 }
 
@@ -206,7 +207,7 @@ async fn unapplied(
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(1_000).clamp(1, 1_000);
     let store = state.inner.tontine.store();
-    let balances = store.unapplied_balances(limit).await.map_err(sunusav_core::services::ServiceError::from)?;
+    let balances = store.unapplied_balances(None, limit).await.map_err(sunusav_core::services::ServiceError::from)?;
     let refunds = store
         .ledger_entries(&[LedgerReason::RefundReleased], q.refunds_after.unwrap_or(0), limit)
         .await

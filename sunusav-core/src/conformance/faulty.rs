@@ -16,8 +16,8 @@ use tokio::sync::Notify;
 use crate::domain::keys::IdempotencyKey;
 use crate::memory::MemoryQueue;
 use crate::ports::queue::{
-    Consumer, Enqueued, FailKind, FailOutcome, JobInfo, JobState, LeaseToken, NewJob, Producer, Queue, QueueAdmin,
-    QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, Step,
+    Consumer, Enqueued, FailKind, FailOutcome, JobCursor, JobInfo, JobPage, JobState, LeaseToken, NewJob, Producer,
+    Queue, QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, Step,
 };
 
 /// A queue (a [`MemoryQueue`] unless said otherwise) with an off switch, and
@@ -194,6 +194,9 @@ impl<Q: Queue> QueueAdmin for FaultyQueue<Q> {
     }
     async fn list(&self, state: JobState, offset: u64, limit: u64) -> Result<Vec<JobInfo>, QueueError> {
         self.up()?.list(state, offset, limit).await
+    }
+    async fn list_after(&self, state: JobState, after: Option<&JobCursor>, limit: u64) -> Result<JobPage, QueueError> {
+        self.up()?.list_after(state, after, limit).await
     }
     async fn get(&self, id: &IdempotencyKey) -> Result<Option<JobInfo>, QueueError> {
         self.up()?.get(id).await

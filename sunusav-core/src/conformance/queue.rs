@@ -40,8 +40,8 @@ use tokio::time::{Instant, sleep};
 
 use crate::domain::keys::IdempotencyKey;
 use crate::ports::queue::{
-    Backoff, ConsumerExt, Enqueued, FailKind, FailOutcome, JobOptions, JobState, LeaseToken, NewJob, Queue,
-    QueueConfig, QueueError, ReservedJob,
+    Backoff, ConsumerExt, Enqueued, FailKind, FailOutcome, JobCursor, JobError, JobOptions, JobState, LeaseToken,
+    NewJob, Queue, QueueConfig, QueueError, ReservedJob,
 };
 
 /// A lease long enough never to expire during a case.
@@ -79,7 +79,13 @@ impl std::fmt::Debug for Case {
 
 /// Settings that retain every finished job of a case, with an hour of dedup window.
 fn base() -> QueueConfig {
-    QueueConfig { keep_completed: 1000, keep_dead: 1000, max_stalls: 1, dedup_window: Duration::from_hours(1) }
+    QueueConfig {
+        keep_completed: 1000,
+        keep_dead: 1000,
+        max_stalls: 1,
+        dedup_window: Duration::from_hours(1),
+        error_history: QueueConfig::DEFAULT_ERROR_HISTORY,
+    }
 }
 
 macro_rules! case {
@@ -126,6 +132,15 @@ pub fn cases() -> Vec<Case> {
         case!(ack_and_reserve_returns_the_next_job),
         case!(ack_many_and_reserve_acks_each_and_reserves_in_order),
         case!(concurrent_consumers_take_each_job_once),
+        case!(list_after_pages_by_a_cursor_that_holds_when_jobs_leave),
+        case!(
+            error_history_keeps_each_failure_in_order_bounded_across_retries,
+            QueueConfig { error_history: 3, max_stalls: 5, ..base() }
+        ),
+        case!(
+            error_history_is_gone_with_the_job,
+            QueueConfig { keep_completed: 0, keep_dead: 1, dedup_window: Duration::ZERO, ..base() }
+        ),
     ]
 }
 
@@ -236,6 +251,9 @@ macro_rules! queue_conformance_tests {
             ack_and_reserve_returns_the_next_job,
             ack_many_and_reserve_acks_each_and_reserves_in_order,
             concurrent_consumers_take_each_job_once,
+            list_after_pages_by_a_cursor_that_holds_when_jobs_leave,
+            error_history_keeps_each_failure_in_order_bounded_across_retries,
+            error_history_is_gone_with_the_job,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -877,4 +895,164 @@ pub async fn concurrent_consumers_take_each_job_once(q: Arc<dyn Queue>) {
     assert_eq!(all.len(), N, "no job handed out twice");
     let stats = q.stats().await.unwrap();
     assert_eq!((stats.completed, stats.waiting, stats.active), (500, 0, 0));
+}
+
+/// Fails the job now held (reserving it first) with `error`, to be retried at once.
+async fn fail_now(q: &Arc<dyn Queue>, error: &str) -> ReservedJob {
+    let j = take(q, LONG).await;
+    let outcome = q.fail(&j.id, &j.token, error, FailKind::RetryAfter(Duration::ZERO)).await.unwrap();
+    assert!(matches!(outcome, FailOutcome::Retrying { .. } | FailOutcome::Dead), "{outcome:?}");
+    j
+}
+
+/// The attempt numbers and errors of a job's history.
+async fn history(q: &Arc<dyn Queue>, id: &str) -> Vec<(u32, String)> {
+    let info = q.get(&key(id)).await.unwrap().expect("job");
+    info.errors.into_iter().map(|e| (e.attempt, e.error)).collect()
+}
+
+/// A job's error history (`error_history` 3) keeps each failed attempt's
+/// error with its attempt number and time, oldest first; the oldest are
+/// dropped beyond the bound; a stall is written as an expired lease; the
+/// history survives an operator's retry of the dead job.
+pub async fn error_history_keeps_each_failure_in_order_bounded_across_retries(q: Arc<dyn Queue>) {
+    add(&q, job_with("a", JobOptions { max_attempts: 5, ..JobOptions::default() })).await;
+    assert!(q.get(&key("a")).await.unwrap().expect("job").errors.is_empty(), "no error yet");
+    let before = now_ms();
+    fail_now(&q, "first <b>").await;
+    let info = q.get(&key("a")).await.unwrap().expect("job");
+    assert_eq!(info.errors.len(), 1, "{info:?}");
+    let skew = 60_000;
+    let first = &info.errors[0];
+    assert_eq!((first.attempt, first.error.as_str()), (1, "first <b>"));
+    assert!(first.at_ms + skew >= before && first.at_ms <= now_ms() + skew, "{first:?}");
+    fail_now(&q, "second: with colons: 1:2").await;
+    fail_now(&q, "third").await;
+    assert_eq!(
+        history(&q, "a").await,
+        [(1, "first <b>".into()), (2, "second: with colons: 1:2".into()), (3, "third".into())]
+    );
+    fail_now(&q, "fourth").await;
+    assert_eq!(
+        history(&q, "a").await,
+        [(2, "second: with colons: 1:2".into()), (3, "third".into()), (4, "fourth".into())],
+        "the oldest is dropped beyond 3"
+    );
+    let info = q.get(&key("a")).await.unwrap().expect("job");
+    assert!(info.errors.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "oldest first: {:?}", info.errors);
+    // The last attempt stalls: its lease expires; the job is dead.
+    let last = take(&q, SHORT).await;
+    assert_eq!(last.attempt, 5);
+    sleep(PAST_SMALL).await;
+    assert_eq!(q.recover_stalled().await.unwrap().recovered, 1);
+    let info = q.get(&key("a")).await.unwrap().expect("job");
+    assert_eq!(info.state, JobState::Dead);
+    let h: Vec<u32> = info.errors.iter().map(|e| e.attempt).collect();
+    assert_eq!(h, [3, 4, 5], "{:?}", info.errors);
+    let stall = &info.errors[2].error;
+    assert!(stall.starts_with(JobError::LEASE_EXPIRED), "a stall reads as an expired lease: {stall:?}");
+    // An operator's retry keeps the history; the next failure is attempt 1 again.
+    q.retry_dead(&key("a")).await.unwrap();
+    assert_eq!(q.get(&key("a")).await.unwrap().expect("job").errors, info.errors, "kept across the retry");
+    fail_now(&q, "after the retry").await;
+    assert_eq!(history(&q, "a").await, [(4, "fourth".into()), (5, stall.clone()), (1, "after the retry".into())]);
+}
+
+/// A job's error history goes with the job: removed, trimmed from the dead
+/// letters (`keep_dead` 1) or from the completed ones (`keep_completed` 0), a
+/// job enqueued again under the same id (no dedup window) starts with none.
+pub async fn error_history_is_gone_with_the_job(q: Arc<dyn Queue>) {
+    for id in ["removed", "trimmed-dead", "done"] {
+        add(&q, job(id)).await;
+        let j = take(&q, LONG).await;
+        assert_eq!(j.id, key(id));
+        q.fail(&j.id, &j.token, "boom", FailKind::RetryAfter(Duration::from_mins(1))).await.unwrap();
+        assert_eq!(history(&q, id).await, [(1, "boom".into())], "{id}");
+    }
+    q.remove(&key("removed")).await.unwrap();
+    // done completes (retained 0: trimmed at once); trimmed-dead fails for
+    // good, then another dead job pushes it out of the dead letters.
+    q.promote(&key("done")).await.unwrap();
+    let j = take(&q, LONG).await;
+    q.ack(&j.id, &j.token).await.unwrap();
+    q.promote(&key("trimmed-dead")).await.unwrap();
+    let j = take(&q, LONG).await;
+    q.fail(&j.id, &j.token, "again", FailKind::Permanent).await.unwrap();
+    assert_eq!(history(&q, "trimmed-dead").await, [(1, "boom".into()), (2, "again".into())]);
+    add(&q, job("pusher")).await;
+    let j = take(&q, LONG).await;
+    q.fail(&j.id, &j.token, "no", FailKind::Permanent).await.unwrap();
+    assert_eq!(ids(&q, JobState::Dead).await, ["pusher"]);
+    for id in ["removed", "trimmed-dead", "done"] {
+        assert_eq!(state_of(&q, id).await, None, "{id} is gone");
+        add(&q, job(id)).await;
+        let info = q.get(&key(id)).await.unwrap().expect("job");
+        assert!(info.errors.is_empty(), "{id} came back with its old history: {:?}", info.errors);
+    }
+}
+
+/// The ids of one page of `list_after`, and its cursor.
+async fn page_after(
+    q: &Arc<dyn Queue>,
+    state: JobState,
+    after: Option<&JobCursor>,
+    limit: u64,
+) -> (Vec<String>, Option<JobCursor>) {
+    let page = q.list_after(state, after, limit).await.expect("list_after");
+    assert!(!page.resumed, "an exact cursor: {page:?}");
+    assert!(page.jobs.iter().all(|j| j.state == state), "{page:?}");
+    (page.jobs.into_iter().map(|j| j.id.to_string()).collect(), page.next)
+}
+
+/// `list_after` pages through a state by cursor, in `list`'s order: the last
+/// page has no next cursor; jobs that leave the state ahead of the cursor,
+/// the cursor's own job included, make no page skip or repeat a job (waiting,
+/// failed); a cursor of another state or of no adapter is `Invalid`.
+pub async fn list_after_pages_by_a_cursor_that_holds_when_jobs_leave(q: Arc<dyn Queue>) {
+    let all = ["j0", "j1", "j2", "j3", "j4"];
+    q.enqueue_bulk(all.iter().map(|id| job(id)).collect()).await.unwrap();
+    let (p, c1) = page_after(&q, JobState::Waiting, None, 2).await;
+    assert_eq!(p, ["j0", "j1"]);
+    let c1 = c1.expect("more after the first page");
+    // j0 and j1 (the cursor's own job) leave waiting.
+    let held = [take(&q, LONG).await, take(&q, LONG).await];
+    let (p, c2) = page_after(&q, JobState::Waiting, Some(&c1), 2).await;
+    assert_eq!(p, ["j2", "j3"], "the cursor holds after its job left");
+    let (p, end) = page_after(&q, JobState::Waiting, c2.as_ref(), 2).await;
+    assert_eq!((p.as_slice(), end), (&["j4".to_owned()][..], None), "the last page has no next cursor");
+    let (p, end) = page_after(&q, JobState::Waiting, None, 10).await;
+    assert_eq!((p.len(), end), (3, None));
+    let text = c1.as_str().to_owned();
+    assert_eq!(JobCursor::parse(text).unwrap(), c1, "a cursor round-trips through its text");
+
+    // Failed jobs, by due time: the cursor's job is promoted out of the state.
+    for (j, secs) in held.iter().zip([60, 61]) {
+        q.fail(&j.id, &j.token, "later", FailKind::RetryAfter(Duration::from_secs(secs))).await.unwrap();
+    }
+    let j = take(&q, LONG).await;
+    assert_eq!(j.id, key("j2"));
+    q.fail(&j.id, &j.token, "later", FailKind::RetryAfter(Duration::from_secs(62))).await.unwrap();
+    let (p, c) = page_after(&q, JobState::Failed, None, 1).await;
+    assert_eq!(p, ["j0"]);
+    let c = c.expect("more failed jobs");
+    q.promote(&key("j0")).await.unwrap();
+    let (p, c) = page_after(&q, JobState::Failed, Some(&c), 1).await;
+    assert_eq!(p, ["j1"]);
+    let (p, end) = page_after(&q, JobState::Failed, c.as_ref(), 1).await;
+    assert_eq!((p.as_slice(), end), (&["j2".to_owned()][..], None));
+
+    // Completed jobs.
+    while let Some(j) = q.reserve(LONG).await.unwrap() {
+        q.ack(&j.id, &j.token).await.unwrap();
+    }
+    let (first, c) = page_after(&q, JobState::Completed, None, 2).await;
+    let (rest, end) = page_after(&q, JobState::Completed, c.as_ref(), 2).await;
+    assert_eq!((first.len(), rest.len(), end), (2, 1, None), "{first:?} {rest:?}");
+    assert_eq!([first, rest].concat(), ids(&q, JobState::Completed).await, "the pages are list's order");
+
+    assert!(matches!(q.list_after(JobState::Failed, Some(&c1), 2).await, Err(QueueError::Invalid(_))));
+    let forged = JobCursor::parse("no cursor of ours").unwrap();
+    for state in JobState::ALL {
+        assert!(matches!(q.list_after(state, Some(&forged), 2).await, Err(QueueError::Invalid(_))), "{state:?}");
+    }
 }

@@ -100,6 +100,7 @@ pub fn cases() -> Vec<Case> {
         case!(the_settle_index_only_moves_forward),
         case!(a_refund_attempt_keeps_its_kind),
         case!(the_audit_log_appends_and_pages_newest_first),
+        case!(a_members_attempts_and_invoices_are_read_newest_first_and_bounded),
     ]
 }
 
@@ -190,6 +191,7 @@ macro_rules! store_conformance_tests {
             the_settle_index_only_moves_forward,
             a_refund_attempt_keeps_its_kind,
             the_audit_log_appends_and_pages_newest_first,
+            a_members_attempts_and_invoices_are_read_newest_first_and_bounded,
         );
     };
     (@cases $make:expr; $guard:block; $($case:ident),* $(,)?) => {
@@ -882,14 +884,19 @@ pub async fn ledger_entries_are_unique_by_key_and_balances_follow(store: Arc<dyn
     let held = crate::domain::ledger::balances(&ledger).expect("valid");
     assert_eq!(held.iter().find(|b| b.member == m0).map(|b| b.amount), Some(Msat::new(500)));
     assert_eq!(held.iter().find(|b| b.member == m1).map(|b| b.amount), Some(Msat::ZERO));
-    let unapplied = store.unapplied_balances(100).await.expect("read");
+    let unapplied = store.unapplied_balances(None, 100).await.expect("read");
     let mut expected = vec![
         Balance { group: g.id(), member: m0, amount: Msat::new(500) },
         Balance { group: other.id(), member: other.members()[0], amount: Msat::new(9) },
     ];
     expected.sort_by_key(|b| (b.group, b.member));
     assert_eq!(unapplied, expected, "only balances above zero, by group then member");
-    assert_eq!(store.unapplied_balances(1).await.expect("read").len(), 1);
+    let first = store.unapplied_balances(None, 1).await.expect("read");
+    assert_eq!(first, expected[..1].to_vec());
+    let after = first.last().map(|b| (b.group, b.member));
+    assert_eq!(store.unapplied_balances(after, 1).await.expect("read"), expected[1..].to_vec(), "after the cursor");
+    let last = expected.last().map(|b| (b.group, b.member));
+    assert!(store.unapplied_balances(last, 10).await.expect("read").is_empty(), "nothing after the last");
 
     let credits = [LedgerReason::Overpaid, LedgerReason::Late, LedgerReason::DuplicateInvoice];
     let page = store.ledger_entries(&credits, 0, 2).await.expect("read");
@@ -1336,4 +1343,60 @@ pub async fn the_audit_log_appends_and_pages_newest_first(store: Arc<dyn Store>)
     long.target = "x".repeat(MAX_AUDIT_TARGET + 1);
     assert!(matches!(store.record_audit(&long).await, Err(StoreError::Invalid(_))));
     assert_eq!(store.audit_entries(None, 10).await.expect("read").entries.len(), 5, "nothing recorded");
+}
+
+/// A member's payment attempts (payouts and refunds, of every group) and
+/// invoices are read newest first, at most `limit`; another member's are not
+/// among them; an unknown member has none.
+pub async fn a_members_attempts_and_invoices_are_read_newest_first_and_bounded(store: Arc<dyn Store>) {
+    let g = active_group(2);
+    let (m, other) = (g.members()[0], g.members()[1]);
+    // A second group with the same member.
+    let spec = GroupSpec {
+        contribution: Msat::new(5_000),
+        fee_bps: 0,
+        members: vec![other, m],
+        policy: crate::domain::group::GroupPolicy::default(),
+        organizer: None,
+        schedule: None,
+    };
+    let mut h = Group::new(GroupId::random(), spec).expect("valid spec");
+    h.start().expect("start");
+    insert(&store, &g).await;
+    insert(&store, &h).await;
+    let payout = first_payout(&g, Msat::new(9_000), AttemptStatus::Pending);
+    let theirs = PaymentAttempt::restore(StoredAttempt {
+        key: IdempotencyKey::payout(h.id(), 1),
+        group: h.id(),
+        beneficiary: other,
+        ..stored_first_payout(&h, Msat::new(9_000), AttemptStatus::Pending)
+    });
+    let refund_key = IdempotencyKey::parse(format!("refund:{}:{m}:1", h.id())).expect("key");
+    let refund = PaymentAttempt::refund(refund_key, h.id(), 1, m, Msat::new(700));
+    let (inv_g, inv_other, inv_h) = (invoice(&g, m), invoice(&g, other), invoice(&h, m));
+    // One transaction each: the order of insertion is the order read back (reversed).
+    for attempt in [&payout, &theirs, &refund] {
+        let mut tx = store.begin().await.expect("begin");
+        assert!(tx.insert_payment_attempt(attempt).await.expect("insert attempt"));
+        tx.commit().await.expect("commit");
+    }
+    for inv in [&inv_g, &inv_other, &inv_h] {
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert_invoice(inv).await.expect("insert invoice");
+        tx.commit().await.expect("commit");
+    }
+    let keys = |v: Vec<PaymentAttempt>| v.into_iter().map(|a| a.key.to_string()).collect::<Vec<_>>();
+    let attempts = store.member_attempts(m, 10).await.expect("read");
+    assert_eq!(keys(attempts), [refund.key.to_string(), payout.key.to_string()], "newest first, only the member's");
+    assert_eq!(keys(store.member_attempts(m, 1).await.expect("read")), [refund.key.to_string()], "at most limit");
+    assert_eq!(store.member_attempts(m, 10).await.expect("read")[0], refund, "every field round-trips");
+    assert_eq!(keys(store.member_attempts(other, 10).await.expect("read")), [theirs.key.to_string()]);
+    let hashes = |v: Vec<Invoice>| v.into_iter().map(|i| i.payment_hash).collect::<Vec<_>>();
+    assert_eq!(hashes(store.member_invoices(m, 10).await.expect("read")), [inv_h.payment_hash, inv_g.payment_hash]);
+    assert_eq!(store.member_invoices(m, 1).await.expect("read"), vec![inv_h.clone()], "at most limit, every field");
+    assert_eq!(hashes(store.member_invoices(other, 10).await.expect("read")), [inv_other.payment_hash]);
+    let nobody = MemberId::random();
+    assert!(store.member_attempts(nobody, 10).await.expect("read").is_empty());
+    assert!(store.member_invoices(nobody, 10).await.expect("read").is_empty());
+    assert!(store.member_attempts(m, 0).await.expect("read").is_empty(), "limit 0");
 }

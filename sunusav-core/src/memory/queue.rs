@@ -12,10 +12,13 @@
 //! Orders used by [`QueueAdmin::list`] ("oldest first" in each state): waiting jobs in
 //! the order they will be reserved (priority, then FIFO); delayed and failed jobs
 //! by due time; active jobs by lease expiry; completed and dead jobs by the time
-//! they finished.
+//! they finished. [`QueueAdmin::list_after`]'s cursors name a job's key in its
+//! state's set (which holds its unique sequence number), so they are exact in
+//! every state, also after the job has left it. Each job keeps its last
+//! [`QueueConfig::error_history`] errors.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,8 +30,9 @@ mod schedule;
 
 use crate::domain::keys::IdempotencyKey;
 use crate::ports::queue::{
-    Consumer, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, Producer, QueueAdmin,
-    QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, StallRecovery, StalledDead, Step,
+    Consumer, Enqueued, FailKind, FailOutcome, JobCursor, JobError, JobInfo, JobOptions, JobPage, JobState, LeaseToken,
+    NewJob, Producer, QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob,
+    StallRecovery, StalledDead, Step,
 };
 
 /// An in-memory queue, with every capability of the queue port. Cloning gives another handle to the same queue.
@@ -106,11 +110,32 @@ struct Job {
     token: Option<LeaseToken>,
     finished: Option<Instant>,
     last_error: Option<String>,
+    /// The last `error_history` errors, oldest first.
+    errors: VecDeque<JobError>,
+}
+
+impl Job {
+    /// Records the error of the current attempt, dropping the oldest beyond `keep`.
+    fn record_error(&mut self, at_ms: u64, error: &str, keep: u32) {
+        let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+        if keep == 0 {
+            return;
+        }
+        while self.errors.len() >= keep {
+            self.errors.pop_front();
+        }
+        self.errors.push_back(JobError { attempt: self.attempts, at_ms, error: error.to_owned() });
+    }
 }
 
 /// `now + d`, saturating at a century from now (a `Duration::MAX` wait or lease never panics).
 fn after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d).unwrap_or_else(|| now + Duration::from_hours(24 * 365 * 100))
+}
+
+/// The error-history entry of a stall (as the Redis adapter's `recover.lua` writes it).
+fn stall_error(stalls: u32) -> String {
+    format!("{} without an ack (stall {stalls})", JobError::LEASE_EXPIRED)
 }
 
 /// This queue's tokens: 32 lowercase hex digits of randomness.
@@ -207,6 +232,7 @@ impl MemoryQueue {
             due_at_ms: self.unix_ms(job.due),
             finished_at_ms: job.finished.map(|f| self.unix_ms(f)),
             last_error: job.last_error.clone(),
+            errors: job.errors.iter().cloned().collect(),
         }
     }
 
@@ -259,6 +285,7 @@ impl MemoryQueue {
             token: None,
             finished: None,
             last_error: None,
+            errors: VecDeque::new(),
         };
         if delayed {
             st.delayed.insert((due, seq, job.id.clone()));
@@ -520,12 +547,14 @@ impl Consumer for MemoryQueue {
         kind: FailKind,
     ) -> Result<FailOutcome, QueueError> {
         let now = Instant::now();
+        let now_ms = self.unix_ms(now);
         let outcome = {
             let mut st = self.lock();
             let key = Self::held(&st, id, token)?;
             st.active.remove(&key);
             let job = st.jobs.get_mut(id).expect("a held job exists");
             job.last_error = Some(error.to_owned());
+            job.record_error(now_ms, error, self.shared.config.error_history);
             let exhausted = job.attempts >= job.options.max_attempts;
             let delay = match kind {
                 FailKind::Permanent => None,
@@ -560,6 +589,7 @@ impl Consumer for MemoryQueue {
 
     async fn recover_stalled(&self) -> Result<StallRecovery, QueueError> {
         let now = Instant::now();
+        let now_ms = self.unix_ms(now);
         let config = self.shared.config;
         let mut recovery = StallRecovery::default();
         let mut requeued = false;
@@ -576,12 +606,14 @@ impl Consumer for MemoryQueue {
                 if job.stalls > config.max_stalls || job.attempts >= job.options.max_attempts {
                     let error = format!("stalled {} times: its lease expired without an ack", job.stalls);
                     job.last_error = Some(error.clone());
+                    job.record_error(now_ms, &stall_error(job.stalls), config.error_history);
                     // Read before `finish`, which may trim the job at once (`keep_dead` 0).
                     let token = job.token.clone().unwrap_or_else(random_token);
                     let held = self.reserved_job(&id, job, token);
                     st.finish(&id, JobState::Dead, now, &config);
                     recovery.dead.push(StalledDead { job: held, error });
                 } else {
+                    job.record_error(now_ms, &stall_error(job.stalls), config.error_history);
                     st.make_waiting(&id, Some(now));
                     requeued = true;
                 }
@@ -623,6 +655,51 @@ impl QueueAdmin for MemoryQueue {
             JobState::Dead => st.dead.values().skip(offset).take(limit).collect(),
         };
         Ok(ids.into_iter().filter_map(|id| st.jobs.get(id).map(|job| self.info(id, job))).collect())
+    }
+
+    async fn list_after(&self, state: JobState, after: Option<&JobCursor>, limit: u64) -> Result<JobPage, QueueError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let take = usize::try_from(limit).unwrap_or(usize::MAX).saturating_add(1);
+        let after = after.map(|c| self.parse_cursor(state, c)).transpose()?;
+        let st = self.lock();
+        let keys: Vec<CursorKey> = match (state, after) {
+            (JobState::Waiting, after) => {
+                let from = match after {
+                    Some(CursorKey::Waiting(p, seq, id)) => Excluded((Reverse(p), seq, id)),
+                    _ => Unbounded,
+                };
+                st.waiting
+                    .range((from, Unbounded))
+                    .take(take)
+                    .map(|k| CursorKey::Waiting(k.0.0, k.1, k.2.clone()))
+                    .collect()
+            }
+            (JobState::Completed | JobState::Dead, after) => {
+                let set = if state == JobState::Dead { &st.dead } else { &st.completed };
+                let from = match after {
+                    Some(CursorKey::Finished(seq, _)) => Excluded(seq),
+                    _ => Unbounded,
+                };
+                set.range((from, Unbounded)).take(take).map(|(seq, id)| CursorKey::Finished(*seq, id.clone())).collect()
+            }
+            (timed, after) => {
+                let set = match timed {
+                    JobState::Active => &st.active,
+                    JobState::Delayed => &st.delayed,
+                    _ => &st.failed,
+                };
+                let from = match after {
+                    Some(CursorKey::Timed(at, seq, id)) => Excluded((at, seq, id)),
+                    _ => Unbounded,
+                };
+                set.range((from, Unbounded)).take(take).map(|k| CursorKey::Timed(k.0, k.1, k.2.clone())).collect()
+            }
+        };
+        let more = keys.len() == take;
+        let shown = &keys[..keys.len().min(take - 1)];
+        let next = if more { shown.last().map(|k| self.mint_cursor(state, k)) } else { None };
+        let jobs = shown.iter().filter_map(|k| st.jobs.get(k.id()).map(|job| self.info(k.id(), job))).collect();
+        Ok(JobPage { jobs, next, resumed: false })
     }
 
     async fn get(&self, id: &IdempotencyKey) -> Result<Option<JobInfo>, QueueError> {
@@ -713,6 +790,68 @@ impl State {
             job.finished = None;
         }
         self.make_waiting(id, Some(now));
+    }
+}
+
+/// A position in one state's set, as a cursor names it: every key holds the
+/// job's sequence number, unique in the queue, so a cursor stays exact after
+/// its job has left the state.
+enum CursorKey {
+    /// Waiting: priority, sequence, id.
+    Waiting(i32, u64, IdempotencyKey),
+    /// Active, delayed, failed: lease expiry or due time, sequence, id.
+    Timed(Instant, u64, IdempotencyKey),
+    /// Completed, dead: finish sequence, id.
+    Finished(u64, IdempotencyKey),
+}
+
+impl CursorKey {
+    fn id(&self) -> &IdempotencyKey {
+        match self {
+            Self::Waiting(_, _, id) | Self::Timed(_, _, id) | Self::Finished(_, id) => id,
+        }
+    }
+}
+
+impl MemoryQueue {
+    /// `<state>:<priority or time (ns since the queue's start)>:<sequence>:<id>`,
+    /// or `<state>:<sequence>:<id>` for completed and dead jobs.
+    fn mint_cursor(&self, state: JobState, key: &CursorKey) -> JobCursor {
+        let text = match key {
+            CursorKey::Waiting(p, seq, id) => format!("{}:{p}:{seq}:{id}", state.as_str()),
+            CursorKey::Timed(at, seq, id) => {
+                let ns = at.saturating_duration_since(self.shared.base_instant).as_nanos();
+                format!("{}:{ns}:{seq}:{id}", state.as_str())
+            }
+            CursorKey::Finished(seq, id) => format!("{}:{seq}:{id}", state.as_str()),
+        };
+        JobCursor::parse(text).expect("a state, numbers and a job id make a valid cursor")
+    }
+
+    fn parse_cursor(&self, state: JobState, cursor: &JobCursor) -> Result<CursorKey, QueueError> {
+        let invalid = || QueueError::Invalid(format!("not a cursor of this queue's {} jobs", state.as_str()));
+        let rest =
+            cursor.as_str().strip_prefix(state.as_str()).and_then(|r| r.strip_prefix(':')).ok_or_else(invalid)?;
+        let id = |s: &str| IdempotencyKey::parse(s).map_err(|_| invalid());
+        match state {
+            JobState::Completed | JobState::Dead => {
+                let (seq, key) = rest.split_once(':').ok_or_else(invalid)?;
+                Ok(CursorKey::Finished(seq.parse().map_err(|_| invalid())?, id(key)?))
+            }
+            _ => {
+                let mut parts = rest.splitn(3, ':');
+                let (Some(first), Some(seq), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+                    return Err(invalid());
+                };
+                let seq: u64 = seq.parse().map_err(|_| invalid())?;
+                if state == JobState::Waiting {
+                    return Ok(CursorKey::Waiting(first.parse().map_err(|_| invalid())?, seq, id(key)?));
+                }
+                let ns: u64 = first.parse().map_err(|_| invalid())?;
+                let at = self.shared.base_instant.checked_add(Duration::from_nanos(ns)).ok_or_else(invalid)?;
+                Ok(CursorKey::Timed(at, seq, id(key)?))
+            }
+        }
     }
 }
 

@@ -81,6 +81,10 @@ struct State {
     attempt_hashes: HashMap<PaymentHash, IdempotencyKey>,
     /// Members' standing payout destinations.
     destinations: HashMap<MemberId, PayoutDestination>,
+    /// Per member, the payment attempts paying them, in insertion order.
+    member_attempts: HashMap<MemberId, Vec<IdempotencyKey>>,
+    /// Per member, the invoices issued to them, in insertion order.
+    member_invoices: HashMap<MemberId, Vec<PaymentHash>>,
     /// Submitted payout invoices, in order: (group, cycle, hash, text).
     payout_invoices: Vec<(GroupId, u32, PaymentHash, String)>,
     payout_invoice_hashes: HashSet<PaymentHash>,
@@ -365,10 +369,14 @@ impl GroupReads for MemoryStore {
         Ok(self.state().ledger.iter().filter(|e| e.group == group).cloned().collect())
     }
 
-    async fn unapplied_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError> {
+    async fn unapplied_balances(
+        &self,
+        after: Option<(GroupId, MemberId)>,
+        limit: u32,
+    ) -> Result<Vec<Balance>, StoreError> {
         let st = self.state();
         let mut all = balances(&st.ledger).map_err(|e| StoreError::Corrupt(e.into()))?;
-        all.retain(|b| !b.amount.is_zero());
+        all.retain(|b| !b.amount.is_zero() && after.is_none_or(|a| (b.group, b.member) > a));
         all.sort_by_key(|b| (b.group, b.member));
         all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(all)
@@ -410,6 +418,20 @@ impl GroupReads for MemoryStore {
 
     async fn payout_destination(&self, member: MemberId) -> Result<Option<PayoutDestination>, StoreError> {
         Ok(self.state().destinations.get(&member).copied())
+    }
+
+    async fn member_attempts(&self, member: MemberId, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
+        let st = self.state();
+        let keys = st.member_attempts.get(&member).map(Vec::as_slice).unwrap_or_default();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(keys.iter().rev().filter_map(|k| st.attempts.get(k)).take(limit).cloned().collect())
+    }
+
+    async fn member_invoices(&self, member: MemberId, limit: u32) -> Result<Vec<Invoice>, StoreError> {
+        let st = self.state();
+        let hashes = st.member_invoices.get(&member).map(Vec::as_slice).unwrap_or_default();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(hashes.iter().rev().filter_map(|h| st.invoices.get(h)).take(limit).cloned().collect())
     }
 
     async fn open_payment_attempts(&self, older_than: Duration, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError> {
@@ -1148,7 +1170,10 @@ impl StoreTx for MemoryTx {
                     if i.state == InvoiceState::Open {
                         st.open_invoices.insert((i.group, i.cycle, i.member), i.payment_hash);
                     }
-                    st.invoices.insert(i.payment_hash, i);
+                    let (member, hash) = (i.member, i.payment_hash);
+                    if st.invoices.insert(hash, i).is_none() {
+                        st.member_invoices.entry(member).or_default().push(hash);
+                    }
                 }
                 Op::InvoiceState(h, state) => {
                     if let Some(i) = st.invoices.get_mut(&h) {
@@ -1175,6 +1200,7 @@ impl StoreTx for MemoryTx {
                         *seq
                     } else {
                         st.next_attempt += 1;
+                        st.member_attempts.entry(a.beneficiary).or_default().push(a.key.clone());
                         st.next_attempt
                     };
                     st.attempt_meta.insert(a.key.clone(), (seq, tokio::time::Instant::now()));

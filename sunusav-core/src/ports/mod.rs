@@ -30,9 +30,10 @@ pub use payments::{
     PayoutPolicy, PayoutReceipt, PayoutRequest, SettleEvents, SettledInvoice, SettledStream,
 };
 pub use queue::{
-    Backoff, Consumer, ConsumerExt, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob,
-    Producer, Queue, QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName, QueueStats, ReservedJob, ScheduleId,
-    ScheduleInfo, ScheduleSpec, ScheduleSpecError, Scheduler, StallRecovery, StalledDead, Step,
+    Backoff, Consumer, ConsumerExt, Enqueued, FailKind, FailOutcome, JobCursor, JobError, JobInfo, JobOptions, JobPage,
+    JobState, LeaseToken, NewJob, Producer, Queue, QueueAdmin, QueueConfig, QueueError, QueueHealth, QueueName,
+    QueueStats, ReservedJob, ScheduleId, ScheduleInfo, ScheduleSpec, ScheduleSpecError, Scheduler, StallRecovery,
+    StalledDead, Step,
 };
 pub use store::{
     AttemptTx, AuditAction, AuditEntry, AuditLog, AuditOutcome, AuditPage, AuditRole, Contribution, Delivery,

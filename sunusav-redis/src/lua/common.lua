@@ -20,6 +20,15 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function jkey(id) return K .. ':j:' .. id end
+-- A job's error history: a list, newest first, of 'attempt:at_ms:error',
+-- trimmed to the queue's error_history; deleted with the job's hash.
+local function ekey(id) return K .. ':e:' .. id end
+local function push_error(id, att, now, err, keep)
+  if keep <= 0 then return end
+  local ek = ekey(id)
+  redis.call('LPUSH', ek, string.format('%d:%d:', att, now) .. err)
+  redis.call('LTRIM', ek, 0, keep - 1)
+end
 -- Lease tokens are 36 characters (32 hex of randomness + a 4-digit index). The
 -- active set's members are token .. id, so that one ZREM both checks a lease
 -- and releases it; any other token length is never a live lease.
@@ -58,12 +67,13 @@ local function notify(n)
   for i = 1, n do t[i] = '1' end
   redis.call('RPUSH', K .. ':n', unpack(t))
 end
--- Deletes finished jobs' hashes and starts their dedup claim window.
+-- Deletes finished jobs' hashes (and error histories) and starts their dedup claim window.
 local function forget(ids, now, dedup)
   if #ids == 0 then return end
   local dels, claims = {}, {}
   for i, id in ipairs(ids) do
-    dels[i] = jkey(id)
+    dels[2 * i - 1] = jkey(id)
+    dels[2 * i] = ekey(id)
     claims[2 * i - 1] = now + dedup
     claims[2 * i] = id
   end

@@ -1,4 +1,5 @@
--- ARGV: id, token, error, kind ('retry' | 'after' | 'perm'), after_ms, jitter_unit, keep_dead, dedup_ms.
+-- ARGV: id, token, error, kind ('retry' | 'after' | 'perm'), after_ms, jitter_unit, keep_dead, dedup_ms,
+--       error_history (errors kept per job).
 -- Returns { -1 } lease lost, { 0 } dead, { 1, delay_ms } retrying.
 local id, tok, err, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local jk = jkey(id)
@@ -8,6 +9,7 @@ if #tok ~= TOKLEN or h[1] ~= tok or h[2] ~= ST.active then return { -1 } end
 local now = now_ms()
 redis.call('ZREM', K .. ':' .. ST.active, lease_member(id, tok))
 local att, max = tonumber(h[3]), tonumber(h[4])
+push_error(id, att, now, err, tonumber(ARGV[9]))
 if kind == 'perm' or att >= max then
   to_dead(id, err, tonumber(ARGV[7]), now, tonumber(ARGV[8]))
   return { 0 }

@@ -1,15 +1,20 @@
 //! `GET /jobs`: jobs by state a page at a time, and search; `GET
 //! /jobs/{queue}/{id}`: one job.
 //!
-//! The queue port lists a state by position; the page's cursor is the last
-//! job shown and its position then (`<position>~<job id>`). The next page
-//! starts after that job wherever it now is (looked for around its old
-//! position), so jobs that leave the state ahead of it (retried, removed)
-//! never make a page skip one; when the job itself has left, the page goes
-//! on from its old position and says so.
+//! A state's pages follow the queue port's cursors
+//! ([`QueueAdmin::list_after`](sunusav_core::ports::QueueAdmin::list_after)),
+//! never an offset: the next page starts after the last job shown, so jobs
+//! that leave the state ahead of it (retried, removed, reserved) never make a
+//! page skip one. The memory queue's cursors are exact in every state, the
+//! Redis queue's in waiting, delayed and failed (sorted sets); its active
+//! jobs (whose set members carry lease tokens, which no URL may hold) and its
+//! completed and dead jobs (lists) go by position and job id, and when that
+//! job has left, the page goes on from its old place and says so.
 //!
 //! Search (`q`): a job id (each queue's `get`); a group id (its payouts'
-//! jobs, by their keys); a payment hash (the invoice's payout by its key, and
+//! jobs, by their keys); a member id (the jobs of the payouts and refunds
+//! paying the member and of the deliveries paying the member's invoices, by
+//! the store's indexes by member, bounded); a payment hash (the invoice's payout by its key, and
 //! the deliveries naming the hash by the delivery log's index); and, for any
 //! text, a scan of at most [`SCAN_BUDGET`] jobs (ids, payloads, errors) that
 //! says where it stopped, run when the indexes found nothing. `from` and `to` (UTC, or unix ms) keep the jobs
@@ -22,8 +27,9 @@ use axum::response::Response;
 use http::StatusCode;
 use maud::{Markup, html};
 use serde::Deserialize;
-use sunusav_core::ports::{DeliveryFilter, JobInfo, JobState, Queue};
-use sunusav_core::{GroupId, IdempotencyKey, PaymentHash};
+use sunusav_core::domain::attempt::AttemptKind;
+use sunusav_core::ports::{DeliveryFilter, JobCursor, JobInfo, JobState, Queue, QueueError};
+use sunusav_core::{GroupId, IdempotencyKey, MemberId, PaymentHash};
 
 use super::overview::STATES;
 use super::{queue, queues};
@@ -37,6 +43,15 @@ pub(crate) const PAGE: u64 = 50;
 
 /// The most jobs a free-text search reads.
 pub(crate) const SCAN_BUDGET: u64 = 2_000;
+
+/// The most payment attempts a search by member reads (newest first).
+pub(crate) const MEMBER_ATTEMPTS: u32 = 50;
+
+/// The most invoices a search by member reads (newest first).
+pub(crate) const MEMBER_INVOICES: u32 = 20;
+
+/// The most deliveries read per invoice of a search by member.
+const DELIVERIES_PER_INVOICE: u32 = 10;
 
 /// Jobs read per call of a scan.
 const SCAN_CHUNK: u64 = 200;
@@ -124,7 +139,7 @@ pub(crate) async fn list(
                 option value=(s.as_str()) selected[s == job_state] { (s.as_str()) }
             } }
             " "
-            input type="text" name="q" value=[search] placeholder="job id, group id, payment hash or any text (error, payload)";
+            input type="text" name="q" value=[search] placeholder="job id, group id, member id, payment hash or any text (error, payload)";
             " created (UTC) from "
             input type="datetime-local" name="from" step="1" value=[query.from.as_deref().filter(|s| !s.is_empty())];
             " to "
@@ -143,41 +158,25 @@ pub(crate) async fn list(
 }
 
 async fn state_page(v: &Viewer, q: &Arc<dyn Queue>, job_state: JobState, after: Option<&str>) -> Markup {
-    let cursor = after.and_then(|c| c.split_once('~')).and_then(|(pos, id)| Some((pos.parse::<u64>().ok()?, id)));
-    let mut note = None;
-    let start = match cursor {
-        None => 0,
-        Some((pos, id)) => {
-            let from = pos.saturating_sub(PAGE);
-            match q.list(job_state, from, PAGE * 3).await {
-                Ok(window) => {
-                    if let Some(i) = window.iter().position(|j| j.id.as_str() == id) {
-                        from + u64::try_from(i).unwrap_or(0) + 1
-                    } else {
-                        note = Some("The job the last page ended at has left this state: going on from its place.");
-                        pos + 1
-                    }
-                }
-                Err(e) => return unavailable(&e),
-            }
-        }
+    let invalid = || {
+        html! { p.notice.bad data-code="invalid_cursor" { "That page link is not valid: start from the first page." } }
     };
-    let jobs = match q.list(job_state, start, PAGE).await {
-        Ok(jobs) => jobs,
+    let Ok(cursor) = after.map(JobCursor::parse).transpose() else { return invalid() };
+    let page = match q.list_after(job_state, cursor.as_ref(), PAGE).await {
+        Ok(page) => page,
+        Err(QueueError::Invalid(_)) => return invalid(),
         Err(e) => return unavailable(&e),
     };
-    let next = (u64::try_from(jobs.len()).unwrap_or(0) == PAGE)
-        .then(|| jobs.last().map(|j| format!("{}~{}", start + PAGE - 1, j.id)))
-        .flatten();
+    let note = page.resumed.then_some("The job the last page ended at has left this state: going on from its place.");
     let hits: Vec<Hit> =
-        jobs.into_iter().map(|job| Hit { queue: q.name().to_owned(), job, why: job_state.as_str() }).collect();
+        page.jobs.into_iter().map(|job| Hit { queue: q.name().to_owned(), job, why: job_state.as_str() }).collect();
     html! {
         @if let Some(n) = note { p.notice { (n) } }
         (table(v, &hits, false))
         nav.pager {
             a href={ (v.url("/jobs")) "?queue=" (enc(q.name())) "&state=" (job_state.as_str()) } { "First page" }
-            @if let Some(next) = next {
-                a href={ (v.url("/jobs")) "?queue=" (enc(q.name())) "&state=" (job_state.as_str()) "&after=" (enc(&next)) } { "Next page →" }
+            @if let Some(next) = &page.next {
+                a href={ (v.url("/jobs")) "?queue=" (enc(q.name())) "&state=" (job_state.as_str()) "&after=" (enc(next.as_str())) } { "Next page →" }
             }
         }
     }
@@ -210,6 +209,9 @@ async fn search_results(state: &AppState, v: &Viewer, text: &str, range: Range) 
     }
     if let Ok(group) = text.parse::<GroupId>() {
         group_hits(state, v, group, &mut hits, &mut notes).await;
+    }
+    if let Ok(member) = text.parse::<MemberId>() {
+        member_hits(state, v, member, &mut hits, &mut notes).await;
     }
     if let Ok(hash) = text.parse::<PaymentHash>() {
         let store = state.inner.tontine.store();
@@ -257,10 +259,10 @@ async fn search_results(state: &AppState, v: &Viewer, text: &str, range: Range) 
     html! {
         @for n in &notes { p.notice { (n) } }
         @match &scan {
-            None => p.notice data-scan="skipped" { "Found by id, group or payment hash: no text scan." }
+            None => p.notice data-scan="skipped" { "Found by id, group, member or payment hash: no text scan." }
             Some(scan) => p.notice data-scan=(if scan.complete { "complete" } else { "stopped" }) {
                 "Text scan: read " (scan.read) " jobs"
-                @if let Some(at) = &scan.stopped_at { ", stopped at the budget of " (SCAN_BUDGET) " at " (at) "; narrow the search (a job id, group id or payment hash uses the indexes)." }
+                @if let Some(at) = &scan.stopped_at { ", stopped at the budget of " (SCAN_BUDGET) " at " (at) "; narrow the search (a job id, group id, member id or payment hash uses the indexes)." }
                 @else { ", every retained job of every queue and state." }
             }
         }
@@ -292,6 +294,73 @@ fn bulk_form(v: &Viewer, hits: &[Hit]) -> Markup {
                 input type="hidden" name="verb" value="remove";
                 input type="hidden" name="jobs" value=(removable.join("\n"));
                 button.danger type="submit" data-action="bulk-remove" { "Remove the " (removable.len()) " jobs found (not active)" }
+            }
+        }
+    }
+}
+
+/// A member id: the jobs of the payouts and refunds paying the member (the
+/// store's index by beneficiary, at most [`MEMBER_ATTEMPTS`]), and of the
+/// deliveries that paid the member's invoices (the store's index by member,
+/// at most [`MEMBER_INVOICES`] invoices, then the delivery log's index by
+/// payment hash, at most [`DELIVERIES_PER_INVOICE`] each).
+async fn member_hits(state: &AppState, v: &Viewer, member: MemberId, hits: &mut Vec<Hit>, notes: &mut Vec<Markup>) {
+    let store = state.inner.tontine.store();
+    let push = |hits: &mut Vec<Hit>, hit: Hit| {
+        if !hits.iter().any(|h| h.queue == hit.queue && h.job.id == hit.job.id) {
+            hits.push(hit);
+        }
+    };
+    let (attempts, invoices) = match (
+        store.member_attempts(member, MEMBER_ATTEMPTS).await,
+        store.member_invoices(member, MEMBER_INVOICES).await,
+    ) {
+        (Ok(a), Ok(i)) => (a, i),
+        (Err(e), _) | (_, Err(e)) => {
+            notes.push(unavailable(&e));
+            return;
+        }
+    };
+    if attempts.is_empty() && invoices.is_empty() {
+        return;
+    }
+    let groups: std::collections::BTreeSet<GroupId> =
+        attempts.iter().map(|a| a.group).chain(invoices.iter().map(|i| i.group)).collect();
+    notes.push(html! {
+        "Member " code { (member) } ": " (attempts.len()) " payouts and refunds, " (invoices.len()) " invoices"
+        @if u32::try_from(attempts.len()).is_ok_and(|n| n == MEMBER_ATTEMPTS) || u32::try_from(invoices.len()).is_ok_and(|n| n == MEMBER_INVOICES) {
+            " (the most recent only)"
+        }
+        "; groups: "
+        @for (i, g) in groups.iter().enumerate() {
+            @if i > 0 { ", " }
+            a href=(v.url(&format!("/groups/{g}"))) { code { (g) } }
+        }
+        "."
+    });
+    for attempt in attempts {
+        let id = attempt.key.for_generation(attempt.generation());
+        if let Ok(Some(job)) = state.inner.tontine.payout_queue().get(&id).await {
+            let why =
+                if attempt.kind == AttemptKind::Refund { "a refund to the member" } else { "a payout to the member" };
+            push(hits, Hit { queue: "payouts".into(), job, why });
+        }
+    }
+    for invoice in invoices {
+        let filter =
+            DeliveryFilter { payment_hash: Some(invoice.payment_hash), ..DeliveryFilter::all(DELIVERIES_PER_INVOICE) };
+        match store.webhook_deliveries(&filter).await {
+            Ok(page) => {
+                for d in page.deliveries {
+                    let id = d.key.for_generation(d.generation);
+                    if let Ok(Some(job)) = state.inner.tontine.webhook_queue().get(&id).await {
+                        push(hits, Hit { queue: "webhooks".into(), job, why: "a delivery paying the member" });
+                    }
+                }
+            }
+            Err(e) => {
+                notes.push(unavailable(&e));
+                return;
             }
         }
     }
@@ -330,40 +399,40 @@ struct Scan {
 }
 
 /// Reads at most [`SCAN_BUDGET`] jobs of every queue and state (dead and
-/// failed ones first: they hold the errors), keeping
-/// those created in `range` whose id, payload or last error contains `text`.
+/// failed ones first: they hold the errors), by cursor, keeping those
+/// created in `range` whose id, payload or an error of its history contains `text`.
 async fn scan(state: &AppState, text: &str, range: Range) -> Scan {
     let mut out = Scan { hits: Vec::new(), read: 0, complete: true, stopped_at: None };
     for q in queues(state) {
         for s in SCAN_ORDER {
-            let mut offset = 0;
+            let mut cursor: Option<JobCursor> = None;
             loop {
                 if out.read >= SCAN_BUDGET {
                     out.complete = false;
-                    out.stopped_at = Some(format!("{} / {} position {offset}", q.name(), s.as_str()));
+                    out.stopped_at = Some(format!("{} / {} after {} jobs", q.name(), s.as_str(), out.read));
                     return out;
                 }
                 let chunk = SCAN_CHUNK.min(SCAN_BUDGET - out.read);
-                let Ok(jobs) = q.list(s, offset, chunk).await else {
+                let Ok(page) = q.list_after(s, cursor.as_ref(), chunk).await else {
                     out.complete = false;
                     out.stopped_at = Some(format!("{} / {}: the queue is unavailable", q.name(), s.as_str()));
                     return out;
                 };
-                let n = u64::try_from(jobs.len()).unwrap_or(0);
-                out.read += n;
-                for job in jobs {
+                out.read += u64::try_from(page.jobs.len()).unwrap_or(0);
+                for job in page.jobs {
                     let matches = range.contains(job.created_at_ms)
                         && (job.id.as_str().contains(text)
                             || String::from_utf8_lossy(&job.payload).contains(text)
+                            || job.errors.iter().any(|e| e.error.contains(text))
                             || job.last_error.as_deref().is_some_and(|e| e.contains(text)));
                     if matches {
                         out.hits.push(Hit { queue: q.name().to_owned(), job, why: "text" });
                     }
                 }
-                if n < chunk {
-                    break;
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
                 }
-                offset += n;
             }
         }
     }
@@ -456,7 +525,20 @@ pub(crate) async fn detail(
         }
         h2 { "Last error" }
         pre.error { (job.last_error.as_deref().unwrap_or("none")) }
-        p.hint { "The queue keeps the last attempt's error; the payout's own record (group page) keeps its last error too." }
+        h2 { "Error history" }
+        @if job.errors.is_empty() { p data-errors="0" { "No failed attempt." } } @else {
+            table.errors data-errors=(job.errors.len()) {
+                thead { tr { th { "attempt" } th { "at" } th { "error" } } }
+                tbody { @for e in job.errors.iter().rev() {
+                    tr data-attempt=(e.attempt) {
+                        td.num { (e.attempt) }
+                        td { (time(e.at_ms)) }
+                        td { pre.error { (e.error) } }
+                    }
+                } }
+            }
+        }
+        p.hint { "Newest first; the queue keeps the last few errors of a job (an expired lease counts as one), across retries; the payout's own record (group page) keeps its last error too." }
         h2 { "Payload" }
         pre { (payload) }
         p {

@@ -1,12 +1,13 @@
 //! `GET /unapplied`: money held for members (balances above zero), with
-//! release, and refunds released, a page at a time by the ledger's cursor.
+//! release (a page at a time by the last (group, member) shown), and refunds
+//! released (a page at a time by the ledger's cursor).
 
 use axum::extract::{Query, State};
 use axum::response::Response;
 use http::StatusCode;
 use maud::html;
 use serde::Deserialize;
-use sunusav_core::LedgerReason;
+use sunusav_core::{GroupId, LedgerReason, MemberId};
 
 use crate::console::auth::Viewer;
 use crate::console::layout::{action, error_page, page};
@@ -16,9 +17,17 @@ use crate::state::AppState;
 pub(crate) const PAGE: u32 = 200;
 
 /// The query of `GET /unapplied`.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 pub(crate) struct UnappliedQuery {
     refunds_after: Option<u64>,
+    /// The last balance of the previous page: `<group>:<member>`.
+    balances_after: Option<String>,
+}
+
+/// `<group>:<member>`, the cursor of the balances.
+fn parse_balance_cursor(s: &str) -> Option<(GroupId, MemberId)> {
+    let (g, m) = s.split_once(':')?;
+    Some((g.parse().ok()?, m.parse().ok()?))
 }
 
 /// `GET /unapplied`.
@@ -27,10 +36,18 @@ pub(crate) async fn page_of(
     v: Viewer,
     query: Result<Query<UnappliedQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let after = query.ok().and_then(|Query(q)| q.refunds_after).unwrap_or(0);
+    let query = query.ok().map(|Query(q)| q);
+    let after = query.as_ref().and_then(|q| q.refunds_after).unwrap_or(0);
+    let balances_after = match query.as_ref().and_then(|q| q.balances_after.as_deref()) {
+        None => None,
+        Some(c) => match parse_balance_cursor(c) {
+            Some(c) => Some(c),
+            None => return error_page(Some(&v), StatusCode::BAD_REQUEST, "invalid_cursor", "not a balances cursor"),
+        },
+    };
     let store = state.inner.tontine.store();
     let (balances, refunds) = match (
-        store.unapplied_balances(PAGE).await,
+        store.unapplied_balances(balances_after, PAGE).await,
         store.ledger_entries(&[LedgerReason::RefundReleased], after, PAGE).await,
     ) {
         (Ok(b), Ok(r)) => (b, r),
@@ -53,8 +70,10 @@ pub(crate) async fn page_of(
                     }
                 } }
             }
-            @if balances.len() == usize::try_from(PAGE).unwrap_or(usize::MAX) {
-                p.hint { "The first " (PAGE) " balances, by group then member." }
+            @if let Some(last) = balances.last().filter(|_| balances.len() == usize::try_from(PAGE).unwrap_or(usize::MAX)) {
+                nav.pager {
+                    a href={ (v.url("/unapplied")) "?balances_after=" (last.group) ":" (last.member) } { "More balances →" }
+                }
             }
         }
         h2 { "Refunds released" }

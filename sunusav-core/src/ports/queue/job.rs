@@ -284,6 +284,80 @@ pub struct JobInfo {
     pub finished_at_ms: Option<u64>,
     /// The last error.
     pub last_error: Option<String>,
+    /// The errors of its failed attempts (and its stalls), oldest first: at
+    /// most the queue's [`QueueConfig::error_history`] most recent ones. Kept
+    /// across retries (an operator's retry of a dead job too), gone with the job.
+    pub errors: Vec<JobError>,
+}
+
+/// One failed attempt of a job, as kept in its error history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    /// The attempt that failed (1-based; counted again from 1 after an
+    /// operator's retry of a dead job).
+    pub attempt: u32,
+    /// When it failed (unix ms): the fail call, or the recovery that found its lease expired.
+    pub at_ms: u64,
+    /// The error the worker gave, or [`JobError::LEASE_EXPIRED`] (with the
+    /// stall count) for an attempt whose lease expired without an ack.
+    pub error: String,
+}
+
+impl JobError {
+    /// How every adapter's stall entries begin: the attempt's lease expired
+    /// without an ack (its worker died or hung).
+    pub const LEASE_EXPIRED: &'static str = "lease expired";
+}
+
+/// Where a page of one state's jobs ended: [`QueueAdmin::list_after`](super::QueueAdmin::list_after)
+/// goes on after it.
+///
+/// Opaque: an adapter mints it for one state, a caller hands it back as is
+/// (a URL can carry it; it holds no secret). [`JobCursor::parse`] takes one
+/// back from text; the adapter refuses one it did not mint for that state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct JobCursor(String);
+
+impl JobCursor {
+    /// Longest cursor any adapter may mint (a job id and a little more).
+    pub const MAX_LEN: usize = crate::domain::keys::MAX_KEY_LEN + 64;
+
+    /// A cursor from its text, as [`JobCursor::as_str`] gave it.
+    ///
+    /// # Errors
+    /// `Invalid` when `raw` is empty, longer than [`Self::MAX_LEN`] or holds a
+    /// control character.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, super::QueueError> {
+        let raw = raw.into();
+        if raw.is_empty() || raw.len() > Self::MAX_LEN || raw.chars().any(char::is_control) {
+            return Err(super::QueueError::Invalid("not a job cursor".into()));
+        }
+        Ok(Self(raw))
+    }
+
+    /// The cursor's text, to hand back later.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for JobCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One page of a state's jobs, from [`QueueAdmin::list_after`](super::QueueAdmin::list_after).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobPage {
+    /// The jobs, in the state's order (oldest first).
+    pub jobs: Vec<JobInfo>,
+    /// Where the next page starts: `None` when this page holds the state's last job.
+    pub next: Option<JobCursor>,
+    /// The cursor's own job had left the state and the adapter went on from
+    /// where it was (only adapters that keep a state by position do; the page
+    /// may then repeat or miss a job around that place).
+    pub resumed: bool,
 }
 
 /// Counts per state.
@@ -331,11 +405,25 @@ pub struct QueueConfig {
     pub max_stalls: u32,
     /// How long a job id stays claimed after the job is gone.
     pub dedup_window: Duration,
+    /// Errors kept per job ([`JobInfo::errors`]): the most recent ones, the
+    /// oldest dropped first. 0 keeps none.
+    pub error_history: u32,
+}
+
+impl QueueConfig {
+    /// The default of [`error_history`](Self::error_history): the last 10 errors of a job.
+    pub const DEFAULT_ERROR_HISTORY: u32 = 10;
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        Self { keep_completed: 10, keep_dead: 50, max_stalls: 1, dedup_window: Duration::from_hours(24) }
+        Self {
+            keep_completed: 10,
+            keep_dead: 50,
+            max_stalls: 1,
+            dedup_window: Duration::from_hours(24),
+            error_history: Self::DEFAULT_ERROR_HISTORY,
+        }
     }
 }
 
@@ -367,6 +455,13 @@ impl QueueConfig {
     #[must_use]
     pub const fn with_dedup_window(mut self, dedup_window: Duration) -> Self {
         self.dedup_window = dedup_window;
+        self
+    }
+
+    /// This config with [`error_history`](Self::error_history) set to `error_history`.
+    #[must_use]
+    pub const fn with_error_history(mut self, error_history: u32) -> Self {
+        self.error_history = error_history;
         self
     }
 }

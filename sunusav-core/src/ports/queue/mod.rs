@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | [`Producer`] | services that publish work (ingestion, the outbox relay, the sweeps) | `enqueue`, `enqueue_bulk` |
 //! | [`Consumer`] | worker pools | `reserve_wait`, `ack_many_and_reserve`, `heartbeat`, `fail`, `recover_stalled` |
-//! | [`QueueAdmin`] | operators (admin routes, health counts) | `stats`, `list`, `get`, `retry_dead`, `retry_all_dead`, `remove`, `promote`, `pause`, `resume` |
+//! | [`QueueAdmin`] | operators (admin routes, health counts, the console) | `stats`, `list`, `list_after`, `get`, `retry_dead`, `retry_all_dead`, `remove`, `promote`, `pause`, `resume` |
 //! | [`QueueHealth`] | health checks | `ping` |
 //! | [`Scheduler`] | the scheduler task, services that keep recurring work | `upsert_schedule`, `remove_schedule`, `schedules`, `fire_due` |
 //!
@@ -48,8 +48,8 @@ use async_trait::async_trait;
 
 pub use error::QueueError;
 pub use job::{
-    Backoff, Enqueued, FailKind, FailOutcome, JobInfo, JobOptions, JobState, LeaseToken, NewJob, QueueConfig,
-    QueueStats, ReservedJob, StallRecovery, StalledDead, Step,
+    Backoff, Enqueued, FailKind, FailOutcome, JobCursor, JobError, JobInfo, JobOptions, JobPage, JobState, LeaseToken,
+    NewJob, QueueConfig, QueueStats, ReservedJob, StallRecovery, StalledDead, Step,
 };
 pub use schedule::{
     CronRule, FirePlan, FiredRun, FiredRuns, JobTemplate, Repeat, ScheduleId, ScheduleInfo, ScheduleSpec,
@@ -206,6 +206,19 @@ pub trait QueueAdmin: QueueName {
     /// # Errors
     /// MUST return `Unavailable` when the backend cannot be reached.
     async fn list(&self, state: JobState, offset: u64, limit: u64) -> Result<Vec<JobInfo>, QueueError>;
+
+    /// Jobs in one state after `after` (from the first when `None`), in
+    /// [`QueueAdmin::list`]'s order, at most `limit`, with the cursor of the
+    /// last one: a page that jobs entering or leaving the state ahead of the
+    /// cursor never make skip a job that stays. An adapter keeps the cursor
+    /// exact where its structure allows, also when the cursor's own job has
+    /// left the state; where it keeps a state by position it goes on from
+    /// that job's old place and says so ([`JobPage::resumed`]).
+    ///
+    /// # Errors
+    /// MUST return `Invalid` for a cursor it did not mint for this state,
+    /// `Unavailable` when the backend cannot be reached.
+    async fn list_after(&self, state: JobState, after: Option<&JobCursor>, limit: u64) -> Result<JobPage, QueueError>;
 
     /// One job, in any state; `None` when unknown or no longer retained.
     ///

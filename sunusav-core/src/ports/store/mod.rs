@@ -113,12 +113,17 @@ pub trait GroupReads: Send + Sync + 'static {
     async fn ledger(&self, group: GroupId) -> Result<Vec<LedgerEntry>, StoreError>;
 
     /// The members' balances above zero, of every group, by group then
-    /// member, at most `limit`: money held for members, not yet applied to a
-    /// contribution nor released.
+    /// member, after `after` (a (group, member) pair, the last of the
+    /// previous page: a cursor), at most `limit`: money held for members, not
+    /// yet applied to a contribution nor released.
     ///
     /// # Errors
     /// MUST return `Unavailable` when the store cannot be reached.
-    async fn unapplied_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError>;
+    async fn unapplied_balances(
+        &self,
+        after: Option<(GroupId, MemberId)>,
+        limit: u32,
+    ) -> Result<Vec<Balance>, StoreError>;
 
     /// Ledger entries of every group with one of `reasons`, in the order they
     /// were recorded, after the entry at `after` (a position returned as
@@ -140,6 +145,23 @@ pub trait GroupReads: Send + Sync + 'static {
     /// # Errors
     /// MUST return `Unavailable` when the store cannot be reached.
     async fn payout_destination(&self, member: MemberId) -> Result<Option<PayoutDestination>, StoreError>;
+
+    /// The payment attempts paying `member` (payouts and refunds, of every
+    /// group), newest first, at most `limit`: an operator's "what did we pay
+    /// this member?", read through an index, never a scan.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached, `Corrupt`
+    /// when a row is not a valid attempt.
+    async fn member_attempts(&self, member: MemberId, limit: u32) -> Result<Vec<PaymentAttempt>, StoreError>;
+
+    /// The invoices issued to `member` (of every group, in any state), newest
+    /// first, at most `limit`, read through an index: with the delivery log's
+    /// payment-hash index, the deliveries that paid the member.
+    ///
+    /// # Errors
+    /// MUST return `Unavailable` when the store cannot be reached.
+    async fn member_invoices(&self, member: MemberId, limit: u32) -> Result<Vec<Invoice>, StoreError>;
 
     /// Payment attempts neither paid nor dead (`pending`, `in_flight`,
     /// `failed`) and unchanged for at least `older_than`, oldest first, at most
