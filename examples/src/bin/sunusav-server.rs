@@ -89,18 +89,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let wired = wire(&args, backend).await?;
     let workers = Workers::start_with_events(
         &wired.tontine,
-        WorkersConfig::default()
-            .with_payout_concurrency(args.payout_concurrency)
-            .with_webhook_concurrency(args.webhook_concurrency)
-            .with_webhook_prefetch(args.webhook_prefetch)
-            .with_webhook_batch(args.webhook_batch)
-            .with_webhook_linger(Duration::from_millis(args.webhook_linger_ms))
-            .with_lease(Duration::from_millis(args.lease_ms.max(100)))
-            .with_stalled_interval(Duration::from_millis(args.stalled_interval_ms.max(50)))
-            .with_sweep_interval(Duration::from_millis(args.sweep_interval_ms))
-            .with_sweep_after(Duration::from_millis(args.sweep_after_ms))
-            .with_webhook_retention(args.webhook_retention())
-            .with_event_concurrency(args.events_concurrency),
+        workers_config(&args),
         subscriber.map(|s| Arc::new(s) as Arc<dyn sunusav_core::runtime::EventSubscriber>),
     );
     let settle_stream = start_settle_stream(&wired);
@@ -172,6 +161,22 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     tracing::info!(clean, dropped_connections = stopped.dropped, "stopped");
     Ok(())
+}
+
+/// The worker pools' settings, from the configuration.
+fn workers_config(args: &ServerArgs) -> WorkersConfig {
+    WorkersConfig::default()
+        .with_payout_concurrency(args.payout_concurrency)
+        .with_webhook_concurrency(args.webhook_concurrency)
+        .with_webhook_prefetch(args.webhook_prefetch)
+        .with_webhook_batch(args.webhook_batch)
+        .with_webhook_linger(Duration::from_millis(args.webhook_linger_ms))
+        .with_lease(Duration::from_millis(args.lease_ms.max(100)))
+        .with_stalled_interval(Duration::from_millis(args.stalled_interval_ms.max(50)))
+        .with_sweep_interval(Duration::from_millis(args.sweep_interval_ms))
+        .with_sweep_after(Duration::from_millis(args.sweep_after_ms))
+        .with_webhook_retention(args.webhook_retention())
+        .with_event_concurrency(args.events_concurrency)
 }
 
 /// A listener's router with its layers: a JSON 404 fallback, JSON errors,
