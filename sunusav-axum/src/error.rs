@@ -172,6 +172,7 @@ impl From<GroupError> for ApiError {
             GroupError::PotOverflow => (StatusCode::UNPROCESSABLE_ENTITY, "pot_overflow"),
             GroupError::InvalidTransition(_) => (StatusCode::CONFLICT, "invalid_transition"),
             GroupError::OrganizerNotMember => (StatusCode::UNPROCESSABLE_ENTITY, "organizer_not_member"),
+            GroupError::Rules(rules) => (StatusCode::UNPROCESSABLE_ENTITY, rules.code()),
             // `Corrupt`, and whatever a later version adds: a bug to look at.
             _ => return Self::internal(&e),
         };

@@ -16,7 +16,7 @@ use sunusav_core::ports::{ConsumerExt, JobState, QueueAdmin, QueueConfig};
 use sunusav_core::services::{
     DeadlineOutcome, DomainEvent, EVENTS_QUEUE, PayoutJob, PayoutStep, TIMERS_QUEUE, TimerJob, Tontine,
 };
-use sunusav_core::{GroupSpec, IdempotencyKey};
+use sunusav_core::{GroupSpec, IdempotencyKey, Msat};
 
 const DAY: u64 = 86_400_000;
 
@@ -76,9 +76,10 @@ async fn a_deadline_tells_each_unpaid_member_late_once_and_the_cycle_waits() {
     let inv = t.issue_invoice(g.id(), g.members()[0]).await.unwrap();
     deliver(&t, &inv, 0).await.unwrap();
     let late = t.run_timer(&job, now_ms()).await.unwrap();
-    assert_eq!(late, DeadlineOutcome::Waiting(g.members()[1..].to_vec()));
-    // Run again (a job delivered twice): the same events, absorbed by their ids.
-    t.run_timer(&job, now_ms()).await.unwrap();
+    let told_late: Vec<_> = g.members()[1..].iter().map(|m| (*m, Msat::ZERO)).collect();
+    assert_eq!(late, DeadlineOutcome::Waiting(told_late), "no fine under `wait`");
+    // Run again (a job delivered twice): the members told late are stored, nobody is told twice.
+    assert_eq!(t.run_timer(&job, now_ms()).await.unwrap(), DeadlineOutcome::Nothing);
     t.relay_outbox(100).await.unwrap();
     let lates: Vec<_> = events(&told).await.into_iter().filter(|e| e.kind.as_str() == "member_late").collect();
     assert_eq!(lates.len(), 2, "{lates:#?}");

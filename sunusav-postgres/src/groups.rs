@@ -31,6 +31,13 @@ struct GroupRow {
     apply_balance: bool,
     organizer: Option<Uuid>,
     schedule: Option<String>,
+    policy: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LateRow {
+    member_id: Uuid,
+    fine_msat: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -40,9 +47,9 @@ struct MemberRow {
     payment_hash: Option<Vec<u8>>,
 }
 
-const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule \
+const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy \
      FROM tontine_groups WHERE id = $1 FOR UPDATE";
-const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule \
+const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy \
      FROM tontine_groups WHERE id = $1";
 /// Members in payout order, each with its contribution to cycle `$2`.
 const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash \
@@ -56,8 +63,8 @@ const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash \
 pub(crate) async fn insert(conn: &mut PgConnection, group: &Group) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tontine_groups \
-         (id, contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         (id, contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(group.id().as_uuid())
     .bind(msat_to_db(group.contribution())?)
@@ -74,6 +81,7 @@ pub(crate) async fn insert(conn: &mut PgConnection, group: &Group) -> Result<(),
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("schedule: {e}")))?,
     )
+    .bind(serde_json::to_string(&group.policy()).map_err(|e| StoreError::Corrupt(format!("policy: {e}")))?)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
@@ -107,7 +115,41 @@ pub(crate) async fn load(conn: &mut PgConnection, id: GroupId, lock: Lock) -> Re
         .fetch_all(&mut *conn)
         .await
         .map_err(map_err)?;
-    restore(id, &row, members).map(Some)
+    let late = sqlx::query_as::<_, LateRow>(
+        "SELECT member_id, fine_msat FROM late_members WHERE group_id = $1 AND cycle = $2",
+    )
+    .bind(id.as_uuid())
+    .bind(row.current_cycle)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    let group = restore(id, &row, members)?;
+    let late = late
+        .into_iter()
+        .map(|l| Ok((member_id(l.member_id), msat_from_db(l.fine_msat, "late_members.fine_msat")?)))
+        .collect::<Result<BTreeMap<_, _>, StoreError>>()?;
+    group.with_late(late).map(Some).map_err(|e| StoreError::Corrupt(format!("group {id}: {e}")))
+}
+
+/// Up to `limit` ids of active scheduled groups whose cycle is collecting,
+/// after `after`, in id order.
+pub(crate) async fn scheduled(
+    conn: &mut PgConnection,
+    after: Option<GroupId>,
+    limit: u32,
+) -> Result<Vec<GroupId>, StoreError> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM tontine_groups \
+         WHERE schedule IS NOT NULL AND status = 'active' AND cycle_status = 'collecting' \
+           AND ($1::uuid IS NULL OR id > $1) \
+         ORDER BY id LIMIT $2",
+    )
+    .bind(after.map(|a| a.as_uuid()))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(ids.into_iter().map(GroupId::from_uuid).collect())
 }
 
 fn restore(id: GroupId, row: &GroupRow, members: Vec<MemberRow>) -> Result<Group, StoreError> {
@@ -129,13 +171,22 @@ fn restore(id: GroupId, row: &GroupRow, members: Vec<MemberRow>) -> Result<Group
         contribution: msat_from_db(row.contribution_msat, "contribution_msat")?,
         fee_bps,
         members: order,
-        policy: GroupPolicy { apply_balance: row.apply_balance },
+        policy: policy_from_db(row)?,
         organizer: row.organizer.map(member_id),
         schedule: schedule_from_db(row.schedule.as_deref())?,
     };
     let cycle = u32_from_db(row.current_cycle, "current_cycle")?;
     Group::restore(id, spec, status, cycle, cycle_status, paid)
         .map_err(|e| StoreError::Corrupt(format!("group {id}: {e}")))
+}
+
+/// A group's stored rules, checked as the domain checks them; the defaults
+/// with the `apply_balance` column for a group stored before them.
+fn policy_from_db(row: &GroupRow) -> Result<GroupPolicy, StoreError> {
+    match row.policy.as_deref() {
+        None => Ok(GroupPolicy { apply_balance: row.apply_balance, ..GroupPolicy::default() }),
+        Some(t) => serde_json::from_str(t).map_err(|e| StoreError::Corrupt(format!("policy {t:?}: {e}"))),
+    }
 }
 
 /// A stored schedule, checked as the domain checks one.
@@ -158,6 +209,28 @@ pub(crate) async fn save(conn: &mut PgConnection, group: &Group) -> Result<(), S
     .map_err(map_err)?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
+    }
+    if !group.late().is_empty() {
+        // Told late once: a member already recorded keeps their first row.
+        let (members, fines): (Vec<Uuid>, Vec<i64>) = group
+            .late()
+            .iter()
+            .map(|(m, f)| Ok((m.as_uuid(), msat_to_db(*f)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?
+            .into_iter()
+            .unzip();
+        sqlx::query(
+            "INSERT INTO late_members (group_id, cycle, member_id, fine_msat) \
+             SELECT $1, $2, t.member_id, t.fine FROM unnest($3::uuid[], $4::bigint[]) AS t(member_id, fine) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(group.id().as_uuid())
+        .bind(u32_to_db(group.cycle(), "cycle")?)
+        .bind(members)
+        .bind(fines)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
     }
     Ok(())
 }

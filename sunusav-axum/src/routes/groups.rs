@@ -36,6 +36,15 @@ pub struct CreateGroup {
     /// none for a group that runs at its members' pace.
     #[serde(default)]
     pub schedule: Option<sunusav_core::domain::schedule::Schedule>,
+    /// What happens to a member who has not paid at a cycle's grace end
+    /// (needs a schedule): `"wait"` (the default) or
+    /// `{"fine": {"amount": {"msat": n} | {"bps": n}, "to": "pot" | "organizer"}}`.
+    #[serde(default)]
+    pub late: sunusav_core::domain::rules::LatePolicy,
+    /// Reminders before each cycle is due, as offsets in ms (needs a
+    /// schedule): up to 4, each at most 31 days.
+    #[serde(default)]
+    pub reminders_ms: sunusav_core::domain::rules::Reminders,
 }
 
 const fn default_true() -> bool {
@@ -71,10 +80,27 @@ pub struct GroupBody {
     contribution_msat: u64,
     fee_bps: u16,
     apply_balance: bool,
+    /// The late policy (`"wait"` for a group without rules).
+    late: sunusav_core::domain::rules::LatePolicy,
+    /// Reminder offsets before each due time (ms).
+    reminders_ms: sunusav_core::domain::rules::Reminders,
+    /// The members told late in the current cycle, with what each owes now
+    /// (the contribution and their fine).
+    late_members: Vec<LateMember>,
     beneficiary: Option<MemberId>,
     paid_members: Vec<MemberId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     payouts: Option<Vec<PayoutBody>>,
+}
+
+/// A member told late in the current cycle.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct LateMember {
+    member: MemberId,
+    /// The fine owed on top of the contribution (0 under `wait`).
+    fine_msat: u64,
+    /// What the member owes for the cycle now.
+    owed_msat: u64,
 }
 
 /// A payout (payment attempt), as answered by the API.
@@ -129,6 +155,13 @@ impl GroupBody {
             contribution_msat: group.contribution().get(),
             fee_bps: group.fee_bps(),
             apply_balance: group.policy().apply_balance,
+            late: group.policy().late,
+            reminders_ms: group.policy().reminders_ms,
+            late_members: group
+                .late()
+                .iter()
+                .map(|(m, fine)| LateMember { member: *m, fine_msat: fine.get(), owed_msat: group.owed(*m).get() })
+                .collect(),
             beneficiary: group.beneficiary(),
             paid_members: group.paid().keys().copied().collect(),
             payouts: attempts.map(|a| a.iter().map(PayoutBody::from).collect()),
@@ -187,7 +220,7 @@ pub async fn create(
         contribution: Msat::new(body.contribution_msat),
         fee_bps: body.fee_bps,
         members: body.members,
-        policy: GroupPolicy { apply_balance: body.apply_balance },
+        policy: GroupPolicy { apply_balance: body.apply_balance, late: body.late, reminders_ms: body.reminders_ms },
         organizer,
         schedule: body.schedule,
     };

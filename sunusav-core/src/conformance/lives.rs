@@ -95,7 +95,7 @@ pub async fn run_life(store: Arc<dyn Store>, life: &Life) {
         contribution: Msat::new(CONTRIBUTION),
         fee_bps: 100,
         members: members.clone(),
-        policy: crate::domain::group::GroupPolicy { apply_balance: life.apply_balance },
+        policy: crate::domain::group::GroupPolicy { apply_balance: life.apply_balance, ..Default::default() },
         organizer: None,
         schedule: None,
     };

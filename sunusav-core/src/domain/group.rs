@@ -13,6 +13,7 @@ use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::LedgerReason;
 use crate::domain::money::{BPS_PER_WHOLE, Msat};
+use crate::domain::rules::{FineTo, LatePolicy, Reminders, RulesError};
 use crate::domain::schedule::Schedule;
 
 /// The most members one group may have.
@@ -91,11 +92,17 @@ pub struct GroupPolicy {
     /// On by default; when off, balances wait for an operator to release
     /// them for refund.
     pub apply_balance: bool,
+    /// What happens to a member who has not paid when a cycle's grace
+    /// period ends (a scheduled group): `wait` by default.
+    pub late: LatePolicy,
+    /// When members who have not paid are reminded before a cycle is due
+    /// (a scheduled group): none by default.
+    pub reminders_ms: Reminders,
 }
 
 impl Default for GroupPolicy {
     fn default() -> Self {
-        Self { apply_balance: true }
+        Self { apply_balance: true, late: LatePolicy::Wait, reminders_ms: Reminders::NONE }
     }
 }
 
@@ -127,6 +134,9 @@ pub enum GroupError {
     /// The organizer is not one of the group's members.
     #[error("the organizer must be one of the group's members")]
     OrganizerNotMember,
+    /// The late policy or the reminders cannot be used.
+    #[error(transparent)]
+    Rules(#[from] RulesError),
     /// Stored state is inconsistent (a corrupt row).
     #[error("inconsistent group state: {0}")]
     Corrupt(&'static str),
@@ -303,6 +313,10 @@ pub struct Group {
     organizer: Option<MemberId>,
     #[serde(default)]
     schedule: Option<Schedule>,
+    /// The members told late in the current cycle, each with the fine they
+    /// owe on top of the contribution (zero under `wait`).
+    #[serde(default)]
+    late: BTreeMap<MemberId, Msat>,
 }
 
 impl Group {
@@ -334,6 +348,15 @@ impl Group {
         if pot.get() > MAX_POT {
             return Err(GroupError::PotOverflow);
         }
+        spec.policy.late.check()?;
+        if spec.schedule.is_none() && (spec.policy.late != LatePolicy::Wait || !spec.policy.reminders_ms.is_empty()) {
+            return Err(RulesError::NeedsSchedule.into());
+        }
+        // Every member fined: the pot and the fines still fit.
+        let fines = spec.policy.late.fine(spec.contribution).checked_mul(n as u64).ok_or(GroupError::PotOverflow)?;
+        if pot.checked_add(fines).is_none_or(|all| all.get() > MAX_POT) {
+            return Err(GroupError::PotOverflow);
+        }
         Ok(Self {
             id,
             contribution: spec.contribution,
@@ -346,6 +369,7 @@ impl Group {
             cycle: 0,
             cycle_status: CycleStatus::Collecting,
             paid: BTreeMap::new(),
+            late: BTreeMap::new(),
         })
     }
 
@@ -377,6 +401,20 @@ impl Group {
         g.cycle_status = cycle_status;
         g.paid = paid;
         Ok(g)
+    }
+
+    /// Restores the members told late in the current cycle, with their
+    /// fines, from stored state.
+    ///
+    /// # Errors
+    /// `Corrupt` for a non-member, or a fine the group's policy cannot give.
+    pub fn with_late(mut self, late: BTreeMap<MemberId, Msat>) -> Result<Self, GroupError> {
+        let fine = self.policy.late.fine(self.contribution);
+        if late.iter().any(|(m, f)| !self.is_member(*m) || (*f != fine && !f.is_zero())) {
+            return Err(GroupError::Corrupt("a late member's fine"));
+        }
+        self.late = late;
+        Ok(self)
     }
 
     /// The group's id.
@@ -428,6 +466,17 @@ impl Group {
     pub fn paid(&self) -> &BTreeMap<MemberId, PaymentHash> {
         &self.paid
     }
+    /// The members told late in the current cycle, with the fine each owes
+    /// (zero under `wait`).
+    pub fn late(&self) -> &BTreeMap<MemberId, Msat> {
+        &self.late
+    }
+    /// What `member` owes for the current cycle: the contribution, and a
+    /// fine when they were late under the `fine` policy.
+    pub fn owed(&self, member: MemberId) -> Msat {
+        let fine = self.late.get(&member).copied().unwrap_or(Msat::ZERO);
+        self.contribution.checked_add(fine).unwrap_or(self.contribution)
+    }
     /// The spec this group was created from.
     pub fn spec(&self) -> GroupSpec {
         GroupSpec {
@@ -458,11 +507,41 @@ impl Group {
         self.members.get(idx).copied()
     }
 
-    /// The pot of one cycle less the fee, and the fee.
+    /// The pot of the current cycle less the fee, and the fee. The fines
+    /// of the cycle's late members go to the pot or to the fee, as the
+    /// group's late policy says (a fine is paid with its contribution, so a
+    /// completed cycle has them all).
     pub fn payout_amounts(&self) -> (Msat, Msat) {
         let pot = self.contribution.checked_mul(self.members.len() as u64).unwrap_or(Msat::ZERO);
         let fee = pot.basis_points(self.fee_bps).unwrap_or(Msat::ZERO);
-        (pot.checked_sub(fee).unwrap_or(Msat::ZERO), fee)
+        let fines = self.late.values().fold(Msat::ZERO, |sum, f| sum.checked_add(*f).unwrap_or(sum));
+        let net = pot.checked_sub(fee).unwrap_or(Msat::ZERO);
+        match self.policy.late.fines_to() {
+            Some(FineTo::Pot) => (net.checked_add(fines).unwrap_or(net), fee),
+            Some(FineTo::Organizer) => (net, fee.checked_add(fines).unwrap_or(fee)),
+            None => (net, fee),
+        }
+    }
+
+    /// The current cycle's grace period ended at `grace_end_ms` (`now`, as
+    /// the deadline's timer saw it): every member who has not paid is late,
+    /// and under the `fine` policy owes the fine on top of the contribution.
+    /// Returns the members newly told late, each with their fine; a member
+    /// already told is not told again (a deadline that fires twice does
+    /// nothing more). Nothing happens unless the cycle is collecting.
+    pub fn mark_late(&mut self) -> Vec<(MemberId, Msat)> {
+        if self.status != GroupStatus::Active || self.cycle_status != CycleStatus::Collecting {
+            return Vec::new();
+        }
+        let fine = self.policy.late.fine(self.contribution);
+        let mut told = Vec::new();
+        for m in &self.members {
+            if !self.paid.contains_key(m) && !self.late.contains_key(m) {
+                self.late.insert(*m, fine);
+                told.push((*m, fine));
+            }
+        }
+        told
     }
 
     /// `Forming → Active`, opening cycle 1.
@@ -536,8 +615,9 @@ impl Group {
         if self.cycle_status != CycleStatus::Collecting {
             return Err(ContributionError::CycleClosed(self.cycle_status));
         }
-        if paid != self.contribution || invoice.amount != self.contribution {
-            return Err(ContributionError::WrongAmount { expected: self.contribution, got: paid });
+        let owed = self.owed(invoice.member);
+        if paid != owed || invoice.amount != owed {
+            return Err(ContributionError::WrongAmount { expected: owed, got: paid });
         }
         self.paid.insert(invoice.member, invoice.payment_hash);
         if self.paid.len() < self.members.len() {
@@ -583,12 +663,15 @@ impl Group {
             // Every member paid this cycle already.
             return credit(LedgerReason::DuplicateInvoice);
         }
-        if paid < self.contribution {
+        // A late member under the `fine` policy owes the fine too: an
+        // invoice issued before the deadline no longer covers the cycle.
+        let owed = self.owed(invoice.member);
+        if paid < owed {
             return credit(LedgerReason::Underpaid);
         }
-        let overpaid = paid.checked_sub(self.contribution).unwrap_or(Msat::ZERO);
-        let counted = Invoice { amount: self.contribution, ..invoice.clone() };
-        let outcome = self.record_contribution(&counted, self.contribution)?;
+        let overpaid = paid.checked_sub(owed).unwrap_or(Msat::ZERO);
+        let counted = Invoice { amount: owed, ..invoice.clone() };
+        let outcome = self.record_contribution(&counted, owed)?;
         Ok(Settlement::Contribution { outcome, overpaid })
     }
 
@@ -641,6 +724,7 @@ impl Group {
         self.cycle += 1;
         self.cycle_status = CycleStatus::Collecting;
         self.paid.clear();
+        self.late.clear();
         Ok(PayoutApplied::NextCycle(self.cycle))
     }
 

@@ -11,6 +11,7 @@
 //! - [`delivery`]: the body digest that tells a replayed delivery from a conflicting one.
 //! - [`payout`]: payout destinations, BOLT 11 invoices, keysend preimages, fee and time limits.
 //! - [`schedule`]: a group's calendar: due times, grace periods, calendar months.
+//! - [`rules`]: a scheduled group's rules: the late policy (wait or a fine) and reminders.
 
 /// Implements `as_str` and `parse` for a fieldless enum from one table of
 /// stable names, so that the name of each variant is written once.
@@ -49,4 +50,5 @@ pub mod ledger;
 pub mod money;
 pub mod outcome;
 pub mod payout;
+pub mod rules;
 pub mod schedule;

@@ -402,6 +402,22 @@ impl GroupReads for MemoryStore {
         Ok(self.state().group(id))
     }
 
+    async fn scheduled_groups(&self, after: Option<GroupId>, limit: u32) -> Result<Vec<Group>, StoreError> {
+        let st = self.state();
+        let mut found: Vec<&Group> = st
+            .groups
+            .values()
+            .filter(|g| {
+                g.schedule().is_some()
+                    && g.status() == crate::domain::group::GroupStatus::Active
+                    && g.cycle_status() == crate::domain::group::CycleStatus::Collecting
+                    && after.is_none_or(|a| g.id().as_uuid() > a.as_uuid())
+            })
+            .collect();
+        found.sort_by_key(|g| g.id().as_uuid());
+        Ok(found.into_iter().take(limit as usize).cloned().collect())
+    }
+
     async fn payment_attempts(&self, group: GroupId) -> Result<Vec<PaymentAttempt>, StoreError> {
         let mut v: Vec<_> = self.state().attempts.values().filter(|a| a.group == group).cloned().collect();
         v.sort_by_key(|a| a.cycle);

@@ -92,11 +92,7 @@ impl JobHandler for TimerHandler {
     async fn handle(&self, job: &ReservedJob) -> Result<(), JobFailure> {
         let timer: TimerJob = serde_json::from_slice(&job.payload)
             .map_err(|e| JobFailure::permanent(format!("invalid timer payload: {e}")))?;
-        let now = u64::try_from(
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis(),
-        )
-        .unwrap_or(u64::MAX);
-        match self.tontine.run_timer(&timer, now).await {
+        match self.tontine.run_timer(&timer, self.tontine.now_ms()).await {
             Ok(DeadlineOutcome::Early) => Err(JobFailure::retry("the timer fired before its time")),
             Ok(_) => Ok(()),
             Err(e) if e.is_retryable() => Err(JobFailure::retry(e.to_string())),

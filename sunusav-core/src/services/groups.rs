@@ -23,7 +23,7 @@ impl Tontine {
         let mut group = tx.load_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
         group.start()?;
         tx.save_group(&group).await?;
-        super::timers::schedule_deadline(&mut *tx, self.timers.is_some(), &group).await?;
+        super::timers::schedule_deadline(&mut *tx, self.timers.is_some(), &group, self.now_ms()).await?;
         tx.commit().await?;
         Ok(group)
     }
@@ -51,15 +51,20 @@ impl Tontine {
     /// under the group's lock after checking the rules again. A request that
     /// lost the race returns the winner's invoice and cancels its own at the
     /// node (from the outbox); an expired invoice is replaced, and cancelled.
+    /// The invoice asks what the member owes: the contribution, and the
+    /// fine of a member late under the `fine` policy (an open invoice for
+    /// less is replaced).
     pub async fn issue_invoice(&self, id: GroupId, member: MemberId) -> Result<Invoice, ServiceError> {
         let group = self.store.group(id).await?.ok_or(ServiceError::NotFound("group"))?;
         group.check_can_invoice(member)?;
+        // What the member owes: the contribution, and their fine when late.
+        let owed = group.owed(member);
         let open = self.store.open_invoice(id, group.cycle(), member).await?;
-        if let Some(open) = open.filter(|i| i.is_live(money::now_ms())) {
+        if let Some(open) = open.filter(|i| i.is_live(self.now_ms()) && i.amount == owed) {
             return Ok(open);
         }
         let memo = format!("sunusav {id} cycle {}", group.cycle());
-        let created = self.payments.create_invoice(group.contribution(), &memo, self.invoice_expiry).await?;
+        let created = self.payments.create_invoice(owed, &memo, self.invoice_expiry).await?;
         let expiry_ms = u64::try_from(self.invoice_expiry.as_millis()).unwrap_or(u64::MAX);
         let mut tx = self.store.begin().await?;
         tx.lock_group(id).await?;
@@ -70,9 +75,15 @@ impl Tontine {
             tx.commit().await?;
             return Err(e.into());
         }
-        let now = money::now_ms();
+        if group.owed(member) != owed {
+            // The deadline fined the member meanwhile: this invoice asks too little.
+            money::cancel_at_node(&mut *tx, created.payment_hash).await?;
+            tx.commit().await?;
+            return Err(ServiceError::RetryLater("the amount owed changed while the invoice was made".into()));
+        }
+        let now = self.now_ms();
         if let Some(open) = tx.open_invoice(id, group.cycle(), member).await? {
-            if open.is_live(now) {
+            if open.is_live(now) && open.amount == owed {
                 money::cancel_at_node(&mut *tx, created.payment_hash).await?;
                 tx.commit().await?;
                 return Ok(open);
@@ -85,7 +96,7 @@ impl Tontine {
             group: id,
             cycle: group.cycle(),
             member,
-            amount: group.contribution(),
+            amount: owed,
             bolt11: created.bolt11,
             expires_at_ms: now.saturating_add(expiry_ms),
             state: InvoiceState::Open,

@@ -129,8 +129,9 @@ pub(super) async fn apply_balances(
     }
     let entries = tx.group_ledger(group.id()).await?;
     let held = balances(&entries).map_err(|e| StoreError::Corrupt(format!("ledger of group {}: {e}", group.id())))?;
-    let contribution = group.contribution();
     for member in members {
+        // What the member owes now: the contribution, and their fine when late.
+        let contribution = group.owed(*member);
         let covered = held.iter().any(|b| b.member == *member && b.amount >= contribution);
         if !covered || !group.owes(*member) {
             continue;

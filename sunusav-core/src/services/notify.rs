@@ -55,6 +55,11 @@ pub enum EventKind {
     /// A member had not paid the cycle when its grace period ended (a
     /// scheduled group); the cycle waits for them.
     MemberLate,
+    /// A late member owes a fine (the `fine` policy), asked with their
+    /// contribution.
+    FineIssued,
+    /// A reminder before the cycle is due, to a member who has not paid.
+    ReminderDue,
 }
 
 impl EventKind {
@@ -65,6 +70,8 @@ impl EventKind {
         Self::PayoutSucceeded,
         Self::PayoutFailed,
         Self::MemberLate,
+        Self::FineIssued,
+        Self::ReminderDue,
     ];
 
     /// The stable name (the `type` of a delivered event).
@@ -75,6 +82,8 @@ impl EventKind {
             Self::PayoutSucceeded => "payout_succeeded",
             Self::PayoutFailed => "payout_failed",
             Self::MemberLate => "member_late",
+            Self::FineIssued => "fine_issued",
+            Self::ReminderDue => "reminder_due",
         }
     }
 
@@ -177,16 +186,50 @@ impl DomainEvent {
     }
 
     /// A member late for a cycle of a scheduled group:
-    /// `member_late:<group>:<cycle>:<member>`, with the contribution owed and
+    /// `member_late:<group>:<cycle>:<member>`, with what the member now owes
+    /// (the contribution, and their fine under the `fine` policy) and
     /// `at_ms` the grace end that passed.
     pub fn member_late(group: &crate::domain::group::Group, member: MemberId, grace_end_ms: u64) -> Self {
         Self {
             member: Some(member),
-            amount_msat: Some(group.contribution()),
+            amount_msat: Some(group.owed(member)),
             at_ms: grace_end_ms,
             ..Self::new(
                 EventKind::MemberLate,
                 format!("member_late:{}:{}:{member}", group.id(), group.cycle()),
+                group.id(),
+                group.cycle(),
+            )
+        }
+    }
+
+    /// A fine issued to a late member: `fine_issued:<group>:<cycle>:<member>`,
+    /// with the fine and `at_ms` the grace end that passed.
+    pub fn fine_issued(group: &crate::domain::group::Group, member: MemberId, fine: Msat, grace_end_ms: u64) -> Self {
+        Self {
+            member: Some(member),
+            amount_msat: Some(fine),
+            at_ms: grace_end_ms,
+            ..Self::new(
+                EventKind::FineIssued,
+                format!("fine_issued:{}:{}:{member}", group.id(), group.cycle()),
+                group.id(),
+                group.cycle(),
+            )
+        }
+    }
+
+    /// A reminder to a member who has not paid, `offset_ms` before the
+    /// cycle is due: `reminder_due:<group>:<cycle>:<member>:<offset ms>`, with
+    /// what the member owes and `at_ms` the reminder's time.
+    pub fn reminder_due(group: &crate::domain::group::Group, member: MemberId, offset_ms: u64, at_ms: u64) -> Self {
+        Self {
+            member: Some(member),
+            amount_msat: Some(group.owed(member)),
+            at_ms,
+            ..Self::new(
+                EventKind::ReminderDue,
+                format!("reminder_due:{}:{}:{member}:{offset_ms}", group.id(), group.cycle()),
                 group.id(),
                 group.cycle(),
             )

@@ -271,7 +271,7 @@ impl Tontine {
             // Balances that cover a contribution pay the new cycle at once.
             let members = group.members().to_vec();
             super::money::apply_balances(&mut *tx, &mut group, &members, self.events_on()).await?;
-            super::timers::schedule_deadline(&mut *tx, self.timers.is_some(), &group).await?;
+            super::timers::schedule_deadline(&mut *tx, self.timers.is_some(), &group, self.now_ms()).await?;
         }
         tx.save_group(&group).await?;
         tx.commit().await?;

@@ -30,7 +30,7 @@ impl Tontine {
         let mut webhooks = Vec::new();
         let mut events = Vec::new();
         let mut timers = Vec::new();
-        let now = super::money::now_ms();
+        let now = self.now_ms();
         let mut node = Vec::new();
         let mut ids = Vec::with_capacity(messages.len());
         for m in messages {

@@ -268,7 +268,8 @@ async fn settle_in(
                 group: invoice.group,
                 cycle: invoice.cycle,
                 member: invoice.member,
-                amount: group.contribution(),
+                // The contribution, and the member's fine when they were late.
+                amount: group.owed(invoice.member),
             };
             if !tx.insert_contribution(&contribution).await? {
                 return Ok(SettleOutcome::Replay);

@@ -1,26 +1,35 @@
-//! A scheduled group's deadlines, as durable timed jobs.
+//! A scheduled group's deadlines and reminders, as durable timed jobs.
 //!
 //! When a cycle of a group with a schedule opens (the group starts, or the
-//! previous cycle's payout is recorded), its deadline is written to the
+//! previous cycle's payout is recorded), its timers are written to the
 //! outbox in that transaction: the job `deadline:<group>:<cycle>` on the
-//! timers queue, due at the cycle's grace end. The relay publishes it with
-//! the delay left; its id makes a second publication (a crash, a sweep) a
-//! duplicate the queue absorbs, so rescheduling is idempotent.
+//! timers queue, due at the cycle's grace end, and one
+//! `reminder:<group>:<cycle>:<offset ms>` per reminder the group asks for
+//! that is still ahead. The relay publishes them with the delay left; their
+//! ids make a second publication (a crash, a sweep) a duplicate the queue
+//! absorbs, so rescheduling is idempotent.
 //!
-//! When it fires, under the group's lock: a cycle that completed (or a
-//! group that moved on or ended) means nothing is late, and nothing
-//! happens. Otherwise every member who has not paid is late: a
-//! `member_late` event each (`member_late:<group>:<cycle>:<member>`), and the
-//! cycle waits for them (the `wait` policy: the pot is paid once everyone
-//! paid). Other policies (a fine, a reserve covering the missing
-//! contribution) are not built yet.
+//! A deadline, when it fires, under the group's lock: a cycle that completed
+//! (or a group that moved on or ended) means nothing is late, and nothing
+//! happens. Otherwise every member who has not paid is late, recorded on
+//! the group with the fine they owe (the `fine` policy; zero under `wait`):
+//! a `member_late` event each (and a `fine_issued` one for a fine), their
+//! open invoices for less are cancelled, and the cycle waits for them. The
+//! members told late are stored, so a deadline that fires again (a retry, a
+//! sweep, a second process) tells and fines no one twice.
+//!
+//! A reminder tells each member who still owes the cycle (`reminder_due`).
+//!
+//! The store is the record: [`Tontine::sweep_timers`] publishes again the
+//! timers of every collecting cycle of a scheduled group, so a queue that
+//! lost them (a Redis restarted empty) loses no deadline.
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::group::{CycleStatus, Group, GroupStatus};
-use crate::domain::ids::GroupId;
+use crate::domain::ids::{GroupId, MemberId};
 use crate::domain::keys::IdempotencyKey;
-use crate::ports::{BackendError, JobOptions, OutboxMessage, StoreTx};
+use crate::ports::{BackendError, JobOptions, NewJob, OutboxMessage, StoreTx};
 
 use super::notify::{DomainEvent, emit};
 use super::{ServiceError, Tontine};
@@ -40,6 +49,9 @@ pub struct TimerJob {
     pub cycle: u32,
     /// When it is due (unix ms).
     pub at_ms: u64,
+    /// A reminder's offset before the due time (ms); 0 for a deadline.
+    #[serde(default)]
+    pub offset_ms: u64,
 }
 
 /// What a timer is for.
@@ -49,15 +61,48 @@ pub struct TimerJob {
 pub enum TimerKind {
     /// The cycle's grace period ended.
     Deadline,
+    /// A reminder before the cycle is due.
+    Reminder,
 }
 
 impl TimerJob {
-    /// The queue job id: `deadline:<group>:<cycle>`.
+    /// The deadline of `group`'s current cycle, when it has one.
+    pub fn deadline(group: &Group) -> Option<Self> {
+        let at_ms = group.cycle_grace_end_ms()?;
+        Some(Self { kind: TimerKind::Deadline, group: group.id(), cycle: group.cycle(), at_ms, offset_ms: 0 })
+    }
+
+    /// The reminders of `group`'s current cycle still ahead at `now_ms`
+    /// (one already past is not sent late).
+    pub fn reminders(group: &Group, now_ms: u64) -> Vec<Self> {
+        let Some(due) = group.cycle_due_ms() else { return Vec::new() };
+        group
+            .policy()
+            .reminders_ms
+            .offsets()
+            .iter()
+            .filter_map(|offset| {
+                let at_ms = due.checked_sub(*offset)?;
+                (at_ms >= now_ms).then_some(Self {
+                    kind: TimerKind::Reminder,
+                    group: group.id(),
+                    cycle: group.cycle(),
+                    at_ms,
+                    offset_ms: *offset,
+                })
+            })
+            .collect()
+    }
+
+    /// The queue job id: `deadline:<group>:<cycle>` or
+    /// `reminder:<group>:<cycle>:<offset ms>`.
     pub fn job_id(&self) -> IdempotencyKey {
-        let TimerKind::Deadline = self.kind;
-        // A group id and a cycle are printable and short: always a key.
-        IdempotencyKey::parse(format!("deadline:{}:{}", self.group, self.cycle))
-            .unwrap_or_else(|_| unreachable!("a deadline key is printable and short"))
+        let text = match self.kind {
+            TimerKind::Deadline => format!("deadline:{}:{}", self.group, self.cycle),
+            TimerKind::Reminder => format!("reminder:{}:{}:{}", self.group, self.cycle, self.offset_ms),
+        };
+        // A group id and numbers are printable and short: always a key.
+        IdempotencyKey::parse(text).unwrap_or_else(|_| unreachable!("a timer key is printable and short"))
     }
 
     /// The options of its job: due after the delay left from `now_ms`, and
@@ -68,41 +113,64 @@ impl TimerJob {
             ..JobOptions::default()
         }
     }
+
+    fn payload(&self) -> Result<Vec<u8>, ServiceError> {
+        serde_json::to_vec(self).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))
+    }
 }
 
-/// What a deadline did.
+/// What a timer did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DeadlineOutcome {
-    /// The cycle completed, or the group moved on or ended: nothing is late.
+    /// The cycle completed, or the group moved on or ended, or everyone
+    /// late was told already: nothing to do.
     Nothing,
-    /// The cycle waits for these members, each told late.
-    Waiting(Vec<crate::domain::ids::MemberId>),
+    /// These members were told late (each with the fine they owe); the
+    /// cycle waits for them.
+    Waiting(Vec<(MemberId, crate::domain::money::Msat)>),
+    /// These members, who still owe the cycle, were reminded.
+    Reminded(Vec<MemberId>),
     /// Fired before its time (a clock behind the writer's): run again later.
     Early,
 }
 
-/// Writes the deadline of `group`'s current cycle to the outbox when `on`
-/// (the application has a timers queue), the group has a schedule and the cycle is collecting; the caller holds the
-/// group's lock and commits.
-pub(super) async fn schedule_deadline(tx: &mut dyn StoreTx, on: bool, group: &Group) -> Result<(), ServiceError> {
-    if !on {
+/// What a pass of [`Tontine::sweep_timers`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TimerSweep {
+    /// Collecting cycles of scheduled groups looked at.
+    pub cycles: usize,
+    /// Timer jobs published (a job the queue still holds is absorbed by its id).
+    pub published: usize,
+}
+
+/// Writes the timers of `group`'s current cycle to the outbox when `on`
+/// (the application has a timers queue), the group has a schedule and the
+/// cycle is collecting; the caller holds the group's lock and commits.
+pub(super) async fn schedule_deadline(
+    tx: &mut dyn StoreTx,
+    on: bool,
+    group: &Group,
+    now_ms: u64,
+) -> Result<(), ServiceError> {
+    if !on || group.status() != GroupStatus::Active || group.cycle_status() != CycleStatus::Collecting {
         return Ok(());
     }
-    let Some(at_ms) = group.cycle_grace_end_ms() else { return Ok(()) };
-    if group.status() != GroupStatus::Active || group.cycle_status() != CycleStatus::Collecting {
-        return Ok(());
+    let Some(deadline) = TimerJob::deadline(group) else { return Ok(()) };
+    for job in std::iter::once(deadline).chain(TimerJob::reminders(group, now_ms)) {
+        let message =
+            OutboxMessage { id: 0, queue: TIMERS_QUEUE.into(), job_id: job.job_id(), payload: job.payload()? };
+        tx.insert_outbox(&message).await?;
     }
-    let job = TimerJob { kind: TimerKind::Deadline, group: group.id(), cycle: group.cycle(), at_ms };
-    let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
-    tx.insert_outbox(&OutboxMessage { id: 0, queue: TIMERS_QUEUE.into(), job_id: job.job_id(), payload }).await?;
     Ok(())
 }
 
 impl Tontine {
-    /// Runs a timer job: a deadline tells each unpaid member late once and
-    /// lets the cycle wait; one that fires after its cycle completed does
-    /// nothing.
+    /// Runs a timer job. A deadline tells each unpaid member late once
+    /// (fining them under the `fine` policy) and lets the cycle wait; one
+    /// that fires after its cycle completed does nothing. A reminder tells
+    /// each member who still owes the cycle.
     ///
     /// # Errors
     /// When the store fails (the job is retried).
@@ -112,25 +180,117 @@ impl Tontine {
         }
         let mut tx = self.store.begin().await?;
         tx.lock_group(job.group).await?;
-        let Some(group) = tx.load_group(job.group).await? else { return Ok(DeadlineOutcome::Nothing) };
+        let Some(mut group) = tx.load_group(job.group).await? else { return Ok(DeadlineOutcome::Nothing) };
         let collecting = group.status() == GroupStatus::Active
             && group.cycle() == job.cycle
             && group.cycle_status() == CycleStatus::Collecting;
         if !collecting {
             return Ok(DeadlineOutcome::Nothing);
         }
-        let late: Vec<_> = group.members().iter().copied().filter(|m| group.owes(*m)).collect();
-        for member in &late {
-            emit(&mut *tx, self.events_on(), DomainEvent::member_late(&group, *member, job.at_ms)).await?;
+        let outcome = match job.kind {
+            TimerKind::Deadline => self.deadline_passed(&mut *tx, &mut group, job.at_ms).await?,
+            TimerKind::Reminder => {
+                let owing: Vec<_> = group
+                    .members()
+                    .iter()
+                    .copied()
+                    .filter(|m| group.owes(*m) && !group.late().contains_key(m))
+                    .collect();
+                for member in &owing {
+                    let event = DomainEvent::reminder_due(&group, *member, job.offset_ms, job.at_ms);
+                    emit(&mut *tx, self.events_on(), event).await?;
+                }
+                DeadlineOutcome::Reminded(owing)
+            }
+        };
+        let told = match &outcome {
+            DeadlineOutcome::Waiting(late) => !late.is_empty(),
+            DeadlineOutcome::Reminded(owing) => !owing.is_empty(),
+            _ => false,
+        };
+        if !told {
+            return Ok(DeadlineOutcome::Nothing);
         }
         tx.commit().await?;
-        tracing::info!(group = %job.group, cycle = job.cycle, late = late.len(), "deadline passed; the cycle waits");
-        if self.events_on()
-            && !late.is_empty()
-            && let Err(e) = self.relay_outbox(64).await
-        {
-            tracing::warn!(error = %e, "outbox relay after a deadline failed; the relay loop retries");
+        if let Err(e) = self.relay_outbox(64).await {
+            tracing::warn!(error = %e, "outbox relay after a timer failed; the relay loop retries");
         }
+        Ok(outcome)
+    }
+
+    /// A deadline passed: the unpaid members are told late (and fined), their
+    /// open invoices for less cancelled, a balance that covers what they now
+    /// owe applied. The caller holds the lock and commits.
+    async fn deadline_passed(
+        &self,
+        tx: &mut dyn StoreTx,
+        group: &mut Group,
+        at_ms: u64,
+    ) -> Result<DeadlineOutcome, ServiceError> {
+        let late = group.mark_late();
+        if late.is_empty() {
+            return Ok(DeadlineOutcome::Waiting(late));
+        }
+        let fined: Vec<MemberId> = late.iter().filter(|(_, fine)| !fine.is_zero()).map(|(m, _)| *m).collect();
+        for (member, fine) in &late {
+            emit(tx, self.events_on(), DomainEvent::member_late(group, *member, at_ms)).await?;
+            if !fine.is_zero() {
+                emit(tx, self.events_on(), DomainEvent::fine_issued(group, *member, *fine, at_ms)).await?;
+            }
+        }
+        if !fined.is_empty() {
+            // Their invoices ask the contribution alone: no longer enough.
+            for invoice in tx.open_invoices(group.id(), group.cycle()).await? {
+                if fined.contains(&invoice.member) {
+                    tx.set_invoice_state(&invoice.payment_hash, crate::domain::group::InvoiceState::Cancelled).await?;
+                    super::money::cancel_at_node(tx, invoice.payment_hash).await?;
+                }
+            }
+        }
+        let due = super::money::apply_balances(tx, group, &fined, self.events_on()).await?;
+        tx.save_group(group).await?;
+        let fines = late.iter().filter(|(_, f)| !f.is_zero()).count();
+        tracing::info!(group = %group.id(), cycle = group.cycle(), late = late.len(), fines, completed = due.is_some(), "deadline passed");
         Ok(DeadlineOutcome::Waiting(late))
+    }
+
+    /// Publishes again the timers of up to `limit` collecting cycles of
+    /// scheduled groups (after the group `after`, for paging): the deadline
+    /// of each (due now when its grace end passed and nobody was told late
+    /// yet, absorbed by its id when the queue still holds it) and its
+    /// reminders still ahead. The store is the record of what timers are
+    /// owed; this rebuilds what a queue lost. Does nothing without a timers
+    /// queue.
+    ///
+    /// # Errors
+    /// When the store or the queue fails.
+    pub async fn sweep_timers(
+        &self,
+        after: Option<GroupId>,
+        limit: u32,
+    ) -> Result<(TimerSweep, Option<GroupId>), ServiceError> {
+        let Some(queue) = &self.timers else { return Ok((TimerSweep::default(), None)) };
+        let groups = self.store.scheduled_groups(after, limit).await?;
+        let next = if groups.len() == limit as usize { groups.last().map(Group::id) } else { None };
+        let now = self.now_ms();
+        let mut sweep = TimerSweep::default();
+        let mut jobs = Vec::new();
+        for group in &groups {
+            if group.status() != GroupStatus::Active || group.cycle_status() != CycleStatus::Collecting {
+                continue;
+            }
+            sweep.cycles += 1;
+            let Some(deadline) = TimerJob::deadline(group) else { continue };
+            // A deadline that ran told someone late: done.
+            let timers = (group.late().is_empty()).then_some(deadline).into_iter();
+            for job in timers.chain(TimerJob::reminders(group, now)) {
+                jobs.push(NewJob { id: job.job_id(), payload: job.payload()?, options: job.options(now) });
+            }
+        }
+        sweep.published = jobs.len();
+        if !jobs.is_empty() {
+            queue.enqueue_bulk(jobs).await?;
+        }
+        Ok((sweep, next))
     }
 }

@@ -1,0 +1,20 @@
+-- A group's rules as the JSON the domain reads and checks (late policy,
+-- reminders, apply_balance); none for a group created before them, whose
+-- rules are the defaults with its apply_balance column.
+ALTER TABLE tontine_groups
+    ADD COLUMN policy text NULL;
+
+-- The members told late in a cycle, once each, with the fine they owe on
+-- top of the contribution (zero under the `wait` policy).
+CREATE TABLE late_members (
+    group_id   uuid        NOT NULL REFERENCES tontine_groups (id),
+    cycle      integer     NOT NULL CHECK (cycle >= 1),
+    member_id  uuid        NOT NULL,
+    fine_msat  bigint      NOT NULL CHECK (fine_msat >= 0),
+    told_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (group_id, cycle, member_id)
+);
+
+-- The timers' sweep reads the collecting cycles of scheduled groups.
+CREATE INDEX tontine_groups_scheduled_collecting ON tontine_groups (id)
+    WHERE schedule IS NOT NULL AND status = 'active' AND cycle_status = 'collecting';
