@@ -12,6 +12,8 @@
 //! - [`payout`]: payout destinations, BOLT 11 invoices, keysend preimages, fee and time limits.
 //! - [`schedule`]: a group's calendar: due times, grace periods, calendar months.
 //! - [`rules`]: a scheduled group's rules: the late policy (wait or a fine) and reminders.
+//! - [`draw`]: a drawn payout order that members can check: a commit / reveal hash chain.
+//! - [`auction`]: a sealed-bid auction of a cycle's pot, its winner and the dividends.
 
 /// Implements `as_str` and `parse` for a fieldless enum from one table of
 /// stable names, so that the name of each variant is written once.
@@ -42,7 +44,9 @@ macro_rules! str_enum {
 
 pub mod access;
 pub mod attempt;
+pub mod auction;
 pub mod delivery;
+pub mod draw;
 pub mod group;
 pub mod ids;
 pub mod keys;
