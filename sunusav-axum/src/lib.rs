@@ -25,6 +25,7 @@
 //! | `POST /webhook/lightning` | 202 `accepted` (also a redelivery of a delivery whose job died: it runs again), 200 `duplicate` (replay, no second effect), 409 `event_conflict` (a recorded event id with another body: kept, not acted on), 401, 413, 400, 415, 503 |
 //! | `POST /groups` | 201 group; 422 invalid input |
 //! | `GET /groups/{id}` | group state and its payouts |
+//! | `GET /groups/{id}/order` | the payout order known so far; a drawn order's proof |
 //! | `POST /groups/{id}/start`, `/cancel` | group; 409 `invalid_transition` |
 //! | `POST /groups/{id}/invoices` | 201 invoice; 409 with the rule's code |
 //! | `GET /health` | liveness, `application/health+json` |

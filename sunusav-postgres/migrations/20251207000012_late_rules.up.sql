@@ -4,6 +4,12 @@
 ALTER TABLE tontine_groups
     ADD COLUMN policy text NULL;
 
+-- The secret seed of a drawn payout order, set when the group starts; its
+-- commitment and each cycle's reveal are computed from it, never the seed
+-- itself shown.
+ALTER TABLE tontine_groups
+    ADD COLUMN draw_seed bytea NULL CHECK (draw_seed IS NULL OR octet_length(draw_seed) = 32);
+
 -- The members told late in a cycle, once each, with the fine they owe on
 -- top of the contribution (zero under the `wait` policy).
 CREATE TABLE late_members (

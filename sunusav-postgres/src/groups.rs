@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::PgConnection;
+use sunusav_core::domain::draw::DrawSeed;
 use sunusav_core::domain::group::{CycleStatus, Group, GroupPolicy, GroupSpec, GroupStatus};
 use sunusav_core::domain::ids::GroupId;
 use sunusav_core::domain::schedule::Schedule;
@@ -32,6 +33,7 @@ struct GroupRow {
     organizer: Option<Uuid>,
     schedule: Option<String>,
     policy: Option<String>,
+    draw_seed: Option<Vec<u8>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -47,9 +49,9 @@ struct MemberRow {
     payment_hash: Option<Vec<u8>>,
 }
 
-const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy \
+const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy, draw_seed \
      FROM tontine_groups WHERE id = $1 FOR UPDATE";
-const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy \
+const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy, draw_seed \
      FROM tontine_groups WHERE id = $1";
 /// Members in payout order, each with its contribution to cycle `$2`.
 const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash \
@@ -128,7 +130,17 @@ pub(crate) async fn load(conn: &mut PgConnection, id: GroupId, lock: Lock) -> Re
         .into_iter()
         .map(|l| Ok((member_id(l.member_id), msat_from_db(l.fine_msat, "late_members.fine_msat")?)))
         .collect::<Result<BTreeMap<_, _>, StoreError>>()?;
-    group.with_late(late).map(Some).map_err(|e| StoreError::Corrupt(format!("group {id}: {e}")))
+    let seed = row
+        .draw_seed
+        .as_deref()
+        .map(|b| <[u8; 32]>::try_from(b).map(DrawSeed::from_bytes))
+        .transpose()
+        .map_err(|_| StoreError::Corrupt(format!("group {id}: a draw seed of another length than 32 bytes")))?;
+    group
+        .with_late(late)
+        .and_then(|g| g.with_draw_seed(seed))
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("group {id}: {e}")))
 }
 
 /// Up to `limit` ids of active scheduled groups whose cycle is collecting,
@@ -197,13 +209,14 @@ fn schedule_from_db(text: Option<&str>) -> Result<Option<Schedule>, StoreError> 
 /// Saves a group's status, cycle and cycle status.
 pub(crate) async fn save(conn: &mut PgConnection, group: &Group) -> Result<(), StoreError> {
     let done = sqlx::query(
-        "UPDATE tontine_groups SET status = $2, current_cycle = $3, cycle_status = $4, updated_at = now() \
-         WHERE id = $1",
+        "UPDATE tontine_groups SET status = $2, current_cycle = $3, cycle_status = $4, updated_at = now(), \
+         draw_seed = COALESCE(draw_seed, $5) WHERE id = $1",
     )
     .bind(group.id().as_uuid())
     .bind(group.status().as_str())
     .bind(u32_to_db(group.cycle(), "cycle")?)
     .bind(group.cycle_status().as_str())
+    .bind(group.draw_seed().map(|s| s.expose_bytes().to_vec()))
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;

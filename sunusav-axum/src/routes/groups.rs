@@ -45,6 +45,11 @@ pub struct CreateGroup {
     /// schedule): up to 4, each at most 31 days.
     #[serde(default)]
     pub reminders_ms: sunusav_core::domain::rules::Reminders,
+    /// How each cycle's beneficiary is chosen: `"fixed"` (the members'
+    /// order, the default) or `"draw"` (drawn verifiably, see
+    /// `GET /groups/{id}/order`).
+    #[serde(default)]
+    pub payout_order: sunusav_core::domain::rules::PayoutOrder,
 }
 
 const fn default_true() -> bool {
@@ -80,6 +85,8 @@ pub struct GroupBody {
     contribution_msat: u64,
     fee_bps: u16,
     apply_balance: bool,
+    /// `fixed` or `draw`.
+    payout_order: sunusav_core::domain::rules::PayoutOrder,
     /// The late policy (`"wait"` for a group without rules).
     late: sunusav_core::domain::rules::LatePolicy,
     /// Reminder offsets before each due time (ms).
@@ -91,6 +98,22 @@ pub struct GroupBody {
     paid_members: Vec<MemberId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     payouts: Option<Vec<PayoutBody>>,
+}
+
+/// A group's payout order, as answered by `GET /groups/{id}/order`.
+#[derive(Clone, Debug, Serialize)]
+pub struct OrderBody {
+    /// `fixed` or `draw`.
+    order: sunusav_core::domain::rules::PayoutOrder,
+    /// The members as listed at creation (the draw's roster).
+    roster: Vec<MemberId>,
+    /// The beneficiaries known so far, in cycle order: all of them for a
+    /// fixed order, those of cycles 1 to the current one for a drawn one.
+    beneficiaries: Vec<MemberId>,
+    /// A drawn order's proof: the commitment published at start and each
+    /// drawn cycle's reveal (`sunusav_core::domain::draw::verify` checks it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proof: Option<sunusav_core::domain::draw::DrawProof>,
 }
 
 /// A member told late in the current cycle.
@@ -155,6 +178,7 @@ impl GroupBody {
             contribution_msat: group.contribution().get(),
             fee_bps: group.fee_bps(),
             apply_balance: group.policy().apply_balance,
+            payout_order: group.policy().order,
             late: group.policy().late,
             reminders_ms: group.policy().reminders_ms,
             late_members: group
@@ -220,7 +244,12 @@ pub async fn create(
         contribution: Msat::new(body.contribution_msat),
         fee_bps: body.fee_bps,
         members: body.members,
-        policy: GroupPolicy { apply_balance: body.apply_balance, late: body.late, reminders_ms: body.reminders_ms },
+        policy: GroupPolicy {
+            apply_balance: body.apply_balance,
+            late: body.late,
+            reminders_ms: body.reminders_ms,
+            order: body.payout_order,
+        },
         organizer,
         schedule: body.schedule,
     };
@@ -286,4 +315,20 @@ pub async fn show(
         }
     }
     Ok(Json(body))
+}
+
+/// `GET /groups/{id}/order` → the payout order known so far and, for a
+/// drawn order, its proof: the commitment and each drawn cycle's reveal.
+pub async fn order(
+    State(state): State<AppState>,
+    Identity(caller): Identity,
+    ApiPath(id): ApiPath<GroupId>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let (group, _) = state.inner.tontine.acting_as(caller).group_view(id).await?;
+    let order = group.policy().order;
+    let beneficiaries = match order {
+        sunusav_core::domain::rules::PayoutOrder::Fixed => group.members().to_vec(),
+        _ => group.payout_order().to_vec(),
+    };
+    Ok(Json(OrderBody { order, roster: group.members().to_vec(), beneficiaries, proof: group.draw_proof() }))
 }

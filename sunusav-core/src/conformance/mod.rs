@@ -13,6 +13,7 @@ pub mod lives;
 pub mod payments;
 pub mod queue;
 pub mod schedule;
+pub mod scheduled;
 pub mod store;
 
 pub use faulty::FaultyQueue;

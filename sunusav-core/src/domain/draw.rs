@@ -233,6 +233,11 @@ impl DrawChain {
         Ok(Self { seed, members, commitment })
     }
 
+    /// The secret seed (for the store to keep).
+    pub const fn seed(&self) -> &DrawSeed {
+        &self.seed
+    }
+
     /// The number of members (and cycles).
     pub const fn members(&self) -> usize {
         self.members

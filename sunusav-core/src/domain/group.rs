@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::draw::{DrawChain, DrawError, DrawProof, DrawSeed};
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::LedgerReason;
 use crate::domain::money::{BPS_PER_WHOLE, Msat};
-use crate::domain::rules::{FineTo, LatePolicy, Reminders, RulesError};
+use crate::domain::rules::{FineTo, LatePolicy, PayoutOrder, Reminders, RulesError};
 use crate::domain::schedule::Schedule;
 
 /// The most members one group may have.
@@ -98,11 +99,13 @@ pub struct GroupPolicy {
     /// When members who have not paid are reminded before a cycle is due
     /// (a scheduled group): none by default.
     pub reminders_ms: Reminders,
+    /// How each cycle's beneficiary is chosen: the listed order by default.
+    pub order: PayoutOrder,
 }
 
 impl Default for GroupPolicy {
     fn default() -> Self {
-        Self { apply_balance: true, late: LatePolicy::Wait, reminders_ms: Reminders::NONE }
+        Self { apply_balance: true, late: LatePolicy::Wait, reminders_ms: Reminders::NONE, order: PayoutOrder::Fixed }
     }
 }
 
@@ -137,6 +140,12 @@ pub enum GroupError {
     /// The late policy or the reminders cannot be used.
     #[error(transparent)]
     Rules(#[from] RulesError),
+    /// A group whose order is drawn starts with a seed ([`Group::start_drawn`]).
+    #[error("a group whose payout order is drawn needs a seed to start")]
+    SeedRequired,
+    /// The draw cannot be made (a corrupt seed or roster).
+    #[error(transparent)]
+    Draw(#[from] DrawError),
     /// Stored state is inconsistent (a corrupt row).
     #[error("inconsistent group state: {0}")]
     Corrupt(&'static str),
@@ -298,7 +307,7 @@ pub enum PayoutApplied {
 }
 
 /// A tontine group: the aggregate that the store loads under the group's lock.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Group {
     id: GroupId,
     contribution: Msat,
@@ -309,15 +318,42 @@ pub struct Group {
     cycle_status: CycleStatus,
     paid: BTreeMap<MemberId, PaymentHash>,
     policy: GroupPolicy,
-    #[serde(default)]
     organizer: Option<MemberId>,
-    #[serde(default)]
     schedule: Option<Schedule>,
     /// The members told late in the current cycle, each with the fine they
     /// owe on top of the contribution (zero under `wait`).
-    #[serde(default)]
     late: BTreeMap<MemberId, Msat>,
+    /// Beneficiaries in cycle order: the members for a fixed order; for a
+    /// drawn one, computed from the draw when the group starts (empty
+    /// before). Never shown past the current cycle.
+    order: Vec<MemberId>,
+    /// The draw's hash chain (its seed is secret), from the start of a
+    /// group whose order is drawn.
+    draw: Option<DrawChain>,
 }
+
+impl PartialEq for Group {
+    fn eq(&self, other: &Self) -> bool {
+        // The draw is a function of its seed: equal orders and commitments
+        // are equal draws.
+        self.id == other.id
+            && self.contribution == other.contribution
+            && self.fee_bps == other.fee_bps
+            && self.members == other.members
+            && self.status == other.status
+            && self.cycle == other.cycle
+            && self.cycle_status == other.cycle_status
+            && self.paid == other.paid
+            && self.policy == other.policy
+            && self.organizer == other.organizer
+            && self.schedule == other.schedule
+            && self.late == other.late
+            && self.order == other.order
+            && self.draw.as_ref().map(DrawChain::commitment) == other.draw.as_ref().map(DrawChain::commitment)
+    }
+}
+
+impl Eq for Group {}
 
 impl Group {
     /// A new group in `Forming`.
@@ -357,7 +393,13 @@ impl Group {
         if pot.checked_add(fines).is_none_or(|all| all.get() > MAX_POT) {
             return Err(GroupError::PotOverflow);
         }
+        let order = match spec.policy.order {
+            PayoutOrder::Fixed => spec.members.clone(),
+            PayoutOrder::Draw => Vec::new(),
+        };
         Ok(Self {
+            order,
+            draw: None,
             id,
             contribution: spec.contribution,
             fee_bps: spec.fee_bps,
@@ -403,6 +445,32 @@ impl Group {
         Ok(g)
     }
 
+    /// Restores the draw of a started group whose order is drawn, from its
+    /// stored seed.
+    ///
+    /// # Errors
+    /// `Corrupt` for a seed on a group whose order is fixed, or none on a
+    /// started group whose order is drawn.
+    pub fn with_draw_seed(mut self, seed: Option<DrawSeed>) -> Result<Self, GroupError> {
+        match (self.policy.order, seed) {
+            (PayoutOrder::Fixed, None) => Ok(self),
+            (PayoutOrder::Draw, None) if self.status == GroupStatus::Forming => Ok(self),
+            (PayoutOrder::Draw, Some(seed)) if self.status != GroupStatus::Forming => {
+                self.set_draw(seed)?;
+                Ok(self)
+            }
+            _ => Err(GroupError::Corrupt("a draw seed that does not fit the group's order")),
+        }
+    }
+
+    fn set_draw(&mut self, seed: DrawSeed) -> Result<(), GroupError> {
+        let chain = DrawChain::new(seed, self.members.len())?;
+        let proof = chain.proof(&self.members, self.cycle_count())?;
+        self.order = proof.reveals.into_iter().map(|r| r.beneficiary).collect();
+        self.draw = Some(chain);
+        Ok(())
+    }
+
     /// Restores the members told late in the current cycle, with their
     /// fines, from stored state.
     ///
@@ -446,9 +514,27 @@ impl Group {
     pub const fn fee_bps(&self) -> u16 {
         self.fee_bps
     }
-    /// Members in payout order.
+    /// The members, as listed when the group was created: the payout
+    /// order when it is fixed.
     pub fn members(&self) -> &[MemberId] {
         &self.members
+    }
+    /// The beneficiaries of cycles 1 to the current one, in order (the
+    /// later ones of a drawn order are not known yet; the fixed order's are
+    /// [`Group::members`]).
+    pub fn payout_order(&self) -> &[MemberId] {
+        let known = usize::try_from(self.cycle).unwrap_or(usize::MAX).min(self.order.len());
+        &self.order[..known]
+    }
+    /// The draw's proof through the current cycle (the commitment alone
+    /// before cycle 1): `None` when the order is fixed or not drawn yet.
+    pub fn draw_proof(&self) -> Option<DrawProof> {
+        self.draw.as_ref()?.proof(&self.members, self.cycle).ok()
+    }
+    /// The secret seed of the draw, for the store to keep; `None` when the
+    /// order is fixed or not drawn yet. Never shown to anyone.
+    pub fn draw_seed(&self) -> Option<&DrawSeed> {
+        self.draw.as_ref().map(DrawChain::seed)
     }
     /// The group's status.
     pub const fn status(&self) -> GroupStatus {
@@ -504,7 +590,7 @@ impl Group {
     /// The beneficiary of the current cycle, when there is one.
     pub fn beneficiary(&self) -> Option<MemberId> {
         let idx = usize::try_from(self.cycle.checked_sub(1)?).ok()?;
-        self.members.get(idx).copied()
+        self.order.get(idx).copied()
     }
 
     /// The pot of the current cycle less the fee, and the fee. The fines
@@ -544,15 +630,43 @@ impl Group {
         told
     }
 
-    /// `Forming → Active`, opening cycle 1.
+    /// `Forming → Active`, opening cycle 1, for a group whose order is
+    /// fixed.
+    ///
+    /// # Errors
+    /// `InvalidTransition` unless forming; `SeedRequired` when the order is drawn.
     pub fn start(&mut self) -> Result<(), GroupError> {
         if self.status != GroupStatus::Forming {
             return Err(GroupError::InvalidTransition(self.status));
         }
+        if self.policy.order == PayoutOrder::Draw {
+            return Err(GroupError::SeedRequired);
+        }
+        self.open_first_cycle();
+        Ok(())
+    }
+
+    /// `Forming → Active`, opening cycle 1; when the order is drawn, the
+    /// draw is made from `seed` (a fixed order ignores it). The caller
+    /// draws the seed at random and the store keeps it secret.
+    ///
+    /// # Errors
+    /// `InvalidTransition` unless forming.
+    pub fn start_drawn(&mut self, seed: DrawSeed) -> Result<(), GroupError> {
+        if self.status != GroupStatus::Forming {
+            return Err(GroupError::InvalidTransition(self.status));
+        }
+        if self.policy.order == PayoutOrder::Draw {
+            self.set_draw(seed)?;
+        }
+        self.open_first_cycle();
+        Ok(())
+    }
+
+    fn open_first_cycle(&mut self) {
         self.status = GroupStatus::Active;
         self.cycle = 1;
         self.cycle_status = CycleStatus::Collecting;
-        Ok(())
     }
 
     /// `Forming | Active → Cancelled`.

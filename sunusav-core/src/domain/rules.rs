@@ -14,6 +14,20 @@ pub const MAX_REMINDERS: usize = 4;
 /// The longest a reminder may come before a cycle is due: 31 days.
 pub const MAX_REMINDER_OFFSET_MS: u64 = 31 * 86_400_000;
 
+/// How each cycle's beneficiary is chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutOrder {
+    /// The members' listed order: cycle `k` pays the `k`-th member.
+    #[default]
+    Fixed,
+    /// Drawn, one cycle at a time, verifiably: the group publishes a
+    /// commitment when it starts and each cycle's draw reveals the link of
+    /// a hash chain that anyone can check against it
+    /// ([`crate::domain::draw`]).
+    Draw,
+}
+
 /// What happens, at a cycle's grace end, to a member who has not paid.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,5 +1,6 @@
 //! The group API: create, start, cancel, issue contribution invoices, read state.
 
+use crate::domain::draw::DrawSeed;
 use crate::domain::group::{Group, GroupSpec, Invoice, InvoiceState};
 use crate::domain::ids::{GroupId, MemberId};
 use crate::ports::PaymentAttempt;
@@ -16,12 +17,14 @@ impl Tontine {
         Ok(group)
     }
 
-    /// Starts a group: cycle 1 opens.
+    /// Starts a group: cycle 1 opens. A group whose payout order is drawn
+    /// draws it from a random seed the store keeps secret; its commitment
+    /// is published from now on ([`Group::draw_proof`]).
     pub async fn start_group(&self, id: GroupId) -> Result<Group, ServiceError> {
         let mut tx = self.store.begin().await?;
         tx.lock_group(id).await?;
         let mut group = tx.load_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
-        group.start()?;
+        group.start_drawn(random_seed())?;
         tx.save_group(&group).await?;
         super::timers::schedule_deadline(&mut *tx, self.timers.is_some(), &group, self.now_ms()).await?;
         tx.commit().await?;
@@ -112,4 +115,14 @@ impl Tontine {
         let attempts = self.store.payment_attempts(id).await?;
         Ok((group, attempts))
     }
+}
+
+/// 32 bytes from the operating system's generator (through two version 4
+/// UUIDs: 244 random bits, hashed to 32 bytes).
+fn random_seed() -> DrawSeed {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(uuid::Uuid::new_v4().as_bytes());
+    h.update(uuid::Uuid::new_v4().as_bytes());
+    DrawSeed::from_bytes(h.finalize().into())
 }
