@@ -60,6 +60,7 @@ async fn every_group_route_answers_401_without_credentials_or_with_a_wrong_token
         ("POST", format!("/groups/{id}/cancel"), None),
         ("POST", format!("/groups/{id}/invoices"), Some(&member)),
         ("GET", format!("/groups/{id}/ledger"), None),
+        ("GET", format!("/groups/{id}/order"), None),
         ("POST", format!("/groups/{id}/payout-invoice"), Some(&bolt11)),
         ("GET", format!("/members/{}/payout-destination", m[0]), None),
         ("PUT", format!("/members/{}/payout-destination", m[0]), Some(&node)),

@@ -287,3 +287,74 @@ async fn a_scheduled_group_shows_each_cycles_due_time_and_grace_end() {
         assert_eq!((reply.status, reply.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_groups_rules_are_checked_with_a_code_and_shown() {
+    let app = app();
+    let m = members(3);
+    let day = 86_400_000_u64;
+    let schedule = json!({ "first_due_ms": 1_900_000_000_000_u64, "period": { "weeks": 1 }, "grace_ms": day });
+    let fine = json!({ "fine": { "amount": { "bps": 500 }, "to": "pot" } });
+    let refused = [
+        (json!({ "late": fine }), "needs_schedule"),
+        (json!({ "reminders_ms": [day] }), "needs_schedule"),
+        (
+            json!({ "schedule": schedule, "late": { "fine": { "amount": { "bps": 0 }, "to": "pot" } } }),
+            "fine_out_of_range",
+        ),
+        // Reminders are checked as the body is read: the message names the field.
+        (json!({ "schedule": schedule, "reminders_ms": [day, day] }), "invalid_input"),
+        (json!({ "schedule": schedule, "reminders_ms": [40 * day] }), "invalid_input"),
+    ];
+    for (extra, code) in refused {
+        let mut body = json!({ "members": m, "contribution_msat": 10_000 });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let reply = send(&app.router, json_request("POST", "/groups", &body)).await;
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, code),
+            "{body}: {}",
+            reply.text()
+        );
+        if code == "invalid_input" {
+            assert!(reply.text().contains("reminders_ms: at most 4 distinct reminders"), "{}", reply.text());
+        }
+    }
+    let body = json!({ "members": m, "contribution_msat": 10_000, "schedule": schedule, "late": fine,
+                       "reminders_ms": [3_600_000, day], "payout_order": "draw" });
+    let reply = send(&app.router, json_request("POST", "/groups", &body)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let g = reply.json();
+    assert_eq!((&g["late"], &g["reminders_ms"], &g["payout_order"]), (&fine, &json!([day, 3_600_000]), &json!("draw")));
+    assert_eq!(g["late_members"], json!([]));
+}
+
+#[tokio::test]
+async fn a_drawn_order_publishes_its_commitment_and_each_cycles_reveal_which_recompute_it() {
+    let app = app();
+    let m = members(4);
+    let body = json!({ "members": m, "contribution_msat": 10_000, "payout_order": "draw" });
+    let reply = send(&app.router, json_request("POST", "/groups", &body)).await;
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let order = send(&app.router, empty_request("GET", &format!("/groups/{id}/order"))).await.json();
+    assert_eq!((&order["order"], &order["beneficiaries"]), (&json!("draw"), &json!([])), "nothing drawn while forming");
+    assert!(order.get("proof").is_none(), "{order}");
+
+    let started = send(&app.router, empty_request("POST", &format!("/groups/{id}/start"))).await.json();
+    let order = send(&app.router, empty_request("GET", &format!("/groups/{id}/order"))).await.json();
+    let proof: sunusav_core::domain::draw::DrawProof = serde_json::from_value(order["proof"].clone()).unwrap();
+    assert_eq!(proof.reveals.len(), 1, "cycle 1's draw only: later ones stay secret");
+    let roster: Vec<sunusav_core::MemberId> = m.iter().map(|s| s.parse().unwrap()).collect();
+    let recomputed = sunusav_core::domain::draw::verify(&roster, &proof).expect("the proof verifies");
+    assert_eq!(recomputed[0].to_string(), started["beneficiary"].as_str().unwrap(), "cycle 1's beneficiary");
+    assert_eq!(order["beneficiaries"], json!([started["beneficiary"]]));
+    let text = order.to_string();
+    assert_eq!(text.matches("reveal\"").count(), 1, "{text}");
+
+    // A fixed order answers the whole listed order, with no proof.
+    let fixed = create(&app.router, &m).await;
+    let id = fixed["id"].as_str().unwrap();
+    let order = send(&app.router, empty_request("GET", &format!("/groups/{id}/order"))).await.json();
+    assert_eq!((&order["order"], &order["beneficiaries"]), (&json!("fixed"), &json!(m)));
+    assert!(order.get("proof").is_none());
+}

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{create, deliver};
+use sunusav_core::domain::rules::Reminders;
 use sunusav_core::domain::schedule::{Period, Schedule};
 use sunusav_core::memory::MemoryQueue;
 use sunusav_core::ports::{ConsumerExt, JobState, QueueAdmin, QueueConfig};
 use sunusav_core::services::{
-    DeadlineOutcome, DomainEvent, EVENTS_QUEUE, PayoutJob, PayoutStep, TIMERS_QUEUE, TimerJob, Tontine,
+    DeadlineOutcome, DomainEvent, EVENTS_QUEUE, ManualClock, PayoutJob, PayoutStep, TIMERS_QUEUE, TimerJob, Tontine,
 };
 use sunusav_core::{GroupSpec, IdempotencyKey, Msat};
 
@@ -117,4 +118,45 @@ async fn groups_without_a_schedule_or_without_timers_queue_no_deadline() {
     let g = create(&app.tontine, scheduled()).await;
     app.tontine.start_group(g.id()).await.unwrap();
     assert_eq!(app.tontine.relay_outbox(100).await.unwrap(), 0, "nothing in the outbox");
+}
+
+#[tokio::test]
+async fn a_timers_queue_that_lost_its_jobs_gets_them_back_from_the_store_and_a_deadline_that_ran_is_not_sent_again() {
+    let app = common::app();
+    let now = now_ms();
+    let clock = ManualClock::at(now);
+    let t = app.tontine.clone().with_clock(Arc::new(clock.clone()));
+    let first = Arc::new(MemoryQueue::new(TIMERS_QUEUE, QueueConfig::default()));
+    let mut spec = common::spec(3);
+    spec.schedule = Some(Schedule::new(now + 3 * DAY, Period::Days(30), DAY).unwrap());
+    spec.policy.reminders_ms = Reminders::new(vec![DAY]).unwrap();
+    let g = create(&t, spec).await;
+    let with_first = t.clone().with_timers(first.clone());
+    with_first.start_group(g.id()).await.unwrap();
+    with_first.relay_outbox(100).await.unwrap();
+    let deadline = format!("deadline:{}:1", g.id());
+    let reminder = format!("reminder:{}:1:{DAY}", g.id());
+    assert!(timer(&first, &deadline).await.is_some() && timer(&first, &reminder).await.is_some());
+
+    // Redis restarted empty: a new timers queue holds nothing; the sweep
+    // publishes the cycle's deadline and reminder again from the store.
+    let empty = Arc::new(MemoryQueue::new(TIMERS_QUEUE, QueueConfig::default()));
+    let t = t.with_timers(empty.clone());
+    let (sweep, next) = t.sweep_timers(None, 100).await.unwrap();
+    assert_eq!((sweep.cycles, sweep.published, next), (1, 2, None));
+    let (state, job) = timer(&empty, &deadline).await.expect("the deadline is back");
+    assert_eq!((state, job.at_ms), (JobState::Delayed, now + 4 * DAY));
+    assert_eq!(timer(&empty, &reminder).await.expect("the reminder is back").1.at_ms, now + 2 * DAY);
+    // Sweeping again publishes the same ids: the queue still holds one of each.
+    t.sweep_timers(None, 100).await.unwrap();
+    assert_eq!(empty.stats().await.unwrap().delayed, 2);
+
+    // The deadline runs: everyone is late (the `wait` policy), stored; a
+    // sweep after that sends neither it (it ran) nor the past reminder.
+    clock.set(now + 4 * DAY + 1);
+    let DeadlineOutcome::Waiting(late) = t.run_timer(&job, t.now_ms()).await.unwrap() else { panic!("late") };
+    assert_eq!(late.len(), 3);
+    let fresh = Arc::new(MemoryQueue::new(TIMERS_QUEUE, QueueConfig::default()));
+    let (sweep, _) = t.with_timers(fresh.clone()).sweep_timers(None, 100).await.unwrap();
+    assert_eq!((sweep.cycles, sweep.published), (1, 0), "nothing owed any more");
 }

@@ -28,7 +28,9 @@ use crate::domain::schedule::{Period, Schedule};
 use crate::memory::SimulatedNode;
 use crate::ports::{AttemptStatus, ConsumerExt, JobState, Queue, Store};
 use crate::runtime::{JobHandler, TimerHandler};
-use crate::services::{DomainEvent, EventStatus, LightningEvent, ManualClock, PayoutJob, Tontine, WebhookJob};
+use crate::services::{
+    DomainEvent, EventStatus, LightningEvent, ManualClock, PayoutJob, SettleOutcome, Tontine, WebhookJob,
+};
 
 const DAY: u64 = 86_400_000;
 const CONTRIBUTION: u64 = 10_000;
@@ -267,16 +269,24 @@ async fn pay(t: &Tontine, webhooks: &Arc<dyn Queue>, id: GroupId, member: Member
         payment_hash: invoice.payment_hash,
         status: EventStatus::Settled,
         amount_msat: invoice.amount,
-        event_id: Some(format!("scheduled-life-{n}")),
+        // Unique across lives that share a store.
+        event_id: Some(format!("scheduled-life-{id}-{n}")),
     };
     let body = serde_json::to_vec(&event).expect("json");
     let key = crate::domain::keys::IdempotencyKey::webhook(event.event_id.as_deref(), &body);
     t.ingest_webhook(key, &body, event).await.expect("ingest");
+    let mut settled = 0;
     while let Some(job) = webhooks.reserve(LEASE).await.expect("reserve") {
         let webhook: WebhookJob = serde_json::from_slice(&job.payload).expect("webhook payload");
-        t.settle(&webhook).await.expect("settle");
+        let outcome = t.settle(&webhook).await.expect("settle");
+        assert!(
+            matches!(outcome, SettleOutcome::Recorded | SettleOutcome::CycleComplete(_)),
+            "a payment of what the member owes is their contribution: {outcome:?}"
+        );
         webhooks.ack(&job.id, &job.token).await.expect("ack");
+        settled += 1;
     }
+    assert_eq!(settled, 1, "the payment's delivery ran through the webhook queue");
     u128::from(invoice.amount.get())
 }
 

@@ -386,6 +386,19 @@ async fn sweep_loop(tontine: Tontine, every: Duration, after: Duration, mut shut
         if let Err(e) = tontine.requeue_open_payouts(after, LIMIT).await {
             tracing::warn!(error = %e, "payout sweep failed; retrying at the next pass");
         }
+        // Scheduled groups' deadlines and reminders: the store says which
+        // are owed; the queue's id dedup absorbs those it still holds.
+        let mut from = None;
+        loop {
+            match tontine.sweep_timers(from, 500).await {
+                Ok((_, Some(next))) => from = Some(next),
+                Ok((_, None)) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "timers sweep failed; retrying at the next pass");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -283,7 +283,9 @@ impl Tontine {
             let Some(deadline) = TimerJob::deadline(group) else { continue };
             // A deadline that ran told someone late: done.
             let timers = (group.late().is_empty()).then_some(deadline).into_iter();
-            for job in timers.chain(TimerJob::reminders(group, now)) {
+            // A reminder due now may have run already: only those ahead.
+            let ahead = TimerJob::reminders(group, now).into_iter().filter(|r| r.at_ms > now);
+            for job in timers.chain(ahead) {
                 jobs.push(NewJob { id: job.job_id(), payload: job.payload()?, options: job.options(now) });
             }
         }
