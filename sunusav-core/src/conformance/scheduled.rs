@@ -228,8 +228,8 @@ pub async fn run_scheduled_life(store: Arc<dyn Store>, queues: LifeQueues, life:
     let events = drain_events(&queues.events).await;
     let count = |kind: &str| events.values().filter(|e| e.kind.as_str() == kind).count();
     assert_eq!(count("member_late"), late_pairs, "one member_late per late member and cycle");
-    let fined = if fine.is_zero() { 0 } else { late_pairs };
-    assert_eq!(count("fine_issued"), fined, "one fine_issued per fine");
+    let fine_events = if fine.is_zero() { 0 } else { late_pairs };
+    assert_eq!(count("fine_issued"), fine_events, "one fine_issued per fine");
     assert_eq!(count("reminder_due"), life.members * life.members, "each member reminded each cycle");
     assert_eq!(count("payout_succeeded"), life.members, "one payout_succeeded per cycle");
     assert_eq!(count("contribution_recorded"), life.members * life.members, "one per contribution");

@@ -17,6 +17,7 @@ pub const MAX_REMINDER_OFFSET_MS: u64 = 31 * 86_400_000;
 /// How each cycle's beneficiary is chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PayoutOrder {
     /// The members' listed order: cycle `k` pays the `k`-th member.
     #[default]
@@ -31,6 +32,7 @@ pub enum PayoutOrder {
 /// What happens, at a cycle's grace end, to a member who has not paid.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LatePolicy {
     /// The cycle waits for the late members (each is told late once); the
     /// pot is paid when everyone paid.
@@ -105,16 +107,12 @@ impl LatePolicy {
     /// # Errors
     /// [`RulesError::FineOutOfRange`] for a fine of zero or over 100 %.
     pub const fn check(self) -> Result<(), RulesError> {
-        match self {
-            Self::Wait => Ok(()),
-            Self::Fine(FinePolicy { amount: FineAmount::Msat(m), .. }) if m.is_zero() => {
-                Err(RulesError::FineOutOfRange)
-            }
-            Self::Fine(FinePolicy { amount: FineAmount::Bps(b), .. }) if b == 0 || b > BPS_PER_WHOLE => {
-                Err(RulesError::FineOutOfRange)
-            }
-            Self::Fine(_) => Ok(()),
-        }
+        let out_of_range = match self {
+            Self::Wait => false,
+            Self::Fine(FinePolicy { amount: FineAmount::Msat(m), .. }) => m.is_zero(),
+            Self::Fine(FinePolicy { amount: FineAmount::Bps(b), .. }) => b == 0 || b > BPS_PER_WHOLE,
+        };
+        if out_of_range { Err(RulesError::FineOutOfRange) } else { Ok(()) }
     }
 
     /// The fine a late member owes on `contribution`: zero under `wait`.

@@ -249,8 +249,7 @@ impl Tontine {
         }
         let due = super::money::apply_balances(tx, group, &fined, self.events_on()).await?;
         tx.save_group(group).await?;
-        let fines = late.iter().filter(|(_, f)| !f.is_zero()).count();
-        tracing::info!(group = %group.id(), cycle = group.cycle(), late = late.len(), fines, completed = due.is_some(), "deadline passed");
+        tracing::info!(group = %group.id(), cycle = group.cycle(), late = late.len(), fined = fined.len(), completed = due.is_some(), "deadline passed");
         Ok(DeadlineOutcome::Waiting(late))
     }
 
