@@ -213,6 +213,16 @@ impl From<ServiceError> for ApiError {
             e @ ServiceError::BodyExpired => Self::new(StatusCode::CONFLICT, "body_expired", e.to_string()),
             ServiceError::Group(e) => e.into(),
             ServiceError::Contribution(e) => e.into(),
+            ServiceError::Bid(e) => {
+                // The auction's rules refuse the amount or the bidder (422);
+                // the group's state refuses bidding now (409).
+                let status = if matches!(e, sunusav_core::domain::group::BidError::Rule(_)) {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else {
+                    StatusCode::CONFLICT
+                };
+                Self::new(status, e.code(), e.to_string())
+            }
             ServiceError::Queue(e) => e.into(),
             ServiceError::Destination(e) => {
                 use sunusav_core::domain::payout::DestinationError as D;

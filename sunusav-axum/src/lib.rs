@@ -26,6 +26,7 @@
 //! | `POST /groups` | 201 group; 422 invalid input |
 //! | `GET /groups/{id}` | group state and its payouts |
 //! | `GET /groups/{id}/order` | the payout order known so far; a drawn order's proof |
+//! | `POST /groups/{id}/bids` | 201 bid on an auctioned cycle; 409/422 with the rule's code |
 //! | `POST /groups/{id}/start`, `/cancel` | group; 409 `invalid_transition` |
 //! | `POST /groups/{id}/invoices` | 201 invoice; 409 with the rule's code |
 //! | `GET /health` | liveness, `application/health+json` |

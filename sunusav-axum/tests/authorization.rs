@@ -52,6 +52,7 @@ async fn every_group_route_answers_401_without_credentials_or_with_a_wrong_token
     let member = json!({ "member": m[0] });
     let node = json!({ "keysend": sunusav_core::memory::SimulatedNode::payee_node().to_hex() });
     let bolt11 = json!({ "bolt11": "lnbcrt1" });
+    let bid = json!({ "member": m[0], "payout_msat": 1 });
     let create = json!({ "members": m, "contribution_msat": 1 });
     let routes: Vec<(&str, String, Option<&Value>)> = vec![
         ("POST", "/groups".into(), Some(&create)),
@@ -61,6 +62,7 @@ async fn every_group_route_answers_401_without_credentials_or_with_a_wrong_token
         ("POST", format!("/groups/{id}/invoices"), Some(&member)),
         ("GET", format!("/groups/{id}/ledger"), None),
         ("GET", format!("/groups/{id}/order"), None),
+        ("POST", format!("/groups/{id}/bids"), Some(&bid)),
         ("POST", format!("/groups/{id}/payout-invoice"), Some(&bolt11)),
         ("GET", format!("/members/{}/payout-destination", m[0]), None),
         ("PUT", format!("/members/{}/payout-destination", m[0]), Some(&node)),

@@ -358,3 +358,59 @@ async fn a_drawn_order_publishes_its_commitment_and_each_cycles_reveal_which_rec
     assert_eq!((&order["order"], &order["beneficiaries"]), (&json!("fixed"), &json!(m)));
     assert!(order.get("proof").is_none());
 }
+
+#[tokio::test]
+async fn members_bid_on_an_auctioned_cycle_sealed_within_the_rules() {
+    let app = app();
+    let m = members(3);
+    let now = u64::try_from(sunusav_axum::clock::now_unix_secs()).unwrap() * 1000;
+    let day = 86_400_000_u64;
+    let schedule = json!({ "first_due_ms": now + 7 * day, "period": { "weeks": 1 }, "grace_ms": day });
+    let auction = json!({ "auction": { "commission_bps": 1000, "max_discount_bps": 3000 } });
+    let no_schedule = json!({ "members": m, "contribution_msat": 10_000, "payout_order": auction });
+    let reply = send(&app.router, json_request("POST", "/groups", &no_schedule)).await;
+    assert_eq!((reply.status, reply.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "needs_schedule"));
+    let body = json!({ "members": m, "contribution_msat": 10_000, "payout_order": auction, "schedule": schedule });
+    let id = send(&app.router, json_request("POST", "/groups", &body)).await.json()["id"].as_str().unwrap().to_owned();
+    let bids = format!("/groups/{id}/bids");
+    let early = send(
+        &app.router,
+        as_member(json_request("POST", &bids, &json!({ "member": m[0], "payout_msat": 25_000 })), &m[0]),
+    )
+    .await;
+    assert_eq!((early.status, early.code().as_str()), (StatusCode::CONFLICT, "group_not_active"), "{}", early.text());
+    send(&app.router, empty_request("POST", &format!("/groups/{id}/start"))).await;
+
+    // The pot is 30,000 msat; the floor 30 % under it: 21,000.
+    let placed = send(
+        &app.router,
+        as_member(json_request("POST", &bids, &json!({ "member": m[0], "payout_msat": 25_000 })), &m[0]),
+    )
+    .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text());
+    assert_eq!(placed.json()["payout"], 25_000);
+    for (payout, code) in [(20_999, "bid_too_low"), (30_001, "bid_over_pot")] {
+        let reply = send(
+            &app.router,
+            as_member(json_request("POST", &bids, &json!({ "member": m[1], "payout_msat": payout })), &m[1]),
+        )
+        .await;
+        assert_eq!((reply.status, reply.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, code), "{}", reply.text());
+    }
+    let for_another = send(
+        &app.router,
+        as_member(json_request("POST", &bids, &json!({ "member": m[2], "payout_msat": 22_000 })), &m[1]),
+    )
+    .await;
+    assert_eq!((for_another.status, for_another.code().as_str()), (StatusCode::FORBIDDEN, "self_only"));
+    let g = send(&app.router, as_member(empty_request("GET", &format!("/groups/{id}")), &m[1])).await;
+    assert_eq!(g.json()["auction"], json!({ "open": true, "bidders": 1, "pot_msat": 30_000, "floor_msat": 21_000 }));
+    assert!(!g.text().contains("25000"), "bids are sealed: {}", g.text());
+
+    // A fixed group takes no bids.
+    let fixed = create(&app.router, &m).await;
+    let path = format!("/groups/{}/bids", fixed["id"].as_str().unwrap());
+    let request = json_request("POST", &path, &json!({ "member": m[0], "payout_msat": 1 }));
+    let reply = send(&app.router, as_member(request, &m[0])).await;
+    assert_eq!((reply.status, reply.code().as_str()), (StatusCode::CONFLICT, "not_auctioned"), "{}", reply.text());
+}

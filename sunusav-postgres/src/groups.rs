@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::PgConnection;
+use sunusav_core::domain::auction::Bid;
 use sunusav_core::domain::draw::DrawSeed;
 use sunusav_core::domain::group::{CycleStatus, Group, GroupPolicy, GroupSpec, GroupStatus};
 use sunusav_core::domain::ids::GroupId;
@@ -47,6 +48,15 @@ struct MemberRow {
     member_id: Uuid,
     /// The member's contribution to the current cycle, if any.
     payment_hash: Option<Vec<u8>>,
+    /// The cycle whose auction the member won, if any.
+    payout_cycle: Option<i32>,
+}
+
+#[derive(sqlx::FromRow)]
+struct BidRow {
+    member_id: Uuid,
+    payout_msat: i64,
+    at_ms: i64,
 }
 
 const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy, draw_seed \
@@ -54,7 +64,7 @@ const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, curr
 const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy, draw_seed \
      FROM tontine_groups WHERE id = $1";
 /// Members in payout order, each with its contribution to cycle `$2`.
-const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash \
+const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash, m.payout_cycle \
      FROM group_members m \
      LEFT JOIN contributions c \
        ON c.group_id = m.group_id AND c.member_id = m.member_id AND c.cycle = $2 \
@@ -125,7 +135,29 @@ pub(crate) async fn load(conn: &mut PgConnection, id: GroupId, lock: Lock) -> Re
     .fetch_all(&mut *conn)
     .await
     .map_err(map_err)?;
-    let group = restore(id, &row, members)?;
+    let mut winners: Vec<(i32, Uuid)> = members.iter().filter_map(|m| Some((m.payout_cycle?, m.member_id))).collect();
+    winners.sort_unstable();
+    let winners: Vec<_> = winners.into_iter().map(|(_, m)| member_id(m)).collect();
+    let bids = sqlx::query_as::<_, BidRow>(
+        "SELECT member_id, payout_msat, at_ms FROM bids WHERE group_id = $1 AND cycle = $2",
+    )
+    .bind(id.as_uuid())
+    .bind(row.current_cycle)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?
+    .into_iter()
+    .map(|b| {
+        Ok(Bid {
+            member: member_id(b.member_id),
+            payout: msat_from_db(b.payout_msat, "bids.payout_msat")?,
+            at_ms: u64::try_from(b.at_ms).map_err(|_| StoreError::Corrupt(format!("bids.at_ms {}", b.at_ms)))?,
+        })
+    })
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    let group = restore(id, &row, members)?
+        .with_auction(winners, bids)
+        .map_err(|e| StoreError::Corrupt(format!("group {id}: {e}")))?;
     let late = late
         .into_iter()
         .map(|l| Ok((member_id(l.member_id), msat_from_db(l.fine_msat, "late_members.fine_msat")?)))
@@ -141,6 +173,46 @@ pub(crate) async fn load(conn: &mut PgConnection, id: GroupId, lock: Lock) -> Re
         .and_then(|g| g.with_draw_seed(seed))
         .map(Some)
         .map_err(|e| StoreError::Corrupt(format!("group {id}: {e}")))
+}
+
+/// An auctioned group's current bids (upserted: a member's latest) and its
+/// winner once the cycle's auction closed.
+async fn save_auction(conn: &mut PgConnection, group: &Group) -> Result<(), StoreError> {
+    let cycle = u32_to_db(group.cycle(), "cycle")?;
+    let bids: Vec<_> = group.bids().collect();
+    if !bids.is_empty() {
+        let members: Vec<Uuid> = bids.iter().map(|b| b.member.as_uuid()).collect();
+        let payouts = bids.iter().map(|b| msat_to_db(b.payout)).collect::<Result<Vec<i64>, _>>()?;
+        let at = bids
+            .iter()
+            .map(|b| i64::try_from(b.at_ms).map_err(|_| StoreError::Corrupt(format!("a bid at {}", b.at_ms))))
+            .collect::<Result<Vec<i64>, _>>()?;
+        sqlx::query(
+            "INSERT INTO bids (group_id, cycle, member_id, payout_msat, at_ms) \
+             SELECT $1, $2, t.m, t.p, t.a FROM unnest($3::uuid[], $4::bigint[], $5::bigint[]) AS t(m, p, a) \
+             ON CONFLICT (group_id, cycle, member_id) DO UPDATE SET payout_msat = EXCLUDED.payout_msat, at_ms = EXCLUDED.at_ms",
+        )
+        .bind(group.id().as_uuid())
+        .bind(cycle)
+        .bind(members)
+        .bind(payouts)
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    if let Some(winner) = group.auction_result().map(|r| r.winner) {
+        sqlx::query(
+            "UPDATE group_members SET payout_cycle = $3 WHERE group_id = $1 AND member_id = $2 AND payout_cycle IS NULL",
+        )
+        .bind(group.id().as_uuid())
+        .bind(winner.as_uuid())
+        .bind(cycle)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 /// Up to `limit` ids of active scheduled groups whose cycle is collecting,
@@ -223,6 +295,7 @@ pub(crate) async fn save(conn: &mut PgConnection, group: &Group) -> Result<(), S
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
+    save_auction(conn, group).await?;
     if !group.late().is_empty() {
         // Told late once: a member already recorded keeps their first row.
         let (members, fines): (Vec<Uuid>, Vec<i64>) = group

@@ -114,6 +114,7 @@ async fn racing_claims_of_a_payout_key_and_a_webhook_key_succeed_once() {
         amount: sunusav_core::Msat::new(9_900),
         fee: sunusav_core::Msat::new(100),
         key: IdempotencyKey::payout(g.id(), 1),
+        dividends: Vec::new(),
     };
     let attempt = PaymentAttempt::pending(&due);
     let event = WebhookEvent::new(IdempotencyKey::webhook(Some("evt_1"), b"{}"), b"{}".to_vec());

@@ -56,6 +56,16 @@ const fn default_true() -> bool {
     true
 }
 
+/// The body of `POST /groups/{id}/bids`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceBid {
+    /// The bidding member.
+    pub member: MemberId,
+    /// The lowest payout the member accepts for this cycle's pot, in msat.
+    pub payout_msat: u64,
+}
+
 /// The body of `POST /groups/{id}/invoices`.
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +104,10 @@ pub struct GroupBody {
     /// The members told late in the current cycle, with what each owes now
     /// (the contribution and their fine).
     late_members: Vec<LateMember>,
+    /// An auctioned group: whether the current cycle takes bids, and how
+    /// many members bid (the bids themselves are sealed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auction: Option<AuctionBody>,
     beneficiary: Option<MemberId>,
     paid_members: Vec<MemberId>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,6 +128,19 @@ pub struct OrderBody {
     /// drawn cycle's reveal (`sunusav_core::domain::draw::verify` checks it).
     #[serde(skip_serializing_if = "Option::is_none")]
     proof: Option<sunusav_core::domain::draw::DrawProof>,
+}
+
+/// An auctioned group's current cycle, as answered by the API.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct AuctionBody {
+    /// Whether bids are taken (until the cycle is due).
+    open: bool,
+    /// How many members bid.
+    bidders: usize,
+    /// The pot bid on: the contributions less the platform's fee.
+    pot_msat: u64,
+    /// The lowest bid the rules allow.
+    floor_msat: u64,
 }
 
 /// A member told late in the current cycle.
@@ -186,6 +213,15 @@ impl GroupBody {
                 .iter()
                 .map(|(m, fine)| LateMember { member: *m, fine_msat: fine.get(), owed_msat: group.owed(*m).get() })
                 .collect(),
+            auction: match group.policy().order {
+                sunusav_core::domain::rules::PayoutOrder::Auction(rules) => Some(AuctionBody {
+                    open: group.auction_open(),
+                    bidders: group.bids().count(),
+                    pot_msat: group.auction_pot().get(),
+                    floor_msat: rules.floor(group.auction_pot()).get(),
+                }),
+                _ => None,
+            },
             beneficiary: group.beneficiary(),
             paid_members: group.paid().keys().copied().collect(),
             payouts: attempts.map(|a| a.iter().map(PayoutBody::from).collect()),
@@ -331,4 +367,18 @@ pub async fn order(
         _ => group.payout_order().to_vec(),
     };
     Ok(Json(OrderBody { order, roster: group.members().to_vec(), beneficiaries, proof: group.draw_proof() }))
+}
+
+/// `POST /groups/{id}/bids` → 201 with the bid placed (or replacing the
+/// member's earlier one): by the member, for themselves, on an auctioned
+/// group's current cycle before it is due; 409 `bidding_closed`,
+/// `not_auctioned`; 422 `bid_too_low`, `bid_over_pot`, `not_eligible`.
+pub async fn bid(
+    State(state): State<AppState>,
+    Identity(caller): Identity,
+    ApiPath(id): ApiPath<GroupId>,
+    ApiJson(body): ApiJson<PlaceBid>,
+) -> Result<(StatusCode, Json<sunusav_core::domain::auction::Bid>), ApiError> {
+    let placed = state.inner.tontine.acting_as(caller).place_bid(id, body.member, Msat::new(body.payout_msat)).await?;
+    Ok((StatusCode::CREATED, Json(placed)))
 }

@@ -70,6 +70,7 @@ pub fn group_router(state: AppState) -> Router {
         .route("/groups/{id}/invoices", post(groups::invoice))
         .route("/groups/{id}/ledger", get(groups::ledger))
         .route("/groups/{id}/order", get(groups::order))
+        .route("/groups/{id}/bids", post(groups::bid))
         .route("/groups/{id}/payout-invoice", post(destinations::submit_invoice))
         .route(
             "/members/{member}/payout-destination",

@@ -85,6 +85,9 @@ pub struct LifeReport {
     pub paid_in: u128,
     /// The fines paid, in msat.
     pub fines: u128,
+    /// How many times a member was late (a member whose balance paid the
+    /// cycle when it opened is not).
+    pub late: usize,
 }
 
 /// Runs `life` on `store` and `queues` and checks its invariants.
@@ -129,6 +132,10 @@ pub async fn run_scheduled_life(store: Arc<dyn Store>, queues: LifeQueues, life:
 
     let mut paid_in: u128 = 0;
     let mut late_pairs = 0usize;
+    let mut late_by_cycle: Vec<usize> = Vec::new();
+    let mut paid_from_balance = 0usize;
+    // An auctioned life: each cycle's result, recomputed from the bids placed.
+    let mut expected_auctions: Vec<crate::domain::auction::AuctionResult> = Vec::new();
     let fine = life.late.fine(Msat::new(CONTRIBUTION));
     let mut n = 0u64;
     for cycle in 1..=u32::try_from(life.members).expect("members") {
@@ -137,22 +144,52 @@ pub async fn run_scheduled_life(store: Arc<dyn Store>, queues: LifeQueues, life:
         // The reminder, two days before the due time.
         clock.set(due - 2 * DAY);
         fire_due_timers(&t, &queues.timers).await;
-        // The members on time pay on the due day.
-        clock.set(due);
+        if let PayoutOrder::Auction(rules) = life.order {
+            clock.advance(3_600_000);
+            expected_auctions.push(bid(&t, id, rules, &members, &expected_auctions, cycle).await);
+        }
+        // The members on time pay an hour before the due time. A member whose
+        // balance (dividends of earlier auctions) covers the contribution
+        // paid it from there when the cycle opened.
+        clock.set(due - 3_600_000);
+        let opened = t.store().group(id).await.expect("read").expect("group");
+        let from_balance: BTreeSet<MemberId> = opened.paid().keys().copied().collect();
+        paid_from_balance += from_balance.len();
         for (m, member) in members.iter().enumerate() {
-            if !row[m] {
+            if !row[m] && !from_balance.contains(member) {
                 paid_in += pay(&t, &queues.webhooks, id, *member, &mut n).await;
             }
+        }
+        // The due time: an auction closes (a cycle everyone paid completes).
+        clock.set(due);
+        fire_due_timers(&t, &queues.timers).await;
+        if let Some(expected) = expected_auctions.last() {
+            let g = t.store().group(id).await.expect("read").expect("group");
+            assert_eq!(g.beneficiary(), Some(expected.winner), "cycle {cycle}: the auction's winner");
+            let late = crate::domain::auction::Bid { member: expected.winner, payout: Msat::new(1), at_ms: due };
+            let refused = t.place_bid(id, late.member, late.payout).await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(crate::services::ServiceError::Bid(crate::domain::group::BidError::BiddingClosed))
+                ),
+                "cycle {cycle}: a bid after the close: {refused:?}"
+            );
         }
         // The grace period ends: the deadline tells the others late.
         clock.set(due + DAY + 1);
         fire_due_timers(&t, &queues.timers).await;
         let g = t.store().group(id).await.expect("read").expect("group");
-        let expected_late: BTreeSet<MemberId> =
-            members.iter().enumerate().filter(|(m, _)| row[*m]).map(|(_, member)| *member).collect();
+        let expected_late: BTreeSet<MemberId> = members
+            .iter()
+            .enumerate()
+            .filter(|(m, member)| row[*m] && !from_balance.contains(member))
+            .map(|(_, member)| *member)
+            .collect();
         assert_eq!(g.late().keys().copied().collect::<BTreeSet<_>>(), expected_late, "cycle {cycle}: told late");
         assert!(g.late().values().all(|f| *f == fine), "cycle {cycle}: each late member owes the fine: {:?}", g.late());
         late_pairs += expected_late.len();
+        late_by_cycle.push(expected_late.len());
         // A deadline delivered again tells no one twice.
         let again = crate::services::TimerJob::deadline(&g).expect("deadline");
         assert_eq!(
@@ -163,7 +200,7 @@ pub async fn run_scheduled_life(store: Arc<dyn Store>, queues: LifeQueues, life:
         // The late members pay what they owe, a few hours later.
         clock.advance(3_600_000);
         for (m, member) in members.iter().enumerate() {
-            if row[m] {
+            if row[m] && !from_balance.contains(member) {
                 assert_eq!(
                     g.owed(*member),
                     Msat::new(CONTRIBUTION + fine.get()),
@@ -198,12 +235,50 @@ pub async fn run_scheduled_life(store: Arc<dyn Store>, queues: LifeQueues, life:
     let once: BTreeSet<_> = beneficiaries.iter().copied().collect();
     assert_eq!(once, members.iter().copied().collect(), "each member receives the pot exactly once");
     assert_eq!(g.payout_order(), &beneficiaries[..], "the payout order is the beneficiaries'");
+    let mut commissions: u128 = 0;
+    let mut dividends: u128 = 0;
     match life.order {
         PayoutOrder::Fixed => assert_eq!(beneficiaries, members, "the listed order"),
         PayoutOrder::Draw => {
             let proof = g.draw_proof().expect("a drawn group's proof");
             assert_eq!(Some(proof.commitment), commitment, "the commitment published at start");
             assert_eq!(verify(&members, &proof).expect("the proof verifies"), beneficiaries, "recomputed");
+        }
+        PayoutOrder::Auction(_) => {
+            let ledger = t.group_ledger(id).await.expect("ledger");
+            for (a, expected) in by_cycle.iter().zip(&expected_auctions) {
+                assert_eq!(a.beneficiary, expected.winner, "cycle {}: the winner is paid", a.cycle);
+                let pot_fines = match life.late.fines_to() {
+                    Some(FineTo::Pot) => {
+                        u128::from(fine.get()) * late_by_cycle[usize::try_from(a.cycle - 1).unwrap_or(0)] as u128
+                    }
+                    _ => 0,
+                };
+                assert_eq!(
+                    u128::from(a.amount.get()),
+                    u128::from(expected.payout.get()) + pot_fines,
+                    "cycle {}: the bid",
+                    a.cycle
+                );
+                for (member, share) in &expected.dividends {
+                    let credited = ledger.entries.iter().any(|e| {
+                        e.reason == crate::domain::ledger::LedgerReason::Dividend
+                            && e.cycle == a.cycle
+                            && e.member == *member
+                            && e.amount == *share
+                    });
+                    assert!(credited, "cycle {}: {member}'s dividend of {share}", a.cycle);
+                }
+                commissions += u128::from(expected.commission.get());
+                dividends += expected.dividends.iter().map(|(_, d)| u128::from(d.get())).sum::<u128>();
+            }
+            let credited: u128 = ledger
+                .entries
+                .iter()
+                .filter(|e| e.reason == crate::domain::ledger::LedgerReason::Dividend)
+                .map(|e| u128::from(e.amount.get()))
+                .sum();
+            assert_eq!(credited, dividends, "every dividend credited once");
         }
     }
 
@@ -218,10 +293,10 @@ pub async fn run_scheduled_life(store: Arc<dyn Store>, queues: LifeQueues, life:
     let fees: u128 = attempts.iter().map(|a| u128::from(a.fee.get())).sum();
     let base_fees = (u128::from(CONTRIBUTION) * life.members as u128 * 200 / 10_000) * life.members as u128;
     match life.late.fines_to() {
-        Some(FineTo::Organizer) => assert_eq!(fees, base_fees + fines, "the fines went to the fee"),
-        Some(FineTo::Pot) | None => assert_eq!(fees, base_fees, "the fee is the pot's"),
+        Some(FineTo::Organizer) => assert_eq!(fees, base_fees + commissions + fines, "the fines went to the fee"),
+        _ => assert_eq!(fees, base_fees + commissions, "the fee is the pot's and the auction's commission"),
     }
-    assert_eq!(out, pots + fines, "the pots and the fines left as payouts and fees");
+    assert_eq!(out + dividends, pots + fines, "the pots and the fines left as payouts, fees and dividends");
 
     // Events: each once, and as many as the life called for.
     t.relay_outbox(1_000).await.expect("relay");
@@ -230,10 +305,51 @@ pub async fn run_scheduled_life(store: Arc<dyn Store>, queues: LifeQueues, life:
     assert_eq!(count("member_late"), late_pairs, "one member_late per late member and cycle");
     let fine_events = if fine.is_zero() { 0 } else { late_pairs };
     assert_eq!(count("fine_issued"), fine_events, "one fine_issued per fine");
-    assert_eq!(count("reminder_due"), life.members * life.members, "each member reminded each cycle");
+    assert_eq!(
+        count("reminder_due"),
+        life.members * life.members - paid_from_balance,
+        "each member reminded each cycle, but one whose balance paid it when it opened"
+    );
     assert_eq!(count("payout_succeeded"), life.members, "one payout_succeeded per cycle");
     assert_eq!(count("contribution_recorded"), life.members * life.members, "one per contribution");
-    LifeReport { group: id, beneficiaries, events, paid_in, fines }
+    let auctions = if matches!(life.order, PayoutOrder::Auction(_)) { life.members } else { 0 };
+    assert_eq!(count("auction_closed"), auctions, "one auction_closed per auctioned cycle");
+    LifeReport { group: id, beneficiaries, events, paid_in, fines, late: late_pairs }
+}
+
+/// The eligible members bid on `cycle`'s pot: the `i`-th of them asks the
+/// pot less `(i + 1)/(eligible + 1)` of the largest discount, every other
+/// one bids twice (the second, higher, bid counts), and the first eligible
+/// member of an odd cycle does not bid. Returns the result the close must
+/// reach, computed by the pure rules from the bids placed.
+async fn bid(
+    t: &Tontine,
+    id: GroupId,
+    rules: crate::domain::auction::AuctionRules,
+    members: &[MemberId],
+    before: &[crate::domain::auction::AuctionResult],
+    cycle: u32,
+) -> crate::domain::auction::AuctionResult {
+    let g = t.store().group(id).await.expect("read").expect("group");
+    let eligible: Vec<MemberId> = members.iter().copied().filter(|m| !before.iter().any(|r| r.winner == *m)).collect();
+    assert_eq!(g.eligible(), eligible, "cycle {cycle}: who may bid");
+    let pot = g.auction_pot();
+    let span = pot.get() - rules.floor(pot).get();
+    let mut placed = Vec::new();
+    let count = eligible.len() as u64;
+    for (i, member) in eligible.iter().enumerate() {
+        if i == 0 && cycle % 2 == 1 {
+            continue;
+        }
+        let i = i as u64;
+        let ask = Msat::new(pot.get() - span * (i + 1) / (count + 1));
+        placed.push(t.place_bid(id, *member, ask).await.expect("bid"));
+        if i % 2 == 1 {
+            // Rebids higher: the latest bid counts.
+            placed.push(t.place_bid(id, *member, Msat::new(ask.get() + 1)).await.expect("rebid"));
+        }
+    }
+    crate::domain::auction::close(rules, pot, members, &eligible, &placed).expect("the rules close the bids placed")
 }
 
 /// Now, rounded down to the second (a life's times read better).

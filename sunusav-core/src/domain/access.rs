@@ -44,7 +44,7 @@ pub enum Denied {
     #[error("only the group's members and operators may read it")]
     MembersOnly,
     /// An action for a member by someone else (an operator included).
-    #[error("a member's invoices and payout destination are theirs alone")]
+    #[error("a member's invoices, bids and payout destination are theirs alone")]
     SelfOnly,
     /// The invoice of a pot submitted by someone other than its beneficiary.
     #[error("only the member this pot pays may submit its invoice")]

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::draw::{DrawChain, DrawError, DrawProof, DrawSeed};
+use crate::domain::auction::{AuctionError, AuctionResult, Bid, check_bid};
+use crate::domain::draw::{DrawChain, DrawError, DrawProof, DrawSeed, remaining};
 use crate::domain::ids::{GroupId, MemberId, PaymentHash};
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::LedgerReason;
@@ -151,6 +152,36 @@ pub enum GroupError {
     Corrupt(&'static str),
 }
 
+/// Why a bid is refused. The group is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BidError {
+    /// The group's payout order is not an auction.
+    #[error("the group's payout order is not auctioned")]
+    NotAuctioned,
+    /// The group is not active.
+    #[error("the group is not active ({0:?})")]
+    GroupNotActive(GroupStatus),
+    /// The cycle is due (or its auction closed, or its pot is on its way).
+    #[error("bidding on this cycle is closed")]
+    BiddingClosed,
+    /// The bid breaks the auction's rules.
+    #[error(transparent)]
+    Rule(#[from] AuctionError),
+}
+
+impl BidError {
+    /// A stable machine-readable code.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::NotAuctioned => "not_auctioned",
+            Self::GroupNotActive(_) => "group_not_active",
+            Self::BiddingClosed => "bidding_closed",
+            Self::Rule(e) => e.code(),
+        }
+    }
+}
+
 /// An invoice issued for one member's contribution to one cycle of one group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invoice {
@@ -262,6 +293,10 @@ pub struct PayoutDue {
     pub fee: Msat,
     /// `payout:<group>:<cycle>`.
     pub key: IdempotencyKey,
+    /// An auctioned cycle's dividends: the other members' shares of the
+    /// discount, credited to their balances when the cycle completes.
+    #[serde(default)]
+    pub dividends: Vec<(MemberId, Msat)>,
 }
 
 /// The effect of a settled contribution.
@@ -330,6 +365,9 @@ pub struct Group {
     /// The draw's hash chain (its seed is secret), from the start of a
     /// group whose order is drawn.
     draw: Option<DrawChain>,
+    /// The current cycle's sealed bids, the latest of each member (an
+    /// auctioned order).
+    bids: BTreeMap<MemberId, Bid>,
 }
 
 impl PartialEq for Group {
@@ -349,6 +387,7 @@ impl PartialEq for Group {
             && self.schedule == other.schedule
             && self.late == other.late
             && self.order == other.order
+            && self.bids == other.bids
             && self.draw.as_ref().map(DrawChain::commitment) == other.draw.as_ref().map(DrawChain::commitment)
     }
 }
@@ -385,7 +424,10 @@ impl Group {
             return Err(GroupError::PotOverflow);
         }
         spec.policy.late.check()?;
-        if spec.schedule.is_none() && (spec.policy.late != LatePolicy::Wait || !spec.policy.reminders_ms.is_empty()) {
+        let auctioned = matches!(spec.policy.order, PayoutOrder::Auction(_));
+        if spec.schedule.is_none()
+            && (spec.policy.late != LatePolicy::Wait || !spec.policy.reminders_ms.is_empty() || auctioned)
+        {
             return Err(RulesError::NeedsSchedule.into());
         }
         // Every member fined: the pot and the fines still fit.
@@ -395,11 +437,12 @@ impl Group {
         }
         let order = match spec.policy.order {
             PayoutOrder::Fixed => spec.members.clone(),
-            PayoutOrder::Draw => Vec::new(),
+            PayoutOrder::Draw | PayoutOrder::Auction(_) => Vec::new(),
         };
         Ok(Self {
             order,
             draw: None,
+            bids: BTreeMap::new(),
             id,
             contribution: spec.contribution,
             fee_bps: spec.fee_bps,
@@ -453,7 +496,7 @@ impl Group {
     /// started group whose order is drawn.
     pub fn with_draw_seed(mut self, seed: Option<DrawSeed>) -> Result<Self, GroupError> {
         match (self.policy.order, seed) {
-            (PayoutOrder::Fixed, None) => Ok(self),
+            (PayoutOrder::Fixed | PayoutOrder::Auction(_), None) => Ok(self),
             (PayoutOrder::Draw, None) if self.status == GroupStatus::Forming => Ok(self),
             (PayoutOrder::Draw, Some(seed)) if self.status != GroupStatus::Forming => {
                 self.set_draw(seed)?;
@@ -461,6 +504,32 @@ impl Group {
             }
             _ => Err(GroupError::Corrupt("a draw seed that does not fit the group's order")),
         }
+    }
+
+    /// Restores an auctioned group's winners so far (in cycle order) and
+    /// the current cycle's bids, from stored state.
+    ///
+    /// # Errors
+    /// `Corrupt` for winners or bids that do not fit the group.
+    pub fn with_auction(mut self, winners: Vec<MemberId>, bids: Vec<Bid>) -> Result<Self, GroupError> {
+        if !matches!(self.policy.order, PayoutOrder::Auction(_)) {
+            return if winners.is_empty() && bids.is_empty() {
+                Ok(self)
+            } else {
+                Err(GroupError::Corrupt("bids or auction winners on a group that is not auctioned"))
+            };
+        }
+        let distinct: std::collections::BTreeSet<_> = winners.iter().collect();
+        let cycle = usize::try_from(self.cycle).unwrap_or(usize::MAX);
+        if distinct.len() != winners.len() || winners.len() > cycle || winners.iter().any(|w| !self.is_member(*w)) {
+            return Err(GroupError::Corrupt("auction winners"));
+        }
+        if bids.iter().any(|b| !self.is_member(b.member)) {
+            return Err(GroupError::Corrupt("a bid from a non-member"));
+        }
+        self.order = winners;
+        self.bids = bids.into_iter().map(|b| (b.member, b)).collect();
+        Ok(self)
     }
 
     fn set_draw(&mut self, seed: DrawSeed) -> Result<(), GroupError> {
@@ -536,6 +605,86 @@ impl Group {
     pub fn draw_seed(&self) -> Option<&DrawSeed> {
         self.draw.as_ref().map(DrawChain::seed)
     }
+    /// The current cycle's sealed bids (an auctioned order), for the store:
+    /// never shown to members before the close.
+    pub fn bids(&self) -> impl Iterator<Item = &Bid> {
+        self.bids.values()
+    }
+    /// Whether the current cycle's auction takes bids: an auctioned group,
+    /// active, its cycle collecting and its winner not chosen yet.
+    pub fn auction_open(&self) -> bool {
+        matches!(self.policy.order, PayoutOrder::Auction(_))
+            && self.status == GroupStatus::Active
+            && self.cycle_status == CycleStatus::Collecting
+            && self.order.len() < usize::try_from(self.cycle).unwrap_or(0)
+    }
+    /// The pot the current cycle's auction is for: the contributions less
+    /// the platform's fee (fines to the pot come on top of the winner's bid).
+    pub fn auction_pot(&self) -> Msat {
+        let pot = self.contribution.checked_mul(self.members.len() as u64).unwrap_or(Msat::ZERO);
+        let fee = pot.basis_points(self.fee_bps).unwrap_or(Msat::ZERO);
+        pot.checked_sub(fee).unwrap_or(Msat::ZERO)
+    }
+    /// The members who have not received the pot before the current cycle.
+    pub fn eligible(&self) -> Vec<MemberId> {
+        let before = usize::try_from(self.cycle.saturating_sub(1)).unwrap_or(0).min(self.order.len());
+        remaining(&self.members, &self.order[..before])
+    }
+    /// The result of the current cycle's auction, once closed (recomputed
+    /// from the stored bids: the close is a pure function of them).
+    pub fn auction_result(&self) -> Option<AuctionResult> {
+        let PayoutOrder::Auction(rules) = self.policy.order else { return None };
+        if self.order.len() < usize::try_from(self.cycle).ok()? {
+            return None;
+        }
+        let bids: Vec<Bid> = self.bids.values().copied().collect();
+        crate::domain::auction::close(rules, self.auction_pot(), &self.members, &self.eligible(), &bids).ok()
+    }
+
+    /// Places (or replaces) `bid` on the current cycle's pot: the bidder
+    /// has not received the pot, the bid is within the rules, and bidding
+    /// is open (before the cycle is due, and before the close).
+    ///
+    /// # Errors
+    /// [`BidError`] with the rule's code; the group is unchanged.
+    pub fn place_bid(&mut self, bid: Bid) -> Result<(), BidError> {
+        let PayoutOrder::Auction(rules) = self.policy.order else { return Err(BidError::NotAuctioned) };
+        if self.status != GroupStatus::Active {
+            return Err(BidError::GroupNotActive(self.status));
+        }
+        let due = self.cycle_due_ms().unwrap_or(0);
+        if !self.auction_open() || bid.at_ms >= due {
+            return Err(BidError::BiddingClosed);
+        }
+        check_bid(rules, self.auction_pot(), &self.eligible(), &bid)?;
+        self.bids.insert(bid.member, bid);
+        Ok(())
+    }
+
+    /// Closes the current cycle's auction (its due time came): the winner
+    /// becomes the cycle's beneficiary. Returns the payout due when every
+    /// member has paid already (the cycle completes now); `None` when the
+    /// auction was closed before or the cycle still collects.
+    ///
+    /// # Errors
+    /// `InvalidTransition` when the group does not auction, or is not active.
+    pub fn close_auction(&mut self) -> Result<Option<PayoutDue>, GroupError> {
+        let PayoutOrder::Auction(rules) = self.policy.order else {
+            return Err(GroupError::InvalidTransition(self.status));
+        };
+        if !self.auction_open() {
+            return Ok(None);
+        }
+        let bids: Vec<Bid> = self.bids.values().copied().collect();
+        let result = crate::domain::auction::close(rules, self.auction_pot(), &self.members, &self.eligible(), &bids)
+            .map_err(|_| GroupError::Corrupt("a stored bid the rules refuse"))?;
+        self.order.push(result.winner);
+        if self.paid.len() < self.members.len() {
+            return Ok(None);
+        }
+        self.cycle_status = CycleStatus::Completing;
+        Ok(self.payout_due())
+    }
     /// The group's status.
     pub const fn status(&self) -> GroupStatus {
         self.status
@@ -601,7 +750,14 @@ impl Group {
         let pot = self.contribution.checked_mul(self.members.len() as u64).unwrap_or(Msat::ZERO);
         let fee = pot.basis_points(self.fee_bps).unwrap_or(Msat::ZERO);
         let fines = self.late.values().fold(Msat::ZERO, |sum, f| sum.checked_add(*f).unwrap_or(sum));
-        let net = pot.checked_sub(fee).unwrap_or(Msat::ZERO);
+        let mut net = pot.checked_sub(fee).unwrap_or(Msat::ZERO);
+        let mut fee = fee;
+        if let Some(won) = self.auction_result() {
+            // The winner's bid; the commission is the organizer's, kept with
+            // the fee; the dividends go to the other members' balances.
+            net = won.payout;
+            fee = fee.checked_add(won.commission).unwrap_or(fee);
+        }
         match self.policy.late.fines_to() {
             Some(FineTo::Pot) => (net.checked_add(fines).unwrap_or(net), fee),
             Some(FineTo::Organizer) => (net, fee.checked_add(fines).unwrap_or(fee)),
@@ -734,7 +890,8 @@ impl Group {
             return Err(ContributionError::WrongAmount { expected: owed, got: paid });
         }
         self.paid.insert(invoice.member, invoice.payment_hash);
-        if self.paid.len() < self.members.len() {
+        // An auctioned cycle completes at its close when everyone paid before it.
+        if self.paid.len() < self.members.len() || self.beneficiary().is_none() {
             return Ok(ContributionOutcome::Recorded);
         }
         self.cycle_status = CycleStatus::Completing;
@@ -811,6 +968,7 @@ impl Group {
             amount,
             fee,
             key: IdempotencyKey::payout(self.id, self.cycle),
+            dividends: self.auction_result().map(|r| r.dividends).unwrap_or_default(),
         })
     }
 
@@ -839,6 +997,7 @@ impl Group {
         self.cycle_status = CycleStatus::Collecting;
         self.paid.clear();
         self.late.clear();
+        self.bids.clear();
         Ok(PayoutApplied::NextCycle(self.cycle))
     }
 

@@ -47,6 +47,9 @@ pub enum LedgerReason {
     Applied,
     /// Debit: released for a refund by an operator (the refund is owed).
     RefundReleased,
+    /// Credit: a member's share of an auctioned cycle's discount (the
+    /// winner took less than the pot).
+    Dividend,
 }
 
 str_enum!(LedgerReason {
@@ -57,6 +60,7 @@ str_enum!(LedgerReason {
     Underpaid => "underpaid",
     Applied => "applied",
     RefundReleased => "refund_released",
+    Dividend => "dividend",
 });
 
 impl LedgerReason {
@@ -123,6 +127,19 @@ impl LedgerEntry {
             reason: LedgerReason::Applied,
             amount,
             payment_hash: Some(balance_payment_hash(group, cycle, member)),
+        }
+    }
+
+    /// A member's dividend of an auctioned cycle: `dividend:<group>:<cycle>:<member>`.
+    pub fn dividend(group: GroupId, member: MemberId, cycle: u32, amount: Msat) -> Self {
+        Self {
+            key: key(&format!("dividend:{group}:{cycle}:{member}")),
+            group,
+            member,
+            cycle,
+            reason: LedgerReason::Dividend,
+            amount,
+            payment_hash: None,
         }
     }
 

@@ -27,6 +27,12 @@ pub enum PayoutOrder {
     /// a hash chain that anyone can check against it
     /// ([`crate::domain::draw`]).
     Draw,
+    /// Auctioned, cycle by cycle (a scheduled group): the members who have
+    /// not received the pot bid the lowest payout they accept until the
+    /// cycle is due; the lowest bid wins, and the discount, less the
+    /// organizer's commission, is shared among the other members as a
+    /// dividend on their balance ([`crate::domain::auction`]).
+    Auction(crate::domain::auction::AuctionRules),
 }
 
 /// What happens, at a cycle's grace end, to a member who has not paid.
@@ -85,8 +91,9 @@ pub enum RulesError {
     /// earlier than [`MAX_REMINDER_OFFSET_MS`] before the due time.
     #[error("at most {MAX_REMINDERS} distinct reminders, each at most 31 days before the due time")]
     RemindersOutOfRange,
-    /// Late policies and reminders need a schedule (a due time and a grace end).
-    #[error("a late policy other than wait, and reminders, need a schedule")]
+    /// Late policies, reminders and auctions need a schedule (a due time
+    /// and a grace end).
+    #[error("a late policy other than wait, reminders and an auctioned order need a schedule")]
     NeedsSchedule,
 }
 

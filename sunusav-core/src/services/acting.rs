@@ -84,6 +84,20 @@ impl Acting<'_> {
         self.tontine.issue_invoice(id, member).await
     }
 
+    /// [`Tontine::place_bid`], by the bidding member, for themselves.
+    ///
+    /// # Errors
+    /// `Forbidden(SelfOnly)`, and those of [`Tontine::place_bid`].
+    pub async fn place_bid(
+        &self,
+        id: GroupId,
+        member: MemberId,
+        payout: crate::domain::money::Msat,
+    ) -> Result<crate::domain::auction::Bid, ServiceError> {
+        self.caller.may_act_for(member)?;
+        self.tontine.place_bid(id, member, payout).await
+    }
+
     /// [`Tontine::group_view`], for the group's members and operators.
     ///
     /// # Errors

@@ -2,7 +2,7 @@
 
 use crate::domain::access::Denied;
 use crate::domain::attempt::{AttemptError, AttemptStatus};
-use crate::domain::group::{ContributionError, GroupError};
+use crate::domain::group::{BidError, ContributionError, GroupError};
 use crate::domain::payout::DestinationError;
 use crate::ports::{BackendError, PaymentsError, QueueError, StoreError};
 
@@ -22,6 +22,9 @@ pub enum ServiceError {
     /// A contribution rule refused the change.
     #[error(transparent)]
     Contribution(#[from] ContributionError),
+    /// A bid was refused (an auctioned order's rules).
+    #[error(transparent)]
+    Bid(#[from] BidError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -74,6 +77,7 @@ impl ServiceError {
             | Self::Group(_)
             | Self::Attempt(_)
             | Self::Contribution(_)
+            | Self::Bid(_)
             | Self::NothingToRelease
             | Self::NotDead(_)
             | Self::BodyExpired

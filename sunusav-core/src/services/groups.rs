@@ -109,6 +109,28 @@ impl Tontine {
         Ok(invoice)
     }
 
+    /// Places (or replaces) `member`'s sealed bid on the current cycle's pot
+    /// of an auctioned group: the lowest payout they accept. Bidding closes
+    /// when the cycle is due.
+    ///
+    /// # Errors
+    /// `NotFound`, and [`crate::domain::group::BidError`] with the rule's code.
+    pub async fn place_bid(
+        &self,
+        id: GroupId,
+        member: MemberId,
+        payout: crate::domain::money::Msat,
+    ) -> Result<crate::domain::auction::Bid, ServiceError> {
+        let mut tx = self.store.begin().await?;
+        tx.lock_group(id).await?;
+        let mut group = tx.load_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
+        let bid = crate::domain::auction::Bid { member, payout, at_ms: self.now_ms() };
+        group.place_bid(bid)?;
+        tx.save_group(&group).await?;
+        tx.commit().await?;
+        Ok(bid)
+    }
+
     /// A group and its payment attempts.
     pub async fn group_view(&self, id: GroupId) -> Result<(Group, Vec<PaymentAttempt>), ServiceError> {
         let group = self.store.group(id).await?.ok_or(ServiceError::NotFound("group"))?;

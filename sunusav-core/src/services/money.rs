@@ -62,7 +62,8 @@ pub struct Accounting {
     /// paid by a payment and settlements credited to a balance.
     pub received: u128,
     /// Contributions in force: recorded, not returned by a cancellation
-    /// (those paid from a balance included).
+    /// nor shared back as an auctioned cycle's dividends (those paid from a
+    /// balance included).
     pub contributions: u128,
     /// What the members hold in the group.
     pub balances: u128,
@@ -106,6 +107,10 @@ pub(super) async fn cancel_open_invoices(tx: &mut dyn StoreTx, group: GroupId, c
 /// the cycle's invoices still open.
 pub(super) async fn cycle_completed(tx: &mut dyn StoreTx, due: &PayoutDue, events: bool) -> Result<(), ServiceError> {
     tx.insert_payment_attempt(&PaymentAttempt::pending(due)).await?;
+    // An auctioned cycle's dividends: the other members' shares of the discount.
+    for (member, amount) in &due.dividends {
+        tx.insert_ledger_entry(&LedgerEntry::dividend(due.group, *member, due.cycle, *amount)).await?;
+    }
     super::notify::emit(tx, events, super::DomainEvent::cycle_completed(due)).await?;
     let job = PayoutJob { key: due.key.clone(), group: due.group, cycle: due.cycle, generation: 0 };
     let payload = serde_json::to_vec(&job).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
@@ -243,7 +248,7 @@ fn accounting_of(
         if e.is_settlement() {
             a.received += amount;
         }
-        if e.returns_contribution() {
+        if e.returns_contribution() || e.reason == LedgerReason::Dividend {
             a.contributions = a.contributions.checked_sub(amount).ok_or_else(|| {
                 StoreError::Corrupt(format!("ledger of group {id}: returns more than was contributed"))
             })?;

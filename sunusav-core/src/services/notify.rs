@@ -60,6 +60,8 @@ pub enum EventKind {
     FineIssued,
     /// A reminder before the cycle is due, to a member who has not paid.
     ReminderDue,
+    /// An auctioned cycle's bidding closed: its winner and payout.
+    AuctionClosed,
 }
 
 impl EventKind {
@@ -72,6 +74,7 @@ impl EventKind {
         Self::MemberLate,
         Self::FineIssued,
         Self::ReminderDue,
+        Self::AuctionClosed,
     ];
 
     /// The stable name (the `type` of a delivered event).
@@ -84,6 +87,7 @@ impl EventKind {
             Self::MemberLate => "member_late",
             Self::FineIssued => "fine_issued",
             Self::ReminderDue => "reminder_due",
+            Self::AuctionClosed => "auction_closed",
         }
     }
 
@@ -213,6 +217,21 @@ impl DomainEvent {
             ..Self::new(
                 EventKind::FineIssued,
                 format!("fine_issued:{}:{}:{member}", group.id(), group.cycle()),
+                group.id(),
+                group.cycle(),
+            )
+        }
+    }
+
+    /// An auctioned cycle's close: `auction_closed:<group>:<cycle>`, with the
+    /// winner and the payout they bid (the whole pot when nobody bid).
+    pub fn auction_closed(group: &crate::domain::group::Group, result: &crate::domain::auction::AuctionResult) -> Self {
+        Self {
+            member: Some(result.winner),
+            amount_msat: Some(result.payout),
+            ..Self::new(
+                EventKind::AuctionClosed,
+                format!("auction_closed:{}:{}", group.id(), group.cycle()),
                 group.id(),
                 group.cycle(),
             )

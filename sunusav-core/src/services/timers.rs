@@ -63,6 +63,8 @@ pub enum TimerKind {
     Deadline,
     /// A reminder before the cycle is due.
     Reminder,
+    /// An auctioned cycle is due: its bidding closes and the winner is chosen.
+    AuctionClose,
 }
 
 impl TimerJob {
@@ -70,6 +72,16 @@ impl TimerJob {
     pub fn deadline(group: &Group) -> Option<Self> {
         let at_ms = group.cycle_grace_end_ms()?;
         Some(Self { kind: TimerKind::Deadline, group: group.id(), cycle: group.cycle(), at_ms, offset_ms: 0 })
+    }
+
+    /// The close of `group`'s current auction (at the cycle's due time),
+    /// while it is open.
+    pub fn auction_close(group: &Group) -> Option<Self> {
+        if !group.auction_open() {
+            return None;
+        }
+        let at_ms = group.cycle_due_ms()?;
+        Some(Self { kind: TimerKind::AuctionClose, group: group.id(), cycle: group.cycle(), at_ms, offset_ms: 0 })
     }
 
     /// The reminders of `group`'s current cycle still ahead at `now_ms`
@@ -100,6 +112,7 @@ impl TimerJob {
         let text = match self.kind {
             TimerKind::Deadline => format!("deadline:{}:{}", self.group, self.cycle),
             TimerKind::Reminder => format!("reminder:{}:{}:{}", self.group, self.cycle, self.offset_ms),
+            TimerKind::AuctionClose => format!("auction:{}:{}", self.group, self.cycle),
         };
         // A group id and numbers are printable and short: always a key.
         IdempotencyKey::parse(text).unwrap_or_else(|_| unreachable!("a timer key is printable and short"))
@@ -131,6 +144,14 @@ pub enum DeadlineOutcome {
     Waiting(Vec<(MemberId, crate::domain::money::Msat)>),
     /// These members, who still owe the cycle, were reminded.
     Reminded(Vec<MemberId>),
+    /// The cycle's auction closed: its winner, and whether the cycle
+    /// completed with it (everyone had paid).
+    AuctionClosed {
+        /// Who receives the pot this cycle.
+        winner: MemberId,
+        /// Whether the cycle's payout is due now.
+        completed: bool,
+    },
     /// Fired before its time (a clock behind the writer's): run again later.
     Early,
 }
@@ -158,7 +179,8 @@ pub(super) async fn schedule_deadline(
         return Ok(());
     }
     let Some(deadline) = TimerJob::deadline(group) else { return Ok(()) };
-    for job in std::iter::once(deadline).chain(TimerJob::reminders(group, now_ms)) {
+    let close = TimerJob::auction_close(group);
+    for job in std::iter::once(deadline).chain(close).chain(TimerJob::reminders(group, now_ms)) {
         let message =
             OutboxMessage { id: 0, queue: TIMERS_QUEUE.into(), job_id: job.job_id(), payload: job.payload()? };
         tx.insert_outbox(&message).await?;
@@ -189,6 +211,7 @@ impl Tontine {
         }
         let outcome = match job.kind {
             TimerKind::Deadline => self.deadline_passed(&mut *tx, &mut group, job.at_ms).await?,
+            TimerKind::AuctionClose => self.auction_closes(&mut *tx, &mut group).await?,
             TimerKind::Reminder => {
                 let owing: Vec<_> = group
                     .members()
@@ -206,6 +229,7 @@ impl Tontine {
         let told = match &outcome {
             DeadlineOutcome::Waiting(late) => !late.is_empty(),
             DeadlineOutcome::Reminded(owing) => !owing.is_empty(),
+            DeadlineOutcome::AuctionClosed { .. } => true,
             _ => false,
         };
         if !told {
@@ -253,6 +277,26 @@ impl Tontine {
         Ok(DeadlineOutcome::Waiting(late))
     }
 
+    /// An auctioned cycle is due: its bidding closes, the winner becomes its
+    /// beneficiary, and when everyone paid already the cycle completes (its
+    /// payout, dividends and event written now). The caller holds the lock
+    /// and commits.
+    async fn auction_closes(&self, tx: &mut dyn StoreTx, group: &mut Group) -> Result<DeadlineOutcome, ServiceError> {
+        if !group.auction_open() {
+            return Ok(DeadlineOutcome::Nothing);
+        }
+        let due = group.close_auction()?;
+        let result =
+            group.auction_result().ok_or(ServiceError::Invariant("an auction closed without a result".into()))?;
+        emit(tx, self.events_on(), DomainEvent::auction_closed(group, &result)).await?;
+        if let Some(due) = &due {
+            super::money::cycle_completed(tx, due, self.events_on()).await?;
+        }
+        tx.save_group(group).await?;
+        tracing::info!(group = %group.id(), cycle = group.cycle(), winner = %result.winner, payout = %result.payout, completed = due.is_some(), "auction closed");
+        Ok(DeadlineOutcome::AuctionClosed { winner: result.winner, completed: due.is_some() })
+    }
+
     /// Publishes again the timers of up to `limit` collecting cycles of
     /// scheduled groups (after the group `after`, for paging): the deadline
     /// of each (due now when its grace end passed and nobody was told late
@@ -280,8 +324,10 @@ impl Tontine {
             }
             sweep.cycles += 1;
             let Some(deadline) = TimerJob::deadline(group) else { continue };
-            // A deadline that ran told someone late: done.
-            let timers = (group.late().is_empty()).then_some(deadline).into_iter();
+            // A deadline that ran told someone late: done; an auction that
+            // closed has its winner.
+            let timers =
+                (group.late().is_empty()).then_some(deadline).into_iter().chain(TimerJob::auction_close(group));
             // A reminder due now may have run already: only those ahead.
             let ahead = TimerJob::reminders(group, now).into_iter().filter(|r| r.at_ms > now);
             for job in timers.chain(ahead) {
