@@ -11,7 +11,7 @@ use std::sync::Arc;
 use common::{fresh_database, fresh_prefix, services};
 use sunusav_core::Msat;
 use sunusav_core::conformance::scheduled::{LifeQueues, ScheduledLife, run_scheduled_life};
-use sunusav_core::domain::rules::{FineAmount, FinePolicy, FineTo, LatePolicy, PayoutOrder};
+use sunusav_core::domain::rules::{CoverPolicy, FineAmount, FinePolicy, FineTo, LatePolicy, PayoutOrder};
 use sunusav_core::ports::QueueConfig;
 use sunusav_core::services::{EVENTS_QUEUE, PAYOUT_QUEUE, TIMERS_QUEUE, WEBHOOK_QUEUE};
 use sunusav_postgres::PgStore;
@@ -28,6 +28,7 @@ async fn lives(order: PayoutOrder) {
         LatePolicy::Wait,
         LatePolicy::Fine(FinePolicy { amount: FineAmount::Msat(Msat::new(1_500)), to: FineTo::Pot }),
         LatePolicy::Fine(FinePolicy { amount: FineAmount::Bps(750), to: FineTo::Organizer }),
+        LatePolicy::Cover(CoverPolicy { deposit_msat: Msat::new(10_000) }),
     ];
     for late in policies {
         let prefix = fresh_prefix();

@@ -1,6 +1,6 @@
 //! Time-travel tests on the in-memory adapters: whole lives of scheduled
 //! groups on a clock moved by hand, for each late policy (`wait`, a fixed
-//! fine to the pot, a share fine to the organizer) and each payout order
+//! fine to the pot, a share fine to the organizer, a deposit covering late members) and each payout order
 //! (fixed, drawn, auctioned), with their invariants checked by
 //! [`sunusav_core::conformance::scheduled`].
 
@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use sunusav_core::Msat;
 use sunusav_core::conformance::scheduled::{LifeQueues, ScheduledLife, run_scheduled_life};
 use sunusav_core::domain::auction::AuctionRules;
-use sunusav_core::domain::rules::{FineAmount, FinePolicy, FineTo, LatePolicy, PayoutOrder};
+use sunusav_core::domain::rules::{CoverPolicy, FineAmount, FinePolicy, FineTo, LatePolicy, PayoutOrder};
 use sunusav_core::memory::{MemoryQueue, MemoryStore};
 use sunusav_core::ports::QueueConfig;
 use sunusav_core::services::{EVENTS_QUEUE, PAYOUT_QUEUE, TIMERS_QUEUE, WEBHOOK_QUEUE};
@@ -25,8 +25,9 @@ fn queues() -> LifeQueues {
     }
 }
 
-fn policies() -> [LatePolicy; 3] {
+fn policies() -> [LatePolicy; 4] {
     [
+        LatePolicy::Cover(CoverPolicy { deposit_msat: Msat::new(10_000) }),
         LatePolicy::Wait,
         LatePolicy::Fine(FinePolicy { amount: FineAmount::Msat(Msat::new(1_500)), to: FineTo::Pot }),
         LatePolicy::Fine(FinePolicy { amount: FineAmount::Bps(750), to: FineTo::Organizer }),
@@ -82,6 +83,7 @@ fn late_policy() -> impl Strategy<Value = LatePolicy> {
             amount: FineAmount::Bps(bps),
             to: if pot { FineTo::Pot } else { FineTo::Organizer },
         })),
+        (10_000..30_000u64).prop_map(|d| LatePolicy::Cover(CoverPolicy { deposit_msat: Msat::new(d) })),
     ]
 }
 

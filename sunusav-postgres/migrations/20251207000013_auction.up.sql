@@ -15,9 +15,11 @@ ALTER TABLE group_members
 CREATE UNIQUE INDEX group_members_payout_cycle ON group_members (group_id, payout_cycle)
     WHERE payout_cycle IS NOT NULL;
 
--- A member's share of an auctioned cycle's discount.
+-- A member's share of an auctioned cycle's discount; the `cover` policy's
+-- held deposits (paid, covering a late contribution, refilled from the
+-- balance, returned when the group ends).
 ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_reason_valid;
 ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_reason_valid CHECK (reason IN (
     'overpaid', 'duplicate_invoice', 'late', 'group_cancelled', 'underpaid', 'applied', 'refund_released',
-    'dividend'
+    'dividend', 'deposit', 'covered', 'deposit_refilled', 'deposit_returned'
 ));

@@ -2,8 +2,10 @@
 //! in insertion order (`id`, a `BIGSERIAL`).
 //!
 //! A balance is the signed sum of a member's entries in a group: credits
-//! count positive, the debit reasons ([`LedgerReason::is_debit`]) negative.
-//! The debit reasons are bound from the domain, never spelled in SQL.
+//! count positive, the debit reasons ([`LedgerReason::is_debit`]) negative,
+//! and the reasons that move only a held deposit
+//! ([`LedgerReason::balance_sign`] 0) not at all. The reasons are bound from
+//! the domain, never spelled in SQL.
 
 use sqlx::{PgConnection, PgExecutor};
 use sunusav_core::domain::ids::{GroupId, MemberId};
@@ -63,6 +65,11 @@ fn entries(rows: Vec<EntryRow>) -> Result<Vec<LedgerEntry>, StoreError> {
 /// The names of the debit reasons, bound as a `text[]`.
 fn debit_reasons() -> Vec<&'static str> {
     LedgerReason::ALL.iter().filter(|r| r.is_debit()).map(|r| r.as_str()).collect()
+}
+
+/// The names of the reasons that leave the balance alone, bound as a `text[]`.
+fn neutral_reasons() -> Vec<&'static str> {
+    LedgerReason::ALL.iter().filter(|r| r.balance_sign() == 0).map(|r| r.as_str()).collect()
 }
 
 /// Appends an entry in one statement: `true` when inserted, `false` (no
@@ -131,16 +138,19 @@ pub(crate) async fn unapplied_balances(
 ) -> Result<Vec<Balance>, StoreError> {
     let rows = sqlx::query_as::<_, BalanceRow>(
         "SELECT group_id, member_id, \
-           sum(CASE WHEN reason = ANY($1::text[]) THEN -amount_msat ELSE amount_msat END)::bigint AS amount_msat \
+           sum(CASE WHEN reason = ANY($1::text[]) THEN -amount_msat WHEN reason = ANY($5::text[]) THEN 0 \
+               ELSE amount_msat END)::bigint AS amount_msat \
          FROM ledger_entries WHERE $3::uuid IS NULL OR (group_id, member_id) > ($3::uuid, $4::uuid) \
          GROUP BY group_id, member_id \
-         HAVING sum(CASE WHEN reason = ANY($1::text[]) THEN -amount_msat ELSE amount_msat END) > 0 \
+         HAVING sum(CASE WHEN reason = ANY($1::text[]) THEN -amount_msat WHEN reason = ANY($5::text[]) THEN 0 \
+               ELSE amount_msat END) > 0 \
          ORDER BY group_id, member_id LIMIT $2",
     )
     .bind(debit_reasons())
     .bind(i64::from(limit))
     .bind(after.map(|(g, _)| g.as_uuid()))
     .bind(after.map(|(_, m)| m.as_uuid()))
+    .bind(neutral_reasons())
     .fetch_all(exec)
     .await
     .map_err(map_err)?;

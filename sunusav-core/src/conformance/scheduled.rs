@@ -157,7 +157,7 @@ pub async fn run_scheduled_life(store: Arc<dyn Store>, queues: LifeQueues, life:
         paid_from_balance += from_balance.len();
         for (m, member) in members.iter().enumerate() {
             if !row[m] && !from_balance.contains(member) {
-                paid_in += pay(&t, &queues.webhooks, id, *member, &mut n).await;
+                paid_in += pay(&t, &queues.webhooks, id, *member, &mut n, true).await;
             }
         }
         // The due time: an auction closes (a cycle everyone paid completes).
@@ -197,16 +197,26 @@ pub async fn run_scheduled_life(store: Arc<dyn Store>, queues: LifeQueues, life:
             crate::services::DeadlineOutcome::Nothing,
             "cycle {cycle}: a second run of the deadline"
         );
-        // The late members pay what they owe, a few hours later.
+        // The late members pay what they owe, a few hours later; under
+        // `cover`, one whose deposit paid the contribution repays the debt.
         clock.advance(3_600_000);
+        let deposit = if cycle == 1 { life.late.deposit().get() } else { 0 };
         for (m, member) in members.iter().enumerate() {
             if row[m] && !from_balance.contains(member) {
+                let covered = g.paid().contains_key(member);
                 assert_eq!(
-                    g.owed(*member),
-                    Msat::new(CONTRIBUTION + fine.get()),
-                    "cycle {cycle}: what a late member owes"
+                    covered,
+                    cycle > 1 && matches!(life.late, LatePolicy::Cover(_)),
+                    "cycle {cycle}: a late member's held deposit covers them under `cover` only, from cycle 2"
                 );
-                paid_in += pay(&t, &queues.webhooks, id, *member, &mut n).await;
+                if !covered {
+                    assert_eq!(
+                        g.owed(*member),
+                        Msat::new(CONTRIBUTION + fine.get() + deposit),
+                        "cycle {cycle}: what a late member owes"
+                    );
+                }
+                paid_in += pay(&t, &queues.webhooks, id, *member, &mut n, !covered).await;
             }
         }
         run_payouts(&t, &queues.payouts).await;
@@ -288,7 +298,16 @@ pub async fn run_scheduled_life(store: Arc<dyn Store>, queues: LifeQueues, life:
     let acc = t.accounting(id).await.expect("accounting");
     assert!(acc.balanced(), "received = contributions + balances + released: {acc:?}");
     assert_eq!(acc.received, paid_in, "every msat paid is on record");
+    assert_eq!(acc.deposits, 0, "the held deposits came back to the balances when the group finished");
     assert_eq!(paid_in, out + acc.balances + acc.released, "paid in = payouts + fees + balances + released");
+    if matches!(life.late, LatePolicy::Cover(_)) {
+        // Every debt was repaid: each member's whole deposit is back on their balance.
+        let ledger = t.group_ledger(id).await.expect("ledger");
+        for m in &members {
+            let balance = ledger.balances.iter().find(|b| b.member == *m).map_or(0, |b| b.amount.get());
+            assert!(balance >= life.late.deposit().get(), "{m}'s deposit is back on their balance: {balance}");
+        }
+    }
     let pots = u128::from(CONTRIBUTION) * (life.members * life.members) as u128;
     let fees: u128 = attempts.iter().map(|a| u128::from(a.fee.get())).sum();
     let base_fees = (u128::from(CONTRIBUTION) * life.members as u128 * 200 / 10_000) * life.members as u128;
@@ -376,9 +395,17 @@ async fn fire_due_timers(t: &Tontine, timers: &Arc<dyn Queue>) {
     }
 }
 
-/// The member pays a fresh invoice for what they owe; the node's settlement
-/// arrives as a webhook, run through the webhook queue. Returns what was paid.
-async fn pay(t: &Tontine, webhooks: &Arc<dyn Queue>, id: GroupId, member: MemberId, n: &mut u64) -> u128 {
+/// The member pays a fresh invoice for what they owe (a contribution, or
+/// a debt when `contribution` is false); the node's settlement arrives as a
+/// webhook, run through the webhook queue. Returns what was paid.
+async fn pay(
+    t: &Tontine,
+    webhooks: &Arc<dyn Queue>,
+    id: GroupId,
+    member: MemberId,
+    n: &mut u64,
+    contribution: bool,
+) -> u128 {
     let invoice = t.issue_invoice(id, member).await.expect("invoice");
     *n += 1;
     let event = LightningEvent {
@@ -395,10 +422,17 @@ async fn pay(t: &Tontine, webhooks: &Arc<dyn Queue>, id: GroupId, member: Member
     while let Some(job) = webhooks.reserve(LEASE).await.expect("reserve") {
         let webhook: WebhookJob = serde_json::from_slice(&job.payload).expect("webhook payload");
         let outcome = t.settle(&webhook).await.expect("settle");
-        assert!(
-            matches!(outcome, SettleOutcome::Recorded | SettleOutcome::CycleComplete(_)),
-            "a payment of what the member owes is their contribution: {outcome:?}"
-        );
+        if contribution {
+            assert!(
+                matches!(outcome, SettleOutcome::Recorded | SettleOutcome::CycleComplete(_)),
+                "a payment of what the member owes is their contribution: {outcome:?}"
+            );
+        } else {
+            assert!(
+                matches!(outcome, SettleOutcome::Credited(_)),
+                "a debt's payment lands on the balance: {outcome:?}"
+            );
+        }
         webhooks.ack(&job.id, &job.token).await.expect("ack");
         settled += 1;
     }

@@ -424,6 +424,9 @@ impl Group {
             return Err(GroupError::PotOverflow);
         }
         spec.policy.late.check()?;
+        if matches!(spec.policy.late, LatePolicy::Cover(_)) && spec.policy.late.deposit() < spec.contribution {
+            return Err(RulesError::DepositTooSmall.into());
+        }
         let auctioned = matches!(spec.policy.order, PayoutOrder::Auction(_));
         if spec.schedule.is_none()
             && (spec.policy.late != LatePolicy::Wait || !spec.policy.reminders_ms.is_empty() || auctioned)
@@ -432,7 +435,8 @@ impl Group {
         }
         // Every member fined: the pot and the fines still fit.
         let fines = spec.policy.late.fine(spec.contribution).checked_mul(n as u64).ok_or(GroupError::PotOverflow)?;
-        if pot.checked_add(fines).is_none_or(|all| all.get() > MAX_POT) {
+        let deposits = spec.policy.late.deposit().checked_mul(n as u64).ok_or(GroupError::PotOverflow)?;
+        if pot.checked_add(fines).and_then(|p| p.checked_add(deposits)).is_none_or(|all| all.get() > MAX_POT) {
             return Err(GroupError::PotOverflow);
         }
         let order = match spec.policy.order {
@@ -710,7 +714,13 @@ impl Group {
     /// fine when they were late under the `fine` policy.
     pub fn owed(&self, member: MemberId) -> Msat {
         let fine = self.late.get(&member).copied().unwrap_or(Msat::ZERO);
-        self.contribution.checked_add(fine).unwrap_or(self.contribution)
+        let owed = self.contribution.checked_add(fine).unwrap_or(self.contribution);
+        owed.checked_add(self.deposit_due()).unwrap_or(owed)
+    }
+    /// The deposit asked with each member's contribution to the current
+    /// cycle: the `cover` policy's, in cycle 1; zero otherwise.
+    pub fn deposit_due(&self) -> Msat {
+        if self.cycle == 1 { self.policy.late.deposit() } else { Msat::ZERO }
     }
     /// The spec this group was created from.
     pub fn spec(&self) -> GroupSpec {

@@ -50,6 +50,18 @@ pub enum LedgerReason {
     /// Credit: a member's share of an auctioned cycle's discount (the
     /// winner took less than the pot).
     Dividend,
+    /// Deposit in: the deposit a member of a group under the `cover` policy
+    /// paid with their first contribution (held, not spendable).
+    Deposit,
+    /// Deposit out: the member's held deposit covered their contribution to
+    /// a cycle they were late for; the shortfall is their debt.
+    Covered,
+    /// Balance to deposit: the member's balance repaid their debt (refilled
+    /// their deposit).
+    DepositRefilled,
+    /// Deposit to balance: the group ended (finished or cancelled) and the
+    /// member's held deposit came back to their balance.
+    DepositReturned,
 }
 
 str_enum!(LedgerReason {
@@ -61,12 +73,36 @@ str_enum!(LedgerReason {
     Applied => "applied",
     RefundReleased => "refund_released",
     Dividend => "dividend",
+    Deposit => "deposit",
+    Covered => "covered",
+    DepositRefilled => "deposit_refilled",
+    DepositReturned => "deposit_returned",
 });
 
 impl LedgerReason {
     /// Whether the entry takes money off the balance.
     pub const fn is_debit(self) -> bool {
-        matches!(self, Self::Applied | Self::RefundReleased)
+        self.balance_sign() < 0
+    }
+
+    /// How the entry moves the member's spendable balance: +1, -1, or 0
+    /// for an entry that moves only their held deposit.
+    pub const fn balance_sign(self) -> i8 {
+        match self {
+            Self::Applied | Self::RefundReleased | Self::DepositRefilled => -1,
+            Self::Deposit | Self::Covered => 0,
+            _ => 1,
+        }
+    }
+
+    /// How the entry moves the member's held deposit (the `cover` policy):
+    /// +1, -1, or 0.
+    pub const fn deposit_sign(self) -> i8 {
+        match self {
+            Self::Deposit | Self::DepositRefilled => 1,
+            Self::Covered | Self::DepositReturned => -1,
+            _ => 0,
+        }
     }
 }
 
@@ -143,6 +179,62 @@ impl LedgerEntry {
         }
     }
 
+    /// The deposit paid with the member's first contribution, by the
+    /// payment `hash` (or a balance): `deposit:<hash>`.
+    pub fn deposit(group: GroupId, member: MemberId, hash: PaymentHash, amount: Msat) -> Self {
+        Self {
+            key: key(&format!("deposit:{hash}")),
+            group,
+            member,
+            cycle: 1,
+            reason: LedgerReason::Deposit,
+            amount,
+            payment_hash: Some(hash),
+        }
+    }
+
+    /// The held deposit covering the member's contribution to `cycle`
+    /// (whose payment hash is [`cover_payment_hash`]): `cover:<group>:<cycle>:<member>`.
+    pub fn covered(group: GroupId, member: MemberId, cycle: u32, amount: Msat) -> Self {
+        Self {
+            key: key(&format!("cover:{group}:{cycle}:{member}")),
+            group,
+            member,
+            cycle,
+            reason: LedgerReason::Covered,
+            amount,
+            payment_hash: Some(cover_payment_hash(group, cycle, member)),
+        }
+    }
+
+    /// The `n`-th repayment of the member's debt from their balance:
+    /// `refill:<group>:<member>:<n>`.
+    pub fn refilled(group: GroupId, member: MemberId, cycle: u32, n: u64, amount: Msat) -> Self {
+        Self {
+            key: key(&format!("refill:{group}:{member}:{n}")),
+            group,
+            member,
+            cycle,
+            reason: LedgerReason::DepositRefilled,
+            amount,
+            payment_hash: None,
+        }
+    }
+
+    /// The member's held deposit back on their balance when the group ended:
+    /// `deposit_returned:<group>:<member>`.
+    pub fn deposit_returned(group: GroupId, member: MemberId, cycle: u32, amount: Msat) -> Self {
+        Self {
+            key: key(&format!("deposit_returned:{group}:{member}")),
+            group,
+            member,
+            cycle,
+            reason: LedgerReason::DepositReturned,
+            amount,
+            payment_hash: None,
+        }
+    }
+
     /// The `n`-th release of a balance for a refund.
     pub fn released(group: GroupId, member: MemberId, cycle: u32, n: u64, amount: Msat) -> Self {
         Self {
@@ -169,8 +261,19 @@ impl LedgerEntry {
 
     /// The signed effect on the balance, in msat.
     pub fn signed(&self) -> i128 {
-        let a = i128::from(self.amount.get());
-        if self.reason.is_debit() { -a } else { a }
+        i128::from(self.amount.get()) * i128::from(self.reason.balance_sign())
+    }
+
+    /// The signed effect on the held deposit, in msat.
+    pub fn deposit_signed(&self) -> i128 {
+        i128::from(self.amount.get()) * i128::from(self.reason.deposit_sign())
+    }
+
+    /// Whether it records the deposit part of money a node paid us (not a
+    /// deposit paid from a balance).
+    pub fn is_paid_deposit(&self) -> bool {
+        self.reason == LedgerReason::Deposit
+            && self.payment_hash.is_some_and(|h| h != balance_payment_hash(self.group, 1, self.member))
     }
 }
 
@@ -187,6 +290,26 @@ pub fn balance_payment_hash(group: GroupId, cycle: u32, member: MemberId) -> Pay
     let mut h = Sha256::new();
     h.update(format!("sunusav:balance-contribution:{group}:{cycle}:{member}").as_bytes());
     PaymentHash::from_bytes(h.finalize().into())
+}
+
+/// The identity of a contribution a held deposit paid (the `cover` policy):
+/// not a Lightning payment, unique per group, cycle and member.
+pub fn cover_payment_hash(group: GroupId, cycle: u32, member: MemberId) -> PaymentHash {
+    let mut h = Sha256::new();
+    h.update(format!("sunusav:cover-contribution:{group}:{cycle}:{member}").as_bytes());
+    PaymentHash::from_bytes(h.finalize().into())
+}
+
+/// Each member's held deposit in a group (`cover` policy), from the entries.
+pub fn deposits(entries: &[LedgerEntry]) -> std::collections::BTreeMap<MemberId, Msat> {
+    let mut held: std::collections::BTreeMap<MemberId, i128> = std::collections::BTreeMap::new();
+    for e in entries {
+        *held.entry(e.member).or_default() += e.deposit_signed();
+    }
+    held.into_iter()
+        .filter_map(|(m, v)| Some((m, Msat::new(u64::try_from(v).ok()?))))
+        .filter(|(_, v)| !v.is_zero())
+        .collect()
 }
 
 fn key(s: &str) -> IdempotencyKey {
@@ -232,7 +355,10 @@ mod tests {
     fn reasons_round_trip_and_only_applied_and_released_are_debits() {
         for &r in LedgerReason::ALL {
             assert_eq!(LedgerReason::parse(r.as_str()), Some(r));
-            assert_eq!(r.is_debit(), matches!(r, LedgerReason::Applied | LedgerReason::RefundReleased));
+            assert_eq!(
+                r.is_debit(),
+                matches!(r, LedgerReason::Applied | LedgerReason::RefundReleased | LedgerReason::DepositRefilled)
+            );
         }
     }
 

@@ -48,6 +48,22 @@ pub enum LatePolicy {
     /// invoice for the cycle asks both, and the cycle waits for it. The
     /// fines paid go to the pot or to the organizer's fee.
     Fine(FinePolicy),
+    /// Each member pays a deposit with their first contribution, held by
+    /// the group; from cycle 2, a late member's held deposit covers their
+    /// contribution (the pot is paid on time) and the shortfall is their
+    /// debt, repaid from their balance before anything else. What is held
+    /// comes back to the balance when the group ends. A deposit covers only
+    /// its own member: no one's money pays another's debt.
+    Cover(CoverPolicy),
+}
+
+/// The `cover` policy's deposit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverPolicy {
+    /// The deposit each member pays with their first contribution: at
+    /// least one contribution.
+    pub deposit_msat: Msat,
 }
 
 /// A fine: how much, and where it goes.
@@ -87,6 +103,9 @@ pub enum RulesError {
     /// A fine of zero, or of more than 10,000 basis points.
     #[error("a fine is more than zero, and at most 10000 basis points of the contribution")]
     FineOutOfRange,
+    /// A deposit smaller than one contribution (it could cover nothing).
+    #[error("the deposit is at least one contribution")]
+    DepositTooSmall,
     /// More than [`MAX_REMINDERS`] reminders, a reminder twice, or one
     /// earlier than [`MAX_REMINDER_OFFSET_MS`] before the due time.
     #[error("at most {MAX_REMINDERS} distinct reminders, each at most 31 days before the due time")]
@@ -102,6 +121,7 @@ impl RulesError {
     pub const fn code(self) -> &'static str {
         match self {
             Self::FineOutOfRange => "fine_out_of_range",
+            Self::DepositTooSmall => "deposit_too_small",
             Self::RemindersOutOfRange => "reminders_out_of_range",
             Self::NeedsSchedule => "needs_schedule",
         }
@@ -115,7 +135,7 @@ impl LatePolicy {
     /// [`RulesError::FineOutOfRange`] for a fine of zero or over 100 %.
     pub const fn check(self) -> Result<(), RulesError> {
         let out_of_range = match self {
-            Self::Wait => false,
+            Self::Wait | Self::Cover(_) => false,
             Self::Fine(FinePolicy { amount: FineAmount::Msat(m), .. }) => m.is_zero(),
             Self::Fine(FinePolicy { amount: FineAmount::Bps(b), .. }) => b == 0 || b > BPS_PER_WHOLE,
         };
@@ -125,7 +145,7 @@ impl LatePolicy {
     /// The fine a late member owes on `contribution`: zero under `wait`.
     pub fn fine(self, contribution: Msat) -> Msat {
         match self {
-            Self::Wait => Msat::ZERO,
+            Self::Wait | Self::Cover(_) => Msat::ZERO,
             Self::Fine(FinePolicy { amount: FineAmount::Msat(m), .. }) => m,
             Self::Fine(FinePolicy { amount: FineAmount::Bps(b), .. }) => {
                 contribution.basis_points(b).unwrap_or(Msat::ZERO)
@@ -136,8 +156,17 @@ impl LatePolicy {
     /// Where fines go (none under `wait`).
     pub const fn fines_to(self) -> Option<FineTo> {
         match self {
-            Self::Wait => None,
+            Self::Wait | Self::Cover(_) => None,
             Self::Fine(f) => Some(f.to),
+        }
+    }
+
+    /// The deposit each member pays with their first contribution (the
+    /// `cover` policy); zero otherwise.
+    pub const fn deposit(self) -> Msat {
+        match self {
+            Self::Cover(c) => c.deposit_msat,
+            _ => Msat::ZERO,
         }
     }
 }

@@ -41,6 +41,7 @@ impl Tontine {
         let before = group.clone();
         group.cancel()?;
         super::money::refund_cancelled_cycle(&mut *tx, &before).await?;
+        super::money::return_deposits(&mut *tx, &group).await?;
         tx.save_group(&group).await?;
         tx.commit().await?;
         Ok(group)
@@ -56,12 +57,14 @@ impl Tontine {
     /// node (from the outbox); an expired invoice is replaced, and cancelled.
     /// The invoice asks what the member owes: the contribution, and the
     /// fine of a member late under the `fine` policy (an open invoice for
-    /// less is replaced).
+    /// less is replaced), and the deposit with the first contribution under
+    /// the `cover` policy. Under `cover`, a member whose contribution their
+    /// deposit covered is invoiced their debt (the payment lands on their
+    /// balance, which repays it).
     pub async fn issue_invoice(&self, id: GroupId, member: MemberId) -> Result<Invoice, ServiceError> {
         let group = self.store.group(id).await?.ok_or(ServiceError::NotFound("group"))?;
-        group.check_can_invoice(member)?;
-        // What the member owes: the contribution, and their fine when late.
-        let owed = group.owed(member);
+        let entries = if is_cover(&group) { self.store.ledger(id).await? } else { Vec::new() };
+        let owed = invoice_amount(&group, member, &entries)?;
         let open = self.store.open_invoice(id, group.cycle(), member).await?;
         if let Some(open) = open.filter(|i| i.is_live(self.now_ms()) && i.amount == owed) {
             return Ok(open);
@@ -72,13 +75,17 @@ impl Tontine {
         let mut tx = self.store.begin().await?;
         tx.lock_group(id).await?;
         let group = tx.load_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
-        if let Err(e) = group.check_can_invoice(member) {
-            // Not recorded: it must not stay payable.
-            money::cancel_at_node(&mut *tx, created.payment_hash).await?;
-            tx.commit().await?;
-            return Err(e.into());
-        }
-        if group.owed(member) != owed {
+        let entries = if is_cover(&group) { tx.group_ledger(id).await? } else { Vec::new() };
+        let now_owed = match invoice_amount(&group, member, &entries) {
+            Ok(amount) => amount,
+            Err(e) => {
+                // Not recorded: it must not stay payable.
+                money::cancel_at_node(&mut *tx, created.payment_hash).await?;
+                tx.commit().await?;
+                return Err(e);
+            }
+        };
+        if now_owed != owed {
             // The deadline fined the member meanwhile: this invoice asks too little.
             money::cancel_at_node(&mut *tx, created.payment_hash).await?;
             tx.commit().await?;
@@ -147,4 +154,29 @@ fn random_seed() -> DrawSeed {
     h.update(uuid::Uuid::new_v4().as_bytes());
     h.update(uuid::Uuid::new_v4().as_bytes());
     DrawSeed::from_bytes(h.finalize().into())
+}
+
+fn is_cover(group: &Group) -> bool {
+    matches!(group.policy().late, crate::domain::rules::LatePolicy::Cover(_))
+}
+
+/// What to invoice `member`: what they owe for the current cycle; under the
+/// `cover` policy, their debt once their contribution is paid.
+fn invoice_amount(
+    group: &Group,
+    member: MemberId,
+    entries: &[crate::domain::ledger::LedgerEntry],
+) -> Result<crate::domain::money::Msat, ServiceError> {
+    match group.check_can_invoice(member) {
+        Ok(()) => Ok(group.owed(member)),
+        // Paid (or everyone paid): a debt is still invoiced.
+        Err(
+            e @ (crate::domain::group::ContributionError::AlreadyContributed
+            | crate::domain::group::ContributionError::CycleClosed(_)),
+        ) if is_cover(group) => {
+            let debt = money::debt_of(entries, member);
+            if debt.is_zero() { Err(e.into()) } else { Ok(debt) }
+        }
+        Err(e) => Err(e.into()),
+    }
 }

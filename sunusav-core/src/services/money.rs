@@ -55,7 +55,7 @@ pub struct GroupLedger {
 }
 
 /// Where a group's money is, from the store alone. For every group,
-/// `received = contributions + balances + released` ([`Accounting::balanced`]).
+/// `received = contributions + balances + deposits + released` ([`Accounting::balanced`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accounting {
     /// What the node reported paid for the group's invoices: contributions
@@ -69,12 +69,15 @@ pub struct Accounting {
     pub balances: u128,
     /// What was released for refunds.
     pub released: u128,
+    /// The members' deposits held by the group (the `cover` policy).
+    #[serde(default)]
+    pub deposits: u128,
 }
 
 impl Accounting {
     /// Whether every msat received is accounted for.
     pub const fn balanced(&self) -> bool {
-        self.received == self.contributions + self.balances + self.released
+        self.received == self.contributions + self.balances + self.deposits + self.released
     }
 }
 
@@ -129,6 +132,7 @@ pub(super) async fn apply_balances(
     members: &[MemberId],
     events: bool,
 ) -> Result<Option<PayoutDue>, ServiceError> {
+    repay_debts(tx, group, members).await?;
     if !group.policy().apply_balance || !members.iter().any(|m| group.owes(*m)) {
         return Ok(None);
     }
@@ -156,9 +160,15 @@ pub(super) async fn apply_balances(
             expires_at_ms: 0,
             state: InvoiceState::Settled,
         };
+        let deposit = group.deposit_due();
         let outcome = group.record_contribution(&invoice, contribution)?;
-        let c = Contribution { payment_hash: hash, group: group.id(), cycle, member: *member, amount: contribution };
+        // The `cover` policy's deposit, paid with the first contribution, is held apart.
+        let counted = contribution.checked_sub(deposit).unwrap_or(contribution);
+        let c = Contribution { payment_hash: hash, group: group.id(), cycle, member: *member, amount: counted };
         tx.insert_contribution(&c).await?;
+        if !deposit.is_zero() {
+            tx.insert_ledger_entry(&LedgerEntry::deposit(group.id(), *member, hash, deposit)).await?;
+        }
         let told = super::DomainEvent::contribution(group.id(), cycle, *member, contribution, hash);
         super::notify::emit(tx, events, told).await?;
         tracing::info!(group = %group.id(), cycle, member = %member, "balance applied to a contribution");
@@ -168,6 +178,59 @@ pub(super) async fn apply_balances(
         }
     }
     Ok(None)
+}
+
+/// A member's debt in a group (the `cover` policy): what their held
+/// deposit covered, less what they repaid.
+pub(super) fn debt_of(entries: &[LedgerEntry], member: MemberId) -> Msat {
+    let signed: i128 = entries
+        .iter()
+        .filter(|e| e.member == member)
+        .map(|e| match e.reason {
+            LedgerReason::Covered => i128::from(e.amount.get()),
+            LedgerReason::DepositRefilled => -i128::from(e.amount.get()),
+            _ => 0,
+        })
+        .sum();
+    Msat::new(u64::try_from(signed.max(0)).unwrap_or(0))
+}
+
+/// Repays the debts of `members` from their balances (the `cover` policy),
+/// before anything else the balance could pay, while the group is active.
+async fn repay_debts(tx: &mut dyn StoreTx, group: &Group, members: &[MemberId]) -> Result<(), ServiceError> {
+    if !matches!(group.policy().late, crate::domain::rules::LatePolicy::Cover(_))
+        || group.status() != crate::domain::group::GroupStatus::Active
+    {
+        return Ok(());
+    }
+    let entries = tx.group_ledger(group.id()).await?;
+    let held = balances(&entries).map_err(|e| StoreError::Corrupt(format!("ledger of group {}: {e}", group.id())))?;
+    for member in members {
+        let debt = debt_of(&entries, *member);
+        let balance = held.iter().find(|b| b.member == *member).map_or(Msat::ZERO, |b| b.amount);
+        let repaid = debt.min(balance);
+        if repaid.is_zero() {
+            continue;
+        }
+        let n = entries.iter().filter(|e| e.member == *member && e.reason == LedgerReason::DepositRefilled).count();
+        let entry = LedgerEntry::refilled(group.id(), *member, group.cycle(), n as u64 + 1, repaid);
+        tx.insert_ledger_entry(&entry).await?;
+        tracing::info!(group = %group.id(), member = %member, repaid = %repaid, "balance repaid a covered debt");
+    }
+    Ok(())
+}
+
+/// Returns every member's held deposit (the `cover` policy) to their
+/// balance: the group ended (finished or cancelled).
+pub(super) async fn return_deposits(tx: &mut dyn StoreTx, group: &Group) -> Result<(), ServiceError> {
+    if !matches!(group.policy().late, crate::domain::rules::LatePolicy::Cover(_)) {
+        return Ok(());
+    }
+    let entries = tx.group_ledger(group.id()).await?;
+    for (member, held) in crate::domain::ledger::deposits(&entries) {
+        tx.insert_ledger_entry(&LedgerEntry::deposit_returned(group.id(), member, group.cycle(), held)).await?;
+    }
+    Ok(())
 }
 
 /// Returns the collecting cycle's contributions of a group being cancelled
@@ -238,16 +301,20 @@ fn accounting_of(
     let mut a = Accounting::default();
     for c in contributions {
         a.contributions += u128::from(c.amount.get());
-        if c.payment_hash != balance_payment_hash(c.group, c.cycle, c.member) {
+        let paid_by_us = c.payment_hash == balance_payment_hash(c.group, c.cycle, c.member)
+            || c.payment_hash == crate::domain::ledger::cover_payment_hash(c.group, c.cycle, c.member);
+        if !paid_by_us {
             a.received += u128::from(c.amount.get());
         }
     }
     let mut balance: i128 = 0;
+    let mut deposits: i128 = 0;
     for e in entries {
         let amount = u128::from(e.amount.get());
-        if e.is_settlement() {
+        if e.is_settlement() || e.is_paid_deposit() {
             a.received += amount;
         }
+        deposits += e.deposit_signed();
         if e.returns_contribution() || e.reason == LedgerReason::Dividend {
             a.contributions = a.contributions.checked_sub(amount).ok_or_else(|| {
                 StoreError::Corrupt(format!("ledger of group {id}: returns more than was contributed"))
@@ -260,6 +327,8 @@ fn accounting_of(
     }
     a.balances =
         u128::try_from(balance).map_err(|_| StoreError::Corrupt(format!("ledger of group {id}: below zero")))?;
+    a.deposits = u128::try_from(deposits)
+        .map_err(|_| StoreError::Corrupt(format!("ledger of group {id}: deposits below zero")))?;
     Ok(a)
 }
 

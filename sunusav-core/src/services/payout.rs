@@ -273,6 +273,10 @@ impl Tontine {
             super::money::apply_balances(&mut *tx, &mut group, &members, self.events_on()).await?;
             super::timers::schedule_deadline(&mut *tx, self.timers.is_some(), &group, self.now_ms()).await?;
         }
+        if let PayoutApplied::Finished = applied {
+            // The `cover` policy's held deposits come back to the balances.
+            super::money::return_deposits(&mut *tx, &group).await?;
+        }
         tx.save_group(&group).await?;
         tx.commit().await?;
         tracing::info!(payout = %job.key, ?applied, "payout recorded");

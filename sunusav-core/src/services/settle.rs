@@ -263,16 +263,22 @@ async fn settle_in(
             })
         }
         Settlement::Contribution { outcome, overpaid } => {
+            // The `cover` policy's deposit, paid with the first contribution, is held apart.
+            let deposit = group.deposit_due();
+            let owed = group.owed(invoice.member);
             let contribution = Contribution {
                 payment_hash: hash,
                 group: invoice.group,
                 cycle: invoice.cycle,
                 member: invoice.member,
                 // The contribution, and the member's fine when they were late.
-                amount: group.owed(invoice.member),
+                amount: owed.checked_sub(deposit).unwrap_or(owed),
             };
             if !tx.insert_contribution(&contribution).await? {
                 return Ok(SettleOutcome::Replay);
+            }
+            if !deposit.is_zero() {
+                tx.insert_ledger_entry(&LedgerEntry::deposit(invoice.group, invoice.member, hash, deposit)).await?;
             }
             let told =
                 DomainEvent::contribution(invoice.group, invoice.cycle, invoice.member, contribution.amount, hash);

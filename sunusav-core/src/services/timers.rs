@@ -271,7 +271,11 @@ impl Tontine {
                 }
             }
         }
-        let due = super::money::apply_balances(tx, group, &fined, self.events_on()).await?;
+        let mut due = super::money::apply_balances(tx, group, &fined, self.events_on()).await?;
+        if due.is_none() && matches!(group.policy().late, crate::domain::rules::LatePolicy::Cover(_)) {
+            let late_members: Vec<MemberId> = late.iter().map(|(m, _)| *m).collect();
+            due = self.cover_late(tx, group, &late_members).await?;
+        }
         tx.save_group(group).await?;
         tracing::info!(group = %group.id(), cycle = group.cycle(), late = late.len(), fined = fined.len(), completed = due.is_some(), "deadline passed");
         Ok(DeadlineOutcome::Waiting(late))
@@ -295,6 +299,69 @@ impl Tontine {
         tx.save_group(group).await?;
         tracing::info!(group = %group.id(), cycle = group.cycle(), winner = %result.winner, payout = %result.payout, completed = due.is_some(), "auction closed");
         Ok(DeadlineOutcome::AuctionClosed { winner: result.winner, completed: due.is_some() })
+    }
+
+    /// The `cover` policy: each late member's held deposit pays their
+    /// contribution when it can (their debt is the `covered` entry on their
+    /// ledger), and their open invoices are cancelled. Returns the payout
+    /// due when that completed the cycle. The caller holds the lock.
+    async fn cover_late(
+        &self,
+        tx: &mut dyn StoreTx,
+        group: &mut Group,
+        late: &[MemberId],
+    ) -> Result<Option<crate::domain::group::PayoutDue>, ServiceError> {
+        use crate::domain::ledger::{LedgerEntry, cover_payment_hash, deposits};
+        let entries = tx.group_ledger(group.id()).await?;
+        let held = deposits(&entries);
+        let contribution = group.contribution();
+        let mut covered = Vec::new();
+        for member in late {
+            let enough = held.get(member).is_some_and(|d| *d >= contribution);
+            if !enough || !group.owes(*member) || group.owed(*member) != contribution {
+                continue;
+            }
+            let cycle = group.cycle();
+            if !tx.insert_ledger_entry(&LedgerEntry::covered(group.id(), *member, cycle, contribution)).await? {
+                continue;
+            }
+            let hash = cover_payment_hash(group.id(), cycle, *member);
+            let invoice = crate::domain::group::Invoice {
+                payment_hash: hash,
+                group: group.id(),
+                cycle,
+                member: *member,
+                amount: contribution,
+                bolt11: String::new(),
+                expires_at_ms: 0,
+                state: crate::domain::group::InvoiceState::Settled,
+            };
+            let outcome = group.record_contribution(&invoice, contribution)?;
+            let row = crate::ports::Contribution {
+                payment_hash: hash,
+                group: group.id(),
+                cycle,
+                member: *member,
+                amount: contribution,
+            };
+            tx.insert_contribution(&row).await?;
+            emit(tx, self.events_on(), DomainEvent::contribution(group.id(), cycle, *member, contribution, hash))
+                .await?;
+            covered.push(*member);
+            if let crate::domain::group::ContributionOutcome::CycleComplete(due) = outcome {
+                super::money::cycle_completed(tx, &due, self.events_on()).await?;
+                tracing::info!(group = %group.id(), cycle, covered = covered.len(), "deposits covered the late members; the cycle completed");
+                return Ok(Some(due));
+            }
+        }
+        // Their invoices for the contribution are no longer needed.
+        for invoice in tx.open_invoices(group.id(), group.cycle()).await? {
+            if covered.contains(&invoice.member) {
+                tx.set_invoice_state(&invoice.payment_hash, crate::domain::group::InvoiceState::Cancelled).await?;
+                super::money::cancel_at_node(tx, invoice.payment_hash).await?;
+            }
+        }
+        Ok(None)
     }
 
     /// Publishes again the timers of up to `limit` collecting cycles of
