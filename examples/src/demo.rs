@@ -12,7 +12,12 @@
 //! cycle-2 contribution from its balance), and in a second group that is
 //! cancelled mid-cycle, a member pays after the cancellation. For both
 //! groups it checks the ledger equation: what the node received = the
-//! contributions in force + the members' balances + the released refunds.
+//! contributions in force + the members' balances + the deposits held +
+//! the released refunds.
+//!
+//! Then scheduled groups on the server's clock (the `rules` module): a late member
+//! under each late policy (wait, a fine, a deposit covering them), and an
+//! auctioned cycle, each with its payouts and its ledger checked.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +31,8 @@ use sha2::Sha256;
 use tokio::sync::Mutex;
 
 use crate::client::Servers;
+
+mod rules;
 
 /// What to drive.
 #[derive(Clone, Debug)]
@@ -59,6 +66,9 @@ pub struct DemoConfig {
     /// the operator, and acts as each member (invoices, payout
     /// destinations) with a member token issued through it.
     pub admin_token: Option<String>,
+    /// Also runs the scheduled groups on the server's clock (a late member
+    /// under each late policy, an auctioned cycle: about ten seconds).
+    pub scheduled: bool,
 }
 
 /// A payer's wallet: pays an invoice at the node.
@@ -83,6 +93,7 @@ impl Default for DemoConfig {
             payee_node: sunusav_core::memory::SimulatedNode::payee_node().to_hex(),
             payer: None,
             admin_token: None,
+            scheduled: false,
         }
     }
 }
@@ -116,6 +127,10 @@ pub struct DemoReport {
     pub paid_from_balance: usize,
     /// Groups whose ledger equation was checked.
     pub ledgers_checked: usize,
+    /// Scheduled groups run (a late member under each late policy, an auction).
+    pub scheduled_groups: usize,
+    /// Payouts of the scheduled groups (each cycle paid once).
+    pub scheduled_payouts: usize,
     /// Broken invariants (empty when all hold).
     pub failures: Vec<String>,
 }
@@ -138,6 +153,7 @@ impl std::fmt::Display for DemoReport {
         writeln!(f, "forgeries rejected  {}", self.forgeries_rejected)?;
         writeln!(f, "paid from balance   {}", self.paid_from_balance)?;
         writeln!(f, "ledgers balanced    {}", self.ledgers_checked)?;
+        writeln!(f, "scheduled groups    {}", self.scheduled_groups)?;
         writeln!(f, "elapsed             {:.2?}", self.elapsed)?;
         writeln!(f, "throughput          {:.0} webhooks/s", self.webhooks_per_sec)?;
         writeln!(f, "latency p50 / p99   {:.2?} / {:.2?}", self.p50, self.p99)?;
@@ -242,6 +258,9 @@ pub async fn run(config: &DemoConfig) -> anyhow::Result<DemoReport> {
     }
     check_ledger(&client, &group, received, config.cycle_timeout, &mut report).await?;
     cancelled_group(&client, config, &mut report).await?;
+    if config.scheduled {
+        rules::scheduled_groups(&client, config, &mut report).await?;
+    }
     let mut lat = latencies.lock().await.clone();
     lat.sort();
     report.p50 = percentile(&lat, 50);
@@ -438,7 +457,7 @@ fn check_final(state: &Value, members: &[String], config: &DemoConfig, report: &
 }
 
 /// Waits until the group's ledger says the node received `received`, then
-/// checks `received = contributions + balances + released`.
+/// checks `received = contributions + balances + deposits + released`.
 async fn check_ledger(
     client: &Servers,
     group: &str,
@@ -452,9 +471,9 @@ async fn check_ledger(
         let acc = &ledger["accounting"];
         let n = |k: &str| acc[k].as_u64().map(u128::from);
         if n("received") == Some(received) {
-            let (c, b, r) = (n("contributions"), n("balances"), n("released"));
-            match (c, b, r) {
-                (Some(c), Some(b), Some(r)) if c + b + r == received => report.ledgers_checked += 1,
+            let (c, b, d, r) = (n("contributions"), n("balances"), n("deposits"), n("released"));
+            match (c, b, d, r) {
+                (Some(c), Some(b), Some(d), Some(r)) if c + b + d + r == received => report.ledgers_checked += 1,
                 _ => report.failures.push(format!("group {group}: ledger does not balance: {acc}")),
             }
             return Ok(());

@@ -37,10 +37,11 @@ async fn processed(url: &str, queue: &str) -> u64 {
 #[tokio::test]
 async fn the_demo_holds_its_invariants_on_the_embedded_default() {
     let mut server = start_server(&ServerEnv::default()).await;
-    let report = run(&demo(vec![server.url.clone()], 6)).await.expect("demo runs");
+    let report = run(&DemoConfig { scheduled: true, ..demo(vec![server.url.clone()], 6) }).await.expect("demo runs");
     assert!(report.ok(), "{report}");
     assert_eq!(report.payouts, 6);
     assert_eq!(report.forgeries_rejected, 18);
+    assert_eq!(report.scheduled_groups, 4, "a late member under each late policy, and an auction");
     server.signal("TERM");
     assert!(server.wait(Duration::from_secs(15)).await, "graceful exit with status 0");
 }
@@ -50,10 +51,13 @@ async fn the_demo_holds_its_invariants_on_postgres_and_redis() {
     let Some((admin, redis)) = services() else { return };
     let db = fresh_database(&admin).await;
     let mut server = start_server(&ServerEnv::real(&db, &redis, &fresh_prefix())).await;
-    let report = run(&demo(vec![server.url.clone()], 6)).await.expect("demo runs");
+    let report = run(&DemoConfig { scheduled: true, ..demo(vec![server.url.clone()], 6) }).await.expect("demo runs");
     assert!(report.ok(), "{report}");
     assert_eq!(report.payouts, 6);
-    assert_eq!(paid_counts(&db).await, (6, 1), "six payouts, none paid twice");
+    assert_eq!(report.scheduled_groups, 4, "a late member under each late policy, and an auction");
+    // The main group's six, and the scheduled groups' seven (2 + 2 + 2 + 1).
+    assert_eq!(report.scheduled_payouts, 7);
+    assert_eq!(paid_counts(&db).await, (13, 1), "thirteen payouts, none paid twice");
     server.signal("TERM");
     assert!(server.wait(Duration::from_secs(15)).await);
 }

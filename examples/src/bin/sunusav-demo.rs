@@ -42,6 +42,10 @@ struct Args {
     /// each member acts with a member token issued through it.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
+    /// Skips the scheduled groups (a late member under each late policy and
+    /// an auctioned cycle, on the server's clock: about ten seconds).
+    #[arg(long)]
+    no_scheduled: bool,
 }
 
 #[tokio::main]
@@ -57,6 +61,7 @@ async fn main() -> ExitCode {
         cycle_timeout: Duration::from_secs(a.cycle_timeout),
         payee_node: a.payee_node.unwrap_or_else(|| DemoConfig::default().payee_node),
         admin_token: Some(a.admin_token),
+        scheduled: !a.no_scheduled,
         ..DemoConfig::default()
     };
     match run(&config).await {
