@@ -471,9 +471,9 @@ async fn check_ledger(
         let acc = &ledger["accounting"];
         let n = |k: &str| acc[k].as_u64().map(u128::from);
         if n("received") == Some(received) {
-            let (c, b, d, r) = (n("contributions"), n("balances"), n("deposits"), n("released"));
-            match (c, b, d, r) {
-                (Some(c), Some(b), Some(d), Some(r)) if c + b + d + r == received => report.ledgers_checked += 1,
+            let parts = ["contributions", "balances", "deposits", "released"].map(n);
+            match parts.iter().try_fold(0u128, |sum, p| p.map(|p| sum + p)) {
+                Some(total) if total == received => report.ledgers_checked += 1,
                 _ => report.failures.push(format!("group {group}: ledger does not balance: {acc}")),
             }
             return Ok(());
