@@ -187,9 +187,9 @@ async fn a_scheduled_groups_deadline_fires_through_the_timers_queue_and_tells_ea
     let client = common::client(&server.url);
     let members: Vec<String> = (0..3).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let now = u64::try_from(sunusav_axum::clock::now_unix_secs()).unwrap() * 1000;
-    // Cycle 1 was due 10 days ago with a day of grace: its deadline has passed.
-    let day = 86_400_000_u64;
-    let schedule = json!({ "first_due_ms": now - 10 * day, "period": { "days": 30 }, "grace_ms": day });
+    // Cycle 1 is due in two seconds with a second of grace: its deadline
+    // passes three seconds from now.
+    let schedule = json!({ "first_due_ms": now + 2_000, "period": { "days": 30 }, "grace_ms": 1_000 });
     let body = json!({ "members": members, "contribution_msat": 10_000, "schedule": schedule });
     let id = client.post_json("/groups", &body).await.expect("create").json()["id"].as_str().expect("id").to_owned();
     assert!(client.post_json(&format!("/groups/{id}/start"), &json!({})).await.unwrap().status.is_success());

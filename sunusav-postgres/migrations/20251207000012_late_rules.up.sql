@@ -10,6 +10,11 @@ ALTER TABLE tontine_groups
 ALTER TABLE tontine_groups
     ADD COLUMN draw_seed bytea NULL CHECK (draw_seed IS NULL OR octet_length(draw_seed) = 32);
 
+-- When the current cycle opened (unix ms): a cycle that opens after its
+-- calendar due time is due a grace period after it opened.
+ALTER TABLE tontine_groups
+    ADD COLUMN cycle_opened_ms bigint NULL CHECK (cycle_opened_ms IS NULL OR cycle_opened_ms >= 0);
+
 -- The members told late in a cycle, once each, with the fine they owe on
 -- top of the contribution (zero under the `wait` policy).
 CREATE TABLE late_members (

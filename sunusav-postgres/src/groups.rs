@@ -35,6 +35,7 @@ struct GroupRow {
     schedule: Option<String>,
     policy: Option<String>,
     draw_seed: Option<Vec<u8>>,
+    cycle_opened_ms: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -59,9 +60,9 @@ struct BidRow {
     at_ms: i64,
 }
 
-const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy, draw_seed \
+const SELECT_FOR_UPDATE: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy, draw_seed, cycle_opened_ms \
      FROM tontine_groups WHERE id = $1 FOR UPDATE";
-const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy, draw_seed \
+const SELECT_PLAIN: &str = "SELECT contribution_msat, fee_bps, status, current_cycle, cycle_status, apply_balance, organizer, schedule, policy, draw_seed, cycle_opened_ms \
      FROM tontine_groups WHERE id = $1";
 /// Members in payout order, each with its contribution to cycle `$2`.
 const SELECT_MEMBERS: &str = "SELECT m.member_id, c.payment_hash, m.payout_cycle \
@@ -168,7 +169,12 @@ pub(crate) async fn load(conn: &mut PgConnection, id: GroupId, lock: Lock) -> Re
         .map(|b| <[u8; 32]>::try_from(b).map(DrawSeed::from_bytes))
         .transpose()
         .map_err(|_| StoreError::Corrupt(format!("group {id}: a draw seed of another length than 32 bytes")))?;
+    let opened = row
+        .cycle_opened_ms
+        .map(|v| u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("group {id}: cycle_opened_ms {v}"))))
+        .transpose()?;
     group
+        .with_cycle_opened(opened)
         .with_late(late)
         .and_then(|g| g.with_draw_seed(seed))
         .map(Some)
@@ -282,13 +288,19 @@ fn schedule_from_db(text: Option<&str>) -> Result<Option<Schedule>, StoreError> 
 pub(crate) async fn save(conn: &mut PgConnection, group: &Group) -> Result<(), StoreError> {
     let done = sqlx::query(
         "UPDATE tontine_groups SET status = $2, current_cycle = $3, cycle_status = $4, updated_at = now(), \
-         draw_seed = COALESCE(draw_seed, $5) WHERE id = $1",
+         draw_seed = COALESCE(draw_seed, $5), cycle_opened_ms = $6 WHERE id = $1",
     )
     .bind(group.id().as_uuid())
     .bind(group.status().as_str())
     .bind(u32_to_db(group.cycle(), "cycle")?)
     .bind(group.cycle_status().as_str())
     .bind(group.draw_seed().map(|s| s.expose_bytes().to_vec()))
+    .bind(
+        group
+            .cycle_opened_ms()
+            .map(|v| i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("cycle opened at {v}"))))
+            .transpose()?,
+    )
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;

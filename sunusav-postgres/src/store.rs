@@ -349,21 +349,10 @@ impl GroupReads for PgStore {
         Ok(group)
     }
 
-    async fn scheduled_groups(&self, after: Option<GroupId>, limit: u32) -> Result<Vec<Group>, StoreError> {
-        let ids = {
-            let mut c = self.scoped().await?;
-            let ids = groups::scheduled(&mut c, after, limit).await?;
-            c.done(ids).await?
-        };
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            // Read one by one (each in its own snapshot); one that moved on
-            // meanwhile is skipped by the sweep.
-            if let Some(group) = self.group(id).await? {
-                out.push(group);
-            }
-        }
-        Ok(out)
+    async fn scheduled_groups(&self, after: Option<GroupId>, limit: u32) -> Result<Vec<GroupId>, StoreError> {
+        let mut c = self.scoped().await?;
+        let ids = groups::scheduled(&mut c, after, limit).await?;
+        c.done(ids).await
     }
 
     async fn payment_attempts(&self, group: GroupId) -> Result<Vec<PaymentAttempt>, StoreError> {

@@ -2,9 +2,10 @@
 //! under each late policy, and an auctioned cycle.
 //!
 //! A scheduled group's period is at least a day, so the demo places its
-//! groups' first cycle a day back: cycle 1's deadline has passed when the
-//! group starts (both members are told late at once and pay what they owe),
-//! and cycle 2 is due a few seconds ahead. In cycle 2 the first member pays
+//! groups' first cycle a day back: cycle 1 opens after its calendar due
+//! time, so it is due a grace period (two seconds) after it opened and late
+//! two seconds later (both members are told late then, and pay what they
+//! owe), and cycle 2 is due a few seconds ahead. In cycle 2 the first member pays
 //! on time and the second only after the grace period ended: under `wait`
 //! they pay the contribution, under `fine` the contribution and the fine,
 //! under `cover` their deposit (paid with cycle 1) has paid it already. Each
@@ -83,10 +84,11 @@ async fn late_member(
                        "schedule": schedule, "late": policy });
     let group = create(client, &body).await?;
     set_destinations(client, &members, &config.payee_node).await?;
-    let started = client.post_json(&format!("/groups/{group}/start"), &json!({})).await?.json();
-    let cycle2_grace_end = started["cycle_grace_end_ms"].as_u64().context("grace end")? + DAY_MS;
+    client.post_json(&format!("/groups/{group}/start"), &json!({})).await?;
     let mut received = 0u128;
-    // Cycle 1's deadline has passed: both members are told late, then pay.
+    // Cycle 1 opened after its calendar due time: it is due a grace period
+    // after it opened, and late a grace period after that. Nobody pays in
+    // time: both members are told late, then pay.
     let g = wait_for(client, &group, "both members told late in cycle 1", |g| {
         g["late_members"].as_array().is_some_and(|l| l.len() == 2)
     })
@@ -102,7 +104,8 @@ async fn late_member(
     for m in &members {
         received += pay(client, config, &group, m, &mut failures).await?;
     }
-    wait_for(client, &group, "cycle 2", |g| g["cycle"] == 2).await?;
+    let opened = wait_for(client, &group, "cycle 2", |g| g["cycle"] == 2).await?;
+    let cycle2_grace_end = opened["cycle_grace_end_ms"].as_u64().context("cycle 2's grace end")?;
     // Cycle 2: the first member pays on time, the second after the grace end.
     received += pay(client, config, &group, &members[0], &mut failures).await?;
     let wait = cycle2_grace_end.saturating_sub(now_ms()) + 200;

@@ -101,6 +101,8 @@ pub fn cases() -> Vec<Case> {
         case!(a_refund_attempt_keeps_its_kind),
         case!(the_audit_log_appends_and_pages_newest_first),
         case!(a_members_attempts_and_invoices_are_read_newest_first_and_bounded),
+        case!(a_groups_rules_and_their_state_round_trip),
+        case!(scheduled_collecting_groups_are_listed_by_id),
     ]
 }
 
@@ -192,6 +194,8 @@ macro_rules! store_conformance_tests {
             a_refund_attempt_keeps_its_kind,
             the_audit_log_appends_and_pages_newest_first,
             a_members_attempts_and_invoices_are_read_newest_first_and_bounded,
+            a_groups_rules_and_their_state_round_trip,
+            scheduled_collecting_groups_are_listed_by_id,
         );
     };
     (@cases $make:expr; $guard:block; $($case:ident),* $(,)?) => {
@@ -1399,4 +1403,100 @@ pub async fn a_members_attempts_and_invoices_are_read_newest_first_and_bounded(s
     assert!(store.member_attempts(nobody, 10).await.expect("read").is_empty());
     assert!(store.member_invoices(nobody, 10).await.expect("read").is_empty());
     assert!(store.member_attempts(m, 0).await.expect("read").is_empty(), "limit 0");
+}
+
+async fn save(store: &Arc<dyn Store>, g: &Group) {
+    let mut tx = store.begin().await.expect("begin");
+    tx.lock_group(g.id()).await.expect("lock");
+    tx.save_group(g).await.expect("save group");
+    tx.commit().await.expect("commit");
+}
+
+/// A scheduled group with these rules, created (forming).
+fn ruled(n: usize, late: crate::domain::rules::LatePolicy, order: crate::domain::rules::PayoutOrder) -> Group {
+    let mut spec = active_group(n).spec();
+    spec.schedule = Some(
+        crate::domain::schedule::Schedule::new(
+            1_767_225_600_000,
+            crate::domain::schedule::Period::Weeks(1),
+            86_400_000,
+        )
+        .expect("schedule"),
+    );
+    spec.policy.late = late;
+    spec.policy.order = order;
+    Group::new(GroupId::random(), spec).expect("valid spec")
+}
+
+/// What the rules keep round-trips, as the memory store keeps the whole
+/// aggregate: a drawn order (from its stored seed), the members told late
+/// with their fines, when the cycle opened, an auction's sealed bids and
+/// its winner; a drawn group cancelled before it started reloads.
+pub async fn a_groups_rules_and_their_state_round_trip(store: Arc<dyn Store>) {
+    use crate::domain::auction::{AuctionRules, Bid};
+    use crate::domain::draw::DrawSeed;
+    use crate::domain::rules::{FineAmount, FinePolicy, FineTo, LatePolicy, PayoutOrder};
+    let fine = LatePolicy::Fine(FinePolicy { amount: FineAmount::Msat(Msat::new(50)), to: FineTo::Pot });
+    let mut drawn = ruled(4, fine, PayoutOrder::Draw);
+    insert(&store, &drawn).await;
+    drawn.start_drawn(DrawSeed::from_bytes([7; 32])).expect("start");
+    drawn.open_cycle_at(1_767_000_000_000);
+    assert_eq!(drawn.mark_late().len(), 4);
+    save(&store, &drawn).await;
+    let loaded = store.group(drawn.id()).await.expect("read").expect("found");
+    assert_eq!(loaded, drawn, "the draw, the late members and the opening time");
+    assert_eq!(loaded.draw_seed().map(DrawSeed::expose_bytes), Some([7; 32]));
+    assert_eq!(loaded.owed(drawn.members()[0]), Msat::new(5_050), "the fine is owed");
+
+    let rules = AuctionRules::new(1_000, 3_000).expect("rules");
+    let mut auctioned = ruled(3, LatePolicy::Wait, PayoutOrder::Auction(rules));
+    insert(&store, &auctioned).await;
+    auctioned.start().expect("start");
+    auctioned.open_cycle_at(1_767_000_000_000);
+    let pot = auctioned.auction_pot();
+    for (i, m) in auctioned.members().to_vec().into_iter().enumerate() {
+        let payout = Msat::new(pot.get() - 100 * (i as u64 + 1));
+        auctioned.place_bid(Bid { member: m, payout, at_ms: 1_767_000_000_000 + i as u64 }).expect("bid");
+    }
+    save(&store, &auctioned).await;
+    assert_eq!(store.group(auctioned.id()).await.expect("read").expect("found"), auctioned, "sealed bids");
+    assert_eq!(auctioned.close_auction().expect("close"), None, "nobody paid yet");
+    save(&store, &auctioned).await;
+    let loaded = store.group(auctioned.id()).await.expect("read").expect("found");
+    assert_eq!(loaded, auctioned, "the winner");
+    assert_eq!(loaded.beneficiary(), Some(auctioned.members()[2]), "the lowest bid");
+
+    let mut forming = ruled(2, LatePolicy::Wait, PayoutOrder::Draw);
+    insert(&store, &forming).await;
+    forming.cancel().expect("cancel");
+    save(&store, &forming).await;
+    assert_eq!(store.group(forming.id()).await.expect("read").expect("found"), forming, "cancelled while forming");
+}
+
+/// The timers' sweep reads the ids of active scheduled groups whose cycle
+/// is collecting, in id order, by pages.
+pub async fn scheduled_collecting_groups_are_listed_by_id(store: Arc<dyn Store>) {
+    use crate::domain::rules::{LatePolicy, PayoutOrder};
+    let mut listed = Vec::new();
+    for _ in 0..3 {
+        let mut g = ruled(2, LatePolicy::Wait, PayoutOrder::Fixed);
+        insert(&store, &g).await;
+        g.start().expect("start");
+        save(&store, &g).await;
+        listed.push(g.id());
+    }
+    // Not listed: forming, cancelled, unscheduled.
+    let forming = ruled(2, LatePolicy::Wait, PayoutOrder::Fixed);
+    insert(&store, &forming).await;
+    let mut cancelled = ruled(2, LatePolicy::Wait, PayoutOrder::Fixed);
+    insert(&store, &cancelled).await;
+    cancelled.start().expect("start");
+    cancelled.cancel().expect("cancel");
+    save(&store, &cancelled).await;
+    insert(&store, &active_group(2)).await;
+    listed.sort_by_key(GroupId::as_uuid);
+    assert_eq!(store.scheduled_groups(None, 10).await.expect("list"), listed);
+    let first = store.scheduled_groups(None, 2).await.expect("page");
+    assert_eq!(first, listed[..2]);
+    assert_eq!(store.scheduled_groups(first.last().copied(), 2).await.expect("page"), listed[2..]);
 }

@@ -368,6 +368,10 @@ pub struct Group {
     /// The current cycle's sealed bids, the latest of each member (an
     /// auctioned order).
     bids: BTreeMap<MemberId, Bid>,
+    /// When the current cycle opened (unix ms), as the service saw it: a
+    /// cycle that opens after its calendar due time is due a grace period
+    /// after it opens ([`Group::cycle_due_ms`]).
+    opened_ms: Option<u64>,
 }
 
 impl PartialEq for Group {
@@ -388,6 +392,7 @@ impl PartialEq for Group {
             && self.late == other.late
             && self.order == other.order
             && self.bids == other.bids
+            && self.opened_ms == other.opened_ms
             && self.draw.as_ref().map(DrawChain::commitment) == other.draw.as_ref().map(DrawChain::commitment)
     }
 }
@@ -447,6 +452,7 @@ impl Group {
             order,
             draw: None,
             bids: BTreeMap::new(),
+            opened_ms: None,
             id,
             contribution: spec.contribution,
             fee_bps: spec.fee_bps,
@@ -501,8 +507,9 @@ impl Group {
     pub fn with_draw_seed(mut self, seed: Option<DrawSeed>) -> Result<Self, GroupError> {
         match (self.policy.order, seed) {
             (PayoutOrder::Fixed | PayoutOrder::Auction(_), None) => Ok(self),
-            (PayoutOrder::Draw, None) if self.status == GroupStatus::Forming => Ok(self),
-            (PayoutOrder::Draw, Some(seed)) if self.status != GroupStatus::Forming => {
+            // Not started (forming, or cancelled before it started): no draw yet.
+            (PayoutOrder::Draw, None) if self.cycle == 0 => Ok(self),
+            (PayoutOrder::Draw, Some(seed)) if self.cycle > 0 => {
                 self.set_draw(seed)?;
                 Ok(self)
             }
@@ -571,13 +578,38 @@ impl Group {
         self.schedule
     }
     /// When the current cycle is due (unix ms): none without a schedule or
-    /// before the group starts.
+    /// before the group starts. It is the calendar's due time, unless the
+    /// cycle opened after it (the previous cycle's payout came late, or the
+    /// group started late): then it is due a grace period after it opened,
+    /// so that its members (and an auction's bidders) always get at least
+    /// the group's grace period before the due time and another before
+    /// they are late.
     pub fn cycle_due_ms(&self) -> Option<u64> {
-        self.schedule?.due_ms(self.cycle)
+        let calendar = self.schedule?.due_ms(self.cycle)?;
+        match self.opened_ms {
+            Some(opened) if opened > calendar => opened.checked_add(self.schedule?.grace_ms()),
+            _ => Some(calendar),
+        }
     }
-    /// When the current cycle's grace period ends (unix ms).
+    /// When the current cycle's grace period ends (unix ms): a grace period
+    /// after its due time.
     pub fn cycle_grace_end_ms(&self) -> Option<u64> {
-        self.schedule?.grace_end_ms(self.cycle)
+        self.cycle_due_ms()?.checked_add(self.schedule?.grace_ms())
+    }
+    /// When the current cycle opened (unix ms), if recorded.
+    pub const fn cycle_opened_ms(&self) -> Option<u64> {
+        self.opened_ms
+    }
+    /// Records when the current cycle opened (the service's clock, right
+    /// after [`Group::start_drawn`] or a payout that opened the next cycle).
+    pub const fn open_cycle_at(&mut self, now_ms: u64) {
+        self.opened_ms = Some(now_ms);
+    }
+    /// Restores when the current cycle opened, from stored state.
+    #[must_use]
+    pub const fn with_cycle_opened(mut self, opened_ms: Option<u64>) -> Self {
+        self.opened_ms = opened_ms;
+        self
     }
     /// What each member pays per cycle.
     pub const fn contribution(&self) -> Msat {
@@ -1008,6 +1040,7 @@ impl Group {
         self.paid.clear();
         self.late.clear();
         self.bids.clear();
+        self.opened_ms = None;
         Ok(PayoutApplied::NextCycle(self.cycle))
     }
 

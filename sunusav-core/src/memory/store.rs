@@ -402,7 +402,7 @@ impl GroupReads for MemoryStore {
         Ok(self.state().group(id))
     }
 
-    async fn scheduled_groups(&self, after: Option<GroupId>, limit: u32) -> Result<Vec<Group>, StoreError> {
+    async fn scheduled_groups(&self, after: Option<GroupId>, limit: u32) -> Result<Vec<GroupId>, StoreError> {
         let st = self.state();
         let mut found: Vec<&Group> = st
             .groups
@@ -415,7 +415,7 @@ impl GroupReads for MemoryStore {
             })
             .collect();
         found.sort_by_key(|g| g.id().as_uuid());
-        Ok(found.into_iter().take(limit as usize).cloned().collect())
+        Ok(found.into_iter().take(limit as usize).map(Group::id).collect())
     }
 
     async fn payment_attempts(&self, group: GroupId) -> Result<Vec<PaymentAttempt>, StoreError> {

@@ -99,4 +99,16 @@ impl JobHandler for TimerHandler {
             Err(e) => Err(JobFailure::permanent(e.to_string())),
         }
     }
+
+    /// A timer that died (a long outage) is removed from the dead letters:
+    /// the store still says it is owed, and the timers' sweep publishes it
+    /// again at its next pass (a dead job's id would absorb that).
+    async fn dead(&self, job: &ReservedJob, error: &str) {
+        tracing::error!(timer = %job.id, error, "a timer died; removed, the timers' sweep publishes it again");
+        if let Some(queue) = self.tontine.timers_queue()
+            && let Err(e) = queue.remove(&job.id).await
+        {
+            tracing::warn!(timer = %job.id, error = %e, "removing a dead timer failed; an operator retries it");
+        }
+    }
 }

@@ -25,6 +25,7 @@ impl Tontine {
         tx.lock_group(id).await?;
         let mut group = tx.load_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
         group.start_drawn(random_seed())?;
+        group.open_cycle_at(self.now_ms());
         tx.save_group(&group).await?;
         super::timers::schedule_deadline(&mut *tx, self.timers.is_some(), &group, self.now_ms()).await?;
         tx.commit().await?;

@@ -99,6 +99,12 @@ pub(super) async fn cancel_at_node(tx: &mut dyn StoreTx, hash: PaymentHash) -> R
 /// outbox, at the node).
 pub(super) async fn cancel_open_invoices(tx: &mut dyn StoreTx, group: GroupId, cycle: u32) -> Result<(), ServiceError> {
     for invoice in tx.open_invoices(group, cycle).await? {
+        // A member whose deposit covered the cycle holds an invoice for
+        // their debt, not for the cycle: it stays payable.
+        let covered = crate::domain::ledger::cover_payment_hash(group, cycle, invoice.member);
+        if tx.contribution(&covered).await?.is_some() {
+            continue;
+        }
         tx.set_invoice_state(&invoice.payment_hash, InvoiceState::Cancelled).await?;
         cancel_at_node(tx, invoice.payment_hash).await?;
     }
@@ -196,8 +202,9 @@ pub(super) fn debt_of(entries: &[LedgerEntry], member: MemberId) -> Msat {
 }
 
 /// Repays the debts of `members` from their balances (the `cover` policy),
-/// before anything else the balance could pay, while the group is active.
-async fn repay_debts(tx: &mut dyn StoreTx, group: &Group, members: &[MemberId]) -> Result<(), ServiceError> {
+/// before anything else the balance could pay, while the group is active
+/// (whatever the group's `apply_balance`: a debt is not a balance to keep).
+pub(super) async fn repay_debts(tx: &mut dyn StoreTx, group: &Group, members: &[MemberId]) -> Result<(), ServiceError> {
     if !matches!(group.policy().late, crate::domain::rules::LatePolicy::Cover(_))
         || group.status() != crate::domain::group::GroupStatus::Active
     {
@@ -347,7 +354,14 @@ impl Tontine {
         }
         let entries = tx.group_ledger(id).await?;
         let held = balances(&entries).map_err(|e| StoreError::Corrupt(format!("ledger of group {id}: {e}")))?;
-        let amount = held.iter().find(|b| b.member == member).map_or(Msat::ZERO, |b| b.amount);
+        let balance = held.iter().find(|b| b.member == member).map_or(Msat::ZERO, |b| b.amount);
+        // A debt (the `cover` policy) is repaid before anything is released.
+        let debt = if group.status() == crate::domain::group::GroupStatus::Active {
+            debt_of(&entries, member)
+        } else {
+            Msat::ZERO
+        };
+        let amount = balance.checked_sub(debt).unwrap_or(Msat::ZERO);
         if amount.is_zero() {
             return Err(ServiceError::NothingToRelease);
         }

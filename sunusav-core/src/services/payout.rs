@@ -268,6 +268,7 @@ impl Tontine {
         );
         super::notify::emit(&mut *tx, self.events_on(), told).await?;
         if let PayoutApplied::NextCycle(_) = applied {
+            group.open_cycle_at(self.now_ms());
             // Balances that cover a contribution pay the new cycle at once.
             let members = group.members().to_vec();
             super::money::apply_balances(&mut *tx, &mut group, &members, self.events_on()).await?;

@@ -47,18 +47,26 @@ impl Tontine {
     /// the stored settle index past it. Idempotent: a second report of the
     /// same invoice is a replay.
     pub async fn ingest_node_settlement(&self, invoice: &SettledInvoice) -> Result<Ingested, ServiceError> {
-        let event = LightningEvent {
-            payment_hash: invoice.payment_hash,
-            status: EventStatus::Settled,
-            amount_msat: invoice.amount_paid,
-            event_id: None,
-        };
-        let body =
-            serde_json::to_vec(&event).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
-        let key = IdempotencyKey::parse(format!("{KEY_PREFIX}{}", invoice.payment_hash))
-            .map_err(|e| ServiceError::Invariant(e.to_string()))?;
-        let ingested = self.ingest_webhook(key, &body, event).await?;
+        let (ingested, _) = self.record_node_settlement(invoice.payment_hash, invoice.amount_paid).await?;
         self.store.advance_settle_index(NODE_SETTLE_SOURCE, invoice.settle_index).await?;
         Ok(ingested)
+    }
+
+    /// Records and queues a settlement the node reported, under the key the
+    /// stream uses for it (so the stream's own report of it is a replay);
+    /// returns the delivery's job, for a caller that settles it at once.
+    pub(super) async fn record_node_settlement(
+        &self,
+        payment_hash: crate::domain::ids::PaymentHash,
+        amount_paid: crate::domain::money::Msat,
+    ) -> Result<(Ingested, super::WebhookJob), ServiceError> {
+        let event =
+            LightningEvent { payment_hash, status: EventStatus::Settled, amount_msat: amount_paid, event_id: None };
+        let body =
+            serde_json::to_vec(&event).map_err(|e| ServiceError::InvalidPayload(BackendError::from_source(e)))?;
+        let key = IdempotencyKey::parse(format!("{KEY_PREFIX}{payment_hash}"))
+            .map_err(|e| ServiceError::Invariant(e.to_string()))?;
+        let ingested = self.ingest_webhook(key.clone(), &body, event.clone()).await?;
+        Ok((ingested, super::WebhookJob::new(key, event)))
     }
 }

@@ -119,11 +119,14 @@ impl TimerJob {
     }
 
     /// The options of its job: due after the delay left from `now_ms`, and
-    /// retried (a store outage) like any job.
+    /// retried through an outage of the store or the node as a webhook job
+    /// is (25 attempts, backoff from 0.5 s capped at 30 s: about ten
+    /// minutes); a timer that dies anyway is removed and swept again
+    /// ([`crate::runtime::TimerHandler`]).
     pub fn options(&self, now_ms: u64) -> JobOptions {
         JobOptions {
             delay: std::time::Duration::from_millis(self.at_ms.saturating_sub(now_ms)),
-            ..JobOptions::default()
+            ..super::WEBHOOK_JOB_OPTIONS
         }
     }
 
@@ -200,6 +203,9 @@ impl Tontine {
         if now_ms < job.at_ms {
             return Ok(DeadlineOutcome::Early);
         }
+        if job.kind == TimerKind::Deadline {
+            self.settle_paid_invoices(job).await?;
+        }
         let mut tx = self.store.begin().await?;
         tx.lock_group(job.group).await?;
         let Some(mut group) = tx.load_group(job.group).await? else { return Ok(DeadlineOutcome::Nothing) };
@@ -240,6 +246,29 @@ impl Tontine {
             tracing::warn!(error = %e, "outbox relay after a timer failed; the relay loop retries");
         }
         Ok(outcome)
+    }
+
+    /// Before a deadline judges anyone late: the open invoices of the members
+    /// who have not paid are checked at the node, and one the node reports
+    /// settled is recorded and settled now (under the key the node's stream
+    /// uses, so its later report is a replay). A payment made before the
+    /// deadline ran counts, however late its webhook or the stream is.
+    async fn settle_paid_invoices(&self, job: &TimerJob) -> Result<(), ServiceError> {
+        let Some(group) = self.store.group(job.group).await? else { return Ok(()) };
+        if group.cycle() != job.cycle || group.cycle_status() != CycleStatus::Collecting {
+            return Ok(());
+        }
+        for member in group.members().iter().copied().filter(|m| group.owes(*m)) {
+            let Some(open) = self.store.open_invoice(job.group, job.cycle, member).await? else { continue };
+            let Some(found) = self.payments.invoice(&open.payment_hash).await? else { continue };
+            if found.state != crate::ports::NodeInvoiceState::Settled {
+                continue;
+            }
+            let (_, delivery) = self.record_node_settlement(found.payment_hash, found.amount_paid).await?;
+            let outcome = self.settle(&delivery).await?;
+            tracing::info!(group = %job.group, cycle = job.cycle, member = %member, outcome = outcome.as_str(), "paid before the deadline: settled first");
+        }
+        Ok(())
     }
 
     /// A deadline passed: the unpaid members are told late (and fined), their
@@ -349,11 +378,14 @@ impl Tontine {
                 .await?;
             covered.push(*member);
             if let crate::domain::group::ContributionOutcome::CycleComplete(due) = outcome {
+                super::money::repay_debts(tx, group, &covered).await?;
                 super::money::cycle_completed(tx, &due, self.events_on()).await?;
                 tracing::info!(group = %group.id(), cycle, covered = covered.len(), "deposits covered the late members; the cycle completed");
                 return Ok(Some(due));
             }
         }
+        // A balance they hold repays the debt at once.
+        super::money::repay_debts(tx, group, &covered).await?;
         // Their invoices for the contribution are no longer needed.
         for invoice in tx.open_invoices(group.id(), group.cycle()).await? {
             if covered.contains(&invoice.member) {
@@ -380,8 +412,22 @@ impl Tontine {
         limit: u32,
     ) -> Result<(TimerSweep, Option<GroupId>), ServiceError> {
         let Some(queue) = &self.timers else { return Ok((TimerSweep::default(), None)) };
-        let groups = self.store.scheduled_groups(after, limit).await?;
-        let next = if groups.len() == limit as usize { groups.last().map(Group::id) } else { None };
+        let ids = self.store.scheduled_groups(after, limit).await?;
+        let next = if ids.len() == limit as usize { ids.last().copied() } else { None };
+        let mut groups = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Each in its own read; one that moved on meanwhile is skipped,
+            // and so is one whose stored state is corrupt (told), rather
+            // than stopping the sweep of every group after it.
+            match self.store.group(id).await {
+                Ok(Some(group)) => groups.push(group),
+                Ok(None) => {}
+                Err(crate::ports::StoreError::Corrupt(e)) => {
+                    tracing::error!(group = %id, error = %e, "a scheduled group's stored state is corrupt: its timers are not swept");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let now = self.now_ms();
         let mut sweep = TimerSweep::default();
         let mut jobs = Vec::new();

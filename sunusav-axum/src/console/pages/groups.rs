@@ -137,7 +137,15 @@ pub(crate) async fn page_of(State(state): State<AppState>, v: Viewer, ApiPath(id
                 tbody { @for e in &ledger {
                     tr {
                         td.num { (e.cycle) } td.mono { (e.member) } td { (e.reason) }
-                        td.num { @if e.reason.is_debit() { "−" } (e.amount) }
+                        td.num {
+                            @if e.reason.is_debit() { "−" } (e.amount)
+                            // Moves of a held deposit (the `cover` policy) leave the balance alone.
+                            @match e.reason.deposit_sign() {
+                                1 => { " (deposit +)" }
+                                -1 => { " (deposit −)" }
+                                _ => {}
+                            }
+                        }
                         td.mono { @if let Some(h) = e.payment_hash { (h) } }
                         td.mono { (e.key.as_str()) }
                     }

@@ -67,12 +67,12 @@ pub trait GroupReads: Send + Sync + 'static {
     /// MUST return `Unavailable` when the store cannot be reached.
     async fn group(&self, id: GroupId) -> Result<Option<Group>, StoreError>;
 
-    /// Up to `limit` active groups with a schedule whose current cycle is
-    /// collecting, in id order after `after` (the timers' sweep).
+    /// The ids of up to `limit` active groups with a schedule whose current
+    /// cycle is collecting, in id order after `after` (the timers' sweep).
     ///
     /// # Errors
     /// MUST return `Unavailable` when the store cannot be reached.
-    async fn scheduled_groups(&self, after: Option<GroupId>, limit: u32) -> Result<Vec<Group>, StoreError>;
+    async fn scheduled_groups(&self, after: Option<GroupId>, limit: u32) -> Result<Vec<GroupId>, StoreError>;
 
     /// The payment attempts of a group, by cycle.
     ///
