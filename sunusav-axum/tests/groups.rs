@@ -265,8 +265,10 @@ fn as_member_0(m: &[String], request: http::Request<axum::body::Body>) -> http::
 async fn a_scheduled_group_shows_each_cycles_due_time_and_grace_end() {
     let app = app();
     let m = members(2);
-    // 2026-01-31 09:00 UTC, monthly, a day of grace.
-    let schedule = json!({ "first_due_ms": 1_769_850_000_000_u64, "period": { "months": 1 }, "grace_ms": 86_400_000 });
+    // A month ahead (a cycle that opens after its calendar due time is due a
+    // grace period after it opened), monthly, a day of grace.
+    let first_due = u64::try_from(sunusav_axum::clock::now_unix_secs()).unwrap() * 1000 + 30 * 86_400_000;
+    let schedule = json!({ "first_due_ms": first_due, "period": { "months": 1 }, "grace_ms": 86_400_000 });
     let body = json!({ "members": m, "contribution_msat": 10_000, "schedule": schedule });
     let reply = send(&app.router, json_request("POST", "/groups", &body)).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
@@ -275,8 +277,8 @@ async fn a_scheduled_group_shows_each_cycles_due_time_and_grace_end() {
     assert!(g.get("cycle_due_ms").is_none(), "no cycle before it starts: {g}");
     let id = g["id"].as_str().unwrap();
     let started = send(&app.router, empty_request("POST", &format!("/groups/{id}/start"))).await.json();
-    assert_eq!(started["cycle_due_ms"], 1_769_850_000_000_u64);
-    assert_eq!(started["cycle_grace_end_ms"], 1_769_850_000_000_u64 + 86_400_000);
+    assert_eq!(started["cycle_due_ms"], first_due);
+    assert_eq!(started["cycle_grace_end_ms"], first_due + 86_400_000);
     // Refused schedules: a grace as long as the period, a zero period.
     for bad in [
         json!({ "first_due_ms": 0, "period": { "days": 1 }, "grace_ms": 86_400_000 }),
