@@ -513,21 +513,8 @@ async fn cancelled_group(client: &Servers, config: &DemoConfig, report: &mut Dem
         pay.push(Delivery { kind: Kind::Original, body, signature });
     }
     let late = pay.pop().context("two payments")?;
-    let counters = Arc::new(Counters::default());
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let settle = |d: Delivery| {
-        let (client, counters, latencies) = (client.clone(), Arc::clone(&counters), Arc::clone(&latencies));
-        let payer = config.payer.clone();
-        async move {
-            let Some(payer) = payer else { return send_all(&client, vec![d], 1, &counters, &latencies).await };
-            let event: serde_json::Value = serde_json::from_slice(&d.body).unwrap_or_default();
-            let hash = event["payment_hash"].as_str().unwrap_or_default();
-            let amount = event["amount_msat"].as_u64().unwrap_or_default();
-            if payer.pay(hash, amount) { vec![] } else { vec![format!("the node refused the payment of {hash}")] }
-        }
-    };
     for d in pay {
-        report.failures.extend(settle(d).await);
+        report.failures.extend(settle_one(client, config, d).await);
     }
     received += u128::from(config.contribution_msat);
     // The first payment is settled before the cancellation.
@@ -537,7 +524,7 @@ async fn cancelled_group(client: &Servers, config: &DemoConfig, report: &mut Dem
     if !cancelled.status.is_success() {
         bail!("cancel answered {}", cancelled.status);
     }
-    report.failures.extend(settle(late).await);
+    report.failures.extend(settle_one(client, config, late).await);
     received += u128::from(config.contribution_msat);
     check_ledger(client, &group, received, config.cycle_timeout, report).await?;
     let ledger = client.get(&format!("/groups/{group}/ledger")).await?.json();
@@ -546,6 +533,20 @@ async fn cancelled_group(client: &Servers, config: &DemoConfig, report: &mut Dem
         report.failures.push(format!("cancelled group {group}: balances {held:?}, expected {received}"));
     }
     Ok(())
+}
+
+/// Settles one payment: pays its invoice at the node in payer mode, else
+/// sends its signed webhook. Returns what went wrong.
+async fn settle_one(client: &Servers, config: &DemoConfig, d: Delivery) -> Vec<String> {
+    let Some(payer) = &config.payer else {
+        let counters = Arc::new(Counters::default());
+        let latencies = Arc::new(Mutex::new(Vec::new()));
+        return send_all(client, vec![d], 1, &counters, &latencies).await;
+    };
+    let event: serde_json::Value = serde_json::from_slice(&d.body).unwrap_or_default();
+    let hash = event["payment_hash"].as_str().unwrap_or_default();
+    let amount = event["amount_msat"].as_u64().unwrap_or_default();
+    if payer.pay(hash, amount) { vec![] } else { vec![format!("the node refused the payment of {hash}")] }
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {

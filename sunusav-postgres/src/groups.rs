@@ -6,7 +6,9 @@ use sqlx::PgConnection;
 use sunusav_core::domain::auction::Bid;
 use sunusav_core::domain::draw::DrawSeed;
 use sunusav_core::domain::group::{CycleStatus, Group, GroupPolicy, GroupSpec, GroupStatus};
-use sunusav_core::domain::ids::GroupId;
+use sunusav_core::domain::ids::{GroupId, MemberId};
+use sunusav_core::domain::money::Msat;
+use sunusav_core::domain::rules::PayoutOrder;
 use sunusav_core::domain::schedule::Schedule;
 use sunusav_core::ports::store::StoreError;
 use uuid::Uuid;
@@ -128,41 +130,18 @@ pub(crate) async fn load(conn: &mut PgConnection, id: GroupId, lock: Lock) -> Re
         .fetch_all(&mut *conn)
         .await
         .map_err(map_err)?;
-    let late = sqlx::query_as::<_, LateRow>(
-        "SELECT member_id, fine_msat FROM late_members WHERE group_id = $1 AND cycle = $2",
-    )
-    .bind(id.as_uuid())
-    .bind(row.current_cycle)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(map_err)?;
     let mut winners: Vec<(i32, Uuid)> = members.iter().filter_map(|m| Some((m.payout_cycle?, m.member_id))).collect();
     winners.sort_unstable();
     let winners: Vec<_> = winners.into_iter().map(|(_, m)| member_id(m)).collect();
-    let bids = sqlx::query_as::<_, BidRow>(
-        "SELECT member_id, payout_msat, at_ms FROM bids WHERE group_id = $1 AND cycle = $2",
-    )
-    .bind(id.as_uuid())
-    .bind(row.current_cycle)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(map_err)?
-    .into_iter()
-    .map(|b| {
-        Ok(Bid {
-            member: member_id(b.member_id),
-            payout: msat_from_db(b.payout_msat, "bids.payout_msat")?,
-            at_ms: u64::try_from(b.at_ms).map_err(|_| StoreError::Corrupt(format!("bids.at_ms {}", b.at_ms)))?,
-        })
-    })
-    .collect::<Result<Vec<_>, StoreError>>()?;
-    let group = restore(id, &row, members)?
-        .with_auction(winners, bids)
-        .map_err(|e| StoreError::Corrupt(format!("group {id}: {e}")))?;
-    let late = late
-        .into_iter()
-        .map(|l| Ok((member_id(l.member_id), msat_from_db(l.fine_msat, "late_members.fine_msat")?)))
-        .collect::<Result<BTreeMap<_, _>, StoreError>>()?;
+    let group = restore(id, &row, members)?;
+    // Only a scheduled group has members told late, and only an auctioned
+    // one bids: the reads every other group's load (a settlement's) skips.
+    let late = if group.schedule().is_some() { late_of(conn, id, row.current_cycle).await? } else { BTreeMap::new() };
+    let bids = if matches!(group.policy().order, PayoutOrder::Auction(_)) {
+        bids_of(conn, id, row.current_cycle).await?
+    } else {
+        Vec::new()
+    };
     let seed = row
         .draw_seed
         .as_deref()
@@ -174,11 +153,43 @@ pub(crate) async fn load(conn: &mut PgConnection, id: GroupId, lock: Lock) -> Re
         .map(|v| u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("group {id}: cycle_opened_ms {v}"))))
         .transpose()?;
     group
-        .with_cycle_opened(opened)
-        .with_late(late)
+        .with_auction(winners, bids)
+        .and_then(|g| g.with_cycle_opened(opened).with_late(late))
         .and_then(|g| g.with_draw_seed(seed))
         .map(Some)
         .map_err(|e| StoreError::Corrupt(format!("group {id}: {e}")))
+}
+
+/// The members told late in a group's `cycle`, with their fines.
+async fn late_of(conn: &mut PgConnection, id: GroupId, cycle: i32) -> Result<BTreeMap<MemberId, Msat>, StoreError> {
+    sqlx::query_as::<_, LateRow>("SELECT member_id, fine_msat FROM late_members WHERE group_id = $1 AND cycle = $2")
+        .bind(id.as_uuid())
+        .bind(cycle)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .into_iter()
+        .map(|l| Ok((member_id(l.member_id), msat_from_db(l.fine_msat, "late_members.fine_msat")?)))
+        .collect()
+}
+
+/// The sealed bids of a group's `cycle`.
+async fn bids_of(conn: &mut PgConnection, id: GroupId, cycle: i32) -> Result<Vec<Bid>, StoreError> {
+    sqlx::query_as::<_, BidRow>("SELECT member_id, payout_msat, at_ms FROM bids WHERE group_id = $1 AND cycle = $2")
+        .bind(id.as_uuid())
+        .bind(cycle)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .into_iter()
+        .map(|b| {
+            Ok(Bid {
+                member: member_id(b.member_id),
+                payout: msat_from_db(b.payout_msat, "bids.payout_msat")?,
+                at_ms: u64::try_from(b.at_ms).map_err(|_| StoreError::Corrupt(format!("bids.at_ms {}", b.at_ms)))?,
+            })
+        })
+        .collect()
 }
 
 /// An auctioned group's current bids (upserted: a member's latest) and its

@@ -24,10 +24,10 @@ impl Tontine {
         let mut tx = self.store.begin().await?;
         tx.lock_group(id).await?;
         let mut group = tx.load_group(id).await?.ok_or(ServiceError::NotFound("group"))?;
-        group.start_drawn(random_seed())?;
+        group.start_drawn(DrawSeed::from_bytes(super::random_bytes()))?;
         group.open_cycle_at(self.now_ms());
         tx.save_group(&group).await?;
-        super::timers::schedule_deadline(&mut *tx, self.timers.is_some(), &group, self.now_ms()).await?;
+        super::timers::schedule_cycle_timers(&mut *tx, self.timers.is_some(), &group, self.now_ms()).await?;
         tx.commit().await?;
         Ok(group)
     }
@@ -145,16 +145,6 @@ impl Tontine {
         let attempts = self.store.payment_attempts(id).await?;
         Ok((group, attempts))
     }
-}
-
-/// 32 bytes from the operating system's generator (through two version 4
-/// UUIDs: 244 random bits, hashed to 32 bytes).
-fn random_seed() -> DrawSeed {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(uuid::Uuid::new_v4().as_bytes());
-    h.update(uuid::Uuid::new_v4().as_bytes());
-    DrawSeed::from_bytes(h.finalize().into())
 }
 
 fn is_cover(group: &Group) -> bool {

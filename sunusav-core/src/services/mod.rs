@@ -268,8 +268,14 @@ impl Tontine {
 
 /// 32 random bytes from the OS (two v4 UUIDs: 244 random bits).
 fn random_secret() -> PreimageSecret {
-    let mut bytes = Vec::with_capacity(32);
-    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-    PreimageSecret::new(bytes).expect("32 bytes")
+    PreimageSecret::new(random_bytes().to_vec()).expect("32 bytes")
+}
+
+/// 32 bytes from the operating system's generator, through two version 4
+/// UUIDs (244 random bits).
+pub(super) fn random_bytes() -> [u8; 32] {
+    let mut bytes = [0; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes
 }

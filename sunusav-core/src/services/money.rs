@@ -111,6 +111,26 @@ pub(super) async fn cancel_open_invoices(tx: &mut dyn StoreTx, group: GroupId, c
     Ok(())
 }
 
+/// Cancels the open invoices of `members` in the group's `cycle` (here
+/// and, from the outbox, at the node).
+pub(super) async fn cancel_members_invoices(
+    tx: &mut dyn StoreTx,
+    group: GroupId,
+    cycle: u32,
+    members: &[MemberId],
+) -> Result<(), ServiceError> {
+    if members.is_empty() {
+        return Ok(());
+    }
+    for invoice in tx.open_invoices(group, cycle).await? {
+        if members.contains(&invoice.member) {
+            tx.set_invoice_state(&invoice.payment_hash, InvoiceState::Cancelled).await?;
+            cancel_at_node(tx, invoice.payment_hash).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The work a completed cycle owes, in the same unit of work: its payment
 /// attempt, the outbox row that queues its payout, and the cancellation of
 /// the cycle's invoices still open.
@@ -156,34 +176,73 @@ pub(super) async fn apply_balances(
             continue;
         }
         let hash = balance_payment_hash(group.id(), cycle, *member);
-        let invoice = Invoice {
-            payment_hash: hash,
-            group: group.id(),
-            cycle,
-            member: *member,
-            amount: contribution,
-            bolt11: String::new(),
-            expires_at_ms: 0,
-            state: InvoiceState::Settled,
-        };
-        let deposit = group.deposit_due();
-        let outcome = group.record_contribution(&invoice, contribution)?;
-        // The `cover` policy's deposit, paid with the first contribution, is held apart.
-        let counted = contribution.checked_sub(deposit).unwrap_or(contribution);
-        let c = Contribution { payment_hash: hash, group: group.id(), cycle, member: *member, amount: counted };
-        tx.insert_contribution(&c).await?;
-        if !deposit.is_zero() {
-            tx.insert_ledger_entry(&LedgerEntry::deposit(group.id(), *member, hash, deposit)).await?;
-        }
-        let told = super::DomainEvent::contribution(group.id(), cycle, *member, contribution, hash);
-        super::notify::emit(tx, events, told).await?;
+        let due = pay_from_held(tx, group, *member, hash, events).await?;
         tracing::info!(group = %group.id(), cycle, member = %member, "balance applied to a contribution");
-        if let ContributionOutcome::CycleComplete(due) = outcome {
-            cycle_completed(tx, &due, events).await?;
-            return Ok(Some(due));
+        if due.is_some() {
+            return Ok(due);
         }
     }
     Ok(None)
+}
+
+/// Records `member`'s contribution to the current cycle as paid from money
+/// the group holds (a balance, a held deposit), under `hash` (derived, not a
+/// Lightning payment), for what they owe: the contribution's row and event,
+/// and when it completes the cycle, the payout's work. The caller has
+/// recorded the ledger entry that moved the money, holds the lock and saves
+/// the group.
+pub(super) async fn pay_from_held(
+    tx: &mut dyn StoreTx,
+    group: &mut Group,
+    member: MemberId,
+    hash: PaymentHash,
+    events: bool,
+) -> Result<Option<PayoutDue>, ServiceError> {
+    let owed = group.owed(member);
+    let invoice = Invoice {
+        payment_hash: hash,
+        group: group.id(),
+        cycle: group.cycle(),
+        member,
+        amount: owed,
+        bolt11: String::new(),
+        expires_at_ms: 0,
+        state: InvoiceState::Settled,
+    };
+    let outcome = group.record_contribution(&invoice, owed)?;
+    write_contribution(tx, group, member, hash, events).await?;
+    if let ContributionOutcome::CycleComplete(due) = outcome {
+        cycle_completed(tx, &due, events).await?;
+        return Ok(Some(due));
+    }
+    Ok(None)
+}
+
+/// Writes the row and the event of `member`'s contribution to the current
+/// cycle, just recorded on `group` under `hash`; the `cover` policy's
+/// deposit, asked with the first contribution, is held apart on the
+/// member's ledger. `false` (nothing written) when the row exists: a replay.
+pub(super) async fn write_contribution(
+    tx: &mut dyn StoreTx,
+    group: &Group,
+    member: MemberId,
+    hash: PaymentHash,
+    events: bool,
+) -> Result<bool, ServiceError> {
+    let deposit = group.deposit_due();
+    let owed = group.owed(member);
+    let cycle = group.cycle();
+    // The contribution, and the member's fine when they were late.
+    let amount = owed.checked_sub(deposit).unwrap_or(owed);
+    let row = Contribution { payment_hash: hash, group: group.id(), cycle, member, amount };
+    if !tx.insert_contribution(&row).await? {
+        return Ok(false);
+    }
+    if !deposit.is_zero() {
+        tx.insert_ledger_entry(&LedgerEntry::deposit(group.id(), member, hash, deposit)).await?;
+    }
+    super::notify::emit(tx, events, super::DomainEvent::contribution(group.id(), cycle, member, amount, hash)).await?;
+    Ok(true)
 }
 
 /// A member's debt in a group (the `cover` policy): what their held

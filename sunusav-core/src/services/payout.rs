@@ -272,7 +272,7 @@ impl Tontine {
             // Balances that cover a contribution pay the new cycle at once.
             let members = group.members().to_vec();
             super::money::apply_balances(&mut *tx, &mut group, &members, self.events_on()).await?;
-            super::timers::schedule_deadline(&mut *tx, self.timers.is_some(), &group, self.now_ms()).await?;
+            super::timers::schedule_cycle_timers(&mut *tx, self.timers.is_some(), &group, self.now_ms()).await?;
         }
         if let PayoutApplied::Finished = applied {
             // The `cover` policy's held deposits come back to the balances.

@@ -9,9 +9,7 @@ use crate::domain::ids::PaymentHash;
 use crate::domain::keys::IdempotencyKey;
 use crate::domain::ledger::{LedgerEntry, LedgerReason, settlement_key};
 use crate::domain::outcome::DeliveryOutcome;
-use crate::ports::{
-    BackendError, Backoff, Contribution, JobOptions, NodeInvoiceState, StoreError, StoreTx, WebhookEvent,
-};
+use crate::ports::{BackendError, Backoff, JobOptions, NodeInvoiceState, StoreError, StoreTx, WebhookEvent};
 
 /// Options of a webhook job. A contribution is money: its job outlives a long
 /// outage of the database (25 attempts, backoff from 0.5 s capped at 30 s with
@@ -25,7 +23,7 @@ pub const WEBHOOK_JOB_OPTIONS: JobOptions = JobOptions {
 };
 
 use super::event::{LightningEvent, WebhookJob};
-use super::{DomainEvent, ServiceError, Tontine};
+use super::{ServiceError, Tontine};
 
 /// What ingestion did with a verified delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,26 +261,9 @@ async fn settle_in(
             })
         }
         Settlement::Contribution { outcome, overpaid } => {
-            // The `cover` policy's deposit, paid with the first contribution, is held apart.
-            let deposit = group.deposit_due();
-            let owed = group.owed(invoice.member);
-            let contribution = Contribution {
-                payment_hash: hash,
-                group: invoice.group,
-                cycle: invoice.cycle,
-                member: invoice.member,
-                // The contribution, and the member's fine when they were late.
-                amount: owed.checked_sub(deposit).unwrap_or(owed),
-            };
-            if !tx.insert_contribution(&contribution).await? {
+            if !super::money::write_contribution(tx, &group, invoice.member, hash, events).await? {
                 return Ok(SettleOutcome::Replay);
             }
-            if !deposit.is_zero() {
-                tx.insert_ledger_entry(&LedgerEntry::deposit(invoice.group, invoice.member, hash, deposit)).await?;
-            }
-            let told =
-                DomainEvent::contribution(invoice.group, invoice.cycle, invoice.member, contribution.amount, hash);
-            super::notify::emit(tx, events, told).await?;
             if !overpaid.is_zero() {
                 let entry = LedgerEntry::settlement(
                     invoice.group,

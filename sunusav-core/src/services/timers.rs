@@ -172,7 +172,7 @@ pub struct TimerSweep {
 /// Writes the timers of `group`'s current cycle to the outbox when `on`
 /// (the application has a timers queue), the group has a schedule and the
 /// cycle is collecting; the caller holds the group's lock and commits.
-pub(super) async fn schedule_deadline(
+pub(super) async fn schedule_cycle_timers(
     tx: &mut dyn StoreTx,
     on: bool,
     group: &Group,
@@ -291,15 +291,8 @@ impl Tontine {
                 emit(tx, self.events_on(), DomainEvent::fine_issued(group, *member, *fine, at_ms)).await?;
             }
         }
-        if !fined.is_empty() {
-            // Their invoices ask the contribution alone: no longer enough.
-            for invoice in tx.open_invoices(group.id(), group.cycle()).await? {
-                if fined.contains(&invoice.member) {
-                    tx.set_invoice_state(&invoice.payment_hash, crate::domain::group::InvoiceState::Cancelled).await?;
-                    super::money::cancel_at_node(tx, invoice.payment_hash).await?;
-                }
-            }
-        }
+        // Their invoices ask the contribution alone: no longer enough.
+        super::money::cancel_members_invoices(tx, group.id(), group.cycle(), &fined).await?;
         let mut due = super::money::apply_balances(tx, group, &fined, self.events_on()).await?;
         if due.is_none() && matches!(group.policy().late, crate::domain::rules::LatePolicy::Cover(_)) {
             let late_members: Vec<MemberId> = late.iter().map(|(m, _)| *m).collect();
@@ -355,31 +348,9 @@ impl Tontine {
                 continue;
             }
             let hash = cover_payment_hash(group.id(), cycle, *member);
-            let invoice = crate::domain::group::Invoice {
-                payment_hash: hash,
-                group: group.id(),
-                cycle,
-                member: *member,
-                amount: contribution,
-                bolt11: String::new(),
-                expires_at_ms: 0,
-                state: crate::domain::group::InvoiceState::Settled,
-            };
-            let outcome = group.record_contribution(&invoice, contribution)?;
-            let row = crate::ports::Contribution {
-                payment_hash: hash,
-                group: group.id(),
-                cycle,
-                member: *member,
-                amount: contribution,
-            };
-            tx.insert_contribution(&row).await?;
-            emit(tx, self.events_on(), DomainEvent::contribution(group.id(), cycle, *member, contribution, hash))
-                .await?;
             covered.push(*member);
-            if let crate::domain::group::ContributionOutcome::CycleComplete(due) = outcome {
+            if let Some(due) = super::money::pay_from_held(tx, group, *member, hash, self.events_on()).await? {
                 super::money::repay_debts(tx, group, &covered).await?;
-                super::money::cycle_completed(tx, &due, self.events_on()).await?;
                 tracing::info!(group = %group.id(), cycle, covered = covered.len(), "deposits covered the late members; the cycle completed");
                 return Ok(Some(due));
             }
@@ -387,12 +358,7 @@ impl Tontine {
         // A balance they hold repays the debt at once.
         super::money::repay_debts(tx, group, &covered).await?;
         // Their invoices for the contribution are no longer needed.
-        for invoice in tx.open_invoices(group.id(), group.cycle()).await? {
-            if covered.contains(&invoice.member) {
-                tx.set_invoice_state(&invoice.payment_hash, crate::domain::group::InvoiceState::Cancelled).await?;
-                super::money::cancel_at_node(tx, invoice.payment_hash).await?;
-            }
-        }
+        super::money::cancel_members_invoices(tx, group.id(), group.cycle(), &covered).await?;
         Ok(None)
     }
 
