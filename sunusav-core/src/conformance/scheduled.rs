@@ -216,6 +216,11 @@ pub async fn run_scheduled_life(store: Arc<dyn Store>, queues: LifeQueues, life:
                         "cycle {cycle}: what a late member owes"
                     );
                 }
+                // A covered member's balance (an auction's dividend) may
+                // have repaid the debt already: nothing left to invoice.
+                if covered && debt(&t, id, *member).await == 0 {
+                    continue;
+                }
                 paid_in += pay(&t, &queues.webhooks, id, *member, &mut n, !covered).await;
             }
         }
@@ -369,6 +374,22 @@ async fn bid(
         }
     }
     crate::domain::auction::close(rules, pot, members, &eligible, &placed).expect("the rules close the bids placed")
+}
+
+/// What `member` still owes of what their deposit covered (the `cover` policy).
+async fn debt(t: &Tontine, id: GroupId, member: MemberId) -> i128 {
+    use crate::domain::ledger::LedgerReason;
+    let ledger = t.group_ledger(id).await.expect("ledger");
+    ledger
+        .entries
+        .iter()
+        .filter(|e| e.member == member)
+        .map(|e| match e.reason {
+            LedgerReason::Covered => i128::from(e.amount.get()),
+            LedgerReason::DepositRefilled => -i128::from(e.amount.get()),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Now, rounded down to the second (a life's times read better).
